@@ -1,0 +1,1 @@
+"""Outreach Console: the Textual app, its screens and widgets, the softphone adapter and the CLI."""

@@ -1,0 +1,174 @@
+"""The foundation commands: demo, console, db upgrade, users add, queue stats."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+from console.services import Services, build_services, settings_from_args, setup_logging
+from queues.auth import ROLES, add_user
+from queues.db import transaction
+from queues.errors import OutreachError
+
+DEMO_URL = "sqlite:///var/demo.db"
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    demo = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="build the demo database (synthetic data) and open the console",
+        description="Build a demo database with synthetic pharmacies, patients and fill histories "
+        f"(default {DEMO_URL}), then open the console. A database that already holds the demo "
+        "is kept as it is unless --reset.",
+    )
+    demo.add_argument("--seed-only", action="store_true", help="build the data, do not open the UI")
+    demo.add_argument("--patients", type=int, default=500, metavar="N", help="patients (default 500)")
+    demo.add_argument("--seed", type=int, default=7, metavar="S", help="random seed (default 7)")
+    demo.add_argument(
+        "--now", metavar="TIME", help="practice clock start, ISO time (default: next weekday 10:00)"
+    )
+    demo.add_argument("--reset", action="store_true", help="throw away an existing demo database")
+    demo.set_defaults(func=cmd_demo)
+
+    console = sub.add_parser("console", parents=[common], help="open the console")
+    console.set_defaults(func=cmd_console)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    up = db_sub.add_parser("upgrade", parents=[common], help="run the migrations to the newest")
+    up.set_defaults(func=cmd_db_upgrade)
+
+    users = sub.add_parser("users", help="manage users")
+    users_sub = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    add = users_sub.add_parser(
+        "add",
+        parents=[common],
+        help="add a user",
+        description="Add a user. The password is asked twice on a terminal, "
+        "read from standard input (first line) otherwise.",
+    )
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--pharmacy", nargs="+", required=True, metavar="CODE", default=[])
+    add.add_argument("--display-name", help="name shown in the console (default: NAME)")
+    add.set_defaults(func=cmd_users_add)
+
+    queue = sub.add_parser("queue", help="outreach queues")
+    queue_sub = queue.add_subparsers(dest="queue_command", metavar="ACTION", required=True)
+    stats = queue_sub.add_parser("stats", parents=[common], help="counts of patients, tasks, attempts")
+    stats.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    stats.set_defaults(func=cmd_queue_stats)
+    # Other groups add their actions (`queue build`, `queue explain`) to the same `queue` command.
+    queue.queue_sub = queue_sub
+
+
+def services_for(args: argparse.Namespace, *, default_url: str | None = None) -> Services:
+    settings = settings_from_args(args.config, args.database or None)
+    if default_url and not args.database and settings.database.url == "sqlite:///var/outreach.db":
+        from dataclasses import replace
+
+        from console.config import DatabaseSettings
+
+        settings = replace(settings, database=DatabaseSettings(url=default_url))
+    setup_logging(settings)
+    return build_services(settings)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from queues.demo import DemoAlreadyThere, parse_practice_time, seed_demo
+
+    if args.patients < 1:
+        raise OutreachError("--patients: give at least 1")
+    settings = settings_from_args(args.config, args.database or DEMO_URL)
+    setup_logging(settings)
+    services = build_services(settings)
+    try:
+        start = parse_practice_time(args.now) if args.now else None
+        try:
+            summary = seed_demo(
+                services.sessions, patients=args.patients, seed=args.seed, now=start,
+                reset=args.reset,
+            )
+            print(summary.describe())
+        except DemoAlreadyThere as kept:
+            print(kept)
+    finally:
+        services.close()
+    if args.seed_only:
+        return 0
+    return _run_app(build_services(settings))
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    return _run_app(services_for(args))
+
+
+def _run_app(services: Services) -> int:
+    from console.app import OutreachApp
+
+    app = OutreachApp(services)
+    try:
+        app.run()
+    finally:
+        services.close()
+    return app.return_code or 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    services = services_for(args)  # build_services upgrades
+    print(f"database is at the newest schema: {services.engine.url.render_as_string()}")
+    services.close()
+    return 0
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        second = getpass.getpass("Password again: ")
+        if first != second:
+            raise OutreachError("the two passwords differ; nothing was saved")
+        return first
+    line = sys.stdin.readline()
+    return line.rstrip("\r\n")
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    services = services_for(args)
+    try:
+        password = _read_password()
+        with transaction(services.sessions) as session:
+            user = add_user(session, args.name, password, args.role, args.pharmacy,
+                            args.display_name)
+        print(f"added {user.role} {user.username} for {', '.join(user.pharmacy_codes)}")
+    finally:
+        services.close()
+    return 0
+
+
+def cmd_queue_stats(args: argparse.Namespace) -> int:
+    from queues.stats import queue_stats
+
+    services = services_for(args)
+    try:
+        with services.sessions() as session:
+            stats = queue_stats(session, services.clock.now())
+    finally:
+        services.close()
+    for label, value in stats.rows():
+        print(f"{label:<28}{value:>10}")
+    if args.json:
+        print(json.dumps(stats.as_json(), sort_keys=True))
+    return 0
+
+
+def parse_time_arg(value: str, what: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise OutreachError(f"{what}: {value!r} is not an ISO time like 2026-12-02T10:00-06:00") from None
+    return parsed

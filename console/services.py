@@ -1,0 +1,53 @@
+"""The services the app and the CLI share, built once from the settings (no module globals)."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from console.config import Settings, load_settings
+from queues.clock import Clock, clock_for
+from queues.db import make_engine, session_factory, upgrade
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    clock: Clock
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def settings_from_args(config: str | None, database: str | None) -> Settings:
+    return load_settings(Path(config) if config else None, database_url=database)
+
+
+def build_services(settings: Settings, *, migrate: bool = True) -> Services:
+    engine = make_engine(settings.database.url)
+    if migrate:
+        upgrade(engine)
+    sessions = session_factory(engine)
+    with sessions() as session:
+        clock = clock_for(session)
+    return Services(settings=settings, engine=engine, sessions=sessions, clock=clock)
+
+
+def setup_logging(settings: Settings) -> None:
+    """Everything, pyVoIP included, goes to the log file: never to the terminal under the TUI."""
+    path = Path(settings.log.path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=3)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(settings.log.level.upper())

@@ -1,0 +1,1 @@
+"""Outreach domain: models, queues, claiming, outcomes, compliance and reports (no UI here)."""

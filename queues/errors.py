@@ -1,0 +1,60 @@
+"""Domain errors, each with a message a person can act on."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+class OutreachError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+
+class ConfigError(OutreachError):
+    def __init__(self, path: str, key: str, expected: str) -> None:
+        self.path, self.key, self.expected = path, key, expected
+        super().__init__(f"{path}: {key}: {expected}")
+
+
+class DatabaseUnavailable(OutreachError):
+    def __init__(self, safe_url: str, why: str) -> None:
+        self.safe_url, self.why = safe_url, why
+        super().__init__(f"cannot reach the database {safe_url}: {why}")
+
+
+class AuthenticationFailed(OutreachError):
+    """One generic message: never say whether the user or the password was wrong."""
+
+    def __init__(self) -> None:
+        super().__init__("Sign-in failed: check your user name and password.")
+
+
+class NotAllowed(OutreachError):
+    pass
+
+
+class LeaseLost(OutreachError):
+    def __init__(self, patient_id: int) -> None:
+        self.patient_id = patient_id
+        super().__init__(
+            f"Your hold on patient {patient_id} has expired and they went back to the queue; "
+            "nothing was saved. Take the next patient."
+        )
+
+
+class NotCallable(OutreachError):
+    def __init__(self, reason: str, next_open_at: datetime | None = None) -> None:
+        self.reason, self.next_open_at = reason, next_open_at
+        super().__init__(reason)
+
+
+class InvalidOutcome(OutreachError):
+    """A wrap-up that misses a required field; `field` names it for the form."""
+
+    def __init__(self, field: str, why: str) -> None:
+        self.field, self.why = field, why
+        super().__init__(f"{field}: {why}")
+
+
+class WrapUpPending(OutreachError):
+    def __init__(self) -> None:
+        super().__init__("Finish the wrap-up of your last patient before taking the next one.")

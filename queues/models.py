@@ -1,0 +1,314 @@
+"""The outreach data model (SQLAlchemy 2). Every table is created by the Alembic history in
+`queues/migrations`; nothing calls `create_all` outside tests of the migration itself."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from queues.timeutil import UTCDateTime
+
+# Stable constraint names so that one migration history works on SQLite (batch mode) and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class Pharmacy(Base):
+    """A client of the BPO: a tenant with its own caller ID, zone and hours."""
+
+    __tablename__ = "pharmacies"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    caller_id: Mapped[str] = mapped_column(String(20))  # E.164
+    callback_number: Mapped[str] = mapped_column(String(20))  # what a voicemail gives out
+    timezone: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(2))
+    opens_at: Mapped[time] = mapped_column(Time)
+    closes_at: Mapped[time] = mapped_column(Time)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    endpoint_url: Mapped[str | None] = mapped_column(String(500))
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))  # agent | supervisor | admin
+    password_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    pharmacies: Mapped[list[Pharmacy]] = relationship(secondary="user_pharmacies")
+
+
+class UserPharmacy(Base):
+    __tablename__ = "user_pharmacies"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    pharmacy_id: Mapped[int] = mapped_column(
+        ForeignKey("pharmacies.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pharmacy_id: Mapped[int] = mapped_column(ForeignKey("pharmacies.id"), index=True)
+    mrn: Mapped[str] = mapped_column(String(64))
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    birth_date: Mapped[date] = mapped_column(Date)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    zip_code: Mapped[str] = mapped_column(String(10))
+    state: Mapped[str] = mapped_column(String(2))
+    caregiver_name: Mapped[str | None] = mapped_column(String(200))
+    caregiver_relation: Mapped[str | None] = mapped_column(String(64))
+    caregiver_phone: Mapped[str | None] = mapped_column(String(20))
+    # A caregiver may hear health information only when the record says so (COMPLIANCE.md).
+    caregiver_authorized: Mapped[bool] = mapped_column(Boolean, default=False)
+    do_not_call: Mapped[bool] = mapped_column(Boolean, default=False)
+    deceased: Mapped[bool] = mapped_column(Boolean, default=False)
+    med_sync_enrolled: Mapped[bool] = mapped_column(Boolean, default=False)
+    med_sync_day: Mapped[int | None] = mapped_column(Integer)
+    tobacco_use: Mapped[bool] = mapped_column(Boolean, default=False)
+    hospice: Mapped[bool] = mapped_column(Boolean, default=False)
+    esrd: Mapped[bool] = mapped_column(Boolean, default=False)
+    __table_args__ = (UniqueConstraint("pharmacy_id", "mrn", name="uq_patients_pharmacy_mrn"),)
+
+    phones: Mapped[list[Phone]] = relationship(back_populates="patient", order_by="Phone.rank")
+
+
+class Phone(Base):
+    __tablename__ = "phones"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    number: Mapped[str] = mapped_column(String(20))  # E.164
+    kind: Mapped[str] = mapped_column(String(16))  # mobile | home | work
+    rank: Mapped[int] = mapped_column(Integer, default=0)
+    best_time: Mapped[str | None] = mapped_column(String(64))  # e.g. "afternoon", "after 17:00"
+    wrong_number: Mapped[bool] = mapped_column(Boolean, default=False)
+    do_not_call: Mapped[bool] = mapped_column(Boolean, default=False)
+    patient: Mapped[Patient] = relationship(back_populates="phones")
+
+
+class Prescription(Base):
+    __tablename__ = "prescriptions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    drug_name: Mapped[str] = mapped_column(String(200))
+    ingredient: Mapped[str] = mapped_column(String(100))
+    rxnorm: Mapped[str | None] = mapped_column(String(20))
+    pqa_class: Mapped[str | None] = mapped_column(String(16))  # RASA | STATIN | DIABETES
+    chronic: Mapped[bool] = mapped_column(Boolean, default=True)
+    refills_left: Mapped[int] = mapped_column(Integer, default=0)
+    prescriber: Mapped[str | None] = mapped_column(String(200))
+    written_on: Mapped[date | None] = mapped_column(Date)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Fill(Base):
+    """One dispense of a prescription."""
+
+    __tablename__ = "fills"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prescription_id: Mapped[int] = mapped_column(
+        ForeignKey("prescriptions.id", ondelete="CASCADE"), index=True
+    )
+    fill_date: Mapped[date] = mapped_column(Date)
+    days_supply: Mapped[int] = mapped_column(Integer)
+    quantity: Mapped[float] = mapped_column(Float, default=0)
+
+
+class Condition(Base):
+    __tablename__ = "conditions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(32))  # SNOMED or ICD-10
+    display: Mapped[str] = mapped_column(String(200))
+
+
+class Immunization(Base):
+    __tablename__ = "immunizations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    vaccine: Mapped[str] = mapped_column(String(32))  # zoster | pneumococcal | influenza | rsv ...
+    given_on: Mapped[date] = mapped_column(Date)
+
+
+class Campaign(Base):
+    """One outreach program, for one pharmacy or (pharmacy_id NULL) all of them."""
+
+    __tablename__ = "campaigns"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pharmacy_id: Mapped[int | None] = mapped_column(ForeignKey("pharmacies.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    script_id: Mapped[str] = mapped_column(String(64))
+    weight: Mapped[float] = mapped_column(Float, default=1.0)
+    attempt_limit: Mapped[int] = mapped_column(Integer, default=3)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Task(Base):
+    """One reason to call one patient; a patient's open tasks are worked in one call."""
+
+    __tablename__ = "tasks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    prescription_id: Mapped[int | None] = mapped_column(ForeignKey("prescriptions.id"))
+    subject: Mapped[str] = mapped_column(String(64))  # dedupe key within a campaign
+    reason: Mapped[str] = mapped_column(String(300))  # no drug names: shown before verification
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | done | closed
+    due_on: Mapped[date | None] = mapped_column(Date)  # run-out date for refill work
+    priority_parts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    closed_reason: Mapped[str | None] = mapped_column(String(64))
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "patient_id", "subject", name="uq_tasks_campaign_subject"),
+        Index("ix_tasks_patient_status", "patient_id", "status"),
+    )
+
+
+class QueueEntry(Base):
+    """The patient-level claim: one row per patient with open work, carrying the lease.
+
+    A row is claimable when it is open and `available_at` has passed; a lease sets
+    `available_at` to its expiry, so a console killed mid-call gives the patient back by itself.
+    """
+
+    __tablename__ = "queue_entries"
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), primary_key=True
+    )
+    pharmacy_id: Mapped[int] = mapped_column(ForeignKey("pharmacies.id"))
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | done
+    # Lower sorts first. In the foundation: days since epoch of the earliest run-out date.
+    sort_key: Mapped[float] = mapped_column(Float)
+    available_at: Mapped[datetime]
+    holder_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    lease_token: Mapped[str | None] = mapped_column(String(36))
+    claimed_at: Mapped[datetime | None]
+    lease_expires_at: Mapped[datetime | None]
+    __table_args__ = (
+        Index(
+            "ix_queue_entries_claimable",
+            "sort_key",
+            "patient_id",
+            postgresql_where=text("status = 'open'"),
+            sqlite_where=text("status = 'open'"),
+        ),
+        Index("ix_queue_entries_holder", "holder_id"),
+    )
+
+
+class DispositionCode(Base):
+    """A logged outcome and what it does to the patient's work."""
+
+    __tablename__ = "disposition_codes"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    label: Mapped[str] = mapped_column(String(100))
+    # close | retry | callback | suppress_number | suppress_patient
+    effect: Mapped[str] = mapped_column(String(24))
+    reached: Mapped[bool] = mapped_column(Boolean, default=False)
+    requires_callback: Mapped[bool] = mapped_column(Boolean, default=False)
+    retry_after_minutes: Mapped[int | None] = mapped_column(Integer)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Attempt(Base):
+    """One dial and its outcome. `uid` is made by the console so a retried save is stored once."""
+
+    __tablename__ = "attempts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(36), unique=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    phone_number: Mapped[str | None] = mapped_column(String(20))
+    dial_mode: Mapped[str] = mapped_column(String(8), default="manual")  # manual | sip
+    call_result: Mapped[str | None] = mapped_column(String(24))  # connected | no_answer | busy …
+    sip_status: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    connected_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime]
+    disposition: Mapped[str] = mapped_column(ForeignKey("disposition_codes.code"))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    script_id: Mapped[str | None] = mapped_column(String(64))
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    task_ids: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Callback(Base):
+    __tablename__ = "callbacks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"))
+    due_at: Mapped[datetime]
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: anyone
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done | cancelled
+
+
+class PauseCode(Base):
+    __tablename__ = "pause_codes"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    label: Mapped[str] = mapped_column(String(100))
+    paid: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class AgentState(Base):
+    """Where each agent is right now, for the supervisor's floor view."""
+
+    __tablename__ = "agent_states"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    # offline | ready | previewing | dialing | on_call | wrap_up | paused
+    state: Mapped[str] = mapped_column(String(16))
+    pause_code: Mapped[str | None] = mapped_column(ForeignKey("pause_codes.code"))
+    since: Mapped[datetime]
+
+
+class AuditEvent(Base):
+    """Append-only (database triggers refuse UPDATE and DELETE): who did what to which patient."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(32))
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    __table_args__ = (Index("ix_audit_events_patient_at", "patient_id", "at"),)
+
+
+class DemoSetting(Base):
+    """Key/values that only `outreach demo` writes (for instance the practice clock)."""
+
+    __tablename__ = "demo_settings"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
