@@ -20,6 +20,7 @@ def record(
 ) -> None:
     """Add an audit event to the caller's transaction (identifiers only, never health data)."""
     session.add(
-        AuditEvent(at=utcnow(), user_id=user_id, action=action, patient_id=patient_id,
-                   detail=detail or {})
+        AuditEvent(
+            at=utcnow(), user_id=user_id, action=action, patient_id=patient_id, detail=detail or {}
+        )
     )

@@ -46,8 +46,12 @@ def authenticate(session: Session, username: str, password: str) -> SignedInUser
             raise AuthenticationFailed()
         _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
-        record(session, "login_failed", user_id=user.id if user else None,
-               detail={"username": username[:64]})
+        record(
+            session,
+            "login_failed",
+            user_id=user.id if user else None,
+            detail={"username": username[:64]},
+        )
         raise AuthenticationFailed() from None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
@@ -78,7 +82,11 @@ def add_user(
     """Create a user; every problem is named before anything is written."""
     if role not in ROLES:
         raise OutreachError(f"role {role!r} is not one of {', '.join(ROLES)}")
-    if not username or len(username) > 64 or not username.replace(".", "").replace("_", "").isalnum():
+    if (
+        not username
+        or len(username) > 64
+        or not username.replace(".", "").replace("_", "").isalnum()
+    ):
         raise OutreachError(f"user name {username!r}: use 1-64 letters, digits, '.' or '_'")
     if len(password) < 8:
         raise OutreachError("password: use at least 8 characters")
@@ -97,5 +105,7 @@ def add_user(
     )
     session.add(user)
     session.flush()
-    record(session, "user_added", user_id=user.id, detail={"role": role, "at": utcnow().isoformat()})
+    record(
+        session, "user_added", user_id=user.id, detail={"role": role, "at": utcnow().isoformat()}
+    )
     return signed_in(user)

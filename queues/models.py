@@ -70,7 +70,9 @@ class User(Base):
 
 class UserPharmacy(Base):
     __tablename__ = "user_pharmacies"
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
     pharmacy_id: Mapped[int] = mapped_column(
         ForeignKey("pharmacies.id", ondelete="CASCADE"), primary_key=True
     )
@@ -107,7 +109,9 @@ class Patient(Base):
 class Phone(Base):
     __tablename__ = "phones"
     id: Mapped[int] = mapped_column(primary_key=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), index=True
+    )
     number: Mapped[str] = mapped_column(String(20))  # E.164
     kind: Mapped[str] = mapped_column(String(16))  # mobile | home | work
     rank: Mapped[int] = mapped_column(Integer, default=0)
@@ -120,7 +124,9 @@ class Phone(Base):
 class Prescription(Base):
     __tablename__ = "prescriptions"
     id: Mapped[int] = mapped_column(primary_key=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), index=True
+    )
     drug_name: Mapped[str] = mapped_column(String(200))
     ingredient: Mapped[str] = mapped_column(String(100))
     rxnorm: Mapped[str | None] = mapped_column(String(20))
@@ -148,7 +154,9 @@ class Fill(Base):
 class Condition(Base):
     __tablename__ = "conditions"
     id: Mapped[int] = mapped_column(primary_key=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), index=True
+    )
     code: Mapped[str] = mapped_column(String(32))  # SNOMED or ICD-10
     display: Mapped[str] = mapped_column(String(200))
 
@@ -156,7 +164,9 @@ class Condition(Base):
 class Immunization(Base):
     __tablename__ = "immunizations"
     id: Mapped[int] = mapped_column(primary_key=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), index=True
+    )
     vaccine: Mapped[str] = mapped_column(String(32))  # zoster | pneumococcal | influenza | rsv ...
     given_on: Mapped[date] = mapped_column(Date)
 

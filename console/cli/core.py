@@ -27,7 +27,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         "is kept as it is unless --reset.",
     )
     demo.add_argument("--seed-only", action="store_true", help="build the data, do not open the UI")
-    demo.add_argument("--patients", type=int, default=500, metavar="N", help="patients (default 500)")
+    demo.add_argument(
+        "--patients", type=int, default=500, metavar="N", help="patients (default 500)"
+    )
     demo.add_argument("--seed", type=int, default=7, metavar="S", help="random seed (default 7)")
     demo.add_argument(
         "--now", metavar="TIME", help="practice clock start, ISO time (default: next weekday 10:00)"
@@ -60,7 +62,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
     queue = sub.add_parser("queue", help="outreach queues")
     queue_sub = queue.add_subparsers(dest="queue_command", metavar="ACTION", required=True)
-    stats = queue_sub.add_parser("stats", parents=[common], help="counts of patients, tasks, attempts")
+    stats = queue_sub.add_parser(
+        "stats", parents=[common], help="counts of patients, tasks, attempts"
+    )
     stats.add_argument("--json", action="store_true", help="one JSON object on the last line")
     stats.set_defaults(func=cmd_queue_stats)
     # Other groups add their actions (`queue build`, `queue explain`) to the same `queue` command.
@@ -91,7 +95,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         start = parse_practice_time(args.now) if args.now else None
         try:
             summary = seed_demo(
-                services.sessions, patients=args.patients, seed=args.seed, now=start,
+                services.sessions,
+                patients=args.patients,
+                seed=args.seed,
+                now=start,
                 reset=args.reset,
             )
             print(summary.describe())
@@ -142,8 +149,9 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     try:
         password = _read_password()
         with transaction(services.sessions) as session:
-            user = add_user(session, args.name, password, args.role, args.pharmacy,
-                            args.display_name)
+            user = add_user(
+                session, args.name, password, args.role, args.pharmacy, args.display_name
+            )
         print(f"added {user.role} {user.username} for {', '.join(user.pharmacy_codes)}")
     finally:
         services.close()
@@ -170,5 +178,7 @@ def parse_time_arg(value: str, what: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise OutreachError(f"{what}: {value!r} is not an ISO time like 2026-12-02T10:00-06:00") from None
+        raise OutreachError(
+            f"{what}: {value!r} is not an ISO time like 2026-12-02T10:00-06:00"
+        ) from None
     return parsed

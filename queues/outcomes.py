@@ -1,0 +1,228 @@
+"""Recording a call's outcome: the attempt, its disposition's effect and the lease release, in one
+transaction. A retried save (same attempt uid) is stored once; a save on a lost lease writes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from queues.audit import record
+from queues.claiming import lock_for_outcome
+from queues.errors import InvalidOutcome, LeaseLost
+from queues.models import (
+    Attempt,
+    Callback,
+    DispositionCode,
+    Patient,
+    Phone,
+    QueueEntry,
+    Task,
+)
+from queues.settings import QueueSettings
+
+NOTES_MAX = 4000
+CALL_RESULTS = ("connected", "no_answer", "busy", "not_dialed", "failed")
+
+
+@dataclass(frozen=True)
+class DispositionOption:
+    code: str
+    label: str
+    effect: str
+    reached: bool
+    requires_callback: bool
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the agent entered in wrap-up, plus the call's facts."""
+
+    uid: str
+    patient_id: int
+    lease_token: str
+    user_id: int
+    disposition: str
+    started_at: datetime
+    ended_at: datetime
+    phone_number: str | None = None
+    call_result: str | None = None
+    connected_at: datetime | None = None
+    notes: str = ""
+    callback_at: datetime | None = None
+    callback_mine: bool = True
+    dial_mode: str = "manual"
+    sip_status: int | None = None
+    script_id: str | None = None
+    answers: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    attempt_id: int
+    patient_closed: bool
+    next_available_at: datetime | None
+    duplicate: bool = False
+
+
+def disposition_options(session: Session) -> tuple[DispositionOption, ...]:
+    return tuple(
+        DispositionOption(d.code, d.label, d.effect, d.reached, d.requires_callback)
+        for d in session.scalars(select(DispositionCode).order_by(DispositionCode.sort_order))
+    )
+
+
+def validate(outcome: Outcome, code: DispositionCode | None, now: datetime) -> None:
+    """Every problem named by field, before anything is written."""
+    if not outcome.disposition:
+        raise InvalidOutcome("disposition", "choose how the call ended")
+    if code is None:
+        raise InvalidOutcome("disposition", f"{outcome.disposition!r} is not a disposition code")
+    if code.requires_callback:
+        if outcome.callback_at is None:
+            raise InvalidOutcome("callback_at", f"'{code.label}' needs a callback date and time")
+        if outcome.callback_at <= now:
+            raise InvalidOutcome("callback_at", "the callback time must be in the future")
+    if len(outcome.notes) > NOTES_MAX:
+        raise InvalidOutcome("notes", f"keep notes under {NOTES_MAX} characters")
+    if outcome.ended_at < outcome.started_at:
+        raise InvalidOutcome("ended_at", "the call cannot end before it started")
+
+
+def record_outcome(
+    session: Session, outcome: Outcome, now: datetime, settings: QueueSettings | None = None
+) -> Recorded:
+    """Store the attempt and apply its disposition, in the caller's transaction."""
+    settings = settings or QueueSettings()
+    previous = session.scalar(select(Attempt).where(Attempt.uid == outcome.uid))
+    if previous is not None:  # the first save went through; the console retried after a drop
+        return Recorded(previous.id, False, None, duplicate=True)
+    code = session.get(DispositionCode, outcome.disposition) if outcome.disposition else None
+    validate(outcome, code, now)
+    assert code is not None
+    entry = lock_for_outcome(session, outcome.patient_id, outcome.lease_token)
+    if entry.holder_id != outcome.user_id:
+        raise LeaseLost(outcome.patient_id)
+    tasks = list(
+        session.scalars(
+            select(Task).where(Task.patient_id == outcome.patient_id, Task.status == "open")
+        )
+    )
+    attempt = Attempt(
+        uid=outcome.uid,
+        patient_id=outcome.patient_id,
+        user_id=outcome.user_id,
+        phone_number=outcome.phone_number,
+        dial_mode=outcome.dial_mode,
+        call_result=outcome.call_result,
+        sip_status=outcome.sip_status,
+        started_at=outcome.started_at,
+        connected_at=outcome.connected_at,
+        ended_at=outcome.ended_at,
+        disposition=code.code,
+        notes=outcome.notes.strip(),
+        script_id=outcome.script_id,
+        answers=outcome.answers,
+        task_ids={"open": [t.id for t in tasks]},
+    )
+    session.add(attempt)
+    session.flush()
+    closed, available = _apply_effect(session, outcome, code, entry, tasks, attempt, now, settings)
+    entry.holder_id = None
+    entry.lease_token = None
+    entry.lease_expires_at = None
+    entry.claimed_at = None
+    if closed:
+        entry.status = "done"
+    else:
+        entry.available_at = available
+    record(
+        session,
+        "disposition",
+        user_id=outcome.user_id,
+        patient_id=outcome.patient_id,
+        detail={"attempt_id": attempt.id, "disposition": code.code},
+    )
+    return Recorded(attempt.id, closed, None if closed else available)
+
+
+def _apply_effect(
+    session: Session,
+    outcome: Outcome,
+    code: DispositionCode,
+    entry: QueueEntry,
+    tasks: list[Task],
+    attempt: Attempt,
+    now: datetime,
+    settings: QueueSettings,
+) -> tuple[bool, datetime]:
+    """Returns (all work closed, when the patient may be offered again)."""
+
+    def close_all(reason: str) -> tuple[bool, datetime]:
+        for task in tasks:
+            task.status = "done" if code.reached else "closed"
+            task.closed_at = now
+            task.closed_reason = reason
+        return True, now
+
+    if code.effect == "close":
+        return close_all(code.code)
+    if code.effect == "suppress_patient":
+        patient = session.get_one(Patient, outcome.patient_id)
+        if code.code == "deceased":
+            patient.deceased = True
+        else:  # an opt-out is honored at once (47 CFR 64.1200(a)(9)(iv))
+            patient.do_not_call = True
+        return close_all(code.code)
+    if code.effect == "callback":
+        assert outcome.callback_at is not None
+        session.add(
+            Callback(
+                patient_id=outcome.patient_id,
+                attempt_id=attempt.id,
+                due_at=outcome.callback_at,
+                owner_id=outcome.user_id if outcome.callback_mine else None,
+            )
+        )
+        return False, outcome.callback_at
+    if code.effect == "suppress_number" and outcome.phone_number:
+        session.execute(
+            update(Phone)
+            .where(Phone.patient_id == outcome.patient_id, Phone.number == outcome.phone_number)
+            .values(wrong_number=True)
+        )
+        usable = session.scalar(
+            select(func.count())
+            .select_from(Phone)
+            .where(
+                Phone.patient_id == outcome.patient_id,
+                Phone.wrong_number.is_(False),
+                Phone.do_not_call.is_(False),
+            )
+        )
+        if not usable:
+            return close_all("no_valid_number")
+        return False, now
+    # retry: another attempt later, unless the attempts are spent
+    attempts = (
+        session.scalar(
+            select(func.count())
+            .select_from(Attempt)
+            .where(
+                Attempt.patient_id == outcome.patient_id,
+                Attempt.started_at >= _oldest_open_task(tasks, now),
+            )
+        )
+        or 0
+    )
+    if attempts >= settings.max_attempts:
+        return close_all("attempts_exhausted")
+    return False, now + timedelta(minutes=code.retry_after_minutes or 60)
+
+
+def _oldest_open_task(tasks: list[Task], now: datetime) -> datetime:
+    return min((t.created_at for t in tasks), default=now)

@@ -1,0 +1,118 @@
+"""Shared fixtures: real databases (an SQLite file; PostgreSQL when OUTREACH_TEST_DATABASE_URL is set).
+
+Under CI=true a test that needs PostgreSQL fails instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, insert, make_url, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from queues.db import make_engine, session_factory, upgrade
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_service(what: str, available: bool, how: str) -> None:
+    """Skip locally with a reason; under CI=true a missing service is a failure."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} is required under CI=true: {how}")
+    pytest.skip(f"{what} not available: {how}")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'outreach.db'}"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    base = os.environ.get("OUTREACH_TEST_DATABASE_URL", "")
+    require_service("PostgreSQL", bool(base), "set OUTREACH_TEST_DATABASE_URL (see .ci/run)")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Both backends: the same test runs on an SQLite file and on PostgreSQL."""
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = make_engine(db_url, pool_size=20)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return session_factory(engine)
+
+
+NOW = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)  # a Wednesday, 10:00 in Chicago
+
+
+def add_pharmacy(session: Session, code: str = "TX1", tz: str = "America/Chicago") -> int:
+    from queues.models import Pharmacy
+
+    ph = Pharmacy(code=code, name=f"{code} Pharmacy", caller_id="+12145550100",
+                  callback_number="+12145550101", timezone=tz, state="TX",
+                  opens_at=time(8), closes_at=time(20), priority=0)
+    session.add(ph)
+    session.flush()
+    return ph.id
+
+
+def add_queue(session: Session, pharmacy_id: int, n: int, now: datetime = NOW) -> list[int]:
+    """n patients, each with one open refill task and a queue entry (ordered by run-out)."""
+    from queues.models import Campaign, Patient, QueueEntry, Task
+
+    camp = Campaign(pharmacy_id=pharmacy_id, kind="refill_reminder", name="Refill reminders",
+                    script_id="refill_reminder", weight=1.0, attempt_limit=3)
+    session.add(camp)
+    session.flush()
+    tag = uuid.uuid4().hex[:8]
+    session.execute(insert(Patient), [
+        dict(pharmacy_id=pharmacy_id, mrn=f"{tag}-{k}", first_name="Test", last_name=f"P{k}",
+             birth_date=date(1950, 1, 1), language="en", zip_code="75201", state="TX",
+             caregiver_authorized=False, do_not_call=False, deceased=False,
+             med_sync_enrolled=False, tobacco_use=False, hospice=False, esrd=False)
+        for k in range(n)
+    ])
+    ids = list(session.scalars(
+        select(Patient.id).where(Patient.mrn.like(f"{tag}-%")).order_by(Patient.id)))
+    session.execute(insert(Task), [
+        dict(patient_id=i, campaign_id=camp.id, subject=f"rx:{i}", reason="Refill due",
+             status="open", due_on=date(2026, 12, 3), priority_parts={}, created_at=now)
+        for i in ids
+    ])
+    session.execute(insert(QueueEntry), [
+        dict(patient_id=i, pharmacy_id=pharmacy_id, status="open", sort_key=float(k),
+             available_at=now)
+        for k, i in enumerate(ids)
+    ])
+    return ids
