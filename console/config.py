@@ -31,6 +31,8 @@ class UiSettings:
     # Automatic logoff after idle time, 45 CFR 164.312(a)(2)(iii).
     idle_lock_minutes: int = 15
     theme: str = "textual-dark"
+    # Wrap-ups not yet confirmed by the database are kept here (0600) until they are saved.
+    drafts_path: str = "var/drafts"
     keymap: dict[str, str] = field(default_factory=dict)
 
 

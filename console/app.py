@@ -1,0 +1,109 @@
+"""OutreachApp: signs the user in, then opens the agent's workspace (or the supervisor's view).
+
+Services are handed in by the CLI (or a test); the app never builds engines itself and never
+blocks its event loop: database work runs in thread workers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from textual import events
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from console.services import Services
+from queues.auth import SignedInUser
+
+STYLES = Path(__file__).parent / "styles"
+
+
+class OutreachApp(App[int]):
+    TITLE = "Outreach Console"
+    CSS_PATH = [STYLES / "app.tcss"]
+    ENABLE_COMMAND_PALETTE = True
+    COMMAND_PALETTE_BINDING = "ctrl+p"
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", id="quit", show=False, priority=True),
+    ]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+
+    def __init__(self, services: Services) -> None:
+        super().__init__()
+        self.services = services
+        self.user: SignedInUser | None = None
+        self._last_input = time.monotonic()
+        self._idle_timer_started = False
+
+    def on_mount(self) -> None:
+        from console.screens.login import LoginScreen
+
+        self.theme = self.services.settings.ui.theme
+        if self.services.settings.ui.keymap:
+            self.set_keymap(dict(self.services.settings.ui.keymap))
+        self.push_screen(LoginScreen())
+        self.set_interval(15, self._check_idle)
+
+    def signed_in(self, user: SignedInUser) -> None:
+        """Called by the login screen once the password checked out."""
+        self.user = user
+        self.sub_title = f"{user.display_name} · {user.role}"
+        if user.is_supervisor:
+            from console.screens.floor import FloorScreen
+
+            self.switch_screen(FloorScreen(user))
+        else:
+            from console.screens.workspace import WorkspaceScreen
+
+            self.switch_screen(WorkspaceScreen(user))
+
+    def signed_out(self) -> None:
+        from console.screens.login import LoginScreen
+
+        self.user = None
+        self.sub_title = ""
+        self.switch_screen(LoginScreen())
+
+    # -- idle lock (45 CFR 164.312(a)(2)(iii)) -------------------------------------------------
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key | events.MouseDown):
+            self._last_input = time.monotonic()
+        await super().on_event(event)
+
+    def _check_idle(self) -> None:
+        from console.screens.lock import LockScreen
+
+        limit = self.services.settings.ui.idle_lock_minutes * 60
+        if self.user is None or limit <= 0 or isinstance(self.screen, LockScreen):
+            return
+        if time.monotonic() - self._last_input >= limit:
+            self.lock()
+
+    def lock(self) -> None:
+        from console.screens.lock import LockScreen
+
+        if self.user is not None and not isinstance(self.screen, LockScreen):
+            self.push_screen(LockScreen(self.user))
+
+    # -- command palette: every visible binding of the screen is a command -------------------
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        seen: set[str] = set()
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            if not binding.show or binding.action in seen or not active.enabled:
+                continue
+            seen.add(binding.action)
+            node = active.node
+
+            def run(node: object = node, action: str = binding.action) -> None:
+                self.call_later(self.run_action, action, node)
+
+            yield SystemCommand(
+                binding.description, f"{binding.tooltip or binding.description} ({key})", run
+            )
+        if self.user is not None:
+            yield SystemCommand("Lock the console", "Lock now; sign in again to return", self.lock)

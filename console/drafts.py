@@ -1,0 +1,56 @@
+"""Wrap-up drafts on local disk: what an agent entered survives a crash or a lost database link.
+
+A draft is written (atomically, mode 0600) before the save is sent and removed once the database
+has the attempt; the attempt's uid makes a re-send after a crash store it only once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from queues.outcomes import Outcome
+
+_DATETIMES = {"started_at", "ended_at", "connected_at", "callback_at"}
+
+
+class DraftStore:
+    def __init__(self, root: Path, username: str) -> None:
+        self.dir = root / username
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def save(self, outcome: Outcome) -> None:
+        data = {
+            k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(outcome).items()
+        }
+        target = self.dir / f"{outcome.uid}.json"
+        tmp = target.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+
+    def discard(self, uid: str) -> None:
+        (self.dir / f"{uid}.json").unlink(missing_ok=True)
+
+    def pending(self) -> list[Outcome]:
+        out = []
+        for path in sorted(self.dir.glob("*.json")):
+            try:
+                raw: dict[str, Any] = json.loads(path.read_text())
+                known = {f.name for f in fields(Outcome)}
+                values: dict[str, Any] = {
+                    k: (datetime.fromisoformat(v) if k in _DATETIMES and v else v)
+                    for k, v in raw.items()
+                    if k in known
+                }
+                out.append(Outcome(**values))
+            except (ValueError, TypeError):
+                continue  # a torn file from a crash mid-write: the .tmp never replaced it
+        return out

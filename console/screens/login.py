@@ -1,0 +1,96 @@
+"""Sign-in: user name and password (argon2), one generic message when it fails."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Center, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Input, Label, Static
+
+from console.shift import sign_in
+from queues.errors import AuthenticationFailed, OutreachError
+from queues.models import DemoSetting
+
+if TYPE_CHECKING:
+    from console.app import OutreachApp
+
+DEMO_HINT = (
+    "Demo log-ins — agent: [b]agent[/] / [b]agent-demo-1[/]   "
+    "supervisor: [b]supervisor[/] / [b]supervisor-demo-1[/]"
+)
+
+
+class LoginScreen(Screen[None]):
+    AUTO_FOCUS = "#username"
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        with Center(), Vertical(id="login-box"):
+            yield Static("Outreach Console", id="login-title")
+            yield Static("Sign in to start your shift.", id="login-sub")
+            yield Label("User name")
+            yield Input(id="username", placeholder="user name")
+            yield Label("Password")
+            yield Input(id="password", password=True, placeholder="password")
+            yield Button("Sign in", id="sign-in", variant="primary")
+            yield Static("", id="login-error")
+            yield Static("", id="demo-hint")
+        yield Footer()
+
+    @property
+    def outreach(self) -> OutreachApp:
+        from console.app import OutreachApp
+
+        assert isinstance(self.app, OutreachApp)
+        return self.app
+
+    def on_mount(self) -> None:
+        self._show_demo_hint()
+
+    @work(thread=True, exit_on_error=False, group="login")
+    def _show_demo_hint(self) -> None:
+        with self.outreach.services.sessions() as session:
+            is_demo = session.scalar(
+                select(DemoSetting.value).where(DemoSetting.key == "demo_seed")
+            )
+        if is_demo:
+            self.app.call_from_thread(self.query_one("#demo-hint", Static).update, DEMO_HINT)
+
+    @on(Input.Submitted, "#username")
+    def _to_password(self) -> None:
+        self.query_one("#password", Input).focus()
+
+    @on(Input.Submitted, "#password")
+    @on(Button.Pressed, "#sign-in")
+    def _submit(self) -> None:
+        username = self.query_one("#username", Input).value
+        password = self.query_one("#password", Input).value
+        if not username or not password:
+            self._fail("Enter your user name and password.")
+            return
+        self.query_one("#sign-in", Button).disabled = True
+        self.query_one("#login-error", Static).update("Signing in…")
+        self._sign_in(username, password)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="login")
+    def _sign_in(self, username: str, password: str) -> None:
+        try:
+            user = sign_in(self.outreach.services, username, password)
+        except AuthenticationFailed as exc:
+            self.app.call_from_thread(self._fail, str(exc))
+            return
+        except OutreachError as exc:
+            self.app.call_from_thread(self._fail, f"Cannot sign in now: {exc}")
+            return
+        self.app.call_from_thread(self.outreach.signed_in, user)
+
+    def _fail(self, message: str) -> None:
+        self.query_one("#login-error", Static).update(message)
+        self.query_one("#sign-in", Button).disabled = False
+        password = self.query_one("#password", Input)
+        password.value = ""
+        password.focus()

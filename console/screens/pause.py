@@ -1,0 +1,54 @@
+"""Choose a pause code for a break; the agent comes back with Ready."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from queues.agents import PauseOption
+from queues.errors import OutreachError
+
+
+class PauseScreen(ModalScreen[tuple[str, str] | None]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel_pause")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="pause-box"):
+            yield Static("Take a break — choose the reason, Enter to confirm", id="pause-title")
+            yield OptionList(id="pause-codes")
+
+    def on_mount(self) -> None:
+        self._load()
+
+    @work(thread=True, exit_on_error=False, group="pause")
+    def _load(self) -> None:
+        from console.app import OutreachApp
+        from console.shift import reference_data
+
+        app = self.app
+        assert isinstance(app, OutreachApp)
+        try:
+            _, pauses = reference_data(app.services)
+        except OutreachError as exc:
+            app.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        app.call_from_thread(self._show, pauses)
+
+    def _show(self, pauses: tuple[PauseOption, ...]) -> None:
+        codes = self.query_one("#pause-codes", OptionList)
+        codes.add_options(Option(p.label, id=p.code) for p in pauses)
+        codes.highlighted = 0
+        codes.focus()
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        assert event.option.id is not None
+        self.dismiss((event.option.id, str(event.option.prompt)))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

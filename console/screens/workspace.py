@@ -1,0 +1,395 @@
+"""The agent's workspace: go Ready, get the next patient, dial, follow the script, wrap up.
+
+The screen composes widgets and decides; database work runs in thread workers through `Shift`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
+from zoneinfo import ZoneInfo
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Header, Static
+
+from console.shift import Offer, Shift
+from console.widgets.dial_bar import DialBar
+from console.widgets.history import AttemptHistory
+from console.widgets.medications import MedicationsTable
+from console.widgets.patient_card import PatientCard
+from console.widgets.script_panel import ScriptPanel
+from queues.auth import SignedInUser
+from queues.errors import LeaseLost, OutreachError, WrapUpPending
+from queues.outcomes import Outcome, Recorded
+
+if TYPE_CHECKING:
+    from console.app import OutreachApp
+
+Phase = Literal[
+    "not_ready",
+    "claiming",
+    "waiting",
+    "preview",
+    "dialing",
+    "connected",
+    "no_answer",
+    "busy",
+    "paused",
+]
+WAIT_RETRY_SECONDS = 10
+SUGGESTED = {"connected": "completed", "no_answer": "no_answer", "busy": "busy"}
+
+
+@dataclass
+class CallFacts:
+    """What happened on the line, for the attempt record."""
+
+    number: str | None = None
+    started_at: datetime | None = None
+    connected_at: datetime | None = None
+    ended_at: datetime | None = None
+    result: str | None = None
+
+
+class WorkspaceScreen(Screen[None]):
+    BINDINGS = [
+        Binding(
+            "r",
+            "ready",
+            "Ready/next",
+            id="next_patient",
+            tooltip="Go Ready and take the next patient",
+        ),
+        Binding("d", "dial", "Dial", id="dial", tooltip="Mark the call as dialed"),
+        Binding("c", "mark('connected')", "Connected", id="mark_connected"),
+        Binding("a", "mark('no_answer')", "No answer", id="mark_no_answer"),
+        Binding("b", "mark('busy')", "Busy", id="mark_busy"),
+        Binding(
+            "t",
+            "next_number",
+            "Next number",
+            id="next_number",
+            tooltip="Dial another of the patient's numbers",
+        ),
+        Binding("w", "wrap_up", "Wrap-up", id="wrap_up", tooltip="Record the outcome of this call"),
+        Binding("p", "pause", "Pause", id="pause", tooltip="Take a break with a pause code"),
+        Binding("L", "sign_out", "Log out", id="sign_out", tooltip="End the shift and sign out"),
+        Binding("ctrl+l", "app.lock", "Lock", id="lock", show=False),
+    ]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+
+    phase: reactive[Phase] = reactive("not_ready")
+
+    def __init__(self, user: SignedInUser) -> None:
+        super().__init__()
+        self.user = user
+        self.shift: Shift | None = None
+        self.offer: Offer | None = None
+        self.call = CallFacts()
+        self.phone_index = 0
+        self.pause_label = ""
+        self._phase_since = time.monotonic()
+        self._heartbeat: Timer | None = None
+        self._retry: Timer | None = None
+
+    @property
+    def outreach(self) -> OutreachApp:
+        from console.app import OutreachApp
+
+        assert isinstance(self.app, OutreachApp)
+        return self.app
+
+    # -- layout ------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield Static("", id="status-line")
+        yield DialBar(id="dial-bar")
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield PatientCard("", id="patient-card")
+                yield MedicationsTable(id="meds")
+                yield AttemptHistory(id="history")
+            yield ScriptPanel(id="script")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.shift = Shift(self.outreach.services, self.user)
+        self.query_one(PatientCard).clear("Press r to go Ready and take your first patient.")
+        self.query_one("#meds").border_title = "Medications"
+        self.query_one("#history").border_title = "Earlier attempts"
+        self.set_interval(1, self._tick)
+        lease = self.outreach.services.settings.queue.lease_seconds
+        self._heartbeat = self.set_interval(max(lease / 3, 1), self._beat, pause=True)
+        self._render_status()
+        self._render_dial()
+
+    # -- what each key may do now ------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        phase = self.phase
+        holding = self.offer is not None
+        if action == "ready":
+            return None if holding or phase == "claiming" else True
+        if action == "dial":
+            return True if phase == "preview" and self._number() else None
+        if action == "mark":
+            return True if phase == "dialing" else None
+        if action == "next_number":
+            return True if phase == "preview" and len(self._dialable()) > 1 else None
+        if action == "wrap_up":
+            return True if holding and phase != "dialing" else None
+        if action in ("pause", "sign_out"):
+            return None if holding or phase == "claiming" else True
+        return True
+
+    def watch_phase(self, old: Phase, new: Phase) -> None:
+        self._phase_since = time.monotonic()
+        self.refresh_bindings()
+        self._render_status()
+        self._render_dial()
+
+    # -- actions -----------------------------------------------------------------------------
+    def action_ready(self) -> None:
+        if self.offer is not None:
+            self.notify(str(WrapUpPending()), severity="warning")
+            return
+        self.phase = "claiming"
+        self._claim()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="claim")
+    def _claim(self) -> None:
+        assert self.shift is not None
+        try:
+            offer = self.shift.next_patient()
+        except OutreachError as exc:
+            self.app.call_from_thread(self._claim_failed, str(exc))
+            return
+        self.app.call_from_thread(self._show_offer, offer)
+
+    def _claim_failed(self, message: str) -> None:
+        self.phase = "not_ready"
+        self.notify(message, title="Could not take a patient", severity="error", timeout=10)
+
+    def _show_offer(self, offer: Offer | None) -> None:
+        if offer is None:
+            self.offer = None
+            self.phase = "waiting"
+            self.query_one(PatientCard).clear(
+                "No patient is callable right now. You stay Ready: the console looks again "
+                f"every {WAIT_RETRY_SECONDS} s."
+            )
+            self._retry = self.set_timer(WAIT_RETRY_SECONDS, self._retry_claim)
+            return
+        self.offer = offer
+        self.call = CallFacts()
+        self.phone_index = 0
+        patient = offer.patient
+        self.query_one(PatientCard).show(patient)
+        today = (
+            self.outreach.services.clock.now()
+            .astimezone(ZoneInfo(patient.pharmacy.timezone))
+            .date()
+        )
+        self.query_one(MedicationsTable).show(patient.medications, today)
+        self.query_one(AttemptHistory).show(patient.attempts, patient.pharmacy.timezone)
+        self.query_one(ScriptPanel).start(patient, self.user.display_name)
+        if self._heartbeat is not None:
+            self._heartbeat.resume()
+        self.phase = "preview"
+        if offer.claim.resumed:
+            self.notify("You already held this patient: carry on where you left off.")
+
+    def _retry_claim(self) -> None:
+        if self.phase == "waiting" and self.offer is None:
+            self.phase = "claiming"
+            self._claim()
+
+    def action_dial(self) -> None:
+        self.call = CallFacts(number=self._number(), started_at=self.outreach.services.clock.now())
+        self.phase = "dialing"
+        self._set_agent_state("dialing")
+
+    def action_mark(self, result: str) -> None:
+        now = self.outreach.services.clock.now()
+        self.call.result = result
+        if result == "connected":
+            self.call.connected_at = now
+            self.phase = "connected"
+            self._set_agent_state("on_call")
+        else:
+            self.call.ended_at = now
+            self.phase = "no_answer" if result == "no_answer" else "busy"
+
+    def action_next_number(self) -> None:
+        self.phone_index = (self.phone_index + 1) % max(len(self._dialable()), 1)
+        self._render_dial()
+
+    def action_wrap_up(self) -> None:
+        from console.screens.wrap_up import WrapUpScreen
+
+        if self.offer is None:
+            return
+        now = self.outreach.services.clock.now()
+        script = self.query_one(ScriptPanel)
+        suggested = script.suggested_disposition or SUGGESTED.get(self.call.result or "")
+        facts = self.call
+        draft = Outcome(
+            uid=str(uuid.uuid4()),
+            patient_id=self.offer.claim.patient_id,
+            lease_token=self.offer.claim.lease_token,
+            user_id=self.user.id,
+            disposition=suggested or "",
+            started_at=facts.started_at or self.offer.claim.claimed_at,
+            ended_at=facts.ended_at or now,
+            connected_at=facts.connected_at,
+            phone_number=facts.number,
+            call_result=facts.result or ("not_dialed" if facts.started_at is None else None),
+            script_id=script.flow_id,
+            answers=script.answers_state(),
+        )
+        self._set_agent_state("wrap_up")
+        self.app.push_screen(
+            WrapUpScreen(self.shift, self.offer.patient, draft), callback=self._wrapped_up
+        )
+
+    def _wrapped_up(self, recorded: Recorded | None) -> None:
+        if recorded is None:  # closed without saving: still holding the patient
+            self.refresh_bindings()
+            return
+        self.offer = None
+        self.call = CallFacts()
+        if self._heartbeat is not None:
+            self._heartbeat.pause()
+        self.query_one(ScriptPanel).reset()
+        self.notify("Saved. Taking your next patient…", timeout=3)
+        self.action_ready()
+
+    def action_pause(self) -> None:
+        from console.screens.pause import PauseScreen
+
+        self.app.push_screen(PauseScreen(), callback=self._paused)
+
+    def _paused(self, choice: tuple[str, str] | None) -> None:
+        if choice is None:
+            return
+        code, label = choice
+        if self._retry is not None:
+            self._retry.stop()
+        self.pause_label = label
+        self._set_agent_state("paused", code)
+        self.phase = "paused"
+        self.query_one(PatientCard).clear(f"Paused: {label}. Press r when you are ready again.")
+
+    def action_sign_out(self) -> None:
+        self._sign_out()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="agent")
+    def _sign_out(self) -> None:
+        assert self.shift is not None
+        try:
+            self.shift.sign_out()
+        except OutreachError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        self.app.call_from_thread(self.outreach.signed_out)
+
+    # -- background upkeep --------------------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="agent")
+    def _set_agent_state(self, state: str, pause_code: str | None = None) -> None:
+        assert self.shift is not None
+        try:
+            self.shift.set_state(state, pause_code)
+        except OutreachError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
+
+    def _beat(self) -> None:
+        if self.offer is not None:
+            self._renew()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="heartbeat")
+    def _renew(self) -> None:
+        assert self.shift is not None
+        try:
+            self.shift.heartbeat()
+        except LeaseLost as exc:
+            self.app.call_from_thread(self._lease_lost, str(exc))
+        except OutreachError as exc:  # database away for a moment: the next beat tries again
+            self.app.call_from_thread(
+                self.notify, f"Lost touch with the database: {exc}", severity="warning"
+            )
+
+    def _lease_lost(self, message: str) -> None:
+        self.notify(message, title="Patient released", severity="error", timeout=15)
+
+    def _tick(self) -> None:
+        self._render_status()
+        if self.phase in ("dialing", "connected"):
+            self._render_dial()
+
+    # -- rendering ----------------------------------------------------------------------------
+    def _dialable(self) -> list[str]:
+        if self.offer is None:
+            return []
+        return [p.number for p in self.offer.patient.phones if p.dialable]
+
+    def _number(self) -> str | None:
+        numbers = self._dialable()
+        return numbers[self.phone_index % len(numbers)] if numbers else None
+
+    def _render_dial(self) -> None:
+        bar = self.query_one(DialBar)
+        if self.offer is None:
+            bar.show(None, "", "idle")
+            return
+        number = self.call.number or self._number()
+        phone = next((p for p in self.offer.patient.phones if p.number == number), None)
+        label = ""
+        if phone is not None:
+            label = f"{phone.kind} · best time: {phone.best_time or 'any'}"
+            others = len(self._dialable()) - 1
+            if others > 0 and self.phase == "preview":
+                label += f" · {others} more (t)"
+        state: str = (
+            self.phase if self.phase in ("dialing", "connected", "no_answer", "busy") else "ready"
+        )
+        if number is None:
+            state = "no_number"
+        elapsed = ""
+        started = self.call.connected_at or self.call.started_at
+        if self.phase in ("dialing", "connected") and started is not None:
+            secs = int((self.outreach.services.clock.now() - started).total_seconds())
+            elapsed = f"{secs // 60:02d}:{secs % 60:02d}"
+        bar.show(number, label, state, elapsed)
+
+    def _render_status(self) -> None:
+        clock = self.outreach.services.clock
+        zone = ZoneInfo(self.offer.patient.pharmacy.timezone) if self.offer else None
+        now = clock.now().astimezone(zone) if zone else clock.now().astimezone()
+        labels = {
+            "not_ready": "NOT READY",
+            "claiming": "READY · finding a patient…",
+            "waiting": "READY · waiting for a callable patient",
+            "preview": "PREVIEW",
+            "dialing": "DIALING",
+            "connected": "ON CALL",
+            "no_answer": "WRAP-UP",
+            "busy": "WRAP-UP",
+            "paused": f"PAUSED · {self.pause_label}",
+        }
+        secs = int(time.monotonic() - self._phase_since)
+        clock_text = f"{now:%a %H:%M %Z}"
+        if clock.is_practice:
+            clock_text = f"PRACTICE CLOCK {clock_text}"
+        pharmacies = ", ".join(self.user.pharmacy_codes) or "no pharmacies assigned"
+        self.query_one("#status-line", Static).update(
+            f"[b]{labels[self.phase]}[/] {secs // 60}:{secs % 60:02d}  ·  "
+            f"{self.user.display_name} ({pharmacies})  ·  {clock_text}"
+        )

@@ -1,0 +1,198 @@
+"""Wrap-up: the disposition (required), notes, and a callback time when the disposition asks for one.
+
+The draft goes to local disk before it is sent, so a crash or a lost database link loses nothing;
+the attempt's uid makes a re-send store it once. Saved means stored and the lease released.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static, TextArea
+from textual.widgets.option_list import Option
+
+from console.drafts import DraftStore
+from console.shift import Shift, reference_data
+from queues.context import PatientContext
+from queues.errors import InvalidOutcome, LeaseLost, OutreachError
+from queues.outcomes import DispositionOption, Outcome, Recorded
+
+if TYPE_CHECKING:
+    from console.app import OutreachApp
+
+CALLBACK_FORMAT = "%Y-%m-%d %H:%M"
+
+
+class WrapUpScreen(ModalScreen[Recorded | None]):
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", id="save_wrap_up", priority=True),
+        Binding("escape", "cancel", "Back to call", id="cancel_wrap_up"),
+    ]
+
+    def __init__(self, shift: Shift | None, patient: PatientContext, draft: Outcome) -> None:
+        super().__init__()
+        assert shift is not None
+        self.shift = shift
+        self.patient = patient
+        self.draft = draft
+        self.options: dict[str, DispositionOption] = {}
+        self.chosen: str | None = draft.disposition or None
+        self.zone = ZoneInfo(patient.pharmacy.timezone)
+
+    @property
+    def outreach(self) -> OutreachApp:
+        from console.app import OutreachApp
+
+        assert isinstance(self.app, OutreachApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="wrap-up-box"):
+            yield Static(f"Wrap-up — {self.patient.full_name}", id="wrap-up-title")
+            with Horizontal(id="wrap-up-body"):
+                with Vertical(id="wrap-up-left"):
+                    yield Label("Disposition (required) — Enter to choose")
+                    yield OptionList(id="disposition")
+                    yield Static("", id="disposition-chosen")
+                with Vertical(id="wrap-up-right"):
+                    yield Label("Notes (no more than the call needs)")
+                    yield TextArea(self.draft.notes, id="notes")
+                    with Vertical(id="callback-fields"):
+                        yield Label(
+                            f"Callback ({self.patient.pharmacy.timezone}, YYYY-MM-DD HH:MM)"
+                        )
+                        yield Input(id="callback-at", placeholder="2026-12-03 14:30")
+                        yield Checkbox("Only I call back (mine)", value=True, id="callback-mine")
+            yield Static("", id="wrap-up-error")
+            with Horizontal(id="wrap-up-buttons"):
+                yield Button("Save (ctrl+s)", id="save", variant="primary")
+                yield Button("Back to call (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self._load_options()
+
+    @work(thread=True, exit_on_error=False, group="wrap-up")
+    def _load_options(self) -> None:
+        try:
+            dispositions, _ = reference_data(self.outreach.services)
+        except OutreachError as exc:
+            self.app.call_from_thread(self._error, f"Cannot load dispositions: {exc}")
+            return
+        self.app.call_from_thread(self._show_options, dispositions)
+
+    def _show_options(self, dispositions: tuple[DispositionOption, ...]) -> None:
+        self.options = {d.code: d for d in dispositions}
+        option_list = self.query_one("#disposition", OptionList)
+        option_list.add_options(
+            Option(f"{'●' if d.reached else '○'} {d.label}", id=d.code) for d in dispositions
+        )
+        if self.chosen in self.options:
+            option_list.highlighted = list(self.options).index(self.chosen)
+        option_list.focus()
+        self._show_chosen()
+
+    @on(OptionList.OptionSelected, "#disposition")
+    def _choose(self, event: OptionList.OptionSelected) -> None:
+        self.chosen = event.option.id
+        self._show_chosen()
+        next_field = "#callback-at" if self._needs_callback() else "#notes"
+        self.query_one(next_field).focus()
+
+    def _needs_callback(self) -> bool:
+        option = self.options.get(self.chosen or "")
+        return bool(option and option.requires_callback)
+
+    def _show_chosen(self) -> None:
+        option = self.options.get(self.chosen or "")
+        text = f"Chosen: [b]{option.label}[/]" if option else "Chosen: [b red]none yet[/]"
+        self.query_one("#disposition-chosen", Static).update(text)
+        self.query_one("#callback-fields").display = self._needs_callback()
+
+    def _collect(self) -> Outcome:
+        """The form as an Outcome; raises InvalidOutcome naming the field at fault."""
+        callback_at = None
+        if self._needs_callback():
+            raw = self.query_one("#callback-at", Input).value.strip()
+            if not raw:
+                raise InvalidOutcome("callback_at", "enter the callback date and time")
+            try:
+                local = datetime.strptime(raw, CALLBACK_FORMAT)
+            except ValueError:
+                raise InvalidOutcome(
+                    "callback_at", f"{raw!r} is not a date and time like 2026-12-03 14:30"
+                ) from None
+            callback_at = local.replace(tzinfo=self.zone)
+        if not self.chosen:
+            raise InvalidOutcome("disposition", "choose how the call ended")
+        return dataclasses.replace(
+            self.draft,
+            disposition=self.chosen,
+            notes=self.query_one("#notes", TextArea).text,
+            callback_at=callback_at,
+            callback_mine=self.query_one("#callback-mine", Checkbox).value,
+        )
+
+    @on(Button.Pressed, "#save")
+    def action_save(self) -> None:
+        try:
+            outcome = self._collect()
+        except InvalidOutcome as exc:
+            self._invalid(exc)
+            return
+        self.query_one("#save", Button).disabled = True
+        self.query_one("#wrap-up-error", Static).update("Saving…")
+        self._save(outcome)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="wrap-up")
+    def _save(self, outcome: Outcome) -> None:
+        drafts = DraftStore(
+            Path(self.outreach.services.settings.ui.drafts_path), self.shift.user.username
+        )
+        drafts.save(outcome)
+        try:
+            recorded = self.shift.record(outcome)
+        except InvalidOutcome as exc:
+            drafts.discard(outcome.uid)
+            self.app.call_from_thread(self._invalid, exc)
+            return
+        except LeaseLost as exc:
+            self.app.call_from_thread(self._error, str(exc))
+            return
+        except OutreachError as exc:
+            self.app.call_from_thread(
+                self._error, f"Not saved yet — {exc}. Your wrap-up is kept; press ctrl+s to retry."
+            )
+            return
+        except Exception as exc:  # a dropped connection: keep the draft, let the agent retry
+            self.app.call_from_thread(
+                self._error,
+                f"Not saved yet ({type(exc).__name__}). Your wrap-up is kept on this computer; "
+                "press ctrl+s to retry.",
+            )
+            return
+        drafts.discard(outcome.uid)
+        self.app.call_from_thread(self.dismiss, recorded)
+
+    def _invalid(self, exc: InvalidOutcome) -> None:
+        targets = {"disposition": "#disposition", "callback_at": "#callback-at", "notes": "#notes"}
+        labels = {"disposition": "Disposition", "callback_at": "Callback time", "notes": "Notes"}
+        self._error(f"{labels.get(exc.field, exc.field)}: {exc.why}")
+        if exc.field in targets:
+            self.query_one(targets[exc.field]).focus()
+
+    def _error(self, message: str) -> None:
+        self.query_one("#wrap-up-error", Static).update(f"[b red]{message}[/]")
+        self.query_one("#save", Button).disabled = False
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

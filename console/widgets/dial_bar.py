@@ -1,0 +1,36 @@
+"""The number to dial, shown big, and where the call stands (manual mode: the agent dials by hand)."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Digits, Static
+
+from console.widgets.patient_card import pretty_number
+
+STATE_TEXT = {
+    "idle": "No patient yet.",
+    "ready": "Press [b]d[/] when you dial this number on your phone.",
+    "dialing": "Dialing… mark [b]c[/] connected · [b]a[/] no answer · [b]b[/] busy",
+    "connected": "Connected — follow the script, then [b]w[/] to wrap up.",
+    "no_answer": "No answer — [b]w[/] to wrap up.",
+    "busy": "Busy — [b]w[/] to wrap up.",
+    "no_number": "No number to dial: every number is flagged. Wrap up with [b]w[/].",
+}
+
+
+class DialBar(Horizontal):
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dial-info"):
+            yield Static("MANUAL DIAL", id="dial-mode")
+            yield Static("", id="dial-number-label")
+            yield Static(STATE_TEXT["idle"], id="dial-state")
+        yield Digits("", id="dial-digits")
+
+    def show(self, number: str | None, label: str, state: str, elapsed: str = "") -> None:
+        self.query_one("#dial-digits", Digits).update(pretty_number(number) if number else "")
+        self.query_one("#dial-number-label", Static).update(label)
+        text = STATE_TEXT.get(state, state)
+        self.query_one("#dial-state", Static).update(f"{text} {elapsed}".strip())
+        self.set_class(state == "connected", "-connected")
+        self.set_class(state == "dialing", "-dialing")

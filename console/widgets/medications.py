@@ -1,0 +1,37 @@
+"""The patient's medications: one summary row each (last fill, supply, run-out), never every fill."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from queues.context import MedicationView
+
+PQA_LABELS = {"RASA": "RAS antag.", "STATIN": "statin", "DIABETES": "diabetes"}
+
+
+class MedicationsTable(DataTable[str | Text]):
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.zebra_stripes = True
+        self.add_columns("Medication", "Last fill", "Days", "Runs out", "Refills", "Class")
+
+    def show(self, meds: tuple[MedicationView, ...], today: date) -> None:
+        self.clear()
+        for med in meds:
+            run_out: str | Text = "—"
+            if med.run_out:
+                days = (med.run_out - today).days
+                style = "bold red" if days < 0 else "yellow" if days <= 7 else ""
+                run_out = Text(f"{med.run_out:%b %d} ({days:+d}d)", style=style)
+            self.add_row(
+                med.drug_name,
+                f"{med.last_fill:%b %d, %Y}" if med.last_fill else "never filled",
+                str(med.days_supply or "—"),
+                run_out,
+                Text("renewal", style="bold") if med.refills_left <= 0 else str(med.refills_left),
+                PQA_LABELS.get(med.pqa_class or "", ""),
+                key=str(med.prescription_id),
+            )
