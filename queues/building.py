@@ -184,7 +184,7 @@ def _reconcile_entries(session: Session, now: datetime, today: date, due: Iterab
     for t in due:
         key = _sort_key(t.due_on, today)
         best[t.patient_id] = min(key, best.get(t.patient_id, key))
-    pharmacy_of = dict(session.execute(select(Patient.id, Patient.pharmacy_id)).tuples().all())
+    pharmacy_of = dict(session.execute(select(Patient.id, Patient.pharmacy_id)).all())
     entries = {
         e.patient_id: e
         for e in session.execute(

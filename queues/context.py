@@ -189,7 +189,7 @@ def load_patient_context(
             .join(DispositionCode, DispositionCode.code == Attempt.disposition)
             .where(Attempt.patient_id == patient_id)
             .order_by(Attempt.started_at.desc())
-        ).tuples()
+        )
     ]
     tasks = [
         TaskView(t.id, c.kind, c.name, c.script_id, t.reason, t.due_on, dict(t.priority_parts))
@@ -198,7 +198,7 @@ def load_patient_context(
             .join(Campaign, Campaign.id == Task.campaign_id)
             .where(Task.patient_id == patient_id, Task.status == "open")
             .order_by(Task.due_on, Task.id)
-        ).tuples()
+        )
     ]
     record(session, "view_patient", user_id=user_id, patient_id=patient_id)
     return PatientContext(

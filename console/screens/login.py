@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from console.app import OutreachApp
 
 DEMO_HINT = (
-    "Demo log-ins — agent: [b]agent[/] / [b]agent-demo-1[/]   "
-    "supervisor: [b]supervisor[/] / [b]supervisor-demo-1[/]"
+    "Demo database. Log-ins:\n  agent [b]agent[/] / [b]agent-demo-1[/]"
+    "   supervisor [b]supervisor[/] / [b]supervisor-demo-1[/]"
 )
 
 
@@ -32,13 +32,13 @@ class LoginScreen(Screen[None]):
         with Center(), Vertical(id="login-box"):
             yield Static("Outreach Console", id="login-title")
             yield Static("Sign in to start your shift.", id="login-sub")
+            yield Static("", id="demo-hint")
             yield Label("User name")
             yield Input(id="username", placeholder="user name")
             yield Label("Password")
             yield Input(id="password", password=True, placeholder="password")
             yield Button("Sign in", id="sign-in", variant="primary")
             yield Static("", id="login-error")
-            yield Static("", id="demo-hint")
         yield Footer()
 
     @property

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import OptionList, Static
+from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from queues.agents import PauseOption
@@ -21,6 +21,7 @@ class PauseScreen(ModalScreen[tuple[str, str] | None]):
         with Vertical(id="pause-box"):
             yield Static("Take a break — choose the reason, Enter to confirm", id="pause-title")
             yield OptionList(id="pause-codes")
+        yield Footer()
 
     def on_mount(self) -> None:
         self._load()

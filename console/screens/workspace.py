@@ -134,20 +134,21 @@ class WorkspaceScreen(Screen[None]):
 
     # -- what each key may do now ------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """True: allowed; None: shown dimmed (blocked for now); False: hidden from the footer."""
         phase = self.phase
         holding = self.offer is not None
         if action == "ready":
             return None if holding or phase == "claiming" else True
         if action == "dial":
-            return True if phase == "preview" and self._number() else None
+            return phase == "preview" and self._number() is not None
         if action == "mark":
-            return True if phase == "dialing" else None
+            return phase == "dialing"
         if action == "next_number":
-            return True if phase == "preview" and len(self._dialable()) > 1 else None
+            return phase == "preview" and len(self._dialable()) > 1
         if action == "wrap_up":
-            return True if holding and phase != "dialing" else None
+            return holding and phase != "dialing"
         if action in ("pause", "sign_out"):
-            return None if holding or phase == "claiming" else True
+            return not holding and phase != "claiming"
         return True
 
     def watch_phase(self, old: Phase, new: Phase) -> None:

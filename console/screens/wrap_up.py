@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static, TextArea
+from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from console.drafts import DraftStore
@@ -76,6 +76,7 @@ class WrapUpScreen(ModalScreen[Recorded | None]):
             with Horizontal(id="wrap-up-buttons"):
                 yield Button("Save (ctrl+s)", id="save", variant="primary")
                 yield Button("Back to call (esc)", id="cancel")
+        yield Footer()
 
     def on_mount(self) -> None:
         self._load_options()

@@ -19,6 +19,14 @@ STATE_TEXT = {
 }
 
 
+def digits_for(e164: str) -> str:
+    """214-555-0134: the national number in groups, narrow enough for big digits at 80 columns."""
+    national = "".join(ch for ch in pretty_number(e164) if ch.isdigit())
+    if len(national) == 10:
+        return f"{national[:3]}-{national[3:6]}-{national[6:]}"
+    return national
+
+
 class DialBar(Horizontal):
     def compose(self) -> ComposeResult:
         with Vertical(id="dial-info"):
@@ -28,7 +36,7 @@ class DialBar(Horizontal):
         yield Digits("", id="dial-digits")
 
     def show(self, number: str | None, label: str, state: str, elapsed: str = "") -> None:
-        self.query_one("#dial-digits", Digits).update(pretty_number(number) if number else "")
+        self.query_one("#dial-digits", Digits).update(digits_for(number) if number else "")
         self.query_one("#dial-number-label", Static).update(label)
         text = STATE_TEXT.get(state, state)
         self.query_one("#dial-state", Static).update(f"{text} {elapsed}".strip())

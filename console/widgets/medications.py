@@ -16,7 +16,7 @@ class MedicationsTable(DataTable[str | Text]):
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        self.add_columns("Medication", "Last fill", "Days", "Runs out", "Refills", "Class")
+        self.add_columns("Medication", "Runs out", "Last fill", "Days", "Refills", "Class")
 
     def show(self, meds: tuple[MedicationView, ...], today: date) -> None:
         self.clear()
@@ -28,9 +28,9 @@ class MedicationsTable(DataTable[str | Text]):
                 run_out = Text(f"{med.run_out:%b %d} ({days:+d}d)", style=style)
             self.add_row(
                 med.drug_name,
+                run_out,
                 f"{med.last_fill:%b %d, %Y}" if med.last_fill else "never filled",
                 str(med.days_supply or "—"),
-                run_out,
                 Text("renewal", style="bold") if med.refills_left <= 0 else str(med.refills_left),
                 PQA_LABELS.get(med.pqa_class or "", ""),
                 key=str(med.prescription_id),
