@@ -12,7 +12,16 @@ from queues.audit import record
 from queues.errors import OutreachError
 from queues.models import AgentState, PauseCode
 
-STATES = ("offline", "ready", "previewing", "dialing", "on_call", "wrap_up", "paused")
+STATES = (
+    "offline",
+    "not_ready",
+    "ready",
+    "previewing",
+    "dialing",
+    "on_call",
+    "wrap_up",
+    "paused",
+)
 
 
 @dataclass(frozen=True)
@@ -43,7 +52,7 @@ def set_state(
         session.add(AgentState(user_id=user_id, state=state, pause_code=pause_code, since=now))
     elif row.state != state or row.pause_code != pause_code:
         row.state, row.pause_code, row.since = state, pause_code, now
-    if state in ("paused", "ready", "offline"):
+    if state in ("paused", "ready", "offline", "not_ready"):
         record(
             session,
             f"agent_{state}",

@@ -9,6 +9,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
@@ -21,6 +22,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Static
 
+from console.drafts import DraftStore
 from console.shift import Offer, Shift
 from console.widgets.dial_bar import DialBar
 from console.widgets.history import AttemptHistory
@@ -100,6 +102,7 @@ class WorkspaceScreen(Screen[None]):
         self._phase_since = time.monotonic()
         self._heartbeat: Timer | None = None
         self._retry: Timer | None = None
+        self._saved = False  # after a first wrap-up the agent is between calls, not "not ready"
 
     @property
     def outreach(self) -> OutreachApp:
@@ -131,6 +134,7 @@ class WorkspaceScreen(Screen[None]):
         self._heartbeat = self.set_interval(max(lease / 3, 1), self._beat, pause=True)
         self._render_status()
         self._render_dial()
+        self._set_agent_state("not_ready")
 
     # -- what each key may do now ------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -159,6 +163,8 @@ class WorkspaceScreen(Screen[None]):
 
     # -- actions -----------------------------------------------------------------------------
     def action_ready(self) -> None:
+        if self._retry is not None:
+            self._retry.stop()
         if self.offer is not None:
             self.notify(str(WrapUpPending()), severity="warning")
             return
@@ -207,6 +213,12 @@ class WorkspaceScreen(Screen[None]):
         self.phase = "preview"
         if offer.claim.resumed:
             self.notify("You already held this patient: carry on where you left off.")
+            draft = next(
+                (d for d in self._drafts().pending() if d.lease_token == offer.claim.lease_token),
+                None,
+            )
+            if draft is not None:  # the console stopped mid-save: reopen what was entered
+                self._open_wrap_up(draft)
 
     def _retry_claim(self) -> None:
         if self.phase == "waiting" and self.offer is None:
@@ -234,8 +246,6 @@ class WorkspaceScreen(Screen[None]):
         self._render_dial()
 
     def action_wrap_up(self) -> None:
-        from console.screens.wrap_up import WrapUpScreen
-
         if self.offer is None:
             return
         now = self.outreach.services.clock.now()
@@ -256,22 +266,37 @@ class WorkspaceScreen(Screen[None]):
             script_id=script.flow_id,
             answers=script.answers_state(),
         )
+        self._open_wrap_up(draft)
+
+    def _open_wrap_up(self, draft: Outcome) -> None:
+        from console.screens.wrap_up import WrapUpScreen
+
+        assert self.offer is not None
         self._set_agent_state("wrap_up")
         self.app.push_screen(
             WrapUpScreen(self.shift, self.offer.patient, draft), callback=self._wrapped_up
         )
+
+    def _drafts(self) -> DraftStore:
+        root = Path(self.outreach.services.settings.ui.drafts_path)
+        return DraftStore(root, self.user.username)
 
     def _wrapped_up(self, recorded: Recorded | None) -> None:
         if recorded is None:  # closed without saving: still holding the patient
             self.refresh_bindings()
             return
         self.offer = None
+        self._saved = True
         self.call = CallFacts()
         if self._heartbeat is not None:
             self._heartbeat.pause()
         self.query_one(ScriptPanel).reset()
-        self.notify("Saved. Taking your next patient…", timeout=3)
-        self.action_ready()
+        for table in (self.query_one(MedicationsTable), self.query_one(AttemptHistory)):
+            table.clear()
+        self.query_one(PatientCard).clear(
+            "Saved. Press r for your next patient, or p to take a break."
+        )
+        self.phase = "not_ready"
 
     def action_pause(self) -> None:
         from console.screens.pause import PauseScreen
@@ -375,7 +400,7 @@ class WorkspaceScreen(Screen[None]):
         zone = ZoneInfo(self.offer.patient.pharmacy.timezone) if self.offer else None
         now = clock.now().astimezone(zone) if zone else clock.now().astimezone()
         labels = {
-            "not_ready": "NOT READY",
+            "not_ready": "READY · press r" if self._saved else "NOT READY",
             "claiming": "READY · finding a patient…",
             "waiting": "READY · waiting for a callable patient",
             "preview": "PREVIEW",

@@ -1,0 +1,145 @@
+"""The `outreach` command as a user runs it: a real process, a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import select
+
+from queues.db import make_engine, session_factory, upgrade
+from queues.models import AuditEvent, Pharmacy, User
+from tests.world import make_world
+
+ROOT = Path(__file__).parents[2]
+
+
+def outreach(
+    *args: str, stdin: str = "", env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("OUTREACH_DATABASE_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "console", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def test_help_lists_the_commands() -> None:
+    result = outreach("--help")
+    assert result.returncode == 0
+    for command in ("demo", "console", "db", "users", "queue"):
+        assert command in result.stdout
+
+
+def test_db_upgrade_then_users_add_reads_password_from_stdin(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'site.db'}"
+    assert outreach("db", "upgrade", "--database", url).returncode == 0
+    engine = make_engine(url)
+    with session_factory(engine).begin() as s:
+        s.add(
+            Pharmacy(
+                code="FL1",
+                name="Gulf Pharmacy",
+                caller_id="+13055550100",
+                callback_number="+13055550101",
+                timezone="America/New_York",
+                state="FL",
+                opens_at=__import__("datetime").time(9),
+                closes_at=__import__("datetime").time(18),
+            )
+        )
+    result = outreach(
+        "users",
+        "add",
+        "maria",
+        "--role",
+        "agent",
+        "--pharmacy",
+        "FL1",
+        "--database",
+        url,
+        stdin="s3cret-enough\n",
+    )
+    assert result.returncode == 0, result.stderr
+    with session_factory(engine)() as s:
+        user = s.scalar(select(User).where(User.username == "maria"))
+        assert user is not None and user.role == "agent"
+        assert [p.code for p in user.pharmacies] == ["FL1"]
+        assert user.password_hash.startswith("$argon2id$")
+        assert s.scalar(select(AuditEvent.action).where(AuditEvent.user_id == user.id)) == (
+            "user_added"
+        )
+    # An unknown pharmacy is named and nothing is written.
+    bad = outreach(
+        "users",
+        "add",
+        "tom",
+        "--role",
+        "agent",
+        "--pharmacy",
+        "ZZ9",
+        "--database",
+        url,
+        stdin="s3cret-enough\n",
+    )
+    assert bad.returncode != 0 and "ZZ9" in bad.stderr
+    with session_factory(engine)() as s:
+        assert s.scalar(select(User).where(User.username == "tom")) is None
+    engine.dispose()
+
+
+def test_queue_stats_json_counts_what_the_database_holds(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    make_world(tmp_path, url, datetime.now(UTC), {"A": 1, "B": 2, "C": 3}).services.close()
+    result = outreach("queue", "stats", "--json", "--database", url)
+    assert result.returncode == 0, result.stderr
+    stats = json.loads(result.stdout.strip().splitlines()[-1])
+    assert stats["pharmacies"] == 1 and stats["patients"] == 3
+    assert stats["tasks_open"] == 3 and stats["tasks_claimed"] == 0
+    assert stats["tasks_done"] == 0 and stats["attempts"] == 0
+
+
+def test_unreachable_database_names_url_without_password() -> None:
+    url = "postgresql+psycopg://clerk:pw_must_not_show@127.0.0.1:1/outreach"
+    result = outreach("queue", "stats", "--database", url)
+    assert result.returncode != 0
+    assert "pw_must_not_show" not in result.stderr + result.stdout
+    assert "clerk:***@127.0.0.1:1/outreach" in result.stderr
+
+
+def test_unknown_config_key_stops_with_file_and_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[not_a_section]\nkey = 1\n")
+    result = outreach(
+        "queue",
+        "stats",
+        "--database",
+        f"sqlite:///{tmp_path / 'x.db'}",
+        env={"OUTREACH_CONFIG": str(bad)},
+    )
+    assert result.returncode != 0
+    assert str(bad) in result.stderr and "not_a_section" in result.stderr
+
+
+def test_migrations_are_idempotent_and_create_every_table(tmp_path: Path) -> None:
+    from queues.models import Base
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    upgrade(engine)
+    upgrade(engine)
+    from sqlalchemy import inspect
+
+    tables = set(inspect(engine).get_table_names())
+    assert set(Base.metadata.tables) <= tables
+    engine.dispose()
