@@ -79,9 +79,17 @@ NOW = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)  # a Wednesday, 10:00 in Chicago
 def add_pharmacy(session: Session, code: str = "TX1", tz: str = "America/Chicago") -> int:
     from queues.models import Pharmacy
 
-    ph = Pharmacy(code=code, name=f"{code} Pharmacy", caller_id="+12145550100",
-                  callback_number="+12145550101", timezone=tz, state="TX",
-                  opens_at=time(8), closes_at=time(20), priority=0)
+    ph = Pharmacy(
+        code=code,
+        name=f"{code} Pharmacy",
+        caller_id="+12145550100",
+        callback_number="+12145550101",
+        timezone=tz,
+        state="TX",
+        opens_at=time(8),
+        closes_at=time(20),
+        priority=0,
+    )
     session.add(ph)
     session.flush()
     return ph.id
@@ -91,28 +99,70 @@ def add_queue(session: Session, pharmacy_id: int, n: int, now: datetime = NOW) -
     """n patients, each with one open refill task and a queue entry (ordered by run-out)."""
     from queues.models import Campaign, Patient, QueueEntry, Task
 
-    camp = Campaign(pharmacy_id=pharmacy_id, kind="refill_reminder", name="Refill reminders",
-                    script_id="refill_reminder", weight=1.0, attempt_limit=3)
+    camp = Campaign(
+        pharmacy_id=pharmacy_id,
+        kind="refill_reminder",
+        name="Refill reminders",
+        script_id="refill_reminder",
+        weight=1.0,
+        attempt_limit=3,
+    )
     session.add(camp)
     session.flush()
     tag = uuid.uuid4().hex[:8]
-    session.execute(insert(Patient), [
-        dict(pharmacy_id=pharmacy_id, mrn=f"{tag}-{k}", first_name="Test", last_name=f"P{k}",
-             birth_date=date(1950, 1, 1), language="en", zip_code="75201", state="TX",
-             caregiver_authorized=False, do_not_call=False, deceased=False,
-             med_sync_enrolled=False, tobacco_use=False, hospice=False, esrd=False)
-        for k in range(n)
-    ])
-    ids = list(session.scalars(
-        select(Patient.id).where(Patient.mrn.like(f"{tag}-%")).order_by(Patient.id)))
-    session.execute(insert(Task), [
-        dict(patient_id=i, campaign_id=camp.id, subject=f"rx:{i}", reason="Refill due",
-             status="open", due_on=date(2026, 12, 3), priority_parts={}, created_at=now)
-        for i in ids
-    ])
-    session.execute(insert(QueueEntry), [
-        dict(patient_id=i, pharmacy_id=pharmacy_id, status="open", sort_key=float(k),
-             available_at=now)
-        for k, i in enumerate(ids)
-    ])
+    session.execute(
+        insert(Patient),
+        [
+            dict(
+                pharmacy_id=pharmacy_id,
+                mrn=f"{tag}-{k}",
+                first_name="Test",
+                last_name=f"P{k}",
+                birth_date=date(1950, 1, 1),
+                language="en",
+                zip_code="75201",
+                state="TX",
+                caregiver_authorized=False,
+                do_not_call=False,
+                deceased=False,
+                med_sync_enrolled=False,
+                tobacco_use=False,
+                hospice=False,
+                esrd=False,
+            )
+            for k in range(n)
+        ],
+    )
+    ids = list(
+        session.scalars(select(Patient.id).where(Patient.mrn.like(f"{tag}-%")).order_by(Patient.id))
+    )
+    session.execute(
+        insert(Task),
+        [
+            dict(
+                patient_id=i,
+                campaign_id=camp.id,
+                subject=f"rx:{i}",
+                reason="Refill due",
+                status="open",
+                due_on=date(2026, 12, 3),
+                priority_parts={},
+                created_at=now,
+            )
+            for i in ids
+        ],
+    )
+    session.execute(
+        insert(QueueEntry),
+        [
+            dict(
+                patient_id=i,
+                pharmacy_id=pharmacy_id,
+                status="open",
+                sort_key=float(k),
+                available_at=now,
+            )
+            for k, i in enumerate(ids)
+        ],
+    )
     return ids

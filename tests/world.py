@@ -39,17 +39,37 @@ def make_world(tmp_path: Path, url: str, now: datetime, runouts: dict[str, int])
     today = now.date()
     ids: dict[str, int] = {}
     with transaction(services.sessions) as session:
-        pharmacy = Pharmacy(code="TX1", name="Lone Star Pharmacy", caller_id="+12145550100",
-                            callback_number="+12145550101", timezone="America/Chicago",
-                            state="TX", opens_at=time(8), closes_at=time(20))
+        pharmacy = Pharmacy(
+            code="TX1",
+            name="Lone Star Pharmacy",
+            caller_id="+12145550100",
+            callback_number="+12145550101",
+            timezone="America/Chicago",
+            state="TX",
+            opens_at=time(8),
+            closes_at=time(20),
+        )
         session.add(pharmacy)
         session.flush()
         hashed = hash_password(PASSWORD)
         for name, role in (("ana", "agent"), ("ben", "agent"), ("sue", "supervisor")):
-            session.add(User(username=name, display_name=name.title(), role=role,
-                             password_hash=hashed, pharmacies=[pharmacy]))
-        session.add(Campaign(pharmacy_id=pharmacy.id, kind="refill_reminder",
-                             name="Refill reminder", script_id="refill_reminder"))
+            session.add(
+                User(
+                    username=name,
+                    display_name=name.title(),
+                    role=role,
+                    password_hash=hashed,
+                    pharmacies=[pharmacy],
+                )
+            )
+        session.add(
+            Campaign(
+                pharmacy_id=pharmacy.id,
+                kind="refill_reminder",
+                name="Refill reminder",
+                script_id="refill_reminder",
+            )
+        )
         for i, (last, days) in enumerate(sorted(runouts.items(), key=lambda kv: kv[1])):
             ids[last] = _patient(session, pharmacy.id, i, last, today, days)
         build_queues(session, now)
@@ -57,26 +77,51 @@ def make_world(tmp_path: Path, url: str, now: datetime, runouts: dict[str, int])
 
 
 def _patient(session: Session, pharmacy_id: int, i: int, last: str, today: date, days: int) -> int:
-    patient = Patient(pharmacy_id=pharmacy_id, mrn=f"T{i:04d}", first_name="Pat", last_name=last,
-                      birth_date=date(1955, 4, 1 + i), language="en", zip_code="75201",
-                      state="TX")
+    patient = Patient(
+        pharmacy_id=pharmacy_id,
+        mrn=f"T{i:04d}",
+        first_name="Pat",
+        last_name=last,
+        birth_date=date(1955, 4, 1 + i),
+        language="en",
+        zip_code="75201",
+        state="TX",
+    )
     session.add(patient)
     session.flush()
-    session.add(Phone(patient_id=patient.id, number=f"+1214555{1000 + i:04d}", kind="mobile",
-                      rank=0, best_time="afternoon"))
-    session.add(Phone(patient_id=patient.id, number=f"+1214555{2000 + i:04d}", kind="home",
-                      rank=1))
-    rx = Prescription(patient_id=patient.id, drug_name="Lisinopril 10 mg tablet",
-                      ingredient="lisinopril", pqa_class="RASA", chronic=True, refills_left=2)
+    session.add(
+        Phone(
+            patient_id=patient.id,
+            number=f"+1214555{1000 + i:04d}",
+            kind="mobile",
+            rank=0,
+            best_time="afternoon",
+        )
+    )
+    session.add(Phone(patient_id=patient.id, number=f"+1214555{2000 + i:04d}", kind="home", rank=1))
+    rx = Prescription(
+        patient_id=patient.id,
+        drug_name="Lisinopril 10 mg tablet",
+        ingredient="lisinopril",
+        pqa_class="RASA",
+        chronic=True,
+        refills_left=2,
+    )
     session.add(rx)
     session.flush()
     # Two 30-day fills, the second one making the supply run out `days` from today.
     second = today + timedelta(days=days - 30)
-    session.add_all([
-        Fill(prescription_id=rx.id, fill_date=second - timedelta(days=32), days_supply=30,
-             quantity=30),
-        Fill(prescription_id=rx.id, fill_date=second, days_supply=30, quantity=30),
-    ])
+    session.add_all(
+        [
+            Fill(
+                prescription_id=rx.id,
+                fill_date=second - timedelta(days=32),
+                days_supply=30,
+                quantity=30,
+            ),
+            Fill(prescription_id=rx.id, fill_date=second, days_supply=30, quantity=30),
+        ]
+    )
     return patient.id
 
 
