@@ -201,6 +201,9 @@ class Task(Base):
     created_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
     closed_reason: Mapped[str | None] = mapped_column(String(64))
+    # The call whose request this task's closing fill answered (a refill after a reminder).
+    success_attempt_id: Mapped[int | None] = mapped_column(ForeignKey("attempts.id"))
+    score: Mapped[float] = mapped_column(Float, default=0.0)
     __table_args__ = (
         UniqueConstraint("campaign_id", "patient_id", "subject", name="uq_tasks_campaign_subject"),
         Index("ix_tasks_patient_status", "patient_id", "status"),
@@ -227,6 +230,9 @@ class QueueEntry(Base):
     lease_token: Mapped[str | None] = mapped_column(String(36))
     claimed_at: Mapped[datetime | None]
     lease_expires_at: Mapped[datetime | None]
+    # A "mine" callback keeps the patient for its owner until this time, then anyone may call.
+    reserved_for_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reserved_until: Mapped[datetime | None]
     __table_args__ = (
         Index(
             "ix_queue_entries_claimable",
