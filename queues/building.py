@@ -1,160 +1,142 @@
 """Build the outreach queues: campaign rules say which tasks are due; reconcile makes the tables agree.
 
-Idempotent: running it twice changes nothing. A task that is no longer due (the patient refilled)
-closes as "resolved_without_call". Each patient with open tasks has one queue entry (one call).
+Idempotent: running it twice changes nothing. A task that is no longer due closes as
+"resolved_without_call", or as "filled" when a new fill answered it — then the last call that asked
+is credited with it. Each patient with open tasks has one queue entry: one call for all subjects.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from queues.models import Campaign, Fill, Patient, Prescription, QueueEntry, Task
+from queues.models import Attempt, QueueEntry, Task
+from queues.priority import patient_score
+from queues.rules import clinical, medication
+from queues.rules.base import DueTask, Rule, RuleContext, run_rule
+from queues.rules.snapshot import Snapshot, load_snapshot
 from queues.settings import QueueSettings
-from queues.supply import run_out_date
 
 RESOLVED_WITHOUT_CALL = "resolved_without_call"
-NO_DUE_DATE_DAYS = 30  # tasks without a run-out date sort as if due this far ahead
+FILLED = "filled"
+# A task closed for these reasons comes back when its rule says it is due again.
+REOPENABLE = (RESOLVED_WITHOUT_CALL,)
+
+DEFAULT_RULES: tuple[Rule, ...] = (
+    medication.refill_reminder,
+    medication.pre_sync_check,
+    medication.post_dispense,
+    medication.med_sync_enrollment,
+    clinical.vaccines,
+    clinical.diabetes_education,
+    clinical.smoking_cessation,
+)
 
 
-@dataclass(frozen=True)
-class DueTask:
-    patient_id: int
-    campaign_id: int
-    subject: str
-    reason: str
-    due_on: date | None = None
-    prescription_id: int | None = None
-    priority_parts: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def key(self) -> tuple[int, int, str]:
-        return (self.campaign_id, self.patient_id, self.subject)
-
-
-@dataclass(frozen=True)
-class BuildContext:
-    session: Session
-    now: datetime
-    today: date
-    settings: QueueSettings
-    campaigns: dict[tuple[int | None, str], int]  # (pharmacy or None, kind) -> campaign id
-
-    def campaign_for(self, pharmacy_id: int, kind: str) -> int | None:
-        return self.campaigns.get((pharmacy_id, kind)) or self.campaigns.get((None, kind))
-
-
-Rule = Callable[[BuildContext], Iterable[DueTask]]
+def default_rules() -> tuple[Rule, ...]:
+    return DEFAULT_RULES
 
 
 @dataclass(frozen=True)
 class BuildResult:
     created: int
+    reopened: int
     closed: int
+    filled: int
     updated: int
     open_tasks: int
     queued_patients: int
 
-
-def refill_reminder_rule(ctx: BuildContext) -> Iterator[DueTask]:
-    """A chronic prescription whose supply runs out within N days (or has run out this month)."""
-    rows = ctx.session.execute(
-        select(
-            Prescription.id,
-            Prescription.patient_id,
-            Patient.pharmacy_id,
-            Prescription.refills_left,
-            Fill.fill_date,
-            Fill.days_supply,
-        )
-        .join(Fill, Fill.prescription_id == Prescription.id)
-        .join(Patient, Patient.id == Prescription.patient_id)
-        .where(
-            Prescription.chronic.is_(True),
-            Prescription.active.is_(True),
-            Patient.do_not_call.is_(False),
-            Patient.deceased.is_(False),
-        )
-        .order_by(Prescription.id)
-    )
-    horizon = ctx.today + timedelta(days=ctx.settings.refill_window_days)
-    oldest = ctx.today - timedelta(days=30)  # past that the patient has likely stopped the drug
-    by_rx: dict[int, list[tuple[date, int]]] = defaultdict(list)
-    meta: dict[int, tuple[int, int, int]] = {}
-    for rx_id, patient_id, pharmacy_id, refills_left, fill_date, days_supply in rows:
-        by_rx[rx_id].append((fill_date, days_supply))
-        meta[rx_id] = (patient_id, pharmacy_id, refills_left)
-    for rx_id, fills in by_rx.items():
-        patient_id, pharmacy_id, refills_left = meta[rx_id]
-        run_out = run_out_date(fills)
-        if run_out is None or not (oldest <= run_out <= horizon):
-            continue
-        campaign_id = ctx.campaign_for(pharmacy_id, "refill_reminder")
-        if campaign_id is None:
-            continue
-        days = (run_out - ctx.today).days
-        when = f"ran out {-days} day(s) ago" if days < 0 else f"runs out in {days} day(s)"
-        renewal = "; renewal needed (no refills left)" if refills_left <= 0 else ""
-        yield DueTask(
-            patient_id=patient_id,
-            campaign_id=campaign_id,
-            subject=f"rx:{rx_id}:{run_out.isoformat()}",
-            reason=f"Refill reminder: a chronic medication {when} ({run_out:%b %d}){renewal}",
-            due_on=run_out,
-            prescription_id=rx_id,
-            priority_parts={"days_to_run_out": days},
+    def describe(self) -> str:
+        return (
+            f"{self.open_tasks} tasks due for {self.queued_patients} patients: {self.created} new, "
+            f"{self.reopened} reopened, {self.updated} rescored, {self.closed} closed "
+            f"({self.filled} answered by a fill)"
         )
 
 
-DEFAULT_RULES: tuple[Rule, ...] = (refill_reminder_rule,)
-
-
-def _sort_key(due_on: date | None, today: date) -> float:
-    return float((due_on or today + timedelta(days=NO_DUE_DATE_DAYS)).toordinal())
+def due_tasks(
+    snapshot: Snapshot, now: datetime, settings: QueueSettings, rules: Iterable[Rule]
+) -> dict[tuple[int, int, str], DueTask]:
+    ctx = RuleContext(snapshot, now, now.date(), settings)
+    due: dict[tuple[int, int, str], DueTask] = {}
+    for rule in rules:
+        for task in run_rule(rule, ctx):
+            due.setdefault(task.key, task)
+    return due
 
 
 def build_queues(
     session: Session,
     now: datetime,
     settings: QueueSettings | None = None,
-    rules: Iterable[Rule] = DEFAULT_RULES,
+    rules: Iterable[Rule] | None = None,
 ) -> BuildResult:
     """Bring tasks and queue entries in line with the rules, in the caller's transaction."""
     settings = settings or QueueSettings()
-    today = now.date()
-    campaigns = {(c.pharmacy_id, c.kind): c.id for c in session.scalars(select(Campaign)).all()}
-    ctx = BuildContext(session, now, today, settings, campaigns)
-    due: dict[tuple[int, int, str], DueTask] = {}
-    for rule in rules:
-        for task in rule(ctx):
-            due.setdefault(task.key, task)
+    snapshot = load_snapshot(session, now)
+    due = due_tasks(snapshot, now, settings, default_rules() if rules is None else rules)
 
-    open_rows = session.execute(
-        select(Task.id, Task.campaign_id, Task.patient_id, Task.subject, Task.priority_parts).where(
-            Task.status == "open"
+    rows = session.execute(
+        select(
+            Task.id,
+            Task.campaign_id,
+            Task.patient_id,
+            Task.subject,
+            Task.status,
+            Task.closed_reason,
+            Task.priority_parts,
+            Task.reason,
+            Task.prescription_id,
+            Task.created_at,
         )
     ).all()
-    existing = {(r.campaign_id, r.patient_id, r.subject): r for r in open_rows}
-    to_close = [r.id for key, r in existing.items() if key not in due]
-    new = [t for key, t in due.items() if key not in existing]
-    changed = [
-        {"id": existing[key].id, "priority_parts": t.priority_parts, "reason": t.reason}
+    open_by_key = {(r.campaign_id, r.patient_id, r.subject): r for r in rows if r.status == "open"}
+    reopenable = {
+        (r.campaign_id, r.patient_id, r.subject): r
+        for r in rows
+        if r.status != "open" and r.closed_reason in REOPENABLE
+    }
+    known = {(r.campaign_id, r.patient_id, r.subject) for r in rows}
+
+    new = [t for key, t in due.items() if key not in known]
+    reopen = [
+        {
+            "id": reopenable[key].id,
+            "status": "open",
+            "closed_at": None,
+            "closed_reason": None,
+            "priority_parts": t.priority_parts,
+            "score": t.score,
+            "reason": t.reason,
+        }
         for key, t in due.items()
-        if key in existing and existing[key].priority_parts != t.priority_parts
+        if key in reopenable
     ]
-    if to_close:
-        for chunk in _chunks(to_close, 500):
-            session.execute(
-                update(Task)
-                .where(Task.id.in_(chunk))
-                .values(status="closed", closed_at=now, closed_reason=RESOLVED_WITHOUT_CALL)
-            )
+    changed = [
+        {
+            "id": open_by_key[key].id,
+            "priority_parts": t.priority_parts,
+            "score": t.score,
+            "reason": t.reason,
+        }
+        for key, t in due.items()
+        if key in open_by_key
+        and (
+            open_by_key[key].priority_parts != t.priority_parts
+            or open_by_key[key].reason != t.reason
+        )
+    ]
+    stale = [r for key, r in open_by_key.items() if key not in due]
+    closes = list(_closings(session, snapshot, stale, now))
+    if closes:
+        session.execute(update(Task), closes)
     if new:
         session.execute(
             insert(Task),
@@ -168,23 +150,76 @@ def build_queues(
                     "status": "open",
                     "due_on": t.due_on,
                     "priority_parts": t.priority_parts,
+                    "score": t.score,
                     "created_at": now,
                 }
                 for t in new
             ],
         )
+    if reopen:
+        session.execute(update(Task), reopen)
     if changed:
         session.execute(update(Task), changed)
-    queued = _reconcile_entries(session, now, today, due.values())
-    return BuildResult(len(new), len(to_close), len(changed), len(due), queued)
+    queued = _reconcile_entries(session, snapshot, now, due.values())
+    filled = sum(1 for c in closes if c["closed_reason"] == FILLED)
+    return BuildResult(len(new), len(reopen), len(closes), filled, len(changed), len(due), queued)
 
 
-def _reconcile_entries(session: Session, now: datetime, today: date, due: Iterable[DueTask]) -> int:
-    best: dict[int, float] = {}
+def _closings(
+    session: Session, snapshot: Snapshot, stale: list[Any], now: datetime
+) -> Iterator[dict[str, Any]]:
+    """Close tasks no longer due; a refill or adherence task answered by a new fill is "filled"
+    and credited to the last call made about it before that fill."""
+    class_fills: dict[tuple[int, str], date] = {}
+    rx_last: dict[int, date] = {}
+    for rx in snapshot.prescriptions:
+        fills = snapshot.fills.get(rx.id)
+        if not fills:
+            continue
+        rx_last[rx.id] = fills[-1][0]
+        if rx.pqa_class:
+            key = (rx.patient_id, rx.pqa_class)
+            class_fills[key] = max(class_fills.get(key, fills[-1][0]), fills[-1][0])
+    asked: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
+    patients = sorted({r.patient_id for r in stale})
+    for chunk in (patients[i : i + 500] for i in range(0, len(patients), 500)):
+        for pid, started, attempt_id in session.execute(
+            select(Attempt.patient_id, Attempt.started_at, Attempt.id)
+            .where(Attempt.patient_id.in_(chunk))
+            .order_by(Attempt.started_at)
+        ):
+            asked[pid].append((started, attempt_id))
+    for r in stale:
+        last_fill: date | None = None
+        if r.prescription_id is not None:
+            last_fill = rx_last.get(r.prescription_id)
+        elif r.subject.startswith("pdc:"):
+            last_fill = class_fills.get((r.patient_id, r.subject.split(":")[1]))
+        reason, credit = RESOLVED_WITHOUT_CALL, None
+        if last_fill is not None and last_fill >= r.created_at.date():
+            reason = FILLED
+            before = [
+                a
+                for started, a in asked.get(r.patient_id, [])
+                if r.created_at <= started and started.date() <= last_fill
+            ]
+            credit = before[-1] if before else None
+        yield {
+            "id": r.id,
+            "status": "closed",
+            "closed_at": now,
+            "closed_reason": reason,
+            "success_attempt_id": credit,
+        }
+
+
+def _reconcile_entries(
+    session: Session, snapshot: Snapshot, now: datetime, due: Iterable[DueTask]
+) -> int:
+    scores: dict[int, list[float]] = defaultdict(list)
     for t in due:
-        key = _sort_key(t.due_on, today)
-        best[t.patient_id] = min(key, best.get(t.patient_id, key))
-    pharmacy_of = dict(session.execute(select(Patient.id, Patient.pharmacy_id)).all())
+        scores[t.patient_id].append(t.score)
+    best = {pid: -patient_score(s) for pid, s in scores.items()}  # lower sorts first
     entries = {
         e.patient_id: e
         for e in session.execute(
@@ -201,7 +236,7 @@ def _reconcile_entries(session: Session, now: datetime, today: date, due: Iterab
             inserts.append(
                 {
                     "patient_id": patient_id,
-                    "pharmacy_id": pharmacy_of[patient_id],
+                    "pharmacy_id": snapshot.patients[patient_id].pharmacy_id,
                     "status": "open",
                     "sort_key": key,
                     "available_at": now,
@@ -221,13 +256,10 @@ def _reconcile_entries(session: Session, now: datetime, today: date, due: Iterab
         session.execute(insert(QueueEntry), inserts)
     if updates:
         session.execute(update(QueueEntry), updates)
-    for chunk in _chunks(finished, 500):
+    for i in range(0, len(finished), 500):
         session.execute(
-            update(QueueEntry).where(QueueEntry.patient_id.in_(chunk)).values(status="done")
+            update(QueueEntry)
+            .where(QueueEntry.patient_id.in_(finished[i : i + 500]))
+            .values(status="done")
         )
     return len(best)
-
-
-def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]

@@ -13,12 +13,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from queues.audit import record
 from queues.errors import LeaseLost, NotCallable
-from queues.models import Campaign, QueueEntry, Task
+from queues.models import QueueEntry, Task
 
 # Given a patient id, raise NotCallable to skip them for now (compliance at claim time).
 Admission = Callable[[Session, int, datetime], None]
@@ -44,13 +44,19 @@ def _held_by(session: Session, user_id: int, now: datetime) -> QueueEntry | None
     )
 
 
-def _head(session: Session, pharmacy_ids: Sequence[int], now: datetime) -> int | None:
+def _head(session: Session, user_id: int, pharmacy_ids: Sequence[int], now: datetime) -> int | None:
     query = (
         select(QueueEntry.patient_id)
         .where(
             QueueEntry.status == "open",
             QueueEntry.available_at <= now,
             QueueEntry.pharmacy_id.in_(pharmacy_ids),
+            # A "mine" callback waits for its owner until its grace period ends.
+            or_(
+                QueueEntry.reserved_for_id.is_(None),
+                QueueEntry.reserved_for_id == user_id,
+                QueueEntry.reserved_until <= now,
+            ),
         )
         .order_by(QueueEntry.sort_key, QueueEntry.patient_id)
         .limit(1)
@@ -83,7 +89,7 @@ def claim_next(
     if not pharmacy_ids:
         return None
     for _ in range(MAX_SKIPS):
-        patient_id = _head(session, pharmacy_ids, now)
+        patient_id = _head(session, user_id, pharmacy_ids, now)
         if patient_id is None:
             return None
         if admit is not None:
@@ -149,10 +155,6 @@ def release(session: Session, patient_id: int, token: str, now: datetime, user_i
 def lock_for_outcome(session: Session, patient_id: int, token: str) -> QueueEntry:
     """The entry, locked, when `token` still holds it (else LeaseLost): outcomes start here."""
     return _locked_entry(session, patient_id, token)
-
-
-def claimable_campaign_ids(session: Session) -> list[int]:
-    return list(session.scalars(select(Campaign.id).where(Campaign.active.is_(True))))
 
 
 def open_task_ids(session: Session, patient_id: int) -> list[int]:

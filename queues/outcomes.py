@@ -23,6 +23,7 @@ from queues.models import (
     QueueEntry,
     Task,
 )
+from queues.priority import CALLBACK_BONUS
 from queues.settings import QueueSettings
 
 NOTES_MAX = 4000
@@ -131,11 +132,24 @@ def record_outcome(
     )
     session.add(attempt)
     session.flush()
+    # This call answers any callback that was due.
+    session.execute(
+        update(Callback)
+        .where(
+            Callback.patient_id == outcome.patient_id,
+            Callback.status == "pending",
+            Callback.due_at <= now,
+        )
+        .values(status="done")
+    )
     closed, available = _apply_effect(session, outcome, code, entry, tasks, attempt, now, settings)
     entry.holder_id = None
     entry.lease_token = None
     entry.lease_expires_at = None
     entry.claimed_at = None
+    if code.effect != "callback":
+        entry.reserved_for_id = None
+        entry.reserved_until = None
     if closed:
         entry.status = "done"
     else:
@@ -180,6 +194,12 @@ def _apply_effect(
         return close_all(code.code)
     if code.effect == "callback":
         assert outcome.callback_at is not None
+        if outcome.callback_mine:
+            entry.reserved_for_id = outcome.user_id
+            entry.reserved_until = outcome.callback_at + timedelta(
+                minutes=settings.callback_grace_minutes
+            )
+        entry.sort_key -= CALLBACK_BONUS  # at its time, ahead of other work
         session.add(
             Callback(
                 patient_id=outcome.patient_id,

@@ -13,3 +13,7 @@ class QueueSettings:
     refill_window_days: int = 7
     # Attempts per patient before the work closes with a final disposition.
     max_attempts: int = 3
+    # Pre-sync check calls this many days before a med-sync patient's pickup day.
+    pre_sync_days: int = 3
+    # A "mine" callback waits this long past its time for its owner, then goes to anyone.
+    callback_grace_minutes: int = 30

@@ -1,0 +1,157 @@
+"""What the campaign rules read, loaded once per build with a few set-based queries."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from queues.models import (
+    Attempt,
+    Callback,
+    Campaign,
+    Condition,
+    Fill,
+    Immunization,
+    Patient,
+    Pharmacy,
+    Prescription,
+)
+
+
+@dataclass(frozen=True)
+class PatientRow:
+    id: int
+    pharmacy_id: int
+    birth_date: date
+    do_not_call: bool
+    deceased: bool
+    med_sync_enrolled: bool
+    med_sync_day: int | None
+    tobacco_use: bool
+    hospice: bool
+    esrd: bool
+
+    def age(self, today: date) -> int:
+        b = self.birth_date
+        return today.year - b.year - ((today.month, today.day) < (b.month, b.day))
+
+    @property
+    def reachable(self) -> bool:
+        return not (self.do_not_call or self.deceased)
+
+
+@dataclass(frozen=True)
+class RxRow:
+    id: int
+    patient_id: int
+    ingredient: str
+    pqa_class: str | None
+    chronic: bool
+    refills_left: int
+
+
+@dataclass
+class Snapshot:
+    patients: dict[int, PatientRow]
+    prescriptions: list[RxRow]
+    fills: dict[int, list[tuple[date, int]]]  # prescription -> (fill date, days supply), sorted
+    conditions: dict[int, set[str]]
+    immunizations: dict[int, list[tuple[str, date]]]
+    campaigns: dict[tuple[int | None, str], tuple[int, float]]  # (pharmacy, kind) -> (id, weight)
+    pharmacy_priority: dict[int, int]
+    attempts_since: dict[int, int] = field(default_factory=dict)  # patient -> recent attempts
+    callbacks_due: dict[int, datetime] = field(default_factory=dict)
+
+    def campaign(self, pharmacy_id: int, kind: str) -> tuple[int, float] | None:
+        return self.campaigns.get((pharmacy_id, kind)) or self.campaigns.get((None, kind))
+
+    def rx_by_patient(self) -> dict[int, list[RxRow]]:
+        out: dict[int, list[RxRow]] = defaultdict(list)
+        for rx in self.prescriptions:
+            out[rx.patient_id].append(rx)
+        return out
+
+
+def load_snapshot(session: Session, now: datetime, attempts_window_days: int = 30) -> Snapshot:
+    patients = {
+        r.id: PatientRow(**r._mapping)
+        for r in session.execute(
+            select(
+                Patient.id,
+                Patient.pharmacy_id,
+                Patient.birth_date,
+                Patient.do_not_call,
+                Patient.deceased,
+                Patient.med_sync_enrolled,
+                Patient.med_sync_day,
+                Patient.tobacco_use,
+                Patient.hospice,
+                Patient.esrd,
+            )
+        )
+    }
+    prescriptions = [
+        RxRow(**r._mapping)
+        for r in session.execute(
+            select(
+                Prescription.id,
+                Prescription.patient_id,
+                Prescription.ingredient,
+                Prescription.pqa_class,
+                Prescription.chronic,
+                Prescription.refills_left,
+            )
+            .where(Prescription.active.is_(True))
+            .order_by(Prescription.id)
+        )
+    ]
+    fills: dict[int, list[tuple[date, int]]] = defaultdict(list)
+    for rx_id, fill_date, days in session.execute(
+        select(Fill.prescription_id, Fill.fill_date, Fill.days_supply).order_by(
+            Fill.prescription_id, Fill.fill_date
+        )
+    ):
+        fills[rx_id].append((fill_date, days))
+    conditions: dict[int, set[str]] = defaultdict(set)
+    for patient_id, code in session.execute(select(Condition.patient_id, Condition.code)):
+        conditions[patient_id].add(code)
+    immunizations: dict[int, list[tuple[str, date]]] = defaultdict(list)
+    for patient_id, vaccine, given in session.execute(
+        select(Immunization.patient_id, Immunization.vaccine, Immunization.given_on)
+    ):
+        immunizations[patient_id].append((vaccine, given))
+    campaigns = {
+        (c.pharmacy_id, c.kind): (c.id, c.weight)
+        for c in session.scalars(select(Campaign).where(Campaign.active.is_(True)))
+    }
+    priority = {k: v for k, v in session.execute(select(Pharmacy.id, Pharmacy.priority))}
+    since = now - timedelta(days=attempts_window_days)
+    attempts: dict[int, int] = dict(
+        session.execute(
+            select(Attempt.patient_id, func.count())
+            .where(Attempt.started_at >= since)
+            .group_by(Attempt.patient_id)
+        ).all()
+    )
+    callbacks: dict[int, datetime] = dict(
+        session.execute(
+            select(Callback.patient_id, func.min(Callback.due_at))
+            .where(Callback.status == "pending")
+            .group_by(Callback.patient_id)
+        ).all()
+    )
+    return Snapshot(
+        patients,
+        prescriptions,
+        fills,
+        conditions,
+        immunizations,
+        campaigns,
+        priority,
+        attempts,
+        callbacks,
+    )
