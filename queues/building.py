@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
@@ -64,11 +65,13 @@ class BuildResult:
 def due_tasks(
     snapshot: Snapshot, now: datetime, settings: QueueSettings, rules: Iterable[Rule]
 ) -> dict[tuple[int, int, str], DueTask]:
-    ctx = RuleContext(snapshot, now, now.date(), settings)
     due: dict[tuple[int, int, str], DueTask] = {}
-    for rule in rules:
-        for task in run_rule(rule, ctx):
-            due.setdefault(task.key, task)
+    rules = tuple(rules)
+    for zone, part in snapshot.by_zone().items():
+        ctx = RuleContext(part, now, now.astimezone(ZoneInfo(zone)).date(), settings)
+        for rule in rules:
+            for task in run_rule(rule, ctx):
+                due.setdefault(task.key, task)
     return due
 
 

@@ -67,6 +67,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     stats.add_argument("--json", action="store_true", help="one JSON object on the last line")
     stats.set_defaults(func=cmd_queue_stats)
+    build = queue_sub.add_parser(
+        "build",
+        parents=[common],
+        help="run the campaign rules and bring the queues up to date (idempotent)",
+    )
+    build.add_argument("--now", metavar="TIME", help="build as of this ISO time (default: now)")
+    build.set_defaults(func=cmd_queue_build)
     # Other groups add their actions (`queue build`, `queue explain`) to the same `queue` command.
     queue.queue_sub = queue_sub
 
@@ -171,6 +178,20 @@ def cmd_queue_stats(args: argparse.Namespace) -> int:
         print(f"{label:<28}{value:>10}")
     if args.json:
         print(json.dumps(stats.as_json(), sort_keys=True))
+    return 0
+
+
+def cmd_queue_build(args: argparse.Namespace) -> int:
+    from queues.building import build_queues
+
+    services = services_for(args)
+    try:
+        now = parse_time_arg(args.now, "--now") if args.now else services.clock.now()
+        with transaction(services.sessions) as session:
+            result = build_queues(session, now, services.settings.queue)
+    finally:
+        services.close()
+    print(result.describe())
     return 0
 
 

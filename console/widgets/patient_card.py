@@ -9,6 +9,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from queues.context import PatientContext, PhoneView
+from queues.priority import explain
 
 LANGUAGES = {"en": "English", "es": "Spanish · Español"}
 
@@ -63,10 +64,12 @@ class PatientCard(Static):
             )
             parts.append(care)
         parts.extend(phone_line(p) for p in patient.phones)
-        why = Text("Why this call:", style="bold")
+        why = Text("Why this patient:", style="bold")
         for task in patient.tasks:
             why.append(f"\n • {task.campaign_name}: ", style="bold cyan")
-            why.append(task.reason.split(": ", 1)[-1])
+            why.append(task.reason)
+            if task.priority_parts:
+                why.append(f"\n   {explain(task.priority_parts)}", style="dim")
         if not patient.tasks:
             why.append(" no open tasks (already resolved)", style="dim")
         parts.append(why)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -65,6 +65,22 @@ class Snapshot:
     pharmacy_priority: dict[int, int]
     attempts_since: dict[int, int] = field(default_factory=dict)  # patient -> recent attempts
     callbacks_due: dict[int, datetime] = field(default_factory=dict)
+    pharmacy_zone: dict[int, str] = field(default_factory=dict)
+
+    def by_zone(self) -> dict[str, Snapshot]:
+        """One view per pharmacy time zone, so each rule's "today" is the pharmacy's own date."""
+        zones: dict[str, set[int]] = defaultdict(set)
+        for pharmacy_id, zone in self.pharmacy_zone.items():
+            zones[zone].add(pharmacy_id)
+        out = {}
+        for zone, pharmacy_ids in sorted(zones.items()):
+            patients = {k: p for k, p in self.patients.items() if p.pharmacy_id in pharmacy_ids}
+            out[zone] = replace(
+                self,
+                patients=patients,
+                prescriptions=[rx for rx in self.prescriptions if rx.patient_id in patients],
+            )
+        return out
 
     def campaign(self, pharmacy_id: int, kind: str) -> tuple[int, float] | None:
         return self.campaigns.get((pharmacy_id, kind)) or self.campaigns.get((None, kind))
@@ -128,7 +144,13 @@ def load_snapshot(session: Session, now: datetime, attempts_window_days: int = 3
         (c.pharmacy_id, c.kind): (c.id, c.weight)
         for c in session.scalars(select(Campaign).where(Campaign.active.is_(True)))
     }
-    priority = {k: v for k, v in session.execute(select(Pharmacy.id, Pharmacy.priority))}
+    priority: dict[int, int] = {}
+    zones: dict[int, str] = {}
+    for pharmacy_id, pharmacy_priority, zone in session.execute(
+        select(Pharmacy.id, Pharmacy.priority, Pharmacy.timezone)
+    ):
+        priority[pharmacy_id] = pharmacy_priority
+        zones[pharmacy_id] = zone
     since = now - timedelta(days=attempts_window_days)
     attempts: dict[int, int] = dict(
         session.execute(
@@ -154,4 +176,5 @@ def load_snapshot(session: Session, now: datetime, attempts_window_days: int = 3
         priority,
         attempts,
         callbacks,
+        zones,
     )
