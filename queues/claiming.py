@@ -100,7 +100,10 @@ def claim_next(
                 session.execute(
                     update(QueueEntry)
                     .where(QueueEntry.patient_id == patient_id)
-                    .values(available_at=max(later, now + timedelta(minutes=1)))
+                    .values(
+                        available_at=max(later, now + timedelta(minutes=1)),
+                        blocked_reason=why.code,
+                    )
                 )
                 continue
         token = str(uuid.uuid4())
@@ -114,6 +117,7 @@ def claim_next(
                 claimed_at=now,
                 lease_expires_at=expires,
                 available_at=expires,
+                blocked_reason=None,
             )
         )
         record(session, "claim", user_id=user_id, patient_id=patient_id)

@@ -42,8 +42,12 @@ class LeaseLost(OutreachError):
 
 
 class NotCallable(OutreachError):
-    def __init__(self, reason: str, next_open_at: datetime | None = None) -> None:
-        self.reason, self.next_open_at = reason, next_open_at
+    """`code` is short and stable (calling_window, daily_cap, dnc_patient…); `reason` a sentence."""
+
+    def __init__(
+        self, reason: str, next_open_at: datetime | None = None, code: str = "not_callable"
+    ) -> None:
+        self.reason, self.next_open_at, self.code = reason, next_open_at, code
         super().__init__(reason)
 
 

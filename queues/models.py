@@ -233,6 +233,8 @@ class QueueEntry(Base):
     # A "mine" callback keeps the patient for its owner until this time, then anyone may call.
     reserved_for_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reserved_until: Mapped[datetime | None]
+    # Why the last claim attempt passed this patient over (calling_window, daily_cap, …).
+    blocked_reason: Mapped[str | None] = mapped_column(String(48))
     __table_args__ = (
         Index(
             "ix_queue_entries_claimable",
@@ -279,6 +281,7 @@ class Attempt(Base):
     script_id: Mapped[str | None] = mapped_column(String(64))
     answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     task_ids: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    recorded_at: Mapped[datetime | None]  # when the wrap-up was saved: wrap-up time = this − end
 
 
 class Callback(Base):
@@ -307,6 +310,8 @@ class AgentState(Base):
     state: Mapped[str] = mapped_column(String(16))
     pause_code: Mapped[str | None] = mapped_column(ForeignKey("pause_codes.code"))
     since: Mapped[datetime]
+    # Set by a supervisor's "log out"; the agent's console signs out at its next check.
+    logout_requested_at: Mapped[datetime | None]
 
 
 class AuditEvent(Base):

@@ -129,6 +129,7 @@ def record_outcome(
         script_id=outcome.script_id,
         answers=outcome.answers,
         task_ids={"open": [t.id for t in tasks]},
+        recorded_at=now,
     )
     session.add(attempt)
     session.flush()
