@@ -26,8 +26,9 @@ from queues.settings import QueueSettings
 
 RESOLVED_WITHOUT_CALL = "resolved_without_call"
 FILLED = "filled"
+CAMPAIGN_PAUSED = "campaign_paused"
 # A task closed for these reasons comes back when its rule says it is due again.
-REOPENABLE = (RESOLVED_WITHOUT_CALL,)
+REOPENABLE = (RESOLVED_WITHOUT_CALL, CAMPAIGN_PAUSED)
 
 DEFAULT_RULES: tuple[Rule, ...] = (
     medication.refill_reminder,
@@ -183,6 +184,7 @@ def _closings(
         if rx.pqa_class:
             key = (rx.patient_id, rx.pqa_class)
             class_fills[key] = max(class_fills.get(key, fills[-1][0]), fills[-1][0])
+    active_campaigns = {cid for cid, _ in snapshot.campaigns.values()}
     asked: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
     patients = sorted({r.patient_id for r in stale})
     for chunk in (patients[i : i + 500] for i in range(0, len(patients), 500)):
@@ -199,7 +201,9 @@ def _closings(
         elif r.subject.startswith("pdc:"):
             last_fill = class_fills.get((r.patient_id, r.subject.split(":")[1]))
         reason, credit = RESOLVED_WITHOUT_CALL, None
-        if last_fill is not None and last_fill >= r.created_at.date():
+        if r.campaign_id not in active_campaigns:
+            reason = CAMPAIGN_PAUSED
+        elif last_fill is not None and last_fill >= r.created_at.date():
             reason = FILLED
             before = [
                 a

@@ -1,0 +1,201 @@
+"""Supervisor controls over the floor; each one checks the supervisor's pharmacies and is audited."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from queues.audit import record
+from queues.auth import SignedInUser
+from queues.building import build_queues
+from queues.errors import NotAllowed, OutreachError
+from queues.models import (
+    AgentState,
+    Callback,
+    Campaign,
+    Patient,
+    Phone,
+    QueueEntry,
+    Task,
+    User,
+    UserPharmacy,
+)
+from queues.settings import QueueSettings
+
+
+def _require_supervisor(user: SignedInUser) -> None:
+    if not user.is_supervisor:
+        raise NotAllowed("only supervisors can do that")
+
+
+def _campaign(session: Session, user: SignedInUser, campaign_id: int) -> Campaign:
+    _require_supervisor(user)
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise OutreachError(f"no campaign {campaign_id}")
+    if campaign.pharmacy_id is not None and campaign.pharmacy_id not in user.pharmacy_ids:
+        raise NotAllowed(f"campaign {campaign.name!r} is not one of your pharmacies'")
+    return campaign
+
+
+def set_campaign_active(
+    session: Session,
+    user: SignedInUser,
+    campaign_id: int,
+    active: bool,
+    now: datetime,
+    settings: QueueSettings | None = None,
+) -> None:
+    """Pause or resume a campaign; the queues are rebuilt at once so agents stop (or start)
+    getting its patients at their next claim. Paused work comes back on resume."""
+    campaign = _campaign(session, user, campaign_id)
+    if campaign.active == active:
+        return
+    campaign.active = active
+    session.flush()
+    build_queues(session, now, settings)
+    record(
+        session,
+        "campaign_resumed" if active else "campaign_paused",
+        user_id=user.id,
+        detail={"campaign_id": campaign_id},
+    )
+
+
+def set_campaign_weight(
+    session: Session,
+    user: SignedInUser,
+    campaign_id: int,
+    weight: float,
+    now: datetime,
+    settings: QueueSettings | None = None,
+) -> None:
+    if not 0 <= weight <= 10:
+        raise OutreachError(f"weight {weight}: use a number from 0 to 10")
+    campaign = _campaign(session, user, campaign_id)
+    old = campaign.weight
+    campaign.weight = weight
+    session.flush()
+    build_queues(session, now, settings)
+    record(
+        session,
+        "campaign_weight",
+        user_id=user.id,
+        detail={"campaign_id": campaign_id, "from": old, "to": weight},
+    )
+
+
+def _patient_in_scope(session: Session, user: SignedInUser, patient_id: int) -> Patient:
+    _require_supervisor(user)
+    patient = session.get(Patient, patient_id)
+    if patient is None or patient.pharmacy_id not in user.pharmacy_ids:
+        raise NotAllowed(f"patient {patient_id} is not in your pharmacies")
+    return patient
+
+
+def release_lease(session: Session, user: SignedInUser, patient_id: int, now: datetime) -> None:
+    """Put a held patient back in the queue (a console that died, an agent gone home)."""
+    _patient_in_scope(session, user, patient_id)
+    entry = session.get(QueueEntry, patient_id)
+    if entry is None or entry.holder_id is None:
+        raise OutreachError(f"patient {patient_id} is not held by anyone")
+    holder = entry.holder_id
+    entry.holder_id = entry.lease_token = entry.lease_expires_at = entry.claimed_at = None
+    entry.available_at = now
+    record(
+        session,
+        "lease_released",
+        user_id=user.id,
+        patient_id=patient_id,
+        detail={"holder_id": holder},
+    )
+
+
+def reassign_callback(
+    session: Session, user: SignedInUser, callback_id: int, to_user_id: int | None
+) -> None:
+    """Give a callback to another agent of the pharmacy, or (None) to anyone."""
+    callback = session.get(Callback, callback_id)
+    if callback is None or callback.status != "pending":
+        raise OutreachError(f"no pending callback {callback_id}")
+    patient = _patient_in_scope(session, user, callback.patient_id)
+    if to_user_id is not None:
+        assigned = session.scalar(
+            select(UserPharmacy.user_id).where(
+                UserPharmacy.user_id == to_user_id, UserPharmacy.pharmacy_id == patient.pharmacy_id
+            )
+        )
+        if assigned is None:
+            raise OutreachError(f"user {to_user_id} does not work for this patient's pharmacy")
+    old = callback.owner_id
+    callback.owner_id = to_user_id
+    entry = session.get(QueueEntry, callback.patient_id)
+    if entry is not None:
+        entry.reserved_for_id = to_user_id
+        if to_user_id is None:
+            entry.reserved_until = None
+    record(
+        session,
+        "callback_reassigned",
+        user_id=user.id,
+        patient_id=callback.patient_id,
+        detail={"callback_id": callback_id, "from": old, "to": to_user_id},
+    )
+
+
+def request_logout(session: Session, user: SignedInUser, agent_id: int, now: datetime) -> None:
+    """The agent's console signs out at its next check (it first asks for any open wrap-up)."""
+    _require_supervisor(user)
+    shared = session.scalar(
+        select(UserPharmacy.user_id).where(
+            UserPharmacy.user_id == agent_id, UserPharmacy.pharmacy_id.in_(user.pharmacy_ids)
+        )
+    )
+    if shared is None or session.get(User, agent_id) is None:
+        raise NotAllowed(f"agent {agent_id} does not work for your pharmacies")
+    state = session.get(AgentState, agent_id)
+    if state is None:
+        session.add(
+            AgentState(user_id=agent_id, state="offline", since=now, logout_requested_at=now)
+        )
+    else:
+        state.logout_requested_at = now
+    record(session, "agent_logout_requested", user_id=user.id, detail={"agent_id": agent_id})
+
+
+def add_do_not_call(
+    session: Session, user: SignedInUser, *, patient_id: int, number: str | None, now: datetime
+) -> int:
+    """Suppress one number, or (number None) the whole patient; open work closes at once."""
+    _patient_in_scope(session, user, patient_id)
+    if number is None:
+        session.execute(update(Patient).where(Patient.id == patient_id).values(do_not_call=True))
+        closed = session.execute(
+            update(Task)
+            .where(Task.patient_id == patient_id, Task.status == "open")
+            .values(status="closed", closed_at=now, closed_reason="do_not_call")
+        ).rowcount  # type: ignore[attr-defined]
+        session.execute(
+            update(QueueEntry)
+            .where(QueueEntry.patient_id == patient_id, QueueEntry.holder_id.is_(None))
+            .values(status="done")
+        )
+    else:
+        changed = session.execute(
+            update(Phone)
+            .where(Phone.patient_id == patient_id, Phone.number == number)
+            .values(do_not_call=True)
+        ).rowcount  # type: ignore[attr-defined]
+        if not changed:
+            raise OutreachError(f"patient {patient_id} has no number {number}")
+        closed = 0
+    record(
+        session,
+        "do_not_call_added",
+        user_id=user.id,
+        patient_id=patient_id,
+        detail={"scope": "patient" if number is None else "number"},
+    )
+    return int(closed or 0)

@@ -1,0 +1,1 @@
+"""Call-flow engine and the flow files it runs (plain Python: no console, no Textual)."""
