@@ -333,3 +333,27 @@ class DemoSetting(Base):
     __tablename__ = "demo_settings"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(200))
+
+
+class FollowUpAction(Base):
+    """What a call produced for the pharmacy (refill request, pharmacist escalation, med-sync
+    enrollment, vaccine interest, …): an outbox row, delivered over HTTP with its idempotency key."""
+
+    __tablename__ = "follow_up_actions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # One key per (attempt, action): recording the same attempt twice cannot double an action.
+    idempotency_key: Mapped[str] = mapped_column(String(80), unique=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    pharmacy_id: Mapped[int] = mapped_column(ForeignKey("pharmacies.id"))
+    # refill_request | pharmacist_escalation | med_sync_enrollment | vaccine_interest |
+    # callback | do_not_call | wrong_number | prescriber_followup
+    kind: Mapped[str] = mapped_column(String(32))
+    prescription_id: Mapped[int | None] = mapped_column(ForeignKey("prescriptions.id"))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | failed
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    __table_args__ = (Index("ix_follow_up_actions_pharmacy_created", "pharmacy_id", "created_at"),)

@@ -18,6 +18,7 @@ from queues.models import (
     Attempt,
     Callback,
     DispositionCode,
+    FollowUpAction,
     Patient,
     Phone,
     QueueEntry,
@@ -60,6 +61,28 @@ class Outcome:
     sip_status: int | None = None
     script_id: str | None = None
     answers: dict[str, Any] = field(default_factory=dict)
+    actions: tuple[ActionRequest, ...] = ()
+
+
+@dataclass(frozen=True)
+class ActionRequest:
+    """A follow-up the call produced (from the script or the agent), stored in the outbox."""
+
+    kind: str
+    prescription_id: int | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+ACTION_KINDS = (
+    "refill_request",
+    "pharmacist_escalation",
+    "med_sync_enrollment",
+    "vaccine_interest",
+    "callback",
+    "do_not_call",
+    "wrong_number",
+    "prescriber_followup",
+)
 
 
 @dataclass(frozen=True)
@@ -92,6 +115,9 @@ def validate(outcome: Outcome, code: DispositionCode | None, now: datetime) -> N
         raise InvalidOutcome("notes", f"keep notes under {NOTES_MAX} characters")
     if outcome.ended_at < outcome.started_at:
         raise InvalidOutcome("ended_at", "the call cannot end before it started")
+    for action in outcome.actions:
+        if action.kind not in ACTION_KINDS:
+            raise InvalidOutcome("actions", f"{action.kind!r} is not a follow-up action")
 
 
 def record_outcome(
@@ -133,6 +159,23 @@ def record_outcome(
     )
     session.add(attempt)
     session.flush()
+    pharmacy_id = session.scalar(
+        select(Patient.pharmacy_id).where(Patient.id == outcome.patient_id)
+    )
+    assert pharmacy_id is not None
+    for n, action in enumerate(outcome.actions):
+        session.add(
+            FollowUpAction(
+                idempotency_key=f"{outcome.uid}:{n}",
+                attempt_id=attempt.id,
+                patient_id=outcome.patient_id,
+                pharmacy_id=pharmacy_id,
+                kind=action.kind,
+                prescription_id=action.prescription_id,
+                detail=action.detail,
+                created_at=now,
+            )
+        )
     # This call answers any callback that was due.
     session.execute(
         update(Callback)
