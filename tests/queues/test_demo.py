@@ -1,0 +1,138 @@
+"""The demo database: deterministic, varied enough to exercise every campaign, and careful with
+databases it did not build."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from queues.auth import authenticate
+from queues.clock import PracticeClock, clock_for
+from queues.db import make_engine, session_factory, upgrade
+from queues.demo import DemoAlreadyThere, default_practice_start, seed_demo
+from queues.errors import OutreachError
+from queues.models import Campaign, Fill, Patient, Pharmacy, Phone, Prescription, Task
+
+START = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)  # Wednesday 10:00 in Miami
+
+
+def _sessions(url: str) -> sessionmaker[Session]:
+    engine = make_engine(url)
+    upgrade(engine)
+    return session_factory(engine)
+
+
+def _digest(session: Session) -> str:
+    h = hashlib.sha256()
+    for row in session.execute(
+        select(Patient.mrn, Patient.first_name, Patient.last_name, Patient.birth_date).order_by(
+            Patient.mrn
+        )
+    ):
+        h.update(repr(tuple(row)).encode())
+    for row in session.execute(
+        select(Patient.mrn, Prescription.ingredient, Fill.fill_date, Fill.days_supply)
+        .join(Prescription, Prescription.patient_id == Patient.id)
+        .join(Fill, Fill.prescription_id == Prescription.id)
+        .order_by(Patient.mrn, Prescription.ingredient, Fill.fill_date)
+    ):
+        h.update(repr(tuple(row)).encode())
+    return h.hexdigest()
+
+
+def test_demo_has_what_the_issue_lists(db_url: str) -> None:
+    sessions = _sessions(db_url)
+    summary = seed_demo(sessions, patients=500, seed=11, now=START)
+    with sessions() as s:
+        zones = set(s.scalars(select(Pharmacy.timezone)))
+        states = set(s.scalars(select(Pharmacy.state)))
+        assert len(zones) >= 3 and len(states) >= 3
+        assert s.scalar(select(func.count()).select_from(Patient)) == 500
+        assert s.scalar(select(func.count()).where(Patient.language == "es")) >= 25
+        assert s.scalar(select(func.count()).where(Patient.caregiver_name.is_not(None))) >= 20
+        assert s.scalar(select(func.count()).where(Patient.do_not_call.is_(True))) >= 1
+        assert s.scalar(select(func.count()).where(Phone.wrong_number.is_(True))) >= 1
+        # Histories with gaps: some consecutive fills more than a week late.
+        late = 0
+        for rx_id in s.scalars(select(Prescription.id).where(Prescription.chronic.is_(True))):
+            fills = s.execute(
+                select(Fill.fill_date, Fill.days_supply)
+                .where(Fill.prescription_id == rx_id)
+                .order_by(Fill.fill_date)
+            ).all()
+            late += sum(1 for a, b in itertools.pairwise(fills) if (b[0] - a[0]).days > a[1] + 7)
+        assert late >= 50
+        kinds = set(
+            s.scalars(select(Campaign.kind).join(Task, Task.campaign_id == Campaign.id).distinct())
+        )
+        for kind in (
+            "refill_reminder",
+            "med_sync_enrollment",
+            "post_dispense",
+            "vaccine",
+            "diabetes_education",
+            "smoking_cessation",
+        ):
+            assert kind in kinds
+        # The demo log-ins work and the database runs on the practice clock.
+        assert authenticate(s, "agent", "agent-demo-1").role == "agent"
+        assert authenticate(s, "supervisor", "supervisor-demo-1").role == "supervisor"
+        clock = clock_for(s)
+        assert isinstance(clock, PracticeClock) and clock.start == START
+    assert summary.patients == 500 and summary.tasks_open > 0
+    assert "agent / agent-demo-1" in summary.describe()
+
+
+def test_same_seed_same_database_other_seed_other_database(tmp_path: Path) -> None:
+    digests = []
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        sessions = _sessions(f"sqlite:///{tmp_path / name}.db")
+        seed_demo(sessions, patients=60, seed=seed, now=START)
+        with sessions() as s:
+            digests.append(_digest(s))
+    assert digests[0] == digests[1]
+    assert digests[0] != digests[2]
+
+
+def test_existing_demo_is_kept_unless_reset(tmp_path: Path) -> None:
+    sessions = _sessions(f"sqlite:///{tmp_path / 'demo.db'}")
+    seed_demo(sessions, patients=30, seed=1, now=START)
+    with pytest.raises(DemoAlreadyThere):
+        seed_demo(sessions, patients=40, seed=2, now=START)
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Patient)) == 30
+    seed_demo(sessions, patients=40, seed=2, now=START, reset=True)
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Patient)) == 40
+
+
+def test_demo_refuses_a_database_with_real_pharmacies(tmp_path: Path) -> None:
+    from tests.conftest import add_pharmacy
+
+    sessions = _sessions(f"sqlite:///{tmp_path / 'real.db'}")
+    with sessions.begin() as s:
+        add_pharmacy(s)
+    with pytest.raises(OutreachError, match="real pharmacies"):
+        seed_demo(sessions, patients=10, seed=1, now=START, reset=True)
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Pharmacy)) == 1
+
+
+@pytest.mark.parametrize(
+    ("real_now", "expected"),
+    [
+        (datetime(2026, 11, 30, 4, 0, tzinfo=UTC), datetime(2026, 11, 30, 15, 0, tzinfo=UTC)),
+        (datetime(2026, 12, 4, 16, 0, tzinfo=UTC), datetime(2026, 12, 7, 15, 0, tzinfo=UTC)),
+        (datetime(2026, 12, 5, 12, 0, tzinfo=UTC), datetime(2026, 12, 7, 15, 0, tzinfo=UTC)),
+    ],
+)
+def test_practice_clock_defaults_to_next_weekday_ten(
+    real_now: datetime, expected: datetime
+) -> None:
+    assert default_practice_start(real_now) == expected
