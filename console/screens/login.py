@@ -19,8 +19,9 @@ if TYPE_CHECKING:
     from console.app import OutreachApp
 
 DEMO_HINT = (
-    "Demo database. Log-ins:\n  agent [b]agent[/] / [b]agent-demo-1[/]"
-    "   supervisor [b]supervisor[/] / [b]supervisor-demo-1[/]"
+    "Demo database. Log-ins (user / password):\n"
+    "  agent       [b]agent[/] / [b]agent-demo-1[/]\n"
+    "  supervisor  [b]supervisor[/] / [b]supervisor-demo-1[/]"
 )
 
 
@@ -58,7 +59,12 @@ class LoginScreen(Screen[None]):
                 select(DemoSetting.value).where(DemoSetting.key == "demo_seed")
             )
         if is_demo:
-            self.app.call_from_thread(self.query_one("#demo-hint", Static).update, DEMO_HINT)
+            self.app.call_from_thread(self._reveal_hint)
+
+    def _reveal_hint(self) -> None:
+        hint = self.query_one("#demo-hint", Static)
+        hint.update(DEMO_HINT)
+        hint.display = True
 
     @on(Input.Submitted, "#username")
     def _to_password(self) -> None:
