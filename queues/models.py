@@ -55,6 +55,8 @@ class Pharmacy(Base):
     closes_at: Mapped[time] = mapped_column(Time)
     priority: Mapped[int] = mapped_column(Integer, default=0)
     endpoint_url: Mapped[str | None] = mapped_column(String(500))
+    # This pharmacy's tighter calling limits (queues.compliance.limits.PHARMACY_KEYS); None: site's.
+    calling_limits: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class User(Base):
@@ -101,6 +103,8 @@ class Patient(Base):
     tobacco_use: Mapped[bool] = mapped_column(Boolean, default=False)
     hospice: Mapped[bool] = mapped_column(Boolean, default=False)
     esrd: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Consent to outreach calls: None unknown (health-care calls allowed), False refused.
+    consent_to_call: Mapped[bool | None] = mapped_column(Boolean)
     __table_args__ = (UniqueConstraint("pharmacy_id", "mrn", name="uq_patients_pharmacy_mrn"),)
 
     phones: Mapped[list[Phone]] = relationship(back_populates="patient", order_by="Phone.rank")
