@@ -1,0 +1,107 @@
+"""Recording an outcome on both databases: once, whole, or not at all."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from queues.claiming import Claim
+from queues.db import transaction
+from queues.errors import InvalidOutcome, LeaseLost
+from queues.models import Attempt, FollowUpAction, QueueEntry
+from queues.outcomes import ActionRequest, Outcome, record_outcome
+from tests.conftest import NOW, add_pharmacy, add_queue
+from tests.queues.test_claiming import add_agent, claim
+
+
+def _world(sessions: sessionmaker[Session]) -> tuple[int, int]:
+    with transaction(sessions) as s:
+        ph = add_pharmacy(s)
+        add_queue(s, ph, 3)
+        return add_agent(s, "ana", [ph]), add_agent(s, "ben", [ph])
+
+
+def _outcome(c: Claim, user_id: int, **kw: object) -> Outcome:
+    fields: dict[str, object] = dict(
+        uid=str(uuid.uuid4()),
+        patient_id=c.patient_id,
+        lease_token=c.lease_token,
+        user_id=user_id,
+        disposition="completed",
+        started_at=NOW,
+        ended_at=NOW + timedelta(minutes=3),
+        call_result="connected",
+        notes="patient will pick up Friday",
+    )
+    fields.update(kw)
+    return Outcome(**fields)  # type: ignore[arg-type]
+
+
+def _attempts(sessions: sessionmaker[Session]) -> int:
+    with sessions() as s:
+        return s.scalar(select(func.count()).select_from(Attempt)) or 0
+
+
+def test_a_disposition_on_a_lost_lease_is_refused_and_nothing_is_written(
+    sessions: sessionmaker[Session],
+) -> None:
+    ana, ben = _world(sessions)
+    mine = claim(sessions, ana, lease=60)
+    assert mine is not None
+    # Ana's console hangs past the lease; Ben gets the patient.
+    later = NOW + timedelta(seconds=61)
+    theirs = claim(sessions, ben, at=later)
+    assert theirs is not None and theirs.patient_id == mine.patient_id
+    with pytest.raises(LeaseLost) as lost, transaction(sessions) as s:
+        record_outcome(s, _outcome(mine, ana), later)
+    assert "another agent" in str(lost.value) or "expired" in str(lost.value)
+    assert _attempts(sessions) == 0
+    with sessions() as s:
+        assert s.get_one(QueueEntry, mine.patient_id).holder_id == ben
+
+
+def test_the_same_save_twice_is_stored_once(sessions: sessionmaker[Session]) -> None:
+    ana, _ = _world(sessions)
+    c = claim(sessions, ana)
+    assert c is not None
+    outcome = _outcome(c, ana, actions=(ActionRequest("refill_request", None, {"note": "x"}),))
+    with transaction(sessions) as s:
+        first = record_outcome(s, outcome, NOW + timedelta(minutes=4))
+    with transaction(sessions) as s:  # the console retries after a dropped connection
+        second = record_outcome(s, outcome, NOW + timedelta(minutes=5))
+    assert second.duplicate and second.attempt_id == first.attempt_id
+    assert _attempts(sessions) == 1
+    with sessions() as s:
+        actions = s.scalars(select(FollowUpAction)).all()
+        assert [(a.kind, a.attempt_id, a.status) for a in actions] == [
+            ("refill_request", first.attempt_id, "pending")
+        ]
+        entry = s.get_one(QueueEntry, c.patient_id)
+        assert entry.holder_id is None and entry.lease_token is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"disposition": ""}, "disposition"),
+        ({"disposition": "callback_requested"}, "callback_at"),
+        ({"notes": "x" * 5000}, "notes"),
+        ({"actions": (ActionRequest("send_flowers"),)}, "actions"),
+    ],
+)
+def test_a_form_missing_or_wrong_field_is_refused_by_name_and_the_lease_is_kept(
+    sessions: sessionmaker[Session], changes: dict[str, object], field: str
+) -> None:
+    ana, _ = _world(sessions)
+    c = claim(sessions, ana)
+    assert c is not None
+    with pytest.raises(InvalidOutcome) as bad, transaction(sessions) as s:
+        record_outcome(s, _outcome(c, ana, **changes), NOW + timedelta(minutes=4))
+    assert bad.value.field == field
+    assert _attempts(sessions) == 0
+    with sessions() as s:
+        assert s.get_one(QueueEntry, c.patient_id).holder_id == ana
