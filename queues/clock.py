@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from queues.models import DemoSetting
+from queues.models import Attempt, DemoSetting
 from queues.timeutil import as_utc, utcnow
 
 PRACTICE_CLOCK_KEY = "practice_clock_start"
@@ -60,6 +60,12 @@ class FixedClock:
 def clock_for(session: Session) -> Clock:
     """The practice clock when the database was made by `outreach demo`, else the wall clock."""
     value = session.scalar(select(DemoSetting.value).where(DemoSetting.key == PRACTICE_CLOCK_KEY))
-    if value:
-        return PracticeClock(datetime.fromisoformat(value))
-    return SystemClock()
+    if not value:
+        return SystemClock()
+    start = as_utc(datetime.fromisoformat(value))
+    # Reopening the demo resumes after the last saved call, so practice time never runs backwards
+    # past work already recorded (callbacks, retries and "today" figures stay consistent).
+    last = session.scalar(select(func.max(Attempt.recorded_at)))
+    if last is not None and as_utc(last) > start:
+        start = as_utc(last)
+    return PracticeClock(start)

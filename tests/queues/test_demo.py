@@ -136,3 +136,33 @@ def test_practice_clock_defaults_to_next_weekday_ten(
     real_now: datetime, expected: datetime
 ) -> None:
     assert default_practice_start(real_now) == expected
+
+
+def test_reopened_demo_resumes_after_the_last_saved_call(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from queues.claiming import claim_next
+    from queues.db import transaction
+    from queues.models import User
+    from queues.outcomes import Outcome, record_outcome
+
+    sessions = _sessions(f"sqlite:///{tmp_path / 'demo.db'}")
+    seed_demo(sessions, patients=40, seed=5, now=START)
+    later = START + timedelta(hours=2)
+    with transaction(sessions) as s:
+        agent = s.scalars(select(User).where(User.username == "agent")).one()
+        ids = [p.id for p in agent.pharmacies]
+        c = claim_next(s, user_id=agent.id, pharmacy_ids=ids, now=later, lease_seconds=300)
+        assert c is not None
+        outcome = Outcome(
+            uid="u-1",
+            patient_id=c.patient_id,
+            lease_token=c.lease_token,
+            user_id=agent.id,
+            disposition="no_answer",
+            started_at=later,
+            ended_at=later,
+        )
+        record_outcome(s, outcome, later)
+    with sessions() as s:
+        assert clock_for(s).now() >= later
