@@ -1,0 +1,734 @@
+"""Claim next patient under load: queues.claiming.claim_next against a bare dequeue floor.
+
+    bench/claim.py --backend sqlite|postgres --tasks N --claimers K [--json] [--database URL]
+
+Fills a fresh database with N open tasks (one per patient, over three pharmacies in three time
+zones, every patient callable at the benchmark's clock), then runs K concurrent claimers until every
+task is claimed, three times on the same rows:
+
+- floor: a bare dequeue — PostgreSQL `SELECT … FOR UPDATE SKIP LOCKED LIMIT 1` + `UPDATE` in one
+  transaction, SQLite one `UPDATE … RETURNING` — then the rows are put back as they were;
+- product: `claim_next` exactly as the console calls it, one transaction per claim, each claim by a
+  console that holds nobody yet (as in tests/queues/test_claiming.py), so the queue drains by claims;
+- PostgreSQL only: pgqueuer's dequeue of the same number of jobs on the same database, at batch 1
+  and batch 10.
+
+Claimers are threads, each with its own connection; on PostgreSQL they can be spread over several
+processes (`--processes`), since claim_next's Python work holds the GIL. Double claims are counted
+from what each claimer was told and checked against the rows afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import multiprocessing as mp
+import random
+import sys
+import threading
+import time
+import uuid
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time as dtime, timedelta
+from typing import Any
+
+from _common import (
+    analyze,
+    base_parser,
+    bulk_load,
+    emit_json,
+    fmt,
+    is_postgres,
+    libpq_url,
+    log,
+    percentile,
+    print_table,
+    ratio,
+    scratch_database,
+    server_url,
+    sqlite_synchronous,
+    sync_sequences,
+)
+from sqlalchemy import Engine, func, select, text, update
+
+from queues import claiming
+from queues.db import make_engine, session_factory, transaction, upgrade
+from queues.models import AuditEvent, Campaign, Pharmacy, QueueEntry
+
+# A Wednesday: 12:00 in Chicago, 13:00 in New York, 10:00 in Los Angeles — inside every window.
+NOW = datetime(2026, 12, 2, 18, 0, tzinfo=UTC)
+LEASE = 300
+USER_BLOCK = 64  # user ids a claimer takes from the shared counter at a time
+PHARMACIES = (  # code, zone, state, ZIP, area code
+    ("BTX", "America/Chicago", "TX", "75201", "214"),
+    ("BNY", "America/New_York", "NY", "10001", "212"),
+    ("BCA", "America/Los_Angeles", "CA", "90012", "213"),
+)
+PGQ_ENTRYPOINT = "claim"
+
+BASELINE_SQL = {
+    "postgresql": (
+        "SELECT patient_id FROM queue_entries WHERE status = 'open' "
+        "ORDER BY sort_key, patient_id LIMIT 1 FOR UPDATE SKIP LOCKED",
+        "UPDATE queue_entries SET status = 'claimed', holder_id = %s WHERE patient_id = %s",
+    ),
+    "sqlite": (
+        "UPDATE queue_entries SET status = 'claimed', holder_id = ? WHERE patient_id = "
+        "(SELECT patient_id FROM queue_entries WHERE status = 'open' "
+        "ORDER BY sort_key, patient_id LIMIT 1) RETURNING patient_id",
+        "",
+    ),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# The data
+
+
+@dataclass(frozen=True)
+class World:
+    pharmacy_ids: list[int]
+    first_user: int
+    users: int
+
+
+def fill(engine: Engine, tasks: int, users: int, seed: int = 7) -> World:
+    rng = random.Random(seed)
+    sessions = session_factory(engine)
+    pharmacy_ids: list[int] = []
+    campaign_of: dict[int, int] = {}
+    with transaction(sessions) as s:
+        for code, zone, state, _zip, area in PHARMACIES:
+            ph = Pharmacy(
+                code=code,
+                name=f"{code} Bench Pharmacy",
+                caller_id=f"+1{area}5550100",
+                callback_number=f"+1{area}5550101",
+                timezone=zone,
+                state=state,
+                opens_at=dtime(8),
+                closes_at=dtime(20),
+                priority=0,
+            )
+            s.add(ph)
+            s.flush()
+            camp = Campaign(
+                pharmacy_id=ph.id,
+                kind="refill_reminder",
+                name="Refill reminders",
+                script_id="refill_reminder",
+                weight=1.0,
+                attempt_limit=3,
+            )
+            s.add(camp)
+            s.flush()
+            pharmacy_ids.append(ph.id)
+            campaign_of[ph.id] = camp.id
+        first_patient = (s.scalar(text("SELECT coalesce(max(id), 0) + 1 FROM patients"))) or 1
+        first_user = (s.scalar(text("SELECT coalesce(max(id), 0) + 1 FROM users"))) or 1
+    site = [(pharmacy_ids[i], *PHARMACIES[i]) for i in range(len(PHARMACIES))]
+
+    def where(k: int) -> tuple[int, str, str, str, str, str]:
+        return site[k % len(site)]
+
+    pids = range(first_patient, first_patient + tasks)
+    log(f"loading {tasks:,} patients, phones, tasks and queue entries")
+    bulk_load(
+        engine,
+        "patients",
+        (
+            "id pharmacy_id mrn first_name last_name birth_date language zip_code state "
+            "caregiver_authorized do_not_call deceased med_sync_enrolled tobacco_use hospice esrd"
+        ).split(),
+        (
+            (
+                pid,
+                where(k)[0],
+                f"B{k:08d}",
+                "Test",
+                f"Bench{k}",
+                date(1940 + k % 50, 1 + k % 12, 1 + k % 28),
+                "es" if k % 9 == 0 else "en",
+                where(k)[4],
+                where(k)[3],
+                False,
+                False,
+                False,
+                False,
+                False,
+                False,
+                False,
+            )
+            for k, pid in enumerate(pids)
+        ),
+    )
+    bulk_load(
+        engine,
+        "phones",
+        "patient_id number kind rank wrong_number do_not_call".split(),
+        (
+            (pid, f"+1{where(k)[5]}{2_000_000 + k % 7_000_000:07d}", "mobile", 0, False, False)
+            for k, pid in enumerate(pids)
+        ),
+    )
+    bulk_load(
+        engine,
+        "tasks",
+        "patient_id campaign_id subject reason status due_on priority_parts created_at score".split(),
+        (
+            (
+                pid,
+                campaign_of[where(k)[0]],
+                f"rx:{pid}",
+                "a chronic medication runs out soon",
+                "open",
+                date(2026, 12, 3),
+                {"days_to_run_out": 1},
+                NOW,
+                1.0,
+            )
+            for k, pid in enumerate(pids)
+        ),
+    )
+    bulk_load(
+        engine,
+        "queue_entries",
+        "patient_id pharmacy_id status sort_key available_at".split(),
+        ((pid, where(k)[0], "open", rng.random() * 1000.0, NOW) for k, pid in enumerate(pids)),
+    )
+    log(f"loading {users:,} users (one console per claim) and their pharmacies")
+    uids = range(first_user, first_user + users)
+    bulk_load(
+        engine,
+        "users",
+        "id username display_name role password_hash active".split(),
+        ((u, f"bench{u}", f"Bench agent {u}", "agent", "-", True) for u in uids),
+    )
+    bulk_load(
+        engine,
+        "user_pharmacies",
+        ("user_id", "pharmacy_id"),
+        ((u, ph) for u in uids for ph in pharmacy_ids),
+    )
+    sync_sequences(engine, ("patients", "users", "phones", "tasks"))
+    return World(pharmacy_ids, first_user, users)
+
+
+def reset_queue(engine: Engine) -> None:
+    """Put every entry back open and unheld, as fill() left it (between the phases)."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(QueueEntry).values(
+                status="open",
+                holder_id=None,
+                lease_token=None,
+                claimed_at=None,
+                lease_expires_at=None,
+                blocked_reason=None,
+                available_at=NOW,
+            )
+        )
+        conn.execute(text("DELETE FROM audit_events WHERE action = 'claim'"))
+
+
+def admission_state() -> str:
+    """Whether claim_next, called as the console calls it, runs the compliance admission."""
+    source = inspect.getsource(claiming)
+    admit = inspect.signature(claiming.claim_next).parameters.get("admit")
+    if admit is not None and admit.default is not None:
+        return f"on (claim_next's default admit={admit.default!r})"
+    if "compliance" in source:
+        return "on (claim_next consults queues.compliance)"
+    return "off (claim_next admits every patient unless the caller passes admit=)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Claimers
+
+
+@dataclass
+class Job:
+    kind: str  # product | baseline | pgqueuer
+    url: str
+    threads: int
+    pharmacy_ids: list[int]
+    first_user: int
+    batch: int = 1
+    limit: int = 0  # pgqueuer: stop after this many jobs
+    deadline_s: float = 0.0  # product: stop after this long (0: run to the end)
+
+
+@dataclass
+class Outcome:
+    ids: array[int] = field(default_factory=lambda: array("q"))
+    users: array[int] = field(default_factory=lambda: array("q"))
+    latencies: array[float] = field(default_factory=lambda: array("d"))
+    start: float = float("inf")
+    end: float = 0.0
+    errors: list[str] = field(default_factory=list)
+    stopped_early: bool = False
+
+    def merge(self, other: Outcome) -> None:
+        self.ids.extend(other.ids)
+        self.users.extend(other.users)
+        self.latencies.extend(other.latencies)
+        self.start = min(self.start, other.start)
+        self.end = max(self.end, other.end)
+        self.errors.extend(other.errors)
+        self.stopped_early = self.stopped_early or other.stopped_early
+
+
+class Users:
+    """Fresh user ids from a counter shared by every claimer (and process)."""
+
+    def __init__(self, counter: Any, first: int) -> None:
+        self.counter, self.first = counter, first
+        self.next, self.stop = 0, 0
+
+    def take(self) -> int:
+        if self.next == self.stop:
+            with self.counter.get_lock():
+                start = self.counter.value
+                self.counter.value = start + USER_BLOCK
+            self.next, self.stop = start, start + USER_BLOCK
+        self.next += 1
+        return self.first + self.next - 1
+
+
+def _product_claimer(job: Job, engine: Engine, users: Users, gate: threading.Barrier) -> Outcome:
+    out = Outcome()
+    sessions = session_factory(engine)
+    with sessions() as warm:  # open this thread's connection before the clock starts
+        warm.execute(text("SELECT 1"))
+    gate.wait()
+    out.start = time.monotonic()
+    deadline = out.start + job.deadline_s if job.deadline_s else 0.0
+    clock = time.perf_counter
+    while True:
+        user = users.take()
+        t0 = clock()
+        with transaction(sessions) as s:
+            got = claiming.claim_next(
+                s, user_id=user, pharmacy_ids=job.pharmacy_ids, now=NOW, lease_seconds=LEASE
+            )
+        t1 = clock()
+        if got is None:
+            break
+        if got.resumed:
+            out.errors.append(f"user {user} was handed a patient it already held")
+        out.ids.append(got.patient_id)
+        out.users.append(user)
+        out.latencies.append(t1 - t0)
+        if deadline and time.monotonic() > deadline:
+            out.stopped_early = True
+            break
+    out.end = time.monotonic()
+    return out
+
+
+def _baseline_claimer(job: Job, engine: Engine, users: Users, gate: threading.Barrier) -> Outcome:
+    out = Outcome()
+    clock = time.perf_counter
+    if is_postgres(engine):
+        import psycopg
+
+        pick, mark = BASELINE_SQL["postgresql"]
+        with psycopg.connect(libpq_url(job.url), autocommit=True) as conn:
+            gate.wait()
+            out.start = time.monotonic()
+            while True:
+                user = users.take()
+                t0 = clock()
+                with conn.transaction():
+                    row = conn.execute(pick).fetchone()
+                    if row is not None:
+                        conn.execute(mark, (user, row[0]))
+                t1 = clock()
+                if row is None:
+                    break
+                out.ids.append(row[0])
+                out.users.append(user)
+                out.latencies.append(t1 - t0)
+    else:
+        sql, _ = BASELINE_SQL["sqlite"]
+        raw = engine.raw_connection()  # the product's pragmas: WAL, same synchronous, busy_timeout
+        try:
+            conn: Any = raw.driver_connection
+            gate.wait()
+            out.start = time.monotonic()
+            while True:
+                user = users.take()
+                t0 = clock()
+                rows = conn.execute(sql, (user,)).fetchall()  # autocommit: one statement
+                t1 = clock()
+                if not rows:
+                    break
+                out.ids.append(rows[0][0])
+                out.users.append(user)
+                out.latencies.append(t1 - t0)
+        finally:
+            raw.close()
+    out.end = time.monotonic()
+    return out
+
+
+async def _pgqueuer_consumers(job: Job, counter: Any, ready: Any) -> Outcome:
+    import psycopg
+    from pgqueuer.queries import EntrypointExecutionParameter, Queries
+
+    out = Outcome()
+    conns = [
+        await psycopg.AsyncConnection.connect(libpq_url(job.url), autocommit=True)
+        for _ in range(job.threads)
+    ]
+    params = {PGQ_ENTRYPOINT: EntrypointExecutionParameter(concurrency_limit=0)}
+    clock = time.perf_counter
+
+    async def consume(conn: Any) -> None:
+        queries = Queries.from_psycopg_connection(conn)
+        manager = uuid.uuid4()
+        while True:
+            with counter.get_lock():
+                if counter.value >= job.limit:
+                    return
+                counter.value += job.batch
+            t0 = clock()
+            jobs = await queries.dequeue(
+                batch_size=job.batch,
+                entrypoints=params,
+                queue_manager_id=manager,
+                global_concurrency_limit=None,
+                heartbeat_timeout=timedelta(days=1),  # never hand a picked job out again
+            )
+            t1 = clock()
+            if not jobs:
+                return
+            for j in jobs:
+                out.ids.append(int(j.id))
+            out.latencies.append(t1 - t0)
+
+    ready()
+    out.start = time.monotonic()
+    await asyncio.gather(*(consume(c) for c in conns))
+    out.end = time.monotonic()
+    for c in conns:
+        await c.close()
+    return out
+
+
+def run_in_process(job: Job, counter: Any, ready: Any) -> Outcome:
+    """Run job.threads claimers in this process; `ready()` returns when every process may start."""
+    if job.kind == "pgqueuer":
+        return asyncio.run(_pgqueuer_consumers(job, counter, ready))
+    engine = make_engine(job.url, pool_size=job.threads)
+    users = Users(counter, job.first_user)
+    gate = threading.Barrier(job.threads + 1)
+    results: list[Outcome] = []
+    lock = threading.Lock()
+    target = _product_claimer if job.kind == "product" else _baseline_claimer
+
+    def run() -> None:
+        try:
+            result = target(job, engine, users, gate)
+        except BaseException as exc:  # reported, and the claims made so far still count
+            result = Outcome(errors=[f"{type(exc).__name__}: {exc}"])
+            if gate.n_waiting:
+                gate.abort()
+        with lock:
+            results.append(result)
+
+    threads = [threading.Thread(target=run) for _ in range(job.threads)]
+    for t in threads:
+        t.start()
+    ready()
+    try:
+        gate.wait()
+    except threading.BrokenBarrierError:
+        pass
+    for t in threads:
+        t.join()
+    engine.dispose()
+    total = Outcome()
+    for r in results:
+        total.merge(r)
+    return total
+
+
+def _child(job: Job, counter: Any, barrier: Any, queue: Any) -> None:
+    try:
+        queue.put(run_in_process(job, counter, barrier.wait))
+    except BaseException as exc:
+        queue.put(Outcome(errors=[f"{type(exc).__name__}: {exc}"]))
+
+
+def run_phase(job: Job, claimers: int, processes: int) -> Outcome:
+    """K claimers of one kind, as threads over `processes` processes; returns their claims."""
+    counter = mp.get_context("spawn").Value("q", 0)
+    if processes <= 1:
+        job.threads = claimers
+        return run_in_process(job, counter, lambda: None)
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(processes)
+    queue = ctx.Queue()
+    share = [claimers // processes + (1 if i < claimers % processes else 0) for i in range(processes)]
+    procs = []
+    for n in share:
+        sub = Job(**{**job.__dict__, "threads": n})
+        p = ctx.Process(target=_child, args=(sub, counter, barrier, queue))
+        p.start()
+        procs.append(p)
+    total = Outcome()
+    for _ in procs:
+        total.merge(queue.get())
+    for p in procs:
+        p.join()
+    return total
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
+
+
+def figures(out: Outcome, unit_claims: int | None = None) -> dict[str, Any]:
+    lat = sorted(out.latencies)
+    wall = max(out.end - out.start, 1e-9)
+    claims = len(out.ids) if unit_claims is None else unit_claims
+    return {
+        "claims": claims,
+        "seconds": round(wall, 3),
+        "per_s": round(claims / wall, 1),
+        "p50_ms": round(percentile(lat, 50) * 1000, 3),
+        "p99_ms": round(percentile(lat, 99) * 1000, 3),
+    }
+
+
+def double_claims(engine: Engine, out: Outcome, held_status: str) -> dict[str, int]:
+    """Duplicates among what claimers were told, plus claims the rows disagree with."""
+    told = Counter(out.ids)
+    duplicates = sum(n - 1 for n in told.values() if n > 1)
+    with engine.connect() as conn:
+        held = dict(
+            conn.execute(
+                select(QueueEntry.patient_id, QueueEntry.holder_id).where(
+                    QueueEntry.holder_id.is_not(None), QueueEntry.status == held_status
+                )
+            ).all()
+        )
+        left = conn.scalar(
+            select(func.count()).select_from(QueueEntry).where(QueueEntry.holder_id.is_(None))
+        )
+        passed_over = conn.scalar(
+            select(func.count())
+            .select_from(QueueEntry)
+            .where(QueueEntry.blocked_reason.is_not(None))
+        )
+    disagree = sum(1 for p, u in zip(out.ids, out.users) if held.get(p) != u)
+    return {
+        "duplicates": duplicates,
+        "disagree": disagree if duplicates == 0 else 0,
+        "unclaimed": int(left or 0),
+        "passed_over": int(passed_over or 0),
+        "held_rows": len(held),
+    }
+
+
+def pgqueuer_phase(url: str, tasks: int, jobs: int, claimers: int, processes: int) -> dict[str, Any]:
+    import importlib.metadata
+
+    import psycopg
+    from pgqueuer.queries import Queries
+
+    async def prepare() -> None:
+        async with await psycopg.AsyncConnection.connect(libpq_url(url), autocommit=True) as conn:
+            q = Queries.from_psycopg_connection(conn)
+            await q.install()
+            rng = random.Random(11)
+            done = 0
+            while done < tasks:
+                n = min(10_000, tasks - done)
+                await q.enqueue([PGQ_ENTRYPOINT] * n, [None] * n, [rng.randrange(1000) for _ in range(n)])
+                done += n
+            await conn.execute("VACUUM ANALYZE")
+
+    log(f"pgqueuer: installing and enqueueing {tasks:,} jobs")
+    asyncio.run(prepare())
+    result: dict[str, Any] = {"version": importlib.metadata.version("pgqueuer"), "jobs": jobs}
+    for batch in (1, 10):
+        log(f"pgqueuer: {claimers} consumers dequeue {jobs:,} jobs at batch {batch}")
+        job = Job("pgqueuer", url, claimers, [], 0, batch=batch, limit=jobs)
+        out = run_phase(job, claimers, processes)
+        if out.errors:
+            raise RuntimeError(f"pgqueuer consumers failed: {out.errors[0]}")
+        f = figures(out)
+        f["dequeue_p50_ms"], f["dequeue_p99_ms"] = f.pop("p50_ms"), f.pop("p99_ms")
+        f["double_dequeues"] = sum(n - 1 for n in Counter(out.ids).values() if n > 1)
+        result[f"batch{batch}"] = f
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, required=True, metavar="N")
+    parser.add_argument("--claimers", type=int, required=True, metavar="K")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        help="spread the claimers over this many processes (default: 1 on SQLite, 2 on PostgreSQL)",
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=0.0,
+        help="stop the claim_next phase after this long and report what it reached (default: no limit)",
+    )
+    parser.add_argument(
+        "--pgqueuer-jobs",
+        type=int,
+        default=0,
+        metavar="M",
+        help="pgqueuer dequeues M of the N enqueued jobs per batch size (default: N, at most 100,000)",
+    )
+    parser.add_argument("--no-pgqueuer", action="store_true", help="skip the pgqueuer phases")
+    args = parser.parse_args(argv)
+    if args.tasks < 1 or args.claimers < 1:
+        parser.error("--tasks and --claimers must be at least 1")
+    postgres = args.backend == "postgres"
+    processes = args.processes or (2 if postgres else 1)
+    if not postgres and processes != 1:
+        parser.error("--processes applies to PostgreSQL (SQLite claimers are threads)")
+    server = server_url(args) if postgres else None
+    users = args.tasks + args.claimers * (USER_BLOCK + 1) * 2
+
+    with scratch_database(args.backend, server) as url:
+        engine = make_engine(url, pool_size=4)
+        upgrade(engine)
+        world = fill(engine, args.tasks, users)
+        analyze(engine)
+        sync = "" if postgres else sqlite_synchronous(engine)
+
+        log(f"floor: {args.claimers} bare dequeuers over {args.tasks:,} tasks")
+        job = Job("baseline", url, 0, world.pharmacy_ids, world.first_user)
+        base = run_phase(job, args.claimers, processes)
+        if base.errors:
+            raise SystemExit(f"error: bare dequeue failed: {base.errors[0]}")
+        base_checks = double_claims(engine, base, "claimed")
+        reset_queue(engine)
+        analyze(engine)
+
+        admission = admission_state()
+        log(f"claim_next: {args.claimers} claimers over {args.tasks:,} tasks (admission {admission})")
+        job = Job(
+            "product", url, 0, world.pharmacy_ids, world.first_user, deadline_s=args.max_seconds
+        )
+        prod = run_phase(job, args.claimers, processes)
+        checks = double_claims(engine, prod, "open")
+        with engine.connect() as conn:
+            audited = conn.scalar(
+                select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "claim")
+            )
+        pgq: dict[str, Any] | None = None
+        if postgres and not args.no_pgqueuer:
+            jobs = args.pgqueuer_jobs or min(args.tasks, 100_000)
+            pgq = pgqueuer_phase(url, args.tasks, min(jobs, args.tasks), args.claimers, processes)
+        engine.dispose()
+
+    p, b = figures(prod), figures(base)
+    result: dict[str, Any] = {
+        "backend": args.backend,
+        "tasks": args.tasks,
+        "claimers": args.claimers,
+        "processes": processes,
+        "sqlite_synchronous": sync or None,
+        "compliance_admission": admission,
+        "finished": not prod.stopped_early and checks["unclaimed"] == checks["passed_over"],
+        "claims": p["claims"],
+        "seconds": p["seconds"],
+        "claims_per_s": p["per_s"],
+        "p50_ms": p["p50_ms"],
+        "p99_ms": p["p99_ms"],
+        "double_claims": checks["duplicates"] + checks["disagree"],
+        "unclaimed": checks["unclaimed"],
+        "passed_over": checks["passed_over"],
+        "audited_claims": int(audited or 0),
+        "errors": prod.errors[:3],
+        "baseline_claims": b["claims"],
+        "baseline_seconds": b["seconds"],
+        "baseline_claims_per_s": b["per_s"],
+        "baseline_p50_ms": b["p50_ms"],
+        "baseline_p99_ms": b["p99_ms"],
+        "baseline_double_claims": base_checks["duplicates"] + base_checks["disagree"],
+        "ratio_vs_baseline": ratio(p["per_s"], b["per_s"]),
+        "p99_ratio_vs_baseline": ratio(p["p99_ms"], b["p99_ms"]),
+    }
+    if pgq is not None:
+        result["pgqueuer"] = pgq
+        result["pgqueuer_batch1_per_s"] = pgq["batch1"]["per_s"]
+        result["pgqueuer_batch10_per_s"] = pgq["batch10"]["per_s"]
+        result["ratio_vs_pgqueuer_batch1"] = ratio(p["per_s"], pgq["batch1"]["per_s"])
+        result["ratio_vs_pgqueuer_batch10"] = ratio(p["per_s"], pgq["batch10"]["per_s"])
+
+    rows: list[list[Any]] = [
+        [
+            "claim_next",
+            f"{p['claims']:,}",
+            fmt(p["seconds"], 2),
+            fmt(p["per_s"]),
+            fmt(p["p50_ms"], 2),
+            fmt(p["p99_ms"], 2),
+            result["double_claims"],
+        ],
+        [
+            "bare UPDATE…RETURNING" if not postgres else "bare SKIP LOCKED",
+            f"{b['claims']:,}",
+            fmt(b["seconds"], 2),
+            fmt(b["per_s"]),
+            fmt(b["p50_ms"], 2),
+            fmt(b["p99_ms"], 2),
+            result["baseline_double_claims"],
+        ],
+    ]
+    if pgq is not None:
+        for batch in (1, 10):
+            f = pgq[f"batch{batch}"]
+            rows.append(
+                [
+                    f"pgqueuer {pgq['version']} batch {batch}",
+                    f"{f['claims']:,}",
+                    fmt(f["seconds"], 2),
+                    fmt(f["per_s"]),
+                    fmt(f["dequeue_p50_ms"], 2),
+                    fmt(f["dequeue_p99_ms"], 2),
+                    f["double_dequeues"],
+                ]
+            )
+    setting = f", synchronous={sync}" if sync else f", {processes} process(es)"
+    print_table(
+        f"claim next patient — {args.backend}, {args.tasks:,} tasks, "
+        f"{args.claimers} claimers{setting}",
+        ("dequeue", "claims", "seconds", "claims/s", "p50 ms", "p99 ms", "double"),
+        rows,
+    )
+    print(f"compliance admission: {admission}")
+    print(
+        f"claim_next vs floor: throughput {fmt(result['ratio_vs_baseline'], 3)}x (budget >= 0.67), "
+        f"p99 {fmt(result['p99_ratio_vs_baseline'], 3)}x (budget <= 1.5); "
+        f"unclaimed {result['unclaimed']}, passed over by admission {result['passed_over']}, "
+        f"finished {result['finished']}"
+    )
+    if pgq is not None:
+        print(
+            f"claim_next vs pgqueuer: {fmt(result['ratio_vs_pgqueuer_batch1'], 3)}x batch 1, "
+            f"{fmt(result['ratio_vs_pgqueuer_batch10'], 3)}x batch 10 (budget >= 1 at batch 10)"
+        )
+    if prod.errors:
+        print(f"errors: {prod.errors[0]}", file=sys.stderr)
+    if args.json:
+        emit_json(result)
+    return 0 if result["double_claims"] == 0 and not prod.errors else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
