@@ -1,0 +1,281 @@
+"""Proportion of days covered (PDC), PQA method: the one function the rules, console and reports use.
+
+How a period is measured (PQA PDC measures: RASA, statins, diabetes):
+
+- The treatment period starts at the index prescription start date (IPSD), the earliest date of
+  service of any drug of the class *in* the period, and ends at the period end. Days before the
+  IPSD are in neither the numerator nor the denominator.
+- A day is covered when at least one drug of the class is on hand. Fills of the same drug (the same
+  ingredient) dispensed on the same day or before the previous supply ran out are shifted forward to
+  start the day after it ends; fills of different drugs are not shifted, and a day they share
+  counts once.
+- Supply that runs past the period end is cut at the period end.
+
+Fills dated before the period (our interpretation; PQA does not cover it). As we read it, the PQA
+specifications (and the CMS Part D adherence measures built on them) take the claims whose date of
+service is in the measurement period and nothing earlier: the IPSD is the first fill in the period,
+and a fill from the year before neither starts the treatment period nor covers days. We did not
+have the licensed specification text to check this against. This module, by default
+(`carry_in=True`), lets supply on hand from earlier fills *carry into* the period, so a patient is
+not marked as missing days when they really had pills at home:
+
+- an earlier fill never moves the IPSD (the period still starts at the first fill dated in it, so
+  a patient with no fill in the period is not in the measure at all);
+- its supply counts only on days from the IPSD on (before the IPSD nothing counts, as in PQA);
+- it takes part in the same-drug shift, so a January refill that overlaps a December fill's supply
+  starts after that supply ends.
+
+The result can only be the same as the PQA figure or higher. With `carry_in=False`, fills dated
+before the period are left out, which is how we read the measure's reporting rule.
+Fills with no days supply cover nothing and do not count as the IPSD.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from fractions import Fraction
+from pathlib import Path
+
+from queues.errors import OutreachError
+
+THRESHOLD = Fraction(4, 5)  # PQA: adherent at PDC >= 0.80
+ONE_DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class FillRecord:
+    """One dispense of a drug of the measure class: `drug` is the ingredient name."""
+
+    drug: str
+    fill_date: date
+    days_supply: int
+
+
+@dataclass(frozen=True)
+class PdcResult:
+    period_start: date
+    period_end: date
+    ipsd: date | None  # None: no fill dated in the period, so the patient is not in the measure
+    covered_days: int
+    denominator_days: int
+
+    @property
+    def in_measure(self) -> bool:
+        return self.ipsd is not None
+
+    @property
+    def pdc(self) -> float | None:
+        if not self.denominator_days:
+            return None
+        return self.covered_days / self.denominator_days
+
+    @property
+    def adherent(self) -> bool:
+        # Exact: 292 of 365 days is 0.80, adherent, whatever a float would say.
+        return bool(self.denominator_days) and (
+            Fraction(self.covered_days, self.denominator_days) >= THRESHOLD
+        )
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Can the patient still reach 0.80 by the period end, and what would it take?"""
+
+    to_date: PdcResult  # the PDC from the IPSD through today
+    denominator_days: int  # IPSD through the period end
+    covered_on_hand: int  # days to the period end already covered by the fills so far
+    required_days: int  # covered days that make 0.80 at the period end
+    days_needed: int  # more covered days than the supply on hand gives
+    days_open: int  # uncovered days from today to the period end: what new fills could cover
+    run_out: date | None  # first day without supply of any drug of the class
+
+    @property
+    def reachable(self) -> bool:
+        return self.to_date.in_measure and self.days_needed <= self.days_open
+
+    @property
+    def best_pdc(self) -> float | None:
+        """The PDC at the period end if every open day from today on is covered."""
+        if not self.denominator_days:
+            return None
+        return (self.covered_on_hand + self.days_open) / self.denominator_days
+
+    @property
+    def share_needed(self) -> float | None:
+        """The share of the open days the patient must cover: 0 is there already, above 1 is out
+        of reach. The smaller, the closer the patient still is to 0.80."""
+        if not self.to_date.in_measure:
+            return None
+        if self.days_needed == 0:
+            return 0.0
+        return self.days_needed / self.days_open if self.days_open else float("inf")
+
+
+def covered_spans(fills: Iterable[FillRecord]) -> list[tuple[date, date]]:
+    """Days on hand as merged [first, end) spans: same drug shifted forward, drugs unioned."""
+    by_drug: dict[str, list[FillRecord]] = defaultdict(list)
+    for f in fills:
+        if f.days_supply > 0:
+            by_drug[f.drug.strip().lower()].append(f)
+    spans: list[tuple[date, date]] = []
+    for drug_fills in by_drug.values():
+        end: date | None = None
+        for f in sorted(drug_fills, key=lambda f: f.fill_date):
+            start = f.fill_date if end is None or f.fill_date >= end else end
+            end = start + timedelta(days=f.days_supply)
+            spans.append((start, end))
+    spans.sort()
+    merged: list[tuple[date, date]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _days_within(spans: list[tuple[date, date]], first: date, last: date) -> int:
+    """Days of the spans that fall on first..last, both included."""
+    stop = last + ONE_DAY
+    return sum(
+        (min(end, stop) - max(start, first)).days
+        for start, end in spans
+        if start < stop and end > first
+    )
+
+
+def _usable(
+    fills: Iterable[FillRecord], period_start: date, until: date, carry_in: bool
+) -> list[FillRecord]:
+    return [
+        f
+        for f in fills
+        if f.days_supply > 0 and f.fill_date <= until and (carry_in or f.fill_date >= period_start)
+    ]
+
+
+def index_date(fills: Iterable[FillRecord], period_start: date, period_end: date) -> date | None:
+    """The IPSD: the earliest date of service of the class within the period."""
+    dates = [
+        f.fill_date
+        for f in fills
+        if f.days_supply > 0 and period_start <= f.fill_date <= period_end
+    ]
+    return min(dates, default=None)
+
+
+def pdc_for_class(
+    fills: Iterable[FillRecord], period_start: date, period_end: date, *, carry_in: bool = True
+) -> PdcResult:
+    """The PDC of one measure class over period_start..period_end (both included).
+
+    `fills` are all the fills of the class's drugs (fills after the period change nothing).
+    """
+    if period_end < period_start:
+        raise ValueError(f"period ends ({period_end}) before it starts ({period_start})")
+    usable = _usable(fills, period_start, period_end, carry_in)
+    ipsd = index_date(usable, period_start, period_end)
+    if ipsd is None:
+        return PdcResult(period_start, period_end, None, 0, 0)
+    covered = _days_within(covered_spans(usable), ipsd, period_end)
+    return PdcResult(period_start, period_end, ipsd, covered, (period_end - ipsd).days + 1)
+
+
+def reachable_by(
+    fills: Iterable[FillRecord],
+    period_start: date,
+    today: date,
+    period_end: date,
+    *,
+    carry_in: bool = True,
+) -> Reach:
+    """How the period can still end for a patient, given the fills up to today.
+
+    The supply on hand covers what it covers; every day from today (a fill today still counts
+    today) to the period end that it does not cover is open. The patient can still reach 0.80 when
+    the covered days still needed fit in the open days.
+    """
+    if not period_start <= today <= period_end:
+        raise ValueError(f"today ({today}) is outside the period {period_start}..{period_end}")
+    usable = _usable(fills, period_start, today, carry_in)
+    to_date = pdc_for_class(usable, period_start, today, carry_in=carry_in)
+    spans = covered_spans(usable)
+    run_out = spans[-1][1] if spans else None
+    if to_date.ipsd is None:
+        return Reach(to_date, 0, 0, 0, 0, 0, run_out)
+    denominator = (period_end - to_date.ipsd).days + 1
+    on_hand = _days_within(spans, to_date.ipsd, period_end)
+    required = -(-THRESHOLD.numerator * denominator // THRESHOLD.denominator)  # ceiling
+    remaining = (period_end - today).days + 1
+    open_days = remaining - _days_within(spans, today, period_end)
+    return Reach(
+        to_date, denominator, on_hand, required, max(0, required - on_hand), open_days, run_out
+    )
+
+
+class FillRowError(OutreachError):
+    """A bad row in a fills file: names the file, line and field."""
+
+    def __init__(self, path: str, line: int, field: str, why: str) -> None:
+        self.path, self.line, self.field, self.why = path, line, field, why
+        super().__init__(f"{path}, line {line}, field {field}: {why}")
+
+
+FILL_COLUMNS = ("drug", "fill_date", "days_supply")
+
+
+def read_fills_csv(path: Path) -> list[FillRecord]:
+    """Fills of one measure class from a CSV with columns drug,fill_date,days_supply.
+
+    Dates are ISO (YYYY-MM-DD); days supply is a whole number of days, at least 1. The first bad
+    row stops the reading with its file, line and field.
+    """
+    name = str(path)
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise FillRowError(name, 0, "-", f"cannot open the file ({exc.strerror})") from exc
+    with handle:
+        reader = csv.DictReader(handle)
+        header = [h.strip() for h in reader.fieldnames or ()]
+        missing = [c for c in FILL_COLUMNS if c not in header]
+        if missing:
+            raise FillRowError(
+                name, 1, missing[0], f"missing column (the header needs {','.join(FILL_COLUMNS)})"
+            )
+        reader.fieldnames = header
+        fills = []
+        for row in reader:
+            line = reader.line_num
+            if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+                continue  # a blank line
+            fills.append(_fill_from_row(name, line, row))
+    return fills
+
+
+def _fill_from_row(name: str, line: int, row: dict[str, str | None]) -> FillRecord:
+    drug = (row.get("drug") or "").strip()
+    if not drug:
+        raise FillRowError(name, line, "drug", "empty (the ingredient name is needed)")
+    raw_date = (row.get("fill_date") or "").strip()
+    try:
+        fill_date = date.fromisoformat(raw_date)
+    except ValueError:
+        raise FillRowError(
+            name, line, "fill_date", f"{raw_date!r} is not a date (use YYYY-MM-DD)"
+        ) from None
+    raw_days = (row.get("days_supply") or "").strip()
+    try:
+        days = int(raw_days)
+    except ValueError:
+        raise FillRowError(
+            name, line, "days_supply", f"{raw_days!r} is not a whole number of days"
+        ) from None
+    if days < 1:
+        raise FillRowError(name, line, "days_supply", f"{days} (must be at least 1 day)")
+    return FillRecord(drug, fill_date, days)
