@@ -128,7 +128,10 @@ def _build(cls: type[Any], data: dict[str, Any], path: str, prefix: str = "") ->
             known = ", ".join(sorted(fields))
             raise ConfigError(path, prefix + key, f"unknown key; expected one of: {known}")
         kwargs[key] = _check(value, hints[key], path, prefix + key)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:  # a settings class's own check (queue times) names no file
+        raise ConfigError(path, exc.key, exc.expected) from None
 
 
 def load_settings(path: Path | None = None, *, database_url: str | None = None) -> Settings:

@@ -12,16 +12,23 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Final, Literal
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from queues.audit import record
+from queues.compliance.patient import admission
+from queues.compliance.patient import check_at_dial as verdict_at_dial
 from queues.errors import LeaseLost, NotCallable
 from queues.models import QueueEntry, Task
+from queues.settings import QueueSettings
 
 # Given a patient id, raise NotCallable to skip them for now (compliance at claim time).
 Admission = Callable[[Session, int, datetime], None]
+# `admit=COMPLIANCE` (the default): the calling rules of queues.compliance; None: no check at all
+# (the bare dequeue benchmarks compare against).
+COMPLIANCE: Final = "compliance"
 MAX_SKIPS = 50
 
 
@@ -73,13 +80,18 @@ def claim_next(
     pharmacy_ids: Sequence[int],
     now: datetime,
     lease_seconds: int,
-    admit: Admission | None = None,
+    admit: Admission | Literal["compliance"] | None = COMPLIANCE,
+    settings: QueueSettings | None = None,
 ) -> Claim | None:
     """Claim the best next patient for the user, or None when nothing is claimable now.
 
     Runs in the caller's transaction; commit promptly (the row lock is held until then). An agent
-    who already holds a live lease gets that patient back instead of a second one.
+    who already holds a live lease gets that patient back instead of a second one. A patient the
+    calling rules forbid now is passed over: `blocked_reason` says why and `available_at` moves to
+    when they open (`settings` carries the site's limits; each pharmacy may tighten them).
     """
+    if admit == COMPLIANCE:
+        admit = admission(settings)
     held = _held_by(session, user_id, now)
     if held is not None:
         assert held.lease_token and held.claimed_at and held.lease_expires_at
@@ -92,7 +104,7 @@ def claim_next(
         patient_id = _head(session, user_id, pharmacy_ids, now)
         if patient_id is None:
             return None
-        if admit is not None:
+        if callable(admit):
             try:
                 admit(session, patient_id, now)
             except NotCallable as why:
@@ -169,3 +181,16 @@ def open_task_ids(session: Session, patient_id: int) -> list[int]:
             .order_by(Task.id)
         )
     )
+
+
+def check_at_dial(
+    session: Session,
+    patient_id: int,
+    number: str,
+    now: datetime,
+    settings: QueueSettings | None = None,
+) -> None:
+    """The second check, the moment before dialing `number`: raises NotCallable (code, sentence,
+    next_open_at) when the call may not go out now (the window closed while the agent read, the
+    patient opted out on another line, the number was flagged, a cap was reached)."""
+    verdict_at_dial(session, patient_id, number, now, settings)
