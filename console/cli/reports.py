@@ -1,0 +1,116 @@
+"""`outreach report`: the program report for a pharmacy (or all) and a period, as CSV, HTML or PDF.
+
+With `--user NAME` the report runs as that console user (password on the terminal, or the first
+line of standard input): only supervisors and admins, and only for their pharmacies. Without it,
+it runs as the operator who holds the database URL — the same trust as `outreach users add` —
+over every pharmacy. Either way the export is audited.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from console.cli.core import services_for
+from queues.audit import record
+from queues.auth import authenticate
+from queues.db import transaction
+from queues.errors import OutreachError
+from queues.reports import ALL, FORMATS, ReportNotAllowed, Requester, export_report
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    report = sub.add_parser(
+        "report",
+        parents=[common],
+        help="the program report for a pharmacy and a period (csv, html, pdf)",
+        description="The pharmacy program report for a period: patients called and reached by "
+        "campaign, attempts per reached patient, refill requests and fills, med-sync "
+        "enrollments, PDC by PQA class, vaccine interests, prescriber-office calls, calls "
+        "outside policy. 'all' gives one section per pharmacy. Every report is audited.",
+    )
+    report.add_argument(
+        "--pharmacy", required=True, metavar="CODE|all", help="a pharmacy code, or all"
+    )
+    report.add_argument(
+        "--from", dest="start", required=True, metavar="DATE", help="first day, YYYY-MM-DD"
+    )
+    report.add_argument(
+        "--to", dest="end", required=True, metavar="DATE", help="last day (included)"
+    )
+    report.add_argument("--format", required=True, choices=FORMATS)
+    report.add_argument(
+        "--out", metavar="PATH", help="write here (default: standard output, or for pdf a file)"
+    )
+    report.add_argument(
+        "--user",
+        metavar="NAME",
+        default=os.environ.get("OUTREACH_USER") or None,
+        help="run as this supervisor or admin (password from the terminal or the first line of "
+        "standard input; default $OUTREACH_USER, else the database operator)",
+    )
+    report.set_defaults(func=cmd_report)
+
+
+def parse_date(value: str, flag: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise OutreachError(f"{flag}: {value!r} is not a date like 2026-07-01") from None
+
+
+def _read_password(name: str) -> str:
+    if sys.stdin.isatty():
+        return getpass.getpass(f"Password for {name}: ")
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    start = parse_date(args.start, "--from")
+    end = parse_date(args.end, "--to")
+    if end < start:
+        raise OutreachError(f"--to {end} is before --from {start}")
+    pharmacy = ALL if args.pharmacy.lower() == ALL else args.pharmacy
+    services = services_for(args)
+    try:
+        if args.user:
+            password = _read_password(args.user)
+            with transaction(services.sessions) as session:  # the sign-in is audited even if
+                user = authenticate(session, args.user, password)  # the report is refused
+            who = Requester.of(user)
+        else:
+            who = Requester.operator(f"operator:{getpass.getuser()}")
+        try:
+            with transaction(services.sessions) as session:
+                made = export_report(
+                    session, who, pharmacy, start, end, args.format, services.clock.now()
+                )
+        except ReportNotAllowed as refused:
+            with transaction(services.sessions) as session:  # a refusal is worth a trace too
+                record(
+                    session,
+                    "export_refused",
+                    user_id=who.user_id,
+                    detail={"report": "program", "pharmacy": pharmacy, "why": str(refused)},
+                )
+            raise
+    finally:
+        services.close()
+    out = args.out
+    if out is None and args.format == "pdf" and sys.stdout.isatty():
+        out = made.filename  # never spill binary onto a terminal
+    if out is None:
+        sys.stdout.buffer.write(made.content)
+        sys.stdout.flush()
+        return 0
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(made.content)
+    codes = ", ".join(s.code for s in made.report.sections) or "no pharmacy"
+    print(f"wrote {path} ({args.format}, {len(made.content)} bytes; {codes})", file=sys.stderr)
+    return 0

@@ -1,0 +1,70 @@
+"""Producing a report file: build, render, and audit the export in the same transaction, so no
+report leaves the database without its "export" event (45 CFR 164.312(b))."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy.orm import Session
+
+from queues.audit import record
+from queues.errors import OutreachError
+from queues.reports.build import Requester, program_report
+from queues.reports.model import ProgramReport
+from queues.reports.pdc_source import PdcMeasure
+from queues.reports.render_csv import render_csv
+from queues.reports.render_html import render_html
+from queues.reports.render_pdf import render_pdf
+
+RENDERERS: dict[str, tuple[Callable[[ProgramReport], bytes], str]] = {
+    "csv": (render_csv, "text/csv"),
+    "html": (render_html, "text/html"),
+    "pdf": (render_pdf, "application/pdf"),
+}
+FORMATS = tuple(RENDERERS)
+
+
+@dataclass(frozen=True)
+class ReportFile:
+    report: ProgramReport
+    content: bytes
+    media_type: str
+    filename: str  # suggested, e.g. report-TX1-2026-07-01-2026-09-30.pdf
+
+
+def export_report(
+    session: Session,
+    who: Requester,
+    pharmacy: str,
+    start: date,
+    end: date,
+    fmt: str,
+    now: datetime,
+    *,
+    pdc: PdcMeasure | None = None,
+) -> ReportFile:
+    """Run in the caller's transaction; the audit event commits with it."""
+    if fmt not in RENDERERS:
+        raise OutreachError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    report = program_report(session, who, pharmacy, start, end, now, pdc=pdc)
+    render, media_type = RENDERERS[fmt]
+    content = render(report)
+    record(
+        session,
+        "export",
+        user_id=who.user_id,
+        detail={
+            "report": "program",
+            "pharmacy": pharmacy,
+            "pharmacies": [s.code for s in report.sections],
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "format": fmt,
+            "by": who.name,
+            "role": who.role,
+            "bytes": len(content),
+        },
+    )
+    return ReportFile(report, content, media_type, f"report-{pharmacy}-{start}-{end}.{fmt}")

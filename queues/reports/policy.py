@@ -1,0 +1,106 @@
+"""Which calls in a report fell outside the patient's calling window.
+
+With the compliance module (`queues.compliance`) each call is judged by the windows that applied
+to the patient: federal 08:00-21:00 (47 CFR 64.1200(c)(1)) in every zone the patient's ZIP and
+the dialed number give, stricter state rules, the pharmacy's own window and hours. Without it
+(or when a patient's zone is unknown) the federal hours are applied in the pharmacy's time zone,
+and the report says which rule it used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from queues.models import Patient, Pharmacy
+from queues.settings import QueueSettings
+
+FEDERAL_OPEN = time(8, 0)
+FEDERAL_CLOSE = time(21, 0)
+
+# (call started at, patient id, dialed number) -> True when the call was inside the window
+WindowCheck = Callable[[datetime, int, str | None], bool]
+
+
+def federal_window(zone: str) -> tuple[str, WindowCheck]:
+    tz = ZoneInfo(zone)
+
+    def inside(started_at: datetime, _patient_id: int, _number: str | None) -> bool:
+        local = started_at.astimezone(tz).time()
+        return FEDERAL_OPEN <= local < FEDERAL_CLOSE
+
+    return f"federal 08:00-21:00 in the pharmacy's time zone ({zone})", inside
+
+
+def window_check(
+    session: Session,
+    pharmacy: Pharmacy,
+    patient_ids: Iterable[int],
+    settings: QueueSettings | None = None,
+) -> tuple[str, WindowCheck]:
+    """The best check available: the compliance module's windows, else the federal hours."""
+    try:
+        made = _compliance_check(session, pharmacy, sorted(set(patient_ids)), settings)
+    except ImportError:  # the compliance module is not in this tree
+        made = None
+    return made or federal_window(pharmacy.timezone)
+
+
+def _compliance_check(
+    session: Session,
+    pharmacy: Pharmacy,
+    patient_ids: Sequence[int],
+    settings: QueueSettings | None,
+) -> tuple[str, WindowCheck] | None:
+    from queues.compliance.check import legal_windows
+    from queues.compliance.patient import hours_of, limits_for
+    from queues.compliance.zones import place_of_number, place_of_zip
+
+    limits = limits_for(pharmacy, settings or QueueSettings())
+    hours = hours_of(pharmacy)
+    homes: dict[int, tuple[str, str | None]] = {}
+    for i in range(0, len(patient_ids), 500):
+        chunk = patient_ids[i : i + 500]
+        homes.update(
+            (pid, (zip_code, state))
+            for pid, zip_code, state in session.execute(
+                select(Patient.id, Patient.zip_code, Patient.state).where(Patient.id.in_(chunk))
+            )
+        )
+    _, federal = federal_window(pharmacy.timezone)
+    cache: dict[tuple[int, str | None], list[Any] | None] = {}
+
+    def windows_for(patient_id: int, number: str | None) -> list[Any] | None:
+        key = (patient_id, number)
+        if key not in cache:
+            zip_code, state = homes.get(patient_id, ("", None))
+            home = place_of_zip(zip_code or "")
+            places = [home, place_of_number(number)] if number else [home]
+            zones: list[str] = []
+            states: list[str] = []
+            for place in places:
+                zones.extend(z for z in place.zones if z not in zones)
+            for s in (state, *(p.state for p in places)):
+                if s and s not in states:
+                    states.append(s)
+            cache[key] = (
+                legal_windows(zones, states, limits, hours, state or home.state) if zones else None
+            )
+        return cache[key]
+
+    def inside(started_at: datetime, patient_id: int, number: str | None) -> bool:
+        windows = windows_for(patient_id, number)
+        if windows is None:  # no zone known for the patient: the pharmacy's clock
+            return federal(started_at, patient_id, number)
+        return all(w.is_open(started_at) for w in windows)
+
+    return (
+        "the patient's calling window when called (federal and state hours in the patient's "
+        "zones, the pharmacy's window and hours; queues.compliance)",
+        inside,
+    )
