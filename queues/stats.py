@@ -1,14 +1,106 @@
-"""Queue counts for `outreach queue stats` and the console."""
+"""Queue counts for `outreach queue stats` and the console, and why the due patients are waiting.
+
+The breakdown answers an agent whose queue is empty: "42 patients due: 30 outside their calling
+window until 09:00 CST, 8 at their weekly cap, 4 with another agent", and when the next one opens.
+It reads the reason the last claim stored on each passed-over patient; patients no claim has looked
+at yet are checked live (up to LIVE_CHECKS of them, best first), so the numbers are right at any hour.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+from queues.compliance.patient import patient_verdict
+from queues.compliance.verdict import is_window_code
+from queues.compliance.windows import zone
 from queues.models import Attempt, Patient, Pharmacy, QueueEntry, Task
+from queues.settings import QueueSettings
+from queues.timeutil import as_utc
+
+LIVE_CHECKS = 500
+
+# Why a due patient waits, in the order the summary names them.
+KINDS: dict[str, str] = {
+    "calling_window": "outside their calling window",
+    "weekly_cap": "at their weekly cap",
+    "daily_cap": "at their daily cap",
+    "subject_cap": "at a state's same-subject cap",
+    "with_agent": "with another agent",
+    "callback_reserved": "kept for another agent's callback",
+    "retry_later": "waiting for a retry or callback time",
+    "record_blocked": "blocked by their record (do-not-call, consent, no usable number)",
+}
+
+
+def kind_of(code: str | None) -> str:
+    if code is None:
+        return "retry_later"
+    if is_window_code(code):
+        return "calling_window"
+    if code in ("weekly_cap", "daily_cap"):
+        return code
+    if code.startswith("subject_cap_"):
+        return "subject_cap"
+    return "record_blocked"
+
+
+@dataclass(frozen=True)
+class WaitGroup:
+    kind: str
+    count: int
+    until: datetime | None  # the earliest of them to open (None: not by itself)
+    zone: str  # the zone `until` is shown in (that patient's pharmacy)
+
+    def phrase(self) -> str:
+        text = f"{self.count} {KINDS.get(self.kind, self.kind)}"
+        if self.until is not None and self.kind != "with_agent":
+            local = self.until.astimezone(zone(self.zone))
+            text += f" until {local:%H:%M %Z}"
+        return text
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "count": self.count,
+            "until": self.until.astimezone(zone(self.zone)).isoformat() if self.until else None,
+            "label": KINDS.get(self.kind, self.kind),
+        }
+
+
+@dataclass(frozen=True)
+class DueBreakdown:
+    patients_due: int
+    callable_now: int
+    groups: tuple[WaitGroup, ...]
+    next_callable_at: datetime | None
+    next_zone: str = "UTC"
+
+    def summary(self) -> str:
+        parts = [g.phrase() for g in self.groups]
+        head = f"{self.patients_due} patients due"
+        if self.callable_now:
+            parts.insert(0, f"{self.callable_now} callable now")
+        text = head + (": " + ", ".join(parts) if parts else "")
+        if not self.callable_now and self.next_callable_at is not None:
+            local = self.next_callable_at.astimezone(zone(self.next_zone))
+            text += f". The next one becomes callable at {local:%a %H:%M %Z}."
+        return text
+
+    def as_json(self) -> dict[str, Any]:
+        nxt = self.next_callable_at
+        return {
+            "patients_due": self.patients_due,
+            "callable_now": self.callable_now,
+            "groups": [g.as_json() for g in self.groups],
+            "next_callable_at": nxt.astimezone(zone(self.next_zone)).isoformat() if nxt else None,
+            "summary": self.summary(),
+        }
 
 
 @dataclass(frozen=True)
@@ -21,9 +113,12 @@ class QueueStats:
     attempts: int
     patients_queued: int
     patients_claimable_now: int
+    due: DueBreakdown | None = field(default=None)
 
-    def as_json(self) -> dict[str, int]:
-        return asdict(self)
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = asdict(self)
+        out["due"] = self.due.as_json() if self.due else None
+        return out
 
     def rows(self) -> list[tuple[str, int]]:
         return [
@@ -35,10 +130,94 @@ class QueueStats:
             ("Attempts", self.attempts),
             ("Patients queued", self.patients_queued),
             ("Patients claimable now", self.patients_claimable_now),
+            *self.due_rows(),
         ]
 
+    def due_rows(self) -> list[tuple[str, int]]:
+        """The breakdown as table rows: each group's phrase with its count on the right."""
+        if self.due is None:
+            return []
+        rows = [("Patients due", self.due.patients_due), ("  callable now", self.due.callable_now)]
+        for group in self.due.groups:
+            label = group.phrase().split(" ", 1)[1]
+            rows.append((f"  {label}", group.count))
+        return rows
 
-def queue_stats(session: Session, now: datetime) -> QueueStats:
+
+def due_breakdown(
+    session: Session,
+    now: datetime,
+    *,
+    pharmacy_ids: Sequence[int] | None = None,
+    user_id: int | None = None,
+    settings: QueueSettings | None = None,
+    live_checks: int = LIVE_CHECKS,
+) -> DueBreakdown:
+    """Why each open queue entry (of these pharmacies; for this agent) is or is not callable now."""
+    now = as_utc(now)
+    query = (
+        select(
+            QueueEntry.patient_id,
+            QueueEntry.available_at,
+            QueueEntry.blocked_reason,
+            QueueEntry.holder_id,
+            QueueEntry.lease_expires_at,
+            QueueEntry.reserved_for_id,
+            QueueEntry.reserved_until,
+            Pharmacy.timezone,
+        )
+        .join(Pharmacy, Pharmacy.id == QueueEntry.pharmacy_id)
+        .where(QueueEntry.status == "open")
+        .order_by(QueueEntry.sort_key, QueueEntry.patient_id)
+    )
+    if pharmacy_ids is not None:
+        query = query.where(QueueEntry.pharmacy_id.in_(pharmacy_ids))
+    groups: dict[str, list[tuple[datetime | None, str]]] = {}
+    callable_now = due = checked = 0
+    for pid, available, blocked, holder, expires, reserved, until, tz in session.execute(query):
+        due += 1
+        available = as_utc(available)
+        if holder is not None and expires is not None and as_utc(expires) > now:
+            if holder != user_id:
+                groups.setdefault("with_agent", []).append((as_utc(expires), tz))
+            continue
+        if reserved is not None and reserved != user_id and until and as_utc(until) > now:
+            groups.setdefault("callback_reserved", []).append((as_utc(until), tz))
+            continue
+        if available > now:
+            groups.setdefault(kind_of(blocked), []).append((available, tz))
+            continue
+        if checked >= live_checks:
+            callable_now += 1  # beyond the live-check budget: what the queue itself says
+            continue
+        checked += 1
+        verdict = patient_verdict(session, pid, now, settings)
+        if verdict.callable:
+            callable_now += 1
+        else:
+            groups.setdefault(kind_of(verdict.codes[0]), []).append((verdict.next_open_at, tz))
+    waits: list[WaitGroup] = []
+    for kind in KINDS:
+        members = groups.get(kind)
+        if not members:
+            continue
+        timed = [(t, tz) for t, tz in members if t is not None]
+        first = min(timed, key=lambda m: m[0]) if timed else (None, "UTC")
+        waits.append(WaitGroup(kind, len(members), first[0], first[1]))
+    opening = [
+        (t, tz)
+        for kind, members in groups.items()
+        if kind != "record_blocked"
+        for t, tz in members
+        if t is not None
+    ]
+    nxt = min(opening, key=lambda m: m[0]) if opening else (None, "UTC")
+    return DueBreakdown(due, callable_now, tuple(waits), nxt[0], nxt[1])
+
+
+def queue_stats(
+    session: Session, now: datetime, settings: QueueSettings | None = None
+) -> QueueStats:
     def count(q: object) -> int:
         return int(session.scalar(q) or 0)  # type: ignore[call-overload]
 
@@ -65,4 +244,5 @@ def queue_stats(session: Session, now: datetime) -> QueueStats:
             .select_from(QueueEntry)
             .where(QueueEntry.status == "open", QueueEntry.available_at <= now)
         ),
+        due=due_breakdown(session, now, settings=settings),
     )
