@@ -33,6 +33,7 @@ Fills with no days supply cover nothing and do not count as the IPSD.
 from __future__ import annotations
 
 import csv
+import io
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -219,11 +220,12 @@ def reachable_by(
 
 
 class FillRowError(OutreachError):
-    """A bad row in a fills file: names the file, line and field."""
+    """A bad row in a fills file: names the file, line and field (line 0: the file itself)."""
 
     def __init__(self, path: str, line: int, field: str, why: str) -> None:
         self.path, self.line, self.field, self.why = path, line, field, why
-        super().__init__(f"{path}, line {line}, field {field}: {why}")
+        where = f"{path}, line {line}" + (f", field {field}" if field else "") if line else path
+        super().__init__(f"{where}: {why}")
 
 
 FILL_COLUMNS = ("drug", "fill_date", "days_supply")
@@ -237,11 +239,16 @@ def read_fills_csv(path: Path) -> list[FillRecord]:
     """
     name = str(path)
     try:
-        handle = path.open(newline="", encoding="utf-8-sig")
+        data = path.read_bytes()
     except OSError as exc:
-        raise FillRowError(name, 0, "-", f"cannot open the file ({exc.strerror})") from exc
-    with handle:
-        reader = csv.DictReader(handle)
+        raise FillRowError(name, 0, "", f"cannot read the file ({exc.strerror})") from exc
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise FillRowError(name, line, "", "not UTF-8 text") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
         header = [h.strip() for h in reader.fieldnames or ()]
         missing = [c for c in FILL_COLUMNS if c not in header]
         if missing:
@@ -251,10 +258,11 @@ def read_fills_csv(path: Path) -> list[FillRecord]:
         reader.fieldnames = header
         fills = []
         for row in reader:
-            line = reader.line_num
             if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
                 continue  # a blank line
-            fills.append(_fill_from_row(name, line, row))
+            fills.append(_fill_from_row(name, reader.line_num, row))
+    except csv.Error as exc:
+        raise FillRowError(name, reader.line_num, "", str(exc)) from None
     return fills
 
 
