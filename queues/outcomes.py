@@ -271,20 +271,25 @@ def _apply_effect(
         if not usable:
             return close_all("no_valid_number")
         return False, now
-    # retry: another attempt later, unless the attempts are spent
-    attempts = (
-        session.scalar(
-            select(func.count())
-            .select_from(Attempt)
-            .where(
+    # retry: another attempt later, unless the attempts are spent (the attempt above is flushed,
+    # so it counts). A spent patient closes with a final disposition, shown in their history.
+    dispositions = list(
+        session.scalars(
+            select(Attempt.disposition).where(
                 Attempt.patient_id == outcome.patient_id,
                 Attempt.started_at >= _oldest_open_task(tasks, now),
             )
         )
-        or 0
     )
-    if attempts >= settings.max_attempts:
+    if len(dispositions) >= settings.max_attempts:
         return close_all("attempts_exhausted")
+    if code.code == "no_answer":
+        if dispositions.count("no_answer") >= settings.no_answer_max_attempts:
+            return close_all("no_answer_exhausted")
+        return False, now + timedelta(hours=settings.no_answer_retry_hours)
+    if code.code == "busy":
+        return False, now + timedelta(minutes=settings.busy_retry_minutes)
+    # When the patient may be called again is then up to the calling rules at the next claim.
     return False, now + timedelta(minutes=code.retry_after_minutes or 60)
 
 

@@ -33,14 +33,21 @@ def limits_for(pharmacy: Pharmacy, settings: QueueSettings) -> Limits:
     )
 
 
+# Attempts that never rang the patient's phone do not count against the caps.
+NOT_A_CALL = ("not_dialed", "busy", "failed")
+
+
 def _dials(session: Session, patient_id: int, now: datetime) -> list[tuple[datetime, Any]]:
     rows = session.execute(
-        select(Attempt.started_at, Attempt.task_ids, Attempt.call_result).where(
-            Attempt.patient_id == patient_id, Attempt.started_at > now - timedelta(days=7)
-        )
+        select(
+            Attempt.started_at, Attempt.task_ids, Attempt.call_result, Attempt.disposition
+        ).where(Attempt.patient_id == patient_id, Attempt.started_at > now - timedelta(days=7))
     ).all()
-    # A wrap-up without a dial (the agent skipped) is not a call.
-    return [(as_utc(at), ids) for at, ids, result in rows if result != "not_dialed"]
+    return [
+        (as_utc(at), ids)
+        for at, ids, result, disposition in rows
+        if result not in NOT_A_CALL and disposition != "busy"
+    ]
 
 
 def patient_facts(session: Session, patient: Patient, now: datetime) -> PatientFacts:
