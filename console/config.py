@@ -54,6 +54,15 @@ class SipSettings:
     local_ip: str = "127.0.0.1"
     local_port: int = 0
     dial_timeout_seconds: int = 45
+    # The pharmacy's number shown to the patient (From and P-Asserted-Identity); a call may name
+    # its own pharmacy's number, this is the default (and what `outreach call test` uses).
+    caller_id: str = ""
+    display_name: str = ""
+    # Some PBXs authenticate with an id other than the extension (3CX "authentication ID").
+    auth_username: str = ""
+    register_expires: int = 300
+    # false: never open a sound device (the console still signals calls, and says audio is off).
+    audio: bool = True
 
 
 @dataclass(frozen=True)

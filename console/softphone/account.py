@@ -1,0 +1,97 @@
+"""The SIP account a softphone uses, from config.toml's [sip] section, and SIP timer values."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+from console.config import SipSettings
+from console.softphone.message import SipParseError, SipUri, parse_uri
+
+
+@dataclass(frozen=True)
+class SipTimers:
+    """RFC 3261 §17 timers. Tests shorten T1 so that Timer B (64·T1) is seconds, not 32 s."""
+
+    t1: float = 0.5
+    t2: float = 4.0
+
+    @property
+    def timeout(self) -> float:  # Timer B / F
+        return 64 * self.t1
+
+
+@dataclass(frozen=True)
+class SipAccount:
+    server: str = ""  # outbound proxy / trunk / PBX; empty: send to the URI's host
+    port: int = 5060
+    username: str = ""
+    password: str = ""
+    auth_username: str = ""
+    registrar: str = ""  # empty: no registration
+    local_ip: str = "127.0.0.1"
+    local_port: int = 0
+    caller_id: str = ""
+    display_name: str = ""
+    dial_timeout: float = 45.0
+    register_expires: int = 300
+    audio: bool = True
+
+    @property
+    def configured(self) -> bool:
+        """Without a server the console stays in manual-dial mode."""
+        return bool(self.server)
+
+    @property
+    def auth_user(self) -> str:
+        return self.auth_username or self.username
+
+    def target_uri(self, target: str) -> SipUri:
+        """A full SIP URI as given, or a number dialled through the configured server."""
+        target = target.strip()
+        if target.lower().startswith("tel:"):
+            target = target[4:].split(";")[0]
+        if target.lower().startswith(("sip:", "sips:")):
+            return parse_uri(target)
+        number = "".join(ch for ch in target if ch.isdigit() or ch in "+*#")
+        if not number or number != target.replace(" ", "").replace("-", ""):
+            raise SipParseError(f"not a phone number or SIP URI: {target!r}")
+        if not self.server:
+            raise SipParseError(
+                f"no SIP server in [sip].server to dial {number} through: give a full sip: URI"
+            )
+        port = f":{self.port}" if self.port != 5060 else ""
+        return parse_uri(f"sip:{number}@{self.server}{port}")
+
+    def local_address(self) -> str:
+        """The address to bind and to put in Via/Contact/SDP: the configured one, or, for
+        0.0.0.0/empty, the one the kernel would route to the server from."""
+        if self.local_ip and self.local_ip != "0.0.0.0":
+            return self.local_ip
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            probe.connect((self.server or "192.0.2.1", self.port))  # no packet is sent
+            address: str = probe.getsockname()[0]
+            return address
+        except OSError:
+            return "127.0.0.1"
+        finally:
+            probe.close()
+
+
+def account_from_settings(sip: SipSettings) -> SipAccount:
+    return SipAccount(
+        server=sip.server,
+        port=sip.port,
+        username=sip.username,
+        password=sip.password,
+        auth_username=sip.auth_username,
+        registrar=sip.registrar,
+        local_ip=sip.local_ip,
+        local_port=sip.local_port,
+        caller_id=sip.caller_id,
+        display_name=sip.display_name,
+        dial_timeout=float(sip.dial_timeout_seconds),
+        register_expires=sip.register_expires,
+        audio=sip.audio,
+    )
