@@ -1,0 +1,276 @@
+"""Placeholders a flow's words may use, what each one reveals, and how each is filled in.
+
+Every placeholder has a privacy class: *public* (the pharmacy, the agent), *identity* (who we are
+calling) or *health* (drugs, conditions, PDC, the record's birth date). Health needs a passed
+identity check; a voicemail may carry only the pharmacy's name and call-back number. The renderer
+enforces this for every step it shows, and also refuses words naming the patient's own drugs or
+conditions, so a flow cannot leak them as literal text either.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal
+
+from scripts_library.facts import DueItem, Medication, PatientFacts
+
+Privacy = Literal["public", "identity", "health"]
+RANK: dict[str, int] = {"public": 0, "identity": 1, "health": 2}
+VOICEMAIL_FIELDS = frozenset({"pharmacy.name", "pharmacy.callback_number"})
+QUITLINE = "1-800-QUIT-NOW"
+PLACEHOLDER_RE = re.compile(r"(?<!\{)\{([a-z_][a-z0-9_.]*)\}(?!\})")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    privacy: Privacy
+    needs: str | None = None  # what the section's subject must provide: rx, pdc, vaccine, sync
+    about: str = ""
+
+
+FIELDS: dict[str, FieldSpec] = {
+    "agent.name": FieldSpec("public", about="the agent's display name"),
+    "pharmacy.name": FieldSpec("public", about="the pharmacy's name"),
+    "pharmacy.callback_number": FieldSpec("public", about="the pharmacy's call-back number"),
+    "quitline": FieldSpec("public", about="the national quitline, 1-800-QUIT-NOW"),
+    "patient.first_name": FieldSpec("identity"),
+    "patient.last_name": FieldSpec("identity"),
+    "patient.full_name": FieldSpec("identity"),
+    "caregiver.name": FieldSpec("identity"),
+    "caregiver.relation": FieldSpec("identity"),
+    "patient.age": FieldSpec("health"),
+    "patient.birth_date": FieldSpec("health", about="never before verification: it verifies"),
+    "meds.chronic": FieldSpec("health", about="the chronic medications, comma separated"),
+    "meds.count": FieldSpec("health", about="how many chronic medications"),
+    "rx.drug": FieldSpec("health", "rx"),
+    "rx.run_out": FieldSpec("health", "rx"),
+    "rx.last_fill": FieldSpec("health", "rx"),
+    "rx.days_supply": FieldSpec("health", "rx"),
+    "rx.refills_left": FieldSpec("health", "rx"),
+    "pdc.percent": FieldSpec("health", "pdc"),
+    "pdc.class": FieldSpec("health", "pdc"),
+    "vaccine.name": FieldSpec("health", "vaccine"),
+    "sync.date": FieldSpec("health", "sync"),
+}
+# What each campaign kind's subject provides to its section.
+KIND_PROVIDES: dict[str, frozenset[str]] = {
+    "refill_reminder": frozenset({"rx"}),
+    "post_dispense": frozenset({"rx"}),
+    "adherence": frozenset({"pdc"}),
+    "vaccine": frozenset({"vaccine"}),
+    "pre_sync_check": frozenset({"sync"}),
+}
+
+MONTHS_ES = tuple(
+    [
+        "enero",
+        "febrero",
+        "marzo",
+        "abril",
+        "mayo",
+        "junio",
+        "julio",
+        "agosto",
+        "septiembre",
+        "octubre",
+        "noviembre",
+        "diciembre",
+    ]
+)
+VACCINES = {
+    "zoster": {"en": "shingles vaccine", "es": "vacuna contra el herpes zóster (culebrilla)"},
+    "pneumococcal": {"en": "pneumonia vaccine", "es": "vacuna contra la neumonía"},
+    "rsv": {"en": "RSV vaccine", "es": "vacuna contra el virus respiratorio sincitial (VRS)"},
+    "influenza": {"en": "flu shot", "es": "vacuna contra la gripe"},
+}
+PDC_CLASSES = {
+    "RASA": {"en": "blood pressure medicine", "es": "medicina para la presión"},
+    "STATIN": {"en": "cholesterol medicine", "es": "medicina para el colesterol"},
+    "DIABETES": {"en": "diabetes medicine", "es": "medicina para la diabetes"},
+}
+FALLBACK = {
+    "rx": {"en": "your medication", "es": "su medicamento"},
+    "date": {"en": "soon", "es": "pronto"},
+}
+# Words that name a drug or a condition: lint refuses them as literal text where health
+# information may not go. Not a formulary; the engine adds the patient's own drugs and conditions.
+HEALTH_TERMS = frozenset(
+    """
+    lisinopril losartan valsartan olmesartan irbesartan benazepril enalapril ramipril amlodipine
+    atorvastatin simvastatin rosuvastatin pravastatin lovastatin metformin glipizide glimepiride
+    glyburide sitagliptin pioglitazone empagliflozin dapagliflozin canagliflozin liraglutide
+    semaglutide dulaglutide insulin levothyroxine metoprolol carvedilol hydrochlorothiazide
+    furosemide warfarin apixaban rivaroxaban clopidogrel sertraline fluoxetine escitalopram
+    citalopram bupropion trazodone gabapentin omeprazole pantoprazole albuterol fluticasone
+    montelukast prednisone varenicline nicotine tamoxifen methotrexate
+    diabetes diabetic hypertension cholesterol hyperlipidemia depression anxiety asthma copd
+    cancer hiv hepatitis dementia schizophrenia bipolar epilepsy
+    diabético diabética hipertensión colesterol depresión ansiedad asma cáncer vih hepatitis
+    """.split()  # noqa: SIM905
+)
+
+
+class PrivacyViolation(Exception):
+    """A step would show health information where it may not go; the step is not shown."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Everything one step's words may be filled from."""
+
+    facts: PatientFacts
+    language: str
+    item: DueItem | None = None
+    verified: bool = False
+    voicemail: bool = False
+
+
+def placeholders_in(text: str) -> list[str]:
+    return PLACEHOLDER_RE.findall(text)
+
+
+def provided_by(subjects: tuple[str, ...]) -> frozenset[str]:
+    """What every subject a section covers provides (a section must work for each of them)."""
+    sets = [KIND_PROVIDES.get(s.split(":", 1)[0], frozenset()) for s in subjects]
+    if not sets:
+        return frozenset()
+    out = sets[0]
+    for s in sets[1:]:
+        out &= s
+    return out
+
+
+def allowed(name: str, *, verified: bool, voicemail: bool) -> str | None:
+    """Why `name` may not be shown here, or None when it may."""
+    spec = FIELDS.get(name)
+    if spec is None:
+        return f"{{{name}}} is not a placeholder the patient context has"
+    if voicemail and name not in VOICEMAIL_FIELDS:
+        return (
+            f"{{{name}}} in a voicemail: a voicemail may use only {{pharmacy.name}} and "
+            "{pharmacy.callback_number}"
+        )
+    if spec.privacy == "health" and not verified:
+        return f"{{{name}}} is health information and identity is not verified yet"
+    return None
+
+
+def health_terms_in(text: str, extra: frozenset[str] = frozenset()) -> list[str]:
+    words = set(re.findall(r"[a-záéíóúñü]+", text.lower()))
+    found = sorted(words & (HEALTH_TERMS | extra))
+    lowered = text.lower()
+    found += sorted(t for t in extra if " " in t and t in lowered)
+    return found
+
+
+def patient_terms(facts: PatientFacts) -> frozenset[str]:
+    """The patient's own drug names (first word) and conditions, to catch literal leaks."""
+    terms = {m.drug_name.split()[0].lower() for m in facts.medications if m.drug_name.strip()}
+    terms |= {c.lower() for c in facts.conditions if c.strip()}
+    return frozenset(t for t in terms if len(t) >= 4)
+
+
+def render(template: str, scope: Scope) -> str:
+    """Fill a step's words; PrivacyViolation when they would reveal what they may not."""
+    for name in placeholders_in(template):
+        why = allowed(name, verified=scope.verified, voicemail=scope.voicemail)
+        if why:
+            raise PrivacyViolation(why)
+    text = PLACEHOLDER_RE.sub(lambda m: value_of(m.group(1), scope), template)
+    text = text.replace("{{", "{").replace("}}", "}")
+    if scope.voicemail or not scope.verified:
+        leaked = health_terms_in(text, patient_terms(scope.facts))
+        if leaked:
+            where = "a voicemail" if scope.voicemail else "a step before identity is verified"
+            raise PrivacyViolation(f"{where} would say {', '.join(leaked)}")
+    return text
+
+
+def format_date(d: date | None, language: str) -> str:
+    if d is None:
+        return FALLBACK["date"][language]
+    if language == "es":
+        return f"{d.day} de {MONTHS_ES[d.month - 1]}"
+    return f"{d:%B} {d.day}"
+
+
+def _medication(scope: Scope) -> Medication | None:
+    item = scope.item
+    if item is None:
+        return None
+    found = scope.facts.medication(item.prescription_id)
+    if found is None and item.subject.startswith("newstart:"):
+        ingredient = item.subject.split(":")[1].lower()
+        found = next(
+            (m for m in scope.facts.medications if ingredient in m.drug_name.lower()), None
+        )
+    return found
+
+
+def _subject_part(scope: Scope, n: int) -> str:
+    parts = scope.item.subject.split(":") if scope.item else []
+    return parts[n] if len(parts) > n else ""
+
+
+def value_of(name: str, scope: Scope) -> str:
+    f, lang = scope.facts, scope.language
+    rx = _medication(scope) if name.startswith("rx.") else None
+    values: dict[str, Any] = {
+        "agent.name": lambda: f.agent_name,
+        "pharmacy.name": lambda: f.pharmacy_name,
+        "pharmacy.callback_number": lambda: f.pharmacy_callback,
+        "quitline": lambda: QUITLINE,
+        "patient.first_name": lambda: f.first_name,
+        "patient.last_name": lambda: f.last_name,
+        "patient.full_name": lambda: f.full_name,
+        "caregiver.name": lambda: f.caregiver_name or "",
+        "caregiver.relation": lambda: f.caregiver_relation or "",
+        "patient.age": lambda: str(f.age),
+        "patient.birth_date": lambda: format_date(f.birth_date, lang) + f" {f.birth_date.year}",
+        "meds.chronic": lambda: ", ".join(m.drug_name for m in f.medications if m.chronic),
+        "meds.count": lambda: str(sum(1 for m in f.medications if m.chronic)),
+        "rx.drug": lambda: rx.drug_name if rx else FALLBACK["rx"][lang],
+        "rx.run_out": lambda: format_date(rx.run_out if rx else None, lang),
+        "rx.last_fill": lambda: format_date(rx.last_fill if rx else None, lang),
+        "rx.days_supply": lambda: str(rx.days_supply or "") if rx else "",
+        "rx.refills_left": lambda: str(rx.refills_left) if rx else "",
+        "pdc.percent": lambda: _percent(scope),
+        "pdc.class": lambda: PDC_CLASSES.get(_subject_part(scope, 1), {}).get(
+            lang, _subject_part(scope, 1)
+        ),
+        "vaccine.name": lambda: VACCINES.get(_subject_part(scope, 1), {}).get(
+            lang, _subject_part(scope, 1)
+        ),
+        "sync.date": lambda: _sync_date(scope),
+    }
+    getter = values.get(name)
+    return str(getter()) if getter else ""
+
+
+def _percent(scope: Scope) -> str:
+    pdc = scope.item.parts.get("pdc") if scope.item else None
+    return f"{float(pdc):.0%}" if isinstance(pdc, int | float) else "?"
+
+
+def _sync_date(scope: Scope) -> str:
+    raw = _subject_part(scope, 1)
+    try:
+        return format_date(date.fromisoformat(raw), scope.language)
+    except ValueError:
+        return FALLBACK["date"][scope.language]
+
+
+def fill_detail(template: str, scope: Scope, answers: Mapping[str, Any]) -> str:
+    """An action's detail: placeholders and {answer.KEY}; stored for the pharmacy, not spoken."""
+
+    def one(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name.startswith("answer."):
+            value = answers.get(name[len("answer.") :])
+            return "" if value is None else str(value)
+        return value_of(name, scope)
+
+    return PLACEHOLDER_RE.sub(one, template)
