@@ -253,9 +253,10 @@ def _calls(session: Session, pharmacy_id: int, lo: datetime, hi: datetime) -> li
     task_ids = sorted({t for r in rows for t in _open_tasks(r.task_ids)})
     task_campaign: dict[int, int] = {}
     for chunk in _chunks(task_ids):
-        task_campaign.update(
-            session.execute(select(Task.id, Task.campaign_id).where(Task.id.in_(chunk))).tuples()
-        )
+        for task_id, campaign_id in session.execute(
+            select(Task.id, Task.campaign_id).where(Task.id.in_(chunk))
+        ):
+            task_campaign[task_id] = campaign_id
     return [
         _Call(
             r.id,
