@@ -192,7 +192,7 @@ def _cap_release(
 ) -> datetime | None:
     """When the count of `times` within the rolling `span` drops below `cap` (None: it is below)."""
     recent = sorted(t for t in times if t > now - span)
-    if len(recent) < cap:
+    if cap <= 0 or len(recent) < cap:  # a zero cap is a block of its own
         return None
     # The oldest calls must age out until only cap-1 are left.
     return recent[len(recent) - cap] + span
@@ -258,6 +258,9 @@ def evaluate(
             )
         )
 
+    for name, cap in (("weekly_cap", limits.weekly_cap), ("daily_cap", limits.daily_cap)):
+        if cap <= 0:  # a pharmacy that paused its calls
+            blocks.append(Reason(name, f"This pharmacy's {name.replace('_', ' ')} is 0: no calls."))
     weekly = _cap_release(facts.attempts, now, WEEK, limits.weekly_cap)
     if weekly is not None:
         caps.append(
