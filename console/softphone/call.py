@@ -163,7 +163,12 @@ class OutgoingCall:
         if self.account.server and server_hop != self.target.hostport:
             headers.append(("Route", f"<sip:{self.account.server}:{self.account.port};lr>"))
         if self.caller_id:  # RFC 3325: the identity a trusted trunk presents to the patient
-            headers.append(("P-Asserted-Identity", f"{_quote(self.display_name)}<sip:{self.caller_id}@{domain}>"))
+            headers.append(
+                (
+                    "P-Asserted-Identity",
+                    f"{_quote(self.display_name)}<sip:{self.caller_id}@{domain}>",
+                )
+            )
         headers += [("Allow", ALLOW), ("User-Agent", USER_AGENT)]
         headers.append(("Content-Type", "application/sdp"))
         if auth is not None:

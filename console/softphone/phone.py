@@ -8,6 +8,7 @@ one selector; `on_event` is called from that thread (use `App.call_from_thread` 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import queue
@@ -162,10 +163,9 @@ class Softphone:
 
     def _command(self, name: str, arg: object) -> None:
         self._commands.put((name, arg))
-        try:
+        # A full or closed pipe means the thread is already awake, or gone.
+        with contextlib.suppress(OSError):
             self._wake_w.send(b"\x01")
-        except (BlockingIOError, OSError):
-            pass  # the pipe is full or closed: the thread is already awake or gone
 
     def _close_wake(self) -> None:
         self._wake_r.close()
@@ -369,7 +369,14 @@ class Softphone:
         if method == "ACK":
             return
         if method == "OPTIONS":  # a PBX's keep-alive ("qualify")
-            self._transport.respond(req, addr, 200, "OK", headers=[("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS")], now=now)
+            self._transport.respond(
+                req,
+                addr,
+                200,
+                "OK",
+                headers=[("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS")],
+                now=now,
+            )
         elif method == "INVITE":  # the console places calls; it does not take them
             self._transport.respond(req, addr, 486, "Busy Here", now=now)
         else:

@@ -8,6 +8,7 @@ calls `on_readable()` and `on_time()`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import socket
@@ -82,10 +83,9 @@ class SipTransport:
                 f"{exc.strerror or exc}"
             ) from exc
         self.sock.setblocking(False)
-        try:
+        # Not on Linux: an unreachable peer then shows as Timer B instead of an ICMP error.
+        with contextlib.suppress(OSError):
             self.sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
-        except OSError:  # not Linux: an unreachable peer then shows as Timer B instead
-            pass
         self.host: str = self.sock.getsockname()[0]
         self.port: int = self.sock.getsockname()[1]
         self.transactions: dict[tuple[str, str], ClientTx] = {}
@@ -253,10 +253,8 @@ class SipTransport:
         if msg.method != "ACK":
             cached = self._answered.get((msg.call_id, msg.get("CSeq") or "", msg.branch))
             if cached is not None:  # a retransmission: same answer again
-                try:
+                with contextlib.suppress(TransportError):
                     self.send(cached[0], addr)
-                except TransportError:
-                    pass
                 return
         self.on_request(msg, addr)
 
