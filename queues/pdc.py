@@ -37,14 +37,13 @@ import io
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from fractions import Fraction
 from pathlib import Path
 
 from queues.errors import OutreachError
 
 THRESHOLD = Fraction(4, 5)  # PQA: adherent at PDC >= 0.80
-ONE_DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -118,19 +117,26 @@ class Reach:
 
 def covered_spans(fills: Iterable[FillRecord]) -> list[tuple[date, date]]:
     """Days on hand as merged [first, end) spans: same drug shifted forward, drugs unioned."""
-    by_drug: dict[str, list[FillRecord]] = defaultdict(list)
+    return [(date.fromordinal(a), date.fromordinal(b)) for a, b in _spans(fills)]
+
+
+# The build runs this for every patient of every measure class, so the work is done on day
+# ordinals (ints): dates and timedeltas cost several times more.
+def _spans(fills: Iterable[FillRecord]) -> list[tuple[int, int]]:
+    by_drug: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for f in fills:
         if f.days_supply > 0:
-            by_drug[f.drug.strip().lower()].append(f)
-    spans: list[tuple[date, date]] = []
+            by_drug[f.drug.strip().lower()].append((f.fill_date.toordinal(), f.days_supply))
+    spans: list[tuple[int, int]] = []
     for drug_fills in by_drug.values():
-        end: date | None = None
-        for f in sorted(drug_fills, key=lambda f: f.fill_date):
-            start = f.fill_date if end is None or f.fill_date >= end else end
-            end = start + timedelta(days=f.days_supply)
+        drug_fills.sort()
+        end = -1
+        for filled, days in drug_fills:
+            start = filled if filled >= end else end  # PQA: a refill starts when the supply ends
+            end = start + days
             spans.append((start, end))
     spans.sort()
-    merged: list[tuple[date, date]] = []
+    merged: list[tuple[int, int]] = []
     for start, end in spans:
         if merged and start <= merged[-1][1]:
             if end > merged[-1][1]:
@@ -140,13 +146,11 @@ def covered_spans(fills: Iterable[FillRecord]) -> list[tuple[date, date]]:
     return merged
 
 
-def _days_within(spans: list[tuple[date, date]], first: date, last: date) -> int:
-    """Days of the spans that fall on first..last, both included."""
-    stop = last + ONE_DAY
+def _days_within(spans: list[tuple[int, int]], first: int, last: int) -> int:
+    """Days of the spans that fall on first..last (ordinals), both included."""
+    stop = last + 1
     return sum(
-        (min(end, stop) - max(start, first)).days
-        for start, end in spans
-        if start < stop and end > first
+        min(end, stop) - max(start, first) for start, end in spans if start < stop and end > first
     )
 
 
@@ -180,10 +184,16 @@ def pdc_for_class(
     if period_end < period_start:
         raise ValueError(f"period ends ({period_end}) before it starts ({period_start})")
     usable = _usable(fills, period_start, period_end, carry_in)
+    return _pdc(usable, _spans(usable), period_start, period_end)
+
+
+def _pdc(
+    usable: list[FillRecord], spans: list[tuple[int, int]], period_start: date, period_end: date
+) -> PdcResult:
     ipsd = index_date(usable, period_start, period_end)
     if ipsd is None:
         return PdcResult(period_start, period_end, None, 0, 0)
-    covered = _days_within(covered_spans(usable), ipsd, period_end)
+    covered = _days_within(spans, ipsd.toordinal(), period_end.toordinal())
     return PdcResult(period_start, period_end, ipsd, covered, (period_end - ipsd).days + 1)
 
 
@@ -204,16 +214,17 @@ def reachable_by(
     if not period_start <= today <= period_end:
         raise ValueError(f"today ({today}) is outside the period {period_start}..{period_end}")
     usable = _usable(fills, period_start, today, carry_in)
-    to_date = pdc_for_class(usable, period_start, today, carry_in=carry_in)
-    spans = covered_spans(usable)
-    run_out = spans[-1][1] if spans else None
+    spans = _spans(usable)
+    to_date = _pdc(usable, spans, period_start, today)
+    run_out = date.fromordinal(spans[-1][1]) if spans else None
     if to_date.ipsd is None:
         return Reach(to_date, 0, 0, 0, 0, 0, run_out)
     denominator = (period_end - to_date.ipsd).days + 1
-    on_hand = _days_within(spans, to_date.ipsd, period_end)
+    end = period_end.toordinal()
+    on_hand = _days_within(spans, to_date.ipsd.toordinal(), end)
     required = -(-THRESHOLD.numerator * denominator // THRESHOLD.denominator)  # ceiling
     remaining = (period_end - today).days + 1
-    open_days = remaining - _days_within(spans, today, period_end)
+    open_days = remaining - _days_within(spans, today.toordinal(), end)
     return Reach(
         to_date, denominator, on_hand, required, max(0, required - on_hand), open_days, run_out
     )
