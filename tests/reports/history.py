@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -225,7 +226,7 @@ def build_history(session: Session) -> History:
     return History(attempts, users)
 
 
-EXPECTED_TX1 = {
+EXPECTED_TX1: dict[str, Any] = {
     "patients_called": 4,
     "patients_reached": 3,
     "attempts": 6,
