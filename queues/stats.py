@@ -50,6 +50,14 @@ def kind_of(code: str | None) -> str:
     return "record_blocked"
 
 
+def _when(at: datetime, zone_name: str, now: datetime | None) -> str:
+    """09:00 CST today, Thu 09:00 CST on another day (in that zone)."""
+    local = at.astimezone(zone(zone_name))
+    if now is not None and now.astimezone(zone(zone_name)).date() == local.date():
+        return f"{local:%H:%M %Z}"
+    return f"{local:%a %H:%M %Z}"
+
+
 @dataclass(frozen=True)
 class WaitGroup:
     kind: str
@@ -57,11 +65,10 @@ class WaitGroup:
     until: datetime | None  # the earliest of them to open (None: not by itself)
     zone: str  # the zone `until` is shown in (that patient's pharmacy)
 
-    def phrase(self) -> str:
+    def phrase(self, now: datetime | None = None) -> str:
         text = f"{self.count} {KINDS.get(self.kind, self.kind)}"
         if self.until is not None and self.kind != "with_agent":
-            local = self.until.astimezone(zone(self.zone))
-            text += f" until {local:%H:%M %Z}"
+            text += f" until {_when(self.until, self.zone, now)}"
         return text
 
     def as_json(self) -> dict[str, Any]:
@@ -80,16 +87,16 @@ class DueBreakdown:
     groups: tuple[WaitGroup, ...]
     next_callable_at: datetime | None
     next_zone: str = "UTC"
+    now: datetime | None = None
 
     def summary(self) -> str:
-        parts = [g.phrase() for g in self.groups]
+        parts = [g.phrase(self.now) for g in self.groups]
         head = f"{self.patients_due} patients due"
         if self.callable_now:
             parts.insert(0, f"{self.callable_now} callable now")
         text = head + (": " + ", ".join(parts) if parts else "")
         if not self.callable_now and self.next_callable_at is not None:
-            local = self.next_callable_at.astimezone(zone(self.next_zone))
-            text += f". The next one becomes callable at {local:%a %H:%M %Z}."
+            text += f". The next one becomes callable at {_when(self.next_callable_at, self.next_zone, self.now)}."
         return text
 
     def as_json(self) -> dict[str, Any]:
@@ -139,7 +146,7 @@ class QueueStats:
             return []
         rows = [("Patients due", self.due.patients_due), ("  callable now", self.due.callable_now)]
         for group in self.due.groups:
-            label = group.phrase().split(" ", 1)[1]
+            label = group.phrase(self.due.now).split(" ", 1)[1]
             rows.append((f"  {label}", group.count))
         return rows
 
@@ -207,12 +214,12 @@ def due_breakdown(
     opening = [
         (t, tz)
         for kind, members in groups.items()
-        if kind != "record_blocked"
+        if kind not in ("record_blocked", "with_agent")
         for t, tz in members
         if t is not None
     ]
     nxt = min(opening, key=lambda m: m[0]) if opening else (None, "UTC")
-    return DueBreakdown(due, callable_now, tuple(waits), nxt[0], nxt[1])
+    return DueBreakdown(due, callable_now, tuple(waits), nxt[0], nxt[1], now)
 
 
 def queue_stats(
