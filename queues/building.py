@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from queues.models import Attempt, QueueEntry, Task
 from queues.priority import patient_score
-from queues.rules import clinical, medication
+from queues.rules import default_rules
 from queues.rules.base import DueTask, Rule, RuleContext, run_rule
 from queues.rules.snapshot import Snapshot, load_snapshot
 from queues.settings import QueueSettings
@@ -29,20 +29,6 @@ FILLED = "filled"
 CAMPAIGN_PAUSED = "campaign_paused"
 # A task closed for these reasons comes back when its rule says it is due again.
 REOPENABLE = (RESOLVED_WITHOUT_CALL, CAMPAIGN_PAUSED)
-
-DEFAULT_RULES: tuple[Rule, ...] = (
-    medication.refill_reminder,
-    medication.pre_sync_check,
-    medication.post_dispense,
-    medication.med_sync_enrollment,
-    clinical.vaccines,
-    clinical.diabetes_education,
-    clinical.smoking_cessation,
-)
-
-
-def default_rules() -> tuple[Rule, ...]:
-    return DEFAULT_RULES
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,18 @@ BUNDLE_BONUS = 2.0  # per extra subject: one call that does several things is wo
 
 def urgency(parts: Mapping[str, Any]) -> float:
     """0–60: how much it matters that this subject is handled today."""
+    if "pdc_gap" in parts:
+        # Closest to 0.80 by year end first: `share_needed` is the part of the days left in the
+        # year that must still be covered. Out of reach ranks lower, never dropped.
+        raw = parts.get("share_needed")
+        share = float(parts["pdc_gap"] if raw is None else raw)
+        if parts.get("reachable", True):
+            return 30.0 + 30.0 * (1.0 - min(1.0, share))
+        return 10.0 + 10.0 / max(share, 1.0)
     if "days_to_run_out" in parts:  # out of medication soonest first; overdue is most urgent
         return max(0.0, min(60.0, 40.0 - 4.0 * float(parts["days_to_run_out"])))
     if "days_to_sync" in parts:
         return max(0.0, 40.0 - 5.0 * float(parts["days_to_sync"]))
-    if "pdc_gap" in parts:  # close to 0.80 and still able to reach it by year end: call first
-        gap = float(parts["pdc_gap"])
-        return 30.0 + 100.0 * gap if parts.get("reachable", True) else 10.0 + 20.0 * gap
     if parts.get("new_start"):
         return 30.0
     return 10.0
@@ -52,6 +57,11 @@ def explain(parts: Mapping[str, Any]) -> str:
     if "pdc_gap" in parts:
         words.append(
             f"PDC gap {float(parts['pdc_gap']):.2f}"
+            + (
+                f", needs {parts['days_needed']} of {parts['days_open']} days left"
+                if parts.get("reachable", True) and "days_needed" in parts
+                else ""
+            )
             + ("" if parts.get("reachable", True) else " (0.80 out of reach)")
         )
     if "days_to_sync" in parts:

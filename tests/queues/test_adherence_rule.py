@@ -155,12 +155,6 @@ def test_out_of_reach_ranks_last_but_stays_in_the_queue(db: sessionmaker[Session
     assert "can no longer reach 80%" in task.reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="queues/priority.py (the lead's) scores a larger PDC gap higher among reachable "
-    "patients; the issue ranks the patient closest to 0.80 by year end first "
-    "(share_needed, a stored part, says how close)",
-)
 def test_the_patient_closest_to_080_by_year_end_comes_first(db: sessionmaker[Session]) -> None:
     close, far, out = build_three(db)
     assert queue_order(db) == [close, far, out]
@@ -221,10 +215,5 @@ def test_default_rules_include_adherence_and_bundle_it_with_the_refill(
     assert queue_order(db) == [p.id]  # one call for both
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="queues/building.py (the lead's) keeps its own DEFAULT_RULES; it should take "
-    "queues.rules.DEFAULT_RULES / default_rules()",
-)
 def test_a_plain_build_runs_the_adherence_rule() -> None:
     assert adherence in queues.building.default_rules()

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from queues.building import DEFAULT_RULES, build_queues, due_tasks
+from queues.building import build_queues, due_tasks
 from queues.db import make_engine, session_factory, upgrade
 from queues.models import (
     Attempt,
@@ -25,7 +25,7 @@ from queues.models import (
     Task,
     User,
 )
-from queues.rules import clinical, medication
+from queues.rules import DEFAULT_RULES, clinical, medication
 from queues.rules.snapshot import load_snapshot
 from queues.settings import QueueSettings
 
