@@ -2,10 +2,13 @@
 console owns as one thread. See phone.Softphone; console/softphone/README.md says why it is not
 pyVoIP."""
 
+import logging
+
 from console.softphone.account import SipAccount, SipTimers, account_from_settings
 from console.softphone.events import (
     CallEvent,
     CallState,
+    DtmfEvent,
     EndReason,
     PhoneEvent,
     PhoneNotice,
@@ -13,9 +16,14 @@ from console.softphone.events import (
 )
 from console.softphone.phone import Softphone, SoftphoneError
 
+# Warnings go to the app's log file; with no handler configured they must not reach stderr
+# through logging's last-resort handler (that would draw over the TUI).
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
 __all__ = [
     "CallEvent",
     "CallState",
+    "DtmfEvent",
     "EndReason",
     "PhoneEvent",
     "PhoneNotice",

@@ -16,7 +16,13 @@ from collections.abc import Callable
 
 from console.softphone import digest, sdp
 from console.softphone.account import SipAccount
-from console.softphone.events import CallEvent, CallState, EndReason, reason_for_status
+from console.softphone.events import (
+    CallEvent,
+    CallState,
+    DtmfEvent,
+    EndReason,
+    reason_for_status,
+)
 from console.softphone.message import (
     SipMessage,
     SipUri,
@@ -125,7 +131,7 @@ class OutgoingCall:
     def start(self, now: float) -> None:
         self.started = now
         try:
-            self.rtp = RtpStream(self.transport.host, self.audio)
+            self.rtp = RtpStream(self.transport.host, self.audio, self._dtmf_changed)
             self.dest = self._next_hop()
         except (TransportError, OSError) as exc:
             self._end(EndReason.NETWORK_ERROR, None, f"network error: {exc}")
@@ -439,6 +445,12 @@ class OutgoingCall:
         self.sip_status = status if status is not None else self.sip_status
         self._event(CallState.ENDED, reason=reason, sip_status=status, detail=detail)
         self.close_media()
+
+    def _dtmf_changed(self) -> None:
+        if self.rtp is not None:
+            self._emit(
+                DtmfEvent(self.handle, self.rtp.dtmf_sent, self.rtp.dtmf_received, time.time())
+            )
 
     def close_media(self) -> None:
         if self.rtp is not None:

@@ -133,6 +133,16 @@ class RegistrationEvent:
 
 
 @dataclass(frozen=True)
+class DtmfEvent:
+    """A key went out (`sent` grew) or a telephone-event came in (`received` grew)."""
+
+    call: str
+    sent: str
+    received: str
+    at: float
+
+
+@dataclass(frozen=True)
 class PhoneNotice:
     """Something the agent should read that is not a state change (DTMF refused, audio off)."""
 
@@ -140,4 +150,4 @@ class PhoneNotice:
     at: float
 
 
-PhoneEvent = CallEvent | RegistrationEvent | PhoneNotice
+PhoneEvent = CallEvent | RegistrationEvent | PhoneNotice | DtmfEvent

@@ -11,6 +11,7 @@ import random
 import socket
 import struct
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 from console.softphone import g711
@@ -55,7 +56,13 @@ def bind_rtp_socket(local_ip: str) -> socket.socket:
 
 
 class RtpStream:
-    def __init__(self, local_ip: str, audio: AudioPort | None = None) -> None:
+    def __init__(
+        self,
+        local_ip: str,
+        audio: AudioPort | None = None,
+        on_dtmf: Callable[[], None] | None = None,
+    ) -> None:
+        self.on_dtmf = on_dtmf  # called when a key starts going out or one is heard
         self.sock = bind_rtp_socket(local_ip)
         self.port: int = self.sock.getsockname()[1]
         self.audio = audio
@@ -120,6 +127,8 @@ class RtpStream:
             digit = self.dtmf_pending.popleft()
             self._event = [DTMF_EVENTS[digit], 0, self.timestamp]
             self.dtmf_sent += digit
+            if self.on_dtmf is not None:
+                self.on_dtmf()
         if self._event is not None and self.remote.event_pt is not None:
             self._send_event_frame(self.remote.event_pt)
         else:
@@ -193,5 +202,7 @@ class RtpStream:
             if flags & 0x80 and key not in self._heard and code in EVENT_DIGITS:
                 self._heard.add(key)
                 self.dtmf_received += EVENT_DIGITS[code]
+                if self.on_dtmf is not None:
+                    self.on_dtmf()
         elif pt in (0, 8) and self.audio is not None:
             self.audio.write_frame(g711.decode(payload, "PCMU" if pt == 0 else "PCMA"))

@@ -1,0 +1,191 @@
+"""A real SIP peer (sipp, on loopback, on free ports) and a real softphone for each test."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import shutil
+import signal
+import socket
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from console.softphone import (
+    CallEvent,
+    CallState,
+    PhoneEvent,
+    SipAccount,
+    SipTimers,
+    Softphone,
+)
+from tests.conftest import require_service
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "sip"
+EVENT_WAIT = 20.0  # seconds: a bound on waiting for an event, never a pause
+
+
+def free_udp_port(pair: bool = False) -> int:
+    """A port the OS says is free (with port+2 free too when `pair`: sipp's RTP echo uses both)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+        if not pair:
+            return port
+        if port % 2 or port > 65000:
+            continue
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s2:
+                s2.bind(("127.0.0.1", port + 2))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free UDP port pair on 127.0.0.1")
+
+
+@dataclass
+class SippPeer:
+    scenario: str
+    port: int
+    media_port: int
+    proc: subprocess.Popen[bytes]
+    messages: Path
+    errors: Path
+
+    @property
+    def uri(self) -> str:
+        return f"sip:patient@127.0.0.1:{self.port}"
+
+    def wait(self, timeout: float = 30.0) -> int:
+        """sipp's exit status: 0 when every call's dialog went as the scenario demands."""
+        return self.proc.wait(timeout=timeout)
+
+    def trace(self) -> str:
+        return self.messages.read_text(errors="replace") if self.messages.exists() else ""
+
+    def received(self, method: str) -> list[str]:
+        """The `method` requests sipp received (text), from its -trace_msg file."""
+        found = []
+        for block in re.split(r"^-{40,} .*$", self.trace(), flags=re.M):
+            head, _, text = block.strip("\n").partition("\n")
+            if "message received" in head and text.strip().startswith(method + " "):
+                found.append(text.strip())
+        return found
+
+    def sent(self, status: int) -> list[str]:
+        """The responses with `status` sipp sent."""
+        found = []
+        for block in re.split(r"^-{40,} .*$", self.trace(), flags=re.M):
+            head, _, text = block.strip("\n").partition("\n")
+            if "message sent" in head and text.strip().startswith(f"SIP/2.0 {status} "):
+                found.append(text.strip())
+        return found
+
+
+def header(message: str, name: str) -> str:
+    for line in message.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() == name.lower():
+            return value.strip()
+    return ""
+
+
+@pytest.fixture
+def sipp(tmp_path: Path) -> Iterator[Callable[..., SippPeer]]:
+    require_service("sipp", shutil.which("sipp") is not None, "apt-get install -y sip-tester")
+    started: list[SippPeer] = []
+
+    def start(scenario: str, *extra: str, calls: int | None = 1) -> SippPeer:
+        port, media = free_udp_port(), free_udp_port(pair=True)
+        n = len(started)
+        messages, errors = tmp_path / f"sipp_{n}_msg.log", tmp_path / f"sipp_{n}_err.log"
+        args = ["sipp", "-sf", str(SCENARIOS / scenario), "-i", "127.0.0.1", "-p", str(port)]
+        args += ["-mi", "127.0.0.1", "-mp", str(media), "-nostdin", "-trace_msg"]
+        args += ["-message_file", str(messages), "-trace_err", "-error_file", str(errors)]
+        if calls is not None:
+            args += ["-m", str(calls)]
+        proc = subprocess.Popen(
+            [*args, *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path
+        )
+        peer = SippPeer(scenario, port, media, proc, messages, errors)
+        started.append(peer)
+        _wait_bound(port)
+        return peer
+
+    yield start
+    for peer in started:
+        if peer.proc.poll() is None:
+            peer.proc.send_signal(signal.SIGTERM)
+            try:
+                peer.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                peer.proc.kill()
+                peer.proc.wait()
+
+
+def _wait_bound(port: int) -> None:
+    """Return once something listens on the UDP port (sipp starting up), by trying to bind it."""
+    import time
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return
+        time.sleep(0.02)  # polling for another process to bind; there is no event to wait on
+    raise RuntimeError(f"sipp did not bind 127.0.0.1:{port}")
+
+
+@dataclass
+class Phone:
+    """A started softphone and the events it reported, in order."""
+
+    phone: Softphone
+    events: queue.SimpleQueue[PhoneEvent]
+    seen: list[PhoneEvent] = field(default_factory=list)
+
+    def next_call_event(self, timeout: float = EVENT_WAIT) -> CallEvent:
+        while True:
+            event = self.events.get(timeout=timeout)
+            self.seen.append(event)
+            if isinstance(event, CallEvent):
+                return event
+
+    def wait_for(self, state: CallState, timeout: float = EVENT_WAIT) -> CallEvent:
+        while True:
+            event = self.next_call_event(timeout)
+            if event.state == state:
+                return event
+            if event.state == CallState.ENDED:
+                raise AssertionError(f"call ended ({event.reason}, {event.detail}) before {state}")
+
+    def states(self) -> list[str]:
+        return [e.state.value for e in self.seen if isinstance(e, CallEvent)]
+
+
+@pytest.fixture
+def make_phone() -> Iterator[Callable[..., Phone]]:
+    phones: list[Softphone] = []
+
+    def make(account: SipAccount | None = None, timers: SipTimers | None = None) -> Phone:
+        events: queue.SimpleQueue[PhoneEvent] = queue.SimpleQueue()
+        acct = account or SipAccount(caller_id="+12145550100", display_name="Main St Pharmacy")
+        phone = Softphone(acct, events.put, timers=timers)
+        phone.start()
+        phones.append(phone)
+        return Phone(phone, events)
+
+    yield make
+    for phone in phones:
+        phone.stop()
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
