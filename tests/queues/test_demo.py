@@ -74,7 +74,9 @@ def test_demo_has_what_the_issue_lists(db_url: str) -> None:
         for kind in (
             "refill_reminder",
             "med_sync_enrollment",
+            "pre_sync_check",
             "post_dispense",
+            "adherence",
             "vaccine",
             "diabetes_education",
             "smoking_cessation",
