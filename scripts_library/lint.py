@@ -176,7 +176,7 @@ def _check_placeholder(
             field,
         )
     elif spec.needs and spec.needs not in provides:
-        covered = ", ".join(flow.subjects) or f"a {flow.part} flow"
+        covered = ", ".join(flow.subjects) or f"the {flow.part} flow {flow.id}"
         bad(
             f"step {step.id!r}: {{{name}}} needs a subject that provides {spec.needs!r}; "
             f"{covered} does not",
@@ -227,17 +227,18 @@ def _check_privacy(flow: Flow, known: dict[str, Flow], bad: Bad) -> None:
         step = flow.steps[sid]
         voicemail = step.type == "voicemail"
         if voicemail or not verified:
-            words = [*step.text.values(), *step.hint.values()]
-            words += [w for c in step.choices for w in c.label.values()]
-            for text in words:
+            words = [(f"text.{k}", v) for k, v in step.text.items()]
+            words += [(f"hint.{k}", v) for k, v in step.hint.items()]
+            words += [("choices", w) for c in step.choices for w in c.label.values()]
+            for key, text in words:
                 for name in placeholders_in(text):
                     why = allowed(name, verified=verified, voicemail=voicemail)
                     if why and name in FIELDS:
-                        bad(f"step {sid!r}: {why}", step, "text")
+                        bad(f"step {sid!r}: {why}", step, key)
                 terms = health_terms_in(text)
                 if terms:
                     where = "a voicemail" if voicemail else "a step before identity is verified"
-                    bad(f"step {sid!r}: {where} names {', '.join(terms)}", step, "text")
+                    bad(f"step {sid!r}: {where} names {', '.join(terms)}", step, key)
         for target in step.targets():
             after = verified or (step.type == "verify" and target == step.passed)
             if target == NEXT_SECTION and not after:
