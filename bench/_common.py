@@ -217,7 +217,10 @@ def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]
     print(title)
     for n, r in enumerate(cells):
         print(
-            "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=False))
+            )
         )
         if n == 0:
             print("  ".join("-" * w for w in widths))

@@ -21,6 +21,7 @@ from what each claimer was told and checked against the rows afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import multiprocessing as mp
 import random
@@ -31,7 +32,8 @@ import uuid
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time as dtime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from typing import Any
 
 from _common import (
@@ -138,10 +140,24 @@ def fill(engine: Engine, tasks: int, users: int, seed: int = 7) -> World:
     bulk_load(
         engine,
         "patients",
-        (
-            "id pharmacy_id mrn first_name last_name birth_date language zip_code state "
-            "caregiver_authorized do_not_call deceased med_sync_enrolled tobacco_use hospice esrd"
-        ).split(),
+        [
+            "id",
+            "pharmacy_id",
+            "mrn",
+            "first_name",
+            "last_name",
+            "birth_date",
+            "language",
+            "zip_code",
+            "state",
+            "caregiver_authorized",
+            "do_not_call",
+            "deceased",
+            "med_sync_enrolled",
+            "tobacco_use",
+            "hospice",
+            "esrd",
+        ],
         (
             (
                 pid,
@@ -167,7 +183,7 @@ def fill(engine: Engine, tasks: int, users: int, seed: int = 7) -> World:
     bulk_load(
         engine,
         "phones",
-        "patient_id number kind rank wrong_number do_not_call".split(),
+        ["patient_id", "number", "kind", "rank", "wrong_number", "do_not_call"],
         (
             (pid, f"+1{where(k)[5]}{2_000_000 + k % 7_000_000:07d}", "mobile", 0, False, False)
             for k, pid in enumerate(pids)
@@ -176,7 +192,17 @@ def fill(engine: Engine, tasks: int, users: int, seed: int = 7) -> World:
     bulk_load(
         engine,
         "tasks",
-        "patient_id campaign_id subject reason status due_on priority_parts created_at score".split(),
+        [
+            "patient_id",
+            "campaign_id",
+            "subject",
+            "reason",
+            "status",
+            "due_on",
+            "priority_parts",
+            "created_at",
+            "score",
+        ],
         (
             (
                 pid,
@@ -195,7 +221,7 @@ def fill(engine: Engine, tasks: int, users: int, seed: int = 7) -> World:
     bulk_load(
         engine,
         "queue_entries",
-        "patient_id pharmacy_id status sort_key available_at".split(),
+        ["patient_id", "pharmacy_id", "status", "sort_key", "available_at"],
         ((pid, where(k)[0], "open", rng.random() * 1000.0, NOW) for k, pid in enumerate(pids)),
     )
     log(f"loading {users:,} users (one console per claim) and their pharmacies")
@@ -203,7 +229,7 @@ def fill(engine: Engine, tasks: int, users: int, seed: int = 7) -> World:
     bulk_load(
         engine,
         "users",
-        "id username display_name role password_hash active".split(),
+        ["id", "username", "display_name", "role", "password_hash", "active"],
         ((u, f"bench{u}", f"Bench agent {u}", "agent", "-", True) for u in uids),
     )
     bulk_load(
@@ -355,13 +381,13 @@ def _baseline_claimer(job: Job, engine: Engine, users: Users, gate: threading.Ba
         sql, _ = BASELINE_SQL["sqlite"]
         raw = engine.raw_connection()  # the product's pragmas: WAL, same synchronous, busy_timeout
         try:
-            conn: Any = raw.driver_connection
+            lite: Any = raw.driver_connection
             gate.wait()
             out.start = time.monotonic()
             while True:
                 user = users.take()
                 t0 = clock()
-                rows = conn.execute(sql, (user,)).fetchall()  # autocommit: one statement
+                rows = lite.execute(sql, (user,)).fetchall()  # autocommit: one statement
                 t1 = clock()
                 if not rows:
                     break
@@ -377,18 +403,19 @@ def _baseline_claimer(job: Job, engine: Engine, users: Users, gate: threading.Ba
 async def _pgqueuer_consumers(job: Job, counter: Any, ready: Any) -> Outcome:
     import psycopg
     from pgqueuer.queries import EntrypointExecutionParameter, Queries
+    from pgqueuer.types import QueueEntrypoint, QueueManagerId
 
     out = Outcome()
     conns = [
         await psycopg.AsyncConnection.connect(libpq_url(job.url), autocommit=True)
         for _ in range(job.threads)
     ]
-    params = {PGQ_ENTRYPOINT: EntrypointExecutionParameter(concurrency_limit=0)}
+    params = {QueueEntrypoint(PGQ_ENTRYPOINT): EntrypointExecutionParameter(concurrency_limit=0)}
     clock = time.perf_counter
 
     async def consume(conn: Any) -> None:
         queries = Queries.from_psycopg_connection(conn)
-        manager = uuid.uuid4()
+        manager = QueueManagerId(uuid.uuid4())
         while True:
             with counter.get_lock():
                 if counter.value >= job.limit:
@@ -443,10 +470,8 @@ def run_in_process(job: Job, counter: Any, ready: Any) -> Outcome:
     for t in threads:
         t.start()
     ready()
-    try:
+    with contextlib.suppress(threading.BrokenBarrierError):
         gate.wait()
-    except threading.BrokenBarrierError:
-        pass
     for t in threads:
         t.join()
     engine.dispose()
@@ -472,7 +497,9 @@ def run_phase(job: Job, claimers: int, processes: int) -> Outcome:
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(processes)
     queue = ctx.Queue()
-    share = [claimers // processes + (1 if i < claimers % processes else 0) for i in range(processes)]
+    share = [
+        claimers // processes + (1 if i < claimers % processes else 0) for i in range(processes)
+    ]
     procs = []
     for n in share:
         sub = Job(**{**job.__dict__, "threads": n})
@@ -524,7 +551,7 @@ def double_claims(engine: Engine, out: Outcome, held_status: str) -> dict[str, i
             .select_from(QueueEntry)
             .where(QueueEntry.blocked_reason.is_not(None))
         )
-    disagree = sum(1 for p, u in zip(out.ids, out.users) if held.get(p) != u)
+    disagree = sum(1 for p, u in zip(out.ids, out.users, strict=False) if held.get(p) != u)
     return {
         "duplicates": duplicates,
         "disagree": disagree if duplicates == 0 else 0,
@@ -534,7 +561,9 @@ def double_claims(engine: Engine, out: Outcome, held_status: str) -> dict[str, i
     }
 
 
-def pgqueuer_phase(url: str, tasks: int, jobs: int, claimers: int, processes: int) -> dict[str, Any]:
+def pgqueuer_phase(
+    url: str, tasks: int, jobs: int, claimers: int, processes: int
+) -> dict[str, Any]:
     import importlib.metadata
 
     import psycopg
@@ -548,10 +577,14 @@ def pgqueuer_phase(url: str, tasks: int, jobs: int, claimers: int, processes: in
             done = 0
             while done < tasks:
                 n = min(10_000, tasks - done)
-                await q.enqueue([PGQ_ENTRYPOINT] * n, [None] * n, [rng.randrange(1000) for _ in range(n)])
+                await q.enqueue(
+                    [PGQ_ENTRYPOINT] * n, [None] * n, [rng.randrange(1000) for _ in range(n)]
+                )
                 done += n
             await conn.execute("VACUUM ANALYZE")
 
+    # Both batch sizes dequeue `jobs` jobs from a queue at least N deep when they start.
+    tasks = max(tasks, 2 * jobs)
     log(f"pgqueuer: installing and enqueueing {tasks:,} jobs")
     asyncio.run(prepare())
     result: dict[str, Any] = {"version": importlib.metadata.version("pgqueuer"), "jobs": jobs}
@@ -619,7 +652,9 @@ def main(argv: list[str] | None = None) -> int:
         analyze(engine)
 
         admission = admission_state()
-        log(f"claim_next: {args.claimers} claimers over {args.tasks:,} tasks (admission {admission})")
+        log(
+            f"claim_next: {args.claimers} claimers over {args.tasks:,} tasks (admission {admission})"
+        )
         job = Job(
             "product", url, 0, world.pharmacy_ids, world.first_user, deadline_s=args.max_seconds
         )

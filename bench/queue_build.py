@@ -1,0 +1,345 @@
+"""Build the queues from a pharmacy's data: queues.building.build_queues against a set-based floor.
+
+    bench/queue_build.py --backend sqlite|postgres --patients 100000 --fills 1000000 [--json]
+
+Generates synthetic patients, chronic and acute prescriptions with fill histories (early and late
+refills, gaps), some conditions and immunizations, and one campaign of every kind; bulk-loads them
+into a fresh database; then times, on the same data:
+
+- build: the first `build_queues` (every due task created, queue entries written), committed;
+- rebuild: `build_queues` again with nothing changed (idempotent: it must create, close and
+  rescore nothing);
+- floor: one set-based SQL pass over the same fills — each active chronic prescription's run-out
+  (latest fill + days supply) and the ones due in the refill window — the least any build must read.
+
+Budget (DESIGN.md): the build within 30 s and within 3x the floor.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
+from typing import Any
+
+from _common import (
+    analyze,
+    base_parser,
+    bulk_load,
+    emit_json,
+    fmt,
+    is_postgres,
+    log,
+    print_table,
+    ratio,
+    scratch_database,
+    server_url,
+    sync_sequences,
+)
+from sqlalchemy import Engine, text
+
+from queues.building import build_queues
+from queues.db import make_engine, session_factory, transaction, upgrade
+from queues.models import Campaign, Pharmacy
+from queues.settings import QueueSettings
+
+NOW = datetime(2026, 12, 2, 18, 0, tzinfo=UTC)  # a Wednesday, during the day in every zone
+TODAY = date(2026, 12, 2)
+BUDGET_S, BUDGET_RATIO = 30.0, 3.0
+PHARMACIES = (  # code, zone, state, ZIP
+    ("QTX", "America/Chicago", "TX", "75201"),
+    ("QNY", "America/New_York", "NY", "10001"),
+    ("QCA", "America/Los_Angeles", "CA", "90012"),
+)
+KINDS = (
+    "refill_reminder",
+    "pre_sync_check",
+    "post_dispense",
+    "med_sync_enrollment",
+    "adherence",
+    "vaccine",
+    "diabetes_education",
+    "smoking_cessation",
+)
+# ingredient, PQA class, chronic, usual days supply
+DRUGS = (
+    ("lisinopril", "RASA", True, 30),
+    ("losartan", "RASA", True, 90),
+    ("sacubitril", "RASA", True, 30),
+    ("atorvastatin", "STATIN", True, 90),
+    ("rosuvastatin", "STATIN", True, 30),
+    ("metformin", "DIABETES", True, 30),
+    ("glipizide", "DIABETES", True, 30),
+    ("insulin", None, True, 30),
+    ("levothyroxine", None, True, 90),
+    ("amlodipine", None, True, 30),
+    ("sertraline", None, True, 30),
+    ("amoxicillin", None, False, 10),
+)
+RX_PER_PATIENT = (1, 1, 1, 2, 2, 3, 3, 4, 5)  # mean ~2.4
+
+FLOOR_SQL = {
+    "postgresql": """
+        SELECT rx.patient_id, rx.id, f.run_out
+        FROM prescriptions rx
+        JOIN (SELECT prescription_id, max(fill_date + days_supply) AS run_out
+              FROM fills GROUP BY prescription_id) f ON f.prescription_id = rx.id
+        JOIN patients p ON p.id = rx.patient_id
+        WHERE rx.active AND rx.chronic AND NOT p.do_not_call AND NOT p.deceased
+          AND f.run_out BETWEEN CAST(:today AS date) - 30 AND CAST(:today AS date) + :window
+    """,
+    "sqlite": """
+        SELECT rx.patient_id, rx.id, f.run_out
+        FROM prescriptions rx
+        JOIN (SELECT prescription_id, max(julianday(fill_date) + days_supply) AS run_out
+              FROM fills GROUP BY prescription_id) f ON f.prescription_id = rx.id
+        JOIN patients p ON p.id = rx.patient_id
+        WHERE rx.active AND rx.chronic AND NOT p.do_not_call AND NOT p.deceased
+          AND f.run_out BETWEEN julianday(:today) - 30 AND julianday(:today) + :window
+    """,
+}
+
+
+def fill_world(engine: Engine, patients: int, fills: int, seed: int) -> dict[str, int]:
+    rng = random.Random(seed)
+    sessions = session_factory(engine)
+    with transaction(sessions) as s:
+        ph_ids = []
+        for code, zone, state, _zip in PHARMACIES:
+            ph = Pharmacy(
+                code=code,
+                name=f"{code} Bench Pharmacy",
+                caller_id="+12145550100",
+                callback_number="+12145550101",
+                timezone=zone,
+                state=state,
+                opens_at=dtime(8),
+                closes_at=dtime(20),
+                priority=0,
+            )
+            s.add(ph)
+            s.flush()
+            ph_ids.append(ph.id)
+        for kind in KINDS:
+            s.add(Campaign(pharmacy_id=None, kind=kind, name=kind, script_id=kind, weight=1.0))
+        first = s.scalar(text("SELECT coalesce(max(id), 0) + 1 FROM patients")) or 1
+
+    pids = range(first, first + patients)
+    flags = [rng.random() for _ in pids]
+    log(f"loading {patients:,} patients")
+    bulk_load(
+        engine,
+        "patients",
+        [
+            "id",
+            "pharmacy_id",
+            "mrn",
+            "first_name",
+            "last_name",
+            "birth_date",
+            "language",
+            "zip_code",
+            "state",
+            "caregiver_authorized",
+            "do_not_call",
+            "deceased",
+            "med_sync_enrolled",
+            "med_sync_day",
+            "tobacco_use",
+            "hospice",
+            "esrd",
+        ],
+        (
+            (
+                pid,
+                ph_ids[k % 3],
+                f"Q{k:08d}",
+                "Test",
+                f"Build{k}",
+                date(1935 + k % 65, 1 + k % 12, 1 + k % 28),
+                "es" if k % 9 == 0 else "en",
+                PHARMACIES[k % 3][3],
+                PHARMACIES[k % 3][2],
+                False,
+                flags[k] < 0.01,
+                0.01 <= flags[k] < 0.012,
+                flags[k] > 0.9,
+                1 + k % 28 if flags[k] > 0.9 else None,
+                0.2 <= flags[k] < 0.28,
+                0.3 <= flags[k] < 0.305,
+                0.4 <= flags[k] < 0.405,
+            )
+            for k, pid in enumerate(pids)
+        ),
+    )
+
+    # Prescriptions, then exactly `fills` fills spread over them (at least one each).
+    rx_rows: list[tuple[Any, ...]] = []
+    for pid in pids:
+        for drug in rng.sample(DRUGS, rng.choice(RX_PER_PATIENT)):
+            rx_rows.append((len(rx_rows) + 1, pid, drug))
+    if fills < len(rx_rows):
+        rx_rows = rx_rows[:fills]
+    per_rx = [1] * len(rx_rows)
+    for _ in range(fills - len(rx_rows)):
+        per_rx[rng.randrange(len(rx_rows))] += 1
+    log(f"loading {len(rx_rows):,} prescriptions and {fills:,} fills")
+    bulk_load(
+        engine,
+        "prescriptions",
+        [
+            "id",
+            "patient_id",
+            "drug_name",
+            "ingredient",
+            "pqa_class",
+            "chronic",
+            "refills_left",
+            "active",
+        ],
+        (
+            (rid, pid, f"{d[0].title()} tablet", d[0], d[1], d[2], rng.randrange(0, 6), True)
+            for rid, pid, d in rx_rows
+        ),
+    )
+
+    def fill_rows() -> Iterator[tuple[Any, ...]]:
+        for (rid, _pid, drug), n in zip(rx_rows, per_rx, strict=False):
+            supply = drug[3]
+            # The latest fill lands so that run-outs spread from a month ago to two months ahead.
+            day = TODAY - timedelta(days=rng.randrange(0, supply + 30))
+            for _ in range(n):
+                yield (rid, day, supply, float(supply))
+                # early refills (negative gap) carry surplus; late ones leave gaps
+                day -= timedelta(days=supply + rng.choice((-5, -2, 0, 0, 0, 3, 7, 15, 40)))
+
+    bulk_load(
+        engine, "fills", ["prescription_id", "fill_date", "days_supply", "quantity"], fill_rows()
+    )
+    diabetic = sorted({pid for _rid, pid, drug in rx_rows if drug[1] == "DIABETES"})
+    bulk_load(
+        engine,
+        "conditions",
+        ("patient_id", "code", "display"),
+        ((pid, "E11.9", "Type 2 diabetes mellitus") for pid in diabetic[::2]),
+    )
+    bulk_load(
+        engine,
+        "immunizations",
+        ("patient_id", "vaccine", "given_on"),
+        (
+            (
+                pid,
+                rng.choice(("zoster", "influenza", "pneumococcal")),
+                TODAY - timedelta(days=rng.randrange(30, 900)),
+            )
+            for pid in pids
+            if rng.random() < 0.3
+        ),
+    )
+    sync_sequences(engine, ("patients", "prescriptions"))
+    return {"prescriptions": len(rx_rows), "fills": fills}
+
+
+def timed_build(engine: Engine) -> tuple[float, Any]:
+    sessions = session_factory(engine)
+    t0 = time.perf_counter()
+    with transaction(sessions) as s:
+        result = build_queues(s, NOW)
+    return time.perf_counter() - t0, result
+
+
+def floor_pass(engine: Engine) -> tuple[float, int]:
+    sql = text(FLOOR_SQL["postgresql" if is_postgres(engine) else "sqlite"])
+    window = QueueSettings().refill_window_days
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+        t0 = time.perf_counter()
+        rows = conn.execute(sql, {"today": TODAY.isoformat(), "window": window}).all()
+        return time.perf_counter() - t0, len(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=100_000)
+    parser.add_argument("--fills", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=3)
+    args = parser.parse_args(argv)
+    if args.patients < 1 or args.fills < 1:
+        parser.error("--patients and --fills must be at least 1")
+    server = server_url(args) if args.backend == "postgres" else None
+
+    with scratch_database(args.backend, server) as url:
+        engine = make_engine(url, pool_size=2)
+        upgrade(engine)
+        t0 = time.perf_counter()
+        sizes = fill_world(engine, args.patients, args.fills, args.seed)
+        load_s = time.perf_counter() - t0
+        analyze(engine)
+        log("floor: one set-based SQL pass over the fills")
+        floor_s, floor_rows = floor_pass(engine)
+        log("build_queues: first build")
+        build_s, first = timed_build(engine)
+        log("build_queues: rebuild, nothing changed")
+        rebuild_s, again = timed_build(engine)
+        floor2_s, _ = floor_pass(engine)  # again, after the build, so caches are alike
+        engine.dispose()
+
+    floor_best = min(floor_s, floor2_s)
+    idempotent = (again.created, again.reopened, again.closed, again.updated) == (0, 0, 0, 0)
+    result: dict[str, Any] = {
+        "backend": args.backend,
+        "patients": args.patients,
+        "prescriptions": sizes["prescriptions"],
+        "fills": sizes["fills"],
+        "load_s": round(load_s, 2),
+        "build_s": round(build_s, 3),
+        "rebuild_s": round(rebuild_s, 3),
+        "floor_sql_s": round(floor_best, 3),
+        "floor_rows": floor_rows,
+        "ratio_build_vs_floor": ratio(build_s, floor_best),
+        "ratio_rebuild_vs_floor": ratio(rebuild_s, floor_best),
+        "open_tasks": first.open_tasks,
+        "queued_patients": first.queued_patients,
+        "rebuild_idempotent": idempotent,
+        "rebuild_changes": again.describe(),
+        "within_budget": build_s <= BUDGET_S
+        and rebuild_s <= BUDGET_S
+        and build_s <= BUDGET_RATIO * floor_best
+        and rebuild_s <= BUDGET_RATIO * floor_best,
+    }
+    print_table(
+        f"build queues — {args.backend}, {args.patients:,} patients, "
+        f"{sizes['prescriptions']:,} prescriptions, {args.fills:,} fills",
+        ("pass", "seconds", "x floor", "result"),
+        [
+            [
+                "build_queues (first)",
+                fmt(build_s, 2),
+                fmt(result["ratio_build_vs_floor"], 2),
+                first.describe(),
+            ],
+            [
+                "build_queues (rebuild)",
+                fmt(rebuild_s, 2),
+                fmt(result["ratio_rebuild_vs_floor"], 2),
+                again.describe(),
+            ],
+            ["floor: one SQL pass", fmt(floor_best, 2), "1.00", f"{floor_rows:,} refills due"],
+        ],
+    )
+    print(
+        f"budget: <= {BUDGET_S:.0f} s and <= {BUDGET_RATIO:.0f}x the floor — "
+        f"{'met' if result['within_budget'] else 'MISSED'}; rebuild idempotent: {idempotent}; "
+        f"data loaded in {load_s:.1f} s"
+    )
+    if args.json:
+        emit_json(result)
+    return 0 if idempotent else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
