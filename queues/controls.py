@@ -16,6 +16,7 @@ from queues.models import (
     Callback,
     Campaign,
     Patient,
+    Pharmacy,
     Phone,
     QueueEntry,
     Task,
@@ -35,6 +36,9 @@ def _campaign(session: Session, user: SignedInUser, campaign_id: int) -> Campaig
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise OutreachError(f"no campaign {campaign_id}")
+    if campaign.pharmacy_id is None and user.role != "admin":
+        # It runs for every pharmacy, most of them someone else's.
+        raise NotAllowed(f"campaign {campaign.name!r} runs for every pharmacy: ask an admin")
     if campaign.pharmacy_id is not None and campaign.pharmacy_id not in user.pharmacy_ids:
         raise NotAllowed(f"campaign {campaign.name!r} is not one of your pharmacies'")
     return campaign
@@ -102,8 +106,11 @@ def release_lease(session: Session, user: SignedInUser, patient_id: int, now: da
     if entry is None or entry.holder_id is None:
         raise OutreachError(f"patient {patient_id} is not held by anyone")
     holder = entry.holder_id
+    # The holder's next heartbeat or save finds the token gone (LeaseLost): nothing is recorded
+    # twice, and the patient is claimable at once.
     entry.holder_id = entry.lease_token = entry.lease_expires_at = entry.claimed_at = None
     entry.available_at = now
+    entry.blocked_reason = None
     record(
         session,
         "lease_released",
@@ -153,16 +160,30 @@ def request_logout(session: Session, user: SignedInUser, agent_id: int, now: dat
             UserPharmacy.user_id == agent_id, UserPharmacy.pharmacy_id.in_(user.pharmacy_ids)
         )
     )
-    if shared is None or session.get(User, agent_id) is None:
+    agent = session.get(User, agent_id)
+    if shared is None or agent is None:
         raise NotAllowed(f"agent {agent_id} does not work for your pharmacies")
     state = session.get(AgentState, agent_id)
-    if state is None:
-        session.add(
-            AgentState(user_id=agent_id, state="offline", since=now, logout_requested_at=now)
-        )
-    else:
-        state.logout_requested_at = now
+    if state is None or state.state == "offline":
+        raise OutreachError(f"{agent.display_name} is not signed in")
+    state.logout_requested_at = now
     record(session, "agent_logout_requested", user_id=user.id, detail={"agent_id": agent_id})
+
+
+def logout_requested(session: Session, agent_id: int, signed_in_at: datetime) -> bool:
+    """For the agent's console to poll: has a supervisor asked this session to sign out?
+    A request made before this sign-in is stale (the agent had gone already)."""
+    at = session.scalar(
+        select(AgentState.logout_requested_at).where(AgentState.user_id == agent_id)
+    )
+    return at is not None and at >= signed_in_at
+
+
+def logout_done(session: Session, agent_id: int) -> None:
+    """The console signed out as asked: clear the request (the sign-out itself is audited)."""
+    session.execute(
+        update(AgentState).where(AgentState.user_id == agent_id).values(logout_requested_at=None)
+    )
 
 
 def add_do_not_call(
@@ -199,3 +220,45 @@ def add_do_not_call(
         detail={"scope": "patient" if number is None else "number"},
     )
     return int(closed or 0)
+
+
+def add_do_not_call_for(session: Session, user: SignedInUser, what: str, now: datetime) -> str:
+    """Do-not-call from what a supervisor has at hand: a phone number (+E.164: that number, for
+    every patient of their pharmacies who has it) or a patient's MRN (`MRN`, or `CODE:MRN` when
+    two pharmacies use the same one). Returns what was done, in words."""
+    _require_supervisor(user)
+    what = what.strip()
+    if not what:
+        raise OutreachError("give a phone number (+1…) or a patient's MRN")
+    if what.startswith("+"):
+        number = "+" + "".join(ch for ch in what if ch.isdigit())
+        owners = list(
+            session.scalars(
+                select(Phone.patient_id)
+                .join(Patient, Patient.id == Phone.patient_id)
+                .where(Phone.number == number, Patient.pharmacy_id.in_(user.pharmacy_ids))
+                .distinct()
+            )
+        )
+        if not owners:
+            raise OutreachError(f"no patient of your pharmacies has the number {number}")
+        for patient_id in owners:
+            add_do_not_call(session, user, patient_id=patient_id, number=number, now=now)
+        return f"{number} is now do-not-call ({len(owners)} patient(s))"
+    code, _, mrn = what.rpartition(":")
+    query = (
+        select(Patient.id, Pharmacy.code)
+        .join(Pharmacy, Pharmacy.id == Patient.pharmacy_id)
+        .where(Patient.mrn == mrn, Patient.pharmacy_id.in_(user.pharmacy_ids))
+    )
+    if code:
+        query = query.where(Pharmacy.code == code.upper())
+    found = session.execute(query).all()
+    if not found:
+        raise OutreachError(f"no patient with MRN {mrn!r} in your pharmacies")
+    if len(found) > 1:
+        codes = ", ".join(sorted(c for _, c in found))
+        raise OutreachError(f"MRN {mrn!r} is in {codes}: write CODE:{mrn}")
+    patient_id, pharmacy = found[0]
+    closed = add_do_not_call(session, user, patient_id=patient_id, number=None, now=now)
+    return f"patient {pharmacy}:{mrn} is now do-not-call ({closed} open task(s) closed)"

@@ -1,50 +1,116 @@
 """The supervisor's floor view as data: queues, agents and today's outcomes for their pharmacies.
 
-One call, a handful of grouped queries; each returns frozen rows the monitor screen draws.
+`FloorMonitor.refresh` returns frozen rows the monitor screen draws. Counting a million open
+tasks takes longer than a person should wait every two seconds, so the work is split:
+- every refresh: agents, held patients, patients waiting (and why), callbacks, and today's calls
+  (read incrementally: only attempts newer than the last refresh) — each an index range scan;
+- every `recount_every` (and on demand, after a control): the depth of each campaign — tasks now,
+  later and held, oldest due — one grouped pass over the open tasks, shown with its time.
+Counts per campaign are tasks (a campaign's depth is its tasks); per pharmacy they are patients
+(one call works all of a patient's tasks).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
+from queues.compliance.verdict import is_window_code
 from queues.models import (
     AgentState,
     Attempt,
     Callback,
     Campaign,
     DispositionCode,
+    FollowUpAction,
+    Patient,
     Pharmacy,
     QueueEntry,
     Task,
     User,
     UserPharmacy,
 )
-from queues.sqlfuncs import seconds_between
 
 STUCK_LEASE_MINUTES = 20
 LONG_WRAP_UP_MINUTES = 3
+CALLBACK_LIST_LIMIT = 50
+RECOUNT_EVERY = timedelta(seconds=60)
+# Attempts commit in id order but for the few in flight at once (one per console at most): each
+# refresh re-reads this many ids below the highest seen, so a slow commit is not missed.
+ATTEMPT_ID_WINDOW = 300
+PAUSED = "campaign_paused"  # queues.building.CAMPAIGN_PAUSED (building pulls in every rule)
+# Follow-up action kinds the floor counts (queues.outcomes.ACTION_KINDS).
+REFILL_REQUEST = "refill_request"
+MED_SYNC_ENROLLMENT = "med_sync_enrollment"
+PHARMACIST_ESCALATION = "pharmacist_escalation"
+TRANSFERRED = "transferred_pharmacist"  # a disposition that is an escalation by itself
+WAITING = "waiting"  # not blocked by a rule: a retry or callback time not reached yet
+
+
+def reason_words(code: str) -> str:
+    """A blocked reason as a supervisor reads it (the calling-window family is one reason)."""
+    if is_window_code(code):
+        return "calling window"
+    return {
+        "daily_cap": "daily cap",
+        "weekly_cap": "weekly cap",
+        "subject_cap": "subject cap",
+        "dnc_patient": "do-not-call",
+        "dnc_number": "do-not-call number",
+        "consent_refused": "no consent",
+        "no_phone": "no number",
+        "no_usable_number": "no number",
+        "wrong_number": "wrong number",
+        WAITING: "retry/callback time",
+    }.get(code, code.replace("_", " "))
 
 
 @dataclass(frozen=True)
 class QueueRow:
+    """One campaign's work at one pharmacy, in tasks. now + later + held == open_tasks."""
+
+    pharmacy_id: int
     pharmacy: str
-    campaign: str
     campaign_id: int
+    campaign: str
     active: bool
     weight: float
     open_tasks: int
     callable_now: int
     callable_later: int
+    next_at: datetime | None  # when the first of the later ones becomes callable
+    held: int  # with an agent
+    blocked: tuple[tuple[str, int], ...]  # why the later ones wait: (reason, tasks), most first
+    oldest_due: date | None  # the earliest run-out/due date among the open tasks
+    oldest_created: datetime | None
+    paused_tasks: int  # closed by a pause; they come back on resume
+
+    @property
+    def key(self) -> str:
+        return f"{self.pharmacy_id}:{self.campaign_id}"
+
+
+@dataclass(frozen=True)
+class PharmacyRow:
+    """A pharmacy's queue in patients, fresh at every refresh (the total from the last recount)."""
+
+    pharmacy_id: int
+    code: str
+    name: str
+    patients: int
+    callable_now: int
+    callable_later: int
     next_at: datetime | None
-    claimed: int
-    blocked: tuple[tuple[str, int], ...]  # (reason, patients)
-    oldest_task_at: datetime | None
+    held: int
+    blocked: tuple[tuple[str, int], ...]  # (reason code, patients), most first
+    callbacks_due: int
+    callbacks_overdue: int
 
 
 @dataclass(frozen=True)
@@ -55,15 +121,23 @@ class AgentRow:
     pause_code: str | None
     since: datetime | None
     calls_today: int
-    reached_today: int
+    reached_today: int  # patients reached
     avg_handle_s: float | None
     avg_wrap_up_s: float | None
     holding_since: datetime | None
+    holding_patient_id: int | None
+    logout_requested: bool
 
     def stuck(self, now: datetime) -> bool:
         """A lease held far too long, or a wrap-up that drags on: the row stands out."""
-        if self.holding_since and now - self.holding_since > timedelta(minutes=STUCK_LEASE_MINUTES):
-            return True
+        return self.lease_stuck(now) or self.wrap_up_long(now)
+
+    def lease_stuck(self, now: datetime) -> bool:
+        return bool(
+            self.holding_since and now - self.holding_since > timedelta(minutes=STUCK_LEASE_MINUTES)
+        )
+
+    def wrap_up_long(self, now: datetime) -> bool:
         return bool(
             self.state == "wrap_up"
             and self.since
@@ -72,11 +146,23 @@ class AgentRow:
 
 
 @dataclass(frozen=True)
+class CallbackRow:
+    callback_id: int
+    pharmacy: str
+    patient_id: int
+    due_at: datetime
+    owner_id: int | None
+    owner: str | None
+    overdue: bool
+
+
+@dataclass(frozen=True)
 class OutcomeSummary:
-    by_disposition: tuple[tuple[str, int], ...]
-    by_hour: tuple[tuple[int, int], ...]  # local hour, attempts
+    by_disposition: tuple[tuple[str, str, int], ...]  # (code, label, attempts), most first
+    by_hour: tuple[tuple[int, int], ...]  # (local hour, attempts)
     attempts: int
-    reached: int
+    patients_called: int
+    patients_reached: int
     refill_requests: int
     med_sync_enrollments: int
     escalations: int
@@ -85,14 +171,19 @@ class OutcomeSummary:
 
     @property
     def reach_rate(self) -> float:
-        return self.reached / self.attempts if self.attempts else 0.0
+        """Patients reached of patients called today."""
+        return self.patients_reached / self.patients_called if self.patients_called else 0.0
 
 
 @dataclass(frozen=True)
 class FloorSnapshot:
     at: datetime
+    zone: str
+    counted_at: datetime  # when the campaign depths were counted
+    pharmacies: tuple[PharmacyRow, ...]
     queues: tuple[QueueRow, ...]
     agents: tuple[AgentRow, ...]
+    callbacks: tuple[CallbackRow, ...]
     outcomes: OutcomeSummary
 
 
@@ -101,175 +192,488 @@ def day_start(now: datetime, zone: str) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def floor_zone(session: Session, pharmacy_ids: Sequence[int]) -> str:
+    """'Today' for the floor: the day of the supervisor's first pharmacy (by code)."""
+    zone = session.scalar(
+        select(Pharmacy.timezone)
+        .where(Pharmacy.id.in_(pharmacy_ids))
+        .order_by(Pharmacy.code)
+        .limit(1)
+    )
+    return zone or "UTC"
+
+
 def floor_snapshot(
     session: Session,
-    pharmacy_ids: tuple[int, ...],
+    pharmacy_ids: Sequence[int],
     now: datetime,
-    zone: str,
+    zone: str | None = None,
     grace_minutes: int = 30,
 ) -> FloorSnapshot:
-    return FloorSnapshot(
-        at=now,
-        queues=queue_rows(session, pharmacy_ids, now),
-        agents=agent_rows(session, pharmacy_ids, now, day_start(now, zone)),
-        outcomes=outcome_summary(session, pharmacy_ids, now, zone, grace_minutes),
+    """Everything the monitor shows, counted from scratch (a monitor's first refresh)."""
+    return FloorMonitor(pharmacy_ids, grace_minutes).refresh(session, now, zone=zone)
+
+
+@dataclass
+class _Depth:
+    counted_at: datetime
+    queues: tuple[QueueRow, ...]
+    patients: dict[int, int]  # open queue entries per pharmacy
+
+
+@dataclass
+class DayTally:
+    """Today's attempts to the pharmacies' patients, read incrementally by attempt id."""
+
+    start: datetime | None = None
+    max_id: int = 0
+    seen: set[int] = field(default_factory=set)
+    by_disposition: Counter[str] = field(default_factory=Counter)
+    by_hour: Counter[int] = field(default_factory=Counter)
+    called: set[int] = field(default_factory=set)
+    reached: set[int] = field(default_factory=set)
+    escalated: set[int] = field(default_factory=set)  # attempt ids
+    max_action_id: int = 0
+    seen_actions: set[int] = field(default_factory=set)
+    actions: Counter[str] = field(default_factory=Counter)
+    agent_calls: Counter[int] = field(default_factory=Counter)
+    agent_reached: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
+    agent_handle: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
+    agent_wrap: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+    def update(
+        self, session: Session, pharmacy_ids: Sequence[int], start: datetime, zone: str
+    ) -> None:
+        if self.start != start:  # a new day (or the first refresh): count from midnight
+            self.__init__(start=start)  # type: ignore[misc]
+        tz = ZoneInfo(zone)
+        wanted = set(pharmacy_ids)
+        # The patient's pharmacy by primary key per new attempt: a join lets the planner hash
+        # every patient of the pharmacies, hundreds of times the work of a refresh.
+        pharmacy = (
+            select(Patient.pharmacy_id).where(Patient.id == Attempt.patient_id).scalar_subquery()
+        )
+        low = max(self.max_id - ATTEMPT_ID_WINDOW, 0)
+        for aid, uid, pid, pharmacy_id, code, reached, started, ended, recorded in session.execute(
+            select(
+                Attempt.id,
+                Attempt.user_id,
+                Attempt.patient_id,
+                pharmacy,
+                Attempt.disposition,
+                DispositionCode.reached,
+                Attempt.started_at,
+                Attempt.ended_at,
+                Attempt.recorded_at,
+            )
+            .join(DispositionCode, DispositionCode.code == Attempt.disposition)
+            .where(Attempt.started_at >= start, Attempt.id > low)
+        ):
+            if aid in self.seen:
+                continue
+            self.seen.add(aid)
+            self.max_id = max(self.max_id, aid)
+            if pharmacy_id not in wanted:
+                continue
+            self.by_disposition[code] += 1
+            self.by_hour[started.astimezone(tz).hour] += 1
+            self.called.add(pid)
+            self.agent_calls[uid] += 1
+            self.agent_handle[uid].append((ended - started).total_seconds())
+            if recorded is not None:
+                self.agent_wrap[uid].append((recorded - ended).total_seconds())
+            if reached:
+                self.reached.add(pid)
+                self.agent_reached[uid].add(pid)
+            if code == TRANSFERRED:
+                self.escalated.add(aid)
+        # Follow-up actions are appended with the attempt, so they are read the same way.
+        low = max(self.max_action_id - ATTEMPT_ID_WINDOW, 0)
+        for action_id, kind, attempt_id in session.execute(
+            select(FollowUpAction.id, FollowUpAction.kind, FollowUpAction.attempt_id).where(
+                FollowUpAction.created_at >= start,
+                FollowUpAction.id > low,
+                FollowUpAction.pharmacy_id.in_(pharmacy_ids),
+            )
+        ):
+            if action_id in self.seen_actions:
+                continue
+            self.seen_actions.add(action_id)
+            self.max_action_id = max(self.max_action_id, action_id)
+            self.actions[kind] += 1
+            if kind == PHARMACIST_ESCALATION:
+                self.escalated.add(attempt_id)
+
+
+class FloorMonitor:
+    """One supervisor's floor view over time: keeps the campaign depths (recounted every
+    `recount_every`) and today's tally (read incrementally) between refreshes."""
+
+    def __init__(
+        self,
+        pharmacy_ids: Sequence[int],
+        grace_minutes: int = 30,
+        recount_every: timedelta = RECOUNT_EVERY,
+    ) -> None:
+        self.pharmacy_ids = tuple(pharmacy_ids)
+        self.grace_minutes = grace_minutes
+        self.recount_every = recount_every
+        self._depth: _Depth | None = None
+        self._tally = DayTally()
+        self._labels: dict[str, str] = {}
+
+    def recount_due(self, now: datetime) -> bool:
+        return self._depth is None or now - self._depth.counted_at >= self.recount_every
+
+    def refresh(
+        self, session: Session, now: datetime, *, zone: str | None = None, recount: bool = False
+    ) -> FloorSnapshot:
+        ids = self.pharmacy_ids
+        zone = zone or floor_zone(session, ids)
+        if recount or self.recount_due(now):
+            self._depth = _Depth(
+                now, queue_rows(session, ids, now), pharmacy_patients(session, ids)
+            )
+        assert self._depth is not None
+        start = day_start(now, zone)
+        self._tally.update(session, ids, start, zone)
+        if not self._labels:
+            self._labels = dict(
+                session.execute(select(DispositionCode.code, DispositionCode.label)).tuples().all()
+            )
+        callbacks_due, callback_list = callback_rows(session, ids, now, self.grace_minutes)
+        return FloorSnapshot(
+            at=now,
+            zone=zone,
+            counted_at=self._depth.counted_at,
+            pharmacies=pharmacy_rows(session, ids, now, self._depth.patients, callbacks_due),
+            queues=self._depth.queues,
+            agents=agent_rows(session, ids, now, self._tally),
+            callbacks=callback_list,
+            outcomes=outcome_summary(self._tally, self._labels, callbacks_due),
+        )
+
+
+def _entry_state(now: datetime) -> ColumnElement[str]:
+    """held | now | the reason a later one waits (its blocked_reason, else 'waiting')."""
+    return case(
+        (and_(QueueEntry.holder_id.is_not(None), QueueEntry.lease_expires_at > now), "held"),
+        (QueueEntry.available_at <= now, "now"),
+        else_=func.coalesce(QueueEntry.blocked_reason, WAITING),
     )
 
 
 def queue_rows(
-    session: Session, pharmacy_ids: tuple[int, ...], now: datetime
+    session: Session, pharmacy_ids: Sequence[int], now: datetime
 ) -> tuple[QueueRow, ...]:
-    held = and_(QueueEntry.holder_id.is_not(None), QueueEntry.lease_expires_at > now)
-    free = and_(QueueEntry.status == "open", ~held)
-    rows = session.execute(
+    """Every campaign of these pharmacies (paused ones too, so they can be resumed) with its
+    open tasks split by their patient's state: one grouped pass over the open tasks."""
+    if not pharmacy_ids:
+        return ()
+    state = _entry_state(now).label("state")
+    counts: dict[tuple[int, int], dict[str, int]] = defaultdict(dict)
+    next_at: dict[tuple[int, int], datetime] = {}
+    oldest_due: dict[tuple[int, int], date] = {}
+    oldest_created: dict[tuple[int, int], datetime] = {}
+    for pharmacy_id, campaign_id, st, n, first_available, due, created in session.execute(
         select(
-            Pharmacy.code,
-            Campaign.name,
-            Campaign.id,
-            Campaign.active,
-            Campaign.weight,
-            func.count(Task.id),
-            func.count(case((and_(free, QueueEntry.available_at <= now), Task.id))),
-            func.count(case((and_(free, QueueEntry.available_at > now), Task.id))),
-            func.min(case((and_(free, QueueEntry.available_at > now), QueueEntry.available_at))),
-            func.count(case((held, Task.id))),
+            QueueEntry.pharmacy_id,
+            Task.campaign_id,
+            state,
+            func.count(),
+            func.min(QueueEntry.available_at),
+            func.min(Task.due_on),
             func.min(Task.created_at),
         )
         .select_from(Task)
-        .join(Campaign, Campaign.id == Task.campaign_id)
-        .join(QueueEntry, QueueEntry.patient_id == Task.patient_id)
-        .join(Pharmacy, Pharmacy.id == QueueEntry.pharmacy_id)
-        .where(Task.status == "open", QueueEntry.pharmacy_id.in_(pharmacy_ids))
-        .group_by(Pharmacy.code, Campaign.name, Campaign.id, Campaign.active, Campaign.weight)
-        .order_by(Pharmacy.code, Campaign.name)
-    ).all()
-    blocked: dict[int, list[tuple[str, int]]] = defaultdict(list)
-    for campaign_id, reason, count in session.execute(
-        select(
-            Task.campaign_id, QueueEntry.blocked_reason, func.count(func.distinct(Task.patient_id))
-        )
         .join(QueueEntry, QueueEntry.patient_id == Task.patient_id)
         .where(
             Task.status == "open",
+            QueueEntry.status == "open",
             QueueEntry.pharmacy_id.in_(pharmacy_ids),
-            QueueEntry.blocked_reason.is_not(None),
-            QueueEntry.available_at > now,
         )
-        .group_by(Task.campaign_id, QueueEntry.blocked_reason)
+        .group_by(QueueEntry.pharmacy_id, Task.campaign_id, state)
     ):
-        blocked[campaign_id].append((str(reason), count))
-    return tuple(
-        QueueRow(
-            code,
-            name,
-            cid,
-            active,
-            weight,
-            total,
-            now_n,
-            later_n,
-            next_at,
-            claimed,
-            tuple(sorted(blocked.get(cid, []))),
-            oldest,
+        key = (pharmacy_id, campaign_id)
+        counts[key][st] = n
+        if st not in ("now", "held") and first_available is not None:
+            next_at[key] = min(next_at.get(key, first_available), first_available)
+        if due is not None:
+            oldest_due[key] = min(oldest_due.get(key, due), due)
+        if created is not None:
+            oldest_created[key] = min(oldest_created.get(key, created), created)
+
+    pharmacies = dict(
+        session.execute(select(Pharmacy.id, Pharmacy.code).where(Pharmacy.id.in_(pharmacy_ids)))
+        .tuples()
+        .all()
+    )
+    if not pharmacies:
+        return ()
+    campaigns = list(
+        session.scalars(
+            select(Campaign).where(
+                or_(Campaign.pharmacy_id.is_(None), Campaign.pharmacy_id.in_(pharmacy_ids))
+            )
         )
-        for code, name, cid, active, weight, total, now_n, later_n, next_at, claimed, oldest in rows
+    )
+    paused = _paused_tasks(session, [c.id for c in campaigns if not c.active], pharmacy_ids)
+    first_pharmacy = min(pharmacies, key=lambda p: pharmacies[p])
+    out = []
+    for c in campaigns:
+        # A campaign for one pharmacy has one row; a campaign for all has a row per pharmacy
+        # with work in it (or waiting for a resume), else one row under the first pharmacy.
+        where = (
+            [c.pharmacy_id]
+            if c.pharmacy_id is not None
+            else sorted(
+                {p for p, cid in counts if cid == c.id} | {p for p, cid in paused if cid == c.id}
+            )
+            or [first_pharmacy]
+        )
+        for pharmacy_id in where:
+            key = (pharmacy_id, c.id)
+            by_state = counts.get(key, {})
+            later = {k: v for k, v in by_state.items() if k not in ("now", "held")}
+            out.append(
+                QueueRow(
+                    pharmacy_id=pharmacy_id,
+                    pharmacy=pharmacies[pharmacy_id],
+                    campaign_id=c.id,
+                    campaign=c.name,
+                    active=c.active,
+                    weight=c.weight,
+                    open_tasks=sum(by_state.values()),
+                    callable_now=by_state.get("now", 0),
+                    callable_later=sum(later.values()),
+                    next_at=next_at.get(key),
+                    held=by_state.get("held", 0),
+                    blocked=_merged(later),
+                    oldest_due=oldest_due.get(key),
+                    oldest_created=oldest_created.get(key),
+                    paused_tasks=paused.get(key, 0),
+                )
+            )
+    out.sort(key=lambda r: (r.pharmacy, not r.active, r.campaign))
+    return tuple(out)
+
+
+def _merged(counts: dict[str, int]) -> tuple[tuple[str, int], ...]:
+    """Counts by reason code → by reason as a supervisor reads it, most first."""
+    words: Counter[str] = Counter()
+    for code, n in counts.items():
+        words[reason_words(code)] += n
+    return tuple(sorted(words.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _paused_tasks(
+    session: Session, campaign_ids: list[int], pharmacy_ids: Sequence[int]
+) -> dict[tuple[int, int], int]:
+    if not campaign_ids:
+        return {}
+    return {
+        (pharmacy_id, campaign_id): n
+        for pharmacy_id, campaign_id, n in session.execute(
+            select(Patient.pharmacy_id, Task.campaign_id, func.count())
+            .join(Patient, Patient.id == Task.patient_id)
+            .where(
+                Task.campaign_id.in_(campaign_ids),
+                Task.status == "closed",
+                Task.closed_reason == PAUSED,
+                Patient.pharmacy_id.in_(pharmacy_ids),
+            )
+            .group_by(Patient.pharmacy_id, Task.campaign_id)
+        )
+    }
+
+
+def pharmacy_patients(session: Session, pharmacy_ids: Sequence[int]) -> dict[int, int]:
+    """Patients with open work per pharmacy (part of the recount)."""
+    if not pharmacy_ids:
+        return {}
+    return dict(
+        session.execute(
+            select(QueueEntry.pharmacy_id, func.count())
+            .where(QueueEntry.status == "open", QueueEntry.pharmacy_id.in_(pharmacy_ids))
+            .group_by(QueueEntry.pharmacy_id)
+        )
+        .tuples()
+        .all()
     )
 
 
-def agent_rows(
-    session: Session, pharmacy_ids: tuple[int, ...], now: datetime, since: datetime
-) -> tuple[AgentRow, ...]:
-    agents = select(UserPharmacy.user_id).where(UserPharmacy.pharmacy_id.in_(pharmacy_ids))
-    stats = {
-        uid: (calls, reached, handle, wrap)
-        for uid, calls, reached, handle, wrap in session.execute(
-            select(
-                Attempt.user_id,
-                func.count(Attempt.id),
-                func.count(case((DispositionCode.reached.is_(True), Attempt.id))),
-                func.avg(seconds_between(Attempt.started_at, Attempt.ended_at)),
-                func.avg(seconds_between(Attempt.ended_at, Attempt.recorded_at)),
-            )
-            .join(DispositionCode, DispositionCode.code == Attempt.disposition)
-            .where(Attempt.started_at >= since, Attempt.user_id.in_(agents))
-            .group_by(Attempt.user_id)
+def pharmacy_rows(
+    session: Session,
+    pharmacy_ids: Sequence[int],
+    now: datetime,
+    patients: dict[int, int],
+    callbacks: dict[int, tuple[int, int]],
+) -> tuple[PharmacyRow, ...]:
+    """Held and waiting patients per pharmacy, fresh: only the entries not callable now are
+    read (an index range on available_at; a lease moves available_at to its expiry)."""
+    if not pharmacy_ids:
+        return ()
+    state = _entry_state(now).label("state")
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    next_at: dict[int, datetime] = {}
+    for pharmacy_id, st, n, first in session.execute(
+        select(QueueEntry.pharmacy_id, state, func.count(), func.min(QueueEntry.available_at))
+        .where(
+            QueueEntry.status == "open",
+            QueueEntry.available_at > now,
+            QueueEntry.pharmacy_id.in_(pharmacy_ids),
         )
-    }
-    holding = {
-        uid: at
-        for uid, at in session.execute(
-            select(QueueEntry.holder_id, func.min(QueueEntry.claimed_at))
-            .where(QueueEntry.holder_id.is_not(None), QueueEntry.lease_expires_at > now)
-            .group_by(QueueEntry.holder_id)
-        )
-    }
+        .group_by(QueueEntry.pharmacy_id, state)
+    ):
+        counts[pharmacy_id][st] = n
+        if st != "held":
+            next_at[pharmacy_id] = min(next_at.get(pharmacy_id, first), first)
     out = []
-    for user, state in session.execute(
-        select(User, AgentState)
+    for pid, code, name in session.execute(
+        select(Pharmacy.id, Pharmacy.code, Pharmacy.name)
+        .where(Pharmacy.id.in_(pharmacy_ids))
+        .order_by(Pharmacy.code)
+    ):
+        by_state = counts.get(pid, {})
+        later = {k: v for k, v in by_state.items() if k != "held"}
+        total = patients.get(pid, 0)
+        out.append(
+            PharmacyRow(
+                pharmacy_id=pid,
+                code=code,
+                name=name,
+                patients=total,
+                # The total is from the last recount: never show fewer than zero callable.
+                callable_now=max(0, total - sum(by_state.values())),
+                callable_later=sum(later.values()),
+                next_at=next_at.get(pid),
+                held=by_state.get("held", 0),
+                blocked=_merged(later),
+                callbacks_due=callbacks.get(pid, (0, 0))[0],
+                callbacks_overdue=callbacks.get(pid, (0, 0))[1],
+            )
+        )
+    return tuple(out)
+
+
+def callback_rows(
+    session: Session, pharmacy_ids: Sequence[int], now: datetime, grace_minutes: int
+) -> tuple[dict[int, tuple[int, int]], tuple[CallbackRow, ...]]:
+    """Due and overdue callbacks per pharmacy, and the pending ones soonest first (to reassign).
+
+    Due: its time has come. Overdue: still pending past the grace period a "mine" callback waits
+    for its owner. One read of the pending callbacks (a few hundred on a busy floor)."""
+    if not pharmacy_ids:
+        return {}, ()
+    overdue_before = now - timedelta(minutes=grace_minutes)
+    due: dict[int, tuple[int, int]] = {}
+    listed: list[CallbackRow] = []
+    for cid, pid, code, patient_id, due_at, owner_id, owner in session.execute(
+        select(
+            Callback.id,
+            Pharmacy.id,
+            Pharmacy.code,
+            Callback.patient_id,
+            Callback.due_at,
+            Callback.owner_id,
+            User.display_name,
+        )
+        .join(Patient, Patient.id == Callback.patient_id)
+        .join(Pharmacy, Pharmacy.id == Patient.pharmacy_id)
+        .outerjoin(User, User.id == Callback.owner_id)
+        .where(Callback.status == "pending", Patient.pharmacy_id.in_(pharmacy_ids))
+        .order_by(Callback.due_at, Callback.id)
+    ):
+        d, o = due.get(pid, (0, 0))
+        due[pid] = (d + (due_at <= now), o + (due_at < overdue_before))
+        if len(listed) < CALLBACK_LIST_LIMIT:
+            listed.append(
+                CallbackRow(cid, code, patient_id, due_at, owner_id, owner, due_at < overdue_before)
+            )
+    return due, tuple(listed)
+
+
+def agent_rows(
+    session: Session, pharmacy_ids: Sequence[int], now: datetime, tally: DayTally
+) -> tuple[AgentRow, ...]:
+    """The agents who work for any of these pharmacies; today's figures count their calls to
+    these pharmacies' patients."""
+    if not pharmacy_ids:
+        return ()
+    agents = session.execute(
+        select(
+            User.id,
+            User.display_name,
+            func.coalesce(AgentState.state, literal("offline")),
+            AgentState.pause_code,
+            AgentState.since,
+            AgentState.logout_requested_at,
+        )
         .outerjoin(AgentState, AgentState.user_id == User.id)
-        .where(User.role == "agent", User.id.in_(agents), User.active.is_(True))
-        .order_by(User.display_name)
-    ).tuples():
-        calls, reached, handle, wrap = stats.get(user.id, (0, 0, None, None))
+        .where(
+            User.role == "agent",
+            User.active.is_(True),
+            User.id.in_(
+                select(UserPharmacy.user_id).where(UserPharmacy.pharmacy_id.in_(pharmacy_ids))
+            ),
+        )
+        .order_by(User.display_name, User.id)
+    ).all()
+    ids = [a[0] for a in agents]
+    holding: dict[int, tuple[datetime, int]] = {}
+    if ids:
+        for uid, at, patient_id in session.execute(
+            select(QueueEntry.holder_id, QueueEntry.claimed_at, QueueEntry.patient_id)
+            .where(
+                QueueEntry.holder_id.in_(ids),
+                QueueEntry.lease_expires_at > now,
+                QueueEntry.status == "open",
+            )
+            .order_by(QueueEntry.claimed_at)
+        ):
+            if uid is not None and at is not None:  # the latest claim wins (one, normally)
+                holding[uid] = (at, patient_id)
+    out = []
+    for user_id, name, state, pause_code, state_since, logout_at in agents:
+        held_at, held_patient = holding.get(user_id, (None, None))
+        handle = tally.agent_handle.get(user_id)
+        wrap = tally.agent_wrap.get(user_id)
         out.append(
             AgentRow(
-                user.id,
-                user.display_name,
-                state.state if state else "offline",
-                state.pause_code if state else None,
-                state.since if state else None,
-                calls,
-                reached,
-                float(handle) if handle is not None else None,
-                float(wrap) if wrap is not None else None,
-                holding.get(user.id),
+                user_id=user_id,
+                name=name,
+                state=state,
+                pause_code=pause_code,
+                since=state_since,
+                calls_today=tally.agent_calls.get(user_id, 0),
+                reached_today=len(tally.agent_reached.get(user_id, ())),
+                avg_handle_s=sum(handle) / len(handle) if handle else None,
+                avg_wrap_up_s=sum(wrap) / len(wrap) if wrap else None,
+                holding_since=held_at,
+                holding_patient_id=held_patient,
+                logout_requested=logout_at is not None and state != "offline",
             )
         )
     return tuple(out)
 
 
 def outcome_summary(
-    session: Session, pharmacy_ids: tuple[int, ...], now: datetime, zone: str, grace_minutes: int
+    tally: DayTally, labels: dict[str, str], callbacks: dict[int, tuple[int, int]]
 ) -> OutcomeSummary:
-    from queues.models import Patient
-
-    start = day_start(now, zone)
-    mine = select(Patient.id).where(Patient.pharmacy_id.in_(pharmacy_ids))
-    rows = session.execute(
-        select(Attempt.started_at, Attempt.disposition, DispositionCode.reached, Attempt.answers)
-        .join(DispositionCode, DispositionCode.code == Attempt.disposition)
-        .where(Attempt.started_at >= start, Attempt.patient_id.in_(mine))
-    ).all()
-    by_disposition: dict[str, int] = defaultdict(int)
-    by_hour: dict[int, int] = defaultdict(int)
-    actions: dict[str, int] = defaultdict(int)
-    tz = ZoneInfo(zone)
-    reached = 0
-    for started, disposition, was_reached, answers in rows:
-        by_disposition[disposition] += 1
-        by_hour[started.astimezone(tz).hour] += 1
-        reached += bool(was_reached)
-        for action in (answers or {}).get("actions", []):
-            if isinstance(action, dict):
-                actions[str(action.get("kind"))] += 1
-        if disposition == "transferred_pharmacist":
-            actions["escalate_pharmacist"] += 1
-    grace = timedelta(minutes=grace_minutes)
-    due, overdue = session.execute(
-        select(
-            func.count(case((Callback.due_at <= now, Callback.id))),
-            func.count(case((Callback.due_at < now - grace, Callback.id))),
-        ).where(Callback.status == "pending", Callback.patient_id.in_(mine))
-    ).one()
+    """Today's calls and the follow-ups they produced, from the tally."""
+    by_disposition = sorted(
+        ((code, labels.get(code, code), n) for code, n in tally.by_disposition.items()),
+        key=lambda r: (-r[2], r[0]),
+    )
     return OutcomeSummary(
-        by_disposition=tuple(sorted(by_disposition.items(), key=lambda kv: -kv[1])),
-        by_hour=tuple(sorted(by_hour.items())),
-        attempts=len(rows),
-        reached=reached,
-        refill_requests=actions["request_refill"],
-        med_sync_enrollments=actions["enroll_med_sync"],
-        escalations=actions["escalate_pharmacist"],
-        callbacks_due=int(due or 0),
-        callbacks_overdue=int(overdue or 0),
+        by_disposition=tuple(by_disposition),
+        by_hour=tuple(sorted(tally.by_hour.items())),
+        attempts=sum(tally.by_disposition.values()),
+        patients_called=len(tally.called),
+        patients_reached=len(tally.reached),
+        refill_requests=tally.actions[REFILL_REQUEST],
+        med_sync_enrollments=tally.actions[MED_SYNC_ENROLLMENT],
+        escalations=len(tally.escalated),
+        callbacks_due=sum(d for d, _ in callbacks.values()),
+        callbacks_overdue=sum(o for _, o in callbacks.values()),
     )
