@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -155,3 +156,9 @@ def match_score(pattern: str, item: DueItem) -> float:
     if pattern == item.kind:
         return 1.0
     return 0.0
+
+
+@functools.cache
+def bundled_library() -> Library:
+    """The flows shipped in scripts_library/flows, read once per process (they are immutable)."""
+    return Library.load()

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 from textual import work
@@ -28,7 +28,7 @@ from console.widgets.dial_bar import DialBar
 from console.widgets.history import AttemptHistory
 from console.widgets.medications import MedicationsTable
 from console.widgets.patient_card import PatientCard
-from console.widgets.script_panel import ScriptPanel
+from console.widgets.script_panel import ScriptDrafts, ScriptPanel
 from queues.auth import SignedInUser
 from queues.errors import LeaseLost, OutreachError, WrapUpPending
 from queues.outcomes import Outcome, Recorded
@@ -86,6 +86,34 @@ class WorkspaceScreen(Screen[None]):
         Binding("p", "pause", "Pause", id="pause", tooltip="Take a break with a pause code"),
         Binding("L", "sign_out", "Log out", id="sign_out", tooltip="End the shift and sign out"),
         Binding("ctrl+l", "app.lock", "Lock", id="lock", show=False),
+        Binding(
+            "left_square_bracket",
+            "script_back",
+            "Back",
+            id="script_back",
+            tooltip="Script: the step before (answers are kept)",
+        ),
+        Binding(
+            "right_square_bracket",
+            "script_forward",
+            "Fwd",
+            id="script_forward",
+            tooltip="Script: go on with the answer already given",
+        ),
+        Binding(
+            "l",
+            "script_language",
+            "Lang",
+            id="script_language",
+            show=False,
+            tooltip="Script: switch between English and Spanish",
+        ),
+        *(
+            Binding(
+                str(n), f"script_choose({n})", f"Answer {n}", id=f"script_answer_{n}", show=False
+            )
+            for n in range(1, 10)
+        ),
     ]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
 
@@ -103,6 +131,8 @@ class WorkspaceScreen(Screen[None]):
         self._heartbeat: Timer | None = None
         self._retry: Timer | None = None
         self._saved = False  # after a first wrap-up the agent is between calls, not "not ready"
+        self._script_store: ScriptDrafts | None = None
+        self._script_seq = 0
 
     @property
     def outreach(self) -> OutreachApp:
@@ -153,6 +183,8 @@ class WorkspaceScreen(Screen[None]):
             return holding and phase != "dialing"
         if action in ("pause", "sign_out"):
             return not holding and phase != "claiming"
+        if action.startswith("script_"):
+            return holding and self.query_one(ScriptPanel).call is not None
         return True
 
     def watch_phase(self, old: Phase, new: Phase) -> None:
@@ -207,7 +239,10 @@ class WorkspaceScreen(Screen[None]):
         )
         self.query_one(MedicationsTable).show(patient.medications, today)
         self.query_one(AttemptHistory).show(patient.attempts, patient.pharmacy.timezone)
-        self.query_one(ScriptPanel).start(patient, self.user.display_name)
+        saved = self._script_drafts().find(offer.claim.lease_token) if offer.claim.resumed else None
+        self.query_one(ScriptPanel).start(
+            patient, self.user.display_name, self.outreach.services.sessions, saved
+        )
         if self._heartbeat is not None:
             self._heartbeat.resume()
         self.phase = "preview"
@@ -265,6 +300,7 @@ class WorkspaceScreen(Screen[None]):
             call_result=facts.result or ("not_dialed" if facts.started_at is None else None),
             script_id=script.flow_id,
             answers=script.answers_state(),
+            actions=script.actions(),
         )
         self._open_wrap_up(draft)
 
@@ -285,6 +321,8 @@ class WorkspaceScreen(Screen[None]):
         if recorded is None:  # closed without saving: still holding the patient
             self.refresh_bindings()
             return
+        if self.offer is not None:
+            self._script_drafts().discard(self.offer.claim.lease_token)
         self.offer = None
         self._saved = True
         self.call = CallFacts()
@@ -297,6 +335,40 @@ class WorkspaceScreen(Screen[None]):
             "Saved. Press r for your next patient, or p to take a break."
         )
         self.phase = "not_ready"
+
+    # -- the script (keys; the panel draws, the screen saves its progress) ---------------------
+    def action_script_choose(self, number: int) -> None:
+        self.query_one(ScriptPanel).choose(number)
+
+    def action_script_back(self) -> None:
+        self.query_one(ScriptPanel).back()
+
+    def action_script_forward(self) -> None:
+        self.query_one(ScriptPanel).forward()
+
+    def action_script_language(self) -> None:
+        self.query_one(ScriptPanel).switch_language()
+
+    def on_script_panel_changed(self, event: ScriptPanel.Changed) -> None:
+        if self.offer is not None:
+            self._script_seq += 1
+            self._save_script(self.offer, event.saved, self._script_seq)
+        self.refresh_bindings()
+
+    @work(thread=True, exit_on_error=False, group="script-save")
+    def _save_script(self, offer: Offer, saved: dict[str, Any], seq: int) -> None:
+        try:
+            self._script_drafts().save(offer, saved, seq)
+        except OSError as exc:
+            self.app.call_from_thread(
+                self.notify, f"Script progress not saved locally: {exc}", severity="warning"
+            )
+
+    def _script_drafts(self) -> ScriptDrafts:
+        root = Path(self.outreach.services.settings.ui.drafts_path)
+        if self._script_store is None:
+            self._script_store = ScriptDrafts(root, self.user)
+        return self._script_store
 
     def action_pause(self) -> None:
         from console.screens.pause import PauseScreen

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -24,7 +25,7 @@ from console.drafts import DraftStore
 from console.shift import Shift, reference_data
 from queues.context import PatientContext
 from queues.errors import InvalidOutcome, LeaseLost, OutreachError
-from queues.outcomes import DispositionOption, Outcome, Recorded
+from queues.outcomes import ActionRequest, DispositionOption, Outcome, Recorded
 
 if TYPE_CHECKING:
     from console.app import OutreachApp
@@ -43,7 +44,14 @@ class WrapUpScreen(ModalScreen[Recorded | None]):
         assert shift is not None
         self.shift = shift
         self.patient = patient
-        self.draft = draft
+        # A draft read back from disk carries its actions as plain dicts.
+        self.draft = dataclasses.replace(
+            draft,
+            actions=tuple(
+                a if isinstance(a, ActionRequest) else ActionRequest(**a) for a in draft.actions
+            ),
+        )
+        self.suggested = draft.disposition or None
         self.options: dict[str, DispositionOption] = {}
         self.chosen: str | None = draft.disposition or None
         self.zone = ZoneInfo(patient.pharmacy.timezone)
@@ -63,6 +71,7 @@ class WrapUpScreen(ModalScreen[Recorded | None]):
                     yield Label("Disposition (required) — Enter to choose")
                     yield OptionList(id="disposition")
                     yield Static("", id="disposition-chosen")
+                    yield Static(self._actions_text(), id="wrap-up-actions")
                 with Vertical(id="wrap-up-right"):
                     yield Label("Notes (no more than the call needs)")
                     yield TextArea(self.draft.notes, id="notes")
@@ -115,8 +124,19 @@ class WrapUpScreen(ModalScreen[Recorded | None]):
     def _show_chosen(self) -> None:
         option = self.options.get(self.chosen or "")
         text = f"Chosen: [b]{option.label}[/]" if option else "Chosen: [b red]none yet[/]"
+        if option and option.code == self.suggested:
+            text += " [dim](suggested)[/]"
         self.query_one("#disposition-chosen", Static).update(text)
         self.query_one("#callback-fields").display = self._needs_callback()
+
+    def _actions_text(self) -> str:
+        """The follow-up actions the script produced; saved with the attempt."""
+        from console.widgets.script_panel import action_line
+
+        if not self.draft.actions:
+            return ""
+        lines = [f"[green]✓[/] {escape(action_line(a))}" for a in self.draft.actions]
+        return "Follow-up actions (sent with this call):\n" + "\n".join(lines)
 
     def _collect(self) -> Outcome:
         """The form as an Outcome; raises InvalidOutcome naming the field at fault."""

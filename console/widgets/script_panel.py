@@ -1,40 +1,347 @@
-"""The call script for the patient's campaigns (linear reading until the flow engine drives it)."""
+"""The call script: the current step with the patient's data filled in, answers on number keys,
+back and forward, and the answers so far. The flow engine (scripts_library) decides what may be
+shown; this widget only draws it and posts `Changed` so the screen can save the progress."""
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from rich.text import Text
+from sqlalchemy.orm import Session, sessionmaker
+from textual import on, work
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import Static
+from textual.message import Message
+from textual.widgets import Input, Static
 
+from console.drafts import DraftStore
+from queues.auth import SignedInUser
 from queues.context import PatientContext
+from queues.outcomes import ActionRequest, Outcome
+from scripts_library.engine import AnswerError, ScriptedCall, ScriptError, StepView
+from scripts_library.facts import (
+    facts_from_context,
+    items_from_context,
+    load_conditions,
+    load_subjects,
+)
+from scripts_library.library import bundled_library
+from scripts_library.placeholders import PrivacyViolation
+
+ACTION_LABELS = {
+    "refill_request": "Refill request",
+    "pharmacist_escalation": "Pharmacist call-back",
+    "med_sync_enrollment": "Med-sync enrollment",
+    "vaccine_interest": "Vaccine interest",
+    "callback": "Callback",
+    "do_not_call": "Do-not-call request",
+    "wrong_number": "Wrong number",
+    "prescriber_followup": "Prescriber follow-up",
+}
+if TYPE_CHECKING:
+    from console.shift import Offer
+
+DATE_HINT = {"en": "MM/DD/YYYY or 1955-04-01", "es": "DD/MM/AAAA o 1955-04-01"}
+
+
+def action_line(action: ActionRequest) -> str:
+    detail = action.detail
+    what = detail.get("drug") or detail.get("vaccine") or detail.get("reason") or ""
+    return f"{ACTION_LABELS.get(action.kind, action.kind)}{f' — {what}' if what else ''}"
+
+
+class ScriptDrafts:
+    """The script's progress on local disk (the wrap-up's draft mechanism, its own directory), so
+    a killed console resumes at the step where it stopped. Saves may come from several worker
+    threads: the newest wins and an older one never overwrites it."""
+
+    def __init__(self, root: Path, user: SignedInUser) -> None:
+        self.store = DraftStore(root / "scripts", user.username)
+        self.user = user
+        self._lock = threading.Lock()
+        self._written = 0
+
+    @staticmethod
+    def uid(lease_token: str) -> str:
+        return f"script-{lease_token}"
+
+    def save(self, offer: Offer, saved: dict[str, Any], seq: int) -> None:
+        draft = Outcome(
+            uid=self.uid(offer.claim.lease_token),
+            patient_id=offer.claim.patient_id,
+            lease_token=offer.claim.lease_token,
+            user_id=self.user.id,
+            disposition="",
+            started_at=offer.claim.claimed_at,
+            ended_at=offer.claim.claimed_at,
+            answers={"script_state": saved},
+        )
+        with self._lock:
+            if seq <= self._written:
+                return
+            self.store.save(draft)
+            self._written = seq
+
+    def find(self, lease_token: str) -> dict[str, Any] | None:
+        for draft in self.store.pending():
+            if draft.lease_token == lease_token and isinstance(draft.answers, dict):
+                state = draft.answers.get("script_state")
+                return state if isinstance(state, dict) else None
+        return None
+
+    def discard(self, lease_token: str) -> None:
+        with self._lock:
+            self.store.discard(self.uid(lease_token))
 
 
 class ScriptPanel(VerticalScroll):
     can_focus = True
 
+    @dataclass
+    class Changed(Message):
+        """The script moved; `saved` is its whole state, for the local draft."""
+
+        panel: ScriptPanel
+        saved: dict[str, Any]
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.flow_id: str | None = None
-        self.suggested_disposition: str | None = None
+        self.call: ScriptedCall | None = None
+        self.view: StepView | None = None
 
-    def compose(self):  # type: ignore[no-untyped-def]
+    def compose(self) -> ComposeResult:
+        yield Static("", id="script-head")
         yield Static("The script appears here when you have a patient.", id="script-text")
+        yield Static("", id="script-choices")
+        yield Input(id="verify-name", placeholder="Full name, as they say it")
+        yield Input(id="verify-dob", placeholder="Date of birth")
+        yield Input(id="script-answer", placeholder="Answer, then Enter")
+        yield Static("", id="script-message")
+        yield Static("", id="script-answers")
 
     def on_mount(self) -> None:
         self.border_title = "Script"
+        self._show_inputs(None)
 
-    def start(self, patient: PatientContext, agent_name: str) -> None:
-        self.flow_id = patient.tasks[0].script_id if patient.tasks else None
-        self.query_one("#script-text", Static).update(
-            f"Hello, may I speak with {patient.first_name}? This is {agent_name} "
-            f"calling from {patient.pharmacy.name}."
-        )
+    # -- the screen's calls ------------------------------------------------------------------
+    @property
+    def flow_id(self) -> str | None:
+        return self.call.primary_flow_id if self.call else None
+
+    @property
+    def suggested_disposition(self) -> str | None:
+        return self.call.suggested_disposition if self.call else None
+
+    def start(
+        self,
+        patient: PatientContext,
+        agent_name: str,
+        sessions: sessionmaker[Session],
+        saved: dict[str, Any] | None = None,
+    ) -> None:
+        """Plan the call for the patient's open tasks (or resume `saved`) and show its first step."""
+        self.call = None
+        self._load(patient, agent_name, sessions, saved)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="script")
+    def _load(
+        self,
+        patient: PatientContext,
+        agent_name: str,
+        sessions: sessionmaker[Session],
+        saved: dict[str, Any] | None,
+    ) -> None:
+        try:
+            with sessions() as session:
+                subjects = load_subjects(session, patient.id)
+                conditions = load_conditions(session, patient.id)
+            library = bundled_library()
+            facts = facts_from_context(patient, agent_name, conditions)
+            call = None
+            if saved is not None:
+                try:
+                    call = ScriptedCall.restore(library, facts, saved)
+                except (ScriptError, KeyError, ValueError, TypeError):
+                    call = None  # an unusable draft: start the script again
+            if call is None:
+                call = ScriptedCall.start(library, facts, items_from_context(patient, subjects))
+        except Exception as exc:  # the panel says why; the rest of the workspace goes on
+            self.app.call_from_thread(self._failed, f"Script not available: {exc}")
+            return
+        self.app.call_from_thread(self._started, call, saved is not None)
+
+    def _started(self, call: ScriptedCall, resumed: bool) -> None:
+        self.call = call
+        self.refresh_step()
+        if resumed:
+            self._message("Resumed where the script stopped.", "dim")
+
+    def _failed(self, message: str) -> None:
+        self.query_one("#script-text", Static).update(Text(message, style="bold red"))
 
     def answers_state(self) -> dict[str, Any]:
-        return {}
+        return self.call.record() if self.call else {}
+
+    def actions(self) -> tuple[ActionRequest, ...]:
+        return self.call.actions() if self.call else ()
 
     def reset(self) -> None:
-        self.flow_id = None
-        self.suggested_disposition = None
+        self.call = None
+        self.view = None
+        self.query_one("#script-head", Static).update("")
         self.query_one("#script-text", Static).update("")
+        self.query_one("#script-choices", Static).update("")
+        self.query_one("#script-answers", Static).update("")
+        self._message("")
+        self._show_inputs(None)
+
+    # -- the agent's moves (keys are bound on the screen) ------------------------------------
+    def choose(self, number: int) -> None:
+        self._do(lambda call: call.choose(number))
+
+    def back(self) -> None:
+        if self.call is not None and not self.call.back():
+            self._message("This is the first step.", "dim")
+            return
+        self._do(lambda call: None)
+
+    def forward(self) -> None:
+        def go(call: ScriptedCall) -> None:
+            if not call.forward():
+                raise AnswerError(
+                    "answer this step first" if not call.finished else "end of script"
+                )
+
+        self._do(go)
+
+    def switch_language(self) -> None:
+        if self.call is None:
+            return
+        other = "en" if self.call.state.language == "es" else "es"
+        self._do(lambda call: call.switch_language(other))
+
+    @on(Input.Submitted, "#script-answer")
+    def _answered(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._do(lambda call: call.answer(event.value))
+
+    @on(Input.Submitted, "#verify-name")
+    def _name_entered(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.query_one("#verify-dob", Input).focus()
+
+    @on(Input.Submitted, "#verify-dob")
+    def _verify(self, event: Input.Submitted) -> None:
+        event.stop()
+        name = self.query_one("#verify-name", Input).value
+        result: list[str] = []
+
+        def check(call: ScriptedCall) -> None:
+            result.append(call.verify(name, event.value).message)
+
+        if self._do(check) and result:
+            passed = result[0].startswith("identity verified")
+            self._message(result[0], "green" if passed else "bold red")
+
+    def _do(self, move: Any) -> bool:
+        """Apply one move; a refused move leaves the script where it was and says why."""
+        if self.call is None:
+            return False
+        before = self.view.step_id if self.view else None
+        try:
+            move(self.call)
+        except (AnswerError, PrivacyViolation, ScriptError) as exc:
+            self._message(str(exc), "bold red")
+            return False
+        self._message("")
+        self.refresh_step(moved=before != self.call.step.id)
+        self.post_message(self.Changed(self, self.call.saved()))
+        return True
+
+    # -- drawing -----------------------------------------------------------------------------
+    def refresh_step(self, moved: bool = True) -> None:
+        call = self.call
+        if call is None:
+            return
+        try:
+            view = call.view()
+        except PrivacyViolation as exc:  # the engine refused what the flow tried to show
+            self.query_one("#script-text", Static).update(Text(f"Refused: {exc}", "bold red"))
+            return
+        self.view = view
+        lang = view.language.upper()
+        lock = "✓ identity verified" if view.verified else "identity not verified"
+        self.border_title = f"Script · {view.section}/{view.sections} {view.flow_title}"
+        self.border_subtitle = f"{lang} (l)"
+        self.query_one("#script-head", Static).update(
+            Text.assemble((lock, "green" if view.verified else "yellow"))
+        )
+        text = Text(view.text, style="bold")
+        if view.hint:
+            text.append("\n" + view.hint, style="dim italic")
+        if view.finished:
+            text.append(
+                f"\nEnd of script — suggested: {view.disposition}. Press w to wrap up.",
+                style="bold cyan",
+            )
+        self.query_one("#script-text", Static).update(text)
+        choices = Text()
+        for c in view.choices:
+            marker = "●" if c.chosen else " "
+            choices.append(f"{marker}{c.number} ", style="bold reverse" if c.chosen else "bold")
+            choices.append(f"{c.label}\n")
+        self.query_one("#script-choices", Static).update(choices)
+        self._show_inputs(view, reset=moved)
+        answers = Text()
+        if view.answered:
+            answers.append("Answers so far\n", style="underline")
+            for key, value in view.answered[-6:]:
+                answers.append(f"{key}: ", style="dim")
+                answers.append(f"{value}\n")
+        actions = self.actions()
+        if actions:
+            answers.append("Actions\n", style="underline")
+            for action in actions:
+                answers.append(f"✓ {action_line(action)}\n", style="green")
+        unscripted = self.call.plan.unscripted if self.call else ()
+        if unscripted:
+            answers.append("No script for: " + ", ".join(i.subject for i in unscripted), "dim")
+        self.query_one("#script-answers", Static).update(answers)
+
+    def _show_inputs(self, view: StepView | None, reset: bool = True) -> None:
+        verify = view is not None and view.type == "verify"
+        typed = view is not None and view.type == "ask" and not view.choices
+        name = self.query_one("#verify-name", Input)
+        dob = self.query_one("#verify-dob", Input)
+        answer = self.query_one("#script-answer", Input)
+        name.display = dob.display = verify
+        answer.display = typed
+        if view is None:
+            return
+        if reset:
+            for field in (name, dob, answer):
+                field.value = ""
+            if typed and view.answer is not None:
+                answer.value = str(view.answer)
+        if verify:
+            dob.placeholder = f"Date of birth ({DATE_HINT.get(view.language, DATE_HINT['en'])})"
+            name.placeholder = (
+                "Caregiver's full name" if view.who == "caregiver" else "Full name, as they say it"
+            )
+            if reset:
+                name.focus()
+        elif typed:
+            answer.placeholder = {
+                "number": "A number, then Enter",
+                "date": f"A date ({DATE_HINT.get(view.language, DATE_HINT['en'])}), then Enter",
+            }.get(view.answer_type or "", "Their answer, then Enter")
+            if reset:
+                answer.focus()
+        elif self.screen.focused in (name, dob, answer):
+            self.focus()  # number keys work again
+
+    def _message(self, text: str, style: str = "") -> None:
+        self.query_one("#script-message", Static).update(Text(text, style=style))
