@@ -219,9 +219,21 @@ async def test_supervisor_signs_in_through_the_browser_and_sees_the_monitor(
     await browser.send(
         "Runtime.evaluate", expression="document.querySelector('.xterm-helper-textarea').focus()"
     )
-    await browser.type("sue")
+    # Each step waits for the app to show it took the keys (the echo), never for a time.
+    # Keys that arrive while the login screen is still mounting go nowhere: type again then.
+    for attempt in range(3):
+        mark = len(browser.screen)
+        await browser.type("sue")
+        try:
+            await browser.wait_for_text("sue", since=mark, timeout=10)
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
     await browser.enter()
+    mark = len(browser.screen)
     await browser.type(PASSWORD)
+    await browser.wait_for_text("•" * 4, since=mark)  # the password field masks what it got
     before = len(browser.screen)
     await browser.enter()
     await browser.wait_for_text("Queues", since=before)
