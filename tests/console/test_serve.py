@@ -236,8 +236,11 @@ async def test_supervisor_signs_in_through_the_browser_and_sees_the_monitor(
     await browser.wait_for_text("•" * 4, since=mark)  # the password field masks what it got
     before = len(browser.screen)
     await browser.enter()
-    await browser.wait_for_text("Queues", since=before)
-    await browser.wait_for_text("Agents", since=before)
+    try:
+        await browser.wait_for_text("Queues", since=before, timeout=60)  # a loaded machine
+        await browser.wait_for_text("Agents", since=before)
+    finally:  # what the page received, kept with the screenshot as the test's artefacts
+        (tmp_path / "screen.txt").write_text(browser.screen[before:])
     shot = await browser.send("Page.captureScreenshot", format="png")
     (tmp_path / "monitor.png").write_bytes(base64.b64decode(shot["data"]))
 
