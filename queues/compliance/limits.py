@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import time
+from functools import lru_cache
 from typing import Any
 
 from queues.errors import ConfigError
@@ -61,6 +62,7 @@ def _window(start_text: str, end_text: str, key: str, where: str) -> tuple[time,
     return max(start, FEDERAL_START), min(end, FEDERAL_END)
 
 
+@lru_cache(maxsize=64)
 def site_limits(settings: QueueSettings) -> Limits:
     start, end = _window(
         settings.calling_window_start, settings.calling_window_end, "queue.", "[queue]"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from queues.compliance.check import PatientFacts, PharmacyHours, PhoneFacts, evaluate
@@ -36,52 +36,80 @@ def limits_for(pharmacy: Pharmacy, settings: QueueSettings) -> Limits:
 # Attempts that never rang the patient's phone do not count against the caps.
 NOT_A_CALL = ("not_dialed", "busy", "failed")
 
+# Core statements on the tables (no ORM entities): this runs inside every claim, so it stays lean.
+_patients, _pharmacies = Patient.__table__, Pharmacy.__table__
+_phones, _attempts, _tasks = Phone.__table__, Attempt.__table__, Task.__table__
+_PATIENT = (
+    select(
+        _patients.c.zip_code,
+        _patients.c.state,
+        _patients.c.do_not_call,
+        _patients.c.deceased,
+        _patients.c.consent_to_call,
+        _pharmacies.c.code,
+        _pharmacies.c.timezone,
+        _pharmacies.c.opens_at,
+        _pharmacies.c.closes_at,
+        _pharmacies.c.calling_limits,
+    )
+    .join(_pharmacies, _pharmacies.c.id == _patients.c.pharmacy_id)
+    .where(_patients.c.id == bindparam("patient_id"))
+)
+_PHONES = (
+    select(_phones.c.number, _phones.c.best_time, _phones.c.wrong_number, _phones.c.do_not_call)
+    .where(_phones.c.patient_id == bindparam("patient_id"))
+    .order_by(_phones.c.rank, _phones.c.id)
+)
+_DIALS = select(
+    _attempts.c.started_at, _attempts.c.task_ids, _attempts.c.call_result, _attempts.c.disposition
+).where(
+    _attempts.c.patient_id == bindparam("patient_id"), _attempts.c.started_at > bindparam("since")
+)
+_OPEN_TASKS = select(_tasks.c.id).where(
+    _tasks.c.patient_id == bindparam("patient_id"), _tasks.c.status == "open"
+)
 
-def _dials(session: Session, patient_id: int, now: datetime) -> list[tuple[datetime, Any]]:
-    rows = session.execute(
-        select(
-            Attempt.started_at, Attempt.task_ids, Attempt.call_result, Attempt.disposition
-        ).where(Attempt.patient_id == patient_id, Attempt.started_at > now - timedelta(days=7))
-    ).all()
-    return [
+
+def _facts(session: Session, patient_id: int, head: Any, now: datetime) -> PatientFacts:
+    conn = session.connection()
+    phones = conn.execute(_PHONES, {"patient_id": patient_id}).all()
+    dials = [
         (as_utc(at), ids)
-        for at, ids, result, disposition in rows
+        for at, ids, result, disposition in conn.execute(
+            _DIALS, {"patient_id": patient_id, "since": now - timedelta(days=7)}
+        )
         if result not in NOT_A_CALL and disposition != "busy"
     ]
-
-
-def patient_facts(session: Session, patient: Patient, now: datetime) -> PatientFacts:
-    phones = session.scalars(
-        select(Phone).where(Phone.patient_id == patient.id).order_by(Phone.rank, Phone.id)
-    ).all()
-    dials = _dials(session, patient.id, now)
     same_subject: list[datetime] = []
     if any(at > now - timedelta(hours=24) for at, _ in dials):
-        open_ids = set(
-            session.scalars(
-                select(Task.id).where(Task.patient_id == patient.id, Task.status == "open")
-            )
-        )
+        open_ids = set(conn.execute(_OPEN_TASKS, {"patient_id": patient_id}).scalars())
         for at, ids in dials:
             asked = set((ids or {}).get("open", [])) if isinstance(ids, dict) else set()
             if asked & open_ids:
                 same_subject.append(at)
     return PatientFacts(
-        zip_code=patient.zip_code,
-        state=patient.state,
+        zip_code=head.zip_code,
+        state=head.state,
         phones=tuple(
             PhoneFacts(p.number, p.best_time, p.wrong_number, p.do_not_call) for p in phones
         ),
-        do_not_call=patient.do_not_call,
-        deceased=patient.deceased,
-        consent_to_call=patient.consent_to_call,
+        do_not_call=head.do_not_call,
+        deceased=head.deceased,
+        consent_to_call=head.consent_to_call,
         attempts=tuple(at for at, _ in dials),
         same_subject_attempts=tuple(same_subject),
     )
 
 
-def hours_of(pharmacy: Pharmacy) -> PharmacyHours:
-    return PharmacyHours(pharmacy.code, pharmacy.timezone, pharmacy.opens_at, pharmacy.closes_at)
+def _head(session: Session, patient_id: int) -> Any:
+    head = session.connection().execute(_PATIENT, {"patient_id": patient_id}).first()
+    if head is None:
+        raise UnknownPatient(str(patient_id))
+    return head
+
+
+def patient_facts(session: Session, patient: Patient, now: datetime) -> PatientFacts:
+    return _facts(session, patient.id, _head(session, patient.id), as_utc(now))
 
 
 def patient_verdict(
@@ -93,27 +121,19 @@ def patient_verdict(
     number: str | None = None,
 ) -> Verdict:
     settings = settings or QueueSettings()
-    row = session.execute(
-        select(Patient, Pharmacy)
-        .join(Pharmacy, Pharmacy.id == Patient.pharmacy_id)
-        .where(Patient.id == patient_id)
-    ).first()
-    if row is None:
-        raise UnknownPatient(str(patient_id))
-    patient, pharmacy = row
     now = as_utc(now)
-    facts = patient_facts(session, patient, now)
+    head = _head(session, patient_id)
     try:
-        limits = limits_for(pharmacy, settings)
+        limits = pharmacy_limits(
+            site_limits(settings), head.calling_limits, f"pharmacy {head.code} calling_limits"
+        )
     except ConfigError as bad:  # fail closed: no call under limits nobody can read
         return Verdict(
-            False,
-            (Reason("pharmacy_limits_invalid", f"Calls are held: {bad}"),),
-            None,
-            (),
-            (),
+            False, (Reason("pharmacy_limits_invalid", f"Calls are held: {bad}"),), None, (), ()
         )
-    return evaluate(facts, limits, now, pharmacy=hours_of(pharmacy), number=number)
+    facts = _facts(session, patient_id, head, now)
+    hours = PharmacyHours(head.code, head.timezone, head.opens_at, head.closes_at)
+    return evaluate(facts, limits, now, pharmacy=hours, number=number)
 
 
 def admission(settings: QueueSettings | None = None) -> Any:
