@@ -313,8 +313,10 @@ class FloorMonitor:
         self,
         pharmacy_ids: Sequence[int],
         grace_minutes: int = 30,
-        recount_every: timedelta = RECOUNT_EVERY,
+        recount_every: timedelta | None = RECOUNT_EVERY,
     ) -> None:
+        """`recount_every` None: the caller runs `recount` itself (the console does, in a worker
+        of its own, so a slow recount never holds up the two-second refresh)."""
         self.pharmacy_ids = tuple(pharmacy_ids)
         self.grace_minutes = grace_minutes
         self.recount_every = recount_every
@@ -323,7 +325,15 @@ class FloorMonitor:
         self._labels: dict[str, str] = {}
 
     def recount_due(self, now: datetime) -> bool:
-        return self._depth is None or now - self._depth.counted_at >= self.recount_every
+        if self._depth is None:
+            return True
+        return self.recount_every is not None and now - self._depth.counted_at >= self.recount_every
+
+    def recount(self, session: Session, now: datetime) -> None:
+        """Count every campaign's open tasks again (one grouped pass over the open tasks)."""
+        ids = self.pharmacy_ids
+        # One assignment: a refresh in another thread sees the old depth or the new one.
+        self._depth = _Depth(now, queue_rows(session, ids, now), pharmacy_patients(session, ids))
 
     def refresh(
         self, session: Session, now: datetime, *, zone: str | None = None, recount: bool = False
@@ -331,23 +341,25 @@ class FloorMonitor:
         ids = self.pharmacy_ids
         zone = zone or floor_zone(session, ids)
         if recount or self.recount_due(now):
-            self._depth = _Depth(
-                now, queue_rows(session, ids, now), pharmacy_patients(session, ids)
-            )
-        assert self._depth is not None
+            self.recount(session, now)
+        depth = self._depth
+        assert depth is not None
         start = day_start(now, zone)
         self._tally.update(session, ids, start, zone)
         if not self._labels:
-            self._labels = dict(
-                session.execute(select(DispositionCode.code, DispositionCode.label)).tuples().all()
-            )
+            self._labels = {
+                code: label
+                for code, label in session.execute(
+                    select(DispositionCode.code, DispositionCode.label)
+                )
+            }
         callbacks_due, callback_list = callback_rows(session, ids, now, self.grace_minutes)
         return FloorSnapshot(
             at=now,
             zone=zone,
-            counted_at=self._depth.counted_at,
-            pharmacies=pharmacy_rows(session, ids, now, self._depth.patients, callbacks_due),
-            queues=self._depth.queues,
+            counted_at=depth.counted_at,
+            pharmacies=pharmacy_rows(session, ids, now, depth.patients, callbacks_due),
+            queues=depth.queues,
             agents=agent_rows(session, ids, now, self._tally),
             callbacks=callback_list,
             outcomes=outcome_summary(self._tally, self._labels, callbacks_due),
@@ -403,11 +415,12 @@ def queue_rows(
         if created is not None:
             oldest_created[key] = min(oldest_created.get(key, created), created)
 
-    pharmacies = dict(
-        session.execute(select(Pharmacy.id, Pharmacy.code).where(Pharmacy.id.in_(pharmacy_ids)))
-        .tuples()
-        .all()
-    )
+    pharmacies = {
+        pid: code
+        for pid, code in session.execute(
+            select(Pharmacy.id, Pharmacy.code).where(Pharmacy.id.in_(pharmacy_ids))
+        )
+    }
     if not pharmacies:
         return ()
     campaigns = list(
@@ -491,15 +504,14 @@ def pharmacy_patients(session: Session, pharmacy_ids: Sequence[int]) -> dict[int
     """Patients with open work per pharmacy (part of the recount)."""
     if not pharmacy_ids:
         return {}
-    return dict(
-        session.execute(
+    return {
+        pid: n
+        for pid, n in session.execute(
             select(QueueEntry.pharmacy_id, func.count())
             .where(QueueEntry.status == "open", QueueEntry.pharmacy_id.in_(pharmacy_ids))
             .group_by(QueueEntry.pharmacy_id)
         )
-        .tuples()
-        .all()
-    )
+    }
 
 
 def pharmacy_rows(

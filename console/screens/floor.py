@@ -1,5 +1,10 @@
-"""The supervisor's floor monitor: queues, agents and today's outcomes, refreshed in place by a
-worker every couple of seconds, with the controls a supervisor needs (each one audited)."""
+"""The supervisor's floor monitor: queues, agents, callbacks and today's outcomes, refreshed in
+place by a worker every couple of seconds, with the controls a supervisor needs (each audited).
+
+Two workers: the refresh (every `REFRESH_SECONDS`, cheap: only what moves) and the recount of
+every campaign's depth (every `RECOUNT_SECONDS` and after a control), so a slow count over a
+million tasks never holds up the live figures or the keyboard.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +13,26 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from textual import work
+from sqlalchemy import select
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.timer import Timer
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
-from console.widgets.floor_tables import AgentsTable, OutcomesPanel, QueuesTable
+from console.widgets.floor_tables import (
+    AgentsTable,
+    CallbacksTable,
+    OutcomesPanel,
+    QueuesTable,
+)
 from queues import controls
 from queues.auth import SignedInUser
 from queues.db import transaction
 from queues.errors import OutreachError
-from queues.monitor import FloorSnapshot, floor_snapshot
+from queues.models import QueueEntry, User, UserPharmacy
+from queues.monitor import FloorMonitor, FloorSnapshot, QueueRow, floor_zone
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -28,10 +40,25 @@ if TYPE_CHECKING:
     from console.app import OutreachApp
 
 REFRESH_SECONDS = 2.0
+RECOUNT_SECONDS = 60.0
+WEIGHT_STEP = 0.5
+
+# Which tab each control belongs to: the footer shows only the controls of the open tab.
+CONTROL_TAB = {
+    "toggle_campaign": "tab-queues",
+    "weight": "tab-queues",
+    "release": "tab-agents",
+    "log_out_agent": "tab-agents",
+    "reassign": "tab-callbacks",
+}
 
 
 class FloorScreen(Screen[None]):
     BINDINGS = [
+        Binding("1", "tab('tab-queues')", "Queues", id="tab_queues", show=False),
+        Binding("2", "tab('tab-agents')", "Agents", id="tab_agents", show=False),
+        Binding("3", "tab('tab-callbacks')", "Callbacks", id="tab_callbacks", show=False),
+        Binding("4", "tab('tab-today')", "Today", id="tab_today", show=False),
         Binding(
             "space",
             "toggle_campaign",
@@ -39,32 +66,60 @@ class FloorScreen(Screen[None]):
             id="toggle_campaign",
             tooltip="Pause or resume the selected campaign",
         ),
-        Binding("plus,equals_sign", "weight(0.5)", "Weight +", id="weight_up"),
-        Binding("minus", "weight(-0.5)", "Weight −", id="weight_down"),
+        Binding(
+            "plus,equals_sign",
+            f"weight({WEIGHT_STEP})",
+            "Weight+",
+            id="weight_up",
+            tooltip="Raise the selected campaign's priority weight",
+        ),
+        Binding(
+            "minus",
+            f"weight({-WEIGHT_STEP})",
+            "Weight−",
+            id="weight_down",
+            tooltip="Lower the selected campaign's priority weight",
+        ),
         Binding(
             "x",
             "release",
-            "Release lease",
+            "Release patient",
             id="release_lease",
             tooltip="Put the selected agent's patient back in the queue",
         ),
-        Binding("o", "log_out_agent", "Log agent out", id="log_out_agent"),
+        Binding(
+            "o",
+            "log_out_agent",
+            "Log out agent",
+            id="log_out_agent",
+            tooltip="Ask the selected agent's console to sign out",
+        ),
+        Binding(
+            "a",
+            "reassign",
+            "Reassign",
+            id="reassign_callback",
+            tooltip="Give the selected callback to another agent, or to anyone",
+        ),
         Binding(
             "n",
             "do_not_call",
             "Do-not-call",
             id="do_not_call",
-            tooltip="Add a number or a patient to do-not-call",
+            tooltip="Add a phone number or a patient (MRN) to do-not-call",
         ),
-        Binding("k", "reassign", "Reassign callback", id="reassign_callback"),
-        Binding("f5", "refresh", "Refresh", id="refresh_floor", show=False),
-        Binding("L", "sign_out", "Log out", id="sign_out"),
+        Binding("f5", "refresh(True)", "Recount", id="refresh_floor", show=False),
+        Binding("L", "sign_out", "Sign out", id="sign_out"),
     ]
 
     def __init__(self, user: SignedInUser) -> None:
         super().__init__()
         self.user = user
         self.snapshot: FloorSnapshot | None = None
+        self.monitor: FloorMonitor | None = None
+        self.zone = "UTC"
+        self._floor_timers: list[Timer] = []
+        self._again = False  # a refresh was asked for while one ran
 
     @property
     def outreach(self) -> OutreachApp:
@@ -75,68 +130,134 @@ class FloorScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
-        yield Static("", id="status-line")
-        with Vertical(id="floor"):
-            yield QueuesTable(id="queues")
-            with Horizontal(id="floor-bottom"):
+        yield Static("Loading the floor…", id="status-line")
+        with TabbedContent(id="floor-tabs"):
+            with TabPane("1 Queues", id="tab-queues"):
+                yield QueuesTable(id="queues")
+            with TabPane("2 Agents", id="tab-agents"):
                 yield AgentsTable(id="agents")
+            with TabPane("3 Callbacks", id="tab-callbacks"):
+                yield CallbacksTable(id="callbacks")
+            with TabPane("4 Today", id="tab-today"):
                 yield OutcomesPanel(id="outcomes")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#queues").border_title = "Queues (space pause · +/− weight)"
-        self.query_one("#agents").border_title = "Agents (x release · o log out)"
-        self.query_one("#outcomes").border_title = "Today"
+        settings = self.outreach.services.settings.queue
+        # The console recounts in its own worker; the monitor never does it inside a refresh.
+        self.monitor = FloorMonitor(
+            self.user.pharmacy_ids, settings.callback_grace_minutes, recount_every=None
+        )
         self.action_refresh()
-        self._timer = self.set_interval(REFRESH_SECONDS, self.action_refresh)
+        self._floor_timers = [
+            self.set_interval(REFRESH_SECONDS, self.action_refresh),
+            self.set_interval(RECOUNT_SECONDS, self._recount),
+        ]
+        self.query_one(QueuesTable).focus()
 
     def on_screen_suspend(self) -> None:
-        self._timer.pause()
+        for timer in self._floor_timers:
+            timer.pause()
 
     def on_screen_resume(self) -> None:
-        self._timer.resume()
+        for timer in self._floor_timers:
+            timer.resume()
+
+    @on(TabbedContent.TabActivated)
+    def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
+        self.refresh_bindings()
+        pane = event.pane
+        tables = pane.query("DataTable")
+        if tables:
+            tables.first().focus()
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        tab = CONTROL_TAB.get(action)
+        if tab is not None and self.is_mounted:
+            return self.query_one(TabbedContent).active == tab
+        return True
 
     # -- refresh -----------------------------------------------------------------------------
-    def action_refresh(self) -> None:
+    def action_refresh(self, recount: bool = False) -> None:
+        if recount:
+            self._recount()
+        if any(w.group == "floor" and w.is_running for w in self.workers):
+            self._again = True  # never two refreshes at once: they share the monitor's tally
+            return
         self._load()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="floor")
+    def _recount(self) -> None:
+        if not any(w.group == "recount" and w.is_running for w in self.workers):
+            self._count()
+
+    @work(thread=True, exit_on_error=False, group="recount")
+    def _count(self) -> None:
+        services = self.outreach.services
+        monitor = self.monitor
+        assert monitor is not None
+        try:
+            with services.sessions() as session:
+                monitor.recount(session, services.clock.now())
+        except Exception as exc:  # the next recount tries again
+            self.app.call_from_thread(
+                self.notify, f"Queue depths not recounted: {exc}", severity="warning"
+            )
+            return
+        self.app.call_from_thread(self.action_refresh)
+
+    @work(thread=True, exit_on_error=False, group="floor")
     def _load(self) -> None:
         services = self.outreach.services
+        monitor = self.monitor
+        assert monitor is not None
         started = time.perf_counter()
         try:
             with services.sessions() as session:
-                zone = _first_zone(session, self.user) or "UTC"
-                snap = floor_snapshot(
-                    session,
-                    self.user.pharmacy_ids,
-                    services.clock.now(),
-                    zone,
-                    services.settings.queue.callback_grace_minutes,
-                )
-        except OutreachError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error")
-            return
+                if self.zone == "UTC":
+                    self.zone = floor_zone(session, self.user.pharmacy_ids)
+                snap = monitor.refresh(session, services.clock.now(), zone=self.zone)
         except Exception as exc:  # the database went away: say so, the next refresh retries
+            message = str(exc) if isinstance(exc, OutreachError) else type(exc).__name__
             self.app.call_from_thread(
-                self.notify, f"Floor view not refreshed: {type(exc).__name__}", severity="warning"
+                self.notify, f"Floor not refreshed: {message}", severity="warning"
             )
+            self.app.call_from_thread(self._done_loading)
             return
         elapsed = (time.perf_counter() - started) * 1000
-        self.app.call_from_thread(self._show, snap, zone, elapsed)
+        self.app.call_from_thread(self._show, snap, elapsed)
 
-    def _show(self, snap: FloorSnapshot, zone: str, elapsed_ms: float) -> None:
+    def _done_loading(self) -> None:
+        if self._again:
+            self._again = False
+            self.call_later(self.action_refresh)
+
+    def _show(self, snap: FloorSnapshot, elapsed_ms: float) -> None:
         self.snapshot = snap
-        self.query_one(QueuesTable).show(snap.queues, zone)
+        self.query_one(QueuesTable).show(snap.pharmacies, snap.queues, snap.zone, snap.at)
         self.query_one(AgentsTable).show(snap.agents, snap.at)
+        self.query_one(CallbacksTable).show(snap.callbacks, snap.zone, snap.at)
         self.query_one(OutcomesPanel).show(snap.outcomes)
-        clock = self.outreach.services.clock
-        local = snap.at.astimezone(ZoneInfo(zone))
-        label = "PRACTICE CLOCK " if clock.is_practice else ""
+        tz = ZoneInfo(snap.zone)
+        local = snap.at.astimezone(tz)
+        practice = "practice clock " if self.outreach.services.clock.is_practice else ""
+        ready = sum(1 for a in snap.agents if a.state == "ready")
+        working = sum(1 for a in snap.agents if a.state not in ("offline", "paused", "ready"))
+        alerts = sum(1 for a in snap.agents if a.stuck(snap.at))
+        alert = f" · [b red]{alerts} need a look[/]" if alerts else ""
+        counted = snap.counted_at.astimezone(tz)
+        due = snap.outcomes.callbacks_due
+        late = snap.outcomes.callbacks_overdue
+        callbacks = f"callbacks {due} due" + (f" ([b red]{late} late[/])" if late else "")
         self.query_one("#status-line", Static).update(
-            f"[b]FLOOR[/] · {self.user.display_name} ({', '.join(self.user.pharmacy_codes)}) · "
-            f"{label}{local:%a %H:%M %Z} · refreshed in {elapsed_ms:.0f} ms"
+            f"[b]FLOOR[/] {', '.join(self.user.pharmacy_codes)} · {practice}"
+            f"{local:%a %H:%M} {local.tzname()} · agents: {ready} ready, {working} working"
+            f"{alert} · {callbacks} · {snap.outcomes.attempts} calls today · campaigns counted "
+            f"{counted:%H:%M:%S} · {elapsed_ms:.0f} ms"
         )
+        self._done_loading()
 
     # -- controls ----------------------------------------------------------------------------
     def _control(self, what: str, change: Callable[[Session], object]) -> None:
@@ -146,152 +267,174 @@ class FloorScreen(Screen[None]):
     def _run_control(self, what: str, change: Callable[[Session], object]) -> None:
         try:
             with transaction(self.outreach.services.sessions) as session:
-                change(session)
+                result = change(session)
         except OutreachError as exc:
             self.app.call_from_thread(self.notify, str(exc), title=what, severity="error")
             return
-        self.app.call_from_thread(self.notify, f"{what}: done", timeout=3)
-        self.app.call_from_thread(self.action_refresh)
+        except Exception as exc:  # the database: nothing was changed (the transaction rolled back)
+            self.app.call_from_thread(
+                self.notify, f"not done: {type(exc).__name__}", title=what, severity="error"
+            )
+            return
+        done = result if isinstance(result, str) else "done"
+        self.app.call_from_thread(self.notify, done, title=what, timeout=4)
+        self.app.call_from_thread(self.action_refresh, True)
 
-    def _selected_campaign(self) -> int | None:
-        table = self.query_one(QueuesTable)
-        if table.row_count == 0:
+    def _selected_queue(self) -> QueueRow | None:
+        key = self.query_one(QueuesTable).selected_key
+        if self.snapshot is None or key is None:
             return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return int(key) if key else None
-
-    def _selected_agent(self) -> int | None:
-        table = self.query_one(AgentsTable)
-        if table.row_count == 0:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return int(key) if key else None
+        row = next((q for q in self.snapshot.queues if q.key == key), None)
+        if row is None:
+            self.notify("Select a campaign (the rows under a pharmacy)", severity="warning")
+        return row
 
     def action_toggle_campaign(self) -> None:
-        campaign_id = self._selected_campaign()
-        row = (
-            next((q for q in self.snapshot.queues if q.campaign_id == campaign_id), None)
-            if (self.snapshot)
-            else None
-        )
+        row = self._selected_queue()
         if row is None:
             return
-        now = self.outreach.services.clock.now()
-        settings = self.outreach.services.settings.queue
-        self._control(
-            f"{'Pause' if row.active else 'Resume'} {row.campaign}",
-            lambda s: controls.set_campaign_active(
-                s, self.user, row.campaign_id, not row.active, now, settings
-            ),
+        services = self.outreach.services
+        verb = "Pause" if row.active else "Resume"
+        effect = (
+            f"Its {row.open_tasks} open task(s) leave the queue until you resume it."
+            if row.active
+            else "Its work comes back into the queue."
+        )
+
+        def answer(yes: bool | None) -> None:
+            if not yes:
+                return
+            now = services.clock.now()
+            self._control(
+                f"{verb} {row.campaign} ({row.pharmacy})",
+                lambda s: controls.set_campaign_active(
+                    s, self.user, row.campaign_id, not row.active, now, services.settings.queue
+                ),
+            )
+
+        from console.screens.prompt import ConfirmScreen
+
+        self.app.push_screen(
+            ConfirmScreen(f"{verb} [b]{row.campaign}[/] at {row.pharmacy}?\n{effect}"), answer
         )
 
     def action_weight(self, step: float) -> None:
-        campaign_id = self._selected_campaign()
-        row = (
-            next((q for q in self.snapshot.queues if q.campaign_id == campaign_id), None)
-            if (self.snapshot)
-            else None
-        )
+        row = self._selected_queue()
         if row is None:
             return
-        now = self.outreach.services.clock.now()
-        settings = self.outreach.services.settings.queue
-        weight = max(0.0, round(row.weight + step, 2))
+        services = self.outreach.services
+        now = services.clock.now()
+        weight = min(10.0, max(0.0, round(row.weight + step, 2)))
         self._control(
-            f"Weight of {row.campaign} → {weight:g}",
+            f"{row.campaign} ({row.pharmacy}) weight {row.weight:g} → {weight:g}",
             lambda s: controls.set_campaign_weight(
-                s, self.user, row.campaign_id, weight, now, settings
+                s, self.user, row.campaign_id, weight, now, services.settings.queue
             ),
         )
+
+    def _selected_agent(self) -> tuple[int, str] | None:
+        key = self.query_one(AgentsTable).selected_key
+        if self.snapshot is None or key is None:
+            return None
+        agent = next((a for a in self.snapshot.agents if str(a.user_id) == key), None)
+        return (agent.user_id, agent.name) if agent else None
 
     def action_release(self) -> None:
         agent = self._selected_agent()
         if agent is None:
             return
+        agent_id, name = agent
         now = self.outreach.services.clock.now()
 
-        def release(session: Session) -> None:
-            from sqlalchemy import select
-
-            from queues.models import QueueEntry
-
+        def release(session: Session) -> str:
             patient_id = session.scalar(
-                select(QueueEntry.patient_id).where(QueueEntry.holder_id == agent)
+                select(QueueEntry.patient_id).where(
+                    QueueEntry.holder_id == agent_id, QueueEntry.lease_expires_at > now
+                )
             )
             if patient_id is None:
-                raise OutreachError("that agent holds no patient")
+                raise OutreachError(f"{name} holds no patient")
             controls.release_lease(session, self.user, patient_id, now)
+            return f"{name}'s patient is back in the queue"
 
-        self._control("Release lease", release)
+        self._control("Release patient", release)
 
     def action_log_out_agent(self) -> None:
         agent = self._selected_agent()
         if agent is None:
             return
+        agent_id, name = agent
         now = self.outreach.services.clock.now()
-        self._control("Log agent out", lambda s: controls.request_logout(s, self.user, agent, now))
+
+        def log_out(session: Session) -> str:
+            controls.request_logout(session, self.user, agent_id, now)
+            return f"{name}'s console will sign out after their current wrap-up"
+
+        self._control("Log out agent", log_out)
 
     def action_do_not_call(self) -> None:
         from console.screens.prompt import PromptScreen
 
-        def done(answer: str | None) -> None:
-            if not answer:
-                return
-            patient, _, number = answer.partition(" ")
-            if not patient.isdigit():
-                self.notify(
-                    "Give the patient id, then optionally the number (+1…)", severity="error"
-                )
+        def answer(what: str | None) -> None:
+            if not what:
                 return
             now = self.outreach.services.clock.now()
             self._control(
-                "Do-not-call",
-                lambda s: controls.add_do_not_call(
-                    s, self.user, patient_id=int(patient), number=number.strip() or None, now=now
-                ),
+                "Do-not-call", lambda s: controls.add_do_not_call_for(s, self.user, what, now)
             )
 
         self.app.push_screen(
-            PromptScreen("Do-not-call: PATIENT_ID [NUMBER] (no number: the whole patient)"),
-            callback=done,
+            PromptScreen(
+                "Do-not-call: a phone number (+1…) stops calls to that number; a patient's MRN "
+                "(or CODE:MRN) stops all calls to the patient and closes their open work.",
+                placeholder="+12145551000 or MRN",
+            ),
+            answer,
         )
 
     def action_reassign(self) -> None:
         from console.screens.prompt import PromptScreen
 
-        def done(answer: str | None) -> None:
-            if not answer:
+        key = self.query_one(CallbacksTable).selected_key
+        callback = (
+            next((c for c in self.snapshot.callbacks if str(c.callback_id) == key), None)
+            if self.snapshot and key
+            else None
+        )
+        if callback is None:
+            return
+
+        def answer(who: str | None) -> None:
+            if who is None:
                 return
-            callback, _, who = answer.partition(" ")
-            if not callback.isdigit():
-                self.notify("Give the callback id, then an agent id or 'anyone'", severity="error")
-                return
-            to = None if who.strip() in ("", "anyone") else who.strip()
-            if to is not None and not to.isdigit():
-                self.notify("The agent is given by id (see the Agents table)", severity="error")
-                return
-            self._control(
-                "Reassign callback",
-                lambda s: controls.reassign_callback(
-                    s, self.user, int(callback), int(to) if to else None
-                ),
-            )
+
+            def reassign(session: Session) -> str:
+                to_id = None
+                if who.lower() != "anyone":
+                    to_id = session.scalar(
+                        select(User.id)
+                        .join(UserPharmacy, UserPharmacy.user_id == User.id)
+                        .where(
+                            User.username == who,
+                            UserPharmacy.pharmacy_id.in_(self.user.pharmacy_ids),
+                        )
+                    )
+                    if to_id is None:
+                        raise OutreachError(f"no agent {who!r} works for your pharmacies")
+                controls.reassign_callback(session, self.user, callback.callback_id, to_id)
+                return f"callback #{callback.callback_id} → {who}"
+
+            self._control("Reassign callback", reassign)
 
         self.app.push_screen(
-            PromptScreen("Reassign callback: CALLBACK_ID AGENT_ID|anyone"), callback=done
+            PromptScreen(
+                f"Give callback #{callback.callback_id} ({callback.pharmacy}, due "
+                f"{callback.due_at.astimezone(ZoneInfo(self.zone)):%a %H:%M}, now "
+                f"{callback.owner or 'anyone'}) to which agent? Their user name, or 'anyone'.",
+                placeholder="user name or anyone",
+            ),
+            answer,
         )
 
     def action_sign_out(self) -> None:
         self.outreach.signed_out()
-
-
-def _first_zone(session: Session, user: SignedInUser) -> str | None:
-    from sqlalchemy import select
-
-    from queues.models import Pharmacy
-
-    if not user.pharmacy_ids:
-        return None
-    return session.scalar(
-        select(Pharmacy.timezone).where(Pharmacy.id.in_(user.pharmacy_ids)).order_by(Pharmacy.code)
-    )

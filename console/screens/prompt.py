@@ -1,4 +1,4 @@
-"""A one-line question in a modal: Enter answers, Escape cancels."""
+"""Small modal questions: a one-line answer (Enter answers, Escape cancels), or yes/no."""
 
 from __future__ import annotations
 
@@ -14,14 +14,15 @@ class PromptScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel_prompt")]
     AUTO_FOCUS = "#prompt-input"
 
-    def __init__(self, question: str) -> None:
+    def __init__(self, question: str, placeholder: str = "") -> None:
         super().__init__()
         self.question = question
+        self.placeholder = placeholder
 
     def compose(self) -> ComposeResult:
         with Vertical(id="prompt-box"):
             yield Static(self.question)
-            yield Input(id="prompt-input")
+            yield Input(id="prompt-input", placeholder=self.placeholder)
         yield Footer()
 
     @on(Input.Submitted)
@@ -30,3 +31,25 @@ class PromptScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """A yes/no question for a control that changes what every agent gets."""
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes", id="confirm_yes"),
+        Binding("n,escape", "answer(False)", "No", id="confirm_no"),
+    ]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="prompt-box"):
+            yield Static(self.question)
+            yield Static("[b]y[/] yes · [b]n[/] no", classes="prompt-hint")
+        yield Footer()
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)

@@ -2,134 +2,261 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
-from queues.monitor import AgentRow, OutcomeSummary, QueueRow
+from queues.monitor import (
+    AgentRow,
+    CallbackRow,
+    OutcomeSummary,
+    PharmacyRow,
+    QueueRow,
+    reason_words,
+)
 
-BLOCKED_WORDS = {
-    "calling_window": "window",
-    "daily_cap": "day cap",
-    "weekly_cap": "week cap",
-    "subject_cap": "subject cap",
-    "dnc_patient": "DNC",
-    "dnc_number": "DNC no.",
-    "no_number": "no number",
-    "retry_wait": "retry",
-}
+Cell = str | Text
 
 
-class InPlaceTable(DataTable[str | Text]):
-    """Rows keyed by id: cells change in place, rows come and go, the cursor stays put."""
+class InPlaceTable(DataTable[Cell]):
+    """Rows keyed by id: changed cells update in place, rows come and go, the cursor stays on
+    its row."""
 
-    def sync(self, rows: dict[str, tuple[str | Text, ...]]) -> None:
+    COLUMNS: tuple[str, ...] = ()
+    CURSOR: str = "row"
+
+    def on_mount(self) -> None:
+        # Textual calls every on_mount along the class hierarchy: subclasses set COLUMNS/CURSOR.
+        self.cursor_type = self.CURSOR  # type: ignore[assignment]
+        self.zebra_stripes = True
+        for label in self.COLUMNS:
+            self.add_column(label, key=label)
+
+    def sync(self, rows: dict[str, tuple[Cell, ...]]) -> None:
+        wanted = list(rows)
+        present = [str(k.value) for k in self.rows]
+        kept = [k for k in present if k in rows]
+        if kept + [k for k in wanted if k not in present] != wanted:
+            self._rebuild(rows)  # a row appeared in the middle: rare, redraw in order
+            return
+        for key in present:
+            if key not in rows:
+                self.remove_row(key)
         columns = [c.key for c in self.ordered_columns]
-        for row_key in list(self.rows):
-            if row_key.value not in rows:
-                self.remove_row(row_key)
         for key, cells in rows.items():
             if key in self.rows:
-                current = self.get_row(key)
-                for column, old, new in zip(columns, current, cells, strict=True):
-                    if str(old) != str(new):
+                for column, old, new in zip(columns, self.get_row(key), cells, strict=True):
+                    if old != new:
                         self.update_cell(key, column, new)
             else:
                 self.add_row(*cells, key=key)
 
+    def _rebuild(self, rows: dict[str, tuple[Cell, ...]]) -> None:
+        selected = self.selected_key
+        self.clear()
+        for key, cells in rows.items():
+            self.add_row(*cells, key=key)
+        if selected is not None and selected in rows:
+            self.move_cursor(row=self.get_row_index(selected), animate=False)
+
+    @property
+    def selected_key(self) -> str | None:
+        if self.row_count == 0:
+            return None
+        return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+
+
+def _reasons(blocked: Sequence[tuple[str, int]]) -> str:
+    return ", ".join(f"{reason} {n}" for reason, n in blocked) or "—"
+
+
+def _clock(at: datetime | None, tz: ZoneInfo, now: datetime) -> str:
+    if at is None:
+        return ""
+    local = at.astimezone(tz)
+    return f"{local:%H:%M}" if local.date() == now.astimezone(tz).date() else f"{local:%a %H:%M}"
+
 
 class QueuesTable(InPlaceTable):
-    def on_mount(self) -> None:
-        self.cursor_type = "row"
-        for label in (
-            "Pharmacy",
-            "Campaign",
-            "Open",
-            "Now",
-            "Later (next)",
-            "Held",
-            "Blocked",
-            "Oldest",
-            "Weight",
-        ):
-            self.add_column(label, key=label)
+    """Each pharmacy (patients, fresh) followed by its campaigns (tasks, as of the recount)."""
 
-    def show(self, rows: tuple[QueueRow, ...], zone: str) -> None:
+    COLUMNS = (
+        "Queue",
+        "Open",
+        "Now",
+        "Later (next)",
+        "Held",
+        "Waiting because",
+        "Oldest due",
+        "Callbacks",
+    )
+
+    def show(
+        self,
+        pharmacies: Sequence[PharmacyRow],
+        queues: Sequence[QueueRow],
+        zone: str,
+        now: datetime,
+    ) -> None:
         tz = ZoneInfo(zone)
-        self.sync(
-            {
-                str(r.campaign_id): (
-                    r.pharmacy,
-                    r.campaign if r.active else Text(f"{r.campaign} (PAUSED)", style="bold yellow"),
-                    str(r.open_tasks),
-                    Text(str(r.callable_now), style="bold green" if r.callable_now else "dim"),
-                    f"{r.callable_later}"
-                    + (f" ({r.next_at.astimezone(tz):%H:%M})" if r.next_at else ""),
-                    str(r.claimed),
-                    ", ".join(f"{BLOCKED_WORDS.get(k, k)} {n}" for k, n in r.blocked) or "—",
-                    f"{r.oldest_task_at.astimezone(tz):%b %d}" if r.oldest_task_at else "—",
-                    f"{r.weight:g}",
+        rows: dict[str, tuple[Cell, ...]] = {}
+        for p in pharmacies:
+            late = f" ({p.callbacks_overdue} late)" if p.callbacks_overdue else ""
+            rows[f"p{p.pharmacy_id}"] = (
+                Text(f"{p.code} patients", style="bold"),
+                Text(str(p.patients), style="bold"),
+                Text(str(p.callable_now), style="bold green" if p.callable_now else "dim"),
+                str(p.held),
+                f"{p.callable_later}" + (f" ({_clock(p.next_at, tz, now)})" if p.next_at else ""),
+                _reasons(p.blocked),
+                "",
+                Text(
+                    f"{p.callbacks_due} due{late}",
+                    style="bold red" if p.callbacks_overdue else "",
+                ),
+            )
+            for q in (q for q in queues if q.pharmacy_id == p.pharmacy_id):
+                if q.active:
+                    name: Cell = f"  {q.campaign} (weight {q.weight:g})"
+                else:
+                    waiting = f", {q.paused_tasks} waiting" if q.paused_tasks else ""
+                    name = Text(f"  {q.campaign} PAUSED{waiting}", style="bold yellow")
+                due = q.oldest_due.strftime("%b %d") if q.oldest_due else "—"
+                rows[q.key] = (
+                    name,
+                    str(q.open_tasks),
+                    Text(str(q.callable_now), style="green" if q.callable_now else "dim"),
+                    str(q.held),
+                    f"{q.callable_later}"
+                    + (f" ({_clock(q.next_at, tz, now)})" if q.next_at else ""),
+                    _reasons(q.blocked),
+                    due,
+                    "",
                 )
-                for r in rows
-            }
-        )
+        self.sync(rows)
 
 
-def _duration(seconds: float | None) -> str:
+def duration(seconds: float | None) -> str:
     if seconds is None:
         return "—"
-    s = int(seconds)
+    s = max(0, int(seconds))
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}"
     return f"{s // 60}:{s % 60:02d}"
 
 
-class AgentsTable(InPlaceTable):
-    def on_mount(self) -> None:
-        self.cursor_type = "row"
-        for label in ("Id", "Agent", "State", "For", "Calls", "Reached", "AHT", "Wrap"):
-            self.add_column(label, key=label)
+STATE_WORDS = {
+    "ready": "ready",
+    "previewing": "previewing",
+    "dialing": "dialing",
+    "on_call": "on call",
+    "wrap_up": "wrap-up",
+    "paused": "paused",
+    "not_ready": "not ready",
+    "offline": "offline",
+}
 
-    def show(self, rows: tuple[AgentRow, ...], now: datetime) -> None:
-        out: dict[str, tuple[str | Text, ...]] = {}
+
+class AgentsTable(InPlaceTable):
+    COLUMNS = ("Agent", "State", "For", "Calls", "Reached", "Avg call", "Avg wrap", "Alert")
+
+    def show(self, rows: Sequence[AgentRow], now: datetime) -> None:
+        out: dict[str, tuple[Cell, ...]] = {}
         for a in rows:
-            state = a.state.replace("_", " ") + (f": {a.pause_code}" if a.pause_code else "")
-            style = "bold red" if a.stuck(now) else ""
-            since = (now - a.since).total_seconds() if a.since else None
+            state = STATE_WORDS.get(a.state, a.state) + (
+                f": {a.pause_code}" if a.pause_code else ""
+            )
+            alerts = []
+            if a.lease_stuck(now) and a.holding_since:
+                alerts.append(
+                    f"holding a patient {duration((now - a.holding_since).total_seconds())}"
+                )
+            if a.wrap_up_long(now):
+                alerts.append("long wrap-up")
+            if a.logout_requested:
+                alerts.append("log-out asked")
+            style = "bold red" if a.stuck(now) else ("dim" if a.state == "offline" else "")
+            since = (now - a.since).total_seconds() if a.since and a.state != "offline" else None
             out[str(a.user_id)] = (
-                str(a.user_id),
-                a.name,
-                Text(state, style=style),
-                Text(_duration(since), style=style),
+                Text(a.name, style=style),
+                Text(state, style=style or ("green" if a.state == "ready" else "")),
+                Text(duration(since), style=style),
                 str(a.calls_today),
                 str(a.reached_today),
-                _duration(a.avg_handle_s),
-                _duration(a.avg_wrap_up_s),
+                duration(a.avg_handle_s),
+                duration(a.avg_wrap_up_s),
+                Text("; ".join(alerts), style="bold red" if a.stuck(now) else "yellow"),
+            )
+        self.sync(out)
+
+
+class CallbacksTable(InPlaceTable):
+    COLUMNS = ("Callback", "Pharmacy", "Patient", "Due", "Owner")
+
+    def show(self, rows: Sequence[CallbackRow], zone: str, now: datetime) -> None:
+        tz = ZoneInfo(zone)
+        out: dict[str, tuple[Cell, ...]] = {}
+        for c in rows:
+            due_style = "bold red" if c.overdue else ("yellow" if c.due_at <= now else "")
+            out[str(c.callback_id)] = (
+                f"#{c.callback_id}",
+                c.pharmacy,
+                f"#{c.patient_id}",
+                Text(
+                    _clock(c.due_at, tz, now) + (" overdue" if c.overdue else ""), style=due_style
+                ),
+                c.owner or "anyone",
             )
         self.sync(out)
 
 
 class OutcomesPanel(Vertical):
+    """Today's figures, the day's dispositions and a chart of calls by hour."""
+
     def compose(self) -> ComposeResult:
         yield Static("", id="outcome-figures")
-        yield PlotextPlot(id="outcome-chart")
+        with Horizontal(id="outcome-body"):
+            yield DispositionsTable(id="dispositions")
+            yield PlotextPlot(id="outcome-chart")
 
     def show(self, o: OutcomeSummary) -> None:
-        top = ", ".join(f"{code.replace('_', ' ')} {n}" for code, n in o.by_disposition[:5])
         self.query_one("#outcome-figures", Static).update(
-            f"[b]{o.attempts}[/] calls · [b]{o.reached}[/] reached ({o.reach_rate:.0%}) · "
-            f"refills {o.refill_requests} · med-sync {o.med_sync_enrollments} · "
-            f"escalations {o.escalations}\ncallbacks due {o.callbacks_due}"
-            f" (overdue [b]{o.callbacks_overdue}[/])\n{top or 'no calls yet today'}"
+            f"[b]{o.attempts}[/] calls to [b]{o.patients_called}[/] patients · "
+            f"[b]{o.patients_reached}[/] reached ([b]{o.reach_rate:.0%}[/])\n"
+            f"refill requests [b]{o.refill_requests}[/] · med-sync enrollments "
+            f"[b]{o.med_sync_enrollments}[/] · escalations [b]{o.escalations}[/] · "
+            f"callbacks due [b]{o.callbacks_due}[/] (overdue [b]{o.callbacks_overdue}[/])"
         )
+        self.query_one(DispositionsTable).show(o)
         chart = self.query_one(PlotextPlot)
         plt = chart.plt
         plt.clear_data()
         plt.clear_figure()
-        hours = [h for h, _ in o.by_hour] or [8]
-        plt.bar([f"{h:02d}" for h in hours], [n for _, n in o.by_hour] or [0])
-        plt.title("Calls by hour")
+        if o.by_hour:
+            plt.bar([f"{h:02d}" for h, _ in o.by_hour], [n for _, n in o.by_hour])
+        plt.title("Calls by hour" if o.by_hour else "Calls by hour: none yet today")
         chart.refresh()
+
+
+class DispositionsTable(InPlaceTable):
+    COLUMNS = ("Outcome", "Calls")
+    CURSOR: str = "none"
+
+    def show(self, o: OutcomeSummary) -> None:
+        self.sync({code: (label, str(n)) for code, label, n in o.by_disposition})
+
+
+__all__ = [
+    "AgentsTable",
+    "CallbacksTable",
+    "InPlaceTable",
+    "OutcomesPanel",
+    "QueuesTable",
+    "reason_words",
+]
