@@ -52,6 +52,9 @@ def authenticate(session: Session, username: str, password: str) -> SignedInUser
             user_id=user.id if user else None,
             detail={"username": username[:64]},
         )
+        # Commit the audit row now: the caller's transaction rolls back on the error we raise,
+        # and a failed sign-in must stay on record.
+        session.commit()
         raise AuthenticationFailed() from None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
