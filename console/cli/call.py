@@ -19,6 +19,7 @@ from console.services import settings_from_args, setup_logging
 from console.softphone import (
     CallEvent,
     CallState,
+    DtmfEvent,
     PhoneEvent,
     PhoneNotice,
     RegistrationEvent,
@@ -84,6 +85,8 @@ def _describe(event: PhoneEvent) -> str:
         return "  ".join(parts)
     if isinstance(event, RegistrationEvent):
         return f"registration  {'ok' if event.registered else 'failed'}  ({event.detail})"
+    if isinstance(event, DtmfEvent):
+        return f"dtmf  sent {event.sent or '-'}  heard {event.received or '-'}"
     return f"note  {event.text}"
 
 

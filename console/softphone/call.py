@@ -21,6 +21,7 @@ from console.softphone.events import (
     CallState,
     DtmfEvent,
     EndReason,
+    PhoneEvent,
     reason_for_status,
 )
 from console.softphone.message import (
@@ -54,7 +55,7 @@ class OutgoingCall:
         target: SipUri,
         account: SipAccount,
         transport: SipTransport,
-        emit: Callable[[CallEvent], None],
+        emit: Callable[[PhoneEvent], None],
         *,
         caller_id: str,
         display_name: str,

@@ -301,6 +301,7 @@ class Softphone:
         if self._stopping:
             ended(EndReason.FAILED, "the softphone is shutting down")
             return
+        self._retire_calls()  # the previous call may have ended in this very loop turn
         if self._call is not None:
             ended(EndReason.FAILED, "another call is in progress: hang it up first")
             return
