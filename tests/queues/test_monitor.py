@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, timedelta
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.db import transaction
@@ -123,7 +124,7 @@ def floor(sessions: sessionmaker[Session]) -> dict[str, int]:
         e3.available_at = NOW + timedelta(hours=1)
         s.get_one(QueueEntry, patients[4]).status = "done"
         s.execute(
-            Task.__table__.update()
+            update(Task)
             .where(Task.patient_id == patients[4])
             .values(status="closed", closed_reason="completed")
         )
@@ -257,7 +258,7 @@ def test_a_refresh_reads_new_attempts_and_keeps_the_counted_depths(
     with transaction(sessions) as s:
         _attempt(s, ids["patient5"], ids["ana"], "busy", NOW - timedelta(minutes=1))
         s.execute(
-            Task.__table__.update()
+            update(Task)
             .where(Task.campaign_id == ids["vax"])
             .values(status="closed", closed_reason="completed")
         )
