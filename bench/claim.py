@@ -323,8 +323,9 @@ class Users:
         return self.first + self.next - 1
 
 
-def _product_claimer(job: Job, engine: Engine, users: Users, gate: threading.Barrier) -> Outcome:
-    out = Outcome()
+def _product_claimer(
+    job: Job, engine: Engine, users: Users, gate: threading.Barrier, out: Outcome
+) -> Outcome:
     sessions = session_factory(engine)
     with sessions() as warm:  # open this thread's connection before the clock starts
         warm.execute(text("SELECT 1"))
@@ -354,8 +355,9 @@ def _product_claimer(job: Job, engine: Engine, users: Users, gate: threading.Bar
     return out
 
 
-def _baseline_claimer(job: Job, engine: Engine, users: Users, gate: threading.Barrier) -> Outcome:
-    out = Outcome()
+def _baseline_claimer(
+    job: Job, engine: Engine, users: Users, gate: threading.Barrier, out: Outcome
+) -> Outcome:
     clock = time.perf_counter
     if is_postgres(engine):
         import psycopg
@@ -481,10 +483,12 @@ def run_in_process(job: Job, counter: Any, ready: Any) -> Outcome:
     target = _product_claimer if job.kind == "product" else _baseline_claimer
 
     def run() -> None:
+        result = Outcome()  # filled as it goes: a claimer that fails keeps the claims it made
         try:
-            result = target(job, engine, users, gate)
-        except BaseException as exc:  # reported, and the claims made so far still count
-            result = Outcome(errors=[f"{type(exc).__name__}: {exc}"])
+            target(job, engine, users, gate, result)
+        except BaseException as exc:  # reported with the run's figures
+            result.errors.append(f"{type(exc).__name__}: {exc}")
+            result.end = time.monotonic()
             if gate.n_waiting:
                 gate.abort()
         with lock:
