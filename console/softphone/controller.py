@@ -119,6 +119,8 @@ class SoftphoneController:
             self.bar.post_message(SoftphoneBar.DtmfChanged(event))
         elif isinstance(event, PhoneNotice):
             self.bar.post_message(SoftphoneBar.PhoneNote(event.text))
-        elif isinstance(event, RegistrationEvent) and not event.registered:
-            if event.detail != "unregistered":  # a failure the agent should know about
+        elif isinstance(event, RegistrationEvent):
+            # A failure the agent should know about; being registered is the normal case.
+            failed = not event.registered and event.detail != "unregistered"
+            if failed:
                 self.bar.post_message(SoftphoneBar.PhoneNote(event.detail))
