@@ -29,7 +29,9 @@ Admission = Callable[[Session, int, datetime], None]
 # `admit=COMPLIANCE` (the default): the calling rules of queues.compliance; None: no check at all
 # (the bare dequeue benchmarks compare against).
 COMPLIANCE: Final = "compliance"
-MAX_SKIPS = 50
+# Patients passed over in one claim before giving up for now; each one passed over is moved to
+# when they open, so the next claim starts further down (a whole zone asleep costs a few claims).
+MAX_SKIPS = 200
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ dial-time check. Three small queries: patient with pharmacy, phones, last week's
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -136,7 +137,7 @@ def patient_verdict(
     return evaluate(facts, limits, now, pharmacy=hours, number=number)
 
 
-def admission(settings: QueueSettings | None = None) -> Any:
+def admission(settings: QueueSettings | None = None) -> Callable[[Session, int, datetime], None]:
     """The `admit` hook for `claim_next`: raise NotCallable to pass a patient over for now."""
 
     def admit(session: Session, patient_id: int, now: datetime) -> None:
