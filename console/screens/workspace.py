@@ -353,7 +353,8 @@ class WorkspaceScreen(Screen[None]):
         if self.offer is not None:
             self._script_seq += 1
             self._save_script(self.offer, event.saved, self._script_seq)
-        self.refresh_bindings()
+        if event.started:  # the script keys apply from now on (not per step: footer redraws cost)
+            self.refresh_bindings()
 
     @work(thread=True, exit_on_error=False, group="script-save")
     def _save_script(self, offer: Offer, saved: dict[str, Any], seq: int) -> None:

@@ -106,6 +106,7 @@ class ScriptPanel(VerticalScroll):
 
         panel: ScriptPanel
         saved: dict[str, Any]
+        started: bool = False
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -178,6 +179,7 @@ class ScriptPanel(VerticalScroll):
         self.refresh_step()
         if resumed:
             self._message("Resumed where the script stopped.", "dim")
+        self.post_message(self.Changed(self, call.saved(), started=True))
 
     def _failed(self, message: str) -> None:
         self.query_one("#script-text", Static).update(Text(message, style="bold red"))
@@ -193,6 +195,7 @@ class ScriptPanel(VerticalScroll):
         self.view = None
         self.query_one("#script-head", Static).update("")
         self.query_one("#script-text", Static).update("")
+        self.border_title = "Script"
         self.query_one("#script-choices", Static).update("")
         self.query_one("#script-answers", Static).update("")
         self._message("")
@@ -245,6 +248,10 @@ class ScriptPanel(VerticalScroll):
         if self._do(check) and result:
             passed = result[0].startswith("identity verified")
             self._message(result[0], "green" if passed else "bold red")
+            if self.view is not None and self.view.type == "verify":  # another try: start over
+                self.query_one("#verify-name", Input).value = ""
+                self.query_one("#verify-dob", Input).value = ""
+                self.query_one("#verify-name", Input).focus()
 
     def _do(self, move: Any) -> bool:
         """Apply one move; a refused move leaves the script where it was and says why."""
@@ -274,10 +281,12 @@ class ScriptPanel(VerticalScroll):
         self.view = view
         lang = view.language.upper()
         lock = "✓ identity verified" if view.verified else "identity not verified"
-        self.border_title = f"Script · {view.section}/{view.sections} {view.flow_title}"
-        self.border_subtitle = f"{lang} (l)"
         self.query_one("#script-head", Static).update(
-            Text.assemble((lock, "green" if view.verified else "yellow"))
+            Text.assemble(
+                (f"{view.section}/{view.sections} {view.flow_title}", "bold"),
+                f" · {lang}\n",
+                (lock, "green" if view.verified else "yellow"),
+            )
         )
         text = Text(view.text, style="bold")
         if view.hint:
@@ -342,6 +351,11 @@ class ScriptPanel(VerticalScroll):
                 answer.focus()
         elif self.screen.focused in (name, dob, answer):
             self.focus()  # number keys work again
+
+    def shown_text(self) -> str:
+        """What the panel shows, as plain text (for tests and the bench)."""
+        parts = [str(w.render()) for w in self.query(Static)]
+        return " ".join(" ".join(parts).split())
 
     def _message(self, text: str, style: str = "") -> None:
         self.query_one("#script-message", Static).update(Text(text, style=style))
