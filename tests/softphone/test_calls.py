@@ -46,7 +46,10 @@ def test_answered_call_carries_caller_id_and_ends_completed(
     assert header(ack, "To") == header(ok, "To")
 
 
-def test_far_end_hangs_up(sipp: StartPeer, make_phone: MakePhone) -> None:
+def test_far_end_hangs_up_and_nothing_reaches_the_terminal(
+    sipp: StartPeer, make_phone: MakePhone, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """pyVoIP printed to stdout, which draws over the TUI."""
     peer = sipp("uas_remote_bye.xml", "-rtp_echo", "-d", "500")
     p = make_phone()
     p.phone.dial(peer.uri)
@@ -54,6 +57,7 @@ def test_far_end_hangs_up(sipp: StartPeer, make_phone: MakePhone) -> None:
     ended = p.wait_for(CallState.ENDED)
     assert ended.reason == EndReason.REMOTE_HANGUP
     assert peer.wait() == 0, peer.trace()
+    assert capfd.readouterr() == ("", "")
 
 
 @pytest.mark.parametrize(
