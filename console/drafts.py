@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from queues.outcomes import Outcome
+from queues.outcomes import ActionRequest, Outcome
 
 _DATETIMES = {"started_at", "ended_at", "connected_at", "callback_at"}
 
@@ -50,6 +50,11 @@ class DraftStore:
                     for k, v in raw.items()
                     if k in known
                 }
+                # JSON gives the follow-up actions back as plain objects.
+                values["actions"] = tuple(
+                    a if isinstance(a, ActionRequest) else ActionRequest(**a)
+                    for a in values.get("actions", ())
+                )
                 out.append(Outcome(**values))
             except (ValueError, TypeError):
                 continue  # a torn file from a crash mid-write: the .tmp never replaced it
