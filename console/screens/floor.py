@@ -119,6 +119,7 @@ class FloorScreen(Screen[None]):
         self.monitor: FloorMonitor | None = None
         self.zone = "UTC"
         self._floor_timers: list[Timer] = []
+        self._loading = False
         self._again = False  # a refresh was asked for while one ran
 
     @property
@@ -143,6 +144,10 @@ class FloorScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        if not self.user.is_supervisor:  # invariant 6: only supervisors see the monitor
+            self.app.notify("Only supervisors can open the floor monitor.", severity="error")
+            self.outreach.signed_out()
+            return
         settings = self.outreach.services.settings.queue
         # The console recounts in its own worker; the monitor never does it inside a refresh.
         self.monitor = FloorMonitor(
@@ -154,6 +159,10 @@ class FloorScreen(Screen[None]):
             self.set_interval(RECOUNT_SECONDS, self._recount),
         ]
         self.query_one(QueuesTable).focus()
+
+    def on_unmount(self) -> None:
+        for timer in self._floor_timers:
+            timer.stop()
 
     def on_screen_suspend(self) -> None:
         for timer in self._floor_timers:
@@ -184,9 +193,10 @@ class FloorScreen(Screen[None]):
     def action_refresh(self, recount: bool = False) -> None:
         if recount:
             self._recount()
-        if any(w.group == "floor" and w.is_running for w in self.workers):
+        if self._loading:
             self._again = True  # never two refreshes at once: they share the monitor's tally
             return
+        self._loading = True  # set and cleared on this thread only: no race with the worker
         self._load()
 
     def _recount(self) -> None:
@@ -230,6 +240,7 @@ class FloorScreen(Screen[None]):
         self.app.call_from_thread(self._show, snap, elapsed)
 
     def _done_loading(self) -> None:
+        self._loading = False
         if self._again:
             self._again = False
             self.call_later(self.action_refresh)

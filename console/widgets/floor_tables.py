@@ -53,7 +53,7 @@ class InPlaceTable(DataTable[Cell]):
             if key in self.rows:
                 for column, old, new in zip(columns, self.get_row(key), cells, strict=True):
                     if old != new:
-                        self.update_cell(key, column, new)
+                        self.update_cell(key, column, new, update_width=True)
             else:
                 self.add_row(*cells, key=key)
 
@@ -90,9 +90,9 @@ class QueuesTable(InPlaceTable):
         "Queue",
         "Open",
         "Now",
-        "Later (next)",
         "Held",
-        "Waiting because",
+        "Later (next)",
+        "Why later",
         "Oldest due",
         "Callbacks",
     )

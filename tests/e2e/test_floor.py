@@ -1,0 +1,328 @@
+"""The supervisor's floor monitor, driven through the real app with Pilot on a real SQLite file:
+each panel, each control (and what an agent's console sees after it), and who may open it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+from textual.widgets import Input, TabbedContent
+
+from console.app import OutreachApp
+from console.screens.floor import FloorScreen
+from console.screens.prompt import ConfirmScreen, PromptScreen
+from console.screens.workspace import WorkspaceScreen
+from console.widgets.floor_tables import AgentsTable, CallbacksTable, QueuesTable
+from queues.db import transaction
+from queues.models import (
+    AgentState,
+    Attempt,
+    AuditEvent,
+    Callback,
+    Campaign,
+    FollowUpAction,
+    Phone,
+    QueueEntry,
+    User,
+)
+from tests.world import PASSWORD, World, make_world, visible_text
+
+NOW = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)  # Wednesday 10:00 in Dallas
+
+
+def world(tmp_path: Path) -> World:
+    w = make_world(
+        tmp_path, f"sqlite:///{tmp_path / 'floor.db'}", NOW, {"Alvarez": 1, "Brown": 3, "Chen": 5}
+    )
+    with transaction(w.services.sessions) as s:
+        ana = s.scalars(select(User.id).where(User.username == "ana")).one()
+        started = NOW - timedelta(minutes=40)
+        attempt = Attempt(
+            uid=str(uuid.uuid4()),
+            patient_id=w.patients["Chen"],
+            user_id=ana,
+            started_at=started,
+            ended_at=started + timedelta(minutes=3),
+            recorded_at=started + timedelta(minutes=4),
+            disposition="completed",
+        )
+        s.add(attempt)
+        s.flush()
+        s.add(
+            FollowUpAction(
+                idempotency_key=f"{attempt.uid}:0",
+                attempt_id=attempt.id,
+                patient_id=w.patients["Chen"],
+                pharmacy_id=1,
+                kind="refill_request",
+                detail={},
+                created_at=started + timedelta(minutes=4),
+            )
+        )
+        s.add(
+            Callback(
+                patient_id=w.patients["Brown"],
+                attempt_id=attempt.id,
+                due_at=NOW - timedelta(hours=1),
+                owner_id=ana,
+            )
+        )
+    return w
+
+
+async def login(pilot, username: str) -> None:  # type: ignore[no-untyped-def]
+    app = pilot.app
+    app.screen.query_one("#username", Input).value = username
+    app.screen.query_one("#password", Input).value = PASSWORD
+    app.screen.query_one("#password", Input).focus()
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
+    """Let workers (a control, then the recount and refresh it starts) finish and their results
+    reach the screen: until two rounds in a row find nothing running."""
+    idle = 0
+    for _ in range(50):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        idle = 0 if any(w.is_running for w in pilot.app.workers) else idle + 1
+        if idle == 2:
+            return
+
+
+def notices(app: OutreachApp) -> str:
+    """The toasts the app has put up (Textual draws them in a layer the screenshot may miss)."""
+    return "\n".join(f"{n.title} {n.message}" for n in app._notifications)
+
+
+def rows(table: QueuesTable | AgentsTable | CallbacksTable) -> list[list[str]]:
+    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+async def test_supervisor_lands_on_the_floor_with_queues_by_pharmacy_and_campaign(
+    tmp_path: Path,
+) -> None:
+    app = OutreachApp(world(tmp_path).services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, "sue")
+        assert isinstance(app.screen, FloorScreen)
+        table = app.screen.query_one(QueuesTable)
+        pharmacy, campaign = rows(table)
+        # Three patients, one refill task each, all callable now; one callback an hour late.
+        assert pharmacy[:5] == ["TX1 patients", "3", "3", "0", "0"]  # open, now, held, later
+        assert pharmacy[7] == "1 due (1 late)"
+        assert campaign[0] == "  Refill reminder (weight 1)"
+        assert campaign[1:4] == ["3", "3", "0"]
+        text = visible_text(app)
+        assert "FLOOR TX1" in text and "1 calls today" in text
+        assert "Pause/resume" in text  # the open tab's controls are in the footer
+
+
+async def test_agents_panel_shows_state_and_a_long_wrap_up_stands_out(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    with transaction(w.services.sessions) as s:
+        ana = s.scalars(select(User.id).where(User.username == "ana")).one()
+        s.add(AgentState(user_id=ana, state="wrap_up", since=NOW - timedelta(minutes=6)))
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await login(pilot, "sue")
+        await pilot.press("2")
+        await settle(pilot)
+        assert app.screen.query_one(TabbedContent).active == "tab-agents"
+        agents = {r[0]: r for r in rows(app.screen.query_one(AgentsTable))}
+        assert agents["Ana"][1] == "wrap-up"
+        assert agents["Ana"][3:5] == ["1", "1"]  # one call, one patient reached
+        assert agents["Ana"][5:7] == ["3:00", "1:00"]  # average call and wrap-up
+        assert agents["Ana"][7] == "long wrap-up"
+        assert agents["Ben"][1] == "offline"
+        assert "1 need a look" in visible_text(app)
+
+
+async def test_today_panel_shows_outcomes_reach_and_follow_ups(tmp_path: Path) -> None:
+    app = OutreachApp(world(tmp_path).services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await login(pilot, "sue")
+        await pilot.press("4")
+        await settle(pilot)
+        text = visible_text(app)
+        assert "1 calls to 1 patients · 1 reached (100%)" in text
+        assert "refill requests 1" in text and "escalations 0" in text
+        assert "Reached – call completed" in text
+        assert "Calls by hour" in text
+
+
+async def test_a_paused_campaigns_patients_stop_coming_to_an_agent(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    supervisor, agent = OutreachApp(w.services), OutreachApp(w.services)
+    async with supervisor.run_test(size=(80, 24)) as sp, agent.run_test(size=(80, 24)) as ap:
+        await login(sp, "sue")
+        await login(ap, "ana")
+        table = supervisor.screen.query_one(QueuesTable)
+        table.move_cursor(row=1)  # the campaign under TX1
+        await sp.press("space")
+        await settle(sp)
+        assert isinstance(supervisor.screen, ConfirmScreen)
+        assert "Its 3 open task(s) leave the queue" in visible_text(supervisor)
+        await sp.press("y")
+        await settle(sp)
+        assert "Refill reminder PAUSED, 3 waiting" in visible_text(supervisor)
+        await ap.press("r")
+        await settle(ap)
+        assert "No patient is callable right now" in visible_text(agent)
+        # Resume: the work comes back.
+        supervisor.screen.query_one(QueuesTable).move_cursor(row=1)
+        await sp.press("space", "y")
+        await settle(sp)
+        assert "PAUSED" not in visible_text(supervisor)
+    with w.services.sessions() as s:
+        actions = s.scalars(
+            select(AuditEvent.action).where(AuditEvent.action.like("campaign_%"))
+        ).all()
+        assert actions == ["campaign_paused", "campaign_resumed"]
+
+
+async def test_a_released_lease_goes_back_to_the_queue(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    supervisor, ana, ben = (OutreachApp(w.services) for _ in range(3))
+    async with (
+        supervisor.run_test(size=(120, 40)) as sp,
+        ana.run_test(size=(120, 40)) as a,
+        ben.run_test(size=(120, 40)) as b,
+    ):
+        await login(sp, "sue")
+        await login(a, "ana")
+        await login(b, "ben")
+        await a.press("r")
+        await settle(a)
+        assert "Pat Alvarez" in visible_text(ana)
+        await sp.press("2")
+        supervisor.screen.action_refresh()
+        await settle(sp)
+        agents = supervisor.screen.query_one(AgentsTable)
+        agents.move_cursor(row=[r[0] for r in rows(agents)].index("Ana"))
+        await sp.press("x")
+        await settle(sp)
+        assert "Ana's patient is back in the queue" in notices(supervisor)
+        await b.press("r")
+        await settle(b)
+        assert "Pat Alvarez" in visible_text(ben)
+    with w.services.sessions() as s:
+        assert (
+            s.get_one(QueueEntry, w.patients["Alvarez"]).holder_id
+            == s.scalars(select(User.id).where(User.username == "ben")).one()
+        )
+        assert s.scalars(
+            select(AuditEvent.action).where(AuditEvent.action == "lease_released")
+        ).all() == ["lease_released"]
+
+
+async def test_weight_and_log_out_controls_are_applied_and_audited(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    supervisor, agent = OutreachApp(w.services), OutreachApp(w.services)
+    async with supervisor.run_test(size=(120, 40)) as sp, agent.run_test(size=(80, 24)) as ap:
+        await login(ap, "ana")
+        await ap.press("r")  # ana is working, so she can be asked to log out
+        await settle(ap)
+        await login(sp, "sue")
+        supervisor.screen.query_one(QueuesTable).move_cursor(row=1)
+        await sp.press("plus")
+        await settle(sp)
+        assert "Refill reminder (weight 1.5)" in visible_text(supervisor)
+        await sp.press("2")
+        supervisor.screen.action_refresh()
+        await settle(sp)
+        agents = supervisor.screen.query_one(AgentsTable)
+        agents.move_cursor(row=[r[0] for r in rows(agents)].index("Ana"))
+        await sp.press("o")
+        await settle(sp)
+        assert "log-out asked" in visible_text(supervisor)
+    with w.services.sessions() as s:
+        assert s.scalars(select(Campaign.weight)).one() == 1.5
+        state = s.scalars(select(AgentState).where(AgentState.state != "offline")).one()
+        assert state.logout_requested_at is not None
+        actions = set(s.scalars(select(AuditEvent.action)))
+        assert {"campaign_weight", "agent_logout_requested"} <= actions
+
+
+async def test_callback_reassigned_from_the_callbacks_panel(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, "sue")
+        await pilot.press("3")
+        await settle(pilot)
+        (callback,) = rows(app.screen.query_one(CallbacksTable))
+        assert callback[1:3] == ["TX1", f"#{w.patients['Brown']}"]
+        assert callback[3].endswith("overdue") and callback[4] == "Ana"
+        await pilot.press("a")
+        await settle(pilot)
+        assert isinstance(app.screen, PromptScreen)
+        await pilot.press(*"ben", "enter")
+        await settle(pilot)
+        (callback,) = rows(app.screen.query_one(CallbacksTable))
+        assert callback[4] == "Ben"
+    with w.services.sessions() as s:
+        ben = s.scalars(select(User.id).where(User.username == "ben")).one()
+        assert s.scalars(select(Callback.owner_id)).one() == ben
+
+
+async def test_do_not_call_a_number_from_the_monitor(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    with w.services.sessions() as s:
+        number = s.scalars(
+            select(Phone.number).where(Phone.patient_id == w.patients["Alvarez"])
+        ).first()
+    assert number is not None
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, "sue")
+        await pilot.press("n")
+        await settle(pilot)
+        assert isinstance(app.screen, PromptScreen)
+        await pilot.press(*number, "enter")
+        await settle(pilot)
+        assert f"{number} is now do-not-call" in notices(app)
+        # A typo gets a clear message and changes nothing.
+        await pilot.press("n")
+        await settle(pilot)
+        await pilot.press(*"+19995550000", "enter")
+        await settle(pilot)
+        assert "no patient of your pharmacies has the number +19995550000" in notices(app)
+    with w.services.sessions() as s:
+        assert s.scalars(select(Phone.do_not_call).where(Phone.number == number)).one()
+
+
+async def test_refresh_updates_rows_in_place_and_keeps_the_selection(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await login(pilot, "sue")
+        await pilot.press("2")
+        await settle(pilot)
+        table = app.screen.query_one(AgentsTable)
+        table.move_cursor(row=1)
+        keys = [k.value for k in table.rows]
+        with transaction(w.services.sessions) as s:
+            ben = s.scalars(select(User.id).where(User.username == "ben")).one()
+            s.add(AgentState(user_id=ben, state="ready", since=NOW))
+        app.screen.action_refresh()
+        await settle(pilot)
+        assert app.screen.query_one(AgentsTable) is table
+        assert [k.value for k in table.rows] == keys
+        assert table.cursor_row == 1 and rows(table)[1][1] == "ready"
+
+
+async def test_an_agent_cannot_open_the_monitor(tmp_path: Path) -> None:
+    app = OutreachApp(world(tmp_path).services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, "ana")
+        assert isinstance(app.screen, WorkspaceScreen)
+        assert app.user is not None
+        # Even handed the screen directly, it refuses and signs the agent out.
+        app.switch_screen(FloorScreen(app.user))
+        await settle(pilot)
+        assert not isinstance(app.screen, FloorScreen)
+        assert "Sign in to start your shift" in visible_text(app)
