@@ -199,7 +199,7 @@ async def test_a_released_lease_goes_back_to_the_queue(tmp_path: Path) -> None:
         await settle(a)
         assert "Pat Alvarez" in visible_text(ana)
         await sp.press("2")
-        supervisor.screen.action_refresh()
+        await sp.press("f5")
         await settle(sp)
         agents = supervisor.screen.query_one(AgentsTable)
         agents.move_cursor(row=[r[0] for r in rows(agents)].index("Ana"))
@@ -232,7 +232,7 @@ async def test_weight_and_log_out_controls_are_applied_and_audited(tmp_path: Pat
         await settle(sp)
         assert "Refill reminder (weight 1.5)" in visible_text(supervisor)
         await sp.press("2")
-        supervisor.screen.action_refresh()
+        await sp.press("f5")
         await settle(sp)
         agents = supervisor.screen.query_one(AgentsTable)
         agents.move_cursor(row=[r[0] for r in rows(agents)].index("Ana"))
@@ -308,7 +308,7 @@ async def test_refresh_updates_rows_in_place_and_keeps_the_selection(tmp_path: P
         with transaction(w.services.sessions) as s:
             ben = s.scalars(select(User.id).where(User.username == "ben")).one()
             s.add(AgentState(user_id=ben, state="ready", since=NOW))
-        app.screen.action_refresh()
+        await pilot.press("f5")
         await settle(pilot)
         assert app.screen.query_one(AgentsTable) is table
         assert [k.value for k in table.rows] == keys
