@@ -240,6 +240,9 @@ class OutcomesPanel(Vertical):
         plt.clear_figure()
         if o.by_hour:
             plt.bar([f"{h:02d}" for h, _ in o.by_hour], [n for _, n in o.by_hour])
+            top = max(n for _, n in o.by_hour)
+            step = max(1, -(-top // 5))  # whole calls on the axis, about five ticks
+            plt.yticks(list(range(0, top + step, step)))
         plt.title("Calls by hour" if o.by_hour else "Calls by hour: none yet today")
         chart.refresh()
 
