@@ -262,3 +262,17 @@ def add_do_not_call_for(session: Session, user: SignedInUser, what: str, now: da
     patient_id, pharmacy = found[0]
     closed = add_do_not_call(session, user, patient_id=patient_id, number=None, now=now)
     return f"patient {pharmacy}:{mrn} is now do-not-call ({closed} open task(s) closed)"
+
+
+def lease_still_held(session: Session, patient_id: int, token: str) -> bool:
+    """For the agent's console to poll with `logout_requested`: False once a supervisor released
+    the patient (or the lease ran out), so the console can say so within a refresh instead of
+    at its next heartbeat."""
+    return (
+        session.scalar(
+            select(QueueEntry.patient_id).where(
+                QueueEntry.patient_id == patient_id, QueueEntry.lease_token == token
+            )
+        )
+        is not None
+    )

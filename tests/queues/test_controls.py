@@ -94,8 +94,13 @@ def test_released_lease_goes_back_to_the_queue_for_the_next_agent(world: World) 
     assert held == world.patients["Alvarez"]
     with sessions() as s:
         assert s.get_one(QueueEntry, held).holder_id == ana.id
+    with sessions() as s:
+        token = s.get_one(QueueEntry, held).lease_token
+        assert token is not None and controls.lease_still_held(s, held, token)
     with transaction(sessions) as s:
         controls.release_lease(s, sue, held, NOW)
+    with sessions() as s:
+        assert not controls.lease_still_held(s, held, token)  # what ana's console polls
     assert claim(sessions, ben) == held  # first in line again, and nobody holds it
     with sessions() as s:
         assert s.get_one(QueueEntry, held).holder_id == ben.id
