@@ -7,13 +7,16 @@ the same calls are exercised by tests without a UI.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from console.services import Services
-from queues import agents, claiming, context, outcomes
+from queues import agents, claiming, context, controls, outcomes
 from queues.auth import SignedInUser, authenticate
+from queues.compliance import patient_verdict
 from queues.db import transaction
 from queues.errors import WrapUpPending
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -22,11 +25,17 @@ class Offer:
 
     claim: claiming.Claim
     patient: context.PatientContext
+    # The numbers that may be dialed right now (window, best time, flags), best first.
+    callable_numbers: tuple[str, ...] = ()
 
 
 def sign_in(services: Services, username: str, password: str) -> SignedInUser:
     with transaction(services.sessions) as session:
-        return authenticate(session, username, password)
+        user = authenticate(session, username, password)
+        # A request from before this sign-in is stale: the agent had left already. Clearing it
+        # here (not comparing times) keeps two consoles with different practice clocks honest.
+        controls.logout_done(session, user.id)
+        return user
 
 
 def reference_data(
@@ -59,6 +68,7 @@ class Shift:
                 pharmacy_ids=self.user.pharmacy_ids,
                 now=now,
                 lease_seconds=self.services.settings.queue.lease_seconds,
+                settings=self.services.settings.queue,
             )
             if claim is None:
                 agents.set_state(session, self.user.id, "ready", now)
@@ -72,9 +82,24 @@ class Shift:
                 pharmacy_ids=self.user.pharmacy_ids,
                 today=now.date(),
             )
+            verdict = patient_verdict(session, claim.patient_id, now, self.services.settings.queue)
             agents.set_state(session, self.user.id, "previewing", now)
-        self.offer = Offer(claim, patient)
+        self.offer = Offer(claim, patient, verdict.numbers)
         return self.offer
+
+    def why_empty(self) -> str:
+        """Why nobody is callable for this agent right now, in numbers, and when that changes."""
+        from queues.stats import due_breakdown
+
+        with self.services.sessions() as session:
+            breakdown = due_breakdown(
+                session,
+                self.now,
+                pharmacy_ids=self.user.pharmacy_ids,
+                user_id=self.user.id,
+                settings=self.services.settings.queue,
+            )
+        return breakdown.summary()
 
     def heartbeat(self) -> datetime | None:
         """Keep the lease alive while the agent works; LeaseLost propagates to the screen."""
@@ -103,7 +128,25 @@ class Shift:
         self.offer = None
         return recorded
 
+    def supervisor_check(self) -> tuple[bool, bool]:
+        """Polled by the workspace: (has a supervisor asked this session to sign out, has the
+        patient this agent holds been released from under them)."""
+        offer = self.offer
+        with self.services.sessions() as session:
+            logout = controls.logout_requested(session, self.user.id, EPOCH)
+            released = offer is not None and not controls.lease_still_held(
+                session, offer.claim.patient_id, offer.claim.lease_token
+            )
+        return logout, released
+
+    def forget(self) -> None:
+        """The claim is gone (a supervisor released it, or it expired and another agent has the
+        patient): stop holding it here; nothing is written."""
+        self.offer = None
+
     def sign_out(self) -> None:
         if self.offer is not None:
             raise WrapUpPending()
         self.set_state("offline")
+        with transaction(self.services.sessions) as session:
+            controls.logout_done(session, self.user.id)

@@ -248,6 +248,15 @@ class QueueEntry(Base):
             sqlite_where=text("status = 'open'"),
         ),
         Index("ix_queue_entries_holder", "holder_id"),
+        # The monitor's "not callable now" (held or waiting) as an index range scan.
+        Index(
+            "ix_queue_entries_waiting",
+            "available_at",
+            "pharmacy_id",
+            postgresql_include=["holder_id", "lease_expires_at", "blocked_reason"],
+            postgresql_where=text("status = 'open'"),
+            sqlite_where=text("status = 'open'"),
+        ),
     )
 
 
@@ -286,6 +295,7 @@ class Attempt(Base):
     answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     task_ids: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     recorded_at: Mapped[datetime | None]  # when the wrap-up was saved: wrap-up time = this − end
+    __table_args__ = (Index("ix_attempts_started_at", "started_at"),)  # today's calls, by hour
 
 
 class Callback(Base):
@@ -296,6 +306,14 @@ class Callback(Base):
     due_at: Mapped[datetime]
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: anyone
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done | cancelled
+    __table_args__ = (
+        Index(
+            "ix_callbacks_pending_due",
+            "due_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+    )
 
 
 class PauseCode(Base):

@@ -152,6 +152,22 @@ def add_queue(session: Session, pharmacy_id: int, n: int, now: datetime = NOW) -
             for i in ids
         ],
     )
+    from queues.models import Phone
+
+    session.execute(
+        insert(Phone),
+        [
+            dict(
+                patient_id=i,
+                number=f"+1214555{k % 10000:04d}",
+                kind="mobile",
+                rank=0,
+                wrong_number=False,
+                do_not_call=False,
+            )
+            for k, i in enumerate(ids)
+        ],
+    )
     session.execute(
         insert(QueueEntry),
         [

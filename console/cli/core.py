@@ -171,11 +171,13 @@ def cmd_queue_stats(args: argparse.Namespace) -> int:
     services = services_for(args)
     try:
         with services.sessions() as session:
-            stats = queue_stats(session, services.clock.now())
+            stats = queue_stats(session, services.clock.now(), services.settings.queue)
     finally:
         services.close()
     for label, value in stats.rows():
         print(f"{label:<28}{value:>10}")
+    if stats.due is not None:
+        print(stats.due.summary())
     if args.json:
         print(json.dumps(stats.as_json(), sort_keys=True))
     return 0

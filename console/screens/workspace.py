@@ -24,13 +24,18 @@ from textual.widgets import Footer, Header, Static
 
 from console.drafts import DraftStore
 from console.shift import Offer, Shift
+from console.softphone.controller import SoftphoneController
+from console.softphone.events import CallState, EndReason
+from console.softphone.phone import SoftphoneError
 from console.widgets.dial_bar import DialBar
 from console.widgets.history import AttemptHistory
 from console.widgets.medications import MedicationsTable
 from console.widgets.patient_card import PatientCard
 from console.widgets.script_panel import ScriptDrafts, ScriptPanel
+from console.widgets.softphone_bar import SoftphoneBar
 from queues.auth import SignedInUser
-from queues.errors import LeaseLost, OutreachError, WrapUpPending
+from queues.claiming import check_at_dial
+from queues.errors import LeaseLost, NotCallable, OutreachError, WrapUpPending
 from queues.outcomes import Outcome, Recorded
 
 if TYPE_CHECKING:
@@ -46,8 +51,10 @@ Phase = Literal[
     "no_answer",
     "busy",
     "paused",
+    "checking",
 ]
 WAIT_RETRY_SECONDS = 10
+SUPERVISOR_POLL_SECONDS = 2  # a supervisor's "log out" shows within one monitor refresh
 SUGGESTED = {"connected": "completed", "no_answer": "no_answer", "busy": "busy"}
 
 
@@ -60,6 +67,8 @@ class CallFacts:
     connected_at: datetime | None = None
     ended_at: datetime | None = None
     result: str | None = None
+    sip_status: int | None = None
+    suggested: str | None = None  # from how the softphone's call ended
 
 
 class WorkspaceScreen(Screen[None]):
@@ -71,7 +80,16 @@ class WorkspaceScreen(Screen[None]):
             id="next_patient",
             tooltip="Go Ready and take the next patient",
         ),
-        Binding("d", "dial", "Dial", id="dial", tooltip="Mark the call as dialed"),
+        Binding(
+            "d", "dial", "Dial", id="dial", tooltip="Dial the number shown (checked again first)"
+        ),
+        Binding(
+            "h", "hangup", "Hang up", id="hangup", tooltip="End the call (CANCEL while ringing)"
+        ),
+        Binding("m", "mute", "Mute", id="mute", tooltip="Mute or unmute your microphone"),
+        Binding(
+            "k", "keypad", "Keypad", id="keypad", tooltip="Focus the keypad: digits send DTMF tones"
+        ),
         Binding("c", "mark('connected')", "Connected", id="mark_connected"),
         Binding("a", "mark('no_answer')", "No answer", id="mark_no_answer"),
         Binding("b", "mark('busy')", "Busy", id="mark_busy"),
@@ -133,6 +151,9 @@ class WorkspaceScreen(Screen[None]):
         self._saved = False  # after a first wrap-up the agent is between calls, not "not ready"
         self._script_store: ScriptDrafts | None = None
         self._script_seq = 0
+        self.softphone: SoftphoneController | None = None
+        self._logout_seen = False
+        self._lease_gone = False  # the claim was lost (released or expired) while held here
 
     @property
     def outreach(self) -> OutreachApp:
@@ -146,6 +167,8 @@ class WorkspaceScreen(Screen[None]):
         yield Header(show_clock=False)
         yield Static("", id="status-line")
         yield DialBar(id="dial-bar")
+        if self.outreach.services.settings.sip.server:
+            yield SoftphoneBar(id="softphone")
         with Horizontal(id="main"):
             with Vertical(id="left"):
                 yield PatientCard("", id="patient-card")
@@ -165,6 +188,17 @@ class WorkspaceScreen(Screen[None]):
         self._render_status()
         self._render_dial()
         self._set_agent_state("not_ready")
+        self.set_interval(SUPERVISOR_POLL_SECONDS, self._poll_supervisor)
+        bars = self.query(SoftphoneBar)
+        if bars:
+            self.softphone = SoftphoneController(self.outreach.services.settings.sip, bars.first())
+            if why := self.softphone.start():
+                self.softphone = None
+                self.notify(why, title="Manual dialling", severity="warning", timeout=10)
+
+    def on_unmount(self) -> None:
+        if self.softphone is not None:
+            self.softphone.stop()
 
     # -- what each key may do now ------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -175,12 +209,14 @@ class WorkspaceScreen(Screen[None]):
             return None if holding or phase == "claiming" else True
         if action == "dial":
             return phase == "preview" and self._number() is not None
-        if action == "mark":
-            return phase == "dialing"
+        if action == "mark":  # manual marks only when the agent dials by hand
+            return phase == "dialing" and self.softphone is None
+        if action in ("hangup", "mute", "keypad"):
+            return self.softphone is not None and self.softphone.on_call
         if action == "next_number":
             return phase == "preview" and len(self._dialable()) > 1
         if action == "wrap_up":
-            return holding and phase != "dialing"
+            return holding and phase not in ("dialing", "checking")
         if action in ("pause", "sign_out"):
             return not holding and phase != "claiming"
         if action.startswith("script_"):
@@ -206,24 +242,28 @@ class WorkspaceScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="claim")
     def _claim(self) -> None:
         assert self.shift is not None
+        why = ""
         try:
             offer = self.shift.next_patient()
+            if offer is None:
+                why = self.shift.why_empty()
         except OutreachError as exc:
             self.app.call_from_thread(self._claim_failed, str(exc))
             return
-        self.app.call_from_thread(self._show_offer, offer)
+        self.app.call_from_thread(self._show_offer, offer, why)
 
     def _claim_failed(self, message: str) -> None:
         self.phase = "not_ready"
         self.notify(message, title="Could not take a patient", severity="error", timeout=10)
 
-    def _show_offer(self, offer: Offer | None) -> None:
+    def _show_offer(self, offer: Offer | None, why: str = "") -> None:
         if offer is None:
             self.offer = None
             self.phase = "waiting"
             self.query_one(PatientCard).clear(
-                "No patient is callable right now. You stay Ready: the console looks again "
-                f"every {WAIT_RETRY_SECONDS} s."
+                "No patient is callable right now. "
+                + (f"{why}\n\n" if why else "")
+                + f"You stay Ready: the console looks again every {WAIT_RETRY_SECONDS} s."
             )
             self._retry = self.set_timer(WAIT_RETRY_SECONDS, self._retry_claim)
             return
@@ -261,9 +301,101 @@ class WorkspaceScreen(Screen[None]):
             self._claim()
 
     def action_dial(self) -> None:
-        self.call = CallFacts(number=self._number(), started_at=self.outreach.services.clock.now())
+        if self.offer is None or self._number() is None:
+            return
+        self.phase = "checking"
+        self._check_then_dial(self.offer, self._number() or "")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="dial")
+    def _check_then_dial(self, offer: Offer, number: str) -> None:
+        """The calling window, do-not-call and caps again, now: the agent may have read a while."""
+        services = self.outreach.services
+        try:
+            with services.sessions() as session:
+                check_at_dial(
+                    session,
+                    offer.claim.patient_id,
+                    number,
+                    services.clock.now(),
+                    services.settings.queue,
+                )
+        except NotCallable as exc:
+            self.app.call_from_thread(self._not_callable, str(exc))
+            return
+        except OutreachError as exc:
+            self.app.call_from_thread(self._not_callable, f"Could not check the number: {exc}")
+            return
+        self.app.call_from_thread(self._dial, offer, number)
+
+    def _not_callable(self, message: str) -> None:
+        self.phase = "preview"
+        self.notify(message, title="Not called", severity="warning", timeout=12)
+
+    def _dial(self, offer: Offer, number: str) -> None:
+        if self.offer is not offer:
+            return
+        self.call = CallFacts(number=number, started_at=self.outreach.services.clock.now())
         self.phase = "dialing"
         self._set_agent_state("dialing")
+        if self.softphone is None:
+            return
+        services, patient_id = self.outreach.services, offer.claim.patient_id
+
+        def pre_dial_check() -> None:  # softphone thread, just before the INVITE leaves
+            with services.sessions() as session:
+                check_at_dial(
+                    session, patient_id, number, services.clock.now(), services.settings.queue
+                )
+
+        pharmacy = offer.patient.pharmacy
+        try:
+            self.softphone.dial(
+                number,
+                caller_id=pharmacy.caller_id,
+                display_name=pharmacy.name,
+                pre_dial_check=pre_dial_check,
+            )
+        except SoftphoneError as exc:
+            self.notify(str(exc), title="Softphone", severity="error")
+            self.phase = "preview"
+
+    def action_hangup(self) -> None:
+        if self.softphone is not None:
+            self.softphone.hangup()
+
+    def action_mute(self) -> None:
+        self.query_one(SoftphoneBar).toggle_mute()
+
+    def action_keypad(self) -> None:
+        self.query_one(SoftphoneBar).focus()
+
+    def on_softphone_bar_mute_toggled(self, message: SoftphoneBar.MuteToggled) -> None:
+        if self.softphone is not None:
+            self.softphone.mute(message.muted)
+
+    def on_softphone_bar_dtmf_pressed(self, message: SoftphoneBar.DtmfPressed) -> None:
+        if self.softphone is not None:
+            self.softphone.dtmf(message.key)
+
+    def on_softphone_bar_call_changed(self, message: SoftphoneBar.CallChanged) -> None:
+        event, now = message.event, self.outreach.services.clock.now()
+        if event.state == CallState.CONNECTED:
+            self.call.connected_at, self.call.result = now, "connected"
+            self.phase = "connected"
+            self._set_agent_state("on_call")
+        elif event.state == CallState.ENDED:
+            if event.reason == EndReason.BLOCKED:
+                self.notify(event.detail, title="Not called", severity="warning", timeout=12)
+                self.phase = "preview"
+                return
+            self.call.ended_at, self.call.result = now, event.call_result
+            self.call.sip_status = event.sip_status
+            self.call.suggested = event.suggested_disposition
+            if event.reason in (EndReason.COMPLETED, EndReason.REMOTE_HANGUP):
+                self.phase = "connected"
+            else:
+                self.phase = "busy" if event.reason == EndReason.BUSY else "no_answer"
+            self.refresh_bindings()
 
     def action_mark(self, result: str) -> None:
         now = self.outreach.services.clock.now()
@@ -285,7 +417,11 @@ class WorkspaceScreen(Screen[None]):
             return
         now = self.outreach.services.clock.now()
         script = self.query_one(ScriptPanel)
-        suggested = script.suggested_disposition or SUGGESTED.get(self.call.result or "")
+        suggested = (
+            self.call.suggested
+            or script.suggested_disposition
+            or SUGGESTED.get(self.call.result or "")
+        )
         facts = self.call
         draft = Outcome(
             uid=str(uuid.uuid4()),
@@ -298,6 +434,8 @@ class WorkspaceScreen(Screen[None]):
             connected_at=facts.connected_at,
             phone_number=facts.number,
             call_result=facts.result or ("not_dialed" if facts.started_at is None else None),
+            dial_mode="sip" if self.softphone is not None and facts.started_at else "manual",
+            sip_status=facts.sip_status,
             script_id=script.flow_id,
             answers=script.answers_state(),
             actions=script.actions(),
@@ -319,6 +457,8 @@ class WorkspaceScreen(Screen[None]):
 
     def _wrapped_up(self, recorded: Recorded | None) -> None:
         if recorded is None:  # closed without saving: still holding the patient
+            if self._lease_gone:  # …unless the claim was lost meanwhile
+                self._drop_offer()
             self.refresh_bindings()
             return
         if self.offer is not None:
@@ -335,6 +475,8 @@ class WorkspaceScreen(Screen[None]):
             "Saved. Press r for your next patient, or p to take a break."
         )
         self.phase = "not_ready"
+        if self._logout_seen:
+            self._sign_out()
 
     # -- the script (keys; the panel draws, the screen saves its progress) ---------------------
     def action_script_choose(self, number: int) -> None:
@@ -425,8 +567,65 @@ class WorkspaceScreen(Screen[None]):
                 self.notify, f"Lost touch with the database: {exc}", severity="warning"
             )
 
+    def _poll_supervisor(self) -> None:
+        self._check_supervisor()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="supervisor")
+    def _check_supervisor(self) -> None:
+        assert self.shift is not None
+        try:
+            logout, released = self.shift.supervisor_check()
+        except OutreachError:
+            return  # the database is away for a moment; the next poll asks again
+        if released:
+            self.app.call_from_thread(
+                self._lease_lost,
+                "A supervisor released this patient (or the claim ran out): "
+                "record what happened in the wrap-up; it will not be saved against this claim.",
+            )
+        if logout and not self._logout_seen:
+            self.app.call_from_thread(self._supervisor_logout)
+
+    def _supervisor_logout(self) -> None:
+        """A supervisor asked this agent to log out: at once when idle, after the wrap-up if not."""
+        self._logout_seen = True
+        if self.offer is None:
+            self.notify("Your supervisor logged you out.", severity="warning", timeout=15)
+            self._sign_out()
+        else:
+            self.notify(
+                "Your supervisor asked you to log out: finish this call and its wrap-up.",
+                severity="warning",
+                timeout=30,
+            )
+
     def _lease_lost(self, message: str) -> None:
+        if self.offer is None or self._lease_gone:
+            return
+        self._lease_gone = True
         self.notify(message, title="Patient released", severity="error", timeout=15)
+        if self.phase not in ("dialing", "connected") and self.app.screen is self:
+            self._drop_offer()
+
+    def _drop_offer(self) -> None:
+        """Let go of a patient whose claim is gone: nothing more can be saved against it."""
+        assert self.shift is not None
+        if self.offer is not None:
+            self._script_drafts().discard(self.offer.claim.lease_token)
+        self.shift.forget()
+        self.offer = None
+        self._lease_gone = False
+        self.call = CallFacts()
+        if self._heartbeat is not None:
+            self._heartbeat.pause()
+        self.query_one(ScriptPanel).reset()
+        for table in (self.query_one(MedicationsTable), self.query_one(AttemptHistory)):
+            table.clear()
+        self.query_one(PatientCard).clear(
+            "This patient was released from you, so nothing was saved for them. "
+            "Press r for your next patient."
+        )
+        self.phase = "not_ready"
 
     def _tick(self) -> None:
         self._render_status()
@@ -437,7 +636,11 @@ class WorkspaceScreen(Screen[None]):
     def _dialable(self) -> list[str]:
         if self.offer is None:
             return []
-        return [p.number for p in self.offer.patient.phones if p.dialable]
+        # Numbers callable now first (in the record's order), then the others: those the agent
+        # may try later; the dial-time check refuses them with the reason until they open.
+        now_ok = set(self.offer.callable_numbers)
+        numbers = [p.number for p in self.offer.patient.phones if p.dialable]
+        return [n for n in numbers if n in now_ok] + [n for n in numbers if n not in now_ok]
 
     def _number(self) -> str | None:
         numbers = self._dialable()
@@ -453,6 +656,8 @@ class WorkspaceScreen(Screen[None]):
         label = ""
         if phone is not None:
             label = f"{phone.kind} · best time: {phone.best_time or 'any'}"
+            if phone.number not in self.offer.callable_numbers:
+                label += " · not callable now"
             others = len(self._dialable()) - 1
             if others > 0 and self.phase == "preview":
                 label += f" · {others} more (t)"
@@ -482,6 +687,7 @@ class WorkspaceScreen(Screen[None]):
             "no_answer": "WRAP-UP",
             "busy": "WRAP-UP",
             "paused": f"PAUSED · {self.pause_label}",
+            "checking": "PREVIEW · checking the calling window…",
         }
         secs = int(time.monotonic() - self._phase_since)
         clock_text = f"{now:%a %H:%M %Z}"

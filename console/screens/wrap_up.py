@@ -186,7 +186,9 @@ class WrapUpScreen(ModalScreen[Recorded | None]):
             self.app.call_from_thread(self._invalid, exc)
             return
         except LeaseLost as exc:
-            self.app.call_from_thread(self._error, str(exc))
+            self.app.call_from_thread(
+                self._error, f"{exc} Nothing was saved. Press Escape to let this patient go."
+            )
             return
         except OutreachError as exc:
             self.app.call_from_thread(

@@ -57,12 +57,12 @@ def _compliance_check(
     patient_ids: Sequence[int],
     settings: QueueSettings | None,
 ) -> tuple[str, WindowCheck] | None:
-    from queues.compliance.check import legal_windows
-    from queues.compliance.patient import hours_of, limits_for
+    from queues.compliance.check import PharmacyHours, legal_windows
+    from queues.compliance.patient import limits_for
     from queues.compliance.zones import place_of_number, place_of_zip
 
     limits = limits_for(pharmacy, settings or QueueSettings())
-    hours = hours_of(pharmacy)
+    hours = PharmacyHours(pharmacy.code, pharmacy.timezone, pharmacy.opens_at, pharmacy.closes_at)
     homes: dict[int, tuple[str, str | None]] = {}
     for i in range(0, len(patient_ids), 500):
         chunk = patient_ids[i : i + 500]

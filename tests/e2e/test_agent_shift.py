@@ -75,7 +75,9 @@ async def test_agent_takes_patient_records_outcome_and_gets_a_different_one(tmp_
         assert screen.query_one("#meds").row_count == 1
         # Next is refused until this patient is dispositioned.
         assert screen.check_action("ready", ()) is None
-        await pilot.press("d")
+        await pilot.press("d")  # the calling window is checked again before the number shows
+        await app.workers.wait_for_complete()
+        await pilot.pause()
         await pilot.press("a")  # no answer
         await pilot.press("w")
         await app.workers.wait_for_complete()
@@ -130,7 +132,10 @@ async def test_callback_without_a_time_is_refused_and_nothing_is_written(tmp_pat
         await login(pilot, "ana")
         await pilot.press("r")
         await settle(pilot)
-        await pilot.press("d", "c", "w")
+        await pilot.press("d")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("c", "w")
         await settle(pilot)
         wrap = app.screen
         assert isinstance(wrap, WrapUpScreen)

@@ -90,7 +90,10 @@ async def test_spanish_refill_and_vaccine_call_from_greeting_to_wrap_up(tmp_path
         assert "¿Podría hablar con Pat Alvarez, por favor?" in panel.shown_text()
         assert "Lisinopril" not in panel.shown_text()
         assert "[ Back" in visible_text(app) and "] Fwd" in visible_text(app)
-        await pilot.press("d", "c")  # dialed, connected
+        await pilot.press("d")  # checked again, then dialed
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("c")  # connected
         await pilot.press("right_square_bracket")  # greeting read: who is on the line?
         await settle(pilot)
         assert "¿Quién está en la línea?" in panel.shown_text()

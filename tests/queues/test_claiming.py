@@ -137,7 +137,8 @@ def test_many_consoles_at_once_each_patient_is_claimed_exactly_once(
         audited = s.scalar(
             select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "claim")
         )
-    assert {tuple(r) for r in held} == set(pairs)  # the database agrees with what each console was told
+    # The database agrees with what each console was told.
+    assert {tuple(r) for r in held} == set(pairs)
     assert audited == TASKS
 
 
