@@ -41,7 +41,7 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
 
 
 def setup_logging(settings: Settings) -> None:
-    """Everything, pyVoIP included, goes to the log file: never to the terminal under the TUI."""
+    """Everything goes to the log file: never to the terminal under the TUI."""
     path = Path(settings.log.path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=3)
