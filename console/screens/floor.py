@@ -8,8 +8,11 @@ million tasks never holds up the live figures or the keyboard.
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable
+from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
 REFRESH_SECONDS = 2.0
 RECOUNT_SECONDS = 60.0
 WEIGHT_STEP = 0.5
+REPORTS_DIR = Path("var/reports")  # where the terminal console saves reports (relative to cwd)
 
 # Which tab each control belongs to: the footer shows only the controls of the open tab.
 CONTROL_TAB = {
@@ -107,6 +111,13 @@ class FloorScreen(Screen[None]):
             "Do-not-call",
             id="do_not_call",
             tooltip="Add a phone number or a patient (MRN) to do-not-call",
+        ),
+        Binding(
+            "R",
+            "report",
+            "Report",
+            id="program_report",
+            tooltip="The pharmacy program report for a period (CSV, HTML or PDF)",
         ),
         Binding("f5", "refresh(True)", "Recount", id="refresh_floor", show=False),
         Binding("L", "sign_out", "Sign out", id="sign_out"),
@@ -446,6 +457,81 @@ class FloorScreen(Screen[None]):
             ),
             answer,
         )
+
+    def action_report(self) -> None:
+        from console.screens.prompt import PromptScreen
+
+        today = self.outreach.services.clock.now().astimezone(ZoneInfo(self.zone)).date()
+        quarter = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+        default = f"all {quarter} {today} html"
+
+        def answer(text: str | None) -> None:
+            if text is None:
+                return
+            words = (text or default).split()
+            if len(words) != 4:
+                self.notify(
+                    "Give four words: pharmacy code (or all), from, to, format — e.g. " + default,
+                    severity="error",
+                )
+                return
+            self._make_report(*words)
+
+        self.app.push_screen(
+            PromptScreen(
+                "Program report: pharmacy code or 'all', first and last day (YYYY-MM-DD), and "
+                f"csv, html or pdf. Enter alone: {default}",
+                placeholder=default,
+            ),
+            answer,
+        )
+
+    @work(thread=True, exit_on_error=False, group="report")
+    def _make_report(self, pharmacy: str, start: str, end: str, fmt: str) -> None:
+        from queues.reports.build import Requester
+        from queues.reports.export import export_report
+
+        services = self.outreach.services
+        try:
+            first, last = date.fromisoformat(start), date.fromisoformat(end)
+        except ValueError:
+            self.app.call_from_thread(
+                self.notify, f"{start} or {end} is not a date (YYYY-MM-DD)", severity="error"
+            )
+            return
+        try:
+            with transaction(services.sessions) as session:
+                made = export_report(
+                    session,
+                    Requester.of(self.user),
+                    pharmacy,
+                    first,
+                    last,
+                    fmt.lower(),
+                    services.clock.now(),
+                )
+        except OutreachError as exc:
+            self.app.call_from_thread(self.notify, str(exc), title="Report", severity="error")
+            return
+        if self.app.is_web:  # the browser downloads it
+            self.app.call_from_thread(self._download, made.content, made.filename, made.media_type)
+            return
+        saved = REPORTS_DIR / made.filename
+        try:
+            REPORTS_DIR.mkdir(parents=True, exist_ok=True)
+            saved.write_bytes(made.content)
+        except OSError as exc:
+            self.app.call_from_thread(
+                self.notify, f"Report not saved: {exc}", title="Report", severity="error"
+            )
+            return
+        self.app.call_from_thread(
+            self.notify, f"Report {made.filename} saved to {saved.resolve()}.", title="Report"
+        )
+
+    def _download(self, content: bytes, filename: str, media_type: str) -> None:
+        self.app.deliver_binary(io.BytesIO(content), save_filename=filename, mime_type=media_type)
+        self.notify(f"Report {filename} sent to your browser.", title="Report")
 
     def action_sign_out(self) -> None:
         self.outreach.signed_out()

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from textual.widgets import Input, TabbedContent
 
@@ -326,3 +327,26 @@ async def test_an_agent_cannot_open_the_monitor(tmp_path: Path) -> None:
         await settle(pilot)
         assert not isinstance(app.screen, FloorScreen)
         assert "Sign in to start your shift" in visible_text(app)
+
+
+async def test_supervisor_saves_the_program_report_from_the_monitor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the terminal console saves reports under ./var/reports
+    w = world(tmp_path)
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await login(pilot, "sue")
+        await pilot.press("R")
+        await settle(pilot)
+        assert isinstance(app.screen, PromptScreen)
+        app.screen.query_one(Input).value = "TX1 2026-10-01 2026-12-02 csv"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "Report report-TX1-2026-10-01-2026-12-02.csv saved" in notices(app)
+    saved = tmp_path / "var" / "reports" / "report-TX1-2026-10-01-2026-12-02.csv"
+    text = saved.read_text()
+    assert "TX1" in text
+    with w.services.sessions() as s:
+        exports = s.scalars(select(AuditEvent).where(AuditEvent.action == "export")).all()
+        assert [e.detail["format"] for e in exports] == ["csv"]
