@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta
+from typing import Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
@@ -354,12 +355,16 @@ class FloorMonitor:
                 )
             }
         callbacks_due, callback_list = callback_rows(session, ids, now, self.grace_minutes)
+        closed = closed_pharmacies(session, ids, now)
         return FloorSnapshot(
             at=now,
             zone=zone,
             counted_at=depth.counted_at,
-            pharmacies=pharmacy_rows(session, ids, now, depth.patients, callbacks_due),
-            queues=depth.queues,
+            pharmacies=tuple(
+                _while_closed(r, closed.get(r.pharmacy_id, False))
+                for r in pharmacy_rows(session, ids, now, depth.patients, callbacks_due)
+            ),
+            queues=tuple(_while_closed(r, closed.get(r.pharmacy_id, False)) for r in depth.queues),
             agents=agent_rows(session, ids, now, self._tally),
             callbacks=callback_list,
             outcomes=outcome_summary(self._tally, self._labels, callbacks_due),
@@ -688,4 +693,46 @@ def outcome_summary(
         escalations=len(tally.escalated),
         callbacks_due=sum(d for d, _ in callbacks.values()),
         callbacks_overdue=sum(o for _, o in callbacks.values()),
+    )
+
+
+CLOSED = "pharmacy_hours"
+
+
+def closed_pharmacies(
+    session: Session, pharmacy_ids: Sequence[int], now: datetime
+) -> dict[int, datetime | None]:
+    """Pharmacies outside their own hours now, with when they open: none of their patients is
+    callable until then (the hours are the pharmacy's, in its zone, whatever the patient's)."""
+    from queues.compliance.windows import Window, next_open
+
+    out: dict[int, datetime | None] = {}
+    for pid, code, tz, opens, closes in session.execute(
+        select(
+            Pharmacy.id, Pharmacy.code, Pharmacy.timezone, Pharmacy.opens_at, Pharmacy.closes_at
+        ).where(Pharmacy.id.in_(pharmacy_ids))
+    ):
+        hours = Window(CLOSED, tz, opens, None if closes == time(0) else closes, code)
+        if not hours.is_open(now):
+            out[pid] = next_open([hours], now)
+    return out
+
+
+R = TypeVar("R", QueueRow, PharmacyRow)
+
+
+def _while_closed(row: R, opens_at: datetime | Literal[False] | None) -> R:
+    """A closed pharmacy's callable-now work shown as waiting for the pharmacy to open."""
+    if opens_at is False or row.callable_now == 0:
+        return row
+    blocked = dict(row.blocked)
+    label = "pharmacy closed"
+    blocked[label] = blocked.get(label, 0) + row.callable_now
+    next_at = opens_at if row.next_at is None or opens_at is None else min(row.next_at, opens_at)
+    return replace(
+        row,
+        callable_now=0,
+        callable_later=row.callable_later + row.callable_now,
+        next_at=next_at,
+        blocked=tuple(sorted(blocked.items(), key=lambda kv: (-kv[1], kv[0]))),
     )

@@ -283,3 +283,16 @@ def test_a_new_day_starts_the_tally_again(sessions: sessionmaker[Session]) -> No
         assert monitor.refresh(s, NOW).outcomes.attempts == 4
         tomorrow = monitor.refresh(s, NOW + timedelta(days=1))
     assert tomorrow.outcomes.attempts == 0 and tomorrow.outcomes.by_hour == ()
+
+
+def test_a_closed_pharmacys_work_waits_for_it_to_open(sessions: sessionmaker[Session]) -> None:
+    """TX1 is open 08:00–20:00 Chicago; at 21:00 nobody of theirs is callable until 08:00."""
+    ids = floor(sessions)
+    evening = NOW.replace(hour=3) + timedelta(days=1)  # 21:00 in Chicago
+    with sessions() as s:
+        snap = floor_snapshot(s, (ids["tx"],), evening, grace_minutes=30)
+    (tx,) = snap.pharmacies
+    assert tx.callable_now == 0
+    assert dict(tx.blocked)["pharmacy closed"] >= 6
+    assert tx.next_at is not None and tx.next_at.hour == 14  # 08:00 Chicago, in UTC
+    assert all(q.callable_now == 0 for q in snap.queues)
