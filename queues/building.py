@@ -7,6 +7,7 @@ is credited with it. Each patient with open tasks has one queue entry: one call 
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -14,15 +15,31 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    cast,
+    column,
+    insert,
+    select,
+    table,
+    update,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
 
-from queues.models import Attempt, QueueEntry, Task
+from queues.models import Attempt, Task
 from queues.priority import patient_score
 from queues.rules import default_rules
 from queues.rules.base import DueTask, Rule, RuleContext, run_rule
 from queues.rules.snapshot import Snapshot, load_snapshot
 from queues.settings import QueueSettings
+from queues.timeutil import as_utc
 
 RESOLVED_WITHOUT_CALL = "resolved_without_call"
 FILLED = "filled"
@@ -72,65 +89,58 @@ def build_queues(
     settings = settings or QueueSettings()
     snapshot = load_snapshot(session, now)
     due = due_tasks(snapshot, now, settings, default_rules() if rules is None else rules)
+    conn = session.connection()
 
-    rows = session.execute(
+    # Light tuples, and the stored JSON as text: most rows are unchanged, and comparing the text
+    # the build itself wrote is far cheaper than decoding every row's priority parts.
+    open_by_key: dict[tuple[int, int, str], tuple[int, str, str | None]] = {}
+    reopenable: dict[tuple[int, int, str], int] = {}
+    known: set[tuple[int, int, str]] = set()
+    for tid, cid, pid, subject, status, closed_reason, reason, parts in conn.execute(
         select(
-            Task.id,
-            Task.campaign_id,
-            Task.patient_id,
-            Task.subject,
-            Task.status,
-            Task.closed_reason,
-            Task.priority_parts,
-            Task.reason,
-            Task.prescription_id,
-            Task.created_at,
+            _T.c.id,
+            _T.c.campaign_id,
+            _T.c.patient_id,
+            _T.c.subject,
+            _T.c.status,
+            _T.c.closed_reason,
+            _T.c.reason,
+            cast(_T.c.priority_parts, Text),
         )
-    ).all()
-    open_by_key = {(r.campaign_id, r.patient_id, r.subject): r for r in rows if r.status == "open"}
-    reopenable = {
-        (r.campaign_id, r.patient_id, r.subject): r
-        for r in rows
-        if r.status != "open" and r.closed_reason in REOPENABLE
-    }
-    known = {(r.campaign_id, r.patient_id, r.subject) for r in rows}
+    ):
+        key = (cid, pid, subject)
+        known.add(key)
+        if status == "open":
+            open_by_key[key] = (tid, reason, parts)
+        elif closed_reason in REOPENABLE:
+            reopenable[key] = tid
 
-    new = [t for key, t in due.items() if key not in known]
-    reopen = [
-        {
-            "id": reopenable[key].id,
-            "status": "open",
-            "closed_at": None,
-            "closed_reason": None,
-            "priority_parts": t.priority_parts,
-            "score": t.score,
-            "reason": t.reason,
-        }
-        for key, t in due.items()
-        if key in reopenable
-    ]
-    changed = [
-        {
-            "id": open_by_key[key].id,
-            "priority_parts": t.priority_parts,
-            "score": t.score,
-            "reason": t.reason,
-        }
-        for key, t in due.items()
-        if key in open_by_key
-        and (
-            open_by_key[key].priority_parts != t.priority_parts
-            or open_by_key[key].reason != t.reason
-        )
-    ]
-    stale = [r for key, r in open_by_key.items() if key not in due]
-    closes = list(_closings(session, snapshot, stale, now))
-    if closes:
-        session.execute(update(Task), closes)
-    if new:
-        session.execute(
-            insert(Task),
-            [
+    dumps = json.dumps
+    new: list[dict[str, Any]] = []
+    reopen: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    created_at = _bind_utc(now)
+    for key, t in due.items():
+        current = open_by_key.get(key)
+        if current is not None:
+            text = dumps(t.priority_parts)
+            if current[1] == t.reason and (
+                current[2] == text
+                or (current[2] is not None and json.loads(current[2]) == t.priority_parts)
+            ):
+                continue
+            changed.append({"_id": current[0], "pp": text, "sc": t.score, "re": t.reason})
+        elif key in reopenable:
+            reopen.append(
+                {
+                    "_id": reopenable[key],
+                    "pp": dumps(t.priority_parts),
+                    "sc": t.score,
+                    "re": t.reason,
+                }
+            )
+        elif key not in known:
+            new.append(
                 {
                     "patient_id": t.patient_id,
                     "campaign_id": t.campaign_id,
@@ -139,20 +149,85 @@ def build_queues(
                     "reason": t.reason,
                     "status": "open",
                     "due_on": t.due_on,
-                    "priority_parts": t.priority_parts,
+                    "priority_parts": dumps(t.priority_parts),
                     "score": t.score,
-                    "created_at": now,
+                    "created_at": created_at,
                 }
-                for t in new
-            ],
-        )
+            )
+    stale_ids = [v[0] for key, v in open_by_key.items() if key not in due]
+    closes = list(_closings(session, snapshot, _stale_rows(session, stale_ids), now))
+    if closes:
+        session.execute(update(Task), closes)
+    if new:
+        conn.execute(insert(_T), new)
     if reopen:
-        session.execute(update(Task), reopen)
+        conn.execute(_REOPEN, reopen)
     if changed:
-        session.execute(update(Task), changed)
+        conn.execute(_RESCORE, changed)
     queued = _reconcile_entries(session, snapshot, now, due.values())
     filled = sum(1 for c in closes if c["closed_reason"] == FILLED)
     return BuildResult(len(new), len(reopen), len(closes), filled, len(changed), len(due), queued)
+
+
+# The tasks table with its JSON column as plain text: the build serialises priority parts once
+# and compares and writes that text, without a JSON type processing every row.
+_T = table(
+    "tasks",
+    column("id", Integer),
+    column("patient_id", Integer),
+    column("campaign_id", Integer),
+    column("prescription_id", Integer),
+    column("subject", String),
+    column("reason", String),
+    column("status", String),
+    column("due_on", Date),
+    column("priority_parts", NullType()),
+    column("score", Float),
+    column("created_at", DateTime),
+    column("closed_at", DateTime),
+    column("closed_reason", String),
+)
+_REOPEN = (
+    update(_T)
+    .where(_T.c.id == bindparam("_id"))
+    .values(
+        status="open",
+        closed_at=None,
+        closed_reason=None,
+        priority_parts=bindparam("pp"),
+        score=bindparam("sc"),
+        reason=bindparam("re"),
+    )
+)
+_RESCORE = (
+    update(_T)
+    .where(_T.c.id == bindparam("_id"))
+    .values(priority_parts=bindparam("pp"), score=bindparam("sc"), reason=bindparam("re"))
+)
+
+
+def _bind_utc(value: datetime) -> datetime:
+    """What the models' UTC column stores: naive UTC."""
+    return as_utc(value).replace(tzinfo=None)
+
+
+def _stale_rows(session: Session, ids: list[int]) -> list[Any]:
+    rows: list[Any] = []
+    for i in range(0, len(ids), 500):
+        rows.extend(
+            session.execute(
+                select(
+                    Task.id,
+                    Task.campaign_id,
+                    Task.patient_id,
+                    Task.subject,
+                    Task.prescription_id,
+                    Task.created_at,
+                ).where(Task.id.in_(ids[i : i + 500]))
+            ).all()
+        )
+    rows.sort(key=lambda r: r.id)
+    return rows
 
 
 def _closings(
@@ -213,16 +288,17 @@ def _reconcile_entries(
     for t in due:
         scores[t.patient_id].append(t.score)
     best = {pid: -patient_score(s) for pid, s in scores.items()}  # lower sorts first
+    conn = session.connection()
     entries = {
-        e.patient_id: e
-        for e in session.execute(
-            select(
-                QueueEntry.patient_id, QueueEntry.status, QueueEntry.sort_key, QueueEntry.holder_id
-            )
-        ).all()
+        pid: (status, sort_key, holder_id)
+        for pid, status, sort_key, holder_id in conn.execute(
+            select(_Q.c.patient_id, _Q.c.status, _Q.c.sort_key, _Q.c.holder_id)
+        )
     }
+    available_at = _bind_utc(now)
     inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
+    rekeys: list[dict[str, Any]] = []
+    reopens: list[dict[str, Any]] = []
     for patient_id, key in best.items():
         entry = entries.get(patient_id)
         if entry is None:
@@ -232,27 +308,45 @@ def _reconcile_entries(
                     "pharmacy_id": snapshot.patients[patient_id].pharmacy_id,
                     "status": "open",
                     "sort_key": key,
-                    "available_at": now,
+                    "available_at": available_at,
                 }
             )
-        elif entry.status != "open" or entry.sort_key != key:
-            row: dict[str, Any] = {"patient_id": patient_id, "sort_key": key}
-            if entry.status != "open":
-                row.update(status="open", available_at=now)
-            updates.append(row)
+        elif entry[0] != "open":
+            reopens.append({"_pid": patient_id, "sk": key})
+        elif entry[1] != key:
+            rekeys.append({"_pid": patient_id, "sk": key})
     finished = [
         pid
-        for pid, e in entries.items()
-        if pid not in best and e.status == "open" and e.holder_id is None
+        for pid, (status, _key, holder) in entries.items()
+        if pid not in best and status == "open" and holder is None
     ]
     if inserts:
-        session.execute(insert(QueueEntry), inserts)
-    if updates:
-        session.execute(update(QueueEntry), updates)
+        conn.execute(insert(_Q), inserts)
+    if reopens:
+        conn.execute(
+            update(_Q)
+            .where(_Q.c.patient_id == bindparam("_pid"))
+            .values(sort_key=bindparam("sk"), status="open", available_at=available_at),
+            reopens,
+        )
+    if rekeys:
+        conn.execute(
+            update(_Q).where(_Q.c.patient_id == bindparam("_pid")).values(sort_key=bindparam("sk")),
+            rekeys,
+        )
     for i in range(0, len(finished), 500):
-        session.execute(
-            update(QueueEntry)
-            .where(QueueEntry.patient_id.in_(finished[i : i + 500]))
-            .values(status="done")
+        conn.execute(
+            update(_Q).where(_Q.c.patient_id.in_(finished[i : i + 500])).values(status="done")
         )
     return len(best)
+
+
+_Q = table(
+    "queue_entries",
+    column("patient_id", Integer),
+    column("pharmacy_id", Integer),
+    column("status", String),
+    column("sort_key", Float),
+    column("available_at", DateTime),
+    column("holder_id", Integer),
+)
