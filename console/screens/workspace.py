@@ -461,20 +461,8 @@ class WorkspaceScreen(Screen[None]):
                 self._drop_offer()
             self.refresh_bindings()
             return
-        if self.offer is not None:
-            self._script_drafts().discard(self.offer.claim.lease_token)
-        self.offer = None
         self._saved = True
-        self.call = CallFacts()
-        if self._heartbeat is not None:
-            self._heartbeat.pause()
-        self.query_one(ScriptPanel).reset()
-        for table in (self.query_one(MedicationsTable), self.query_one(AttemptHistory)):
-            table.clear()
-        self.query_one(PatientCard).clear(
-            "Saved. Press r for your next patient, or p to take a break."
-        )
-        self.phase = "not_ready"
+        self._let_go("Saved. Press r for your next patient, or p to take a break.")
         if self._logout_seen:
             self._sign_out()
 
@@ -610,21 +598,25 @@ class WorkspaceScreen(Screen[None]):
     def _drop_offer(self) -> None:
         """Let go of a patient whose claim is gone: nothing more can be saved against it."""
         assert self.shift is not None
+        self.shift.forget()
+        self._lease_gone = False
+        self._let_go(
+            "This patient was released from you, so nothing was saved for them. "
+            "Press r for your next patient."
+        )
+
+    def _let_go(self, message: str) -> None:
+        """The patient is done with (saved, or released): clear the screen for the next one."""
         if self.offer is not None:
             self._script_drafts().discard(self.offer.claim.lease_token)
-        self.shift.forget()
         self.offer = None
-        self._lease_gone = False
         self.call = CallFacts()
         if self._heartbeat is not None:
             self._heartbeat.pause()
         self.query_one(ScriptPanel).reset()
         for table in (self.query_one(MedicationsTable), self.query_one(AttemptHistory)):
             table.clear()
-        self.query_one(PatientCard).clear(
-            "This patient was released from you, so nothing was saved for them. "
-            "Press r for your next patient."
-        )
+        self.query_one(PatientCard).clear(message)
         self.phase = "not_ready"
 
     def _tick(self) -> None:
