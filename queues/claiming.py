@@ -4,6 +4,17 @@ PostgreSQL picks the head row with `FOR UPDATE SKIP LOCKED`, so concurrent claim
 each other's row; SQLite serializes writers with `BEGIN IMMEDIATE` (see queues.db), so a short
 write transaction is atomic. A lease sets `available_at` to its expiry: a console killed mid-call
 gives its patient back when the lease runs out, with no sweeper process.
+
+The open entries live in two partial indexes (models.CLAIMABLE, models.WAITING_TO_WAKE): the head
+query reads only rows nobody holds, nobody just called and no rule passed over, so it never walks
+past held patients. Held (`claimed_at` set) and passed-over (`blocked_reason` set) rows come back
+through the wake step at the start of a claim, once their `available_at` has passed: that is how
+an expired lease puts its patient back (its token is cleared, so the dead console's next heartbeat
+or save gets LeaseLost), and how a retry, a callback or a lifted block becomes claimable again.
+
+Claims run on every console's "next", so the hot path is prebuilt Core statements on the
+session's connection: the head row comes with the patient's compliance facts in one query, and on
+PostgreSQL the claim and its audit row are one statement.
 """
 
 from __future__ import annotations
@@ -12,17 +23,39 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Executable,
+    Integer,
+    String,
+    bindparam,
+    exists,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from queues.audit import record
-from queues.compliance.patient import admission
+from queues.compliance.patient import admit_prefetched
 from queues.compliance.patient import check_at_dial as verdict_at_dial
 from queues.errors import LeaseLost, NotCallable
-from queues.models import QueueEntry, Task
+from queues.models import (
+    Attempt,
+    AuditEvent,
+    Patient,
+    Pharmacy,
+    Phone,
+    QueueEntry,
+    Task,
+)
 from queues.settings import QueueSettings
+from queues.timeutil import UTCDateTime, as_utc, utcnow
 
 # Given a patient id, raise NotCallable to skip them for now (compliance at claim time).
 Admission = Callable[[Session, int, datetime], None]
@@ -32,6 +65,11 @@ COMPLIANCE: Final = "compliance"
 # Patients passed over in one claim before giving up for now; each one passed over is moved to
 # when they open, so the next claim starts further down (a whole zone asleep costs a few claims).
 MAX_SKIPS = 200
+# Rows the wake step puts back per claim: enough that a zone opening at 08:00 is back within a
+# few claims, few enough that one claim never rewrites a large part of the queue.
+WAKE_BATCH = 200
+# The compliance facts look back this far for dials (queues.compliance.patient._DIALS).
+DIAL_LOOKBACK = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -43,36 +81,203 @@ class Claim:
     resumed: bool = False  # the agent already held this patient (restarted console)
 
 
-def _held_by(session: Session, user_id: int, now: datetime) -> QueueEntry | None:
-    return session.scalar(
-        select(QueueEntry).where(
-            QueueEntry.holder_id == user_id,
-            QueueEntry.status == "open",
-            QueueEntry.lease_expires_at > now,
+# ---------------------------------------------------------------------------------------------
+# Prebuilt statements (compiled once per dialect by SQLAlchemy's cache; only values change).
+
+_qe = QueueEntry.__table__
+_patients, _pharmacies, _phones = Patient.__table__, Pharmacy.__table__, Phone.__table__
+_attempts, _audit = Attempt.__table__, AuditEvent.__table__
+_UTC = UTCDateTime()
+
+_HELD = (
+    select(_qe.c.patient_id, _qe.c.lease_token, _qe.c.claimed_at, _qe.c.lease_expires_at)
+    .where(
+        _qe.c.holder_id == bindparam("user"),
+        _qe.c.status == "open",
+        _qe.c.lease_expires_at > bindparam("now", type_=_UTC),
+    )
+    .limit(1)
+)
+
+# The predicate of ix_queue_entries_wake, spelled as the index spells it (models.WAITING_TO_WAKE).
+_WAITING = (
+    _qe.c.status == "open",
+    or_(_qe.c.claimed_at.is_not(None), _qe.c.blocked_reason.is_not(None)),
+)
+
+
+def _wake(postgres: bool) -> Executable:
+    due = (
+        select(_qe.c.patient_id)
+        .where(*_WAITING, _qe.c.available_at <= bindparam("now", type_=_UTC))
+        .order_by(_qe.c.available_at)
+        .limit(WAKE_BATCH)
+    )
+    if postgres:  # a row another claimer is waking or claiming right now is theirs
+        due = due.with_for_update(skip_locked=True)
+    return (
+        update(_qe)
+        .where(_qe.c.patient_id.in_(due.scalar_subquery()))
+        .values(
+            holder_id=None,
+            lease_token=None,
+            lease_expires_at=None,
+            claimed_at=None,
+            blocked_reason=None,
         )
     )
 
 
-def _head(session: Session, user_id: int, pharmacy_ids: Sequence[int], now: datetime) -> int | None:
+def _head(postgres: bool) -> Any:
+    # The predicate of ix_queue_entries_claimable (models.CLAIMABLE), then what the agent may take.
     query = (
-        select(QueueEntry.patient_id)
+        select(_qe.c.patient_id)
         .where(
-            QueueEntry.status == "open",
-            QueueEntry.available_at <= now,
-            QueueEntry.pharmacy_id.in_(pharmacy_ids),
+            _qe.c.status == "open",
+            _qe.c.claimed_at.is_(None),
+            _qe.c.blocked_reason.is_(None),
+            _qe.c.available_at <= bindparam("now", type_=_UTC),
+            _qe.c.pharmacy_id.in_(bindparam("ids", expanding=True)),
             # A "mine" callback waits for its owner until its grace period ends.
             or_(
-                QueueEntry.reserved_for_id.is_(None),
-                QueueEntry.reserved_for_id == user_id,
-                QueueEntry.reserved_until <= now,
+                _qe.c.reserved_for_id.is_(None),
+                _qe.c.reserved_for_id == bindparam("user"),
+                _qe.c.reserved_until <= bindparam("now", type_=_UTC),
             ),
         )
-        .order_by(QueueEntry.sort_key, QueueEntry.patient_id)
+        .order_by(_qe.c.sort_key, _qe.c.patient_id)
         .limit(1)
     )
-    if session.get_bind().dialect.name == "postgresql":
+    if postgres:
         query = query.with_for_update(skip_locked=True)
-    return session.scalar(query)
+    return query
+
+
+def _head_with_facts(postgres: bool) -> Executable:
+    """The head row joined with what the compliance admission reads: patient with pharmacy, one
+    row per phone in rank order, and whether anyone dialed them in the lookback (rarely true;
+    only then does the admission read the attempts)."""
+    head = _head(postgres).subquery("head")
+    dialed = exists().where(
+        _attempts.c.patient_id == head.c.patient_id,
+        _attempts.c.started_at > bindparam("since", type_=_UTC),
+    )
+    return (
+        select(
+            head.c.patient_id,
+            _patients.c.zip_code,
+            _patients.c.state,
+            _patients.c.do_not_call,
+            _patients.c.deceased,
+            _patients.c.consent_to_call,
+            _pharmacies.c.code,
+            _pharmacies.c.timezone,
+            _pharmacies.c.opens_at,
+            _pharmacies.c.closes_at,
+            _pharmacies.c.calling_limits,
+            dialed.label("dialed"),
+            _phones.c.number,
+            _phones.c.best_time,
+            _phones.c.wrong_number,
+            _phones.c.do_not_call.label("phone_do_not_call"),
+        )
+        .select_from(
+            head.join(_patients, _patients.c.id == head.c.patient_id)
+            .join(_pharmacies, _pharmacies.c.id == _patients.c.pharmacy_id)
+            .outerjoin(_phones, _phones.c.patient_id == head.c.patient_id)
+        )
+        .order_by(_phones.c.rank, _phones.c.id)
+    )
+
+
+_PASS_OVER = (
+    update(_qe)
+    .where(_qe.c.patient_id == bindparam("pid"))
+    .values(available_at=bindparam("later", type_=_UTC), blocked_reason=bindparam("code"))
+)
+_TAKE_VALUES = dict(
+    holder_id=bindparam("user", type_=Integer),
+    lease_token=bindparam("token", type_=String),
+    claimed_at=bindparam("now", type_=_UTC),
+    lease_expires_at=bindparam("expires", type_=_UTC),
+    available_at=bindparam("expires", type_=_UTC),
+    blocked_reason=None,
+)
+_TAKE = update(_qe).where(_qe.c.patient_id == bindparam("pid")).values(**_TAKE_VALUES)
+_AUDIT = insert(_audit).values(
+    at=bindparam("at", type_=_UTC),
+    user_id=bindparam("user", type_=Integer),
+    action="claim",
+    patient_id=bindparam("pid", type_=Integer),
+    detail=bindparam("detail", type_=JSON),
+)
+
+
+def _take_and_audit() -> Executable:
+    """PostgreSQL: the claim and its audit row in one statement (one round trip)."""
+    taken = (
+        update(_qe)
+        .where(_qe.c.patient_id == bindparam("pid"))
+        .values(**_TAKE_VALUES)
+        .returning(_qe.c.patient_id)
+        .cte("taken")
+    )
+    return insert(_audit).from_select(
+        ["at", "user_id", "action", "patient_id", "detail"],
+        select(
+            bindparam("at", type_=_UTC),
+            bindparam("user", type_=Integer),
+            literal("claim", String),
+            taken.c.patient_id,
+            bindparam("detail", type_=JSON),
+        ),
+    )
+
+
+class _Statements(NamedTuple):
+    postgres: bool
+    wake: Executable
+    head: Executable
+    head_with_facts: Executable
+    take: Executable  # the claim (and, on PostgreSQL, its audit row)
+
+
+_STATEMENTS = {
+    postgres: _Statements(
+        postgres,
+        _wake(postgres),
+        _head(postgres),
+        _head_with_facts(postgres),
+        _take_and_audit() if postgres else _TAKE,
+    )
+    for postgres in (False, True)
+}
+
+
+class _PhoneRow(NamedTuple):
+    number: str
+    best_time: str | None
+    wrong_number: bool
+    do_not_call: bool
+
+
+def _pick(
+    conn: Connection, sql: _Statements, params: dict[str, Any], facts: bool
+) -> tuple[int, Any, list[_PhoneRow], bool] | None:
+    """The head patient id (locked on PostgreSQL), with their compliance facts when asked."""
+    if not facts:
+        pid = conn.execute(sql.head, params).scalar()
+        return None if pid is None else (pid, None, [], False)
+    rows = conn.execute(sql.head_with_facts, params).all()
+    if not rows:
+        return None
+    first = rows[0]
+    phones = [
+        _PhoneRow(r.number, r.best_time, bool(r.wrong_number), bool(r.phone_do_not_call))
+        for r in rows
+        if r.number is not None
+    ]
+    return first.patient_id, first, phones, bool(first.dialed)
 
 
 def claim_next(
@@ -92,49 +297,57 @@ def claim_next(
     calling rules forbid now is passed over: `blocked_reason` says why and `available_at` moves to
     when they open (`settings` carries the site's limits; each pharmacy may tighten them).
     """
-    if admit == COMPLIANCE:
-        admit = admission(settings)
-    held = _held_by(session, user_id, now)
+    conn = session.connection()
+    sql = _STATEMENTS[conn.dialect.name == "postgresql"]
+    held = conn.execute(_HELD, {"user": user_id, "now": now}).first()
     if held is not None:
-        assert held.lease_token and held.claimed_at and held.lease_expires_at
         return Claim(
-            held.patient_id, held.lease_token, held.claimed_at, held.lease_expires_at, resumed=True
+            held.patient_id,
+            held.lease_token,
+            as_utc(held.claimed_at),
+            as_utc(held.lease_expires_at),
+            resumed=True,
         )
     if not pharmacy_ids:
         return None
+    conn.execute(sql.wake, {"now": now})
+    compliance = admit == COMPLIANCE
+    params = {"now": now, "ids": list(pharmacy_ids), "user": user_id, "since": now - DIAL_LOOKBACK}
     for _ in range(MAX_SKIPS):
-        patient_id = _head(session, user_id, pharmacy_ids, now)
-        if patient_id is None:
+        picked = _pick(conn, sql, params, compliance)
+        if picked is None:
             return None
-        if callable(admit):
-            try:
+        patient_id, head, phones, dialed = picked
+        try:
+            if compliance:
+                admit_prefetched(session, patient_id, head, phones, dialed, now, settings)
+            elif callable(admit):
                 admit(session, patient_id, now)
-            except NotCallable as why:
-                later = why.next_open_at or now + timedelta(hours=1)
-                session.execute(
-                    update(QueueEntry)
-                    .where(QueueEntry.patient_id == patient_id)
-                    .values(
-                        available_at=max(later, now + timedelta(minutes=1)),
-                        blocked_reason=why.code,
-                    )
-                )
-                continue
+        except NotCallable as why:
+            later = why.next_open_at or now + timedelta(hours=1)
+            conn.execute(
+                _PASS_OVER,
+                {
+                    "pid": patient_id,
+                    "later": max(later, now + timedelta(minutes=1)),
+                    "code": why.code,
+                },
+            )
+            continue
         token = str(uuid.uuid4())
         expires = now + timedelta(seconds=lease_seconds)
-        session.execute(
-            update(QueueEntry)
-            .where(QueueEntry.patient_id == patient_id)
-            .values(
-                holder_id=user_id,
-                lease_token=token,
-                claimed_at=now,
-                lease_expires_at=expires,
-                available_at=expires,
-                blocked_reason=None,
-            )
-        )
-        record(session, "claim", user_id=user_id, patient_id=patient_id)
+        take = {
+            "pid": patient_id,
+            "user": user_id,
+            "token": token,
+            "now": now,
+            "expires": expires,
+            "at": utcnow(),
+            "detail": {},
+        }
+        conn.execute(sql.take, take)
+        if not sql.postgres:
+            conn.execute(_AUDIT, take)
         return Claim(patient_id, token, now, expires)
     return None
 
@@ -166,6 +379,7 @@ def release(session: Session, patient_id: int, token: str, now: datetime, user_i
     entry.holder_id = None
     entry.lease_token = None
     entry.lease_expires_at = None
+    entry.claimed_at = None  # claimable at once, no wake needed
     entry.available_at = now
     record(session, "release", user_id=user_id, patient_id=patient_id)
 

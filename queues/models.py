@@ -214,6 +214,13 @@ class Task(Base):
     )
 
 
+# The two halves of the open queue entries (migration 0008); queues.claiming moves rows between
+# them: a claim, a call's outcome or a pass-over takes a row out, the wake step puts it back once
+# `available_at` has passed.
+CLAIMABLE = "status = 'open' AND claimed_at IS NULL AND blocked_reason IS NULL"
+WAITING_TO_WAKE = "status = 'open' AND (claimed_at IS NOT NULL OR blocked_reason IS NOT NULL)"
+
+
 class QueueEntry(Base):
     """The patient-level claim: one row per patient with open work, carrying the lease.
 
@@ -240,12 +247,21 @@ class QueueEntry(Base):
     # Why the last claim attempt passed this patient over (calling_window, daily_cap, …).
     blocked_reason: Mapped[str | None] = mapped_column(String(48))
     __table_args__ = (
+        # What a claim may take: open, not claimed since it was last woken, not passed over.
+        # Held, just-called and passed-over rows wait in ix_queue_entries_wake instead, so the
+        # head of the queue never walks past them (queues.claiming).
         Index(
             "ix_queue_entries_claimable",
             "sort_key",
             "patient_id",
-            postgresql_where=text("status = 'open'"),
-            sqlite_where=text("status = 'open'"),
+            postgresql_where=text(CLAIMABLE),
+            sqlite_where=text(CLAIMABLE),
+        ),
+        Index(
+            "ix_queue_entries_wake",
+            "available_at",
+            postgresql_where=text(WAITING_TO_WAKE),
+            sqlite_where=text(WAITING_TO_WAKE),
         ),
         Index("ix_queue_entries_holder", "holder_id"),
         # The monitor's "not callable now" (held or waiting) as an index range scan.

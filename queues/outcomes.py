@@ -190,7 +190,10 @@ def record_outcome(
     entry.holder_id = None
     entry.lease_token = None
     entry.lease_expires_at = None
-    entry.claimed_at = None
+    # A patient left open keeps `claimed_at`, so they wait for their retry or callback time out
+    # of the claimable index (queues.claiming's wake step clears it when that time comes).
+    if closed:
+        entry.claimed_at = None
     if code.effect != "callback":
         entry.reserved_for_id = None
         entry.reserved_until = None

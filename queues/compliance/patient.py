@@ -1,10 +1,14 @@
 """Compliance for patients in the database: their verdict, the claim-time admission and the
-dial-time check. Three small queries: patient with pharmacy, phones, last week's dials."""
+dial-time check. Three small queries: patient with pharmacy, phones, last week's dials; the claim
+fetches the first two with its head row and counts the dials, so a patient with no dial in the last
+week costs no query here at all (`admit_prefetched`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -71,9 +75,28 @@ _OPEN_TASKS = select(_tasks.c.id).where(
 )
 
 
-def _facts(session: Session, patient_id: int, head: Any, now: datetime) -> PatientFacts:
+def _facts(
+    session: Session,
+    patient_id: int,
+    head: Any,
+    now: datetime,
+    phones: Sequence[Any] | None = None,
+    dialed: bool = True,
+) -> PatientFacts:
+    """`phones` (number, best_time, wrong_number, do_not_call rows in rank order) when the caller
+    has them already; `dialed=False` when the caller knows there was no dial in the last 7 days."""
     conn = session.connection()
-    phones = conn.execute(_PHONES, {"patient_id": patient_id}).all()
+    if phones is None:
+        phones = conn.execute(_PHONES, {"patient_id": patient_id}).all()
+    if not dialed:
+        return PatientFacts(
+            zip_code=head.zip_code,
+            state=head.state,
+            phones=_phone_facts(phones),
+            do_not_call=head.do_not_call,
+            deceased=head.deceased,
+            consent_to_call=head.consent_to_call,
+        )
     dials = [
         (as_utc(at), ids)
         for at, ids, result, disposition in conn.execute(
@@ -91,14 +114,18 @@ def _facts(session: Session, patient_id: int, head: Any, now: datetime) -> Patie
     return PatientFacts(
         zip_code=head.zip_code,
         state=head.state,
-        phones=tuple(
-            PhoneFacts(p.number, p.best_time, p.wrong_number, p.do_not_call) for p in phones
-        ),
+        phones=_phone_facts(phones),
         do_not_call=head.do_not_call,
         deceased=head.deceased,
         consent_to_call=head.consent_to_call,
         attempts=tuple(at for at, _ in dials),
         same_subject_attempts=tuple(same_subject),
+    )
+
+
+def _phone_facts(phones: Sequence[Any]) -> tuple[PhoneFacts, ...]:
+    return tuple(
+        PhoneFacts(p.number, p.best_time, bool(p.wrong_number), bool(p.do_not_call)) for p in phones
     )
 
 
@@ -121,32 +148,80 @@ def patient_verdict(
     *,
     number: str | None = None,
 ) -> Verdict:
-    settings = settings or QueueSettings()
     now = as_utc(now)
     head = _head(session, patient_id)
+    return _verdict(session, patient_id, head, now, settings, number=number)
+
+
+@lru_cache(maxsize=256)
+def _limits_of(settings: QueueSettings, code: str, overrides: str | None) -> Limits | ConfigError:
+    """One pharmacy's limits, parsed once per process for each (settings, JSON text) pair."""
     try:
-        limits = pharmacy_limits(
-            site_limits(settings), head.calling_limits, f"pharmacy {head.code} calling_limits"
+        return pharmacy_limits(
+            site_limits(settings),
+            json.loads(overrides) if overrides is not None else None,
+            f"pharmacy {code} calling_limits",
         )
-    except ConfigError as bad:  # fail closed: no call under limits nobody can read
+    except ConfigError as bad:
+        return bad
+
+
+def _verdict(
+    session: Session,
+    patient_id: int,
+    head: Any,
+    now: datetime,
+    settings: QueueSettings | None,
+    *,
+    number: str | None = None,
+    phones: Sequence[Any] | None = None,
+    dialed: bool = True,
+) -> Verdict:
+    settings = settings or QueueSettings()
+    overrides = head.calling_limits
+    limits = _limits_of(
+        settings,
+        head.code,
+        None if overrides is None else json.dumps(overrides, sort_keys=True),
+    )
+    if isinstance(limits, ConfigError):  # fail closed: no call under limits nobody can read
         return Verdict(
-            False, (Reason("pharmacy_limits_invalid", f"Calls are held: {bad}"),), None, (), ()
+            False, (Reason("pharmacy_limits_invalid", f"Calls are held: {limits}"),), None, (), ()
         )
-    facts = _facts(session, patient_id, head, now)
+    facts = _facts(session, patient_id, head, now, phones, dialed)
     hours = PharmacyHours(head.code, head.timezone, head.opens_at, head.closes_at)
     return evaluate(facts, limits, now, pharmacy=hours, number=number)
+
+
+def _refuse(verdict: Verdict, now: datetime) -> None:
+    if verdict.callable:
+        return
+    first = verdict.reasons[0]
+    later = verdict.next_open_at or as_utc(now) + RECHECK_BLOCKED
+    raise NotCallable(first.sentence, later, code=first.code)
+
+
+def admit_prefetched(
+    session: Session,
+    patient_id: int,
+    head: Any,
+    phones: Sequence[Any],
+    dialed: bool,
+    now: datetime,
+    settings: QueueSettings | None = None,
+) -> None:
+    """The admission of `admission()` on what the claim's head query already fetched: `head` has
+    the columns of the patient-with-pharmacy query, `phones` the patient's phone rows in rank
+    order, `dialed` whether any attempt started in the last 7 days (only then are they read)."""
+    now = as_utc(now)
+    _refuse(_verdict(session, patient_id, head, now, settings, phones=phones, dialed=dialed), now)
 
 
 def admission(settings: QueueSettings | None = None) -> Callable[[Session, int, datetime], None]:
     """The `admit` hook for `claim_next`: raise NotCallable to pass a patient over for now."""
 
     def admit(session: Session, patient_id: int, now: datetime) -> None:
-        verdict = patient_verdict(session, patient_id, now, settings)
-        if verdict.callable:
-            return
-        first = verdict.reasons[0]
-        later = verdict.next_open_at or as_utc(now) + RECHECK_BLOCKED
-        raise NotCallable(first.sentence, later, code=first.code)
+        _refuse(patient_verdict(session, patient_id, now, settings), now)
 
     return admit
 
