@@ -30,6 +30,7 @@ from sqlalchemy import (
     table,
     update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
@@ -116,10 +117,11 @@ def build_queues(
             reopenable[key] = tid
 
     dumps = json.dumps
-    new: list[dict[str, Any]] = []
+    new: list[tuple[Any, ...]] = []
     reopen: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []
-    created_at = _bind_utc(now)
+    sqlite = conn.dialect.name == "sqlite"
+    stored_at = _driver_value(_bind_utc(now), sqlite)
     for key, t in due.items():
         current = open_by_key.get(key)
         if current is not None:
@@ -141,25 +143,25 @@ def build_queues(
             )
         elif key not in known:
             new.append(
-                {
-                    "patient_id": t.patient_id,
-                    "campaign_id": t.campaign_id,
-                    "prescription_id": t.prescription_id,
-                    "subject": t.subject,
-                    "reason": t.reason,
-                    "status": "open",
-                    "due_on": t.due_on,
-                    "priority_parts": dumps(t.priority_parts),
-                    "score": t.score,
-                    "created_at": created_at,
-                }
+                (
+                    t.patient_id,
+                    t.campaign_id,
+                    t.prescription_id,
+                    t.subject,
+                    t.reason,
+                    "open",
+                    _driver_value(t.due_on, sqlite) if t.due_on else None,
+                    dumps(t.priority_parts),
+                    t.score,
+                    stored_at,
+                )
             )
     stale_ids = [v[0] for key, v in open_by_key.items() if key not in due]
     closes = list(_closings(session, snapshot, _stale_rows(session, stale_ids), now))
     if closes:
         session.execute(update(Task), closes)
     if new:
-        conn.execute(insert(_T), new)
+        _insert_rows(conn, "tasks", _NEW_TASK_COLUMNS, new)
     if reopen:
         conn.execute(_REOPEN, reopen)
     if changed:
@@ -204,6 +206,51 @@ _RESCORE = (
     .where(_T.c.id == bindparam("_id"))
     .values(priority_parts=bindparam("pp"), score=bindparam("sc"), reason=bindparam("re"))
 )
+
+
+_NEW_TASK_COLUMNS = (
+    "patient_id",
+    "campaign_id",
+    "prescription_id",
+    "subject",
+    "reason",
+    "status",
+    "due_on",
+    "priority_parts",
+    "score",
+    "created_at",
+)
+
+
+def _insert_rows(
+    conn: Connection, table_name: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> None:
+    """Many rows at once through the driver: COPY on PostgreSQL, executemany on SQLite (values
+    already in the form the column stores: JSON as text, naive UTC times)."""
+    names = ", ".join(columns)
+    if conn.dialect.name == "postgresql":
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {table_name} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    if conn.dialect.name == "sqlite":
+        marks = ", ".join("?" for _ in columns)
+        conn.exec_driver_sql(f"INSERT INTO {table_name} ({names}) VALUES ({marks})", rows)
+        return
+    conn.execute(
+        insert(table(table_name, *(column(c) for c in columns))),
+        [dict(zip(columns, row, strict=True)) for row in rows],
+    )
+
+
+def _driver_value(value: date | None, sqlite: bool) -> Any:
+    """A date or naive UTC time as the driver takes it: SQLAlchemy's text formats on SQLite."""
+    if not sqlite or value is None:
+        return value
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value.isoformat()
 
 
 def _bind_utc(value: datetime) -> datetime:
@@ -296,20 +343,21 @@ def _reconcile_entries(
         )
     }
     available_at = _bind_utc(now)
-    inserts: list[dict[str, Any]] = []
+    inserts: list[tuple[Any, ...]] = []
+    stored_at = _driver_value(available_at, conn.dialect.name == "sqlite")
     rekeys: list[dict[str, Any]] = []
     reopens: list[dict[str, Any]] = []
     for patient_id, key in best.items():
         entry = entries.get(patient_id)
         if entry is None:
             inserts.append(
-                {
-                    "patient_id": patient_id,
-                    "pharmacy_id": snapshot.patients[patient_id].pharmacy_id,
-                    "status": "open",
-                    "sort_key": key,
-                    "available_at": available_at,
-                }
+                (
+                    patient_id,
+                    snapshot.patients[patient_id].pharmacy_id,
+                    "open",
+                    key,
+                    stored_at,
+                )
             )
         elif entry[0] != "open":
             reopens.append({"_pid": patient_id, "sk": key})
@@ -321,7 +369,12 @@ def _reconcile_entries(
         if pid not in best and status == "open" and holder is None
     ]
     if inserts:
-        conn.execute(insert(_Q), inserts)
+        _insert_rows(
+            conn,
+            "queue_entries",
+            ("patient_id", "pharmacy_id", "status", "sort_key", "available_at"),
+            inserts,
+        )
     if reopens:
         conn.execute(
             update(_Q)
