@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from console.app import OutreachApp
 from console.widgets.script_panel import ScriptPanel
+from tests.e2e.helpers import press
 from tests.e2e.test_scripted_call import (
     login_and_take_patient,
-    settle,
     spanish_refill_and_vaccine_world,
     verify_identity,
 )
@@ -48,8 +48,7 @@ async def measure(steps: int, size: tuple[int, int]) -> dict[str, list[float]]:
         app = OutreachApp(world.services)
         async with app.run_test(size=size) as pilot:
             panel = await login_and_take_patient(pilot)
-            await pilot.press("right_square_bracket", "1")
-            await settle(pilot)
+            await press(pilot, "right_square_bracket", "1")
             await verify_identity(pilot, panel, "Pat Alvarez", "01/04/1955")
             assert isinstance(panel, ScriptPanel) and panel.call is not None
             for i in range(steps):

@@ -11,8 +11,10 @@ from textual.widgets import Input, Static
 from console.app import OutreachApp
 from console.screens.workspace import WorkspaceScreen
 from console.screens.wrap_up import WrapUpScreen
+from console.widgets.medications import MedicationsTable
 from queues.models import Attempt, AuditEvent, QueueEntry
-from tests.world import PASSWORD, World, make_world, visible_text
+from tests.e2e.helpers import choose_disposition, login, press, settle, sign_in
+from tests.world import World, make_world, visible_text
 
 NOW = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)  # Wednesday 10:00 in Dallas
 
@@ -23,34 +25,18 @@ def world(tmp_path: Path) -> World:
     )
 
 
-async def sign_in(pilot, username: str, password: str) -> None:  # type: ignore[no-untyped-def]
-    app = pilot.app
-    app.screen.query_one("#username", Input).value = username
-    app.screen.query_one("#password", Input).value = password
-    await pilot.press("enter")  # on the password field's sibling? focus is on username
-    await app.workers.wait_for_complete()
-    await pilot.pause()
-
-
 async def test_wrong_password_gets_one_generic_message(tmp_path: Path) -> None:
     w = world(tmp_path)
     app = OutreachApp(w.services)
     async with app.run_test(size=(80, 24)) as pilot:
-        app.screen.query_one("#username", Input).value = "ana"
-        app.screen.query_one("#password", Input).value = "wrong-password"
-        app.screen.query_one("#password", Input).focus()
-        await pilot.press("enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await sign_in(pilot, "ana", "wrong-password")
+        await settle(pilot)
         error = str(app.screen.query_one("#login-error", Static).render())
         assert "Sign-in failed" in error
         assert not isinstance(app.screen, WorkspaceScreen)
         # An unknown user gets the very same words.
-        app.screen.query_one("#username", Input).value = "nobody"
-        app.screen.query_one("#password", Input).value = "wrong-password"
-        await pilot.press("enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await sign_in(pilot, "nobody", "wrong-password")
+        await settle(pilot)
         assert str(app.screen.query_one("#login-error", Static).render()) == error
 
 
@@ -58,41 +44,24 @@ async def test_agent_takes_patient_records_outcome_and_gets_a_different_one(tmp_
     w = world(tmp_path)
     app = OutreachApp(w.services)
     async with app.run_test(size=(120, 40)) as pilot:
-        app.screen.query_one("#username", Input).value = "ana"
-        app.screen.query_one("#password", Input).value = PASSWORD
-        app.screen.query_one("#password", Input).focus()
-        await pilot.press("enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await login(pilot, "ana")
         screen = app.screen
         assert isinstance(screen, WorkspaceScreen)
-        await pilot.press("r")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await press(pilot, "r")
         card = visible_text(app)
         assert "Pat Alvarez" in card  # earliest run-out first
         assert "Refill reminder" in card
-        assert screen.query_one("#meds").row_count == 1
+        assert screen.query_one("#meds", MedicationsTable).row_count == 1
         # Next is refused until this patient is dispositioned.
         assert screen.check_action("ready", ()) is None
-        await pilot.press("d")  # the calling window is checked again before the number shows
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await press(pilot, "d")  # the calling window is checked again before the number shows
         await pilot.press("a")  # no answer
-        await pilot.press("w")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await press(pilot, "w")
         assert isinstance(app.screen, WrapUpScreen)
-        await pilot.press("ctrl+s")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await press(pilot, "ctrl+s")
         assert isinstance(app.screen, WorkspaceScreen)
         assert "Saved. Press r for your next patient" in visible_text(app)
-        await pilot.press("r")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await press(pilot, "r")
         card = visible_text(app)
         assert "Pat Brown" in card and "Pat Alvarez" not in card
     with w.services.sessions() as s:
@@ -108,53 +77,27 @@ async def test_agent_takes_patient_records_outcome_and_gets_a_different_one(tmp_
         assert views == 2
 
 
-async def login(pilot, username: str) -> None:  # type: ignore[no-untyped-def]
-    app = pilot.app
-    app.screen.query_one("#username", Input).value = username
-    app.screen.query_one("#password", Input).value = PASSWORD
-    app.screen.query_one("#password", Input).focus()
-    await pilot.press("enter")
-    await app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
-    """Let workers finish and their results reach the screen."""
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-
-
 async def test_callback_without_a_time_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
     w = world(tmp_path)
     app = OutreachApp(w.services)
     async with app.run_test(size=(120, 40)) as pilot:
         await login(pilot, "ana")
-        await pilot.press("r")
-        await settle(pilot)
-        await pilot.press("d")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        await pilot.press("c", "w")
-        await settle(pilot)
+        await press(pilot, "r")
+        await press(pilot, "d")
+        await press(pilot, "c", "w")
         wrap = app.screen
         assert isinstance(wrap, WrapUpScreen)
-        wrap.query_one("#disposition").highlighted = list(wrap.options).index("callback_requested")
-        wrap.query_one("#disposition").focus()
-        await pilot.press("enter")
-        await pilot.press("ctrl+s")
-        await settle(pilot)
+        await choose_disposition(pilot, "callback_requested")
+        await press(pilot, "ctrl+s")
         assert app.screen is wrap  # still open
         assert "Callback time: enter the callback date and time" in visible_text(app)
         wrap.query_one("#callback-at", Input).value = "tomorrow-ish"
-        await pilot.press("ctrl+s")
-        await settle(pilot)
+        await press(pilot, "ctrl+s")
         assert "is not a date and time like" in visible_text(app)
         with w.services.sessions() as s:
             assert s.scalar(select(func.count()).select_from(Attempt)) == 0
         wrap.query_one("#callback-at", Input).value = "2026-12-03 14:30"
-        await pilot.press("ctrl+s")
-        await settle(pilot)
+        await press(pilot, "ctrl+s")
         assert isinstance(app.screen, WorkspaceScreen)
     with w.services.sessions() as s:
         attempt = s.scalars(select(Attempt)).one()
@@ -175,31 +118,22 @@ async def test_pause_with_a_code_then_ready_then_log_out(tmp_path: Path) -> None
     app = OutreachApp(w.services)
     async with app.run_test(size=(80, 24)) as pilot:
         await login(pilot, "ana")
-        await pilot.press("p")
-        await settle(pilot)
-        await pilot.press("down", "enter")  # the second pause code
-        await settle(pilot)
+        await press(pilot, "p")
+        await press(pilot, "down", "enter")  # the second pause code
         assert "PAUSED" in visible_text(app)
         with w.services.sessions() as s:
             state = s.scalars(select(AgentState)).one()
             assert state.state == "paused" and state.pause_code is not None
-        await pilot.press("r")
-        await settle(pilot)
+        await press(pilot, "r")
         assert "Pat Alvarez" in visible_text(app)
         # Holding a patient: no log-out, no pause until wrap-up.
         assert app.screen.check_action("sign_out", ()) is False
-        await pilot.press("w")
-        await settle(pilot)
-        app.screen.query_one("#disposition").highlighted = 0
-        app.screen.query_one("#disposition").focus()
-        await pilot.press("enter", "ctrl+s")
-        await settle(pilot)
-        await pilot.press("p")
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
-        await pilot.press("L")
-        await settle(pilot)
+        await press(pilot, "w")
+        await choose_disposition(pilot)
+        await press(pilot, "ctrl+s")
+        await press(pilot, "p")
+        await press(pilot, "enter")
+        await press(pilot, "L")
         assert "Sign in to start your shift" in visible_text(app)
         with w.services.sessions() as s:
             assert s.scalars(select(AgentState)).one().state == "offline"
@@ -211,10 +145,8 @@ async def test_two_consoles_never_get_the_same_patient(tmp_path: Path) -> None:
     async with first.run_test(size=(120, 40)) as p1, second.run_test(size=(120, 40)) as p2:
         await login(p1, "ana")
         await login(p2, "ben")
-        await p1.press("r")
-        await settle(p1)
-        await p2.press("r")
-        await settle(p2)
+        await press(p1, "r")
+        await press(p2, "r")
         one, two = visible_text(first), visible_text(second)
         assert "Pat Alvarez" in one and "Pat Alvarez" not in two
         assert "Pat Brown" in two
@@ -230,17 +162,13 @@ async def test_console_killed_mid_save_reopens_the_wrap_up_with_what_was_entered
     app = OutreachApp(w.services)
     async with app.run_test(size=(120, 40)) as pilot:
         await login(pilot, "ana")
-        await pilot.press("r")
-        await settle(pilot)
-        await pilot.press("w")
-        await settle(pilot)
+        await press(pilot, "r")
+        await press(pilot, "w")
         wrap = app.screen
         assert isinstance(wrap, WrapUpScreen)
         from textual.widgets import TextArea
 
-        wrap.query_one("#disposition").highlighted = list(wrap.options).index("voicemail")
-        wrap.query_one("#disposition").focus()
-        await pilot.press("enter")
+        await choose_disposition(pilot, "voicemail")
         wrap.query_one("#notes", TextArea).text = "Asked us to call after her shift"
         outcome = wrap._collect()
         # What the save worker writes first; the "crash" comes before the database write.
@@ -248,14 +176,12 @@ async def test_console_killed_mid_save_reopens_the_wrap_up_with_what_was_entered
     restarted = OutreachApp(w.services)
     async with restarted.run_test(size=(120, 40)) as pilot:
         await login(pilot, "ana")
-        await pilot.press("r")
-        await settle(pilot)
+        await press(pilot, "r")
         wrap = restarted.screen
         assert isinstance(wrap, WrapUpScreen)
         assert "Asked us to call after her shift" in visible_text(restarted)
         assert "Chosen: Left voicemail" in visible_text(restarted)
-        await pilot.press("ctrl+s")
-        await settle(pilot)
+        await press(pilot, "ctrl+s")
         assert isinstance(restarted.screen, WorkspaceScreen)
     with w.services.sessions() as s:
         attempt = s.scalars(select(Attempt)).one()

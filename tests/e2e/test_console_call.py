@@ -7,11 +7,11 @@ import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 from textual.pilot import Pilot
-from textual.widgets import Input
 
 from console.app import OutreachApp
 from console.config import SipSettings
@@ -22,8 +22,9 @@ from queues import controls
 from queues.auth import signed_in
 from queues.db import transaction
 from queues.models import AgentState, Attempt, User
+from tests.e2e.helpers import sign_in, until, user_id
 from tests.softphone.conftest import SippPeer, sipp  # noqa: F401 (the fixture)
-from tests.world import PASSWORD, World, make_world, visible_text
+from tests.world import World, make_world, visible_text
 
 NOW = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)  # Wednesday 10:00 in Dallas
 
@@ -36,25 +37,9 @@ def world(tmp_path: Path, sip: SipSettings | None = None) -> World:
     return dataclasses.replace(w, services=dataclasses.replace(w.services, settings=settings))
 
 
-async def until(
-    pilot: Pilot[None], ready: Callable[[], bool], what: str, rounds: int = 600
-) -> None:
-    """Let the app run until `ready()` holds (each round drains the app's message queue)."""
-    for _ in range(rounds):
-        if ready():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(
-        f"timed out waiting for {what}; the screen shows:\n{visible_text(pilot.app)}"
-    )
-
-
-async def sign_in_and_take_patient(pilot: Pilot[None], name: str = "ana") -> WorkspaceScreen:
+async def sign_in_and_take_patient(pilot: Pilot[Any], name: str = "ana") -> WorkspaceScreen:
     app = pilot.app
-    app.screen.query_one("#username", Input).value = name
-    app.screen.query_one("#password", Input).value = PASSWORD
-    app.screen.query_one("#password", Input).focus()
-    await pilot.press("enter")
+    await sign_in(pilot, name)
     await until(pilot, lambda: isinstance(app.screen, WorkspaceScreen), "the workspace")
     screen = app.screen
     assert isinstance(screen, WorkspaceScreen)
@@ -134,15 +119,12 @@ async def test_a_supervisor_log_out_request_signs_an_idle_agent_out(tmp_path: Pa
     w = world(tmp_path)
     app = OutreachApp(w.services)
     async with app.run_test(size=(80, 24)) as pilot:
-        app.screen.query_one("#username", Input).value = "ana"
-        app.screen.query_one("#password", Input).value = PASSWORD
-        app.screen.query_one("#password", Input).focus()
-        await pilot.press("enter")
+        await sign_in(pilot, "ana")
         await until(pilot, lambda: isinstance(app.screen, WorkspaceScreen), "the workspace")
         await app.workers.wait_for_complete()
         sue = _supervisor(w)
         with transaction(w.services.sessions) as s:
-            ana = s.scalars(select(User.id).where(User.username == "ana")).one()
+            ana = user_id(s, "ana")
             controls.request_logout(s, sue, ana, NOW)  # type: ignore[arg-type]
         await until(pilot, lambda: isinstance(app.screen, LoginScreen), "the log-out")
         await pilot.pause()

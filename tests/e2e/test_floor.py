@@ -26,9 +26,9 @@ from queues.models import (
     FollowUpAction,
     Phone,
     QueueEntry,
-    User,
 )
-from tests.world import PASSWORD, World, make_world, visible_text
+from tests.e2e.helpers import login, press, settle, user_id
+from tests.world import World, make_world, visible_text
 
 NOW = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)  # Wednesday 10:00 in Dallas
 
@@ -38,7 +38,7 @@ def world(tmp_path: Path) -> World:
         tmp_path, f"sqlite:///{tmp_path / 'floor.db'}", NOW, {"Alvarez": 1, "Brown": 3, "Chen": 5}
     )
     with transaction(w.services.sessions) as s:
-        ana = s.scalars(select(User.id).where(User.username == "ana")).one()
+        ana = user_id(s, "ana")
         started = NOW - timedelta(minutes=40)
         attempt = Attempt(
             uid=str(uuid.uuid4()),
@@ -73,27 +73,6 @@ def world(tmp_path: Path) -> World:
     return w
 
 
-async def login(pilot, username: str) -> None:  # type: ignore[no-untyped-def]
-    app = pilot.app
-    app.screen.query_one("#username", Input).value = username
-    app.screen.query_one("#password", Input).value = PASSWORD
-    app.screen.query_one("#password", Input).focus()
-    await pilot.press("enter")
-    await settle(pilot)
-
-
-async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
-    """Let workers (a control, then the recount and refresh it starts) finish and their results
-    reach the screen: until two rounds in a row find nothing running."""
-    idle = 0
-    for _ in range(50):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-        idle = 0 if any(w.is_running for w in pilot.app.workers) else idle + 1
-        if idle == 2:
-            return
-
-
 def notices(app: OutreachApp) -> str:
     """The toasts the app has put up (Textual draws them in a layer the screenshot may miss)."""
     return "\n".join(f"{n.title} {n.message}" for n in app._notifications)
@@ -125,13 +104,12 @@ async def test_supervisor_lands_on_the_floor_with_queues_by_pharmacy_and_campaig
 async def test_agents_panel_shows_state_and_a_long_wrap_up_stands_out(tmp_path: Path) -> None:
     w = world(tmp_path)
     with transaction(w.services.sessions) as s:
-        ana = s.scalars(select(User.id).where(User.username == "ana")).one()
+        ana = user_id(s, "ana")
         s.add(AgentState(user_id=ana, state="wrap_up", since=NOW - timedelta(minutes=6)))
     app = OutreachApp(w.services)
     async with app.run_test(size=(120, 40)) as pilot:
         await login(pilot, "sue")
-        await pilot.press("2")
-        await settle(pilot)
+        await press(pilot, "2")
         assert app.screen.query_one(TabbedContent).active == "tab-agents"
         agents = {r[0]: r for r in rows(app.screen.query_one(AgentsTable))}
         assert agents["Ana"][1] == "wrap-up"
@@ -146,8 +124,7 @@ async def test_today_panel_shows_outcomes_reach_and_follow_ups(tmp_path: Path) -
     app = OutreachApp(world(tmp_path).services)
     async with app.run_test(size=(120, 40)) as pilot:
         await login(pilot, "sue")
-        await pilot.press("4")
-        await settle(pilot)
+        await press(pilot, "4")
         text = visible_text(app)
         assert "1 calls to 1 patients · 1 reached (100%)" in text
         assert "refill requests 1" in text and "escalations 0" in text
@@ -163,20 +140,16 @@ async def test_a_paused_campaigns_patients_stop_coming_to_an_agent(tmp_path: Pat
         await login(ap, "ana")
         table = supervisor.screen.query_one(QueuesTable)
         table.move_cursor(row=1)  # the campaign under TX1
-        await sp.press("space")
-        await settle(sp)
+        await press(sp, "space")
         assert isinstance(supervisor.screen, ConfirmScreen)
         assert "Its 3 open task(s) leave the queue" in visible_text(supervisor)
-        await sp.press("y")
-        await settle(sp)
+        await press(sp, "y")
         assert "Refill reminder PAUSED, 3 waiting" in visible_text(supervisor)
-        await ap.press("r")
-        await settle(ap)
+        await press(ap, "r")
         assert "No patient is callable right now" in visible_text(agent)
         # Resume: the work comes back.
         supervisor.screen.query_one(QueuesTable).move_cursor(row=1)
-        await sp.press("space", "y")
-        await settle(sp)
+        await press(sp, "space", "y")
         assert "PAUSED" not in visible_text(supervisor)
     with w.services.sessions() as s:
         actions = s.scalars(
@@ -196,25 +169,18 @@ async def test_a_released_lease_goes_back_to_the_queue(tmp_path: Path) -> None:
         await login(sp, "sue")
         await login(a, "ana")
         await login(b, "ben")
-        await a.press("r")
-        await settle(a)
+        await press(a, "r")
         assert "Pat Alvarez" in visible_text(ana)
         await sp.press("2")
-        await sp.press("f5")
-        await settle(sp)
+        await press(sp, "f5")
         agents = supervisor.screen.query_one(AgentsTable)
         agents.move_cursor(row=[r[0] for r in rows(agents)].index("Ana"))
-        await sp.press("x")
-        await settle(sp)
+        await press(sp, "x")
         assert "Ana's patient is back in the queue" in notices(supervisor)
-        await b.press("r")
-        await settle(b)
+        await press(b, "r")
         assert "Pat Alvarez" in visible_text(ben)
     with w.services.sessions() as s:
-        assert (
-            s.get_one(QueueEntry, w.patients["Alvarez"]).holder_id
-            == s.scalars(select(User.id).where(User.username == "ben")).one()
-        )
+        assert s.get_one(QueueEntry, w.patients["Alvarez"]).holder_id == user_id(s, "ben")
         assert s.scalars(
             select(AuditEvent.action).where(AuditEvent.action == "lease_released")
         ).all() == ["lease_released"]
@@ -225,20 +191,16 @@ async def test_weight_and_log_out_controls_are_applied_and_audited(tmp_path: Pat
     supervisor, agent = OutreachApp(w.services), OutreachApp(w.services)
     async with supervisor.run_test(size=(120, 40)) as sp, agent.run_test(size=(80, 24)) as ap:
         await login(ap, "ana")
-        await ap.press("r")  # ana is working, so she can be asked to log out
-        await settle(ap)
+        await press(ap, "r")  # ana is working, so she can be asked to log out
         await login(sp, "sue")
         supervisor.screen.query_one(QueuesTable).move_cursor(row=1)
-        await sp.press("plus")
-        await settle(sp)
+        await press(sp, "plus")
         assert "Refill reminder (weight 1.5)" in visible_text(supervisor)
         await sp.press("2")
-        await sp.press("f5")
-        await settle(sp)
+        await press(sp, "f5")
         agents = supervisor.screen.query_one(AgentsTable)
         agents.move_cursor(row=[r[0] for r in rows(agents)].index("Ana"))
-        await sp.press("o")
-        await settle(sp)
+        await press(sp, "o")
         assert "log-out asked" in visible_text(supervisor)
     with w.services.sessions() as s:
         assert s.scalars(select(Campaign.weight)).one() == 1.5
@@ -253,20 +215,17 @@ async def test_callback_reassigned_from_the_callbacks_panel(tmp_path: Path) -> N
     app = OutreachApp(w.services)
     async with app.run_test(size=(80, 24)) as pilot:
         await login(pilot, "sue")
-        await pilot.press("3")
-        await settle(pilot)
+        await press(pilot, "3")
         (callback,) = rows(app.screen.query_one(CallbacksTable))
         assert callback[1:3] == ["TX1", f"#{w.patients['Brown']}"]
         assert callback[3].endswith("overdue") and callback[4] == "Ana"
-        await pilot.press("a")
-        await settle(pilot)
+        await press(pilot, "a")
         assert isinstance(app.screen, PromptScreen)
-        await pilot.press(*"ben", "enter")
-        await settle(pilot)
+        await press(pilot, *"ben", "enter")
         (callback,) = rows(app.screen.query_one(CallbacksTable))
         assert callback[4] == "Ben"
     with w.services.sessions() as s:
-        ben = s.scalars(select(User.id).where(User.username == "ben")).one()
+        ben = user_id(s, "ben")
         assert s.scalars(select(Callback.owner_id)).one() == ben
 
 
@@ -280,17 +239,13 @@ async def test_do_not_call_a_number_from_the_monitor(tmp_path: Path) -> None:
     app = OutreachApp(w.services)
     async with app.run_test(size=(80, 24)) as pilot:
         await login(pilot, "sue")
-        await pilot.press("n")
-        await settle(pilot)
+        await press(pilot, "n")
         assert isinstance(app.screen, PromptScreen)
-        await pilot.press(*number, "enter")
-        await settle(pilot)
+        await press(pilot, *number, "enter")
         assert f"{number} is now do-not-call" in notices(app)
         # A typo gets a clear message and changes nothing.
-        await pilot.press("n")
-        await settle(pilot)
-        await pilot.press(*"+19995550000", "enter")
-        await settle(pilot)
+        await press(pilot, "n")
+        await press(pilot, *"+19995550000", "enter")
         assert "no patient of your pharmacies has the number +19995550000" in notices(app)
     with w.services.sessions() as s:
         assert s.scalars(select(Phone.do_not_call).where(Phone.number == number)).one()
@@ -301,16 +256,14 @@ async def test_refresh_updates_rows_in_place_and_keeps_the_selection(tmp_path: P
     app = OutreachApp(w.services)
     async with app.run_test(size=(120, 40)) as pilot:
         await login(pilot, "sue")
-        await pilot.press("2")
-        await settle(pilot)
+        await press(pilot, "2")
         table = app.screen.query_one(AgentsTable)
         table.move_cursor(row=1)
         keys = [k.value for k in table.rows]
         with transaction(w.services.sessions) as s:
-            ben = s.scalars(select(User.id).where(User.username == "ben")).one()
+            ben = user_id(s, "ben")
             s.add(AgentState(user_id=ben, state="ready", since=NOW))
-        await pilot.press("f5")
-        await settle(pilot)
+        await press(pilot, "f5")
         assert app.screen.query_one(AgentsTable) is table
         assert [k.value for k in table.rows] == keys
         assert table.cursor_row == 1 and rows(table)[1][1] == "ready"
@@ -337,12 +290,10 @@ async def test_supervisor_saves_the_program_report_from_the_monitor(
     app = OutreachApp(w.services)
     async with app.run_test(size=(120, 40)) as pilot:
         await login(pilot, "sue")
-        await pilot.press("R")
-        await settle(pilot)
+        await press(pilot, "R")
         assert isinstance(app.screen, PromptScreen)
         app.screen.query_one(Input).value = "TX1 2026-10-01 2026-12-02 csv"
-        await pilot.press("enter")
-        await settle(pilot)
+        await press(pilot, "enter")
         assert "Report report-TX1-2026-10-01-2026-12-02.csv saved" in notices(app)
     saved = tmp_path / "var" / "reports" / "report-TX1-2026-10-01-2026-12-02.csv"
     text = saved.read_text()

@@ -17,7 +17,8 @@ from console.widgets.script_panel import ScriptPanel
 from queues.building import build_queues
 from queues.db import transaction
 from queues.models import Attempt, Campaign, FollowUpAction, Immunization, Patient, Prescription
-from tests.world import PASSWORD, World, make_world, visible_text
+from tests.e2e.helpers import login, press, settle
+from tests.world import World, make_world, visible_text
 
 NOW = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)  # Wednesday 10:00 in Dallas
 
@@ -47,23 +48,11 @@ def spanish_refill_and_vaccine_world(tmp_path: Path) -> World:
     return w
 
 
-async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-
-
 async def login_and_take_patient(pilot) -> ScriptPanel:  # type: ignore[no-untyped-def]
-    app = pilot.app
-    app.screen.query_one("#username", Input).value = "ana"
-    app.screen.query_one("#password", Input).value = PASSWORD
-    app.screen.query_one("#password", Input).focus()
-    await pilot.press("enter")
-    await settle(pilot)
-    assert isinstance(app.screen, WorkspaceScreen)
-    await pilot.press("r")
-    await settle(pilot)
-    panel = app.screen.query_one(ScriptPanel)
+    await login(pilot, "ana")
+    assert isinstance(pilot.app.screen, WorkspaceScreen)
+    await press(pilot, "r")
+    panel = pilot.app.screen.query_one(ScriptPanel)
     assert panel.call is not None
     return panel
 
@@ -72,8 +61,7 @@ async def verify_identity(pilot, panel: ScriptPanel, name: str, born: str) -> No
     panel.query_one("#verify-name", Input).value = name
     await pilot.press("enter")  # the name field has focus; Enter moves to the birth date
     panel.query_one("#verify-dob", Input).value = born
-    await pilot.press("enter")
-    await settle(pilot)
+    await press(pilot, "enter")
 
 
 async def test_spanish_refill_and_vaccine_call_from_greeting_to_wrap_up(tmp_path: Path) -> None:
@@ -90,40 +78,30 @@ async def test_spanish_refill_and_vaccine_call_from_greeting_to_wrap_up(tmp_path
         assert "¿Podría hablar con Pat Alvarez, por favor?" in panel.shown_text()
         assert "Lisinopril" not in panel.shown_text()
         assert "[ Back" in visible_text(app) and "] Fwd" in visible_text(app)
-        await pilot.press("d")  # checked again, then dialed
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await press(pilot, "d")  # checked again, then dialed
         await pilot.press("c")  # connected
-        await pilot.press("right_square_bracket")  # greeting read: who is on the line?
-        await settle(pilot)
+        await press(pilot, "right_square_bracket")  # greeting read: who is on the line?
         assert "¿Quién está en la línea?" in panel.shown_text()
-        await pilot.press("1")  # the patient
-        await settle(pilot)
+        await press(pilot, "1")  # the patient
         # A wrong birth date is refused and health information stays hidden.
         await verify_identity(pilot, panel, "Pat Alvarez", "02/04/1955")
         assert "does not match the record" in panel.shown_text()
         assert panel.call is not None and not panel.call.verified
         await verify_identity(pilot, panel, "pat álvarez", "01/04/1955")  # day first in Spanish
         assert "identity verified (patient)" in panel.shown_text()
-        await pilot.press("right_square_bracket")  # "Gracias, Pat..." → the refill section
-        await settle(pilot)
+        await press(pilot, "right_square_bracket")  # "Gracias, Pat..." → the refill section
         text = panel.shown_text()
         assert "Le toca resurtir Lisinopril 10 mg tablet" in text
         assert "2/4 Recordatorio de resurtido" in text
-        await pilot.press("right_square_bracket", "1")  # refill as usual
-        await settle(pilot)
+        await press(pilot, "right_square_bracket", "1")  # refill as usual
         assert "Refill request — Lisinopril 10 mg tablet" in panel.shown_text()
-        await pilot.press("1", "right_square_bracket")  # pick up; "the pharmacy will let you know"
-        await settle(pilot)
+        await press(pilot, "1", "right_square_bracket")  # pick up; "the pharmacy will let you know"
         assert "vacuna contra el herpes zóster" in panel.shown_text()
-        await pilot.press("right_square_bracket", "1", "right_square_bracket")  # yes, interested
-        await settle(pilot)
+        await press(pilot, "right_square_bracket", "1", "right_square_bracket")  # yes, interested
         assert "¿Hay algo más en que le pueda ayudar hoy?" in panel.shown_text()
-        await pilot.press("2")  # nothing else: the close
-        await settle(pilot)
+        await press(pilot, "2")  # nothing else: the close
         assert "End of script — suggested: completed" in panel.shown_text()
-        await pilot.press("w")
-        await settle(pilot)
+        await press(pilot, "w")
         wrap = app.screen
         assert isinstance(wrap, WrapUpScreen)
         chosen = str(wrap.query_one("#disposition-chosen").render())
@@ -131,8 +109,7 @@ async def test_spanish_refill_and_vaccine_call_from_greeting_to_wrap_up(tmp_path
         text = visible_text(app)
         assert "✓ Refill request — Lisinopril 10 mg tablet" in text
         assert "✓ Vaccine interest — zoster" in text
-        await pilot.press("ctrl+s")
-        await settle(pilot)
+        await press(pilot, "ctrl+s")
         assert isinstance(app.screen, WorkspaceScreen)
     with w.services.sessions() as s:
         attempt = s.scalars(select(Attempt)).one()
@@ -159,14 +136,11 @@ async def test_a_console_killed_mid_flow_resumes_at_the_same_step(tmp_path: Path
     app = OutreachApp(w.services)
     async with app.run_test(size=(120, 40)) as pilot:
         panel = await login_and_take_patient(pilot)
-        await pilot.press("right_square_bracket", "1")
-        await settle(pilot)
+        await press(pilot, "right_square_bracket", "1")
         await verify_identity(pilot, panel, "Pat Alvarez", "01/04/1955")
-        await pilot.press("right_square_bracket", "right_square_bracket", "3")  # cost worry
-        await settle(pilot)
+        await press(pilot, "right_square_bracket", "right_square_bracket", "3")  # cost worry
         assert panel.call is not None and panel.call.step.id == "cost"
-        await pilot.press("l")  # the agent switched to English mid-call
-        await settle(pilot)
+        await press(pilot, "l")  # the agent switched to English mid-call
         assert "lower-cost option" in panel.shown_text()
         # The console dies here: no wrap-up, nothing but what each move already saved.
     drafts = list((tmp_path / "drafts" / "scripts" / "ana").glob("*.json"))
@@ -180,8 +154,7 @@ async def test_a_console_killed_mid_flow_resumes_at_the_same_step(tmp_path: Path
         assert "Resumed where the script stopped." in text
         assert "lower-cost option" in text and "✓ identity verified" in text
         assert "refill.as_usual: Worried about the cost" in text
-        await pilot.press("left_square_bracket")  # back: the earlier answer is still there
-        await settle(pilot)
+        await press(pilot, "left_square_bracket")  # back: the earlier answer is still there
         assert panel.call.step.id == "as_usual" and panel.view is not None
         assert panel.view.answer == "cost"
 

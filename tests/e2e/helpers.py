@@ -1,0 +1,74 @@
+"""What every end-to-end test does with the real app under Pilot: sign in, let the app's workers
+settle, wait for what a person would wait for."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from queues.models import User
+from tests.world import PASSWORD, visible_text
+
+
+async def sign_in(pilot: Pilot[Any], username: str, password: str = PASSWORD) -> None:
+    """Type a user name and password on the sign-in screen and press Enter in the password field;
+    nothing is awaited after the key."""
+    screen = pilot.app.screen
+    screen.query_one("#username", Input).value = username
+    screen.query_one("#password", Input).value = password
+    screen.query_one("#password", Input).focus()
+    await pilot.press("enter")
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    """Let workers (a key's, then what its result starts: a recount, a refresh) finish and their
+    results reach the screen: until three rounds in a row find nothing running."""
+    idle = 0
+    for _ in range(50):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        idle = 0 if any(w.is_running for w in pilot.app.workers) else idle + 1
+        if idle == 3:
+            return
+
+
+async def login(pilot: Pilot[Any], username: str) -> None:
+    """Sign in with the world's password and let the first screen load."""
+    await sign_in(pilot, username)
+    await settle(pilot)
+
+
+async def until(pilot: Pilot[Any], ready: Callable[[], bool], what: str, rounds: int = 600) -> None:
+    """Let the app run until `ready()` holds (each round drains the app's message queue); for what
+    comes from outside the app's workers (a SIP peer, another console)."""
+    for _ in range(rounds):
+        if ready():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(
+        f"timed out waiting for {what}; the screen shows:\n{visible_text(pilot.app)}"
+    )
+
+
+def user_id(session: Session, username: str) -> int:
+    return session.scalars(select(User.id).where(User.username == username)).one()
+
+
+async def press(pilot: Pilot[Any], *keys: str) -> None:
+    """Press the keys, then settle."""
+    await pilot.press(*keys)
+    await settle(pilot)
+
+
+async def choose_disposition(pilot: Pilot[Any], disposition: str | None = None) -> None:
+    """On the wrap-up, highlight `disposition` (the first one when None) and choose it."""
+    wrap = pilot.app.screen
+    listed = wrap.query_one("#disposition")
+    listed.highlighted = 0 if disposition is None else list(wrap.options).index(disposition)  # type: ignore[attr-defined]
+    listed.focus()
+    await pilot.press("enter")
