@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date
 
 
 def run_out_date(fills: Iterable[tuple[date, int]]) -> date | None:
@@ -13,10 +13,10 @@ def run_out_date(fills: Iterable[tuple[date, int]]) -> date | None:
     patient who refills early is not treated as running out sooner (the same shift the PQA PDC
     method applies within one drug).
     """
-    end: date | None = None
+    end: int | None = None  # day ordinals: a build runs this for every prescription
     for fill_date, days_supply in sorted(fills):
         if days_supply <= 0:
             continue
-        start = fill_date if end is None or fill_date >= end else end
-        end = start + timedelta(days=days_supply)
-    return end
+        day = fill_date.toordinal()
+        end = (day if end is None or day >= end else end) + days_supply
+    return None if end is None else date.fromordinal(end)

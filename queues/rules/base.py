@@ -11,6 +11,7 @@ from typing import Any
 from queues.priority import score_of
 from queues.rules.snapshot import PatientRow, RxRow, Snapshot
 from queues.settings import QueueSettings
+from queues.supply import run_out_date
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,48 @@ class RuleContext:
     def rx_by_patient(self) -> dict[int, list[RxRow]]:
         return self.snapshot.rx_by_patient()
 
+    @cached_property
+    def _campaigns(self) -> dict[tuple[int, str], tuple[int, float] | None]:
+        return {}
+
+    def _campaign(self, pharmacy_id: int, kind: str) -> tuple[int, float] | None:
+        key = (pharmacy_id, kind)
+        try:
+            return self._campaigns[key]
+        except KeyError:
+            found = self._campaigns[key] = self.snapshot.campaign(pharmacy_id, kind)
+            return found
+
+    @cached_property
+    def _per_patient(self) -> dict[int, tuple[int, bool, int]]:
+        return {}
+
+    def _patient_parts(self, patient: PatientRow) -> tuple[int, bool, int]:
+        """The parts of a score that are the patient's, not the subject's (asked once each)."""
+        try:
+            return self._per_patient[patient.id]
+        except KeyError:
+            pass
+        callback = self.snapshot.callbacks_due.get(patient.id)
+        parts = self._per_patient[patient.id] = (
+            self.snapshot.attempts_since.get(patient.id, 0),
+            bool(callback and callback <= self.now),
+            self.snapshot.pharmacy_priority.get(patient.pharmacy_id, 0),
+        )
+        return parts
+
+    @cached_property
+    def _run_outs(self) -> dict[int, date | None]:
+        return {}
+
+    def run_out(self, rx_id: int) -> date | None:
+        """The prescription's run-out date (queues.supply), worked out once per build."""
+        try:
+            return self._run_outs[rx_id]
+        except KeyError:
+            end = self._run_outs[rx_id] = run_out_date(self.snapshot.fills.get(rx_id, ()))
+            return end
+
     def task(
         self,
         patient: PatientRow,
@@ -57,18 +100,18 @@ class RuleContext:
     ) -> DueTask | None:
         """A due task for the patient's campaign of `kind`, scored; None when the pharmacy runs no
         active campaign of that kind (a paused campaign makes no new work)."""
-        found = self.snapshot.campaign(patient.pharmacy_id, kind)
+        found = self._campaign(patient.pharmacy_id, kind)
         if found is None:
             return None
         campaign_id, weight = found
-        callback = self.snapshot.callbacks_due.get(patient.id)
+        attempts, callback_due, pharmacy_priority = self._patient_parts(patient)
         parts: dict[str, Any] = {
             **urgency,
             "program": kind,
             "program_weight": weight,
-            "attempts": self.snapshot.attempts_since.get(patient.id, 0),
-            "callback_due": bool(callback and callback <= self.now),
-            "pharmacy_priority": self.snapshot.pharmacy_priority.get(patient.pharmacy_id, 0),
+            "attempts": attempts,
+            "callback_due": callback_due,
+            "pharmacy_priority": pharmacy_priority,
         }
         parts["score"] = round(score_of(parts), 2)
         return DueTask(

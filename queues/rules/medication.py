@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 
 from queues.rules.base import DueTask, RuleContext
-from queues.supply import run_out_date
 
 OVERDUE_LIMIT_DAYS = 30  # a supply gone longer than this: the patient has likely stopped the drug
 NEW_START_LOOKBACK_DAYS = 180  # "new start": no fill of the ingredient in the 180 days before
@@ -27,7 +26,7 @@ def refill_reminder(ctx: RuleContext) -> Iterator[DueTask | None]:
         patient = ctx.snapshot.patients[rx.patient_id]
         if not rx.chronic or not patient.reachable:
             continue
-        run_out = run_out_date(ctx.snapshot.fills.get(rx.id, ()))
+        run_out = ctx.run_out(rx.id)
         if run_out is None or not (oldest <= run_out <= horizon):
             continue
         days = (run_out - ctx.today).days
@@ -50,7 +49,7 @@ def _chronic_run_outs(ctx: RuleContext, patient_id: int) -> list[date]:
     for rx in ctx.rx_by_patient.get(patient_id, ()):
         fills = ctx.snapshot.fills.get(rx.id, ())
         if rx.chronic and fills and fills[-1][0] >= recent:
-            end = run_out_date(fills)
+            end = ctx.run_out(rx.id)
             if end is not None:
                 out.append(end)
     return out
@@ -116,6 +115,8 @@ def post_dispense(ctx: RuleContext) -> Iterator[DueTask | None]:
         for rx in rxs:
             by_ingredient.setdefault(rx.ingredient, []).extend(ctx.snapshot.fills.get(rx.id, ()))
         for ingredient, fills in sorted(by_ingredient.items()):
+            if not fills or not lo <= (ctx.today - max(fills)[0]).days <= hi:
+                continue  # only a latest fill dated 3-7 days ago can be a new start to call
             dates = sorted(d for d, _ in fills)
             latest_start = next(
                 (

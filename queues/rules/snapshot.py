@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.orm import Session
 
 from queues.models import (
@@ -14,9 +14,7 @@ from queues.models import (
     Callback,
     Campaign,
     Condition,
-    Fill,
     Immunization,
-    Patient,
     Pharmacy,
     Prescription,
 )
@@ -93,32 +91,48 @@ class Snapshot:
 
 
 def load_snapshot(session: Session, now: datetime, attempts_window_days: int = 30) -> Snapshot:
+    conn = session.connection()
+    # The three big reads go through the driver as plain tuples: no ORM, no per-value type
+    # processing. SQLite hands dates back as ISO text, PostgreSQL as dates.
+    day = date.fromisoformat if conn.dialect.name == "sqlite" else _same
     patients = {
-        r.id: PatientRow(**r._mapping)
-        for r in session.execute(
-            select(
-                Patient.id,
-                Patient.pharmacy_id,
-                Patient.birth_date,
-                Patient.do_not_call,
-                Patient.deceased,
-                Patient.med_sync_enrolled,
-                Patient.med_sync_day,
-                Patient.tobacco_use,
-                Patient.hospice,
-                Patient.esrd,
-            )
+        pid: PatientRow(
+            pid,
+            pharmacy_id,
+            day(birth_date),
+            bool(dnc),
+            bool(deceased),
+            bool(enrolled),
+            sync_day,
+            bool(tobacco),
+            bool(hospice),
+            bool(esrd),
+        )
+        for (
+            pid,
+            pharmacy_id,
+            birth_date,
+            dnc,
+            deceased,
+            enrolled,
+            sync_day,
+            tobacco,
+            hospice,
+            esrd,
+        ) in conn.exec_driver_sql(
+            "SELECT id, pharmacy_id, birth_date, do_not_call, deceased, med_sync_enrolled, "
+            "med_sync_day, tobacco_use, hospice, esrd FROM patients"
         )
     }
     prescriptions = [
-        RxRow(**r._mapping)
-        for r in session.execute(
+        RxRow(rx_id, patient_id, ingredient, pqa_class, bool(chronic), refills_left)
+        for rx_id, patient_id, ingredient, pqa_class, chronic, refills_left in conn.execute(
             select(
                 Prescription.id,
                 Prescription.patient_id,
                 Prescription.ingredient,
                 Prescription.pqa_class,
-                Prescription.chronic,
+                cast(Prescription.chronic, Integer),
                 Prescription.refills_left,
             )
             .where(Prescription.active.is_(True))
@@ -126,12 +140,11 @@ def load_snapshot(session: Session, now: datetime, attempts_window_days: int = 3
         )
     ]
     fills: dict[int, list[tuple[date, int]]] = defaultdict(list)
-    for rx_id, fill_date, days in session.execute(
-        select(Fill.prescription_id, Fill.fill_date, Fill.days_supply).order_by(
-            Fill.prescription_id, Fill.fill_date
-        )
+    for rx_id, fill_date, days in conn.exec_driver_sql(
+        "SELECT prescription_id, fill_date, days_supply FROM fills "
+        "ORDER BY prescription_id, fill_date"
     ):
-        fills[rx_id].append((fill_date, days))
+        fills[rx_id].append((day(fill_date), days))
     conditions: dict[int, set[str]] = defaultdict(set)
     for patient_id, code in session.execute(select(Condition.patient_id, Condition.code)):
         conditions[patient_id].add(code)
@@ -178,3 +191,7 @@ def load_snapshot(session: Session, now: datetime, attempts_window_days: int = 3
         callbacks,
         zones,
     )
+
+
+def _same(value: date) -> date:
+    return value
