@@ -91,7 +91,7 @@ class DueBreakdown:
 
     def summary(self) -> str:
         parts = [g.phrase(self.now) for g in self.groups]
-        head = f"{self.patients_due} patients due"
+        head = f"{self.patients_due} patient{'' if self.patients_due == 1 else 's'} due"
         if self.callable_now:
             parts.insert(0, f"{self.callable_now} callable now")
         text = head + (": " + ", ".join(parts) if parts else "")

@@ -9,6 +9,7 @@ from textual.widgets import Input
 
 from console.app import OutreachApp
 from console.screens.workspace import WorkspaceScreen
+from console.widgets.patient_card import PatientCard
 from tests.world import PASSWORD, make_world, visible_text
 
 LATE = datetime(2026, 12, 3, 3, 30, tzinfo=UTC)  # Wednesday 21:30 in Dallas: every window shut
@@ -30,8 +31,10 @@ async def test_empty_queue_says_why_in_numbers_and_when_it_opens(tmp_path: Path)
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert screen.phase == "waiting" and screen.offer is None
-        text = " ".join(visible_text(app).split())
-        print(text)
+        assert "No patient is callable right now." in visible_text(app)
+        card = screen.query_one(PatientCard)
+        text = " ".join(str(card.render()).split())
         assert "No patient is callable right now." in text
-        assert "2 patients due: 2 outside their calling window until" in text
-        assert "08:00 CST" in text  # Texas opens again at 08:00 local
+        # Alvarez runs out tomorrow (due); Brown in 3 days is not due yet at this hour's date.
+        assert "1 patient due: 1 outside their calling window until Thu 08:00 CST" in text
+        assert "The next one becomes callable at Thu 08:00 CST" in text
