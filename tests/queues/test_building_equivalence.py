@@ -18,7 +18,7 @@ import gzip
 import json
 import os
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -177,9 +177,7 @@ def _day_one_changes(sessions: sessionmaker[Session], t1: datetime) -> None:
                     quantity=30,
                 )
             )
-            s.add(
-                Fill(prescription_id=rx.id, fill_date=t1.date(), days_supply=0, quantity=0)
-            )
+            s.add(Fill(prescription_id=rx.id, fill_date=t1.date(), days_supply=0, quantity=0))
         for rx in rxs[5::31][:10]:
             rx.active = False
         # A patient asks not to be called; a pharmacy becomes more important.
