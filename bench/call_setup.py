@@ -17,7 +17,6 @@ import os
 import queue
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,43 +28,20 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from console.softphone import CallEvent, CallState, PhoneEvent, SipAccount, Softphone
+from tests.softphone.ports import free_udp_port, wait_bound
 
 SIP_DIR = Path(__file__).resolve().parents[1] / "tests" / "sip"
 BUDGET = 1.5
 RING_MS = 200.0  # uas_answer.xml pauses this long between 180 and 200  # the budget for softphone / sipp set-up time
 
 
-def free_port(pair: bool = False) -> int:
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port: int = s.getsockname()[1]
-        if not pair:
-            return port
-        if port % 2 == 0 and port < 65000:
-            try:
-                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s2:
-                    s2.bind(("127.0.0.1", port + 2))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("no free port")
-
-
 def start_peer(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
+    port = free_udp_port()
     args = ["sipp", "-sf", str(SIP_DIR / "uas_answer.xml"), "-i", "127.0.0.1", "-p", str(port)]
-    args += ["-mi", "127.0.0.1", "-mp", str(free_port(pair=True)), "-rtp_echo", "-nostdin"]
+    args += ["-mi", "127.0.0.1", "-mp", str(free_udp_port(pair=True)), "-rtp_echo", "-nostdin"]
     proc = subprocess.Popen(args, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:  # wait until sipp holds the port
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                return proc, port
-        time.sleep(0.02)
-    raise RuntimeError("the sipp peer did not start")
+    wait_bound(port)
+    return proc, port
 
 
 def next_call_event(events: queue.SimpleQueue[PhoneEvent], state: CallState) -> CallEvent:
@@ -82,7 +58,8 @@ def softphone_calls(port: int, calls: int) -> tuple[list[float], list[float]]:
     events: queue.SimpleQueue[PhoneEvent] = queue.SimpleQueue()
     phone = Softphone(SipAccount(caller_id="+12145550100"), events.put)
     phone.start()
-    setup, hangup = [], []
+    setup: list[float] = []
+    hangup: list[float] = []
     try:
         for _ in range(calls):
             phone.dial(f"sip:patient@127.0.0.1:{port}")
@@ -99,12 +76,13 @@ def softphone_calls(port: int, calls: int) -> tuple[list[float], list[float]]:
 
 def sipp_calls(port: int, calls: int, workdir: Path) -> tuple[list[float], list[float]]:
     args = ["sipp", "-sf", str(SIP_DIR / "uac_bench.xml"), f"127.0.0.1:{port}", "-i", "127.0.0.1"]
-    args += ["-p", str(free_port()), "-m", str(calls), "-l", "1", "-r", "1000", "-nostdin"]
+    args += ["-p", str(free_udp_port()), "-m", str(calls), "-l", "1", "-r", "1000", "-nostdin"]
     args += ["-trace_rtt", "-rtt_freq", "1"]
     done = subprocess.run(args, cwd=workdir, capture_output=True, timeout=60 + calls)
     if done.returncode != 0:
         raise RuntimeError(f"sipp caller failed ({done.returncode})")
-    setup, hangup = [], []
+    setup: list[float] = []
+    hangup: list[float] = []
     for path in workdir.glob("uac_bench_*_rtt.csv"):
         with path.open() as fh:
             for row in csv.DictReader(fh, delimiter=";"):

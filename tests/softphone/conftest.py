@@ -7,7 +7,6 @@ import queue
 import re
 import shutil
 import signal
-import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,28 +23,10 @@ from console.softphone import (
     Softphone,
 )
 from tests.conftest import require_service
+from tests.softphone.ports import free_udp_port, wait_bound
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "sip"
 EVENT_WAIT = 20.0  # seconds: a bound on waiting for an event, never a pause
-
-
-def free_udp_port(pair: bool = False) -> int:
-    """A port the OS says is free (with port+2 free too when `pair`: sipp's RTP echo uses both)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port: int = s.getsockname()[1]
-        if not pair:
-            return port
-        if port % 2 or port > 65000:
-            continue
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s2:
-                s2.bind(("127.0.0.1", port + 2))
-            return port
-        except OSError:
-            continue
-    raise RuntimeError("no free UDP port pair on 127.0.0.1")
 
 
 @dataclass
@@ -114,7 +95,7 @@ def sipp(tmp_path: Path) -> Iterator[Callable[..., SippPeer]]:
         )
         peer = SippPeer(scenario, port, media, proc, messages, errors)
         started.append(peer)
-        _wait_bound(port)
+        wait_bound(port)
         return peer
 
     yield start
@@ -126,21 +107,6 @@ def sipp(tmp_path: Path) -> Iterator[Callable[..., SippPeer]]:
             except subprocess.TimeoutExpired:
                 peer.proc.kill()
                 peer.proc.wait()
-
-
-def _wait_bound(port: int) -> None:
-    """Return once something listens on the UDP port (sipp starting up), by trying to bind it."""
-    import time
-
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                return
-        time.sleep(0.02)  # polling for another process to bind; there is no event to wait on
-    raise RuntimeError(f"sipp did not bind 127.0.0.1:{port}")
 
 
 @dataclass

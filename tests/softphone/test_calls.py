@@ -19,8 +19,31 @@ from tests.softphone.conftest import Phone, SippPeer, header
 
 pytestmark = pytest.mark.sip
 
+AGENT7 = SipAccount(username="agent7", password="s3cret-pw")
+
 StartPeer = Callable[..., SippPeer]
 MakePhone = Callable[..., Phone]
+
+
+def answered(
+    sipp: StartPeer,
+    make_phone: MakePhone,
+    scenario: str = "uas_answer.xml",
+    *extra: str,
+    account: SipAccount | None = None,
+) -> tuple[SippPeer, Phone, CallEvent]:
+    """sipp answering as `scenario` and echoing our RTP back, dialled and connected."""
+    peer = sipp(scenario, "-rtp_echo", *extra)
+    p = make_phone(account)
+    p.phone.dial(peer.uri)
+    return peer, p, p.wait_for(CallState.CONNECTED)
+
+
+def hang_up_completed(p: Phone, peer: SippPeer) -> None:
+    """We hang up: the call ends completed and sipp found the whole dialog right."""
+    p.phone.hangup()
+    assert p.wait_for(CallState.ENDED).reason == EndReason.COMPLETED
+    assert peer.wait() == 0, peer.trace()
 
 
 def test_answered_call_carries_caller_id_and_ends_completed(
@@ -50,10 +73,7 @@ def test_far_end_hangs_up_and_nothing_reaches_the_terminal(
     sipp: StartPeer, make_phone: MakePhone, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """pyVoIP printed to stdout, which draws over the TUI."""
-    peer = sipp("uas_remote_bye.xml", "-rtp_echo", "-d", "500")
-    p = make_phone()
-    p.phone.dial(peer.uri)
-    p.wait_for(CallState.CONNECTED)
+    peer, p, _ = answered(sipp, make_phone, "uas_remote_bye.xml", "-d", "500")
     ended = p.wait_for(CallState.ENDED)
     assert ended.reason == EndReason.REMOTE_HANGUP
     assert peer.wait() == 0, peer.trace()
@@ -117,10 +137,7 @@ def test_dtmf_keys_reach_the_far_end_as_telephone_events(
     sipp: StartPeer, make_phone: MakePhone
 ) -> None:
     """sipp echoes our RTP back (-rtp_echo): what we hear back is what reached the peer."""
-    peer = sipp("uas_answer.xml", "-rtp_echo")
-    p = make_phone()
-    p.phone.dial(peer.uri)
-    p.wait_for(CallState.CONNECTED)
+    peer, p, _ = answered(sipp, make_phone)
     p.phone.dtmf("159*#0")
     ended = _hangup_once_heard(p, "159*#0")
     assert ended.dtmf_sent == "159*#0"
@@ -141,13 +158,8 @@ def _hangup_once_heard(p: Phone, digits: str) -> CallEvent:
 def test_digest_401_with_qop_is_verified_by_the_peer(
     sipp: StartPeer, make_phone: MakePhone
 ) -> None:
-    peer = sipp("uas_auth_401.xml", "-rtp_echo")
-    p = make_phone(SipAccount(username="agent7", password="s3cret-pw"))
-    p.phone.dial(peer.uri)
-    p.wait_for(CallState.CONNECTED)
-    p.phone.hangup()
-    assert p.wait_for(CallState.ENDED).reason == EndReason.COMPLETED
-    assert peer.wait() == 0, peer.trace()
+    peer, p, _ = answered(sipp, make_phone, "uas_auth_401.xml", account=AGENT7)
+    hang_up_completed(p, peer)
     assert "qop=auth" in header(peer.received("INVITE")[1], "Authorization")
 
 
@@ -164,13 +176,8 @@ def test_digest_407_from_a_proxy_is_answered_with_proxy_authorization(
     sipp: StartPeer, make_phone: MakePhone
 ) -> None:
     """pyVoIP 1.6.8 had no 407 handling. sipp cannot verify Proxy-Authorization: we do (RFC 2617)."""
-    peer = sipp("uas_auth_407.xml", "-rtp_echo")
-    p = make_phone(SipAccount(username="agent7", password="s3cret-pw"))
-    p.phone.dial(peer.uri)
-    p.wait_for(CallState.CONNECTED)
-    p.phone.hangup()
-    assert p.wait_for(CallState.ENDED).reason == EndReason.COMPLETED
-    assert peer.wait() == 0, peer.trace()
+    peer, p, _ = answered(sipp, make_phone, "uas_auth_407.xml", account=AGENT7)
+    hang_up_completed(p, peer)
     auth = header(peer.received("INVITE")[1], "Proxy-Authorization")
     f = dict(re.findall(r'(\w+)="?([^",]+)"?', auth))
 
@@ -210,15 +217,10 @@ def test_answer_without_provisional_responses_through_a_record_route(
     sipp: StartPeer, make_phone: MakePhone
 ) -> None:
     """The scenario checks that our ACK and BYE carry the Route the 200 asked for."""
-    peer = sipp("uas_answer_no_provisional.xml", "-rtp_echo")
-    p = make_phone()
-    p.phone.dial(peer.uri)
-    connected = p.wait_for(CallState.CONNECTED)
+    peer, p, connected = answered(sipp, make_phone, "uas_answer_no_provisional.xml")
     assert "ringing" not in p.states()
     assert connected.setup_ms is not None
-    p.phone.hangup()
-    assert p.wait_for(CallState.ENDED).reason == EndReason.COMPLETED
-    assert peer.wait() == 0, peer.trace()
+    hang_up_completed(p, peer)
 
 
 def test_unreachable_server_is_a_network_error_at_once(make_phone: MakePhone) -> None:
@@ -249,9 +251,7 @@ def test_calling_window_check_just_before_the_invite_blocks_the_call(
     # Nothing reached the peer: the next call is the scenario's first and only one.
     p.phone.dial(peer.uri, pre_dial_check=lambda: None)
     p.wait_for(CallState.CONNECTED)
-    p.phone.hangup()
-    p.wait_for(CallState.ENDED)
-    assert peer.wait() == 0, peer.trace()
+    hang_up_completed(p, peer)
     assert len(peer.received("INVITE")) == 1
 
 

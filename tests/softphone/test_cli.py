@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.softphone.conftest import SippPeer, free_udp_port
+from tests.softphone.conftest import SippPeer
+from tests.softphone.ports import free_udp_port
 
 pytestmark = pytest.mark.sip
 
