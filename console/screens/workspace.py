@@ -7,26 +7,21 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.reactive import reactive
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Static
 
 from console.drafts import DraftStore
+from console.screens.calling import SUGGESTED, CallFacts, CallingScreen, Phase
 from console.shift import Offer, Shift
 from console.softphone.controller import SoftphoneController
-from console.softphone.events import CallState, EndReason
-from console.softphone.phone import SoftphoneError
 from console.widgets.dial_bar import DialBar
 from console.widgets.history import AttemptHistory
 from console.widgets.medications import MedicationsTable
@@ -34,44 +29,17 @@ from console.widgets.patient_card import PatientCard
 from console.widgets.script_panel import ScriptDrafts, ScriptPanel
 from console.widgets.softphone_bar import SoftphoneBar
 from queues.auth import SignedInUser
-from queues.claiming import check_at_dial
-from queues.errors import LeaseLost, NotCallable, OutreachError, WrapUpPending
+from queues.errors import LeaseLost, OutreachError, WrapUpPending
 from queues.outcomes import Outcome, Recorded
 
 if TYPE_CHECKING:
-    from console.app import OutreachApp
+    pass
 
-Phase = Literal[
-    "not_ready",
-    "claiming",
-    "waiting",
-    "preview",
-    "dialing",
-    "connected",
-    "no_answer",
-    "busy",
-    "paused",
-    "checking",
-]
 WAIT_RETRY_SECONDS = 10
 SUPERVISOR_POLL_SECONDS = 2  # a supervisor's "log out" shows within one monitor refresh
-SUGGESTED = {"connected": "completed", "no_answer": "no_answer", "busy": "busy"}
 
 
-@dataclass
-class CallFacts:
-    """What happened on the line, for the attempt record."""
-
-    number: str | None = None
-    started_at: datetime | None = None
-    connected_at: datetime | None = None
-    ended_at: datetime | None = None
-    result: str | None = None
-    sip_status: int | None = None
-    suggested: str | None = None  # from how the softphone's call ended
-
-
-class WorkspaceScreen(Screen[None]):
+class WorkspaceScreen(CallingScreen):
     BINDINGS = [
         Binding(
             "r",
@@ -135,15 +103,9 @@ class WorkspaceScreen(Screen[None]):
     ]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
 
-    phase: reactive[Phase] = reactive("not_ready")
-
     def __init__(self, user: SignedInUser) -> None:
         super().__init__()
         self.user = user
-        self.shift: Shift | None = None
-        self.offer: Offer | None = None
-        self.call = CallFacts()
-        self.phone_index = 0
         self.pause_label = ""
         self._phase_since = time.monotonic()
         self._heartbeat: Timer | None = None
@@ -151,16 +113,8 @@ class WorkspaceScreen(Screen[None]):
         self._saved = False  # after a first wrap-up the agent is between calls, not "not ready"
         self._script_store: ScriptDrafts | None = None
         self._script_seq = 0
-        self.softphone: SoftphoneController | None = None
         self._logout_seen = False
         self._lease_gone = False  # the claim was lost (released or expired) while held here
-
-    @property
-    def outreach(self) -> OutreachApp:
-        from console.app import OutreachApp
-
-        assert isinstance(self.app, OutreachApp)
-        return self.app
 
     # -- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -300,118 +254,6 @@ class WorkspaceScreen(Screen[None]):
             self.phase = "claiming"
             self._claim()
 
-    def action_dial(self) -> None:
-        if self.offer is None or self._number() is None:
-            return
-        self.phase = "checking"
-        self._check_then_dial(self.offer, self._number() or "")
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="dial")
-    def _check_then_dial(self, offer: Offer, number: str) -> None:
-        """The calling window, do-not-call and caps again, now: the agent may have read a while."""
-        services = self.outreach.services
-        try:
-            with services.sessions() as session:
-                check_at_dial(
-                    session,
-                    offer.claim.patient_id,
-                    number,
-                    services.clock.now(),
-                    services.settings.queue,
-                )
-        except NotCallable as exc:
-            self.app.call_from_thread(self._not_callable, str(exc))
-            return
-        except OutreachError as exc:
-            self.app.call_from_thread(self._not_callable, f"Could not check the number: {exc}")
-            return
-        self.app.call_from_thread(self._dial, offer, number)
-
-    def _not_callable(self, message: str) -> None:
-        self.phase = "preview"
-        self.notify(message, title="Not called", severity="warning", timeout=12)
-
-    def _dial(self, offer: Offer, number: str) -> None:
-        if self.offer is not offer:
-            return
-        self.call = CallFacts(number=number, started_at=self.outreach.services.clock.now())
-        self.phase = "dialing"
-        self._set_agent_state("dialing")
-        if self.softphone is None:
-            return
-        services, patient_id = self.outreach.services, offer.claim.patient_id
-
-        def pre_dial_check() -> None:  # softphone thread, just before the INVITE leaves
-            with services.sessions() as session:
-                check_at_dial(
-                    session, patient_id, number, services.clock.now(), services.settings.queue
-                )
-
-        pharmacy = offer.patient.pharmacy
-        try:
-            self.softphone.dial(
-                number,
-                caller_id=pharmacy.caller_id,
-                display_name=pharmacy.name,
-                pre_dial_check=pre_dial_check,
-            )
-        except SoftphoneError as exc:
-            self.notify(str(exc), title="Softphone", severity="error")
-            self.phase = "preview"
-
-    def action_hangup(self) -> None:
-        if self.softphone is not None:
-            self.softphone.hangup()
-
-    def action_mute(self) -> None:
-        self.query_one(SoftphoneBar).toggle_mute()
-
-    def action_keypad(self) -> None:
-        self.query_one(SoftphoneBar).focus()
-
-    def on_softphone_bar_mute_toggled(self, message: SoftphoneBar.MuteToggled) -> None:
-        if self.softphone is not None:
-            self.softphone.mute(message.muted)
-
-    def on_softphone_bar_dtmf_pressed(self, message: SoftphoneBar.DtmfPressed) -> None:
-        if self.softphone is not None:
-            self.softphone.dtmf(message.key)
-
-    def on_softphone_bar_call_changed(self, message: SoftphoneBar.CallChanged) -> None:
-        event, now = message.event, self.outreach.services.clock.now()
-        if event.state == CallState.CONNECTED:
-            self.call.connected_at, self.call.result = now, "connected"
-            self.phase = "connected"
-            self._set_agent_state("on_call")
-        elif event.state == CallState.ENDED:
-            if event.reason == EndReason.BLOCKED:
-                self.notify(event.detail, title="Not called", severity="warning", timeout=12)
-                self.phase = "preview"
-                return
-            self.call.ended_at, self.call.result = now, event.call_result
-            self.call.sip_status = event.sip_status
-            self.call.suggested = event.suggested_disposition
-            if event.reason in (EndReason.COMPLETED, EndReason.REMOTE_HANGUP):
-                self.phase = "connected"
-            else:
-                self.phase = "busy" if event.reason == EndReason.BUSY else "no_answer"
-            self.refresh_bindings()
-
-    def action_mark(self, result: str) -> None:
-        now = self.outreach.services.clock.now()
-        self.call.result = result
-        if result == "connected":
-            self.call.connected_at = now
-            self.phase = "connected"
-            self._set_agent_state("on_call")
-        else:
-            self.call.ended_at = now
-            self.phase = "no_answer" if result == "no_answer" else "busy"
-
-    def action_next_number(self) -> None:
-        self.phone_index = (self.phone_index + 1) % max(len(self._dialable()), 1)
-        self._render_dial()
-
     def action_wrap_up(self) -> None:
         if self.offer is None:
             return
@@ -531,14 +373,6 @@ class WorkspaceScreen(Screen[None]):
         self.app.call_from_thread(self.outreach.signed_out)
 
     # -- background upkeep --------------------------------------------------------------------
-    @work(thread=True, exclusive=True, exit_on_error=False, group="agent")
-    def _set_agent_state(self, state: str, pause_code: str | None = None) -> None:
-        assert self.shift is not None
-        try:
-            self.shift.set_state(state, pause_code)
-        except OutreachError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error")
-
     def _beat(self) -> None:
         if self.offer is not None:
             self._renew()
@@ -625,46 +459,6 @@ class WorkspaceScreen(Screen[None]):
             self._render_dial()
 
     # -- rendering ----------------------------------------------------------------------------
-    def _dialable(self) -> list[str]:
-        if self.offer is None:
-            return []
-        # Numbers callable now first (in the record's order), then the others: those the agent
-        # may try later; the dial-time check refuses them with the reason until they open.
-        now_ok = set(self.offer.callable_numbers)
-        numbers = [p.number for p in self.offer.patient.phones if p.dialable]
-        return [n for n in numbers if n in now_ok] + [n for n in numbers if n not in now_ok]
-
-    def _number(self) -> str | None:
-        numbers = self._dialable()
-        return numbers[self.phone_index % len(numbers)] if numbers else None
-
-    def _render_dial(self) -> None:
-        bar = self.query_one(DialBar)
-        if self.offer is None:
-            bar.show(None, "", "idle")
-            return
-        number = self.call.number or self._number()
-        phone = next((p for p in self.offer.patient.phones if p.number == number), None)
-        label = ""
-        if phone is not None:
-            label = f"{phone.kind} · best time: {phone.best_time or 'any'}"
-            if phone.number not in self.offer.callable_numbers:
-                label += " · not callable now"
-            others = len(self._dialable()) - 1
-            if others > 0 and self.phase == "preview":
-                label += f" · {others} more (t)"
-        state: str = (
-            self.phase if self.phase in ("dialing", "connected", "no_answer", "busy") else "ready"
-        )
-        if number is None:
-            state = "no_number"
-        elapsed = ""
-        started = self.call.connected_at or self.call.started_at
-        if self.phase in ("dialing", "connected") and started is not None:
-            secs = int((self.outreach.services.clock.now() - started).total_seconds())
-            elapsed = f"{secs // 60:02d}:{secs % 60:02d}"
-        bar.show(number, label, state, elapsed)
-
     def _render_status(self) -> None:
         clock = self.outreach.services.clock
         zone = ZoneInfo(self.offer.patient.pharmacy.timezone) if self.offer else None
