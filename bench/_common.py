@@ -167,6 +167,42 @@ def bulk_load(
     return count
 
 
+PLAIN_PATIENT_COLUMNS = (
+    "id",
+    "pharmacy_id",
+    "mrn",
+    "first_name",
+    "last_name",
+    "birth_date",
+    "language",
+    "zip_code",
+    "state",
+    "caregiver_authorized",
+    "do_not_call",
+    "deceased",
+    "med_sync_enrolled",
+    "tobacco_use",
+    "hospice",
+    "esrd",
+)
+PlainPatient = tuple[int, int, str, str, date, str, str, str]
+
+
+def load_plain_patients(engine: Engine, rows: Iterable[PlainPatient]) -> int:
+    """Bench patients first-named "Test" with none of the flags set (no caregiver, callable, alive,
+    not in med sync, no tobacco, no hospice, no ESRD), from (id, pharmacy_id, mrn, last_name,
+    birth_date, language, zip_code, state)."""
+    return bulk_load(
+        engine,
+        "patients",
+        PLAIN_PATIENT_COLUMNS,
+        (
+            (pid, ph, mrn, "Test", last, born, lang, zip_code, state) + (False,) * 7
+            for pid, ph, mrn, last, born, lang, zip_code, state in rows
+        ),
+    )
+
+
 def _chain(first: Sequence[Any], rest: Iterator[Sequence[Any]]) -> Iterator[Sequence[Any]]:
     yield first
     yield from rest

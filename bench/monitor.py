@@ -27,6 +27,7 @@ from _common import (
     base_parser,
     bulk_load,
     emit_json,
+    load_plain_patients,
     log,
     print_table,
     scratch_database,
@@ -135,46 +136,10 @@ def load(
     counts["user_pharmacies"] = bulk_load(
         engine, "user_pharmacies", ("user_id", "pharmacy_id"), assignments()
     )
-    counts["patients"] = bulk_load(
+    counts["patients"] = load_plain_patients(
         engine,
-        "patients",
         (
-            "id",
-            "pharmacy_id",
-            "mrn",
-            "first_name",
-            "last_name",
-            "birth_date",
-            "language",
-            "zip_code",
-            "state",
-            "caregiver_authorized",
-            "do_not_call",
-            "deceased",
-            "med_sync_enrolled",
-            "tobacco_use",
-            "hospice",
-            "esrd",
-        ),
-        (
-            (
-                i,
-                i % PHARMACIES + 1,
-                f"M{i:07d}",
-                "Test",
-                f"P{i}",
-                date(1950, 1, 1),
-                "en",
-                "75201",
-                "TX",
-                False,
-                False,
-                False,
-                False,
-                False,
-                False,
-                False,
-            )
+            (i, i % PHARMACIES + 1, f"M{i:07d}", f"P{i}", date(1950, 1, 1), "en", "75201", "TX")
             for i in range(1, patients + 1)
         ),
     )
