@@ -24,6 +24,7 @@ from queues.models import (
     Task,
     User,
 )
+from tests.conftest import add_pharmacy
 
 PASSWORD = "correct-horse-1"
 START, END = date(2026, 7, 1), date(2026, 9, 28)  # 90 days: the PDC windows are 90 days too
@@ -42,19 +43,7 @@ def password_hash() -> str:
 
 
 def _pharmacy(session: Session, code: str) -> Pharmacy:
-    ph = Pharmacy(
-        code=code,
-        name=f"{code} Pharmacy",
-        caller_id="+12145550100",
-        callback_number="+12145550101",
-        timezone="America/Chicago",
-        state="TX",
-        opens_at=time(8),
-        closes_at=time(20),
-    )
-    session.add(ph)
-    session.flush()
-    return ph
+    return session.get_one(Pharmacy, add_pharmacy(session, code))
 
 
 def _patient(session: Session, ph: Pharmacy, mrn: str) -> Patient:
