@@ -13,86 +13,10 @@ from scripts_library.engine import AnswerError, ScriptedCall, parse_date, same_n
 from scripts_library.facts import SAMPLE_PATIENT, DueItem, PatientFacts
 from scripts_library.library import Library
 from scripts_library.placeholders import PrivacyViolation
-from tests.scripts_library.helpers import write_library
+from tests.scripts_library.helpers import CLOSING, GREETING, SECTION, write_flow, write_library
 
 FACTS = dataclasses.replace(SAMPLE_PATIENT, language="en")
 REFILL = DueItem("refill_reminder", "rx:1:2026-12-05", task_id=11, prescription_id=1)
-
-SECTION = """
-id = "kinds"
-part = "section"
-title = { en = "All kinds", es = "Todos" }
-languages = ["en", "es"]
-subjects = ["refill_reminder"]
-start = "intro"
-
-[steps.intro]
-type = "say"
-text.en = "About {rx.drug}, out on {rx.run_out}."
-text.es = "Sobre {rx.drug}, se acaba el {rx.run_out}."
-next = "pills"
-
-[steps.pills]
-type = "ask"
-key = "pills_left"
-answer = "number"
-min = 0
-max = 90
-text.en = "How many pills are left?"
-text.es = "¿Cuántas pastillas le quedan?"
-next = "since"
-
-[steps.since]
-type = "ask"
-key = "last_dose"
-answer = "date"
-text.en = "When did you last take one?"
-text.es = "¿Cuándo tomó la última?"
-next = "note"
-
-[steps.note]
-type = "ask"
-key = "note"
-answer = "text"
-text.en = "Anything to tell the pharmacist?"
-text.es = "¿Algo para el farmacéutico?"
-next = "refill"
-
-[steps.refill]
-type = "ask"
-key = "refill"
-answer = "yes_no"
-text.en = "Refill it?"
-text.es = "¿Lo resurtimos?"
-yes = "route"
-no = "@next"
-
-[steps.route]
-type = "branch"
-cases = [
-  { when = "age >= 65 and answer('pills_left') < 5", next = "urgent" },
-  { when = "has_subject('vaccine:zoster')", next = "request" },
-]
-else = "request"
-
-[steps.urgent]
-type = "action"
-action = "pharmacist_escalation"
-detail = { reason = "almost out", left = "{answer.pills_left}" }
-next = "request"
-
-[steps.request]
-type = "action"
-action = "refill_request"
-detail = { drug = "{rx.drug}" }
-next = "done"
-
-[steps.done]
-type = "say"
-text.en = "Sent."
-text.es = "Enviado."
-next = "@next"
-"""
 
 
 @pytest.fixture
@@ -294,37 +218,22 @@ def test_state_round_trips_through_json_and_resumes_at_the_same_step(library: Li
 
 
 # -- privacy: the engine refuses, whatever the flow says -------------------------------------
-LEAKY_GREETING = """
-id = "call_opening"
-part = "opening"
-title = { en = "Hello", es = "Hola" }
-languages = ["en", "es"]
-start = "greeting"
-
-[steps.greeting]
-type = "say"
-text.en = "Hello {patient.first_name}, your {rx.drug} is due."
-text.es = "Hola {patient.first_name}, le toca {rx.drug}."
-next = "bye"
-
-[steps.bye]
-type = "end"
-text.en = "Bye"
-text.es = "Adiós"
-disposition = "completed"
-"""
+# A greeting that names the drug before anyone is verified, then hangs up.
+LEAKY_GREETING = GREETING.replace("this is {pharmacy.name}.", "your {rx.drug} is due.").replace(
+    "le llamamos de {pharmacy.name}.", "le toca {rx.drug}."
+) + (
+    'next = "bye"\n\n[steps.bye]\ntype = "end"\ntext.en = "Bye"\ntext.es = "Adiós"\n'
+    'disposition = "completed"\n'
+)
 
 
 def _load_unlinted(tmp_path: Path, source: str) -> Library:
     """The engine on its own: these flows never went through lint."""
-    from tests.scripts_library.helpers import CLOSING
-
     root = tmp_path / "raw"
-    root.mkdir()
-    (root / "call_opening.toml").write_text(source)
-    (root / "call_closing.toml").write_text(CLOSING)
     bundled = Path(__file__).parents[2] / "scripts_library" / "flows" / "refill_reminder.toml"
-    (root / "refill_reminder.toml").write_text(bundled.read_text())
+    write_flow(root, "call_opening", source)
+    write_flow(root, "call_closing", CLOSING)
+    write_flow(root, "refill_reminder", bundled.read_text())
     return Library.load([root])
 
 
