@@ -70,15 +70,18 @@ PHARMACIES = (  # code, zone, state, ZIP, area code
 )
 PGQ_ENTRYPOINT = "claim"
 
+# The floor reads the same partial index as claim_next (queues.models.CLAIMABLE): its predicate
+# is spelled out so that both planners use the index, as a bare dequeue on this schema would.
+CLAIMABLE = "status = 'open' AND claimed_at IS NULL AND blocked_reason IS NULL"
 BASELINE_SQL = {
     "postgresql": (
-        "SELECT patient_id FROM queue_entries WHERE status = 'open' "
+        f"SELECT patient_id FROM queue_entries WHERE {CLAIMABLE} "
         "ORDER BY sort_key, patient_id LIMIT 1 FOR UPDATE SKIP LOCKED",
         "UPDATE queue_entries SET status = 'claimed', holder_id = %s WHERE patient_id = %s",
     ),
     "sqlite": (
         "UPDATE queue_entries SET status = 'claimed', holder_id = ? WHERE patient_id = "
-        "(SELECT patient_id FROM queue_entries WHERE status = 'open' "
+        f"(SELECT patient_id FROM queue_entries WHERE {CLAIMABLE} "
         "ORDER BY sort_key, patient_id LIMIT 1) RETURNING patient_id",
         "",
     ),

@@ -263,3 +263,21 @@ def test_an_empty_queue_says_why_in_numbers(sessions: sessionmaker[Session]) -> 
         "label": "outside their calling window",
     }
     assert stats.as_json()["tasks_claimed"] == 1  # the existing keys are kept
+
+
+def test_a_passed_over_patient_comes_back_when_their_window_opens(
+    sessions: sessionmaker[Session],
+) -> None:
+    with transaction(sessions) as s:
+        fl = add_pharmacy(s, "FL1", "America/New_York", "FL")
+        miami = add_patient(s, fl, 1, zip_code="33101", state="FL", numbers=("+13055550100",))
+        amy, bob = add_agent(s, "amy"), add_agent(s, "bob")
+    assert claim(sessions, amy, [fl]) is None
+    opens = entry(sessions, miami).available_at
+    assert opens == datetime(2026, 12, 3, 13, 0, tzinfo=UTC)  # 08:00 in Miami
+    # A minute early it is still waiting; at 08:00 the next claim wakes and takes them.
+    assert claim(sessions, bob, [fl], opens - timedelta(minutes=1)) is None
+    got = claim(sessions, bob, [fl], opens)
+    assert got is not None and got.patient_id == miami
+    taken = entry(sessions, miami)
+    assert (taken.holder_id, taken.blocked_reason) == (bob, None)

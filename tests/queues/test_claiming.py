@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import event, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.auth import signed_in
@@ -303,3 +305,128 @@ def test_an_agent_is_served_only_from_their_own_pharmacies(
             select(QueueEntry.patient_id).where(QueueEntry.holder_id.is_(None))
         ).all()
     assert set(untouched) == theirs
+
+
+def test_a_claim_puts_every_expired_lease_back_and_the_dead_consoles_lose_them(
+    sessions: sessionmaker[Session],
+) -> None:
+    # Two consoles die mid-call. The next claim by anyone (here for a third patient's worth of
+    # work) wakes both: the patients are unheld, the first goes to the claimer in queue order,
+    # the second to the next agent, and the dead consoles' heartbeats are refused.
+    with transaction(sessions) as s:
+        ph = add_pharmacy(s)
+        first, second = add_queue(s, ph, 2)
+        ann, cat, dan, eve = (add_agent(s, n, [ph]) for n in ("ann", "cat", "dan", "eve"))
+    a, c = claim(sessions, ann), claim(sessions, cat)
+    assert a is not None and c is not None
+    assert (a.patient_id, c.patient_id) == (first, second)
+    late = NOW + timedelta(seconds=LEASE + 1)
+    taken = claim(sessions, dan, late)
+    assert taken is not None and taken.patient_id == first and not taken.resumed
+    with sessions() as s:
+        woken = s.get_one(QueueEntry, second)
+        assert (woken.holder_id, woken.lease_token, woken.claimed_at) == (None, None, None)
+    for held in (a, c):
+        with pytest.raises(LeaseLost), transaction(sessions) as s:
+            renew_lease(s, held.patient_id, held.lease_token, late, LEASE)
+    again = claim(sessions, eve, late)
+    assert again is not None and again.patient_id == second
+    assert holder(sessions, second) == eve
+    # Each of them still sees their own live lease as theirs (a restarted console resumes).
+    back = claim(sessions, dan, late + timedelta(seconds=5))
+    assert back is not None and back.resumed and back.patient_id == first
+
+
+def test_a_patient_called_back_later_waits_out_of_the_queue_until_then(
+    sessions: sessionmaker[Session],
+) -> None:
+    with transaction(sessions) as s:
+        ph = add_pharmacy(s)
+        (only,) = add_queue(s, ph, 1)
+        ann, bob = add_agent(s, "ann", [ph]), add_agent(s, "bob", [ph])
+    c = claim(sessions, ann)
+    assert c is not None
+    with transaction(sessions) as s:
+        outcome = Outcome(
+            uid=str(uuid.uuid4()),
+            patient_id=c.patient_id,
+            lease_token=c.lease_token,
+            user_id=ann,
+            disposition="busy",  # a busy line does not count against the caps
+            started_at=NOW,
+            ended_at=NOW,
+            call_result="busy",
+        )
+        recorded = record_outcome(s, outcome, NOW)
+    retry_at = recorded.next_available_at
+    assert retry_at is not None and retry_at > NOW
+    assert claim(sessions, bob, retry_at - timedelta(seconds=1)) is None
+    got = claim(sessions, bob, retry_at)
+    assert got is not None and got.patient_id == only
+
+
+def _head_cost(sessions: sessionmaker[Session], ph: int, user_id: int) -> int:
+    """How much work the head query does: SQLite virtual-machine steps, or on PostgreSQL the
+    index tuples read plus rows removed by a filter (from EXPLAIN ANALYZE)."""
+    from queues.claiming import _STATEMENTS
+
+    with sessions() as s:
+        conn = s.connection()
+        postgres = conn.dialect.name == "postgresql"
+        stmt = _STATEMENTS[postgres].head
+        params = {"now": NOW, "ids": [ph], "user": user_id}
+        if postgres:
+
+            def explain(*args: Any) -> tuple[str, Any]:
+                statement, parameters = args[2], args[3]
+                return "EXPLAIN (ANALYZE, FORMAT JSON) " + statement, parameters
+
+            event.listen(conn, "before_cursor_execute", explain, retval=True)
+            try:
+                found = conn.execute(stmt, params).scalar()
+            finally:
+                event.remove(conn, "before_cursor_execute", explain)
+            s.rollback()
+            plan = (json.loads(found) if isinstance(found, str) else found)[0]["Plan"]
+
+            def walk(node: dict[str, object]) -> list[dict[str, object]]:
+                kids = node.get("Plans", [])
+                assert isinstance(kids, list)
+                return [node, *(n for k in kids for n in walk(k))]
+
+            nodes = walk(plan)
+            assert any(n.get("Index Name") == "ix_queue_entries_claimable" for n in nodes)
+            return sum(
+                int(n.get("Rows Removed by Filter", 0)) + int(n.get("Actual Rows", 0))  # type: ignore[call-overload]
+                for n in nodes
+                if n.get("Node Type") in ("Index Scan", "Index Only Scan")
+            )
+        raw = conn.connection.driver_connection
+        steps = [0]
+
+        def count() -> int:
+            steps[0] += 1
+            return 0
+
+        raw.set_progress_handler(count, 1)  # type: ignore[union-attr]
+        try:
+            conn.execute(stmt, params).all()
+        finally:
+            raw.set_progress_handler(None, 1)  # type: ignore[union-attr]
+        return steps[0]
+
+
+def test_held_patients_do_not_slow_the_next_claim(
+    db_url: str, sessions: sessionmaker[Session]
+) -> None:
+    # The head of the queue reads only claimable rows: with 150 patients held in front of it, it
+    # does about the work it did with none (it used to walk past every one of them).
+    with transaction(sessions) as s:
+        ph = add_pharmacy(s)
+        add_queue(s, ph, 200)
+        agents = add_agents_in_bulk(s, ph, 151)
+    before = _head_cost(sessions, ph, agents[-1])
+    for user in agents[:150]:
+        assert claim(sessions, user) is not None
+    after = _head_cost(sessions, ph, agents[-1])
+    assert after <= before * 1.5 + 5, (before, after)
