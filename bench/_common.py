@@ -167,6 +167,29 @@ def bulk_load(
     return count
 
 
+# Every campaign kind the queue builder knows, for a bench world with all of them.
+CAMPAIGN_KINDS = (
+    "refill_reminder",
+    "pre_sync_check",
+    "post_dispense",
+    "med_sync_enrollment",
+    "adherence",
+    "vaccine",
+    "diabetes_education",
+    "smoking_cessation",
+)
+# The tasks table's columns a bench fills (the id left to the database).
+TASK_COLUMNS = (
+    "patient_id",
+    "campaign_id",
+    "subject",
+    "reason",
+    "status",
+    "due_on",
+    "priority_parts",
+    "created_at",
+    "score",
+)
 PLAIN_PATIENT_COLUMNS = (
     "id",
     "pharmacy_id",

@@ -23,6 +23,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
+    CAMPAIGN_KINDS,
+    TASK_COLUMNS,
     analyze,
     base_parser,
     bulk_load,
@@ -42,16 +44,7 @@ from queues.db import make_engine, session_factory, upgrade
 
 NOW = datetime(2026, 12, 2, 22, 0, tzinfo=UTC)  # 16:00 in Chicago: most of a calling day done
 PHARMACIES = 20
-KINDS = (
-    "refill_reminder",
-    "pre_sync_check",
-    "post_dispense",
-    "med_sync_enrollment",
-    "adherence",
-    "vaccine",
-    "diabetes_education",
-    "smoking_cessation",
-)
+KINDS = CAMPAIGN_KINDS
 ZONES = ("America/Chicago", "America/New_York", "America/Denver", "America/Los_Angeles")
 DISPOSITIONS = (  # (code, share of the day's attempts)
     ("no_answer", 0.38),
@@ -170,18 +163,7 @@ def load(
     counts["tasks"] = bulk_load(
         engine,
         "tasks",
-        (
-            "id",
-            "patient_id",
-            "campaign_id",
-            "subject",
-            "reason",
-            "status",
-            "due_on",
-            "priority_parts",
-            "created_at",
-            "score",
-        ),
+        ("id", *TASK_COLUMNS),
         task_rows(),
     )
     held_by = {p: a for a, p in enumerate(rng.sample(range(1, patients + 1), agents // 2), 2)}
