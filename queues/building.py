@@ -88,6 +88,7 @@ def build_queues(
 ) -> BuildResult:
     """Bring tasks and queue entries in line with the rules, in the caller's transaction."""
     settings = settings or QueueSettings()
+    session.flush()  # Core statements below do not autoflush the caller's pending rows
     snapshot = load_snapshot(session, now)
     due = due_tasks(snapshot, now, settings, default_rules() if rules is None else rules)
     conn = session.connection()

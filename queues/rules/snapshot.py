@@ -91,6 +91,7 @@ class Snapshot:
 
 
 def load_snapshot(session: Session, now: datetime, attempts_window_days: int = 30) -> Snapshot:
+    session.flush()  # the driver-level reads below do not autoflush the caller's pending rows
     conn = session.connection()
     # The three big reads go through the driver as plain tuples: no ORM, no per-value type
     # processing. SQLite hands dates back as ISO text, PostgreSQL as dates.
