@@ -28,6 +28,18 @@ def line_of(path: Path, text: str) -> int:
     return next(n for n, line in enumerate(path.read_text().splitlines(), 1) if text in line)
 
 
+def assert_named(
+    tmp_path: Path, source: str, name: str, change: tuple[str, str], at: str, expected: str
+) -> None:
+    """`source` with `change` made, as file `name`: lint says `expected` at the line of `at`."""
+    source = textwrap.dedent(source)
+    assert change[0] in source
+    path = write(tmp_path, source.replace(change[0], change[1], 1), name)
+    found = messages(path)
+    line = line_of(path, at)
+    assert any(m.startswith(f"{name}:{line}:") and expected in m for m in found), found
+
+
 def test_the_whole_bundled_library_lints_clean() -> None:
     assert [str(p) for p in lint()] == []
     assert len(list(FLOWS_DIR.glob("*.toml"))) >= 15
@@ -63,12 +75,7 @@ def test_invalid_toml_is_named_by_file_and_line(tmp_path: Path) -> None:
 def test_each_broken_flow_is_named_by_file_line_and_what_is_wrong(
     tmp_path: Path, change: tuple[str, str], at: str, expected: str
 ) -> None:
-    source = textwrap.dedent(SECTION)
-    assert change[0] in source
-    path = write(tmp_path, source.replace(change[0], change[1], 1))
-    found = messages(path)
-    line = line_of(path, at)
-    assert any(m.startswith(f"sample.toml:{line}:") and expected in m for m in found), found
+    assert_named(tmp_path, SECTION, "sample.toml", change, at, expected)
 
 
 def test_a_loop_with_no_way_out_is_a_dead_end(tmp_path: Path) -> None:
@@ -136,12 +143,7 @@ def test_a_correct_opening_passes(tmp_path: Path) -> None:
 def test_health_information_before_verification_or_in_voicemail_is_rejected(
     tmp_path: Path, change: tuple[str, str], at: str, expected: str
 ) -> None:
-    source = textwrap.dedent(OPENING)
-    assert change[0] in source
-    path = write(tmp_path, source.replace(change[0], change[1], 1), "my_opening.toml")
-    found = messages(path)
-    line = line_of(path, at)
-    assert any(m.startswith(f"my_opening.toml:{line}:") and expected in m for m in found), found
+    assert_named(tmp_path, OPENING, "my_opening.toml", change, at, expected)
 
 
 def test_a_branch_condition_the_engine_cannot_evaluate_is_rejected(tmp_path: Path) -> None:
