@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final, Literal, NamedTuple
+from typing import Any, Final, Literal, NamedTuple, cast
 
 from sqlalchemy import (
     JSON,
@@ -31,6 +31,7 @@ from sqlalchemy import (
     Executable,
     Integer,
     String,
+    Table,
     bindparam,
     exists,
     insert,
@@ -42,6 +43,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from queues.audit import record
 from queues.compliance.patient import admit_prefetched
@@ -86,12 +88,13 @@ class Claim:
 # ---------------------------------------------------------------------------------------------
 # Prebuilt statements (compiled once per dialect by SQLAlchemy's cache; only values change).
 
-_qe = QueueEntry.__table__
-_patients, _pharmacies, _phones = Patient.__table__, Pharmacy.__table__, Phone.__table__
-_attempts, _audit = Attempt.__table__, AuditEvent.__table__
+_qe = cast(Table, QueueEntry.__table__)
+_patients, _pharmacies = cast(Table, Patient.__table__), cast(Table, Pharmacy.__table__)
+_phones, _attempts = cast(Table, Phone.__table__), cast(Table, Attempt.__table__)
+_audit = cast(Table, AuditEvent.__table__)
 _UTC = UTCDateTime()
 # A literal, not a bound value: the planners match it against the partial indexes' predicates.
-_OPEN = literal_column("'open'")
+_OPEN: ColumnElement[str] = literal_column("'open'", String)
 
 _HELD_WHERE = "holder_id = :user AND status = 'open' AND lease_expires_at > :now LIMIT 1"
 _HELD_COLUMNS = "SELECT patient_id, lease_token, claimed_at, lease_expires_at FROM queue_entries"

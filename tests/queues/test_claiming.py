@@ -387,6 +387,7 @@ def _head_cost(sessions: sessionmaker[Session], ph: int, user_id: int) -> int:
             finally:
                 event.remove(conn, "before_cursor_execute", explain)
             s.rollback()
+            assert found is not None
             plan = (json.loads(found) if isinstance(found, str) else found)[0]["Plan"]
 
             def walk(node: dict[str, object]) -> list[dict[str, object]]:
