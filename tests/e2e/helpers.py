@@ -27,13 +27,13 @@ async def sign_in(pilot: Pilot[Any], username: str, password: str = PASSWORD) ->
 
 async def settle(pilot: Pilot[Any]) -> None:
     """Let workers (a key's, then what its result starts: a recount, a refresh) finish and their
-    results reach the screen: until three rounds in a row find nothing running."""
+    results reach the screen: until two rounds in a row find nothing running."""
     idle = 0
     for _ in range(50):
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
         idle = 0 if any(w.is_running for w in pilot.app.workers) else idle + 1
-        if idle == 3:
+        if idle == 2:
             return
 
 

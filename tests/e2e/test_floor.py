@@ -6,9 +6,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
+from textual.pilot import Pilot
 from textual.widgets import Input, TabbedContent
 
 from console.app import OutreachApp
@@ -80,6 +82,14 @@ def notices(app: OutreachApp) -> str:
 
 def rows(table: QueuesTable | AgentsTable | CallbacksTable) -> list[list[str]]:
     return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+async def select_agent(pilot: Pilot[Any], name: str) -> None:
+    """On the supervisor's monitor: the agents tab, refreshed, with the cursor on `name`."""
+    await pilot.press("2")
+    await press(pilot, "f5")
+    agents = pilot.app.screen.query_one(AgentsTable)
+    agents.move_cursor(row=[r[0] for r in rows(agents)].index(name))
 
 
 async def test_supervisor_lands_on_the_floor_with_queues_by_pharmacy_and_campaign(
@@ -171,10 +181,7 @@ async def test_a_released_lease_goes_back_to_the_queue(tmp_path: Path) -> None:
         await login(b, "ben")
         await press(a, "r")
         assert "Pat Alvarez" in visible_text(ana)
-        await sp.press("2")
-        await press(sp, "f5")
-        agents = supervisor.screen.query_one(AgentsTable)
-        agents.move_cursor(row=[r[0] for r in rows(agents)].index("Ana"))
+        await select_agent(sp, "Ana")
         await press(sp, "x")
         assert "Ana's patient is back in the queue" in notices(supervisor)
         await press(b, "r")
@@ -196,10 +203,7 @@ async def test_weight_and_log_out_controls_are_applied_and_audited(tmp_path: Pat
         supervisor.screen.query_one(QueuesTable).move_cursor(row=1)
         await press(sp, "plus")
         assert "Refill reminder (weight 1.5)" in visible_text(supervisor)
-        await sp.press("2")
-        await press(sp, "f5")
-        agents = supervisor.screen.query_one(AgentsTable)
-        agents.move_cursor(row=[r[0] for r in rows(agents)].index("Ana"))
+        await select_agent(sp, "Ana")
         await press(sp, "o")
         assert "log-out asked" in visible_text(supervisor)
     with w.services.sessions() as s:
