@@ -35,6 +35,6 @@ async def test_empty_queue_says_why_in_numbers_and_when_it_opens(tmp_path: Path)
         card = screen.query_one(PatientCard)
         text = " ".join(str(card.render()).split())
         assert "No patient is callable right now." in text
-        # Alvarez runs out tomorrow (due); Brown in 3 days is not due yet at this hour's date.
-        assert "1 patient due: 1 outside their calling window until Thu 08:00 CST" in text
+        # Both run out within the refill window; Texas's window shut at 21:00.
+        assert "2 patients due: 2 outside their calling window until Thu 08:00 CST" in text
         assert "The next one becomes callable at Thu 08:00 CST" in text
