@@ -454,6 +454,8 @@ class WorkspaceScreen(CallingScreen):
         self.phase = "not_ready"
 
     def _tick(self) -> None:
+        if not self.is_attached:
+            return  # the timer fired while the screen was being torn down
         self._render_status()
         if self.phase in ("dialing", "connected"):
             self._render_dial()
