@@ -127,8 +127,13 @@ def _spans(fills: Iterable[FillRecord]) -> list[tuple[int, int]]:
     for f in fills:
         if f.days_supply > 0:
             by_drug[f.drug.strip().lower()].append((f.fill_date.toordinal(), f.days_supply))
+    return _merged(by_drug.values())
+
+
+def _merged(per_drug: Iterable[list[tuple[int, int]]]) -> list[tuple[int, int]]:
+    """Each drug's (ordinal, days) fills shifted forward, then all drugs' days unioned."""
     spans: list[tuple[int, int]] = []
-    for drug_fills in by_drug.values():
+    for drug_fills in per_drug:
         drug_fills.sort()
         end = -1
         for filled, days in drug_fills:
@@ -185,6 +190,49 @@ def pdc_for_class(
         raise ValueError(f"period ends ({period_end}) before it starts ({period_start})")
     usable = _usable(fills, period_start, period_end, carry_in)
     return _pdc(usable, _spans(usable), period_start, period_end)
+
+
+def is_adherent(covered_days: int, denominator_days: int) -> bool:
+    """PDC >= 0.80 decided on whole numbers, as `PdcResult.adherent` decides it."""
+    return denominator_days > 0 and (
+        covered_days * THRESHOLD.denominator >= denominator_days * THRESHOLD.numerator
+    )
+
+
+def covered_in_periods(
+    fills: Iterable[tuple[str, date, int]], periods: Iterable[tuple[date, date]]
+) -> list[tuple[int, int] | None]:
+    """(covered days, denominator days) of one class in each period, as `pdc_for_class` with
+    carry-in gives them for the fills dated up to that period's end; None: not in the measure.
+
+    `fills` are (drug, fill date, days supply) tuples, all of them up to the last period's end.
+    The spans are built once: a fill never moves supply from earlier fills, and its own supply
+    starts on or after its date, so fills after a period's end cover no day of that period.
+    """
+    by_drug: dict[str, list[tuple[int, int]]] = {}
+    dated: list[int] = []
+    for drug, day, supply in fills:
+        if supply > 0:
+            ordinal = day.toordinal()
+            dated.append(ordinal)
+            key = drug.strip().lower()
+            found = by_drug.get(key)
+            if found is None:
+                by_drug[key] = [(ordinal, supply)]
+            else:
+                found.append((ordinal, supply))
+    spans = _merged(by_drug.values())
+    out: list[tuple[int, int] | None] = []
+    for period_start, period_end in periods:
+        if period_end < period_start:
+            raise ValueError(f"period ends ({period_end}) before it starts ({period_start})")
+        first, last = period_start.toordinal(), period_end.toordinal()
+        ipsd = min((d for d in dated if first <= d <= last), default=None)
+        if ipsd is None:
+            out.append(None)
+        else:
+            out.append((_days_within(spans, ipsd, last), last - ipsd + 1))
+    return out
 
 
 def _pdc(

@@ -6,11 +6,11 @@ period by when it started; follow-up actions belong to it through the call that 
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -18,29 +18,19 @@ from sqlalchemy.orm import Session
 
 from queues.auth import SignedInUser
 from queues.errors import NotAllowed, OutreachError
-from queues.models import (
-    Attempt,
-    Campaign,
-    DispositionCode,
-    Fill,
-    FollowUpAction,
-    Patient,
-    Pharmacy,
-    Prescription,
-    Task,
-)
+from queues.models import Campaign, DispositionCode, Pharmacy
+from queues.reports.fetch import ActionRow, CallRow, Rows, fetch, open_tasks
 from queues.reports.model import (
-    ADHERENT,
     CampaignLine,
     OfficeOutcome,
     PdcFigures,
-    PdcLine,
     PharmacyReport,
     PolicyCheck,
     ProgramReport,
     RefillFigures,
 )
-from queues.reports.pdc_source import ClassFill, PdcMeasure, pqa_pdc_measure
+from queues.reports.pdc_figures import pdc_figures
+from queues.reports.pdc_source import FastPdc, PdcMeasure, pqa_fast_pdc, pqa_pdc_measure
 from queues.reports.policy import window_check
 from queues.settings import QueueSettings
 
@@ -49,7 +39,6 @@ OFFICE_KIND = "prescriber_office"
 NO_TASK = "(no open task)"
 CARRY_IN_DAYS = 180  # supply from fills this far before a window may still cover its days
 MIN_PDC_WINDOW_DAYS = 90  # a PDC over a shorter span says little (PQA measures a year)
-_CHUNK = 500
 
 
 class ReportNotAllowed(NotAllowed):
@@ -111,8 +100,41 @@ def program_report(
     """The report, one section per pharmacy `who` may see. `pdc` defaults to `queues.pdc`."""
     check_period(start, end)
     pharmacies = allowed_pharmacies(session, who, pharmacy)
-    measure = pdc if pdc is not None else pqa_pdc_measure()
-    sections = tuple(_section(session, ph, start, end, measure, settings) for ph in pharmacies)
+    measure: FastPdc | PdcMeasure | None = pdc
+    if measure is None:
+        measure = pqa_fast_pdc() or pqa_pdc_measure()
+    if not pharmacies:
+        return ProgramReport(start, end, now, who.name, ())
+    bounds = {ph.id: _bounds(ph.timezone, start, end) for ph in pharmacies}
+    days, w0, w1 = pdc_windows(start, end)
+    rows = fetch(
+        session,
+        [ph.id for ph in pharmacies],
+        min(lo for lo, _ in bounds.values()),
+        max(hi for _, hi in bounds.values()),
+        start,
+        w0[0] - timedelta(days=CARRY_IN_DAYS),
+        w1[1],
+    )
+    reached_codes = {
+        code: (label, reached)
+        for code, label, reached in session.execute(
+            select(DispositionCode.code, DispositionCode.label, DispositionCode.reached)
+        )
+    }
+    campaigns = {
+        cid: (name, kind)
+        for cid, name, kind in session.execute(select(Campaign.id, Campaign.name, Campaign.kind))
+    }
+    pdc_of = {
+        ph.id: pdc_figures(rows.pdc.get(ph.id, ()), days, w0, w1, measure) for ph in pharmacies
+    }
+    sections = tuple(
+        _section(
+            session, ph, bounds[ph.id], rows, reached_codes, campaigns, pdc_of[ph.id], settings
+        )
+        for ph in pharmacies
+    )
     return ProgramReport(start, end, now, who.name, sections)
 
 
@@ -121,11 +143,6 @@ def _bounds(zone: str, start: date, end: date) -> tuple[datetime, datetime]:
     lo = datetime.combine(start, datetime.min.time(), tz).astimezone(UTC)
     hi = datetime.combine(end + timedelta(days=1), datetime.min.time(), tz).astimezone(UTC)
     return lo, hi
-
-
-def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
-    for i in range(0, len(ids), _CHUNK):
-        yield ids[i : i + _CHUNK]
 
 
 @dataclass(frozen=True)
@@ -141,24 +158,16 @@ class _Call:
 def _section(
     session: Session,
     ph: Pharmacy,
-    start: date,
-    end: date,
-    measure: PdcMeasure | None,
+    bounds: tuple[datetime, datetime],
+    rows: Rows,
+    reached_codes: dict[str, tuple[str, bool]],
+    campaigns: dict[int, tuple[str, str]],
+    pdc: PdcFigures,
     settings: QueueSettings | None,
 ) -> PharmacyReport:
-    lo, hi = _bounds(ph.timezone, start, end)
+    lo, hi = bounds
     tz = ZoneInfo(ph.timezone)
-    reached_codes = {
-        code: (label, reached)
-        for code, label, reached in session.execute(
-            select(DispositionCode.code, DispositionCode.label, DispositionCode.reached)
-        )
-    }
-    campaigns = {
-        cid: (name, kind)
-        for cid, name, kind in session.execute(select(Campaign.id, Campaign.name, Campaign.kind))
-    }
-    calls = _calls(session, ph.id, lo, hi)
+    calls = _calls(rows.calls.get(ph.id, ()), rows.task_campaign, lo, hi)
 
     office_ids = {cid for cid, (_, kind) in campaigns.items() if kind == OFFICE_KIND}
     office = [c for c in calls if c.campaigns and set(c.campaigns) <= office_ids]
@@ -201,14 +210,15 @@ def _section(
         for code, n in sorted(office_counts.items(), key=lambda kv: (-kv[1], kv[0]))
     )
 
-    actions = _actions(session, ph.id, lo, hi)
-    refills = _refills(session, [a for a in actions if a.kind == "refill_request"], tz)
+    actions = [a for a in rows.actions.get(ph.id, ()) if lo <= a[3] < hi]
+    refills = _refills([a for a in actions if a[0] == "refill_request"], rows.rx_fills, tz)
     vaccines: dict[str, int] = defaultdict(int)
-    for a in actions:
-        if a.kind == "vaccine_interest":
-            vaccines[str(a.detail.get("vaccine") or "unspecified")] += 1
+    for kind, _, _, _, detail in actions:
+        if kind == "vaccine_interest":
+            found = detail.get("vaccine") if isinstance(detail, dict) else None
+            vaccines[str(found or "unspecified")] += 1
 
-    check_name, inside = window_check(session, ph, {c.patient_id for c in patient_calls}, settings)
+    check_name, inside = window_check(session, ph, all_called, settings, homes=rows.homes)
     outside = tuple(c.id for c in patient_calls if not inside(c.started_at, c.patient_id, c.number))
 
     return PharmacyReport(
@@ -220,109 +230,53 @@ def _section(
         attempts=len(patient_calls),
         campaigns=tuple(lines),
         refills=refills,
-        med_sync_enrollments=len(
-            {a.patient_id for a in actions if a.kind == "med_sync_enrollment"}
-        ),
+        med_sync_enrollments=len({a[1] for a in actions if a[0] == "med_sync_enrollment"}),
         vaccine_interests=sum(vaccines.values()),
         vaccine_by_kind=tuple(sorted(vaccines.items())),
-        pharmacist_escalations=sum(1 for a in actions if a.kind == "pharmacist_escalation"),
-        pdc=_pdc(session, ph.id, start, end, measure),
+        pharmacist_escalations=sum(1 for a in actions if a[0] == "pharmacist_escalation"),
+        pdc=pdc,
         prescriber_calls=len(office),
         prescriber_outcomes=outcomes,
-        prescriber_followups=sum(1 for a in actions if a.kind == "prescriber_followup"),
+        prescriber_followups=sum(1 for a in actions if a[0] == "prescriber_followup"),
         policy=PolicyCheck(check_name, len(outside), outside),
     )
 
 
-def _calls(session: Session, pharmacy_id: int, lo: datetime, hi: datetime) -> list[_Call]:
-    rows = session.execute(
-        select(
-            Attempt.id,
-            Attempt.patient_id,
-            Attempt.started_at,
-            Attempt.disposition,
-            Attempt.phone_number,
-            Attempt.task_ids,
+def _calls(
+    rows: Iterable[CallRow], task_campaign: dict[int, int], lo: datetime, hi: datetime
+) -> list[_Call]:
+    out = []
+    for aid, patient_id, started_at, disposition, number, task_ids in rows:
+        if not lo <= started_at < hi:
+            continue  # another pharmacy's zone put it in the fetched range, not in this one
+        tasks = open_tasks(task_ids)
+        out.append(
+            _Call(
+                aid,
+                patient_id,
+                started_at,
+                disposition,
+                number,
+                tuple(sorted({task_campaign[t] for t in tasks if t in task_campaign}))
+                if tasks
+                else (),
+            )
         )
-        .join(Patient, Patient.id == Attempt.patient_id)
-        .where(
-            Patient.pharmacy_id == pharmacy_id, Attempt.started_at >= lo, Attempt.started_at < hi
-        )
-        .order_by(Attempt.started_at, Attempt.id)
-    ).all()
-    task_ids = sorted({t for r in rows for t in _open_tasks(r.task_ids)})
-    task_campaign: dict[int, int] = {}
-    for chunk in _chunks(task_ids):
-        for task_id, campaign_id in session.execute(
-            select(Task.id, Task.campaign_id).where(Task.id.in_(chunk))
-        ):
-            task_campaign[task_id] = campaign_id
-    return [
-        _Call(
-            r.id,
-            r.patient_id,
-            r.started_at,
-            r.disposition,
-            r.phone_number,
-            tuple(
-                sorted({task_campaign[t] for t in _open_tasks(r.task_ids) if t in task_campaign})
-            ),
-        )
-        for r in rows
-    ]
+    return out
 
 
-def _open_tasks(task_ids: Any) -> list[int]:
-    if not isinstance(task_ids, dict):
-        return []
-    return [int(t) for t in task_ids.get("open", []) if isinstance(t, int | str)]
-
-
-@dataclass(frozen=True)
-class _Action:
-    kind: str
-    patient_id: int
-    prescription_id: int | None
-    called_at: datetime
-    detail: dict[str, Any]
-
-
-def _actions(session: Session, pharmacy_id: int, lo: datetime, hi: datetime) -> list[_Action]:
-    rows = session.execute(
-        select(
-            FollowUpAction.kind,
-            FollowUpAction.patient_id,
-            FollowUpAction.prescription_id,
-            Attempt.started_at,
-            FollowUpAction.detail,
-        )
-        .join(Attempt, Attempt.id == FollowUpAction.attempt_id)
-        .where(
-            FollowUpAction.pharmacy_id == pharmacy_id,
-            Attempt.started_at >= lo,
-            Attempt.started_at < hi,
-        )
-        .order_by(FollowUpAction.id)
-    )
-    return [_Action(r[0], r[1], r[2], r[3], r[4] if isinstance(r[4], dict) else {}) for r in rows]
-
-
-def _refills(session: Session, requests: list[_Action], tz: ZoneInfo) -> RefillFigures:
-    rx_ids = sorted({a.prescription_id for a in requests if a.prescription_id is not None})
-    fills: dict[int, list[date]] = defaultdict(list)
-    for chunk in _chunks(rx_ids):
-        for rx, day in session.execute(
-            select(Fill.prescription_id, Fill.fill_date).where(Fill.prescription_id.in_(chunk))
-        ):
-            fills[rx].append(day)
+def _refills(
+    requests: list[ActionRow], rx_fills: dict[int, list[date]], tz: ZoneInfo
+) -> RefillFigures:
     days: list[int] = []
-    for a in requests:
-        if a.prescription_id is None:
+    for _, _, rx, called_at, _ in requests:
+        if rx is None:
             continue
-        call_day = a.called_at.astimezone(tz).date()
-        after = [d for d in fills.get(a.prescription_id, []) if d >= call_day]
-        if after:
-            days.append((min(after) - call_day).days)
+        call_day = called_at.astimezone(tz).date()
+        dates = rx_fills.get(rx, [])
+        i = bisect_left(dates, call_day)  # sorted: the first fill on or after the call's day
+        if i < len(dates):
+            days.append((dates[i] - call_day).days)
     return RefillFigures(len(requests), len(days), tuple(sorted(days)))
 
 
@@ -332,63 +286,3 @@ def pdc_windows(start: date, end: date) -> tuple[int, tuple[date, date], tuple[d
     before = (start - timedelta(days=days), start - timedelta(days=1))
     after = (end - timedelta(days=days - 1), end)
     return days, before, after
-
-
-def _pdc(
-    session: Session, pharmacy_id: int, start: date, end: date, measure: PdcMeasure | None
-) -> PdcFigures:
-    days, w0, w1 = pdc_windows(start, end)
-    if measure is None:
-        return PdcFigures(
-            False, "PDC not available: the PQA PDC module (queues.pdc) is missing", days, w0, w1, ()
-        )
-    by_key: dict[tuple[str, int], list[ClassFill]] = defaultdict(list)
-    rows = session.execute(
-        select(
-            Prescription.pqa_class,
-            Prescription.patient_id,
-            Prescription.ingredient,
-            Fill.fill_date,
-            Fill.days_supply,
-        )
-        .join(Fill, Fill.prescription_id == Prescription.id)
-        .join(Patient, Patient.id == Prescription.patient_id)
-        .where(
-            Patient.pharmacy_id == pharmacy_id,
-            Prescription.pqa_class.is_not(None),
-            Fill.fill_date >= w0[0] - timedelta(days=CARRY_IN_DAYS),
-            Fill.fill_date <= w1[1],
-        )
-        .order_by(Fill.fill_date)
-    )
-    for cls, patient_id, drug, day, supply in rows:
-        by_key[(str(cls), patient_id)].append(ClassFill(drug, day, supply))
-    Pair = tuple[tuple[float, bool] | None, tuple[float, bool] | None]
-    per_class: dict[str, list[Pair]] = defaultdict(list)
-    for (cls, _patient), fills in sorted(by_key.items()):
-        before = [f for f in fills if f.fill_date <= w0[1]]
-        per_class[cls].append((measure(before, *w0) if before else None, measure(fills, *w1)))
-    lines = []
-    for cls, pairs in sorted(per_class.items()):
-        s = [a for a, _ in pairs if a is not None]
-        e = [b for _, b in pairs if b is not None]
-        both = [(a[1], b[1]) for a, b in pairs if a is not None and b is not None]
-        lines.append(
-            PdcLine(
-                pqa_class=cls,
-                patients_start=len(s),
-                patients_end=len(e),
-                mean_start=sum(v for v, _ in s) / len(s) if s else None,
-                mean_end=sum(v for v, _ in e) / len(e) if e else None,
-                adherent_start=sum(1 for _, ok in s if ok),
-                adherent_end=sum(1 for _, ok in e if ok),
-                crossed_up=sum(1 for was, now in both if now and not was),
-                crossed_down=sum(1 for was, now in both if was and not now),
-            )
-        )
-    note = (
-        f"PQA PDC over {days}-day windows: {w0[0]} to {w0[1]} (start), "
-        f"{w1[0]} to {w1[1]} (end), from each patient's first fill in the window; supply on "
-        f"hand from earlier fills carries in; adherent at {ADHERENT:.2f} or more"
-    )
-    return PdcFigures(True, note, days, w0, w1, tuple(lines))

@@ -9,7 +9,7 @@ and the report says which rule it used.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -42,10 +42,14 @@ def window_check(
     pharmacy: Pharmacy,
     patient_ids: Iterable[int],
     settings: QueueSettings | None = None,
+    *,
+    homes: Mapping[int, tuple[str, str | None]] | None = None,
 ) -> tuple[str, WindowCheck]:
-    """The best check available: the compliance module's windows, else the federal hours."""
+    """The best check available: the compliance module's windows, else the federal hours.
+
+    `homes` (patient id -> ZIP, state), when the caller has them, saves reading the patients."""
     try:
-        made = _compliance_check(session, pharmacy, sorted(set(patient_ids)), settings)
+        made = _compliance_check(session, pharmacy, sorted(set(patient_ids)), settings, homes)
     except ImportError:  # the compliance module is not in this tree
         made = None
     return made or federal_window(pharmacy.timezone)
@@ -56,6 +60,7 @@ def _compliance_check(
     pharmacy: Pharmacy,
     patient_ids: Sequence[int],
     settings: QueueSettings | None,
+    known: Mapping[int, tuple[str, str | None]] | None,
 ) -> tuple[str, WindowCheck] | None:
     from queues.compliance.check import PharmacyHours, legal_windows
     from queues.compliance.patient import limits_for
@@ -64,6 +69,9 @@ def _compliance_check(
     limits = limits_for(pharmacy, settings or QueueSettings())
     hours = PharmacyHours(pharmacy.code, pharmacy.timezone, pharmacy.opens_at, pharmacy.closes_at)
     homes: dict[int, tuple[str, str | None]] = {}
+    if known is not None:
+        homes.update((pid, known[pid]) for pid in patient_ids if pid in known)
+        patient_ids = [pid for pid in patient_ids if pid not in known]
     for i in range(0, len(patient_ids), 500):
         chunk = patient_ids[i : i + 500]
         homes.update(
