@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from queues.audit import record
 from queues.errors import OutreachError
-from queues.reports.build import Requester, program_report
+from queues.reports.build import Requester, allowed_pharmacies, program_report
 from queues.reports.model import ProgramReport
 from queues.reports.pdc_source import PdcMeasure
 from queues.reports.render_csv import render_csv
@@ -44,11 +44,19 @@ def export_report(
     now: datetime,
     *,
     pdc: PdcMeasure | None = None,
+    report: ProgramReport | None = None,
 ) -> ReportFile:
-    """Run in the caller's transaction; the audit event commits with it."""
+    """Run in the caller's transaction; the audit event commits with it.
+
+    `report`, when given, is one already built for the same requester, pharmacy and period (say,
+    to save it in several formats): it is rendered as it is, after checking that it is that one.
+    """
     if fmt not in RENDERERS:
         raise OutreachError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
-    report = program_report(session, who, pharmacy, start, end, now, pdc=pdc)
+    if report is None:
+        report = program_report(session, who, pharmacy, start, end, now, pdc=pdc)
+    else:
+        _check_same(session, report, who, pharmacy, start, end)
     render, media_type = RENDERERS[fmt]
     content = render(report)
     record(
@@ -68,3 +76,18 @@ def export_report(
         },
     )
     return ReportFile(report, content, media_type, f"report-{pharmacy}-{start}-{end}.{fmt}")
+
+
+def _check_same(
+    session: Session, report: ProgramReport, who: Requester, pharmacy: str, start: date, end: date
+) -> None:
+    """A built report may only be exported as what it is: same period, requester, pharmacies
+    (which are the ones `who` may see now, so a reused report never widens access)."""
+    codes = tuple(s.code for s in report.sections)
+    allowed = tuple(p.code for p in allowed_pharmacies(session, who, pharmacy))
+    if (report.start, report.end, report.generated_by, codes) != (start, end, who.name, allowed):
+        raise OutreachError(
+            f"the report given is for {report.start} to {report.end}, {', '.join(codes) or 'none'}"
+            f" by {report.generated_by}, not the one asked for ({pharmacy}, {start} to {end}, "
+            f"{who.name})"
+        )

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.db import transaction
+from queues.errors import OutreachError
 from queues.models import AuditEvent
 from queues.reports import Requester, export_report, program_report
 from queues.reports.model import PharmacyReport
@@ -153,3 +154,28 @@ def test_every_export_is_audited(sessions: sessionmaker[Session], history: Histo
     assert events[0].detail["format"] == "pdf"
     assert events[0].detail["pharmacies"] == ["TX1"]
     assert (events[0].detail["from"], events[0].detail["to"]) == ("2026-07-01", "2026-09-28")
+
+
+def test_a_built_report_exports_as_it_was_built(
+    sessions: sessionmaker[Session], history: History
+) -> None:
+    with transaction(sessions) as session:
+        built = program_report(session, ADMIN, "all", START, END, NOW)
+        reused = export_report(session, ADMIN, "all", START, END, "csv", NOW, report=built)
+        fresh = export_report(session, ADMIN, "all", START, END, "csv", NOW)
+    assert reused.content == fresh.content
+    with sessions() as session, pytest.raises(OutreachError, match="not the one asked for"):
+        export_report(session, ADMIN, "TX1", START, END, "csv", NOW, report=built)
+
+
+def test_the_one_pass_pdc_gives_the_per_window_figures(
+    sessions: sessionmaker[Session], history: History
+) -> None:
+    measure = pqa_pdc_measure()
+    if measure is None:
+        pytest.skip("queues.pdc is not in this tree")
+    with sessions() as session:
+        fast = program_report(session, ADMIN, "all", START, END, NOW)
+        each = program_report(session, ADMIN, "all", START, END, NOW, pdc=measure)
+    assert [s.pdc for s in fast.sections] == [s.pdc for s in each.sections]
+    assert any(line.patients_end for s in fast.sections for line in s.pdc.lines)
