@@ -287,6 +287,7 @@ class Job:
     batch: int = 1
     limit: int = 0  # pgqueuer: stop after this many jobs
     deadline_s: float = 0.0  # stop after this long (0: run until the queue is empty)
+    no_compliance: bool = False  # claim_next(admit=None): the foundation's claim, no window checks
 
 
 @dataclass
@@ -340,9 +341,19 @@ def _product_claimer(
         user = users.take()
         t0 = clock()
         with transaction(sessions) as s:
-            got = claiming.claim_next(
-                s, user_id=user, pharmacy_ids=job.pharmacy_ids, now=NOW, lease_seconds=LEASE
-            )
+            if job.no_compliance:
+                got = claiming.claim_next(
+                    s,
+                    user_id=user,
+                    pharmacy_ids=job.pharmacy_ids,
+                    now=NOW,
+                    lease_seconds=LEASE,
+                    admit=None,
+                )
+            else:
+                got = claiming.claim_next(
+                    s, user_id=user, pharmacy_ids=job.pharmacy_ids, now=NOW, lease_seconds=LEASE
+                )
         t1 = clock()
         if got is None:
             break
@@ -657,6 +668,11 @@ def main(argv: list[str] | None = None) -> int:
         help="pgqueuer dequeues M of the N enqueued jobs per batch size (default: N, at most 100,000)",
     )
     parser.add_argument("--no-pgqueuer", action="store_true", help="skip the pgqueuer phases")
+    parser.add_argument(
+        "--no-compliance",
+        action="store_true",
+        help="claim without the calling-window admission (admit=None), as in the foundation issue",
+    )
     args = parser.parse_args(argv)
     if args.tasks < 1 or args.claimers < 1:
         parser.error("--tasks and --claimers must be at least 1")
@@ -685,12 +701,18 @@ def main(argv: list[str] | None = None) -> int:
         reset_queue(engine)
         analyze(engine)
 
-        admission = admission_state()
+        admission = "off (--no-compliance: admit=None)" if args.no_compliance else admission_state()
         log(
             f"claim_next: {args.claimers} claimers over {args.tasks:,} tasks (admission {admission})"
         )
         job = Job(
-            "product", url, 0, world.pharmacy_ids, world.first_user, deadline_s=args.max_seconds
+            "product",
+            url,
+            0,
+            world.pharmacy_ids,
+            world.first_user,
+            deadline_s=args.max_seconds,
+            no_compliance=args.no_compliance,
         )
         prod = run_phase(job, args.claimers, processes)
         checks = double_claims(engine, prod, "open")
