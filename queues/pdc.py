@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import csv
 import io
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -222,15 +223,17 @@ def covered_in_periods(
             else:
                 found.append((ordinal, supply))
     spans = _merged(by_drug.values())
+    dated.sort()
     out: list[tuple[int, int] | None] = []
     for period_start, period_end in periods:
         if period_end < period_start:
             raise ValueError(f"period ends ({period_end}) before it starts ({period_start})")
         first, last = period_start.toordinal(), period_end.toordinal()
-        ipsd = min((d for d in dated if first <= d <= last), default=None)
-        if ipsd is None:
+        i = bisect_left(dated, first)  # the IPSD: the first fill dated in the period
+        if i == len(dated) or dated[i] > last:
             out.append(None)
         else:
+            ipsd = dated[i]
             out.append((_days_within(spans, ipsd, last), last - ipsd + 1))
     return out
 

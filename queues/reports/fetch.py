@@ -15,7 +15,7 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Executable, select
+from sqlalchemy import Connection, Executable, select
 from sqlalchemy.orm import Session
 
 from queues.models import Attempt, Fill, FollowUpAction, Patient, Prescription, Task
@@ -53,6 +53,8 @@ def fetch(
 ) -> Rows:
     """Calls in [lo, hi), their actions, tasks and patients; class fills in fills_from..fills_to."""
     ids = list(pharmacy_ids)
+    session.flush()  # the caller's pending rows count, as the ORM's autoflush would make them
+    conn = session.connection()  # Core rows: no ORM loading step for plain columns
     in_window = (Attempt.started_at >= lo, Attempt.started_at < hi)
     called = (
         select(Attempt.patient_id)
@@ -60,7 +62,7 @@ def fetch(
         .where(Patient.pharmacy_id.in_(ids), *in_window)
     )
     calls = _by_pharmacy(
-        session,
+        conn,
         select(
             Patient.pharmacy_id,
             Attempt.id,
@@ -77,17 +79,17 @@ def fetch(
     # A call works its own patient's tasks: take those tasks in one join, and look up any other
     # id the calls name (none, normally) by id.
     task_campaign: dict[int, int] = dict(
-        session.execute(select(Task.id, Task.campaign_id).where(Task.patient_id.in_(called))).all()
+        conn.execute(select(Task.id, Task.campaign_id).where(Task.patient_id.in_(called))).all()
     )
     wanted = {t for rows in calls.values() for r in rows for t in open_tasks(r[5])}
     missing = sorted(wanted - task_campaign.keys())
     for chunk in _chunks(missing):
         task_campaign.update(
-            session.execute(select(Task.id, Task.campaign_id).where(Task.id.in_(chunk))).all()
+            conn.execute(select(Task.id, Task.campaign_id).where(Task.id.in_(chunk))).all()
         )
     action_filter = (FollowUpAction.pharmacy_id.in_(ids), *in_window)
     actions = _by_pharmacy(
-        session,
+        conn,
         select(
             FollowUpAction.pharmacy_id,
             FollowUpAction.kind,
@@ -107,14 +109,14 @@ def fetch(
     )
     rx_fills: dict[int, list[date]] = defaultdict(list)
     # A call's local date is never before the period start, so earlier fills cannot follow it.
-    for rx, day in session.execute(
+    for rx, day in conn.execute(
         select(Fill.prescription_id, Fill.fill_date)
         .where(Fill.prescription_id.in_(requested), Fill.fill_date >= start)
         .order_by(Fill.prescription_id, Fill.fill_date)
-    ):
+    ).all():
         rx_fills[rx].append(day)
     pdc = _by_pharmacy(
-        session,
+        conn,
         select(
             Patient.pharmacy_id,
             Prescription.pqa_class,
@@ -135,18 +137,18 @@ def fetch(
     )
     homes: dict[int, tuple[str, str | None]] = {
         pid: (zip_code, state)
-        for pid, zip_code, state in session.execute(
+        for pid, zip_code, state in conn.execute(
             select(Patient.id, Patient.zip_code, Patient.state).where(
                 Patient.pharmacy_id.in_(ids), Patient.id.in_(called)
             )
-        )
+        ).all()
     }
     return Rows(calls, task_campaign, actions, dict(rx_fills), pdc, homes)
 
 
-def _by_pharmacy(session: Session, query: Executable) -> dict[int, list[Any]]:
+def _by_pharmacy(conn: Connection, query: Executable) -> dict[int, list[Any]]:
     """Rows of a query whose first column is the pharmacy id (and its first sort key)."""
-    rows = session.execute(query)
+    rows = conn.execute(query).all()  # one fetchall: iterating a result fetches row by row
     return {ph: [r[1:] for r in run] for ph, run in groupby(rows, key=itemgetter(0))}
 
 
