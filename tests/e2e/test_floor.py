@@ -29,7 +29,7 @@ from queues.models import (
     Phone,
     QueueEntry,
 )
-from tests.e2e.helpers import login, press, settle, user_id
+from tests.e2e.helpers import login, press, settle, until, user_id
 from tests.world import World, make_world, visible_text
 
 NOW = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)  # Wednesday 10:00 in Dallas
@@ -154,13 +154,18 @@ async def test_a_paused_campaigns_patients_stop_coming_to_an_agent(tmp_path: Pat
         assert isinstance(supervisor.screen, ConfirmScreen)
         assert "Its 3 open task(s) leave the queue" in visible_text(supervisor)
         await press(sp, "y")
-        assert "Refill reminder PAUSED, 3 waiting" in visible_text(supervisor)
+        # The pause rebuilds the queues, then the monitor recounts: wait for what it shows.
+        await until(
+            sp,
+            lambda: "Refill reminder PAUSED, 3 waiting" in visible_text(supervisor),
+            "the paused campaign on the monitor",
+        )
         await press(ap, "r")
         assert "No patient is callable right now" in visible_text(agent)
         # Resume: the work comes back.
         supervisor.screen.query_one(QueuesTable).move_cursor(row=1)
         await press(sp, "space", "y")
-        assert "PAUSED" not in visible_text(supervisor)
+        await until(sp, lambda: "PAUSED" not in visible_text(supervisor), "the resumed campaign")
     with w.services.sessions() as s:
         actions = s.scalars(
             select(AuditEvent.action).where(AuditEvent.action.like("campaign_%"))
