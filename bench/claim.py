@@ -37,6 +37,7 @@ from datetime import time as dtime
 from typing import Any
 
 from _common import (
+    PLAIN_PATIENT_COLUMNS,
     analyze,
     base_parser,
     bulk_load,
@@ -143,24 +144,7 @@ def fill(engine: Engine, tasks: int, users: int, seed: int = 7) -> World:
     bulk_load(
         engine,
         "patients",
-        [
-            "id",
-            "pharmacy_id",
-            "mrn",
-            "first_name",
-            "last_name",
-            "birth_date",
-            "language",
-            "zip_code",
-            "state",
-            "caregiver_authorized",
-            "do_not_call",
-            "deceased",
-            "med_sync_enrolled",
-            "tobacco_use",
-            "hospice",
-            "esrd",
-        ],
+        PLAIN_PATIENT_COLUMNS,
         (
             (
                 pid,

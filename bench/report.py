@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
+    PLAIN_PATIENT_COLUMNS,
     analyze,
     base_parser,
     bulk_load,
@@ -384,24 +385,7 @@ def load(
     counts["patients"] = bulk_load(
         engine,
         "patients",
-        (
-            "id",
-            "pharmacy_id",
-            "mrn",
-            "first_name",
-            "last_name",
-            "birth_date",
-            "language",
-            "zip_code",
-            "state",
-            "caregiver_authorized",
-            "do_not_call",
-            "deceased",
-            "med_sync_enrolled",
-            "tobacco_use",
-            "hospice",
-            "esrd",
-        ),
+        PLAIN_PATIENT_COLUMNS,
         (
             (
                 i,
