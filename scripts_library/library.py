@@ -66,24 +66,7 @@ class Library:
     @classmethod
     def load(cls, paths: Iterable[Path] = ()) -> Library:
         """Every flow, or FlowError with every problem (file:line) when any file is broken."""
-        flows: dict[str, Flow] = {}
-        problems: list[Problem] = []
-        for path in flow_files(paths):
-            try:
-                flow = load_flow(path)
-            except FlowError as exc:
-                problems.extend(exc.problems)
-                continue
-            if flow.id in flows:
-                problems.append(
-                    Problem(
-                        flow.path,
-                        flow.line_of(key="id"),
-                        f"flow id {flow.id!r} is also used by {flows[flow.id].path}",
-                    )
-                )
-                continue
-            flows[flow.id] = flow
+        flows, problems = load_flows(flow_files(paths))
         if problems:
             raise FlowError(problems)
         return cls(flows)
@@ -162,3 +145,27 @@ def match_score(pattern: str, item: DueItem) -> float:
 def bundled_library() -> Library:
     """The flows shipped in scripts_library/flows, read once per process (they are immutable)."""
     return Library.load()
+
+
+def load_flows(files: Iterable[Path]) -> tuple[dict[str, Flow], list[Problem]]:
+    """The flows of these files by id, and the problems of those that do not load (a broken file,
+    an id used twice)."""
+    flows: dict[str, Flow] = {}
+    problems: list[Problem] = []
+    for path in files:
+        try:
+            flow = load_flow(path)
+        except FlowError as exc:
+            problems.extend(exc.problems)
+            continue
+        if flow.id in flows:
+            problems.append(
+                Problem(
+                    flow.path,
+                    flow.line_of(key="id"),
+                    f"flow id {flow.id!r} is also used by {flows[flow.id].path}",
+                )
+            )
+            continue
+        flows[flow.id] = flow
+    return flows, problems

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from scripts_library.conditions import check as check_condition
-from scripts_library.library import CLOSING, FLOWS_DIR, OPENING, Library, flow_files
+from scripts_library.library import CLOSING, FLOWS_DIR, OPENING, Library, flow_files, load_flows
 from scripts_library.placeholders import (
     FIELDS,
     allowed,
@@ -27,7 +27,6 @@ from scripts_library.schema import (
     FlowError,
     Problem,
     Step,
-    load_flow,
 )
 
 # Every subject the campaign rules make must have a section in the bundled library.
@@ -49,24 +48,7 @@ REQUIRED_SUBJECTS = (
 def lint(paths: Iterable[Path] = ()) -> list[Problem]:
     paths = list(paths)
     files = flow_files(paths)
-    problems: list[Problem] = []
-    flows: dict[str, Flow] = {}
-    for path in files:
-        try:
-            flow = load_flow(path)
-        except FlowError as exc:
-            problems.extend(exc.problems)
-            continue
-        if flow.id in flows:
-            problems.append(
-                Problem(
-                    flow.path,
-                    flow.line_of(key="id"),
-                    f"flow id {flow.id!r} is also used by {flows[flow.id].path}",
-                )
-            )
-            continue
-        flows[flow.id] = flow
+    flows, problems = load_flows(files)
     known = dict(flows)
     if paths:  # single files may jump into bundled flows (the caregiver path, wrong number)
         try:
