@@ -37,7 +37,7 @@ from datetime import time as dtime
 from typing import Any
 
 from _common import (
-    PLAIN_PATIENT_COLUMNS,
+    TASK_COLUMNS,
     analyze,
     base_parser,
     bulk_load,
@@ -45,6 +45,7 @@ from _common import (
     fmt,
     is_postgres,
     libpq_url,
+    load_plain_patients,
     log,
     percentile,
     print_table,
@@ -141,28 +142,18 @@ def fill(engine: Engine, tasks: int, users: int, seed: int = 7) -> World:
 
     pids = range(first_patient, first_patient + tasks)
     log(f"loading {tasks:,} patients, phones, tasks and queue entries")
-    bulk_load(
+    load_plain_patients(
         engine,
-        "patients",
-        PLAIN_PATIENT_COLUMNS,
         (
             (
                 pid,
                 where(k)[0],
                 f"B{k:08d}",
-                "Test",
                 f"Bench{k}",
                 date(1940 + k % 50, 1 + k % 12, 1 + k % 28),
                 "es" if k % 9 == 0 else "en",
                 where(k)[4],
                 where(k)[3],
-                False,
-                False,
-                False,
-                False,
-                False,
-                False,
-                False,
             )
             for k, pid in enumerate(pids)
         ),
@@ -179,17 +170,7 @@ def fill(engine: Engine, tasks: int, users: int, seed: int = 7) -> World:
     bulk_load(
         engine,
         "tasks",
-        [
-            "patient_id",
-            "campaign_id",
-            "subject",
-            "reason",
-            "status",
-            "due_on",
-            "priority_parts",
-            "created_at",
-            "score",
-        ],
+        TASK_COLUMNS,
         (
             (
                 pid,
