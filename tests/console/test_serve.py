@@ -59,6 +59,16 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], deadline: float) -> 
     raise AssertionError(f"nothing listens on 127.0.0.1:{port}")
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Ask the process to end; kill it if it has not within ten seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[str]:
     """A database with supervisor sue, served on a free loopback port; stopped on teardown."""
@@ -94,12 +104,7 @@ def served(tmp_path: Path) -> Iterator[str]:
         wait_for_port(port, proc, time.monotonic() + 30)
         yield f"http://127.0.0.1:{port}/"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
 
 
@@ -202,12 +207,7 @@ async def browser(tmp_path: Path) -> AsyncIterator[Page]:
                 yield page
                 page.reader.cancel()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 async def test_supervisor_signs_in_through_the_browser_and_sees_the_monitor(
