@@ -35,12 +35,12 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
-    PLAIN_PATIENT_COLUMNS,
     analyze,
     base_parser,
     bulk_load,
     emit_json,
     is_postgres,
+    load_plain_patients,
     log,
     print_table,
     scratch_database,
@@ -382,28 +382,18 @@ def load(
         ("user_id", "pharmacy_id"),
         ((1, p) for p in range(1, pharmacies + 1)),
     )
-    counts["patients"] = bulk_load(
+    counts["patients"] = load_plain_patients(
         engine,
-        "patients",
-        PLAIN_PATIENT_COLUMNS,
         (
             (
                 i,
                 world.pharmacy_of(i),
                 f"M{i:07d}",
-                "Test",
                 f"Patient{i}",
                 date(1940 + i % 45, 1 + i % 12, 1 + i % 28),
                 "en",
                 world.site(world.pharmacy_of(i))[2],
                 world.site(world.pharmacy_of(i))[1],
-                False,
-                False,
-                False,
-                False,
-                False,
-                False,
-                False,
             )
             for i in range(1, patients + 1)
         ),
