@@ -26,6 +26,7 @@ from datetime import time as dtime
 from typing import Any
 
 from _common import (
+    CAMPAIGN_KINDS,
     analyze,
     base_parser,
     bulk_load,
@@ -53,16 +54,6 @@ PHARMACIES = (  # code, zone, state, ZIP
     ("QTX", "America/Chicago", "TX", "75201"),
     ("QNY", "America/New_York", "NY", "10001"),
     ("QCA", "America/Los_Angeles", "CA", "90012"),
-)
-KINDS = (
-    "refill_reminder",
-    "pre_sync_check",
-    "post_dispense",
-    "med_sync_enrollment",
-    "adherence",
-    "vaccine",
-    "diabetes_education",
-    "smoking_cessation",
 )
 # ingredient, PQA class, chronic, usual days supply
 DRUGS = (
@@ -123,7 +114,7 @@ def fill_world(engine: Engine, patients: int, fills: int, seed: int) -> dict[str
             s.add(ph)
             s.flush()
             ph_ids.append(ph.id)
-        for kind in KINDS:
+        for kind in CAMPAIGN_KINDS:
             s.add(Campaign(pharmacy_id=None, kind=kind, name=kind, script_id=kind, weight=1.0))
         first = s.scalar(text("SELECT coalesce(max(id), 0) + 1 FROM patients")) or 1
 
