@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from textual import work
@@ -31,9 +31,6 @@ from console.widgets.softphone_bar import SoftphoneBar
 from queues.auth import SignedInUser
 from queues.errors import LeaseLost, OutreachError, WrapUpPending
 from queues.outcomes import Outcome, Recorded
-
-if TYPE_CHECKING:
-    pass
 
 WAIT_RETRY_SECONDS = 10
 SUPERVISOR_POLL_SECONDS = 2  # a supervisor's "log out" shows within one monitor refresh
