@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from queues.audit import record
-from queues.compliance.patient import admit_prefetched
+from queues.compliance.patient import PATIENT_COLUMNS, admit_prefetched
 from queues.compliance.patient import check_at_dial as verdict_at_dial
 from queues.errors import LeaseLost, NotCallable
 from queues.models import (
@@ -182,16 +182,7 @@ def _head_with_facts(postgres: bool) -> Executable:
     return (
         select(
             head.c.patient_id,
-            _patients.c.zip_code,
-            _patients.c.state,
-            _patients.c.do_not_call,
-            _patients.c.deceased,
-            _patients.c.consent_to_call,
-            _pharmacies.c.code,
-            _pharmacies.c.timezone,
-            _pharmacies.c.opens_at,
-            _pharmacies.c.closes_at,
-            _pharmacies.c.calling_limits,
+            *PATIENT_COLUMNS,
             dialed.label("dialed"),
             _phones.c.number,
             _phones.c.best_time,

@@ -44,19 +44,22 @@ NOT_A_CALL = ("not_dialed", "busy", "failed")
 # Core statements on the tables (no ORM entities): this runs inside every claim, so it stays lean.
 _patients, _pharmacies = Patient.__table__, Pharmacy.__table__
 _phones, _attempts, _tasks = Phone.__table__, Attempt.__table__, Task.__table__
+# What the verdict reads of the patient and their pharmacy; the claim's head query selects these
+# too (`admit_prefetched`), so both take them from here.
+PATIENT_COLUMNS = (
+    _patients.c.zip_code,
+    _patients.c.state,
+    _patients.c.do_not_call,
+    _patients.c.deceased,
+    _patients.c.consent_to_call,
+    _pharmacies.c.code,
+    _pharmacies.c.timezone,
+    _pharmacies.c.opens_at,
+    _pharmacies.c.closes_at,
+    _pharmacies.c.calling_limits,
+)
 _PATIENT = (
-    select(
-        _patients.c.zip_code,
-        _patients.c.state,
-        _patients.c.do_not_call,
-        _patients.c.deceased,
-        _patients.c.consent_to_call,
-        _pharmacies.c.code,
-        _pharmacies.c.timezone,
-        _pharmacies.c.opens_at,
-        _pharmacies.c.closes_at,
-        _pharmacies.c.calling_limits,
-    )
+    select(*PATIENT_COLUMNS)
     .join(_pharmacies, _pharmacies.c.id == _patients.c.pharmacy_id)
     .where(_patients.c.id == bindparam("patient_id"))
 )
