@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from textual.widgets import Input
-
 from console.app import OutreachApp
 from console.screens.workspace import WorkspaceScreen
 from console.widgets.patient_card import PatientCard
-from tests.world import PASSWORD, make_world, visible_text
+from tests.e2e.helpers import login, press
+from tests.world import make_world, visible_text
 
 LATE = datetime(2026, 12, 3, 3, 30, tzinfo=UTC)  # Wednesday 21:30 in Dallas: every window shut
 
@@ -19,17 +18,10 @@ async def test_empty_queue_says_why_in_numbers_and_when_it_opens(tmp_path: Path)
     w = make_world(tmp_path, f"sqlite:///{tmp_path / 'late.db'}", LATE, {"Alvarez": 1, "Brown": 3})
     app = OutreachApp(w.services)
     async with app.run_test(size=(120, 40)) as pilot:
-        app.screen.query_one("#username", Input).value = "ana"
-        app.screen.query_one("#password", Input).value = PASSWORD
-        app.screen.query_one("#password", Input).focus()
-        await pilot.press("enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await login(pilot, "ana")
         screen = app.screen
         assert isinstance(screen, WorkspaceScreen)
-        await pilot.press("r")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await press(pilot, "r")
         assert screen.phase == "waiting" and screen.offer is None
         assert "No patient is callable right now." in visible_text(app)
         card = screen.query_one(PatientCard)
