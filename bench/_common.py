@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,8 @@ def _sqlite_value(kind: type) -> Callable[[Any], Any] | None:
         return lambda v: v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     if kind is date:
         return lambda v: v.isoformat()
+    if kind is dtime:
+        return lambda v: v.strftime("%H:%M:%S.%f")
     if kind is dict or kind is list:
         return json.dumps
     return None
@@ -115,7 +118,7 @@ def bulk_load(
     engine: Engine, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> int:
     """Insert many rows fast: COPY on PostgreSQL, one executemany transaction on SQLite.
-    Values are Python objects (date, aware datetime, dict for JSON, bool, None)."""
+    Values are Python objects (date, aware datetime, time, dict for JSON, bool, None)."""
     postgres = is_postgres(engine)
     it = iter(rows)
     first = next(it, None)

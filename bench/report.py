@@ -27,6 +27,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,6 @@ from _common import (
     base_parser,
     bulk_load,
     emit_json,
-    is_postgres,
     load_plain_patients,
     log,
     print_table,
@@ -325,8 +325,6 @@ def load(
 ) -> dict[str, int]:
     rng = random.Random(seed)
     world = _World(pharmacies, patients)
-    postgres = is_postgres(engine)
-    clock = ("08:00", "20:00") if postgres else ("08:00:00.000000", "20:00:00.000000")
     agents = 100
     counts: dict[str, int] = {}
     counts["pharmacies"] = bulk_load(
@@ -353,7 +351,8 @@ def load(
                 f"{world.site(p)[3]}0101",
                 world.site(p)[0],
                 world.site(p)[1],
-                *clock,
+                dtime(8),
+                dtime(20),
                 0,
             )
             for p in range(1, pharmacies + 1)
