@@ -138,7 +138,8 @@ class Page:
         await self.ws.send_json({"id": n, "method": method, "params": params})
         reply = await asyncio.wait_for(self.replies[n], 30)
         assert "error" not in reply, reply
-        return reply.get("result", {})
+        result: dict[str, Any] = reply.get("result", {})
+        return result
 
     async def wait_for_text(self, text: str, since: int = 0, timeout: float = 30) -> None:
         async def seen() -> None:
