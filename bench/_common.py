@@ -181,6 +181,19 @@ CAMPAIGN_KINDS = (
     "diabetes_education",
     "smoking_cessation",
 )
+# The pharmacies table's columns a bench fills, the id included.
+PHARMACY_COLUMNS = (
+    "id",
+    "code",
+    "name",
+    "caller_id",
+    "callback_number",
+    "timezone",
+    "state",
+    "opens_at",
+    "closes_at",
+    "priority",
+)
 # The tasks table's columns a bench fills (the id left to the database).
 TASK_COLUMNS = (
     "patient_id",

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     CAMPAIGN_KINDS,
+    PHARMACY_COLUMNS,
     TASK_COLUMNS,
     analyze,
     base_parser,
@@ -71,18 +72,7 @@ def load(
     counts["pharmacies"] = bulk_load(
         engine,
         "pharmacies",
-        (
-            "id",
-            "code",
-            "name",
-            "caller_id",
-            "callback_number",
-            "timezone",
-            "state",
-            "opens_at",
-            "closes_at",
-            "priority",
-        ),
+        PHARMACY_COLUMNS,
         (
             (
                 i,

@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
+    PHARMACY_COLUMNS,
     analyze,
     base_parser,
     bulk_load,
@@ -330,18 +331,7 @@ def load(
     counts["pharmacies"] = bulk_load(
         engine,
         "pharmacies",
-        (
-            "id",
-            "code",
-            "name",
-            "caller_id",
-            "callback_number",
-            "timezone",
-            "state",
-            "opens_at",
-            "closes_at",
-            "priority",
-        ),
+        PHARMACY_COLUMNS,
         (
             (
                 p,
