@@ -91,22 +91,15 @@ def _facts(
     conn = session.connection()
     if phones is None:
         phones = conn.execute(_PHONES, {"patient_id": patient_id}).all()
-    if not dialed:
-        return PatientFacts(
-            zip_code=head.zip_code,
-            state=head.state,
-            phones=_phone_facts(phones),
-            do_not_call=head.do_not_call,
-            deceased=head.deceased,
-            consent_to_call=head.consent_to_call,
-        )
-    dials = [
-        (as_utc(at), ids)
-        for at, ids, result, disposition in conn.execute(
-            _DIALS, {"patient_id": patient_id, "since": now - timedelta(days=7)}
-        )
-        if result not in NOT_A_CALL and disposition != "busy"
-    ]
+    dials: list[tuple[datetime, Any]] = []
+    if dialed:
+        dials = [
+            (as_utc(at), ids)
+            for at, ids, result, disposition in conn.execute(
+                _DIALS, {"patient_id": patient_id, "since": now - timedelta(days=7)}
+            )
+            if result not in NOT_A_CALL and disposition != "busy"
+        ]
     same_subject: list[datetime] = []
     if any(at > now - timedelta(hours=24) for at, _ in dials):
         open_ids = set(conn.execute(_OPEN_TASKS, {"patient_id": patient_id}).scalars())
