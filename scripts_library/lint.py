@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Protocol
 
 from scripts_library.conditions import check as check_condition
-from scripts_library.library import CLOSING, FLOWS_DIR, OPENING, Library, flow_files, load_flows
+from scripts_library.library import (
+    CLOSING,
+    FLOWS_DIR,
+    OPENING,
+    bundled_library,
+    flow_files,
+    load_flows,
+)
 from scripts_library.placeholders import (
     FIELDS,
     allowed,
@@ -52,7 +59,7 @@ def lint(paths: Iterable[Path] = ()) -> list[Problem]:
     known = dict(flows)
     if paths:  # single files may jump into bundled flows (the caregiver path, wrong number)
         try:
-            for fid, f in Library.load().flows.items():
+            for fid, f in bundled_library().flows.items():
                 known.setdefault(fid, f)
         except FlowError:
             pass
