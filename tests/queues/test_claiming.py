@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -89,6 +91,26 @@ def add_agents_in_bulk(session: Session, pharmacy_id: int, n: int) -> list[int]:
     return ids
 
 
+def run_together(jobs: list[Callable[[], None]]) -> None:
+    """Run each job in its own thread; a job's failure, or one still running after a minute,
+    fails the test."""
+    errors: list[BaseException] = []
+
+    def guarded(job: Callable[[], None]) -> None:
+        try:
+            job()
+        except BaseException as exc:  # surfaced below: a thread's failure must fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(job,)) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors[0]
+    assert not any(t.is_alive() for t in threads)
+
+
 def test_many_consoles_at_once_each_patient_is_claimed_exactly_once(
     db_url: str, sessions: sessionmaker[Session]
 ) -> None:
@@ -102,34 +124,22 @@ def test_many_consoles_at_once_each_patient_is_claimed_exactly_once(
         patients = add_queue(s, ph, TASKS)
         consoles = iter(add_agents_in_bulk(s, ph, TASKS + workers))
     pairs: list[tuple[int, int]] = []
-    errors: list[BaseException] = []
     lock = threading.Lock()
     start = threading.Barrier(workers)
 
     def claimer() -> None:
-        try:
-            start.wait()
-            while True:
-                with lock:
-                    user_id = next(consoles)
-                with transaction(sessions) as s:
-                    c = claim_next(
-                        s, user_id=user_id, pharmacy_ids=[ph], now=NOW, lease_seconds=LEASE
-                    )
-                if c is None:
-                    return
-                with lock:
-                    pairs.append((c.patient_id, user_id))
-        except BaseException as exc:  # surfaced below: a thread's failure must fail the test
-            errors.append(exc)
+        start.wait()
+        while True:
+            with lock:
+                user_id = next(consoles)
+            with transaction(sessions) as s:
+                c = claim_next(s, user_id=user_id, pharmacy_ids=[ph], now=NOW, lease_seconds=LEASE)
+            if c is None:
+                return
+            with lock:
+                pairs.append((c.patient_id, user_id))
 
-    threads = [threading.Thread(target=claimer) for _ in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not errors, errors[0]
-    assert not any(t.is_alive() for t in threads)
+    run_together([claimer] * workers)
 
     claimed = Counter(p for p, _ in pairs)
     assert [p for p, n in claimed.items() if n > 1] == []
@@ -154,32 +164,21 @@ def test_agents_working_the_queue_together_each_call_a_patient_once(
         patients = add_queue(s, ph, 300)
         agents = [add_agent(s, f"agent{k}", [ph]) for k in range(workers)]
     pairs: list[tuple[int, int]] = []
-    errors: list[BaseException] = []
     lock = threading.Lock()
 
     def shift(user_id: int) -> None:
-        try:
-            while True:
-                with transaction(sessions) as s:
-                    c = claim_next(
-                        s, user_id=user_id, pharmacy_ids=[ph], now=NOW, lease_seconds=LEASE
-                    )
-                if c is None:
-                    return
-                assert not c.resumed  # the last one was dispositioned, so never handed back
-                with lock:
-                    pairs.append((c.patient_id, user_id))
-                with transaction(sessions) as s:
-                    complete(s, c, user_id, NOW)
-        except BaseException as exc:
-            errors.append(exc)
+        while True:
+            with transaction(sessions) as s:
+                c = claim_next(s, user_id=user_id, pharmacy_ids=[ph], now=NOW, lease_seconds=LEASE)
+            if c is None:
+                return
+            assert not c.resumed  # the last one was dispositioned, so never handed back
+            with lock:
+                pairs.append((c.patient_id, user_id))
+            with transaction(sessions) as s:
+                complete(s, c, user_id, NOW)
 
-    threads = [threading.Thread(target=shift, args=(u,)) for u in agents]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not errors, errors[0]
+    run_together([functools.partial(shift, u) for u in agents])
     assert sorted(p for p, _ in pairs) == sorted(patients)
     assert len({u for _, u in pairs}) > 1  # the work really was shared
     with sessions() as s:
