@@ -23,7 +23,6 @@ from scripts_library.placeholders import (
     PrivacyViolation,
     Scope,
     fill_detail,
-    placeholders_in,
     render,
 )
 from scripts_library.schema import FLOW_PREFIX, LANGUAGES, NEXT_SECTION, Flow, Step
@@ -640,13 +639,3 @@ def parse_date(text: str, language: str) -> date:
             pass
     order = "DD/MM/YYYY" if language == "es" else "MM/DD/YYYY"
     raise AnswerError(f"{text!r} is not a date like 1955-04-01 or {order}")
-
-
-def placeholders_of(step: Step) -> list[str]:
-    out: list[str] = []
-    for words in (*step.text.values(), *step.hint.values()):
-        out += placeholders_in(words)
-    for c in step.choices:
-        for words in c.label.values():
-            out += placeholders_in(words)
-    return out
