@@ -111,6 +111,29 @@ def add_patient(
     return patient.id
 
 
+def add_dial(
+    s: Session,
+    patient_id: int,
+    user_id: int,
+    at: datetime,
+    call_result: str,
+    phone_number: str | None = None,
+) -> None:
+    """A finished attempt the agent dispositioned as no answer."""
+    s.add(
+        Attempt(
+            uid=str(uuid.uuid4()),
+            patient_id=patient_id,
+            user_id=user_id,
+            phone_number=phone_number,
+            call_result=call_result,
+            started_at=at,
+            ended_at=at,
+            disposition="no_answer",
+        )
+    )
+
+
 def claim(
     sessions: sessionmaker[Session], user_id: int, pharmacy_ids: list[int], now: datetime = EVENING
 ) -> Claim | None:
@@ -162,18 +185,7 @@ def test_a_patient_at_their_daily_cap_is_passed_over_until_it_lifts(
         pid = add_patient(s, tx, 1, zip_code="75201", state="TX", numbers=("+12145550100",))
         agent = add_agent(s)
         called = EVENING - timedelta(hours=3)
-        s.add(
-            Attempt(
-                uid=str(uuid.uuid4()),
-                patient_id=pid,
-                user_id=agent,
-                phone_number="+12145550100",
-                call_result="no_answer",
-                started_at=called,
-                ended_at=called,
-                disposition="no_answer",
-            )
-        )
+        add_dial(s, pid, agent, called, "no_answer", "+12145550100")
     assert claim(sessions, agent, [tx]) is None
     held_back = entry(sessions, pid)
     assert held_back.blocked_reason == "daily_cap"
@@ -232,17 +244,7 @@ def test_an_empty_queue_says_why_in_numbers(sessions: sessionmaker[Session]) -> 
         for k in range(3):
             add_patient(s, fl, k, zip_code="33101", state="FL", numbers=(f"+1305555010{k}",))
         capped = add_patient(s, tx, 10, zip_code="75201", state="TX", numbers=("+12145550100",))
-        s.add(
-            Attempt(
-                uid=str(uuid.uuid4()),
-                patient_id=capped,
-                user_id=add_agent(s, "bob"),
-                call_result="connected",
-                started_at=EVENING - timedelta(hours=2),
-                ended_at=EVENING - timedelta(hours=2),
-                disposition="no_answer",
-            )
-        )
+        add_dial(s, capped, add_agent(s, "bob"), EVENING - timedelta(hours=2), "connected")
         add_patient(s, tx, 11, zip_code="75201", state="TX", numbers=("+12145550111",))
         amy, other = add_agent(s, "amy"), add_agent(s, "cat")
     taken = claim(sessions, other, [fl, tx])
