@@ -30,7 +30,7 @@ from queues.reports.model import (
     RefillFigures,
 )
 from queues.reports.pdc_figures import pdc_figures
-from queues.reports.pdc_source import FastPdc, PdcMeasure, pqa_fast_pdc, pqa_pdc_measure
+from queues.reports.pdc_source import FastPdc, PdcMeasure, pqa_fast_pdc
 from queues.reports.policy import window_check
 from queues.settings import QueueSettings
 
@@ -100,9 +100,7 @@ def program_report(
     """The report, one section per pharmacy `who` may see. `pdc` defaults to `queues.pdc`."""
     check_period(start, end)
     pharmacies = allowed_pharmacies(session, who, pharmacy)
-    measure: FastPdc | PdcMeasure | None = pdc
-    if measure is None:
-        measure = pqa_fast_pdc() or pqa_pdc_measure()
+    measure: FastPdc | PdcMeasure = pqa_fast_pdc() if pdc is None else pdc
     if not pharmacies:
         return ProgramReport(start, end, now, who.name, ())
     bounds = {ph.id: _bounds(ph.timezone, start, end) for ph in pharmacies}

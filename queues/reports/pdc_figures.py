@@ -29,12 +29,8 @@ def pdc_figures(
     days: int,
     w0: Window,
     w1: Window,
-    measure: FastPdc | PdcMeasure | None,
+    measure: FastPdc | PdcMeasure,
 ) -> PdcFigures:
-    if measure is None:
-        return PdcFigures(
-            False, "PDC not available: the PQA PDC module (queues.pdc) is missing", days, w0, w1, ()
-        )
     if isinstance(measure, FastPdc):
         per_class = _fast(rows, w0, w1, measure)
     else:
