@@ -7,7 +7,7 @@ at least one usable number is inside every window (its best time to call include
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -115,6 +115,23 @@ def _state_windows(state: str, zones: Sequence[str]) -> list[Window]:
     return out
 
 
+def whereabouts(
+    zip_code: str, state: str | None, numbers: Iterable[str]
+) -> tuple[list[str], list[str], str | None]:
+    """Where the patient may be, from the address and the numbers that reach them: the time zones
+    and the states (each once, the home ones first), and the home state."""
+    home = place_of_zip(zip_code)
+    places = [place_of_number(n) for n in numbers]
+    zones: list[str] = list(home.zones)
+    for place in places:
+        zones.extend(z for z in place.zones if z not in zones)
+    states: list[str] = []
+    for s in (state, home.state, *(p.state for p in places)):
+        if s and s not in states:
+            states.append(s)
+    return zones, states, state or home.state
+
+
 def legal_windows(
     zones: Sequence[str],
     states: Sequence[str],
@@ -212,18 +229,10 @@ def evaluate(
     blocks: list[Reason] = []
     caps: list[tuple[Reason, datetime]] = []
 
-    # Where the patient may be, from the address and every number that reaches them.
-    home = place_of_zip(facts.zip_code)
     reaching = [p for p in facts.phones if not p.wrong_number]
-    places = [place_of_number(p.number) for p in reaching]
-    zones: list[str] = list(home.zones)
-    for place in places:
-        zones.extend(z for z in place.zones if z not in zones)
-    states: list[str] = []
-    for s in (facts.state, home.state, *(p.state for p in places)):
-        if s and s not in states:
-            states.append(s)
-    home_state = facts.state or home.state
+    zones, states, home_state = whereabouts(
+        facts.zip_code, facts.state, (p.number for p in reaching)
+    )
 
     if facts.deceased:
         blocks.append(Reason("deceased", "The patient is recorded as deceased."))

@@ -2,9 +2,8 @@
 
 With the compliance module (`queues.compliance`) each call is judged by the windows that applied
 to the patient: federal 08:00-21:00 (47 CFR 64.1200(c)(1)) in every zone the patient's ZIP and
-the dialed number give, stricter state rules, the pharmacy's own window and hours. Without it
-(or when a patient's zone is unknown) the federal hours are applied in the pharmacy's time zone,
-and the report says which rule it used.
+the dialed number give, stricter state rules, the pharmacy's own window and hours. When a
+patient's zone is unknown the federal hours are applied in the pharmacy's time zone.
 """
 
 from __future__ import annotations
@@ -17,6 +16,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from queues.compliance.check import PharmacyHours, legal_windows, whereabouts
+from queues.compliance.patient import limits_for
 from queues.models import Patient, Pharmacy
 from queues.settings import QueueSettings
 
@@ -45,14 +46,10 @@ def window_check(
     *,
     homes: Mapping[int, tuple[str, str | None]] | None = None,
 ) -> tuple[str, WindowCheck]:
-    """The best check available: the compliance module's windows, else the federal hours.
+    """The compliance module's windows (the federal hours where a patient's zone is unknown).
 
     `homes` (patient id -> ZIP, state), when the caller has them, saves reading the patients."""
-    try:
-        made = _compliance_check(session, pharmacy, sorted(set(patient_ids)), settings, homes)
-    except ImportError:  # the compliance module is not in this tree
-        made = None
-    return made or federal_window(pharmacy.timezone)
+    return _compliance_check(session, pharmacy, sorted(set(patient_ids)), settings, homes)
 
 
 def _compliance_check(
@@ -61,11 +58,7 @@ def _compliance_check(
     patient_ids: Sequence[int],
     settings: QueueSettings | None,
     known: Mapping[int, tuple[str, str | None]] | None,
-) -> tuple[str, WindowCheck] | None:
-    from queues.compliance.check import PharmacyHours, legal_windows
-    from queues.compliance.patient import limits_for
-    from queues.compliance.zones import place_of_number, place_of_zip
-
+) -> tuple[str, WindowCheck]:
     limits = limits_for(pharmacy, settings or QueueSettings())
     hours = PharmacyHours(pharmacy.code, pharmacy.timezone, pharmacy.opens_at, pharmacy.closes_at)
     homes: dict[int, tuple[str, str | None]] = {}
@@ -87,18 +80,10 @@ def _compliance_check(
         key = (patient_id, number)
         if key not in cache:
             zip_code, state = homes.get(patient_id, ("", None))
-            home = place_of_zip(zip_code or "")
-            places = [home, place_of_number(number)] if number else [home]
-            zones: list[str] = []
-            states: list[str] = []
-            for place in places:
-                zones.extend(z for z in place.zones if z not in zones)
-            for s in (state, *(p.state for p in places)):
-                if s and s not in states:
-                    states.append(s)
-            cache[key] = (
-                legal_windows(zones, states, limits, hours, state or home.state) if zones else None
+            zones, states, home_state = whereabouts(
+                zip_code or "", state, [number] if number else []
             )
+            cache[key] = legal_windows(zones, states, limits, hours, home_state) if zones else None
         return cache[key]
 
     def inside(started_at: datetime, patient_id: int, number: str | None) -> bool:
