@@ -526,7 +526,10 @@ class FloorScreen(Screen[None]):
             )
             return
         self.app.call_from_thread(
-            self.notify, f"Report {made.filename} saved to {saved.resolve()}.", title="Report"
+            self.notify,
+            f"Report {made.filename} saved to {saved.resolve()}.",
+            title="Report",
+            timeout=30,  # long enough to read (or copy) the path
         )
 
     def _download(self, content: bytes, filename: str, media_type: str) -> None:

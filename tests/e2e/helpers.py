@@ -50,8 +50,10 @@ async def until(pilot: Pilot[Any], ready: Callable[[], bool], what: str, rounds:
         if ready():
             return
         await pilot.pause(0.05)
+    notes = "\n".join(f"{n.title}: {n.message}" for n in pilot.app._notifications)
     raise AssertionError(
-        f"timed out waiting for {what}; the screen shows:\n{visible_text(pilot.app)}"
+        f"timed out waiting for {what}; the screen shows:\n{visible_text(pilot.app)}\n"
+        f"notifications:\n{notes}"
     )
 
 

@@ -44,7 +44,7 @@ async def sign_in_and_take_patient(pilot: Pilot[Any], name: str = "ana") -> Work
     screen = app.screen
     assert isinstance(screen, WorkspaceScreen)
     await app.workers.wait_for_complete()  # the screen's start-up (agent state) is done
-    await pilot.pause()
+    await until(pilot, lambda: screen.check_action("ready", ()) is True, "Ready to be allowed")
     await pilot.press("r")
     await until(pilot, lambda: screen.phase == "preview", "a patient")
     return screen
