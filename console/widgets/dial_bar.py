@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.widgets import Digits, Static
 
 from console.widgets.patient_card import pretty_number
@@ -36,9 +37,17 @@ class DialBar(Horizontal):
         yield Digits("", id="dial-digits")
 
     def show(self, number: str | None, label: str, state: str, elapsed: str = "") -> None:
-        self.query_one("#dial-digits", Digits).update(digits_for(number) if number else "")
-        self.query_one("#dial-number-label", Static).update(label)
+        try:
+            digits = self.query_one("#dial-digits", Digits)
+            number_label = self.query_one("#dial-number-label", Static)
+            state_line = self.query_one("#dial-state", Static)
+        except NoMatches:
+            # A worker's result can land while the screen is being taken down (sign-out, exit):
+            # its parts are already gone and there is nothing left to show.
+            return
+        digits.update(digits_for(number) if number else "")
+        number_label.update(label)
         text = STATE_TEXT.get(state, state)
-        self.query_one("#dial-state", Static).update(f"{text} {elapsed}".strip())
+        state_line.update(f"{text} {elapsed}".strip())
         self.set_class(state == "connected", "-connected")
         self.set_class(state == "dialing", "-dialing")
