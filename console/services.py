@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from console.config import Settings, load_settings
+from queues.claimer import Claimer
 from queues.clock import Clock, clock_for
 from queues.db import make_engine, session_factory, upgrade
 
@@ -21,8 +22,10 @@ class Services:
     engine: Engine
     sessions: sessionmaker[Session]
     clock: Clock
+    claimer: Claimer  # the console's claims: one statement when the head was admitted ahead
 
     def close(self) -> None:
+        self.claimer.close()
         self.engine.dispose()
 
 
@@ -37,7 +40,10 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     sessions = session_factory(engine)
     with sessions() as session:
         clock = clock_for(session)
-    return Services(settings=settings, engine=engine, sessions=sessions, clock=clock)
+    claimer = Claimer(engine, sessions, settings.queue)
+    return Services(
+        settings=settings, engine=engine, sessions=sessions, clock=clock, claimer=claimer
+    )
 
 
 def setup_logging(settings: Settings) -> None:

@@ -58,21 +58,18 @@ class Shift:
     def next_patient(self) -> Offer | None:
         """Claim the best next patient and load their context (an audited view)."""
         now = self.now
-        with transaction(self.services.sessions) as session:
-            held = self.offer
-            if held is not None:
-                raise WrapUpPending()
-            claim = claiming.claim_next(
-                session,
-                user_id=self.user.id,
-                pharmacy_ids=self.user.pharmacy_ids,
-                now=now,
-                lease_seconds=self.services.settings.queue.lease_seconds,
-                settings=self.services.settings.queue,
-            )
-            if claim is None:
+        if self.offer is not None:
+            raise WrapUpPending()
+        claim = self.services.claimer.next(
+            user_id=self.user.id,
+            pharmacy_ids=self.user.pharmacy_ids,
+            now=now,
+            lease_seconds=self.services.settings.queue.lease_seconds,
+        )
+        if claim is None:
+            with transaction(self.services.sessions) as session:
                 agents.set_state(session, self.user.id, "ready", now)
-                return None
+            return None
         # A second, short transaction: the claim is committed (row lock released) first.
         with transaction(self.services.sessions) as session:
             patient = context.load_patient_context(

@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
+from queues.admitting import admit_entries
 from queues.models import Attempt, Task
 from queues.priority import patient_score
 from queues.rules import default_rules
@@ -58,12 +59,14 @@ class BuildResult:
     updated: int
     open_tasks: int
     queued_patients: int
+    admitted: int = 0  # patients the calling rules were checked for ahead (queues.admitting)
 
     def describe(self) -> str:
         return (
             f"{self.open_tasks} tasks due for {self.queued_patients} patients: {self.created} new, "
             f"{self.reopened} reopened, {self.updated} rescored, {self.closed} closed "
-            f"({self.filled} answered by a fill)"
+            f"({self.filled} answered by a fill); calling rules checked ahead for "
+            f"{self.admitted} patients callable now"
         )
 
 
@@ -168,8 +171,12 @@ def build_queues(
     if changed:
         conn.execute(_RESCORE, changed)
     queued = _reconcile_entries(session, snapshot, now, due.values())
+    # The claim-time check, done ahead, so most claims are one statement (queues.claimer).
+    admitted = admit_entries(session, now, settings)
     filled = sum(1 for c in closes if c["closed_reason"] == FILLED)
-    return BuildResult(len(new), len(reopen), len(closes), filled, len(changed), len(due), queued)
+    return BuildResult(
+        len(new), len(reopen), len(closes), filled, len(changed), len(due), queued, admitted
+    )
 
 
 # The tasks table with its JSON column as plain text: the build serialises priority parts once

@@ -45,6 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from queues.admitting import admission_key
 from queues.audit import record
 from queues.compliance.patient import PATIENT_COLUMNS, admit_prefetched
 from queues.compliance.patient import check_at_dial as verdict_at_dial
@@ -210,15 +211,12 @@ _TAKE_VALUES = dict(
     lease_expires_at=bindparam("expires", type_=_UTC),
     available_at=bindparam("expires", type_=_UTC),
     blocked_reason=null(),
+    # The check just made, kept for the next claim of this patient (queues.admitting).
+    admitted_at=bindparam("now", type_=_UTC),
+    admitted_until=bindparam("admitted_until", type_=_UTC),
+    admitted_key=bindparam("admitted_key", type_=String),
 )
 _TAKE = update(_qe).where(_qe.c.patient_id == bindparam("pid")).values(**_TAKE_VALUES)
-_AUDIT = insert(_audit).values(
-    at=bindparam("at", type_=_UTC),
-    user_id=bindparam("user", type_=Integer),
-    action="claim",
-    patient_id=bindparam("pid", type_=Integer),
-    detail=bindparam("detail", type_=JSON),
-)
 
 
 def _take_and_audit() -> Executable:
@@ -248,7 +246,7 @@ class _Statements(NamedTuple):
     wake: Executable
     head: Executable
     head_with_facts: Executable
-    take: Executable  # the claim (and, on PostgreSQL, its audit row)
+    take: Executable  # the claim and its audit row (on SQLite by trigger, migration 0009)
 
 
 _STATEMENTS = {
@@ -328,9 +326,11 @@ def claim_next(
         if picked is None:
             return None
         patient_id, head, phones, dialed = picked
+        admitted_until: datetime | None = None
         try:
             if compliance:
-                admit_prefetched(session, patient_id, head, phones, dialed, now, settings)
+                verdict = admit_prefetched(session, patient_id, head, phones, dialed, now, settings)
+                admitted_until = verdict.open_until
             elif callable(admit):
                 admit(session, patient_id, now)
         except NotCallable as why:
@@ -354,10 +354,10 @@ def claim_next(
             "expires": expires,
             "at": utcnow(),
             "detail": {},
+            "admitted_until": admitted_until,
+            "admitted_key": admission_key(settings or QueueSettings()) if admitted_until else None,
         }
         conn.execute(sql.take, take)
-        if not sql.postgres:
-            conn.execute(_AUDIT, take)
         return Claim(patient_id, token, now, expires)
     return None
 

@@ -246,6 +246,12 @@ class QueueEntry(Base):
     reserved_until: Mapped[datetime | None]
     # Why the last claim attempt passed this patient over (calling_window, daily_cap, …).
     blocked_reason: Mapped[str | None] = mapped_column(String(48))
+    # The last full compliance check found the patient callable from `admitted_at` until
+    # `admitted_until`, under the site limits named by `admitted_key` (queues.admitting);
+    # triggers clear it when its facts change.
+    admitted_at: Mapped[datetime | None]
+    admitted_until: Mapped[datetime | None]
+    admitted_key: Mapped[str | None] = mapped_column(String(16))
     __table_args__ = (
         # What a claim may take: open, not claimed since it was last woken, not passed over.
         # Held, just-called and passed-over rows wait in ix_queue_entries_wake instead, so the

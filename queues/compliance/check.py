@@ -21,6 +21,7 @@ from queues.compliance.windows import (
     hhmm,
     holiday_name,
     next_open,
+    open_until,
 )
 from queues.compliance.zones import place_of_number, place_of_zip
 from queues.timeutil import as_utc
@@ -357,6 +358,9 @@ def evaluate(
                     seen.add(w.code)
                     reasons.append(Reason(w.code, w.describe(now)))
     ok = not reasons and bool(open_numbers)
+    until = None
+    if ok:  # callable while any open number's windows all stay open
+        until = max(open_until(ws, now) for p, ws in per_number if p.number in open_numbers)
     return Verdict(
         callable=ok,
         reasons=tuple(reasons),
@@ -365,4 +369,5 @@ def evaluate(
         states=tuple(states),
         numbers=open_numbers if not blocks and not caps else (),
         notes=tuple(notes),
+        open_until=until,
     )

@@ -174,19 +174,37 @@ def _verdict(
     dialed: bool = True,
 ) -> Verdict:
     settings = settings or QueueSettings()
-    overrides = head.calling_limits
-    limits = _limits_of(
-        settings,
-        head.code,
-        None if overrides is None else json.dumps(overrides, sort_keys=True),
-    )
+    limits = limits_of(head, settings)
     if isinstance(limits, ConfigError):  # fail closed: no call under limits nobody can read
         return Verdict(
             False, (Reason("pharmacy_limits_invalid", f"Calls are held: {limits}"),), None, (), ()
         )
     facts = _facts(session, patient_id, head, now, phones, dialed)
-    hours = PharmacyHours(head.code, head.timezone, head.opens_at, head.closes_at)
-    return evaluate(facts, limits, now, pharmacy=hours, number=number)
+    return evaluate(facts, limits, now, pharmacy=hours_of(head), number=number)
+
+
+def hours_of(head: Any) -> PharmacyHours:
+    return PharmacyHours(head.code, head.timezone, head.opens_at, head.closes_at)
+
+
+def limits_of(head: Any, settings: QueueSettings) -> Limits | ConfigError:
+    """The limits for the head row's pharmacy (a ConfigError when its own are unreadable)."""
+    overrides = head.calling_limits
+    return _limits_of(
+        settings, head.code, None if overrides is None else json.dumps(overrides, sort_keys=True)
+    )
+
+
+def undialed_facts(head: Any, phones: Sequence[Any]) -> PatientFacts:
+    """The facts of a patient nobody dialed in the last week, from the rows already read."""
+    return PatientFacts(
+        zip_code=head.zip_code,
+        state=head.state,
+        phones=_phone_facts(phones),
+        do_not_call=head.do_not_call,
+        deceased=head.deceased,
+        consent_to_call=head.consent_to_call,
+    )
 
 
 def _refuse(verdict: Verdict, now: datetime) -> None:
@@ -205,12 +223,15 @@ def admit_prefetched(
     dialed: bool,
     now: datetime,
     settings: QueueSettings | None = None,
-) -> None:
+) -> Verdict:
     """The admission of `admission()` on what the claim's head query already fetched: `head` has
     the columns of the patient-with-pharmacy query, `phones` the patient's phone rows in rank
-    order, `dialed` whether any attempt started in the last 7 days (only then are they read)."""
+    order, `dialed` whether any attempt started in the last 7 days (only then are they read).
+    Returns the (callable) verdict: its `open_until` is how long the admission holds."""
     now = as_utc(now)
-    _refuse(_verdict(session, patient_id, head, now, settings, phones=phones, dialed=dialed), now)
+    verdict = _verdict(session, patient_id, head, now, settings, phones=phones, dialed=dialed)
+    _refuse(verdict, now)
+    return verdict
 
 
 def admission(settings: QueueSettings | None = None) -> Callable[[Session, int, datetime], None]:

@@ -37,6 +37,9 @@ class Verdict:
     states: tuple[str, ...]
     numbers: tuple[str, ...] = ()  # the numbers that may be dialed now
     notes: tuple[str, ...] = ()  # things worth knowing that do not block (an unclear best time)
+    # A callable verdict holds, unless the facts change, until this instant: the first of the
+    # open numbers' windows to close (None when not callable). The claim caches it.
+    open_until: datetime | None = None
 
     @property
     def codes(self) -> tuple[str, ...]:

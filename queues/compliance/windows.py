@@ -68,6 +68,17 @@ class Window:
                 continue
             yield datetime.combine(day, self.start, tzinfo=tz).astimezone(UTC)
 
+    def closes_after(self, at: datetime) -> datetime:
+        """When this window, open at `at`, next closes (UTC): its end today, or midnight when it
+        runs to the end of the day (a closed day such as a Sunday starts then)."""
+        here = self.local(at)
+        tz = zone(self.zone)
+        if self.end is None:
+            close = datetime.combine(here.date() + timedelta(days=1), time(0), tzinfo=tz)
+        else:
+            close = datetime.combine(here.date(), self.end, tzinfo=tz)
+        return close.astimezone(UTC)
+
     def describe(self, at: datetime) -> str:
         here = self.local(at)
         holiday = ""
@@ -90,6 +101,11 @@ def next_open(windows: Sequence[Window], now: datetime, days: int = SEARCH_DAYS)
         if not closed_windows(windows, at):
             return at
     return None
+
+
+def open_until(windows: Sequence[Window], at: datetime) -> datetime:
+    """When the first of `windows`, all open at `at`, closes: until then all stay open."""
+    return min(w.closes_after(at) for w in windows)
 
 
 def hhmm(value: time | None) -> str:

@@ -6,6 +6,7 @@ every zone either gives. Lookups are cached; both packages read static data.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -66,12 +67,30 @@ def _state_from_description(text: str) -> str | None:
     return STATE_NAMES.get(text.strip())
 
 
-@lru_cache(maxsize=65536)
+# A North American number: +1, area code, exchange, line. Where it is (its zones, its state,
+# whether it is valid and geographic) is decided by area code and exchange alone in phonenumbers'
+# data (tests/queues/test_zones.py checks it), so one lookup serves all 10,000 lines of an
+# exchange: a queue of a million patients parses a few thousand numbers, not a million.
+_NANP = re.compile(r"\+1[2-9]\d{2}[2-9]\d{6}")
+_by_exchange: dict[str, Place] = {}
+
+
 def place_of_number(number: str) -> Place:
     """The number's zones (an area code may span two) and its area code's state.
 
     Toll-free and other non-geographic numbers say nothing about where the patient is.
     """
+    if _NANP.fullmatch(number):
+        exchange = number[:8]
+        found = _by_exchange.get(exchange)
+        if found is None:
+            found = _by_exchange[exchange] = _place_of_number(number)
+        return Place(number, found.zones, found.state)
+    return _place_of_number(number)
+
+
+@lru_cache(maxsize=65536)
+def _place_of_number(number: str) -> Place:
     try:
         parsed = phonenumbers.parse(number, "US")
     except phonenumbers.NumberParseException:

@@ -1,0 +1,224 @@
+"""The claim-time compliance check, done ahead: which queued patients are callable now, and until when.
+
+A claim must never hand out a patient the calling rules forbid. Running the full check
+(queues.compliance) inside every claim costs far more than the claim itself, so its answer is kept on
+the queue entry: from `admitted_at` (when it was checked) to `admitted_until` (the first of the
+patient's open windows to close), under
+`admitted_key` (the site limits and rules it was checked under). The claim takes a head row with a
+live admission in one statement and runs the full check only otherwise (queues.claiming).
+
+The admission stays true because:
+- time: it ends when the first window that was open closes (a Sunday or holiday starts at midnight);
+- facts: database triggers (migration 0009) clear it when the patient's address, flags or consent,
+  their phones, their attempts (caps) or their pharmacy's hours or limits change;
+- settings: a change of the site's limits or of these rules changes the key;
+- and the dial-time check (queues.compliance.check_at_dial) runs in full before every call anyway.
+
+`admit_entries` fills it for the whole queue after a build. Patients dialed in the last week are
+left to the claim's full check (their caps need their attempts); everyone else is judged by what
+decides the verdict — pharmacy, address, where each number is, best times, flags — so a queue of a
+million patients costs a few thousand evaluations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, Final, cast
+
+from sqlalchemy import Table, and_, bindparam, exists, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from queues.compliance.check import evaluate
+from queues.compliance.limits import site_limits
+from queues.compliance.patient import PATIENT_COLUMNS, hours_of, limits_of, undialed_facts
+from queues.compliance.zones import place_of_number, place_of_zip
+from queues.models import Attempt, Patient, Pharmacy, Phone, QueueEntry
+from queues.settings import QueueSettings
+from queues.timeutil import UTCDateTime, as_utc
+
+# Bump when the calling rules change in a way a stored admission could not know about.
+RULES_VERSION: Final = "2026-11-30"
+# The check reads a week of dials; a patient dialed within it is checked in full at the claim.
+DIAL_LOOKBACK: Final = timedelta(days=7)
+CHUNK: Final = 20_000  # entries read per query (keyset on patient_id)
+WRITE_CHUNK: Final = 2_000
+
+_qe = cast(Table, QueueEntry.__table__)
+_patients, _pharmacies = cast(Table, Patient.__table__), cast(Table, Pharmacy.__table__)
+_phones, _attempts = cast(Table, Phone.__table__), cast(Table, Attempt.__table__)
+_UTC = UTCDateTime()
+
+
+def admission_key(settings: QueueSettings) -> str:
+    """Names the site limits and rules an admission was made under (16 hex digits)."""
+    text = f"{RULES_VERSION}|{site_limits(settings)!r}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _dialed_since(since: Any) -> Any:
+    return exists().where(
+        _attempts.c.patient_id == _qe.c.patient_id, _attempts.c.started_at > since
+    )
+
+
+def _waiting_query(key: str, pharmacy_ids: Sequence[int] | None) -> Any:
+    """Open, claimable entries without a live admission, nobody dialed in the lookback."""
+    now = bindparam("now", type_=_UTC)
+    query = (
+        select(_qe.c.patient_id, *PATIENT_COLUMNS)
+        .select_from(
+            _qe.join(_patients, _patients.c.id == _qe.c.patient_id).join(
+                _pharmacies, _pharmacies.c.id == _patients.c.pharmacy_id
+            )
+        )
+        .where(
+            _qe.c.status == "open",
+            _qe.c.claimed_at.is_(None),
+            _qe.c.blocked_reason.is_(None),
+            _qe.c.patient_id > bindparam("after"),
+            or_(
+                _qe.c.admitted_until.is_(None),
+                _qe.c.admitted_until <= now,
+                _qe.c.admitted_at > now,
+                _qe.c.admitted_key != key,
+                _qe.c.admitted_key.is_(None),
+            ),
+            ~_dialed_since(bindparam("since", type_=_UTC)),
+        )
+        .order_by(_qe.c.patient_id)
+        .limit(CHUNK)
+    )
+    if pharmacy_ids is not None:
+        query = query.where(_qe.c.pharmacy_id.in_(list(pharmacy_ids)))
+    return query
+
+
+_PHONES_OF = (
+    select(
+        _phones.c.patient_id,
+        _phones.c.number,
+        _phones.c.best_time,
+        _phones.c.wrong_number,
+        _phones.c.do_not_call,
+    )
+    .where(_phones.c.patient_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_phones.c.patient_id, _phones.c.rank, _phones.c.id)
+)
+
+
+def _shape(head: Any, phones: Sequence[Any]) -> tuple[Any, ...]:
+    """Everything the verdict of an undialed patient depends on, with each number replaced by where
+    it is: patients with equal shapes get equal verdicts (numbers aside)."""
+    zip_place = place_of_zip(head.zip_code or "")
+    return (
+        head.code,
+        head.timezone,
+        head.opens_at,
+        head.closes_at,
+        repr(head.calling_limits),
+        zip_place.zones,
+        zip_place.state,
+        head.state,
+        bool(head.do_not_call),
+        bool(head.deceased),
+        head.consent_to_call,
+        tuple(
+            (
+                place_of_number(p.number).zones,
+                place_of_number(p.number).state,
+                p.best_time,
+                bool(p.wrong_number),
+                bool(p.do_not_call),
+            )
+            for p in phones
+        ),
+    )
+
+
+def admit_entries(
+    session: Session,
+    now: datetime,
+    settings: QueueSettings | None = None,
+    *,
+    pharmacy_ids: Sequence[int] | None = None,
+) -> int:
+    """Run the claim-time check now for every queued patient without a live admission and store
+    it on those found callable; returns how many were admitted. Runs in the caller's transaction."""
+    settings = settings or QueueSettings()
+    key = admission_key(settings)
+    now = as_utc(now)
+    conn = session.connection()
+    query = _waiting_query(key, pharmacy_ids)
+    verdicts: dict[tuple[Any, ...], datetime | None] = {}
+    admitted: dict[datetime, list[int]] = defaultdict(list)
+    after = 0
+    while True:
+        heads = conn.execute(
+            query, {"now": now, "since": now - DIAL_LOOKBACK, "after": after}
+        ).all()
+        if not heads:
+            break
+        after = heads[-1].patient_id
+        phones: dict[int, list[Any]] = defaultdict(list)
+        for row in conn.execute(_PHONES_OF, {"ids": [h.patient_id for h in heads]}):
+            phones[row.patient_id].append(row)
+        for head in heads:
+            rows = phones.get(head.patient_id, [])
+            shape = _shape(head, rows)
+            if shape not in verdicts:
+                limits = limits_of(head, settings)
+                verdict = (
+                    None
+                    if isinstance(limits, Exception)
+                    else evaluate(undialed_facts(head, rows), limits, now, pharmacy=hours_of(head))
+                )
+                verdicts[shape] = verdict.open_until if verdict and verdict.callable else None
+            until = verdicts[shape]
+            if until is not None:
+                admitted[until].append(head.patient_id)
+        if len(heads) < CHUNK:
+            break
+    for until, ids in admitted.items():
+        for i in range(0, len(ids), WRITE_CHUNK):
+            _store(conn, ids[i : i + WRITE_CHUNK], until, key, now)
+    return sum(len(ids) for ids in admitted.values())
+
+
+def _store(conn: Any, ids: list[int], until: datetime, key: str, now: datetime) -> None:
+    # Still claimable and still undialed at write time: an attempt saved while this ran (its
+    # trigger cleared the admission) must not be covered by a verdict that did not see it.
+    conn.execute(
+        update(_qe)
+        .where(
+            and_(
+                _qe.c.patient_id.in_(ids),
+                _qe.c.claimed_at.is_(None),
+                ~_dialed_since(bindparam("since", type_=_UTC)),
+            )
+        )
+        .values(
+            admitted_at=bindparam("now", type_=_UTC),
+            admitted_until=bindparam("until", type_=_UTC),
+            admitted_key=key,
+        ),
+        {"now": now, "until": until, "since": now - DIAL_LOOKBACK},
+    )
+
+
+def admitted_count(session: Session, now: datetime, settings: QueueSettings) -> int:
+    """How many open entries hold a live admission (for tests and the benchmark's report)."""
+    return int(
+        session.scalar(
+            select(func.count()).where(
+                _qe.c.status == "open",
+                _qe.c.admitted_at <= bindparam("now", type_=_UTC),
+                _qe.c.admitted_until > bindparam("now", type_=_UTC),
+                _qe.c.admitted_key == admission_key(settings),
+            ),
+            {"now": as_utc(now)},
+        )
+        or 0
+    )

@@ -1,0 +1,204 @@
+"""A console's claims: one statement on the driver's connection when it can, claim_next otherwise.
+
+Most claims are the plain case: the agent holds nobody, no held or passed-over row is due back, and
+the head of the queue was admitted by the calling rules a moment ago (queues.admitting). Then the
+claim is one statement that checks exactly those three things and takes the head row — with
+`FOR UPDATE SKIP LOCKED` and its audit row in a CTE on PostgreSQL, as an `UPDATE … RETURNING`
+whose audit row a trigger writes on SQLite — in autocommit, so a claim is one round trip and no
+session. When any of the three does not hold, the statement takes nothing and the claim runs
+queues.claiming.claim_next in a transaction: the held patient comes back, due rows are woken, the
+head gets the full compliance check. Both paths make the same decision; only the cost differs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from queues.admitting import admission_key
+from queues.claiming import Claim, claim_next
+from queues.db import transaction
+from queues.settings import QueueSettings
+from queues.timeutil import as_utc, utcnow
+
+# The claimable index's predicate and the wake index's, spelled as the indexes spell them
+# (queues.models.CLAIMABLE / WAITING_TO_WAKE), so both planners use them.
+_CLAIMABLE = "status = 'open' AND claimed_at IS NULL AND blocked_reason IS NULL"
+_WAITING = "status = 'open' AND (claimed_at IS NOT NULL OR blocked_reason IS NOT NULL)"
+
+_SQLITE = """
+UPDATE queue_entries SET holder_id = :user, lease_token = :token, claimed_at = :now,
+    lease_expires_at = :expires, available_at = :expires
+WHERE patient_id = (
+        SELECT patient_id FROM queue_entries
+        WHERE {claimable} AND +available_at <= :now AND pharmacy_id IN ({ids})
+          AND (reserved_for_id IS NULL OR reserved_for_id = :user OR reserved_until <= :now)
+        ORDER BY sort_key, patient_id LIMIT 1)
+  AND admitted_at <= :now AND admitted_until > :now AND admitted_key = :key
+  AND NOT EXISTS (SELECT 1 FROM queue_entries INDEXED BY ix_queue_entries_holder
+                  WHERE holder_id = :user AND status = 'open' AND lease_expires_at > :now)
+  AND NOT EXISTS (SELECT 1 FROM queue_entries INDEXED BY ix_queue_entries_wake
+                  WHERE {waiting} AND available_at <= :now)
+RETURNING patient_id
+"""
+
+_POSTGRES = f"""
+WITH head AS (
+    SELECT patient_id, admitted_at, admitted_until, admitted_key FROM queue_entries
+    WHERE {_CLAIMABLE} AND available_at <= %(now)s AND pharmacy_id = ANY(%(ids)s)
+      AND (reserved_for_id IS NULL OR reserved_for_id = %(user)s OR reserved_until <= %(now)s)
+    ORDER BY sort_key, patient_id LIMIT 1 FOR UPDATE SKIP LOCKED
+), taken AS (
+    UPDATE queue_entries AS q SET holder_id = %(user)s, lease_token = %(token)s,
+        claimed_at = %(now)s, lease_expires_at = %(expires)s, available_at = %(expires)s
+    FROM head
+    WHERE q.patient_id = head.patient_id
+      AND head.admitted_at <= %(now)s AND head.admitted_until > %(now)s
+      AND head.admitted_key = %(key)s
+      AND NOT EXISTS (SELECT 1 FROM queue_entries h WHERE h.holder_id = %(user)s
+                      AND h.status = 'open' AND h.lease_expires_at > %(now)s)
+      AND NOT EXISTS (SELECT 1 FROM queue_entries w WHERE {_WAITING} AND w.available_at <= %(now)s)
+    RETURNING q.patient_id
+)
+INSERT INTO audit_events (at, user_id, action, patient_id, detail)
+SELECT %(at)s, %(user)s, 'claim', patient_id, '{{}}' FROM taken
+RETURNING patient_id
+"""
+
+
+def _sqlite_time(value: datetime) -> str:
+    # As SQLAlchemy stores a DateTime on SQLite (queues.timeutil.UTCDateTime: naive UTC).
+    return as_utc(value).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _naive_utc(value: datetime) -> datetime:
+    return as_utc(value).replace(tzinfo=None)
+
+
+class Claimer:
+    """Claims for one console (or one benchmark thread); safe to share between threads."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        sessions: sessionmaker[Session],
+        settings: QueueSettings | None = None,
+    ) -> None:
+        self.engine = engine
+        self.sessions = sessions
+        self.settings = settings or QueueSettings()
+        self.key = admission_key(self.settings)
+        self.postgres = engine.dialect.name == "postgresql"
+        self._raw: Any = None
+        self._lock = threading.Lock()
+        self._sqlite_sql: dict[int, str] = {}
+        # How the claims went (the benchmark reports it): one statement, or the full claim.
+        self.fast = 0
+        self.full = 0
+
+    def next(
+        self,
+        *,
+        user_id: int,
+        pharmacy_ids: Sequence[int],
+        now: datetime,
+        lease_seconds: int,
+    ) -> Claim | None:
+        """The best next patient for the user, claimed (as claim_next), or None."""
+        if pharmacy_ids:
+            token = str(uuid.uuid4())
+            expires = now + timedelta(seconds=lease_seconds)
+            with self._lock:
+                taken = self._one_statement(user_id, list(pharmacy_ids), now, expires, token)
+            if taken is not None:
+                self.fast += 1
+                return Claim(taken, token, as_utc(now), as_utc(expires))
+        self.full += 1
+        with transaction(self.sessions) as session:
+            return claim_next(
+                session,
+                user_id=user_id,
+                pharmacy_ids=pharmacy_ids,
+                now=now,
+                lease_seconds=lease_seconds,
+                settings=self.settings,
+            )
+
+    def open(self) -> None:
+        """Connect now (a console does it at sign-in, so the first claim pays no connect)."""
+        with self._lock:
+            self._connection()
+
+    def _connection(self) -> Any:
+        if self._raw is None:
+            raw = self.engine.raw_connection()
+            if self.postgres:
+                raw.driver_connection.autocommit = True  # type: ignore[union-attr]
+            self._raw = raw
+        return self._raw.driver_connection
+
+    def _one_statement(
+        self, user: int, ids: list[int], now: datetime, expires: datetime, token: str
+    ) -> int | None:
+        dbapi_error: type[Exception] = self.engine.dialect.dbapi.Error  # type: ignore[union-attr]
+        try:
+            conn = self._connection()
+            if self.postgres:
+                params: dict[str, Any] = {
+                    "user": user,
+                    "token": token,
+                    "now": _naive_utc(now),
+                    "expires": _naive_utc(expires),
+                    "ids": ids,
+                    "key": self.key,
+                    "at": _naive_utc(utcnow()),
+                }
+                row = conn.execute(_POSTGRES, params).fetchone()
+            else:
+                params = {
+                    "user": user,
+                    "token": token,
+                    "now": _sqlite_time(now),
+                    "expires": _sqlite_time(expires),
+                    "key": self.key,
+                }
+                params.update({f"p{i}": pid for i, pid in enumerate(ids)})
+                row = conn.execute(self._sqlite(len(ids)), params).fetchone()
+        except dbapi_error:
+            # A dropped server connection or a busy file: forget this connection; the full claim
+            # below runs through the pool, which reconnects or reports the error plainly.
+            self._discard()
+            return None
+        return None if row is None else int(row[0])
+
+    def _sqlite(self, n: int) -> str:
+        sql = self._sqlite_sql.get(n)
+        if sql is None:
+            ids = ", ".join(f":p{i}" for i in range(n))
+            sql = self._sqlite_sql[n] = _SQLITE.format(
+                claimable=_CLAIMABLE, waiting=_WAITING, ids=ids
+            )
+        return sql
+
+    def _discard(self) -> None:
+        raw, self._raw = self._raw, None
+        if raw is not None:
+            with contextlib.suppress(Exception):  # already broken: nothing more to give back
+                raw.invalidate()
+
+    def close(self) -> None:
+        """Give the connection back to the pool (as the pool handed it out)."""
+        with self._lock:
+            raw, self._raw = self._raw, None
+            if raw is None:
+                return
+            if self.postgres:
+                raw.driver_connection.autocommit = False
+            raw.close()
