@@ -17,6 +17,7 @@ from queues.errors import InvalidOutcome, LeaseLost
 from queues.models import (
     Attempt,
     Callback,
+    Campaign,
     DispositionCode,
     FollowUpAction,
     Patient,
@@ -26,6 +27,7 @@ from queues.models import (
 )
 from queues.priority import CALLBACK_BONUS
 from queues.settings import QueueSettings
+from queues.timeutil import as_utc
 
 NOTES_MAX = 4000
 CALL_RESULTS = ("connected", "no_answer", "busy", "not_dialed", "failed")
@@ -275,17 +277,35 @@ def _apply_effect(
             return close_all("no_valid_number")
         return False, now
     # retry: another attempt later, unless the attempts are spent (the attempt above is flushed,
-    # so it counts). A spent patient closes with a final disposition, shown in their history.
-    dispositions = list(
-        session.scalars(
-            select(Attempt.disposition).where(
-                Attempt.patient_id == outcome.patient_id,
-                Attempt.started_at >= _oldest_open_task(tasks, now),
-            )
+    # so it counts). Each task has its campaign's attempt limit (never above the site's
+    # max_attempts), counted from when the task opened: a spent task closes with a final reason,
+    # shown in the history, while the patient's other programs go on; all spent closes the work.
+    attempts = session.execute(
+        select(Attempt.started_at, Attempt.disposition).where(
+            Attempt.patient_id == outcome.patient_id,
+            Attempt.started_at >= _oldest_open_task(tasks, now),
         )
+    ).all()
+    dispositions = [d for _, d in attempts]
+    limits = dict(
+        session.execute(
+            select(Campaign.id, Campaign.attempt_limit).where(
+                Campaign.id.in_({t.campaign_id for t in tasks})
+            )
+        ).all()
     )
-    if len(dispositions) >= settings.max_attempts:
+    spent = [
+        t
+        for t in tasks
+        if sum(1 for at, _ in attempts if as_utc(at) >= as_utc(t.created_at))
+        >= min(limits.get(t.campaign_id, settings.max_attempts), settings.max_attempts)
+    ]
+    if len(spent) == len(tasks) and (tasks or len(dispositions) >= settings.max_attempts):
         return close_all("attempts_exhausted")
+    for task in spent:
+        task.status = "closed"
+        task.closed_at = now
+        task.closed_reason = "attempts_exhausted"
     if code.code == "no_answer":
         if dispositions.count("no_answer") >= settings.no_answer_max_attempts:
             return close_all("no_answer_exhausted")

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from queues.claiming import claim_next
 from queues.db import transaction
-from queues.models import QueueEntry, Task
+from queues.models import Campaign, QueueEntry, Task
 from queues.outcomes import Outcome, Recorded, record_outcome
 from queues.settings import QueueSettings
 from tests.queues.test_admission import EVENING, add_agent, add_patient, add_pharmacy
@@ -95,3 +95,37 @@ def test_a_busy_line_does_not_use_up_the_unanswered_attempts(
     with sessions() as s:
         reasons = set(s.scalars(select(Task.closed_reason).where(Task.patient_id == pid)))
     assert reasons == {"attempts_exhausted"}
+
+
+def test_each_program_stops_at_its_own_campaign_attempt_limit(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A one-try campaign's task closes after one call; the patient's other program goes on."""
+    tx, pid, agent = setup(sessions)
+    with transaction(sessions) as s:
+        once = Campaign(
+            pharmacy_id=tx,
+            kind="vaccine",
+            name="Flu shot reminder",
+            script_id="vaccine",
+            attempt_limit=1,
+        )
+        s.add(once)
+        s.flush()
+        s.add(
+            Task(
+                patient_id=pid,
+                campaign_id=once.id,
+                subject="vaccine:influenza",
+                reason="Seasonal influenza vaccine due",
+                created_at=EVENING - timedelta(days=1),
+            )
+        )
+    first = call(sessions, agent, tx, "busy", EVENING)
+    assert not first.patient_closed
+    with sessions() as s:
+        status = dict(
+            s.execute(select(Task.subject, Task.closed_reason).where(Task.patient_id == pid)).all()
+        )
+        assert s.get_one(QueueEntry, pid).status == "open"
+    assert status == {f"rx:{pid}": None, "vaccine:influenza": "attempts_exhausted"}
