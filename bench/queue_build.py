@@ -2,7 +2,7 @@
 
     bench/queue_build.py --backend sqlite|postgres --patients 100000 --fills 1000000 [--json]
 
-Generates synthetic patients, chronic and acute prescriptions with fill histories (early and late
+Generates synthetic patients with phones, chronic and acute prescriptions with fill histories (early and late
 refills, gaps), some conditions and immunizations, and one campaign of every kind; bulk-loads them
 into a fresh database; then times, on the same data:
 
@@ -167,6 +167,46 @@ def fill_world(engine: Engine, patients: int, fills: int, seed: int) -> dict[str
         ),
     )
 
+    # Every patient has a cell in their pharmacy's area code, one in five a home line too, and a few
+    # a best time to call: what the build's calling-rule check ahead (queues.admitting) reads.
+    area = {"QTX": "214", "QNY": "212", "QCA": "213"}
+    log(f"loading phones for {patients:,} patients")
+    bulk_load(
+        engine,
+        "phones",
+        ["patient_id", "number", "kind", "rank", "best_time", "wrong_number", "do_not_call"],
+        (
+            row
+            for k, pid in enumerate(pids)
+            for row in (
+                (
+                    pid,
+                    f"+1{area[PHARMACIES[k % 3][0]]}{2_000_000 + k % 7_000_000:07d}",
+                    "mobile",
+                    0,
+                    "after 5pm" if k % 17 == 0 else None,
+                    False,
+                    k % 50 == 0,
+                ),
+                *(
+                    [
+                        (
+                            pid,
+                            f"+1{area[PHARMACIES[k % 3][0]]}{3_000_000 + k:07d}",
+                            "home",
+                            1,
+                            None,
+                            k % 40 == 5,
+                            False,
+                        )
+                    ]
+                    if k % 5 == 0
+                    else []
+                ),
+            )
+        ),
+    )
+
     # Prescriptions, then exactly `fills` fills spread over them (at least one each).
     rx_rows: list[tuple[Any, ...]] = []
     for pid in pids:
@@ -231,7 +271,7 @@ def fill_world(engine: Engine, patients: int, fills: int, seed: int) -> dict[str
             if rng.random() < 0.3
         ),
     )
-    sync_sequences(engine, ("patients", "prescriptions"))
+    sync_sequences(engine, ("patients", "phones", "prescriptions"))
     return {"prescriptions": len(rx_rows), "fills": fills}
 
 

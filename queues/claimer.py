@@ -26,7 +26,7 @@ from queues.admitting import admission_key
 from queues.claiming import Claim, claim_next
 from queues.db import transaction
 from queues.settings import QueueSettings
-from queues.timeutil import as_utc, utcnow
+from queues.timeutil import as_utc, sqlite_text, utcnow
 
 # The claimable index's predicate and the wake index's, spelled as the indexes spell them
 # (queues.models.CLAIMABLE / WAITING_TO_WAKE), so both planners use them.
@@ -71,11 +71,6 @@ INSERT INTO audit_events (at, user_id, action, patient_id, detail)
 SELECT %(at)s, %(user)s, 'claim', patient_id, '{{}}' FROM taken
 RETURNING patient_id
 """
-
-
-def _sqlite_time(value: datetime) -> str:
-    # As SQLAlchemy stores a DateTime on SQLite (queues.timeutil.UTCDateTime: naive UTC).
-    return as_utc(value).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def _naive_utc(value: datetime) -> datetime:
@@ -165,8 +160,8 @@ class Claimer:
                 params = {
                     "user": user,
                     "token": token,
-                    "now": _sqlite_time(now),
-                    "expires": _sqlite_time(expires),
+                    "now": sqlite_text(now),
+                    "expires": sqlite_text(expires),
                     "key": self.key,
                 }
                 params.update({f"p{i}": pid for i, pid in enumerate(ids)})

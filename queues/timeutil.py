@@ -21,6 +21,12 @@ def as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def sqlite_text(value: datetime) -> str:
+    """A time as UTCDateTime stores it on SQLite (naive UTC text, microseconds always), for
+    statements that go to the driver directly."""
+    return as_utc(value).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores naive UTC (SQLite has no zones) and hands back aware UTC datetimes."""
 
