@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -22,6 +23,10 @@ from queues.monitor import (
 )
 
 Cell = str | Text
+
+
+def _width(cell: Cell) -> int:
+    return cell.cell_len if isinstance(cell, Text) else cell_len(cell)
 
 
 class InPlaceTable(DataTable[Cell]):
@@ -42,8 +47,11 @@ class InPlaceTable(DataTable[Cell]):
         wanted = list(rows)
         present = [str(k.value) for k in self.rows]
         kept = [k for k in present if k in rows]
-        if kept + [k for k in wanted if k not in present] != wanted:
-            self._rebuild(rows)  # a row appeared in the middle: rare, redraw in order
+        if kept + [k for k in wanted if k not in present] != wanted or self._widths_change(rows):
+            # A row appeared in the middle, or a cell needs another width (a campaign now reads
+            # "PAUSED, 3 waiting"): redraw in order. Cells updated in place kept the column's old
+            # width and drew cut and out of line with the other rows.
+            self._rebuild(rows)
             return
         for key in present:
             if key not in rows:
@@ -56,6 +64,15 @@ class InPlaceTable(DataTable[Cell]):
                         self.update_cell(key, column, new, update_width=True)
             else:
                 self.add_row(*cells, key=key)
+
+    def _widths_change(self, rows: dict[str, tuple[Cell, ...]]) -> bool:
+        for key, cells in rows.items():
+            if key in self.rows and any(
+                _width(old) != _width(new)
+                for old, new in zip(self.get_row(key), cells, strict=True)
+            ):
+                return True
+        return False
 
     def _rebuild(self, rows: dict[str, tuple[Cell, ...]]) -> None:
         selected = self.selected_key
