@@ -127,7 +127,8 @@ class Claimer:
             )
 
     def open(self) -> None:
-        """Connect now (a console does it at sign-in, so the first claim pays no connect)."""
+        """Connect now rather than at the first claim (the benchmark's claimers do, so that no
+        timed claim pays for a connect)."""
         with self._lock:
             self._connection()
 
