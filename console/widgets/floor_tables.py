@@ -47,10 +47,11 @@ class InPlaceTable(DataTable[Cell]):
         wanted = list(rows)
         present = [str(k.value) for k in self.rows]
         kept = [k for k in present if k in rows]
-        if kept + [k for k in wanted if k not in present] != wanted or self._widths_change(rows):
-            # A row appeared in the middle, or a cell needs another width (a campaign now reads
-            # "PAUSED, 3 waiting"): redraw in order. Cells updated in place kept the column's old
-            # width and drew cut and out of line with the other rows.
+        if kept + [k for k in wanted if k not in present] != wanted or self._grow_columns(rows):
+            # A row appeared in the middle, or a column must widen (a campaign now reads "PAUSED,
+            # 3 waiting"): redraw in order. DataTable widens columns only when idle and keeps rows
+            # it already drew at the old width (its row cache is not keyed by width), so a cell
+            # updated in place showed cut, out of line with the others, until the next change.
             self._rebuild(rows)
             return
         for key in present:
@@ -65,14 +66,15 @@ class InPlaceTable(DataTable[Cell]):
             else:
                 self.add_row(*cells, key=key)
 
-    def _widths_change(self, rows: dict[str, tuple[Cell, ...]]) -> bool:
-        for key, cells in rows.items():
-            if key in self.rows and any(
-                _width(old) != _width(new)
-                for old, new in zip(self.get_row(key), cells, strict=True)
-            ):
-                return True
-        return False
+    def _grow_columns(self, rows: dict[str, tuple[Cell, ...]]) -> bool:
+        """Widen the columns the new cells need before anything is drawn; True when any grew."""
+        grew = False
+        for i, column in enumerate(self.ordered_columns):
+            need = max((_width(cells[i]) for cells in rows.values()), default=0)
+            if need > column.content_width:
+                column.content_width = need
+                grew = True
+        return grew
 
     def _rebuild(self, rows: dict[str, tuple[Cell, ...]]) -> None:
         selected = self.selected_key
