@@ -231,7 +231,7 @@ def _store(conn: Any, ids: list[int], until: datetime, key: str, now: datetime) 
 
 
 def admitted_count(session: Session, now: datetime, settings: QueueSettings) -> int:
-    """How many open entries hold a live admission (for tests and the benchmark's report)."""
+    """How many open entries hold a live admission under these settings now."""
     return int(
         session.scalar(
             select(func.count()).where(

@@ -25,14 +25,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from queues.admitting import admission_key
 from queues.claiming import Claim, claim_next
 from queues.db import transaction
+from queues.models import CLAIMABLE, WAITING_TO_WAKE
 from queues.settings import QueueSettings
 from queues.timeutil import as_utc, sqlite_text, utcnow
 
-# The claimable index's predicate and the wake index's, spelled as the indexes spell them
-# (queues.models.CLAIMABLE / WAITING_TO_WAKE), so both planners use them.
-_CLAIMABLE = "status = 'open' AND claimed_at IS NULL AND blocked_reason IS NULL"
-_WAITING = "status = 'open' AND (claimed_at IS NOT NULL OR blocked_reason IS NOT NULL)"
-
+# The predicates are the claimable and wake indexes' own (queues.models), so both planners use them.
 _SQLITE = """
 UPDATE queue_entries SET holder_id = :user, lease_token = :token, claimed_at = :now,
     lease_expires_at = :expires, available_at = :expires
@@ -52,7 +49,7 @@ RETURNING patient_id
 _POSTGRES = f"""
 WITH head AS (
     SELECT patient_id, admitted_at, admitted_until, admitted_key FROM queue_entries
-    WHERE {_CLAIMABLE} AND available_at <= %(now)s AND pharmacy_id = ANY(%(ids)s)
+    WHERE {CLAIMABLE} AND available_at <= %(now)s AND pharmacy_id = ANY(%(ids)s)
       AND (reserved_for_id IS NULL OR reserved_for_id = %(user)s OR reserved_until <= %(now)s)
     ORDER BY sort_key, patient_id LIMIT 1 FOR UPDATE SKIP LOCKED
 ), taken AS (
@@ -64,7 +61,7 @@ WITH head AS (
       AND head.admitted_key = %(key)s
       AND NOT EXISTS (SELECT 1 FROM queue_entries h WHERE h.holder_id = %(user)s
                       AND h.status = 'open' AND h.lease_expires_at > %(now)s)
-      AND NOT EXISTS (SELECT 1 FROM queue_entries w WHERE {_WAITING} AND w.available_at <= %(now)s)
+      AND NOT EXISTS (SELECT 1 FROM queue_entries w WHERE {WAITING_TO_WAKE} AND w.available_at <= %(now)s)
     RETURNING q.patient_id
 )
 INSERT INTO audit_events (at, user_id, action, patient_id, detail)
@@ -179,7 +176,7 @@ class Claimer:
         if sql is None:
             ids = ", ".join(f":p{i}" for i in range(n))
             sql = self._sqlite_sql[n] = _SQLITE.format(
-                claimable=_CLAIMABLE, waiting=_WAITING, ids=ids
+                claimable=CLAIMABLE, waiting=WAITING_TO_WAKE, ids=ids
             )
         return sql
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -107,13 +108,8 @@ def _facts(
             asked = set((ids or {}).get("open", [])) if isinstance(ids, dict) else set()
             if asked & open_ids:
                 same_subject.append(at)
-    return PatientFacts(
-        zip_code=head.zip_code,
-        state=head.state,
-        phones=_phone_facts(phones),
-        do_not_call=head.do_not_call,
-        deceased=head.deceased,
-        consent_to_call=head.consent_to_call,
+    return replace(
+        undialed_facts(head, phones),
         attempts=tuple(at for at, _ in dials),
         same_subject_attempts=tuple(same_subject),
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from contextlib import closing
 from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import Engine, delete, select, update
@@ -58,14 +59,11 @@ def test_a_queue_admitted_ahead_is_claimed_in_one_statement_in_order_and_audited
         ph, pids = small_queue(s, 12)
         agents = [add_agent(s, f"a{k}") for k in range(12)]
         assert admit_entries(s, NOON) == 12
-    claimer = Claimer(engine, sessions)
-    try:
+    with closing(Claimer(engine, sessions)) as claimer:
         got = [take(claimer, a, ph) for a in agents]
         assert [c.patient_id for c in got if c] == pids  # best sort key first, each once
         assert claimer.fast == 12 and claimer.full == 0
         assert take(claimer, add_agent_now(sessions), ph) is None  # nobody left
-    finally:
-        claimer.close()
     with sessions() as s:
         audit = s.execute(
             select(AuditEvent.user_id, AuditEvent.patient_id).where(AuditEvent.action == "claim")
@@ -87,12 +85,9 @@ def test_an_agent_who_holds_a_patient_gets_them_back_not_a_second_one(
         ph, _pids = small_queue(s, 3)
         amy = add_agent(s, "amy")
         admit_entries(s, NOON)
-    claimer = Claimer(engine, sessions)
-    try:
+    with closing(Claimer(engine, sessions)) as claimer:
         first = take(claimer, amy, ph)
         again = take(claimer, amy, ph, NOON + timedelta(minutes=1))
-    finally:
-        claimer.close()
     assert first is not None and again is not None
     assert again.resumed and again.patient_id == first.patient_id
     assert again.lease_token == first.lease_token
@@ -105,14 +100,11 @@ def test_an_expired_lease_puts_the_patient_back_first(
         ph, pids = small_queue(s, 3)
         amy, bob = add_agent(s, "amy"), add_agent(s, "bob")
         admit_entries(s, NOON)
-    claimer = Claimer(engine, sessions)
-    try:
+    with closing(Claimer(engine, sessions)) as claimer:
         lost = take(claimer, amy, ph)
         assert lost is not None and lost.patient_id == pids[0]
         # Amy's console died; after her lease the patient is the best one again, for Bob.
         back = take(claimer, bob, ph, NOON + timedelta(seconds=LEASE + 1))
-    finally:
-        claimer.close()
     assert back is not None and back.patient_id == pids[0] and not back.resumed
 
 
@@ -190,11 +182,8 @@ def test_a_patient_whose_admission_was_cleared_gets_the_full_check(
         amy = add_agent(s, "amy")
         admit_entries(s, NOON)
         s.execute(update(Patient).where(Patient.id == pids[0]).values(do_not_call=True))
-    claimer = Claimer(engine, sessions)
-    try:
+    with closing(Claimer(engine, sessions)) as claimer:
         got = take(claimer, amy, ph)
-    finally:
-        claimer.close()
     assert got is not None and got.patient_id == pids[1]  # the do-not-call patient passed over
     assert claimer.full == 1
     with sessions() as s:
@@ -210,11 +199,8 @@ def test_other_site_limits_do_not_use_an_admission_made_under_these(
         amy = add_agent(s, "amy")
         admit_entries(s, NOON)
     narrow = QueueSettings(calling_window_start="13:00")
-    claimer = Claimer(engine, sessions, narrow)
-    try:
+    with closing(Claimer(engine, sessions, narrow)) as claimer:
         assert take(claimer, amy, ph) is None  # 12:00 in Chicago
-    finally:
-        claimer.close()
     assert claimer.fast == 0
     with sessions() as s:
         assert admitted_count(s, NOON, narrow) == 0
@@ -231,13 +217,10 @@ def test_an_admission_holds_only_between_its_check_and_the_first_window_to_close
     until = admitted(sessions, pids[0])
     # The pharmacy (test helper: 07:00–22:00 Chicago) closes after the federal window (21:00).
     assert until == datetime(2026, 12, 3, 3, 0, tzinfo=UTC)  # 21:00 CST
-    claimer = Claimer(engine, sessions)
-    try:
+    with closing(Claimer(engine, sessions)) as claimer:
         # Before the check was made (a practice clock set back) and after the window closed: no.
         assert take(claimer, amy, ph, NOON - timedelta(hours=5)) is None  # 07:00 CST, closed
         assert take(claimer, amy, ph, until) is None
-    finally:
-        claimer.close()
     assert claimer.fast == 0
 
 
