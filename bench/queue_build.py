@@ -333,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
         "floor_rows": floor_rows,
         "ratio_build_vs_floor": ratio(build_s, floor_best),
         "ratio_rebuild_vs_floor": ratio(rebuild_s, floor_best),
+        "build_phases_s": first.phases,
+        "rebuild_phases_s": again.phases,
         "open_tasks": first.open_tasks,
         "queued_patients": first.queued_patients,
         "rebuild_idempotent": idempotent,
@@ -362,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
             ["floor: one SQL pass", fmt(floor_best, 2), "1.00", f"{floor_rows:,} refills due"],
         ],
     )
+    for name, phases in (("build", first.phases), ("rebuild", again.phases)):
+        print(f"{name} steps (s): " + ", ".join(f"{k} {v:.2f}" for k, v in phases.items()))
     print(
         f"budget: <= {BUDGET_S:.0f} s and <= {BUDGET_RATIO:.0f}x the floor — "
         f"{'met' if result['within_budget'] else 'MISSED'}; rebuild idempotent: {idempotent}; "

@@ -8,9 +8,10 @@ is credited with it. Each patient with open tasks has one queue entry: one call 
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -60,6 +61,8 @@ class BuildResult:
     open_tasks: int
     queued_patients: int
     admitted: int = 0  # patients the calling rules were checked for ahead (queues.admitting)
+    # Seconds each step took (read, rules, tasks, entries, admission): where a slow build goes.
+    phases: dict[str, float] = field(default_factory=dict, compare=False)
 
     def describe(self) -> str:
         return (
@@ -91,9 +94,13 @@ def build_queues(
 ) -> BuildResult:
     """Bring tasks and queue entries in line with the rules, in the caller's transaction."""
     settings = settings or QueueSettings()
+    clock = time.perf_counter
+    started = clock()
     session.flush()  # Core statements below do not autoflush the caller's pending rows
     snapshot = load_snapshot(session, now)
+    phases = {"read": clock() - started}
     due = due_tasks(snapshot, now, settings, default_rules() if rules is None else rules)
+    phases["rules"] = clock() - started - sum(phases.values())
     conn = session.connection()
 
     # Light tuples, and the stored JSON as text: most rows are unchanged, and comparing the text
@@ -170,12 +177,23 @@ def build_queues(
         conn.execute(_REOPEN, reopen)
     if changed:
         conn.execute(_RESCORE, changed)
+    phases["tasks"] = clock() - started - sum(phases.values())
     queued = _reconcile_entries(session, snapshot, now, due.values())
+    phases["entries"] = clock() - started - sum(phases.values())
     # The claim-time check, done ahead, so most claims are one statement (queues.claimer).
     admitted = admit_entries(session, now, settings)
+    phases["admission"] = clock() - started - sum(phases.values())
     filled = sum(1 for c in closes if c["closed_reason"] == FILLED)
     return BuildResult(
-        len(new), len(reopen), len(closes), filled, len(changed), len(due), queued, admitted
+        len(new),
+        len(reopen),
+        len(closes),
+        filled,
+        len(changed),
+        len(due),
+        queued,
+        admitted,
+        {k: round(v, 3) for k, v in phases.items()},
     )
 
 
