@@ -1,4 +1,7 @@
-"""The patient's medications: one summary row each (last fill, supply, run-out), never every fill."""
+"""The patient's medications: one summary row each (last fill, supply, run-out), never every fill.
+
+The run-out date comes first and the refills next to the name: they are what a refill call is
+about, and on a narrow terminal the columns to the right are off screen until scrolled to."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ class MedicationsTable(DataTable[str | Text]):
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        self.add_columns("Medication", "Runs out", "Last fill", "Days", "Refills", "Class")
+        self.add_columns("Runs out", "Medication", "Refills", "Last fill", "Days", "Class")
 
     def show(self, meds: tuple[MedicationView, ...], today: date) -> None:
         self.clear()
@@ -27,11 +30,11 @@ class MedicationsTable(DataTable[str | Text]):
                 style = "bold red" if days < 0 else "yellow" if days <= 7 else ""
                 run_out = Text(f"{med.run_out:%b %d} ({days:+d}d)", style=style)
             self.add_row(
-                med.drug_name,
                 run_out,
+                med.drug_name,
+                Text("renewal", style="bold") if med.refills_left <= 0 else str(med.refills_left),
                 f"{med.last_fill:%b %d, %Y}" if med.last_fill else "never filled",
                 str(med.days_supply or "—"),
-                Text("renewal", style="bold") if med.refills_left <= 0 else str(med.refills_left),
                 PQA_LABELS.get(med.pqa_class or "", ""),
                 key=str(med.prescription_id),
             )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import phonenumbers
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
@@ -37,9 +38,33 @@ def phone_line(phone: PhoneView) -> Text:
 
 
 class PatientCard(Static):
-    """A summary that draws at once; long histories live in their own widgets."""
+    """A summary that draws at once; long histories live in their own widgets.
+
+    What an agent needs before dialing comes first — who, whether the caregiver may hear health
+    information, why the patient is in the queue — so a short terminal clips the phones (also in
+    the dial bar) and the pharmacy line, not the reason for the call. A narrow card leaves out
+    the score details.
+    """
+
+    NARROW = 60  # columns below which the score details are left out
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._patient: PatientContext | None = None
+        self._narrow: bool | None = None
 
     def show(self, patient: PatientContext) -> None:
+        self._patient = patient
+        self._narrow = self.size.width < self.NARROW
+        self.update(Group(*self._parts(patient, detailed=not self._narrow)))
+
+    def on_resize(self) -> None:
+        narrow = self.size.width < self.NARROW
+        if self._patient is not None and narrow != self._narrow:
+            self.show(self._patient)
+
+    @staticmethod
+    def _parts(patient: PatientContext, *, detailed: bool) -> list[Text]:
         head = Text()
         head.append(patient.full_name, style="bold")
         head.append(f"  {patient.age} y · born {patient.birth_date:%b %d, %Y}", style="")
@@ -47,10 +72,7 @@ class PatientCard(Static):
             f"  · {LANGUAGES.get(patient.language, patient.language)}",
             style="bold yellow" if patient.language != "en" else "",
         )
-        head.append(
-            f"\n{patient.pharmacy.name} · MRN {patient.mrn} · ZIP {patient.zip_code}", style="dim"
-        )
-        parts: list[Text | Table] = [head]
+        parts = [head]
         if patient.caregiver_name:
             care = Text("Caregiver: ", style="dim")
             care.append(f"{patient.caregiver_name} ({patient.caregiver_relation or 'caregiver'})")
@@ -63,17 +85,23 @@ class PatientCard(Static):
                 style="green" if patient.caregiver_authorized else "bold red",
             )
             parts.append(care)
-        parts.extend(phone_line(p) for p in patient.phones)
         why = Text("Why this patient:", style="bold")
         for task in patient.tasks:
             why.append(f"\n • {task.campaign_name}: ", style="bold cyan")
             why.append(task.reason)
-            if task.priority_parts:
+            if task.priority_parts and detailed:
                 why.append(f"\n   {explain(task.priority_parts)}", style="dim")
         if not patient.tasks:
             why.append(" no open tasks (already resolved)", style="dim")
         parts.append(why)
-        self.update(Group(*parts))
+        parts.extend(phone_line(p) for p in patient.phones)
+        parts.append(
+            Text(
+                f"{patient.pharmacy.name} · MRN {patient.mrn} · ZIP {patient.zip_code}", style="dim"
+            )
+        )
+        return parts
 
     def clear(self, message: str) -> None:
+        self._patient = None
         self.update(Text(message, style="dim"))

@@ -6,12 +6,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
+from textual.geometry import Region
 from textual.widgets import Input, Static
 
 from console.app import OutreachApp
 from console.screens.workspace import WorkspaceScreen
 from console.screens.wrap_up import WrapUpScreen
 from console.widgets.medications import MedicationsTable
+from console.widgets.patient_card import PatientCard
 from queues.models import Attempt, AuditEvent, QueueEntry
 from tests.e2e.helpers import choose_disposition, login, press, settle, sign_in
 from tests.world import World, make_world, visible_text
@@ -188,3 +190,29 @@ async def test_console_killed_mid_save_reopens_the_wrap_up_with_what_was_entered
         assert attempt.notes == "Asked us to call after her shift"
         assert attempt.disposition == "voicemail"
     assert DraftStore(tmp_path / "drafts", "ana").pending() == []
+
+
+async def test_why_this_patient_is_on_screen_at_80x24(tmp_path: Path) -> None:
+    """The smallest supported terminal still shows who, whether the caregiver may hear health
+    information, and why the patient is in the queue — before the phones and the pharmacy."""
+    from queues.models import Patient
+
+    w = world(tmp_path)
+    with w.services.sessions.begin() as s:
+        pat = s.scalars(select(Patient).where(Patient.last_name == "Alvarez")).one()
+        pat.caregiver_name, pat.caregiver_relation = "Rosa Alvarez", "daughter"
+        pat.caregiver_phone, pat.caregiver_authorized = "+12145550199", False
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, "ana")
+        await press(pilot, "r")
+        card = app.screen.query_one(PatientCard)
+        lines = card.render_lines(Region(0, 0, card.size.width, card.size.height))
+        seen = " ".join(" ".join(strip.text for strip in lines).split())  # what the card shows
+        assert "Pat Alvarez" in seen
+        assert "NOT authorized for health information" in seen
+        assert "Why this patient" in seen
+        assert "Refill reminder:" in seen
+        meds = app.screen.query_one(MedicationsTable)
+        shown = meds.render_lines(Region(0, 0, meds.size.width, meds.size.height))
+        assert "Runs out" in shown[1].text  # under the border: the date a refill call is about
