@@ -300,7 +300,9 @@ def _apply_effect(
         if sum(1 for at, _ in attempts if as_utc(at) >= as_utc(t.created_at))
         >= min(limits.get(t.campaign_id, settings.max_attempts), settings.max_attempts)
     ]
-    if len(spent) == len(tasks) and (tasks or len(dispositions) >= settings.max_attempts):
+    # With no open task left to count against, the site's max_attempts decides.
+    all_spent = len(spent) == len(tasks) if tasks else len(dispositions) >= settings.max_attempts
+    if all_spent:
         return close_all("attempts_exhausted")
     for task in spent:
         task.status = "closed"
