@@ -480,6 +480,8 @@ class WorkspaceScreen(CallingScreen):
             clock_text = f"PRACTICE CLOCK {clock_text}"
         pharmacies = ", ".join(self.user.pharmacy_codes) or "no pharmacies assigned"
         self.query_one("#status-line", Static).update(
-            f"[b]{labels[self.phase]}[/] {secs // 60}:{secs % 60:02d}  ·  "
-            f"{self.user.display_name} ({pharmacies})  ·  {clock_text}"
+            # The clock before the name: at 80 columns the end of the line is cut, and the
+            # title already says who is signed in.
+            f"[b]{labels[self.phase]}[/] {secs // 60}:{secs % 60:02d}  ·  {clock_text}  ·  "
+            f"{self.user.display_name} ({pharmacies})"
         )

@@ -9,14 +9,15 @@ from textual.widgets import Digits, Static
 
 from console.widgets.patient_card import pretty_number
 
+# At 80 columns the big digits leave about 42 for these: each fits, its key included.
 STATE_TEXT = {
     "idle": "No patient yet.",
-    "ready": "Press [b]d[/] when you dial this number on your phone.",
-    "dialing": "Dialing… mark [b]c[/] connected · [b]a[/] no answer · [b]b[/] busy",
-    "connected": "Connected — follow the script, then [b]w[/] to wrap up.",
-    "no_answer": "No answer — [b]w[/] to wrap up.",
-    "busy": "Busy — [b]w[/] to wrap up.",
-    "no_number": "No number to dial: every number is flagged. Wrap up with [b]w[/].",
+    "ready": "Dial it on your phone, then press [b]d[/].",
+    "dialing": "[b]c[/] connected · [b]a[/] no answer · [b]b[/] busy",
+    "connected": "Connected: follow the script; [b]w[/] wraps up.",
+    "no_answer": "No answer: [b]w[/] to wrap up.",
+    "busy": "Busy: [b]w[/] to wrap up.",
+    "no_number": "Every number is flagged: [b]w[/] to wrap up.",
 }
 
 
@@ -41,13 +42,15 @@ class DialBar(Horizontal):
             digits = self.query_one("#dial-digits", Digits)
             number_label = self.query_one("#dial-number-label", Static)
             state_line = self.query_one("#dial-state", Static)
+            mode = self.query_one("#dial-mode", Static)
         except NoMatches:
             # A worker's result can land while the screen is being taken down (sign-out, exit):
             # its parts are already gone and there is nothing left to show.
             return
         digits.update(digits_for(number) if number else "")
         number_label.update(label)
-        text = STATE_TEXT.get(state, state)
-        state_line.update(f"{text} {elapsed}".strip())
+        state_line.update(STATE_TEXT.get(state, state))
+        # The call's time goes on the mode line, so the instruction keeps its room.
+        mode.update(f"MANUAL DIAL · {elapsed}" if elapsed else "MANUAL DIAL")
         self.set_class(state == "connected", "-connected")
         self.set_class(state == "dialing", "-dialing")

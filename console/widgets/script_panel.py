@@ -302,6 +302,13 @@ class ScriptPanel(VerticalScroll):
             marker = "●" if c.chosen else " "
             choices.append(f"{marker}{c.number} ", style="bold reverse" if c.chosen else "bold")
             choices.append(f"{c.label}\n")
+        # The keys for this step, where the agent looks (an Input in focus hides the footer's).
+        if view.choices:
+            choices.append(f"1–{len(view.choices)}: their answer\n", style="dim")
+        elif view.type == "verify":
+            choices.append("name, Tab, date of birth, Enter\n", style="dim")
+        if view.can_forward and not view.finished:
+            choices.append("] next step\n", style="dim")
         self.query_one("#script-choices", Static).update(choices)
         self._show_inputs(view, reset=moved)
         answers = Text()

@@ -216,3 +216,21 @@ async def test_why_this_patient_is_on_screen_at_80x24(tmp_path: Path) -> None:
         meds = app.screen.query_one(MedicationsTable)
         shown = meds.render_lines(Region(0, 0, meds.size.width, meds.size.height))
         assert "Runs out" in shown[1].text  # under the border: the date a refill call is about
+
+
+async def test_the_next_key_is_drawn_whole_at_80x24(tmp_path: Path) -> None:
+    """Beside the big number, the dial bar's instruction fits 80 columns with its key; the script
+    says which keys move it on (an answer field in focus hides the footer's)."""
+    app = OutreachApp(world(tmp_path).services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, "ana")
+        await press(pilot, "r")
+        # The screen as drawn: a sentence cut by the big digits or the panel's edge fails here.
+        assert "Dial it on your phone, then press d." in visible_text(app)
+        await press(pilot, "d")
+        assert "c connected · a no answer · b busy" in visible_text(app)
+        await press(pilot, "c")
+        assert "Connected: follow the script; w wraps up." in visible_text(app)
+        assert "] next step" in visible_text(app)  # the greeting is said, then the agent goes on
+        await press(pilot, "right_square_bracket")
+        assert "1–6: their answer" in visible_text(app)
