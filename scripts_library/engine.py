@@ -406,6 +406,14 @@ class ScriptedCall:
         return False
 
     def _answered(self, lang: str) -> tuple[tuple[str, str], ...]:
+        """(what was asked, the answer) along the path; each question named by its section, so
+        two vaccines' "interest" answers read as two answers, not one said twice."""
+        names: dict[int, str] = {}
+        seen: dict[str, int] = {}
+        for n, seg in enumerate(self.plan.segments):
+            title = self.library.get(seg.flow_id).title.get(lang, seg.flow_id)
+            seen[title] = seen.get(title, 0) + 1
+            names[n] = title if seen[title] == 1 else f"{title} {seen[title]}"
         out = []
         for pos in self.state.path:
             step = self._step_at(pos)
@@ -418,7 +426,8 @@ class ScriptedCall:
                     (c.label.get(lang, c.value) for c in step.choices if c.value == value),
                     str(value),
                 )
-                out.append((step.key, label))
+                asked = step.key.rsplit(".", 1)[-1].replace("_", " ")
+                out.append((f"{names[pos.segment]} · {asked}", label))
             elif step.type == "verify" and pos.key in self.state.verifications:
                 result = self.state.verifications[pos.key]
                 out.append(("identity", "failed" if result == "failed" else f"verified ({result})"))

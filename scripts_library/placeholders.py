@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
+from queues.phones import national
 from scripts_library.facts import DueItem, Medication, PatientFacts
 
 Privacy = Literal["public", "identity", "health"]
@@ -221,7 +222,7 @@ def value_of(name: str, scope: Scope) -> str:
     values: dict[str, Any] = {
         "agent.name": lambda: f.agent_name,
         "pharmacy.name": lambda: f.pharmacy_name,
-        "pharmacy.callback_number": lambda: f.pharmacy_callback,
+        "pharmacy.callback_number": lambda: national(f.pharmacy_callback),  # as it is said
         "quitline": lambda: QUITLINE,
         "patient.first_name": lambda: f.first_name,
         "patient.last_name": lambda: f.last_name,

@@ -7,7 +7,7 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.widgets import Digits, Static
 
-from console.widgets.patient_card import pretty_number
+from queues.phones import national
 
 # At 80 columns the big digits leave about 42 for these: each fits, its key included.
 STATE_TEXT = {
@@ -23,10 +23,10 @@ STATE_TEXT = {
 
 def digits_for(e164: str) -> str:
     """214-555-0134: the national number in groups, narrow enough for big digits at 80 columns."""
-    national = "".join(ch for ch in pretty_number(e164) if ch.isdigit())
-    if len(national) == 10:
-        return f"{national[:3]}-{national[3:6]}-{national[6:]}"
-    return national
+    digits = "".join(ch for ch in national(e164) if ch.isdigit())
+    if len(digits) == 10:
+        return f"{digits[:3]}-{digits[3:6]}-{digits[6:]}"
+    return digits
 
 
 class DialBar(Horizontal):

@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 
 from textual.widgets import DataTable
 
-from console.widgets.patient_card import pretty_number
 from queues.context import AttemptView
+from queues.phones import national
 
 
 class AttemptHistory(DataTable[str]):
@@ -22,7 +22,7 @@ class AttemptHistory(DataTable[str]):
             self.add_row(
                 f"{a.started_at.astimezone(tz):%b %d %H:%M}",
                 a.agent,
-                pretty_number(a.phone_number) if a.phone_number else "—",
+                national(a.phone_number) if a.phone_number else "—",
                 a.disposition_label,
                 a.notes.replace("\n", " ")[:80],
             )

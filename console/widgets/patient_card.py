@@ -4,30 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-import phonenumbers
 from rich.console import Group
 from rich.text import Text
 from textual.widgets import Static
 
 from queues.context import PatientContext, PhoneView
+from queues.phones import national
 from queues.priority import explain
 
 LANGUAGES = {"en": "English", "es": "Spanish · Español"}
 
 
-def pretty_number(e164: str) -> str:
-    try:
-        return phonenumbers.format_number(
-            phonenumbers.parse(e164), phonenumbers.PhoneNumberFormat.NATIONAL
-        )
-    except phonenumbers.NumberParseException:
-        return e164
-
-
 def phone_line(phone: PhoneView) -> Text:
     line = Text()
     line.append(f"{phone.kind:<6} ", style="dim")
-    line.append(pretty_number(phone.number), style="bold" if phone.dialable else "strike dim")
+    line.append(national(phone.number), style="bold" if phone.dialable else "strike dim")
     if phone.best_time:
         line.append(f"  best: {phone.best_time}", style="dim")
     if phone.wrong_number:
@@ -77,7 +68,7 @@ class PatientCard(Static):
             care = Text("Caregiver: ", style="dim")
             care.append(f"{patient.caregiver_name} ({patient.caregiver_relation or 'caregiver'})")
             if patient.caregiver_phone:
-                care.append(f" {pretty_number(patient.caregiver_phone)}")
+                care.append(f" {national(patient.caregiver_phone)}")
             care.append(
                 "  may discuss health information"
                 if patient.caregiver_authorized

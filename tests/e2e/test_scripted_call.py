@@ -153,7 +153,7 @@ async def test_a_console_killed_mid_flow_resumes_at_the_same_step(tmp_path: Path
         text = panel.shown_text()
         assert "Resumed where the script stopped." in text
         assert "lower-cost option" in text and "✓ identity verified" in text
-        assert "refill.as_usual: Worried about the cost" in text
+        assert "Refill reminder · as usual: Worried about the cost" in text
         await press(pilot, "left_square_bracket")  # back: the earlier answer is still there
         assert panel.call.step.id == "as_usual" and panel.view is not None
         assert panel.view.answer == "cost"

@@ -155,7 +155,7 @@ def test_voicemail_and_end_steps_suggest_the_disposition(library: Library) -> No
     call.choose(3)
     view = call.view()
     assert view.finished and view.disposition == "voicemail"
-    assert view.text == "A message from Sample Pharmacy: call +1 555 010 0199."
+    assert view.text == "A message from Sample Pharmacy: call (555) 010-0199."  # as it is said
     assert call.suggested_disposition == "voicemail"
     assert not call.forward()
 
@@ -202,6 +202,10 @@ def test_bundled_call_has_one_greeting_one_check_sections_in_clinical_order_and_
         "vaccine_interest",
     ]
     assert call.suggested_disposition == "completed"
+    answered = dict(call.view().answered)
+    # Two vaccines asked the same question: each answer is named by its section.
+    assert answered["Shingles vaccine · interest"] == answered["Flu shot · interest"]
+    assert len([k for k in answered if k.endswith("· interest")]) == 2
 
 
 def test_state_round_trips_through_json_and_resumes_at_the_same_step(library: Library) -> None:
