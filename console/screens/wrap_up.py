@@ -68,7 +68,7 @@ class WrapUpScreen(ModalScreen[Recorded | None]):
             yield Static(f"Wrap-up — {self.patient.full_name}", id="wrap-up-title")
             with Horizontal(id="wrap-up-body"):
                 with Vertical(id="wrap-up-left"):
-                    yield Label("Disposition (required) — Enter to choose")
+                    yield Label("Disposition (required, Enter)")  # fits 80 columns
                     yield OptionList(id="disposition")
                     yield Static("", id="disposition-chosen")
                     yield Static(self._actions_text(), id="wrap-up-actions")
