@@ -7,7 +7,6 @@ is credited with it. Each patient with open tasks has one queue entry: one call 
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -16,6 +15,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 from sqlalchemy import (
     Date,
     DateTime,
@@ -127,7 +127,7 @@ def build_queues(
         elif closed_reason in REOPENABLE:
             reopenable[key] = tid
 
-    dumps = json.dumps
+    dumps = _json_text
     new: list[tuple[Any, ...]] = []
     reopen: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []
@@ -139,7 +139,7 @@ def build_queues(
             text = dumps(t.priority_parts)
             if current[1] == t.reason and (
                 current[2] == text
-                or (current[2] is not None and json.loads(current[2]) == t.priority_parts)
+                or (current[2] is not None and orjson.loads(current[2]) == t.priority_parts)
             ):
                 continue
             changed.append({"_id": current[0], "pp": text, "sc": t.score, "re": t.reason})
@@ -268,6 +268,10 @@ def _insert_rows(
         insert(table(table_name, *(column(c) for c in columns))),
         [dict(zip(columns, row, strict=True)) for row in rows],
     )
+
+
+def _json_text(value: dict[str, Any]) -> str:
+    return orjson.dumps(value).decode()
 
 
 def _driver_value(value: date | None, sqlite: bool) -> Any:

@@ -7,6 +7,7 @@ influenza each season from August; RSV once from 75. A pharmacy narrows them thr
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 
@@ -37,10 +38,7 @@ def vaccines(ctx: RuleContext) -> Iterator[DueTask | None]:
             continue
         age = patient.age(ctx.today)
         history = ctx.snapshot.immunizations.get(patient.id, [])
-        doses = {
-            name: sum(1 for v, _ in history if v == name)
-            for name in ("zoster", "pneumococcal", "rsv")
-        }
+        doses = Counter(v for v, _ in history)  # most patients have no history at all
         if age >= ZOSTER_FROM and doses["zoster"] < 2:
             yield ctx.task(
                 patient,
