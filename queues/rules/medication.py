@@ -107,9 +107,17 @@ def pre_sync_check(ctx: RuleContext) -> Iterator[DueTask | None]:
 def post_dispense(ctx: RuleContext) -> Iterator[DueTask | None]:
     """A new start (first fill of an ingredient in 180 days) is called on day 3 to 7."""
     lo, hi = NEW_START_CALL_DAYS
+    earliest, latest = ctx.today - timedelta(days=hi), ctx.today - timedelta(days=lo)
+    fills_of = ctx.snapshot.fills
     for patient_id, rxs in ctx.rx_by_patient.items():
         patient = ctx.snapshot.patients[patient_id]
         if not patient.reachable:
+            continue
+        # An ingredient's latest fill is one of its prescriptions' latest: with none of those 3-7
+        # days ago, nothing here can be a new start to call (most patients stop here).
+        if not any(
+            earliest <= max(fills_of[rx.id])[0] <= latest for rx in rxs if fills_of.get(rx.id)
+        ):
             continue
         by_ingredient: dict[str, list[tuple[date, int]]] = {}
         for rx in rxs:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Integer, cast, func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
 from queues.models import (
@@ -17,7 +17,6 @@ from queues.models import (
     Condition,
     Immunization,
     Pharmacy,
-    Prescription,
 )
 
 
@@ -129,17 +128,10 @@ def load_snapshot(session: Session, now: datetime, attempts_window_days: int = 3
     }
     prescriptions = [
         RxRow(rx_id, patient_id, ingredient, pqa_class, bool(chronic), refills_left)
-        for rx_id, patient_id, ingredient, pqa_class, chronic, refills_left in conn.execute(
-            select(
-                Prescription.id,
-                Prescription.patient_id,
-                Prescription.ingredient,
-                Prescription.pqa_class,
-                cast(Prescription.chronic, Integer),
-                Prescription.refills_left,
-            )
-            .where(Prescription.active.is_(True))
-            .order_by(Prescription.id)
+        for rx_id, patient_id, ingredient, pqa_class, chronic, refills_left in _driver_rows(
+            conn,
+            "SELECT id, patient_id, ingredient, pqa_class, chronic, refills_left "
+            "FROM prescriptions WHERE active ORDER BY id",
         )
     ]
     fills: dict[int, list[tuple[date, int]]] = defaultdict(list)
