@@ -28,6 +28,7 @@ class SignedInUser:
     role: str
     pharmacy_ids: tuple[int, ...]
     pharmacy_codes: tuple[str, ...]
+    pharmacy_zones: tuple[str, ...] = ()  # IANA zones, in the order of the codes
 
     @property
     def is_supervisor(self) -> bool:
@@ -71,6 +72,7 @@ def signed_in(user: User) -> SignedInUser:
         role=user.role,
         pharmacy_ids=tuple(p.id for p in pharmacies),
         pharmacy_codes=tuple(p.code for p in pharmacies),
+        pharmacy_zones=tuple(p.timezone for p in pharmacies),
     )
 
 

@@ -460,7 +460,12 @@ class WorkspaceScreen(CallingScreen):
     # -- rendering ----------------------------------------------------------------------------
     def _render_status(self) -> None:
         clock = self.outreach.services.clock
-        zone = ZoneInfo(self.offer.patient.pharmacy.timezone) if self.offer else None
+        # The patient's pharmacy's time while holding one; between patients the first assigned
+        # pharmacy's (the calling windows are in the patients' time, not the agent's desk's).
+        if self.offer is not None:
+            zone: ZoneInfo | None = ZoneInfo(self.offer.patient.pharmacy.timezone)
+        else:
+            zone = ZoneInfo(self.user.pharmacy_zones[0]) if self.user.pharmacy_zones else None
         now = clock.now().astimezone(zone) if zone else clock.now().astimezone()
         labels = {
             "not_ready": "READY · press r" if self._saved else "NOT READY",

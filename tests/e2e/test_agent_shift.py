@@ -234,3 +234,14 @@ async def test_the_next_key_is_drawn_whole_at_80x24(tmp_path: Path) -> None:
         assert "] next step" in visible_text(app)  # the greeting is said, then the agent goes on
         await press(pilot, "right_square_bracket")
         assert "1–6: their answer" in visible_text(app)
+
+
+async def test_between_patients_the_clock_is_the_pharmacys(tmp_path: Path) -> None:
+    """The calling windows run on the patients' time: before the first patient and after a saved
+    call the status line shows the assigned pharmacy's time, not the machine's (UTC here)."""
+    app = OutreachApp(world(tmp_path).services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, "ana")
+        status = str(app.screen.query_one("#status-line", Static).render())
+        assert "PRACTICE CLOCK Wed 10:0" in status and "CST" in status  # 16:00 UTC in Dallas
+        assert "UTC" not in status
