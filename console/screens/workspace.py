@@ -171,6 +171,8 @@ class WorkspaceScreen(CallingScreen):
         if action in ("pause", "sign_out"):
             return not holding and phase != "claiming"
         if action.startswith("script_"):
+            if phase in ("no_answer", "busy"):
+                return None  # nobody on the line: the script waits for the next call
             return holding and self.query_one(ScriptPanel).call is not None
         return True
 
@@ -179,6 +181,8 @@ class WorkspaceScreen(CallingScreen):
         self.refresh_bindings()
         self._render_status()
         self._render_dial()
+        if new in ("no_answer", "busy"):
+            self.query_one(ScriptPanel).unanswered()
 
     # -- actions -----------------------------------------------------------------------------
     def action_ready(self) -> None:

@@ -364,5 +364,12 @@ class ScriptPanel(VerticalScroll):
         parts = [str(w.render()) for w in self.query(Static)]
         return " ".join(" ".join(parts).split())
 
+    def unanswered(self) -> None:
+        """The call ended before anyone answered (no answer, busy, failed): nothing to say."""
+        self.query_one("#script-choices", Static).update("")
+        self._message(
+            "The call did not connect: the script is not needed. Press w to wrap up.", "bold"
+        )
+
     def _message(self, text: str, style: str = "") -> None:
         self.query_one("#script-message", Static).update(Text(text, style=style))

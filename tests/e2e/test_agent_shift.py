@@ -57,7 +57,9 @@ async def test_agent_takes_patient_records_outcome_and_gets_a_different_one(tmp_
         # Next is refused until this patient is dispositioned.
         assert screen.check_action("ready", ()) is None
         await press(pilot, "d")  # the calling window is checked again before the number shows
-        await pilot.press("a")  # no answer
+        await press(pilot, "a")  # no answer
+        assert "The call did not connect: the script is not needed" in visible_text(app)
+        assert screen.check_action("script_forward", ()) is None  # dimmed: nothing to say
         await press(pilot, "w")
         assert isinstance(app.screen, WrapUpScreen)
         await press(pilot, "ctrl+s")
