@@ -127,7 +127,6 @@ def build_queues(
         elif closed_reason in REOPENABLE:
             reopenable[key] = tid
 
-    dumps = _json_text
     new: list[tuple[Any, ...]] = []
     reopen: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []
@@ -136,7 +135,7 @@ def build_queues(
     for key, t in due.items():
         current = open_by_key.get(key)
         if current is not None:
-            text = dumps(t.priority_parts)
+            text = _json_text(t.priority_parts)
             if current[1] == t.reason and (
                 current[2] == text
                 or (current[2] is not None and orjson.loads(current[2]) == t.priority_parts)
@@ -147,7 +146,7 @@ def build_queues(
             reopen.append(
                 {
                     "_id": reopenable[key],
-                    "pp": dumps(t.priority_parts),
+                    "pp": _json_text(t.priority_parts),
                     "sc": t.score,
                     "re": t.reason,
                 }
@@ -162,7 +161,7 @@ def build_queues(
                     t.reason,
                     "open",
                     _driver_value(t.due_on, sqlite) if t.due_on else None,
-                    dumps(t.priority_parts),
+                    _json_text(t.priority_parts),
                     t.score,
                     stored_at,
                 )

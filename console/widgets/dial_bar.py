@@ -9,6 +9,7 @@ from textual.widgets import Digits, Static
 
 from queues.phones import national
 
+MODE = "MANUAL DIAL"
 # At 80 columns the big digits leave about 42 for these: each fits, its key included.
 STATE_TEXT = {
     "idle": "No patient yet.",
@@ -32,7 +33,7 @@ def digits_for(e164: str) -> str:
 class DialBar(Horizontal):
     def compose(self) -> ComposeResult:
         with Vertical(id="dial-info"):
-            yield Static("MANUAL DIAL", id="dial-mode")
+            yield Static(MODE, id="dial-mode")
             yield Static("", id="dial-number-label")
             yield Static(STATE_TEXT["idle"], id="dial-state")
         yield Digits("", id="dial-digits")
@@ -51,6 +52,6 @@ class DialBar(Horizontal):
         number_label.update(label)
         state_line.update(STATE_TEXT.get(state, state))
         # The call's time goes on the mode line, so the instruction keeps its room.
-        mode.update(f"MANUAL DIAL · {elapsed}" if elapsed else "MANUAL DIAL")
+        mode.update(f"{MODE} · {elapsed}" if elapsed else MODE)
         self.set_class(state == "connected", "-connected")
         self.set_class(state == "dialing", "-dialing")

@@ -78,15 +78,15 @@ def _fills_by_class(
 ) -> dict[str, list[FillRecord]]:
     """The patient's fills per measure class, leaving out the classes an exclusion removes and
     those with supply on hand past the horizon (no call is due for them today)."""
+    fills = ctx.snapshot.fills
     by_class: dict[str, list[RxRow]] = defaultdict(list)
     excluded: set[str] = set()
     for rx in rxs:
         for pqa_class in _excludes(rx.ingredient):
-            if any(year_start <= d <= ctx.today for d, _ in ctx.snapshot.fills.get(rx.id, ())):
+            if any(year_start <= d <= ctx.today for d, _ in fills.get(rx.id, ())):
                 excluded.add(pqa_class)
         if rx.pqa_class in MEASURE_CLASSES:
             by_class[rx.pqa_class].append(rx)
-    fills = ctx.snapshot.fills
     return {
         c: [
             FillRecord(rx.ingredient, d, days)
@@ -112,7 +112,7 @@ def _lasts_past(ctx: RuleContext, rx: RxRow, horizon: date) -> bool:
     shifts a drug's fills forward and unions the drugs, so a class runs out no sooner than any
     one of its prescriptions. A cheap test that spares most patients the PDC work."""
     fills = ctx.snapshot.fills.get(rx.id)
-    if not fills or max(fills)[0] > ctx.today:
+    if not fills or fills[-1][0] > ctx.today:  # a prescription's fills are sorted by date
         return False  # a fill dated after today (a build with --now in the past) is not on hand
     end = ctx.run_out(rx.id)
     return end is not None and end > horizon

@@ -116,7 +116,7 @@ def post_dispense(ctx: RuleContext) -> Iterator[DueTask | None]:
         # An ingredient's latest fill is one of its prescriptions' latest: with none of those 3-7
         # days ago, nothing here can be a new start to call (most patients stop here).
         if not any(
-            earliest <= max(fills_of[rx.id])[0] <= latest for rx in rxs if fills_of.get(rx.id)
+            earliest <= fills_of[rx.id][-1][0] <= latest for rx in rxs if fills_of.get(rx.id)
         ):
             continue
         by_ingredient: dict[str, list[tuple[date, int]]] = {}
