@@ -359,14 +359,17 @@ class AgentState(Base):
 
 
 class AuditEvent(Base):
-    """Append-only (database triggers refuse UPDATE and DELETE): who did what to which patient."""
+    """Append-only (database triggers refuse UPDATE and DELETE): who did what to which patient.
+
+    The ids carry no foreign keys (migration 0010): an audit row outlives, and never locks, the
+    user and patient it names."""
 
     __tablename__ = "audit_events"
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime]
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    user_id: Mapped[int | None]
     action: Mapped[str] = mapped_column(String(32))
-    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"))
+    patient_id: Mapped[int | None]
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     __table_args__ = (Index("ix_audit_events_patient_at", "patient_id", "at"),)
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 
+from queues.db import alembic_config, make_engine, upgrade
 from queues.models import Base
 
 
@@ -18,3 +23,63 @@ def test_reference_codes_are_there_after_upgrade(engine: Engine) -> None:
     with engine.connect() as conn:
         codes = set(conn.execute(text("SELECT code FROM disposition_codes")).scalars())
     assert {"completed", "no_answer", "busy", "wrong_number", "do_not_call"} <= codes
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
+def _refused(engine: Engine, statement: str) -> bool:
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(statement))
+    except DBAPIError:
+        return True
+    return False
+
+
+def test_the_audit_log_keeps_its_rows_and_stays_append_only_across_migration_0010(
+    db_url: str,
+) -> None:
+    # 0010 drops the audit log's foreign keys; on SQLite that rebuilds the table, which must
+    # keep every row, the append-only triggers and the claim's audit trigger (migration 0009).
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine, "0009")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO audit_events (at, user_id, action, patient_id, detail) "
+                    "VALUES (:at, NULL, 'login', NULL, '{}')"
+                ),
+                {"at": datetime(2026, 11, 30, 9, 0)},
+            )
+        upgrade(engine)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT action FROM audit_events")).scalars().all() == [
+                "login"
+            ]
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        assert _refused(engine, "UPDATE audit_events SET action = 'edited'")
+        assert _refused(engine, "DELETE FROM audit_events")
+        # And back: 0009's schema, with the rows and the append-only rule; then forward again.
+        downgrade(engine, "0009")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM audit_events")).scalar() == 1
+        assert _refused(engine, "DELETE FROM audit_events")
+        upgrade(engine)
+        # An audit row may name a user and patient the database does not hold (no foreign key).
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO audit_events (at, user_id, action, patient_id, detail) "
+                    "VALUES (:at, 999, 'view_patient', 999, '{}')"
+                ),
+                {"at": datetime(2026, 11, 30, 9, 5)},
+            )
+        assert _refused(engine, "DELETE FROM audit_events")
+    finally:
+        engine.dispose()
