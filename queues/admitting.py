@@ -205,10 +205,10 @@ def _store(conn: Any, ids: list[int], until: datetime, key: str, now: datetime) 
     # (in-process and cheap, where binding 100,000 times through SQLAlchemy was not).
     since = now - DIAL_LOOKBACK
     if conn.dialect.name != "postgresql":
-        values = (sqlite_text(now), sqlite_text(until), key)
+        values, since_text = (sqlite_text(now), sqlite_text(until), key), sqlite_text(since)
         cursor = conn.connection.driver_connection.cursor()
         try:
-            cursor.executemany(_STORE_SQLITE, [(*values, pid, sqlite_text(since)) for pid in ids])
+            cursor.executemany(_STORE_SQLITE, [(*values, pid, since_text) for pid in ids])
         finally:
             cursor.close()
         return
