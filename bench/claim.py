@@ -7,7 +7,8 @@ zones, every patient callable at the benchmark's clock), then runs K concurrent 
 task is claimed, three times on the same rows:
 
 - floor: a bare dequeue — PostgreSQL `SELECT … FOR UPDATE SKIP LOCKED LIMIT 1` + `UPDATE` in one
-  transaction, SQLite one `UPDATE … RETURNING` — then the rows are put back as they were;
+  transaction, SQLite one `UPDATE … RETURNING` — then the rows are put back as they were (each
+  phase starts from the same compacted table, the calling rules checked ahead on every row);
 - product: `claim_next` exactly as the console calls it, one transaction per claim, each claim by a
   console that holds nobody yet (as in tests/queues/test_claiming.py), so the queue drains by claims;
 - PostgreSQL only: pgqueuer's dequeue of the same number of jobs on the same database, at batch 1
