@@ -121,7 +121,7 @@ def post_dispense(ctx: RuleContext) -> Iterator[DueTask | None]:
             continue
         by_ingredient: dict[str, list[tuple[date, int]]] = {}
         for rx in rxs:
-            by_ingredient.setdefault(rx.ingredient, []).extend(ctx.snapshot.fills.get(rx.id, ()))
+            by_ingredient.setdefault(rx.ingredient, []).extend(fills_of.get(rx.id, ()))
         for ingredient, fills in sorted(by_ingredient.items()):
             if not fills or not lo <= (ctx.today - max(fills)[0]).days <= hi:
                 continue  # only a latest fill dated 3-7 days ago can be a new start to call

@@ -32,6 +32,22 @@ def downgrade(engine: Engine, revision: str) -> None:
         command.downgrade(cfg, revision)
 
 
+def audit(engine: Engine, action: str, user_id: int | None, patient_id: int | None) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO audit_events (at, user_id, action, patient_id, detail) "
+                "VALUES (:at, :user, :action, :patient, '{}')"
+            ),
+            {
+                "at": datetime(2026, 11, 30, 9, 0),
+                "user": user_id,
+                "action": action,
+                "patient": patient_id,
+            },
+        )
+
+
 def _refused(engine: Engine, statement: str) -> bool:
     try:
         with engine.begin() as conn:
@@ -50,14 +66,7 @@ def test_the_audit_log_keeps_its_rows_and_stays_append_only_across_migration_001
     engine = make_engine(db_url)
     try:
         upgrade(engine, "0009")
-        with engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO audit_events (at, user_id, action, patient_id, detail) "
-                    "VALUES (:at, NULL, 'login', NULL, '{}')"
-                ),
-                {"at": datetime(2026, 11, 30, 9, 0)},
-            )
+        audit(engine, "login", None, None)
         upgrade(engine)
         with engine.connect() as conn:
             assert conn.execute(text("SELECT action FROM audit_events")).scalars().all() == [
@@ -73,14 +82,7 @@ def test_the_audit_log_keeps_its_rows_and_stays_append_only_across_migration_001
         assert _refused(engine, "DELETE FROM audit_events")
         upgrade(engine)
         # An audit row may name a user and patient the database does not hold (no foreign key).
-        with engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO audit_events (at, user_id, action, patient_id, detail) "
-                    "VALUES (:at, 999, 'view_patient', 999, '{}')"
-                ),
-                {"at": datetime(2026, 11, 30, 9, 5)},
-            )
+        audit(engine, "view_patient", 999, 999)
         assert _refused(engine, "DELETE FROM audit_events")
     finally:
         engine.dispose()
