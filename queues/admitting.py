@@ -14,7 +14,8 @@ The admission stays true because:
 - settings: a change of the site's limits or of these rules changes the key;
 - and the dial-time check (queues.compliance.check_at_dial) runs in full before every call anyway.
 
-`admit_entries` fills it for the whole queue after a build. Patients dialed in the last week are
+A build writes each new entry with its admission (`read_undialed`, `admissions_of`), then
+`admit_entries` fills it for the rest of the queue. Patients dialed in the last week are
 left to the claim's full check (their caps need their attempts); everyone else is judged by what
 decides the verdict — pharmacy, address, where each number is, best times, flags — so a queue of a
 million patients costs a few thousand evaluations.
@@ -24,7 +25,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, cast
 
@@ -140,6 +142,116 @@ def _shape(head: Any, phones: Sequence[Any]) -> tuple[Any, ...]:
     )
 
 
+class _Judge:
+    """The calling rules' verdict for undialed patients, worked out once per shape (`_shape`)."""
+
+    def __init__(self, settings: QueueSettings, now: datetime) -> None:
+        self.settings, self.now = settings, now
+        self._verdicts: dict[tuple[Any, ...], datetime | None] = {}
+
+    def until(self, head: Any, phones: Sequence[Any]) -> datetime | None:
+        """When the admission of this patient (patient_id and PATIENT_COLUMNS) ends, or None
+        when the patient is not callable now."""
+        shape = _shape(head, phones)
+        try:
+            return self._verdicts[shape]
+        except KeyError:
+            pass
+        limits = limits_of(head, self.settings)
+        verdict = (
+            None
+            if isinstance(limits, Exception)
+            else evaluate(undialed_facts(head, phones), limits, self.now, pharmacy=hours_of(head))
+        )
+        until = self._verdicts[shape] = verdict.open_until if verdict and verdict.callable else None
+        return until
+
+
+def _phones_of(conn: Any, first: int, last: int) -> dict[int, list[Any]]:
+    phones: dict[int, list[Any]] = defaultdict(list)
+    for row in conn.execute(_PHONES_OF, {"first": first, "last": last}):
+        phones[row.patient_id].append(row)
+    return phones
+
+
+_UNDIALED_PATIENTS = (
+    select(_patients.c.id.label("patient_id"), *PATIENT_COLUMNS)
+    .select_from(_patients.join(_pharmacies, _pharmacies.c.id == _patients.c.pharmacy_id))
+    .where(_patients.c.id.between(bindparam("first"), bindparam("last")))
+    .where(
+        ~exists().where(
+            _attempts.c.patient_id == _patients.c.id,
+            _attempts.c.started_at > bindparam("since", type_=_UTC),
+        )
+    )
+    .order_by(_patients.c.id)
+)
+
+
+@dataclass
+class Undialed:
+    """What the calling rules read of patients nobody dialed in the lookback, read ahead so a
+    build can judge the entries it is about to write while the database is busy with its tasks."""
+
+    now: datetime
+    heads: dict[int, Any] = field(default_factory=dict)
+    phones: dict[int, list[Any]] = field(default_factory=dict)
+
+
+def read_undialed(session: Session, patient_ids: Iterable[int], now: datetime) -> Undialed:
+    """The patient, pharmacy and phones of each of these patients not dialed in the lookback.
+
+    A change another session commits after this read and before the build commits is not seen
+    by the admissions worked out from it, and the triggers that clear admissions cannot reach an
+    entry not yet committed: as with any admission, the dial-time check, run in full before every
+    call, is what stands between such a change and a call."""
+    found = Undialed(as_utc(now))
+    conn = session.connection()
+    for run in _id_runs(sorted(set(patient_ids))):
+        members = set(run)
+        for head in conn.execute(
+            _UNDIALED_PATIENTS,
+            {"first": run[0], "last": run[-1], "since": found.now - DIAL_LOOKBACK},
+        ):
+            if head.patient_id in members:
+                found.heads[head.patient_id] = head
+        for pid, rows in _phones_of(conn, run[0], run[-1]).items():
+            if pid in members:
+                found.phones[pid] = rows
+    return found
+
+
+def admissions_of(
+    undialed: Undialed, patient_ids: Iterable[int], settings: QueueSettings
+) -> dict[int, datetime]:
+    """The admission each of these patients gets now (patient -> admitted until), for entries a
+    build is about to write: stored with the new row, it spares rewriting every new entry a second
+    time. Patients not read ahead (dialed in the lookback), or not callable now, are left out;
+    admit_entries covers any entry written without one."""
+    judge = _Judge(settings, undialed.now)
+    out: dict[int, datetime] = {}
+    for pid in patient_ids:
+        head = undialed.heads.get(pid)
+        if head is not None:
+            until = judge.until(head, undialed.phones.get(pid, ()))
+            if until is not None:
+                out[pid] = until
+    return out
+
+
+def _id_runs(ids: list[int]) -> Iterator[list[int]]:
+    """Sorted ids in runs read by id range: at most CHUNK ids, spanning at most 2 * CHUNK, so
+    a few scattered ids never read the whole table."""
+    run: list[int] = []
+    for pid in ids:
+        if run and (len(run) == CHUNK or pid - run[0] >= 2 * CHUNK):
+            yield run
+            run = []
+        run.append(pid)
+    if run:
+        yield run
+
+
 def admit_entries(
     session: Session,
     now: datetime,
@@ -154,7 +266,7 @@ def admit_entries(
     now = as_utc(now)
     conn = session.connection()
     query = _waiting_query(key, pharmacy_ids)
-    verdicts: dict[tuple[Any, ...], datetime | None] = {}
+    judge = _Judge(settings, now)
     admitted: dict[datetime, list[int]] = defaultdict(list)
     after = 0
     while True:
@@ -164,23 +276,9 @@ def admit_entries(
         if not heads:
             break
         after = heads[-1].patient_id
-        phones: dict[int, list[Any]] = defaultdict(list)
-        for row in conn.execute(
-            _PHONES_OF, {"first": heads[0].patient_id, "last": heads[-1].patient_id}
-        ):
-            phones[row.patient_id].append(row)
+        phones = _phones_of(conn, heads[0].patient_id, after)
         for head in heads:
-            rows = phones.get(head.patient_id, [])
-            shape = _shape(head, rows)
-            if shape not in verdicts:
-                limits = limits_of(head, settings)
-                verdict = (
-                    None
-                    if isinstance(limits, Exception)
-                    else evaluate(undialed_facts(head, rows), limits, now, pharmacy=hours_of(head))
-                )
-                verdicts[shape] = verdict.open_until if verdict and verdict.callable else None
-            until = verdicts[shape]
+            until = judge.until(head, phones.get(head.patient_id, ()))
             if until is not None:
                 admitted[until].append(head.patient_id)
         if len(heads) < CHUNK:

@@ -35,7 +35,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
-from queues.admitting import admit_entries
+from queues.admitting import admission_key, admissions_of, admit_entries, read_undialed
 from queues.models import Attempt, Task
 from queues.priority import patient_score
 from queues.rules import default_rules
@@ -77,13 +77,54 @@ def due_tasks(
     snapshot: Snapshot, now: datetime, settings: QueueSettings, rules: Iterable[Rule]
 ) -> dict[tuple[int, int, str], DueTask]:
     due: dict[tuple[int, int, str], DueTask] = {}
+    for task in _rule_tasks(snapshot, now, settings, rules):
+        due.setdefault(task.key, task)
+    return due
+
+
+def _rule_tasks(
+    snapshot: Snapshot, now: datetime, settings: QueueSettings, rules: Iterable[Rule]
+) -> Iterator[DueTask]:
+    """Every task the rules find due, as they find them (a key may come more than once)."""
     rules = tuple(rules)
     for zone, part in snapshot.by_zone().items():
         ctx = RuleContext(part, now, now.astimezone(ZoneInfo(zone)).date(), settings)
         for rule in rules:
-            for task in run_rule(rule, ctx):
-                due.setdefault(task.key, task)
-    return due
+            yield from run_rule(rule, ctx)
+
+
+@dataclass
+class _Existing:
+    """The task rows already stored, as light tuples keyed (campaign, patient, subject)."""
+
+    open_by_key: dict[tuple[int, int, str], tuple[int, str, str | None]]
+    reopenable: dict[tuple[int, int, str], int]
+    known: set[tuple[int, int, str]]
+
+
+def _existing_tasks(conn: Connection) -> _Existing:
+    # The stored JSON as text: most rows are unchanged, and comparing the text the build itself
+    # wrote is far cheaper than decoding every row's priority parts.
+    found = _Existing({}, {}, set())
+    for tid, cid, pid, subject, status, closed_reason, reason, parts in conn.execute(
+        select(
+            _T.c.id,
+            _T.c.campaign_id,
+            _T.c.patient_id,
+            _T.c.subject,
+            _T.c.status,
+            _T.c.closed_reason,
+            _T.c.reason,
+            cast(_T.c.priority_parts, Text),
+        )
+    ):
+        key = (cid, pid, subject)
+        found.known.add(key)
+        if status == "open":
+            found.open_by_key[key] = (tid, reason, parts)
+        elif closed_reason in REOPENABLE:
+            found.reopenable[key] = tid
+    return found
 
 
 def build_queues(
@@ -98,99 +139,93 @@ def build_queues(
     started = clock()
     session.flush()  # Core statements below do not autoflush the caller's pending rows
     snapshot = load_snapshot(session, now)
-    phases = {"read": clock() - started}
-    due = due_tasks(snapshot, now, settings, default_rules() if rules is None else rules)
-    phases["rules"] = clock() - started - sum(phases.values())
     conn = session.connection()
+    existing = _existing_tasks(conn)
+    entries = _existing_entries(conn)
+    # Patients who may get a new queue entry: what the calling rules read of them, read now so
+    # their admissions can be worked out while the server still writes the new tasks.
+    undialed = read_undialed(
+        session,
+        (p.id for p in snapshot.patients.values() if p.reachable and p.id not in entries),
+        now,
+    )
+    phases = {"read": clock() - started}
 
-    # Light tuples, and the stored JSON as text: most rows are unchanged, and comparing the text
-    # the build itself wrote is far cheaper than decoding every row's priority parts.
-    open_by_key: dict[tuple[int, int, str], tuple[int, str, str | None]] = {}
-    reopenable: dict[tuple[int, int, str], int] = {}
-    known: set[tuple[int, int, str]] = set()
-    for tid, cid, pid, subject, status, closed_reason, reason, parts in conn.execute(
-        select(
-            _T.c.id,
-            _T.c.campaign_id,
-            _T.c.patient_id,
-            _T.c.subject,
-            _T.c.status,
-            _T.c.closed_reason,
-            _T.c.reason,
-            cast(_T.c.priority_parts, Text),
-        )
-    ):
-        key = (cid, pid, subject)
-        known.add(key)
-        if status == "open":
-            open_by_key[key] = (tid, reason, parts)
-        elif closed_reason in REOPENABLE:
-            reopenable[key] = tid
-
-    new: list[tuple[Any, ...]] = []
-    reopen: list[dict[str, Any]] = []
-    changed: list[dict[str, Any]] = []
     sqlite = conn.dialect.name == "sqlite"
     stored_at = _driver_value(_bind_utc(now), sqlite)
-    for key, t in due.items():
-        current = open_by_key.get(key)
-        if current is not None:
-            text = _json_text(t.priority_parts)
-            if current[1] == t.reason and (
-                current[2] == text
-                or (current[2] is not None and orjson.loads(current[2]) == t.priority_parts)
-            ):
+    due: dict[tuple[int, int, str], DueTask] = {}
+    reopen: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    # New tasks go to the database while the rules still run: on PostgreSQL the server writes
+    # them (rows, indexes, foreign-key checks) on its own core as the rules find the next ones.
+    with _RowSink(conn, "tasks") as new:
+        for t in _rule_tasks(snapshot, now, settings, default_rules() if rules is None else rules):
+            key = t.key
+            if key in due:
                 continue
-            changed.append({"_id": current[0], "pp": text, "sc": t.score, "re": t.reason})
-        elif key in reopenable:
-            reopen.append(
-                {
-                    "_id": reopenable[key],
-                    "pp": _json_text(t.priority_parts),
-                    "sc": t.score,
-                    "re": t.reason,
-                }
-            )
-        elif key not in known:
-            new.append(
-                (
-                    t.patient_id,
-                    t.campaign_id,
-                    t.prescription_id,
-                    t.subject,
-                    t.reason,
-                    "open",
-                    _driver_value(t.due_on, sqlite) if t.due_on else None,
-                    _json_text(t.priority_parts),
-                    t.score,
-                    stored_at,
+            due[key] = t
+            current = existing.open_by_key.get(key)
+            if current is not None:
+                text = _json_text(t.priority_parts)
+                if current[1] == t.reason and (
+                    current[2] == text
+                    or (current[2] is not None and orjson.loads(current[2]) == t.priority_parts)
+                ):
+                    continue
+                changed.append({"_id": current[0], "pp": text, "sc": t.score, "re": t.reason})
+            elif key in existing.reopenable:
+                reopen.append(
+                    {
+                        "_id": existing.reopenable[key],
+                        "pp": _json_text(t.priority_parts),
+                        "sc": t.score,
+                        "re": t.reason,
+                    }
                 )
-            )
-    stale_ids = [v[0] for key, v in open_by_key.items() if key not in due]
+            elif key not in existing.known:
+                new.add(
+                    (
+                        t.patient_id,
+                        t.campaign_id,
+                        t.prescription_id,
+                        t.subject,
+                        t.reason,
+                        "open",
+                        _driver_value(t.due_on, sqlite) if t.due_on else None,
+                        _json_text(t.priority_parts),
+                        t.score,
+                        stored_at,
+                    )
+                )
+        phases["rules"] = clock() - started - sum(phases.values())
+        # On PostgreSQL the server is still writing tasks: plan the entries meanwhile.
+        plan = _plan_entries(snapshot, entries, due.values())
+        admissions = admissions_of(undialed, (row[0] for row in plan.inserts), settings)
+        phases["entries"] = clock() - started - sum(phases.values())
+    stale_ids = [v[0] for key, v in existing.open_by_key.items() if key not in due]
     closes = list(_closings(session, snapshot, _stale_rows(session, stale_ids), now))
     if closes:
         session.execute(update(Task), closes)
-    if new:
-        _insert_rows(conn, "tasks", _NEW_TASK_COLUMNS, new)
     if reopen:
         conn.execute(_REOPEN, reopen)
     if changed:
         conn.execute(_RESCORE, changed)
     phases["tasks"] = clock() - started - sum(phases.values())
-    queued = _reconcile_entries(session, snapshot, now, due.values())
-    phases["entries"] = clock() - started - sum(phases.values())
-    # The claim-time check, done ahead, so most claims are one statement (queues.claimer).
-    admitted = admit_entries(session, now, settings)
+    _write_entries(conn, plan, admissions, now, settings)
+    phases["entries"] += clock() - started - sum(phases.values())
+    # The claim-time check, done ahead, so most claims are one statement (queues.claimer); new
+    # entries were written with theirs, this covers the entries already there.
+    admitted = len(admissions) + admit_entries(session, now, settings)
     phases["admission"] = clock() - started - sum(phases.values())
     filled = sum(1 for c in closes if c["closed_reason"] == FILLED)
     return BuildResult(
-        len(new),
+        new.count,
         len(reopen),
         len(closes),
         filled,
         len(changed),
         len(due),
-        queued,
+        plan.queued,
         admitted,
         {k: round(v, 3) for k, v in phases.items()},
     )
@@ -233,40 +268,89 @@ _RESCORE = (
 )
 
 
-_NEW_TASK_COLUMNS = (
-    "patient_id",
-    "campaign_id",
-    "prescription_id",
-    "subject",
-    "reason",
-    "status",
-    "due_on",
-    "priority_parts",
-    "score",
-    "created_at",
-)
+# The columns a build writes new rows of, in the order its tuples hold them, with the PostgreSQL
+# type a binary COPY sends each as. JSON goes as its text (the json type's
+# binary form is its text), so the build's own serialisation is what is stored.
+_COLUMN_TYPES: dict[str, tuple[tuple[str, str], ...]] = {
+    "tasks": (
+        ("patient_id", "int4"),
+        ("campaign_id", "int4"),
+        ("prescription_id", "int4"),
+        ("subject", "text"),
+        ("reason", "text"),
+        ("status", "text"),
+        ("due_on", "date"),
+        ("priority_parts", "text"),
+        ("score", "float8"),
+        ("created_at", "timestamp"),
+    ),
+    "queue_entries": (
+        ("patient_id", "int4"),
+        ("pharmacy_id", "int4"),
+        ("status", "text"),
+        ("sort_key", "float8"),
+        ("available_at", "timestamp"),
+        ("admitted_at", "timestamp"),
+        ("admitted_until", "timestamp"),
+        ("admitted_key", "text"),
+    ),
+}
 
 
-def _insert_rows(
-    conn: Connection, table_name: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
-) -> None:
-    """Many rows at once through the driver: COPY on PostgreSQL, executemany on SQLite (values
-    already in the form the column stores: JSON as text, naive UTC times)."""
-    names = ", ".join(columns)
-    if conn.dialect.name == "postgresql":
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        with cursor.copy(f"COPY {table_name} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    if conn.dialect.name == "sqlite":
-        marks = ", ".join("?" for _ in columns)
-        conn.exec_driver_sql(f"INSERT INTO {table_name} ({names}) VALUES ({marks})", rows)
-        return
-    conn.execute(
-        insert(table(table_name, *(column(c) for c in columns))),
-        [dict(zip(columns, row, strict=True)) for row in rows],
-    )
+class _RowSink:
+    """New rows for one table, written many at once through the driver, values already in the
+    form the column stores (JSON as text, naive UTC times). PostgreSQL: one COPY kept open while
+    the rows come, so the server works on them as they arrive; SQLite: one executemany at the end
+    (in-process: nothing to overlap)."""
+
+    def __init__(self, conn: Connection, table_name: str) -> None:
+        self.conn, self.table_name = conn, table_name
+        self.columns = tuple(name for name, _ in _COLUMN_TYPES[table_name])
+        self.count = 0
+        self._rows: list[tuple[Any, ...]] = []
+        self._copying: Any = None  # the cursor's copy() context and what it gives
+        self._copy: Any = None
+        self._cursor: Any = None
+
+    def __enter__(self) -> _RowSink:
+        if self.conn.dialect.name == "postgresql":
+            self._cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            names = ", ".join(self.columns)
+            # Binary: the server parses nothing (about a tenth of its work on a build's tasks).
+            self._copying = self._cursor.copy(
+                f"COPY {self.table_name} ({names}) FROM STDIN (FORMAT BINARY)"
+            )
+            self._copy = self._copying.__enter__()
+            self._copy.set_types([kind for _, kind in _COLUMN_TYPES[self.table_name]])
+        return self
+
+    def add(self, row: tuple[Any, ...]) -> None:
+        self.count += 1
+        if self._copy is not None:
+            self._copy.write_row(row)
+        else:
+            self._rows.append(row)
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
+        if self._copy is not None:
+            try:
+                self._copying.__exit__(kind, error, trace)  # ends the COPY, or fails it
+            finally:
+                self._cursor.close()
+            return
+        if kind is not None or not self._rows:
+            return
+        names = ", ".join(self.columns)
+        if self.conn.dialect.name == "sqlite":
+            marks = ", ".join("?" for _ in self.columns)
+            self.conn.exec_driver_sql(
+                f"INSERT INTO {self.table_name} ({names}) VALUES ({marks})", self._rows
+            )
+            return
+        self.conn.execute(
+            insert(table(self.table_name, *(column(c) for c in self.columns))),
+            [dict(zip(self.columns, row, strict=True)) for row in self._rows],
+        )
 
 
 def _json_text(value: dict[str, Any]) -> str:
@@ -357,70 +441,91 @@ def _closings(
         }
 
 
-def _reconcile_entries(
-    session: Session, snapshot: Snapshot, now: datetime, due: Iterable[DueTask]
-) -> int:
-    scores: dict[int, list[float]] = defaultdict(list)
-    for t in due:
-        scores[t.patient_id].append(t.score)
-    best = {pid: -patient_score(s) for pid, s in scores.items()}  # lower sorts first
-    conn = session.connection()
-    entries = {
+def _existing_entries(conn: Connection) -> dict[int, tuple[str, float, int | None]]:
+    """patient -> (status, sort key, holder) of every queue entry."""
+    return {
         pid: (status, sort_key, holder_id)
         for pid, status, sort_key, holder_id in conn.execute(
             select(_Q.c.patient_id, _Q.c.status, _Q.c.sort_key, _Q.c.holder_id)
         )
     }
-    available_at = _bind_utc(now)
-    inserts: list[tuple[Any, ...]] = []
-    stored_at = _driver_value(available_at, conn.dialect.name == "sqlite")
-    rekeys: list[dict[str, Any]] = []
-    reopens: list[dict[str, Any]] = []
+
+
+@dataclass
+class _EntryPlan:
+    """What the queue entries need: one open entry per patient with due tasks."""
+
+    queued: int
+    inserts: list[tuple[int, int, float]]  # patient, pharmacy, sort key
+    reopens: list[dict[str, Any]]
+    rekeys: list[dict[str, Any]]
+    finished: list[int]
+
+
+def _plan_entries(
+    snapshot: Snapshot,
+    entries: dict[int, tuple[str, float, int | None]],
+    due: Iterable[DueTask],
+) -> _EntryPlan:
+    scores: dict[int, list[float]] = defaultdict(list)
+    for t in due:
+        scores[t.patient_id].append(t.score)
+    best = {pid: -patient_score(s) for pid, s in scores.items()}  # lower sorts first
+    plan = _EntryPlan(len(best), [], [], [], [])
     for patient_id, key in best.items():
         entry = entries.get(patient_id)
         if entry is None:
-            inserts.append(
-                (
-                    patient_id,
-                    snapshot.patients[patient_id].pharmacy_id,
-                    "open",
-                    key,
-                    stored_at,
-                )
-            )
+            plan.inserts.append((patient_id, snapshot.patients[patient_id].pharmacy_id, key))
         elif entry[0] != "open":
-            reopens.append({"_pid": patient_id, "sk": key})
+            plan.reopens.append({"_pid": patient_id, "sk": key})
         elif entry[1] != key:
-            rekeys.append({"_pid": patient_id, "sk": key})
-    finished = [
+            plan.rekeys.append({"_pid": patient_id, "sk": key})
+    plan.finished = [
         pid
         for pid, (status, _key, holder) in entries.items()
         if pid not in best and status == "open" and holder is None
     ]
-    if inserts:
-        _insert_rows(
-            conn,
-            "queue_entries",
-            ("patient_id", "pharmacy_id", "status", "sort_key", "available_at"),
-            inserts,
-        )
-    if reopens:
+    return plan
+
+
+def _write_entries(
+    conn: Connection,
+    plan: _EntryPlan,
+    admissions: dict[int, datetime],
+    now: datetime,
+    settings: QueueSettings,
+) -> None:
+    available_at = _bind_utc(now)
+    sqlite = conn.dialect.name == "sqlite"
+    stored_at = _driver_value(available_at, sqlite)
+    # A new entry is written with its admission (queues.admitting), rather than written and
+    # then rewritten by admit_entries: on PostgreSQL a second version of every new row.
+    rules_key = admission_key(settings)
+    with _RowSink(conn, "queue_entries") as sink:
+        for patient_id, pharmacy_id, key in plan.inserts:
+            until = admissions.get(patient_id)
+            admission = (
+                (stored_at, _driver_value(_bind_utc(until), sqlite), rules_key)
+                if until is not None
+                else (None, None, None)
+            )
+            sink.add((patient_id, pharmacy_id, "open", key, stored_at, *admission))
+    if plan.reopens:
         conn.execute(
             update(_Q)
             .where(_Q.c.patient_id == bindparam("_pid"))
             .values(sort_key=bindparam("sk"), status="open", available_at=available_at),
-            reopens,
+            plan.reopens,
         )
-    if rekeys:
+    if plan.rekeys:
         conn.execute(
             update(_Q).where(_Q.c.patient_id == bindparam("_pid")).values(sort_key=bindparam("sk")),
-            rekeys,
+            plan.rekeys,
         )
-    for i in range(0, len(finished), 500):
+    for i in range(0, len(plan.finished), 500):
         conn.execute(
-            update(_Q).where(_Q.c.patient_id.in_(finished[i : i + 500])).values(status="done")
+            update(_Q).where(_Q.c.patient_id.in_(plan.finished[i : i + 500])).values(status="done")
         )
-    return len(best)
 
 
 _Q = table(

@@ -13,8 +13,13 @@ def run_out_date(fills: Iterable[tuple[date, int]]) -> date | None:
     patient who refills early is not treated as running out sooner (the same shift the PQA PDC
     method applies within one drug).
     """
+    return run_out_of_sorted(sorted(fills))
+
+
+def run_out_of_sorted(fills: Iterable[tuple[date, int]]) -> date | None:
+    """`run_out_date` of fills already in date order (as the build's snapshot holds them)."""
     end: int | None = None  # day ordinals: a build runs this for every prescription
-    for fill_date, days_supply in sorted(fills):
+    for fill_date, days_supply in fills:
         if days_supply <= 0:
             continue
         day = fill_date.toordinal()

@@ -11,7 +11,7 @@ from typing import Any
 from queues.priority import score_of
 from queues.rules.snapshot import PatientRow, RxRow, Snapshot
 from queues.settings import QueueSettings
-from queues.supply import run_out_date
+from queues.supply import run_out_of_sorted
 
 
 @dataclass(slots=True)
@@ -27,14 +27,11 @@ class DueTask:
     due_on: date | None = None
     prescription_id: int | None = None
     priority_parts: dict[str, Any] = field(default_factory=dict)
+    score: float = 0.0  # the same as priority_parts["score"], read twice per task by a build
 
     @property
     def key(self) -> tuple[int, int, str]:
         return (self.campaign_id, self.patient_id, self.subject)
-
-    @property
-    def score(self) -> float:
-        return float(self.priority_parts.get("score", 0.0))
 
 
 @dataclass
@@ -87,7 +84,8 @@ class RuleContext:
         try:
             return self._run_outs[rx_id]
         except KeyError:
-            end = self._run_outs[rx_id] = run_out_date(self.snapshot.fills.get(rx_id, ()))
+            # The snapshot's fills are in date order (queues.rules.snapshot).
+            end = self._run_outs[rx_id] = run_out_of_sorted(self.snapshot.fills.get(rx_id, ()))
             return end
 
     def task(
@@ -116,9 +114,9 @@ class RuleContext:
             "callback_due": callback_due,
             "pharmacy_priority": pharmacy_priority,
         }
-        parts["score"] = round(score_of(parts), 2)
+        score = parts["score"] = round(score_of(parts), 2)
         return DueTask(
-            patient.id, campaign_id, kind, subject, reason, due_on, prescription_id, parts
+            patient.id, campaign_id, kind, subject, reason, due_on, prescription_id, parts, score
         )
 
 

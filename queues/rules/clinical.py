@@ -31,14 +31,18 @@ def _season_start(season: str) -> date:
     return date(int(season[:4]), FLU_SEASON_START_MONTH, 1)
 
 
+_NO_DOSES: Counter[str] = Counter()
+
+
 def vaccines(ctx: RuleContext) -> Iterator[DueTask | None]:
     season = flu_season(ctx.today)
     for patient in ctx.snapshot.patients.values():
         if not patient.reachable:
             continue
         age = patient.age(ctx.today)
-        history = ctx.snapshot.immunizations.get(patient.id, [])
-        doses = Counter(v for v, _ in history)  # most patients have no history at all
+        history = ctx.snapshot.immunizations.get(patient.id, ())
+        # Most patients have no history at all; a Counter costs microseconds even then.
+        doses = Counter(v for v, _ in history) if history else _NO_DOSES
         if age >= ZOSTER_FROM and doses["zoster"] < 2:
             yield ctx.task(
                 patient,
