@@ -1,12 +1,15 @@
-"""A build writes each new queue entry with its calling-rule admission (queues.admitting), on SQLite
-and PostgreSQL: the same admission the full pass over the queue (admit_entries) gives, so a claim
-right after a build is one statement for exactly the patients the rules let through."""
+"""How a build writes, on SQLite and PostgreSQL: each new queue entry with its calling-rule admission
+(queues.admitting), the same the full pass over the queue (admit_entries) gives, so a claim right
+after a build is one statement for exactly the patients the rules let through; and new tasks while
+the rules still run, without a failing rule leaving anything half-written."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,7 +17,9 @@ from queues.admitting import admit_entries
 from queues.building import build_queues
 from queues.db import transaction
 from queues.demo import seed_demo
-from queues.models import Patient, Pharmacy, QueueEntry, User
+from queues.models import Patient, Pharmacy, QueueEntry, Task, User
+from queues.rules import DEFAULT_RULES
+from queues.rules.base import DueTask, RuleContext
 from tests.queues.test_admission import add_dial
 
 # Wednesday 2026-12-02 14:30 UTC: 09:30 in Miami, 08:30 in Houston, 07:30 in Phoenix — the demo's
@@ -70,3 +75,42 @@ def test_new_entries_carry_the_admission_the_full_pass_gives(
         )
     # Open in New York, not yet elsewhere: the admissions follow each pharmacy's clock.
     assert {zones[pid] for pid in admitted} == {"America/New_York"}
+
+
+def _tables(sessions: sessionmaker[Session]) -> tuple[list[Any], list[Any]]:
+    with sessions() as s:
+        tasks = s.execute(select(Task.id, Task.subject, Task.status).order_by(Task.id)).all()
+        entries = s.execute(
+            select(QueueEntry.patient_id, QueueEntry.status, QueueEntry.sort_key).order_by(
+                QueueEntry.patient_id
+            )
+        ).all()
+    return tasks, entries
+
+
+def test_a_rule_failing_midway_leaves_tasks_and_queue_as_they_were(
+    sessions: sessionmaker[Session],
+) -> None:
+    seed_demo(sessions, patients=120, seed=5, now=EARLY)
+    before = _tables(sessions)
+    later = EARLY + timedelta(days=9)  # new run-outs: the rules before the broken one find work
+    seen: list[DueTask] = []
+
+    def broken(ctx: RuleContext) -> Iterator[DueTask | None]:
+        assert ctx.now == later
+        raise ValueError("a rule's bad day")
+        yield None
+
+    def counted(ctx: RuleContext) -> Iterator[DueTask | None]:
+        for rule in DEFAULT_RULES:
+            for task in rule(ctx):
+                if task is not None:
+                    seen.append(task)
+                yield task
+
+    with pytest.raises(ValueError, match="bad day"), transaction(sessions) as s:
+        build_queues(s, later, rules=[counted, broken])
+    assert seen  # tasks were found, and on PostgreSQL sent, before the failure
+    assert _tables(sessions) == before
+    with transaction(sessions) as s:  # the next build runs as if nothing happened
+        assert build_queues(s, later).created > 0
