@@ -14,8 +14,8 @@ The admission stays true because:
 - settings: a change of the site's limits or of these rules changes the key;
 - and the dial-time check (queues.compliance.check_at_dial) runs in full before every call anyway.
 
-A build writes each new entry with its admission (`read_undialed`, `admissions_of`), then
-`admit_entries` fills it for the rest of the queue. Patients dialed in the last week are
+A build writes each new entry with its admission (`admissions_for`), then `admit_entries` fills
+it for the rest of the queue. Patients dialed in the last week are
 left to the claim's full check (their caps need their attempts); everyone else is judged by what
 decides the verdict — pharmacy, address, where each number is, best times, flags — so a queue of a
 million patients costs a few thousand evaluations.
@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final, cast
 
@@ -188,54 +187,27 @@ _UNDIALED_PATIENTS = (
 )
 
 
-@dataclass
-class Undialed:
-    """What the calling rules read of patients nobody dialed in the lookback, read ahead so a
-    build can judge the entries it is about to write while the database is busy with its tasks."""
-
-    now: datetime
-    heads: dict[int, Any] = field(default_factory=dict)
-    phones: dict[int, list[Any]] = field(default_factory=dict)
-
-
-def read_undialed(session: Session, patient_ids: Iterable[int], now: datetime) -> Undialed:
-    """The patient, pharmacy and phones of each of these patients not dialed in the lookback.
-
-    A change another session commits after this read and before the build commits is not seen
-    by the admissions worked out from it, and the triggers that clear admissions cannot reach an
-    entry not yet committed: as with any admission, the dial-time check, run in full before every
-    call, is what stands between such a change and a call."""
-    found = Undialed(as_utc(now))
+def admissions_for(
+    session: Session, patient_ids: Sequence[int], now: datetime, settings: QueueSettings
+) -> dict[int, datetime]:
+    """The admission each of these patients gets now (patient -> admitted until), for the
+    entries a build is about to write: stored with the new row, it spares writing every new entry
+    a second time. Patients dialed in the lookback, or not callable now, are left out."""
+    now = as_utc(now)
     conn = session.connection()
+    judge = _Judge(settings, now)
+    out: dict[int, datetime] = {}
     for run in _id_runs(sorted(set(patient_ids))):
         members = set(run)
+        phones = _phones_of(conn, run[0], run[-1])
         for head in conn.execute(
             _UNDIALED_PATIENTS,
-            {"first": run[0], "last": run[-1], "since": found.now - DIAL_LOOKBACK},
+            {"first": run[0], "last": run[-1], "since": now - DIAL_LOOKBACK},
         ):
             if head.patient_id in members:
-                found.heads[head.patient_id] = head
-        for pid, rows in _phones_of(conn, run[0], run[-1]).items():
-            if pid in members:
-                found.phones[pid] = rows
-    return found
-
-
-def admissions_of(
-    undialed: Undialed, patient_ids: Iterable[int], settings: QueueSettings
-) -> dict[int, datetime]:
-    """The admission each of these patients gets now (patient -> admitted until), for entries a
-    build is about to write: stored with the new row, it spares rewriting every new entry a second
-    time. Patients not read ahead (dialed in the lookback), or not callable now, are left out;
-    admit_entries covers any entry written without one."""
-    judge = _Judge(settings, undialed.now)
-    out: dict[int, datetime] = {}
-    for pid in patient_ids:
-        head = undialed.heads.get(pid)
-        if head is not None:
-            until = judge.until(head, undialed.phones.get(pid, ()))
-            if until is not None:
-                out[pid] = until
+                until = judge.until(head, phones.get(head.patient_id, ()))
+                if until is not None:
+                    out[head.patient_id] = until
     return out
 
 

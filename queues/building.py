@@ -35,7 +35,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
-from queues.admitting import admission_key, admissions_of, admit_entries, read_undialed
+from queues.admitting import admission_key, admissions_for, admit_entries
 from queues.models import Attempt, Task
 from queues.priority import patient_score
 from queues.rules import default_rules
@@ -77,20 +77,13 @@ def due_tasks(
     snapshot: Snapshot, now: datetime, settings: QueueSettings, rules: Iterable[Rule]
 ) -> dict[tuple[int, int, str], DueTask]:
     due: dict[tuple[int, int, str], DueTask] = {}
-    for task in _rule_tasks(snapshot, now, settings, rules):
-        due.setdefault(task.key, task)
-    return due
-
-
-def _rule_tasks(
-    snapshot: Snapshot, now: datetime, settings: QueueSettings, rules: Iterable[Rule]
-) -> Iterator[DueTask]:
-    """Every task the rules find due, as they find them (a key may come more than once)."""
     rules = tuple(rules)
     for zone, part in snapshot.by_zone().items():
         ctx = RuleContext(part, now, now.astimezone(ZoneInfo(zone)).date(), settings)
         for rule in rules:
-            yield from run_rule(rule, ctx)
+            for task in run_rule(rule, ctx):
+                due.setdefault(task.key, task)
+    return due
 
 
 @dataclass
@@ -139,87 +132,72 @@ def build_queues(
     started = clock()
     session.flush()  # Core statements below do not autoflush the caller's pending rows
     snapshot = load_snapshot(session, now)
+    phases = {"read": clock() - started}
+    due = due_tasks(snapshot, now, settings, default_rules() if rules is None else rules)
+    phases["rules"] = clock() - started - sum(phases.values())
     conn = session.connection()
     existing = _existing_tasks(conn)
-    entries = _existing_entries(conn)
-    # Patients who may get a new queue entry: what the calling rules read of them, read now so
-    # their admissions can be worked out while the server still writes the new tasks.
-    undialed = read_undialed(
-        session,
-        (p.id for p in snapshot.patients.values() if p.reachable and p.id not in entries),
-        now,
-    )
-    phases = {"read": clock() - started}
 
-    sqlite = conn.dialect.name == "sqlite"
-    stored_at = _driver_value(_bind_utc(now), sqlite)
-    due: dict[tuple[int, int, str], DueTask] = {}
+    new: list[tuple[Any, ...]] = []
     reopen: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []
-    # New tasks go to the database while the rules still run: on PostgreSQL the server writes
-    # them (rows, indexes, foreign-key checks) on its own core as the rules find the next ones.
-    with _RowSink(conn, "tasks") as new:
-        for t in _rule_tasks(snapshot, now, settings, default_rules() if rules is None else rules):
-            key = t.key
-            if key in due:
+    sqlite = conn.dialect.name == "sqlite"
+    stored_at = _driver_value(_bind_utc(now), sqlite)
+    for key, t in due.items():
+        current = existing.open_by_key.get(key)
+        if current is not None:
+            text = _json_text(t.priority_parts)
+            if current[1] == t.reason and (
+                current[2] == text
+                or (current[2] is not None and orjson.loads(current[2]) == t.priority_parts)
+            ):
                 continue
-            due[key] = t
-            current = existing.open_by_key.get(key)
-            if current is not None:
-                text = _json_text(t.priority_parts)
-                if current[1] == t.reason and (
-                    current[2] == text
-                    or (current[2] is not None and orjson.loads(current[2]) == t.priority_parts)
-                ):
-                    continue
-                changed.append({"_id": current[0], "pp": text, "sc": t.score, "re": t.reason})
-            elif key in existing.reopenable:
-                reopen.append(
-                    {
-                        "_id": existing.reopenable[key],
-                        "pp": _json_text(t.priority_parts),
-                        "sc": t.score,
-                        "re": t.reason,
-                    }
+            changed.append({"_id": current[0], "pp": text, "sc": t.score, "re": t.reason})
+        elif key in existing.reopenable:
+            reopen.append(
+                {
+                    "_id": existing.reopenable[key],
+                    "pp": _json_text(t.priority_parts),
+                    "sc": t.score,
+                    "re": t.reason,
+                }
+            )
+        elif key not in existing.known:
+            new.append(
+                (
+                    t.patient_id,
+                    t.campaign_id,
+                    t.prescription_id,
+                    t.subject,
+                    t.reason,
+                    "open",
+                    _driver_value(t.due_on, sqlite) if t.due_on else None,
+                    _json_text(t.priority_parts),
+                    t.score,
+                    stored_at,
                 )
-            elif key not in existing.known:
-                new.add(
-                    (
-                        t.patient_id,
-                        t.campaign_id,
-                        t.prescription_id,
-                        t.subject,
-                        t.reason,
-                        "open",
-                        _driver_value(t.due_on, sqlite) if t.due_on else None,
-                        _json_text(t.priority_parts),
-                        t.score,
-                        stored_at,
-                    )
-                )
-        phases["rules"] = clock() - started - sum(phases.values())
-        # On PostgreSQL the server is still writing tasks: plan the entries meanwhile.
-        plan = _plan_entries(snapshot, entries, due.values())
-        admissions = admissions_of(undialed, (row[0] for row in plan.inserts), settings)
-        phases["entries"] = clock() - started - sum(phases.values())
+            )
     stale_ids = [v[0] for key, v in existing.open_by_key.items() if key not in due]
     closes = list(_closings(session, snapshot, _stale_rows(session, stale_ids), now))
     if closes:
         session.execute(update(Task), closes)
+    _insert_rows(conn, "tasks", new)
     if reopen:
         conn.execute(_REOPEN, reopen)
     if changed:
         conn.execute(_RESCORE, changed)
     phases["tasks"] = clock() - started - sum(phases.values())
+    plan = _plan_entries(snapshot, _existing_entries(conn), due.values())
+    admissions = admissions_for(session, [row[0] for row in plan.inserts], now, settings)
     _write_entries(conn, plan, admissions, now, settings)
-    phases["entries"] += clock() - started - sum(phases.values())
-    # The claim-time check, done ahead, so most claims are one statement (queues.claimer); new
-    # entries were written with theirs, this covers the entries already there.
+    phases["entries"] = clock() - started - sum(phases.values())
+    # The claim-time check, done ahead, so most claims are one statement (queues.claimer), for
+    # the entries that were there before.
     admitted = len(admissions) + admit_entries(session, now, settings)
     phases["admission"] = clock() - started - sum(phases.values())
     filled = sum(1 for c in closes if c["closed_reason"] == FILLED)
     return BuildResult(
-        new.count,
+        len(new),
         len(reopen),
         len(closes),
         filled,
@@ -297,60 +275,32 @@ _COLUMN_TYPES: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
-class _RowSink:
-    """New rows for one table, written many at once through the driver, values already in the
-    form the column stores (JSON as text, naive UTC times). PostgreSQL: one COPY kept open while
-    the rows come, so the server works on them as they arrive; SQLite: one executemany at the end
-    (in-process: nothing to overlap)."""
-
-    def __init__(self, conn: Connection, table_name: str) -> None:
-        self.conn, self.table_name = conn, table_name
-        self.columns = tuple(name for name, _ in _COLUMN_TYPES[table_name])
-        self.count = 0
-        self._rows: list[tuple[Any, ...]] = []
-        self._copying: Any = None  # the cursor's copy() context and what it gives
-        self._copy: Any = None
-        self._cursor: Any = None
-
-    def __enter__(self) -> _RowSink:
-        if self.conn.dialect.name == "postgresql":
-            self._cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            names = ", ".join(self.columns)
+def _insert_rows(conn: Connection, table_name: str, rows: list[tuple[Any, ...]]) -> None:
+    """Many new rows at once through the driver, values already in the form the column stores
+    (JSON as text, naive UTC times): binary COPY on PostgreSQL, executemany on SQLite."""
+    if not rows:
+        return
+    columns = _COLUMN_TYPES[table_name]
+    names = ", ".join(name for name, _ in columns)
+    if conn.dialect.name == "postgresql":
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
             # Binary: the server parses nothing (about a tenth of its work on a build's tasks).
-            self._copying = self._cursor.copy(
-                f"COPY {self.table_name} ({names}) FROM STDIN (FORMAT BINARY)"
-            )
-            self._copy = self._copying.__enter__()
-            self._copy.set_types([kind for _, kind in _COLUMN_TYPES[self.table_name]])
-        return self
-
-    def add(self, row: tuple[Any, ...]) -> None:
-        self.count += 1
-        if self._copy is not None:
-            self._copy.write_row(row)
-        else:
-            self._rows.append(row)
-
-    def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
-        if self._copy is not None:
-            try:
-                self._copying.__exit__(kind, error, trace)  # ends the COPY, or fails it
-            finally:
-                self._cursor.close()
-            return
-        if kind is not None or not self._rows:
-            return
-        names = ", ".join(self.columns)
-        if self.conn.dialect.name == "sqlite":
-            marks = ", ".join("?" for _ in self.columns)
-            self.conn.exec_driver_sql(
-                f"INSERT INTO {self.table_name} ({names}) VALUES ({marks})", self._rows
-            )
-            return
-        self.conn.execute(
-            insert(table(self.table_name, *(column(c) for c in self.columns))),
-            [dict(zip(self.columns, row, strict=True)) for row in self._rows],
-        )
+            with cursor.copy(f"COPY {table_name} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types([kind for _, kind in columns])
+                for row in rows:
+                    copy.write_row(row)
+        finally:
+            cursor.close()
+        return
+    if conn.dialect.name == "sqlite":
+        marks = ", ".join("?" for _ in columns)
+        conn.exec_driver_sql(f"INSERT INTO {table_name} ({names}) VALUES ({marks})", rows)
+        return
+    conn.execute(
+        insert(table(table_name, *(column(name) for name, _ in columns))),
+        [dict(zip((name for name, _ in columns), row, strict=True)) for row in rows],
+    )
 
 
 def _json_text(value: dict[str, Any]) -> str:
@@ -501,15 +451,16 @@ def _write_entries(
     # A new entry is written with its admission (queues.admitting), rather than written and
     # then rewritten by admit_entries: on PostgreSQL a second version of every new row.
     rules_key = admission_key(settings)
-    with _RowSink(conn, "queue_entries") as sink:
-        for patient_id, pharmacy_id, key in plan.inserts:
-            until = admissions.get(patient_id)
-            admission = (
-                (stored_at, _driver_value(_bind_utc(until), sqlite), rules_key)
-                if until is not None
-                else (None, None, None)
-            )
-            sink.add((patient_id, pharmacy_id, "open", key, stored_at, *admission))
+    rows: list[tuple[Any, ...]] = []
+    for patient_id, pharmacy_id, key in plan.inserts:
+        until = admissions.get(patient_id)
+        admission = (
+            (stored_at, _driver_value(_bind_utc(until), sqlite), rules_key)
+            if until is not None
+            else (None, None, None)
+        )
+        rows.append((patient_id, pharmacy_id, "open", key, stored_at, *admission))
+    _insert_rows(conn, "queue_entries", rows)
     if plan.reopens:
         conn.execute(
             update(_Q)

@@ -1,7 +1,7 @@
 """How a build writes, on SQLite and PostgreSQL: each new queue entry with its calling-rule admission
 (queues.admitting), the same the full pass over the queue (admit_entries) gives, so a claim right
-after a build is one statement for exactly the patients the rules let through; and new tasks while
-the rules still run, without a failing rule leaving anything half-written."""
+after a build is one statement for exactly the patients the rules let through; and a failing rule
+leaves nothing half-written."""
 
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def test_a_rule_failing_midway_leaves_tasks_and_queue_as_they_were(
 
     with pytest.raises(ValueError, match="bad day"), transaction(sessions) as s:
         build_queues(s, later, rules=[counted, broken])
-    assert seen  # tasks were found, and on PostgreSQL sent, before the failure
+    assert seen  # other rules had found work before the failure
     assert _tables(sessions) == before
     with transaction(sessions) as s:  # the next build runs as if nothing happened
         assert build_queues(s, later).created > 0
