@@ -168,7 +168,8 @@ class _Judge:
 
 def _phones_of(conn: Any, first: int, last: int) -> dict[int, list[Any]]:
     phones: dict[int, list[Any]] = defaultdict(list)
-    for row in conn.execute(_PHONES_OF, {"first": first, "last": last}):
+    # .all(): one fetch of the whole run; iterating a result fetches row by row (1 s per 200,000).
+    for row in conn.execute(_PHONES_OF, {"first": first, "last": last}).all():
         phones[row.patient_id].append(row)
     return phones
 
@@ -203,7 +204,7 @@ def admissions_for(
         for head in conn.execute(
             _UNDIALED_PATIENTS,
             {"first": run[0], "last": run[-1], "since": now - DIAL_LOOKBACK},
-        ):
+        ).all():
             if head.patient_id in members:
                 until = judge.until(head, phones.get(head.patient_id, ()))
                 if until is not None:
