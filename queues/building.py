@@ -22,9 +22,7 @@ from sqlalchemy import (
     Float,
     Integer,
     String,
-    Text,
     bindparam,
-    cast,
     column,
     insert,
     select,
@@ -40,7 +38,7 @@ from queues.models import Attempt, Task
 from queues.priority import patient_score
 from queues.rules import default_rules
 from queues.rules.base import DueTask, Rule, RuleContext, run_rule
-from queues.rules.snapshot import Snapshot, load_snapshot
+from queues.rules.snapshot import Snapshot, driver_rows, load_snapshot
 from queues.settings import QueueSettings
 from queues.timeutil import as_utc
 
@@ -96,20 +94,13 @@ class _Existing:
 
 
 def _existing_tasks(conn: Connection) -> _Existing:
-    # The stored JSON as text: most rows are unchanged, and comparing the text the build itself
-    # wrote is far cheaper than decoding every row's priority parts.
+    # Plain driver tuples, and the stored JSON as text: most rows are unchanged, and comparing the
+    # text the build itself wrote is far cheaper than decoding every row's priority parts.
     found = _Existing({}, {}, set())
-    for tid, cid, pid, subject, status, closed_reason, reason, parts in conn.execute(
-        select(
-            _T.c.id,
-            _T.c.campaign_id,
-            _T.c.patient_id,
-            _T.c.subject,
-            _T.c.status,
-            _T.c.closed_reason,
-            _T.c.reason,
-            cast(_T.c.priority_parts, Text),
-        )
+    for tid, cid, pid, subject, status, closed_reason, reason, parts in driver_rows(
+        conn,
+        "SELECT id, campaign_id, patient_id, subject, status, closed_reason, reason, "
+        "CAST(priority_parts AS TEXT) FROM tasks",
     ):
         key = (cid, pid, subject)
         found.known.add(key)
@@ -395,8 +386,8 @@ def _existing_entries(conn: Connection) -> dict[int, tuple[str, float, int | Non
     """patient -> (status, sort key, holder) of every queue entry."""
     return {
         pid: (status, sort_key, holder_id)
-        for pid, status, sort_key, holder_id in conn.execute(
-            select(_Q.c.patient_id, _Q.c.status, _Q.c.sort_key, _Q.c.holder_id)
+        for pid, status, sort_key, holder_id in driver_rows(
+            conn, "SELECT patient_id, status, sort_key, holder_id FROM queue_entries"
         )
     }
 

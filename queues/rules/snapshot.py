@@ -120,7 +120,7 @@ def load_snapshot(session: Session, now: datetime, attempts_window_days: int = 3
             tobacco,
             hospice,
             esrd,
-        ) in _driver_rows(
+        ) in driver_rows(
             conn,
             "SELECT id, pharmacy_id, birth_date, do_not_call, deceased, med_sync_enrolled, "
             "med_sync_day, tobacco_use, hospice, esrd FROM patients",
@@ -128,14 +128,14 @@ def load_snapshot(session: Session, now: datetime, attempts_window_days: int = 3
     }
     prescriptions = [
         RxRow(rx_id, patient_id, ingredient, pqa_class, bool(chronic), refills_left)
-        for rx_id, patient_id, ingredient, pqa_class, chronic, refills_left in _driver_rows(
+        for rx_id, patient_id, ingredient, pqa_class, chronic, refills_left in driver_rows(
             conn,
             "SELECT id, patient_id, ingredient, pqa_class, chronic, refills_left "
             "FROM prescriptions WHERE active ORDER BY id",
         )
     ]
     fills: dict[int, list[tuple[date, int]]] = defaultdict(list)
-    for rx_id, fill_date, days in _driver_rows(
+    for rx_id, fill_date, days in driver_rows(
         conn,
         "SELECT prescription_id, fill_date, days_supply FROM fills "
         "ORDER BY prescription_id, fill_date",
@@ -189,7 +189,7 @@ def load_snapshot(session: Session, now: datetime, attempts_window_days: int = 3
     )
 
 
-def _driver_rows(conn: Connection, sql: str) -> list[Any]:
+def driver_rows(conn: Connection, sql: str) -> list[Any]:
     """All rows of `sql` as the driver's own tuples, in the session's transaction: a million
     fills through SQLAlchemy's Row objects cost seconds more than the read itself."""
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
