@@ -193,7 +193,12 @@ def admissions_for(
 ) -> dict[int, datetime]:
     """The admission each of these patients gets now (patient -> admitted until), for the
     entries a build is about to write: stored with the new row, it spares writing every new entry
-    a second time. Patients dialed in the lookback, or not callable now, are left out."""
+    a second time. Patients dialed in the lookback, or not callable now, are left out.
+
+    A change another session commits between this read and the build's commit cannot clear it
+    (the triggers do not see an entry not yet committed), as it could not when admit_entries
+    admitted new entries in the build's transaction: the dial-time check, run in full before
+    every call, stands between such a change and a call."""
     now = as_utc(now)
     conn = session.connection()
     judge = _Judge(settings, now)
