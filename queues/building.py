@@ -178,13 +178,14 @@ def build_queues(
     if changed:
         conn.execute(_RESCORE, changed)
     phases["tasks"] = clock() - started - sum(phases.values())
-    plan = _plan_entries(snapshot, _existing_entries(conn), due.values())
+    entries = _existing_entries(conn)
+    plan = _plan_entries(snapshot, entries, due.values())
     admissions = admissions_for(session, [row[0] for row in plan.inserts], now, settings)
     _write_entries(conn, plan, admissions, now, settings)
     phases["entries"] = clock() - started - sum(phases.values())
     # The claim-time check, done ahead, so most claims are one statement (queues.claimer), for
-    # the entries that were there before.
-    admitted = len(admissions) + admit_entries(session, now, settings)
+    # the entries that were there before (the new ones were written with theirs).
+    admitted = len(admissions) + (admit_entries(session, now, settings) if entries else 0)
     phases["admission"] = clock() - started - sum(phases.values())
     filled = sum(1 for c in closes if c["closed_reason"] == FILLED)
     return BuildResult(
