@@ -107,6 +107,7 @@ class QueuesTable(InPlaceTable):
 
     COLUMNS = (
         "Queue",
+        "Weight",  # its own column: an 80-column screen keeps room for "Why later"
         "Open",
         "Now",
         "Held",
@@ -129,6 +130,7 @@ class QueuesTable(InPlaceTable):
             late = f" ({p.callbacks_overdue} late)" if p.callbacks_overdue else ""
             rows[f"p{p.pharmacy_id}"] = (
                 Text(f"{p.code} patients", style="bold"),
+                "",
                 Text(str(p.patients), style="bold"),
                 Text(str(p.callable_now), style="bold green" if p.callable_now else "dim"),
                 str(p.held),
@@ -142,13 +144,14 @@ class QueuesTable(InPlaceTable):
             )
             for q in (q for q in queues if q.pharmacy_id == p.pharmacy_id):
                 if q.active:
-                    name: Cell = f"  {q.campaign} (weight {q.weight:g})"
+                    name: Cell = f"  {q.campaign}"
                 else:
                     waiting = f", {q.paused_tasks} waiting" if q.paused_tasks else ""
                     name = Text(f"  {q.campaign} PAUSED{waiting}", style="bold yellow")
                 due = q.oldest_due.strftime("%b %d") if q.oldest_due else "—"
                 rows[q.key] = (
                     name,
+                    f"{q.weight:g}",
                     str(q.open_tasks),
                     Text(str(q.callable_now), style="green" if q.callable_now else "dim"),
                     str(q.held),

@@ -102,10 +102,10 @@ async def test_supervisor_lands_on_the_floor_with_queues_by_pharmacy_and_campaig
         table = app.screen.query_one(QueuesTable)
         pharmacy, campaign = rows(table)
         # Three patients, one refill task each, all callable now; one callback an hour late.
-        assert pharmacy[:5] == ["TX1 patients", "3", "3", "0", "0"]  # open, now, held, later
-        assert pharmacy[7] == "1 due (1 late)"
-        assert campaign[0] == "  Refill reminder (weight 1)"
-        assert campaign[1:4] == ["3", "3", "0"]
+        assert pharmacy[:6] == ["TX1 patients", "", "3", "3", "0", "0"]  # open, now, held, later
+        assert pharmacy[8] == "1 due (1 late)"
+        assert campaign[:2] == ["  Refill reminder", "1"]  # the campaign and its weight
+        assert campaign[2:5] == ["3", "3", "0"]
         text = visible_text(app)
         assert "FLOOR TX1" in text and "1 calls today" in text
         assert "Pause/resume" in text  # the open tab's controls are in the footer
@@ -207,7 +207,7 @@ async def test_weight_and_log_out_controls_are_applied_and_audited(tmp_path: Pat
         await login(sp, "sue")
         supervisor.screen.query_one(QueuesTable).move_cursor(row=1)
         await press(sp, "plus")
-        assert "Refill reminder (weight 1.5)" in visible_text(supervisor)
+        assert rows(supervisor.screen.query_one(QueuesTable))[1][:2] == ["  Refill reminder", "1.5"]
         await select_agent(sp, "Ana")
         await press(sp, "o")
         assert "log-out asked" in visible_text(supervisor)
