@@ -60,10 +60,8 @@ def admission_key(settings: QueueSettings) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _dialed_since(since: Any) -> Any:
-    return exists().where(
-        _attempts.c.patient_id == _qe.c.patient_id, _attempts.c.started_at > since
-    )
+def _dialed_since(since: Any, patient_id: Any = _qe.c.patient_id) -> Any:
+    return exists().where(_attempts.c.patient_id == patient_id, _attempts.c.started_at > since)
 
 
 def _waiting_query(key: str, pharmacy_ids: Sequence[int] | None) -> Any:
@@ -178,12 +176,7 @@ _UNDIALED_PATIENTS = (
     select(_patients.c.id.label("patient_id"), *PATIENT_COLUMNS)
     .select_from(_patients.join(_pharmacies, _pharmacies.c.id == _patients.c.pharmacy_id))
     .where(_patients.c.id.between(bindparam("first"), bindparam("last")))
-    .where(
-        ~exists().where(
-            _attempts.c.patient_id == _patients.c.id,
-            _attempts.c.started_at > bindparam("since", type_=_UTC),
-        )
-    )
+    .where(~_dialed_since(bindparam("since", type_=_UTC), _patients.c.id))
     .order_by(_patients.c.id)
 )
 

@@ -27,11 +27,14 @@ class DueTask:
     due_on: date | None = None
     prescription_id: int | None = None
     priority_parts: dict[str, Any] = field(default_factory=dict)
-    score: float = 0.0  # the same as priority_parts["score"], read twice per task by a build
 
     @property
     def key(self) -> tuple[int, int, str]:
         return (self.campaign_id, self.patient_id, self.subject)
+
+    @property
+    def score(self) -> float:
+        return float(self.priority_parts.get("score", 0.0))
 
 
 @dataclass
@@ -114,9 +117,9 @@ class RuleContext:
             "callback_due": callback_due,
             "pharmacy_priority": pharmacy_priority,
         }
-        score = parts["score"] = round(score_of(parts), 2)
+        parts["score"] = round(score_of(parts), 2)
         return DueTask(
-            patient.id, campaign_id, kind, subject, reason, due_on, prescription_id, parts, score
+            patient.id, campaign_id, kind, subject, reason, due_on, prescription_id, parts
         )
 
 
