@@ -96,19 +96,17 @@ def _waiting_query(key: str, pharmacy_ids: Sequence[int] | None) -> Any:
     return query
 
 
-_PHONES_OF = (
-    select(
-        _phones.c.patient_id,
-        _phones.c.number,
-        _phones.c.best_time,
-        _phones.c.wrong_number,
-        _phones.c.do_not_call,
-    )
-    # The chunk's id range (its entries come in patient_id order): no list of ids to bind; phones
-    # of patients in the range but not in the chunk are read and ignored.
-    .where(_phones.c.patient_id.between(bindparam("first"), bindparam("last")))
-    .order_by(_phones.c.patient_id, _phones.c.rank, _phones.c.id)
-)
+_PHONES = select(
+    _phones.c.patient_id,
+    _phones.c.number,
+    _phones.c.best_time,
+    _phones.c.wrong_number,
+    _phones.c.do_not_call,
+).order_by(_phones.c.patient_id, _phones.c.rank, _phones.c.id)
+# A chunk's id range (its entries come in patient_id order): no list of ids to bind; phones of
+# patients in the range but not in the chunk are read and ignored.
+_PHONES_OF = _PHONES.where(_phones.c.patient_id.between(bindparam("first"), bindparam("last")))
+_PHONES_IN = _PHONES.where(_phones.c.patient_id.in_(bindparam("ids", expanding=True)))
 
 
 def _where(number: str) -> tuple[tuple[str, ...], str | None]:
@@ -139,7 +137,12 @@ def _shape(head: Any, phones: Sequence[Any]) -> tuple[Any, ...]:
     )
 
 
-class _Judge:
+# Patients as `read_undialed` gives them: each head row (patient_id and PATIENT_COLUMNS) with its
+# phones.
+Undialed = list[tuple[Any, list[Any]]]
+
+
+class Judge:
     """The calling rules' verdict for undialed patients, worked out once per shape (`_shape`)."""
 
     def __init__(self, settings: QueueSettings, now: datetime) -> None:
@@ -163,6 +166,15 @@ class _Judge:
         until = self._verdicts[shape] = verdict.open_until if verdict and verdict.callable else None
         return until
 
+    def admissions(self, undialed: Undialed) -> dict[int, datetime]:
+        """patient -> admitted until, for those of `read_undialed`'s patients callable now."""
+        out: dict[int, datetime] = {}
+        for head, phones in undialed:
+            until = self.until(head, phones)
+            if until is not None:
+                out[head.patient_id] = until
+        return out
+
 
 def _phones_of(conn: Any, first: int, last: int) -> dict[int, list[Any]]:
     phones: dict[int, list[Any]] = defaultdict(list)
@@ -172,13 +184,14 @@ def _phones_of(conn: Any, first: int, last: int) -> dict[int, list[Any]]:
     return phones
 
 
-_UNDIALED_PATIENTS = (
+_UNDIALED = (
     select(_patients.c.id.label("patient_id"), *PATIENT_COLUMNS)
     .select_from(_patients.join(_pharmacies, _pharmacies.c.id == _patients.c.pharmacy_id))
-    .where(_patients.c.id.between(bindparam("first"), bindparam("last")))
     .where(~_dialed_since(bindparam("since", type_=_UTC), _patients.c.id))
     .order_by(_patients.c.id)
 )
+_UNDIALED_OF = _UNDIALED.where(_patients.c.id.between(bindparam("first"), bindparam("last")))
+_UNDIALED_IN = _UNDIALED.where(_patients.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def admissions_for(
@@ -193,26 +206,35 @@ def admissions_for(
     admitted new entries in the build's transaction: the dial-time check, run in full before
     every call, stands between such a change and a call."""
     now = as_utc(now)
-    conn = session.connection()
-    judge = _Judge(settings, now)
-    out: dict[int, datetime] = {}
+    return Judge(settings, now).admissions(read_undialed(session.connection(), patient_ids, now))
+
+
+def read_undialed(conn: Any, patient_ids: Sequence[int], now: datetime) -> Undialed:
+    """What the calling rules read of these patients (patient_id and PATIENT_COLUMNS, with their
+    phones), for those not dialed in the lookback; the reading half of `admissions_for`."""
+    since = as_utc(now) - DIAL_LOOKBACK
+    out: Undialed = []
     for run in _id_runs(sorted(set(patient_ids))):
         members = set(run)
-        phones = _phones_of(conn, run[0], run[-1])
-        for head in conn.execute(
-            _UNDIALED_PATIENTS,
-            {"first": run[0], "last": run[-1], "since": now - DIAL_LOOKBACK},
-        ).all():
+        if run[-1] - run[0] < 2 * len(run):  # most of the range: read it whole
+            phones = _phones_of(conn, run[0], run[-1])
+            heads = conn.execute(
+                _UNDIALED_OF, {"first": run[0], "last": run[-1], "since": since}
+            ).all()
+        else:  # a few ids scattered over it (a rebuild's patients new to the queue): by id
+            phones = defaultdict(list)
+            for row in conn.execute(_PHONES_IN, {"ids": run}).all():
+                phones[row.patient_id].append(row)
+            heads = conn.execute(_UNDIALED_IN, {"ids": run, "since": since}).all()
+        for head in heads:
             if head.patient_id in members:
-                until = judge.until(head, phones.get(head.patient_id, ()))
-                if until is not None:
-                    out[head.patient_id] = until
+                out.append((head, phones.get(head.patient_id, [])))
     return out
 
 
 def _id_runs(ids: list[int]) -> Iterator[list[int]]:
-    """Sorted ids in runs read by id range: at most CHUNK ids, spanning at most 2 * CHUNK, so
-    a few scattered ids never read the whole table."""
+    """Sorted ids in runs of at most CHUNK ids, spanning at most 2 * CHUNK: each read by its id
+    range when the ids fill half of it or more, else by its ids."""
     run: list[int] = []
     for pid in ids:
         if run and (len(run) == CHUNK or pid - run[0] >= 2 * CHUNK):
@@ -237,7 +259,7 @@ def admit_entries(
     now = as_utc(now)
     conn = session.connection()
     query = _waiting_query(key, pharmacy_ids)
-    judge = _Judge(settings, now)
+    judge = Judge(settings, now)
     admitted: dict[datetime, list[int]] = defaultdict(list)
     after = 0
     while True:

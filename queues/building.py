@@ -3,13 +3,18 @@
 Idempotent: running it twice changes nothing. A task that is no longer due closes as
 "resolved_without_call", or as "filled" when a new fill answered it — then the last call that asked
 is credited with it. Each patient with open tasks has one queue entry: one call for all subjects.
+
+The rules run over the patients part by part (a few thousand each); on PostgreSQL a worker thread
+writes each part's new rows while the rules work out the next, so the server's share of a first
+build (writing hundreds of thousands of tasks) runs alongside the rules instead of after them.
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -33,7 +38,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
-from queues.admitting import admission_key, admissions_for, admit_entries
+from queues.admitting import Judge, Undialed, admission_key, admit_entries, read_undialed
 from queues.models import Attempt, Task
 from queues.priority import patient_score
 from queues.rules import default_rules
@@ -77,10 +82,7 @@ def due_tasks(
     due: dict[tuple[int, int, str], DueTask] = {}
     rules = tuple(rules)
     for zone, part in snapshot.by_zone().items():
-        ctx = RuleContext(part, now, now.astimezone(ZoneInfo(zone)).date(), settings)
-        for rule in rules:
-            for task in run_rule(rule, ctx):
-                due.setdefault(task.key, task)
+        due.update(_due_in(part, zone, now, settings, rules))  # a patient is in one zone only
     return due
 
 
@@ -119,86 +121,246 @@ def build_queues(
 ) -> BuildResult:
     """Bring tasks and queue entries in line with the rules, in the caller's transaction."""
     settings = settings or QueueSettings()
+    rules = tuple(default_rules() if rules is None else rules)
     clock = time.perf_counter
     started = clock()
     session.flush()  # Core statements below do not autoflush the caller's pending rows
     snapshot = load_snapshot(session, now)
-    phases = {"read": clock() - started}
-    due = due_tasks(snapshot, now, settings, default_rules() if rules is None else rules)
-    phases["rules"] = clock() - started - sum(phases.values())
     conn = session.connection()
     existing = _existing_tasks(conn)
+    entries = _existing_entries(conn)
+    # What the calling rules read of everyone who may get a new queue entry, read now: on the
+    # writer's thread it would hold up the writes (it needs the GIL the rules hold).
+    undialed = read_undialed(conn, [pid for pid in snapshot.patients if pid not in entries], now)
+    phases = {"read": clock() - started, "rules": 0.0}
+    work = _Work(conn, existing, entries, undialed, now, settings)
 
-    new: list[tuple[Any, ...]] = []
-    reopen: list[dict[str, Any]] = []
-    changed: list[dict[str, Any]] = []
-    sqlite = conn.dialect.name == "sqlite"
-    stored_at = _driver_value(_bind_utc(now), sqlite)
-    for key, t in due.items():
-        current = existing.open_by_key.get(key)
-        if current is not None:
-            text = _json_text(t.priority_parts)
-            if current[1] == t.reason and (
-                current[2] == text
-                or (current[2] is not None and orjson.loads(current[2]) == t.priority_parts)
-            ):
-                continue
-            changed.append({"_id": current[0], "pp": text, "sc": t.score, "re": t.reason})
-        elif key in existing.reopenable:
-            reopen.append(
-                {
-                    "_id": existing.reopenable[key],
-                    "pp": _json_text(t.priority_parts),
-                    "sc": t.score,
-                    "re": t.reason,
-                }
-            )
-        elif key not in existing.known:
-            new.append(
-                (
-                    t.patient_id,
-                    t.campaign_id,
-                    t.prescription_id,
-                    t.subject,
-                    t.reason,
-                    "open",
-                    _driver_value(t.due_on, sqlite) if t.due_on else None,
-                    _json_text(t.priority_parts),
-                    t.score,
-                    stored_at,
-                )
-            )
-    stale_ids = [v[0] for key, v in existing.open_by_key.items() if key not in due]
+    # Part by part: the rules find a part's due tasks while the database writes the part before
+    # (on PostgreSQL the server's work on new rows — their indexes and foreign-key checks — is
+    # about as long as the rules', and runs on the other core).
+    with _Writer(conn) as writer:
+        for zone, part in snapshot.parts(PART_PATIENTS):
+            mark = clock()
+            found = _due_in(part, zone, now, settings, rules)
+            phases["rules"] += clock() - mark
+            work.take(found, snapshot, writer)
+    phases["tasks and entries"] = clock() - started - sum(phases.values())
+
+    stale_ids = [v[0] for key, v in existing.open_by_key.items() if key not in work.due]
     closes = list(_closings(session, snapshot, _stale_rows(session, stale_ids), now))
     if closes:
         session.execute(update(Task), closes)
-    _insert_rows(conn, "tasks", new)
-    if reopen:
-        conn.execute(_REOPEN, reopen)
-    if changed:
-        conn.execute(_RESCORE, changed)
-    phases["tasks"] = clock() - started - sum(phases.values())
-    entries = _existing_entries(conn)
-    plan = _plan_entries(snapshot, entries, due.values())
-    admissions = admissions_for(session, [row[0] for row in plan.inserts], now, settings)
-    _write_entries(conn, plan, admissions, now, settings)
-    phases["entries"] = clock() - started - sum(phases.values())
+    if work.reopen:
+        conn.execute(_REOPEN, work.reopen)
+    if work.changed:
+        conn.execute(_RESCORE, work.changed)
+    _update_entries(conn, work, entries, now)
+    phases["updates"] = clock() - started - sum(phases.values())
     # The claim-time check, done ahead, so most claims are one statement (queues.claimer), for
     # the entries that were there before (the new ones were written with theirs).
-    admitted = len(admissions) + (admit_entries(session, now, settings) if entries else 0)
+    admitted = work.admitted + (admit_entries(session, now, settings) if entries else 0)
     phases["admission"] = clock() - started - sum(phases.values())
     filled = sum(1 for c in closes if c["closed_reason"] == FILLED)
     return BuildResult(
-        len(new),
-        len(reopen),
+        work.created,
+        len(work.reopen),
         len(closes),
         filled,
-        len(changed),
-        len(due),
-        plan.queued,
+        len(work.changed),
+        len(work.due),
+        len(work.queued),
         admitted,
         {k: round(v, 3) for k, v in phases.items()},
     )
+
+
+# Patients per part of a build: small enough that the last part's writes, which nothing overlaps,
+# are short; large enough that a part's statements cost little next to its rows.
+PART_PATIENTS = 5_000
+
+
+def _due_in(
+    part: Snapshot, zone: str, now: datetime, settings: QueueSettings, rules: tuple[Rule, ...]
+) -> dict[tuple[int, int, str], DueTask]:
+    ctx = RuleContext(part, now, now.astimezone(ZoneInfo(zone)).date(), settings)
+    due: dict[tuple[int, int, str], DueTask] = {}
+    for rule in rules:
+        for task in run_rule(rule, ctx):
+            due.setdefault(task.key, task)
+    return due
+
+
+class _Work:
+    """What a build found so far, part by part, against what was stored."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        existing: _Existing,
+        entries: dict[int, tuple[str, float, int | None]],
+        undialed: Undialed,
+        now: datetime,
+        settings: QueueSettings,
+    ) -> None:
+        self.conn, self.existing, self.entries = conn, existing, entries
+        self.undialed = {head.patient_id: (head, phones) for head, phones in undialed}
+        self.sqlite = conn.dialect.name == "sqlite"
+        self.stored_at = _driver_value(_bind_utc(now), self.sqlite)
+        self.rules_key = admission_key(settings)
+        self.judge = Judge(settings, as_utc(now))
+        self.due: dict[tuple[int, int, str], DueTask] = {}
+        self.reopen: list[dict[str, Any]] = []
+        self.changed: list[dict[str, Any]] = []
+        self.queued: dict[int, float] = {}  # patient -> sort key of their entry
+        self.created = self.admitted = 0
+
+    def take(
+        self, found: dict[tuple[int, int, str], DueTask], snapshot: Snapshot, writer: _Writer
+    ) -> None:
+        """Sort one part's due tasks into new, reopened and rescored, and hand the new tasks and
+        queue entries to the writer."""
+        existing, sqlite, stored_at, new = self.existing, self.sqlite, self.stored_at, []
+        scores: dict[int, list[float]] = defaultdict(list)
+        for key, t in found.items():
+            self.due[key] = t
+            scores[t.patient_id].append(t.score)
+            current = existing.open_by_key.get(key)
+            if current is not None:
+                text = _json_text(t.priority_parts)
+                if current[1] == t.reason and (
+                    current[2] == text
+                    or (current[2] is not None and orjson.loads(current[2]) == t.priority_parts)
+                ):
+                    continue
+                self.changed.append({"_id": current[0], "pp": text, "sc": t.score, "re": t.reason})
+            elif key in existing.reopenable:
+                self.reopen.append(
+                    {
+                        "_id": existing.reopenable[key],
+                        "pp": _json_text(t.priority_parts),
+                        "sc": t.score,
+                        "re": t.reason,
+                    }
+                )
+            elif key not in existing.known:
+                new.append(
+                    (
+                        t.patient_id,
+                        t.campaign_id,
+                        t.prescription_id,
+                        t.subject,
+                        t.reason,
+                        "open",
+                        _driver_value(t.due_on, sqlite) if t.due_on else None,
+                        _json_text(t.priority_parts),
+                        t.score,
+                        stored_at,
+                    )
+                )
+        writer.submit(_insert_rows, self.conn, "tasks", new)
+        self.created += len(new)
+        # A new entry is written with its admission (queues.admitting), not written and then
+        # rewritten by admit_entries: on PostgreSQL that is a second version of every new row.
+        rows: list[tuple[Any, ...]] = []
+        for patient_id, patient_scores in scores.items():
+            sort_key = self.queued[patient_id] = -patient_score(patient_scores)  # lower first
+            if patient_id in self.entries:
+                continue
+            read = self.undialed.get(patient_id)
+            until = self.judge.until(*read) if read is not None else None
+            admission: tuple[Any, ...] = (None, None, None)
+            if until is not None:
+                admission = (stored_at, _driver_value(_bind_utc(until), sqlite), self.rules_key)
+                self.admitted += 1
+            pharmacy_id = snapshot.patients[patient_id].pharmacy_id
+            rows.append((patient_id, pharmacy_id, "open", sort_key, stored_at, *admission))
+        writer.submit(_insert_rows, self.conn, "queue_entries", rows)
+
+
+class _Writer:
+    """Runs a build's statements in order on its connection. On PostgreSQL on one worker thread,
+    so the server writes one part while the rules work on the next (the thread waits on the
+    socket, without the GIL); on SQLite, in-process, at once.
+
+    The build's own thread leaves the connection to the writer until the `with` block ends; the
+    block ends only when the writer is done with it. After a statement fails the rest do not run,
+    and the failure is raised by the next `submit` or when the block ends."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._pool = (
+            ThreadPoolExecutor(1, thread_name_prefix="queue-build-writer")
+            if conn.dialect.name == "postgresql"
+            else None
+        )
+        self._failed: BaseException | None = None
+        self._stopping = False
+
+    def submit(self, fn: Callable[..., object], *args: Any) -> None:
+        if self._failed is not None:  # no use working out more rows to write
+            raise self._failed
+        if self._pool is None:
+            fn(*args)
+            return
+        self._pool.submit(self._run, fn, *args)
+
+    def _run(self, fn: Callable[..., object], *args: Any) -> None:
+        if self._failed is not None or self._stopping:
+            return
+        try:
+            fn(*args)
+        except BaseException as error:
+            self._failed = error
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
+        if self._pool is None:
+            return
+        self._stopping = kind is not None  # the build failed: what is queued need not run
+        self._pool.shutdown(wait=True)
+        if kind is None and self._failed is not None:
+            raise self._failed
+
+
+def _update_entries(
+    conn: Connection,
+    work: _Work,
+    entries: dict[int, tuple[str, float, int | None]],
+    now: datetime,
+) -> None:
+    """Reopen, re-sort and finish the queue entries that were there before."""
+    available_at = _bind_utc(now)
+    reopens, rekeys = [], []
+    for patient_id, key in work.queued.items():
+        entry = entries.get(patient_id)
+        if entry is None:
+            continue
+        if entry[0] != "open":
+            reopens.append({"_pid": patient_id, "sk": key})
+        elif entry[1] != key:
+            rekeys.append({"_pid": patient_id, "sk": key})
+    if reopens:
+        conn.execute(
+            update(_Q)
+            .where(_Q.c.patient_id == bindparam("_pid"))
+            .values(sort_key=bindparam("sk"), status="open", available_at=available_at),
+            reopens,
+        )
+    if rekeys:
+        conn.execute(
+            update(_Q).where(_Q.c.patient_id == bindparam("_pid")).values(sort_key=bindparam("sk")),
+            rekeys,
+        )
+    finished = [
+        pid
+        for pid, (status, _key, holder) in entries.items()
+        if pid not in work.queued and status == "open" and holder is None
+    ]
+    for i in range(0, len(finished), 500):
+        conn.execute(
+            update(_Q).where(_Q.c.patient_id.in_(finished[i : i + 500])).values(status="done")
+        )
 
 
 # The tasks table with its JSON column as plain text: the build serialises priority parts once
@@ -391,84 +553,6 @@ def _existing_entries(conn: Connection) -> dict[int, tuple[str, float, int | Non
             conn, "SELECT patient_id, status, sort_key, holder_id FROM queue_entries"
         )
     }
-
-
-@dataclass
-class _EntryPlan:
-    """What the queue entries need: one open entry per patient with due tasks."""
-
-    queued: int
-    inserts: list[tuple[int, int, float]]  # patient, pharmacy, sort key
-    reopens: list[dict[str, Any]]
-    rekeys: list[dict[str, Any]]
-    finished: list[int]
-
-
-def _plan_entries(
-    snapshot: Snapshot,
-    entries: dict[int, tuple[str, float, int | None]],
-    due: Iterable[DueTask],
-) -> _EntryPlan:
-    scores: dict[int, list[float]] = defaultdict(list)
-    for t in due:
-        scores[t.patient_id].append(t.score)
-    best = {pid: -patient_score(s) for pid, s in scores.items()}  # lower sorts first
-    plan = _EntryPlan(len(best), [], [], [], [])
-    for patient_id, key in best.items():
-        entry = entries.get(patient_id)
-        if entry is None:
-            plan.inserts.append((patient_id, snapshot.patients[patient_id].pharmacy_id, key))
-        elif entry[0] != "open":
-            plan.reopens.append({"_pid": patient_id, "sk": key})
-        elif entry[1] != key:
-            plan.rekeys.append({"_pid": patient_id, "sk": key})
-    plan.finished = [
-        pid
-        for pid, (status, _key, holder) in entries.items()
-        if pid not in best and status == "open" and holder is None
-    ]
-    return plan
-
-
-def _write_entries(
-    conn: Connection,
-    plan: _EntryPlan,
-    admissions: dict[int, datetime],
-    now: datetime,
-    settings: QueueSettings,
-) -> None:
-    available_at = _bind_utc(now)
-    sqlite = conn.dialect.name == "sqlite"
-    stored_at = _driver_value(available_at, sqlite)
-    # A new entry is written with its admission (queues.admitting), rather than written and
-    # then rewritten by admit_entries: on PostgreSQL a second version of every new row.
-    rules_key = admission_key(settings)
-    rows: list[tuple[Any, ...]] = []
-    for patient_id, pharmacy_id, key in plan.inserts:
-        until = admissions.get(patient_id)
-        admission = (
-            (stored_at, _driver_value(_bind_utc(until), sqlite), rules_key)
-            if until is not None
-            else (None, None, None)
-        )
-        rows.append((patient_id, pharmacy_id, "open", key, stored_at, *admission))
-    _insert_rows(conn, "queue_entries", rows)
-    if plan.reopens:
-        conn.execute(
-            update(_Q)
-            .where(_Q.c.patient_id == bindparam("_pid"))
-            .values(sort_key=bindparam("sk"), status="open", available_at=available_at),
-            plan.reopens,
-        )
-    if plan.rekeys:
-        conn.execute(
-            update(_Q).where(_Q.c.patient_id == bindparam("_pid")).values(sort_key=bindparam("sk")),
-            plan.rekeys,
-        )
-    for i in range(0, len(plan.finished), 500):
-        conn.execute(
-            update(_Q).where(_Q.c.patient_id.in_(plan.finished[i : i + 500])).values(status="done")
-        )
 
 
 _Q = table(

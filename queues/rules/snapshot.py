@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -79,6 +80,23 @@ class Snapshot:
                 prescriptions=[rx for rx in self.prescriptions if rx.patient_id in patients],
             )
         return out
+
+    def parts(self, size: int) -> Iterator[tuple[str, Snapshot]]:
+        """The zone views (`by_zone`) cut into views of at most `size` patients each, in patient
+        order: every rule reads one patient's own rows only, so the parts' tasks together are the
+        whole's, and a build can write one part's while the rules work out the next."""
+        for zone, whole in self.by_zone().items():
+            ids = list(whole.patients)
+            if len(ids) <= size:
+                yield zone, whole
+                continue
+            part_of = {pid: i // size for i, pid in enumerate(ids)}
+            prescriptions: list[list[RxRow]] = [[] for _ in range(0, len(ids), size)]
+            for rx in whole.prescriptions:
+                prescriptions[part_of[rx.patient_id]].append(rx)
+            for n, start in enumerate(range(0, len(ids), size)):
+                patients = {pid: whole.patients[pid] for pid in ids[start : start + size]}
+                yield zone, replace(whole, patients=patients, prescriptions=prescriptions[n])
 
     def campaign(self, pharmacy_id: int, kind: str) -> tuple[int, float] | None:
         return self.campaigns.get((pharmacy_id, kind)) or self.campaigns.get((None, kind))

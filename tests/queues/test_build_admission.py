@@ -1,7 +1,8 @@
 """How a build writes, on SQLite and PostgreSQL: each new queue entry with its calling-rule admission
 (queues.admitting), the same the full pass over the queue (admit_entries) gives, so a claim right
-after a build is one statement for exactly the patients the rules let through; and a failing rule
-leaves nothing half-written."""
+after a build is one statement for exactly the patients the rules let through; part by part, the
+same as in one pass; and a failing rule leaves nothing half-written, even with parts already
+handed to the database."""
 
 from __future__ import annotations
 
@@ -13,13 +14,16 @@ import pytest
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from queues import building
 from queues.admitting import admit_entries
-from queues.building import build_queues
+from queues.building import build_queues, due_tasks
 from queues.db import transaction
 from queues.demo import seed_demo
 from queues.models import Patient, Pharmacy, QueueEntry, Task, User
 from queues.rules import DEFAULT_RULES
 from queues.rules.base import DueTask, RuleContext
+from queues.rules.snapshot import load_snapshot
+from queues.settings import QueueSettings
 from tests.queues.test_admission import add_dial
 
 # Wednesday 2026-12-02 14:30 UTC: 09:30 in Miami, 08:30 in Houston, 07:30 in Phoenix — the demo's
@@ -88,17 +92,54 @@ def _tables(sessions: sessionmaker[Session]) -> tuple[list[Any], list[Any]]:
     return tasks, entries
 
 
+def test_a_build_in_parts_writes_what_one_pass_over_everyone_finds(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_demo(sessions, patients=240, seed=5, now=EARLY)
+    later = EARLY + timedelta(days=9)  # new run-outs, so the build writes new tasks too
+    with transaction(sessions) as s:
+        s.execute(delete(QueueEntry))  # and every entry anew, with its admission
+    monkeypatch.setattr(building, "PART_PATIENTS", 7)  # about a dozen parts per pharmacy zone
+    with transaction(sessions) as s:
+        result = build_queues(s, later)
+
+    with sessions() as s:
+        due = due_tasks(load_snapshot(s, later), later, QueueSettings(), DEFAULT_RULES)
+        stored = {
+            (t.campaign_id, t.patient_id, t.subject): (t.reason, t.priority_parts, t.score)
+            for t in s.scalars(select(Task).where(Task.status == "open"))
+        }
+        queued = set(s.scalars(select(QueueEntry.patient_id).where(QueueEntry.status == "open")))
+    assert result.created > 0
+    assert stored == {k: (t.reason, t.priority_parts, t.score) for k, t in due.items()}
+    assert queued == {t.patient_id for t in due.values()}
+    written = _admissions(sessions)
+    with transaction(sessions) as s:
+        s.execute(
+            update(QueueEntry).values(admitted_at=None, admitted_until=None, admitted_key=None)
+        )
+        assert admit_entries(s, later) == result.admitted > 0
+    assert _admissions(sessions) == written
+
+
+@pytest.mark.parametrize("failing_part", [1, 5])
 def test_a_rule_failing_midway_leaves_tasks_and_queue_as_they_were(
-    sessions: sessionmaker[Session],
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch, failing_part: int
 ) -> None:
     seed_demo(sessions, patients=120, seed=5, now=EARLY)
+    # In parts of 10 patients: failing in the fifth, four parts have gone to the database.
+    monkeypatch.setattr(building, "PART_PATIENTS", 10)
     before = _tables(sessions)
     later = EARLY + timedelta(days=9)  # new run-outs: the rules before the broken one find work
     seen: list[DueTask] = []
+    parts = 0
 
     def broken(ctx: RuleContext) -> Iterator[DueTask | None]:
+        nonlocal parts
         assert ctx.now == later
-        raise ValueError("a rule's bad day")
+        parts += 1
+        if parts == failing_part:
+            raise ValueError("a rule's bad day")
         yield None
 
     def counted(ctx: RuleContext) -> Iterator[DueTask | None]:
