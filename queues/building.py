@@ -29,12 +29,14 @@ from sqlalchemy import (
     String,
     bindparam,
     column,
+    func,
     insert,
     select,
     table,
     update,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
@@ -125,8 +127,13 @@ def build_queues(
     clock = time.perf_counter
     started = clock()
     session.flush()  # Core statements below do not autoflush the caller's pending rows
-    snapshot = load_snapshot(session, now)
     conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        # Builds take turns (a supervisor's pause while the morning build runs): the second reads
+        # what the first committed, instead of failing on the tasks both would write. SQLite
+        # writers take turns anyway (BEGIN IMMEDIATE, queues.db).
+        conn.execute(select(func.pg_advisory_xact_lock(BUILD_LOCK)))
+    snapshot = load_snapshot(session, now)
     existing = _existing_tasks(conn)
     entries = _existing_entries(conn)
     # What the calling rules read of everyone who may get a new queue entry, read now: on the
@@ -173,6 +180,9 @@ def build_queues(
         {k: round(v, 3) for k, v in phases.items()},
     )
 
+
+# The advisory lock builds take turns on, in the build's transaction (any fixed 64-bit number).
+BUILD_LOCK = 0x6F75747265616368  # "outreach"
 
 # Patients per part of a build: small enough that the last part's writes, which nothing overlaps,
 # are short; large enough that a part's statements cost little next to its rows.
@@ -437,13 +447,17 @@ def _insert_rows(conn: Connection, table_name: str, rows: list[tuple[Any, ...]])
     columns = _COLUMN_TYPES[table_name]
     names = ", ".join(name for name, _ in columns)
     if conn.dialect.name == "postgresql":
+        statement = f"COPY {table_name} ({names}) FROM STDIN (FORMAT BINARY)"
+        dbapi_error = conn.dialect.loaded_dbapi.Error
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             # Binary: the server parses no text (about a twentieth of its work on new tasks).
-            with cursor.copy(f"COPY {table_name} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+            with cursor.copy(statement) as copy:
                 copy.set_types([kind for _, kind in columns])
                 for row in rows:
                     copy.write_row(row)
+        except dbapi_error as error:  # as SQLAlchemy raises it for every other statement
+            raise DBAPIError.instance(statement, None, error, dbapi_error) from error
         finally:
             cursor.close()
         return
