@@ -14,9 +14,9 @@ The admission stays true because:
 - settings: a change of the site's limits or of these rules changes the key;
 - and the dial-time check (queues.compliance.check_at_dial) runs in full before every call anyway.
 
-A build writes each new entry with its admission (`admissions_for`), then `admit_entries` fills
-it for the rest of the queue. Patients dialed in the last week are
-left to the claim's full check (their caps need their attempts); everyone else is judged by what
+A build writes each new entry with its admission (`read_undialed`, `Judge`), then `admit_entries`
+fills it for the rest of the queue. Patients dialed in the last week are left to the claim's full
+check (their caps need their attempts); everyone else is judged by what
 decides the verdict — pharmacy, address, where each number is, best times, flags — so a queue of a
 million patients costs a few thousand evaluations.
 """
@@ -166,15 +166,6 @@ class Judge:
         until = self._verdicts[shape] = verdict.open_until if verdict and verdict.callable else None
         return until
 
-    def admissions(self, undialed: Undialed) -> dict[int, datetime]:
-        """patient -> admitted until, for those of `read_undialed`'s patients callable now."""
-        out: dict[int, datetime] = {}
-        for head, phones in undialed:
-            until = self.until(head, phones)
-            if until is not None:
-                out[head.patient_id] = until
-        return out
-
 
 def _phones_of(conn: Any, first: int, last: int) -> dict[int, list[Any]]:
     phones: dict[int, list[Any]] = defaultdict(list)
@@ -194,24 +185,15 @@ _UNDIALED_OF = _UNDIALED.where(_patients.c.id.between(bindparam("first"), bindpa
 _UNDIALED_IN = _UNDIALED.where(_patients.c.id.in_(bindparam("ids", expanding=True)))
 
 
-def admissions_for(
-    session: Session, patient_ids: Sequence[int], now: datetime, settings: QueueSettings
-) -> dict[int, datetime]:
-    """The admission each of these patients gets now (patient -> admitted until), for the
-    entries a build is about to write: stored with the new row, it spares writing every new entry
-    a second time. Patients dialed in the lookback, or not callable now, are left out.
-
-    A change another session commits between this read and the build's commit cannot clear it
-    (the triggers do not see an entry not yet committed), as it could not when admit_entries
-    admitted new entries in the build's transaction: the dial-time check, run in full before
-    every call, stands between such a change and a call."""
-    now = as_utc(now)
-    return Judge(settings, now).admissions(read_undialed(session.connection(), patient_ids, now))
-
-
 def read_undialed(conn: Any, patient_ids: Sequence[int], now: datetime) -> Undialed:
     """What the calling rules read of these patients (patient_id and PATIENT_COLUMNS, with their
-    phones), for those not dialed in the lookback; the reading half of `admissions_for`."""
+    phones), for those not dialed in the lookback: a build judges from it (`Judge.until`) the
+    admission each new queue entry is written with, which spares writing every new entry twice.
+
+    A change another session commits between this read and the build's commit cannot clear such
+    an admission (the triggers do not see an entry not yet committed), as it could not when
+    admit_entries admitted new entries in the build's transaction: the dial-time check, run in
+    full before every call, stands between such a change and a call."""
     since = as_utc(now) - DIAL_LOOKBACK
     out: Undialed = []
     for run in _id_runs(sorted(set(patient_ids))):
