@@ -160,100 +160,101 @@ def test_a_rule_failing_midway_leaves_tasks_and_queue_as_they_were(
         assert build_queues(s, later).created > 0
 
 
+@pytest.fixture
+def pg_demo(pg_url: str) -> Iterator[sessionmaker[Session]]:
+    """PostgreSQL only, where a worker thread writes a build's parts: a demo of 120 patients."""
+    engine = make_engine(pg_url, pool_size=4)
+    try:
+        upgrade(engine)
+        sessions = session_factory(engine)
+        seed_demo(sessions, patients=120, seed=5, now=EARLY)
+        yield sessions
+    finally:
+        engine.dispose()
+
+
 def test_a_write_failing_on_the_writer_thread_fails_the_build_and_writes_nothing(
-    pg_url: str, monkeypatch: pytest.MonkeyPatch
+    pg_demo: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """PostgreSQL only: there a worker thread writes the parts (on SQLite the build's own thread
     does, and a failing write is any failing statement). Another session commits a task this
     build is about to write (only builds write tasks, and they take turns: this stands for any
     write that fails): the write fails on its unique key, the build fails with it, as SQLAlchemy's
     IntegrityError, and nothing of it stays."""
-    engine = make_engine(pg_url, pool_size=4)
-    try:
-        upgrade(engine)
-        sessions = session_factory(engine)
-        seed_demo(sessions, patients=120, seed=5, now=EARLY)
-        later = EARLY + timedelta(days=9)
-        with sessions() as s:
-            due = due_tasks(load_snapshot(s, later), later, QueueSettings(), DEFAULT_RULES)
-            stored = set(s.execute(select(Task.campaign_id, Task.patient_id, Task.subject)))
-        clash = max((t for k, t in due.items() if k not in stored), key=lambda t: t.patient_id)
-        monkeypatch.setattr(building, "PART_PATIENTS", 10)
-        before = _tables(sessions)
-        committed = []
+    sessions = pg_demo
+    later = EARLY + timedelta(days=9)
+    with sessions() as s:
+        due = due_tasks(load_snapshot(s, later), later, QueueSettings(), DEFAULT_RULES)
+        stored = set(s.execute(select(Task.campaign_id, Task.patient_id, Task.subject)))
+    clash = max((t for k, t in due.items() if k not in stored), key=lambda t: t.patient_id)
+    monkeypatch.setattr(building, "PART_PATIENTS", 10)
+    before = _tables(sessions)
+    committed = []
 
-        def other_build_commits(ctx: RuleContext) -> Iterator[DueTask | None]:
-            if clash.patient_id in ctx.snapshot.patients:  # the last part: the others are written
-                with transaction(sessions) as other:
-                    other.add(
-                        Task(
-                            patient_id=clash.patient_id,
-                            campaign_id=clash.campaign_id,
-                            subject=clash.subject,
-                            reason=clash.reason,
-                            created_at=later,
-                        )
+    def another_session_commits(ctx: RuleContext) -> Iterator[DueTask | None]:
+        if clash.patient_id in ctx.snapshot.patients:  # the last part: the others are written
+            with transaction(sessions) as other:
+                other.add(
+                    Task(
+                        patient_id=clash.patient_id,
+                        campaign_id=clash.campaign_id,
+                        subject=clash.subject,
+                        reason=clash.reason,
+                        created_at=later,
                     )
-                committed.append(clash.key)
-            yield None
+                )
+            committed.append(clash.key)
+        yield None
 
-        with (
-            pytest.raises(IntegrityError, match="uq_tasks_campaign_subject"),
-            transaction(sessions) as s,
-        ):
-            build_queues(s, later, rules=[*DEFAULT_RULES, other_build_commits])
-        assert committed  # the other build's task went in: this build's write of it failed
-        tasks, entries = _tables(sessions)
-        assert entries == before[1]
-        assert [t for t in tasks if t not in before[0]] == [
-            (max(t.id for t in tasks), clash.subject, "open")
-        ]
-    finally:
-        engine.dispose()
+    with (
+        pytest.raises(IntegrityError, match="uq_tasks_campaign_subject"),
+        transaction(sessions) as s,
+    ):
+        build_queues(s, later, rules=[*DEFAULT_RULES, another_session_commits])
+    assert committed  # the other session's task went in: this build's write of it failed
+    tasks, entries = _tables(sessions)
+    assert entries == before[1]
+    assert [t for t in tasks if t not in before[0]] == [
+        (max(t.id for t in tasks), clash.subject, "open")
+    ]
 
 
-def test_two_builds_at_once_take_turns(pg_url: str) -> None:
+def test_two_builds_at_once_take_turns(pg_demo: sessionmaker[Session]) -> None:
     """A supervisor pauses a campaign (a build) while the morning build runs: the second waits
     for the first to commit, then finds its work done, instead of failing on the same tasks."""
-    engine = make_engine(pg_url, pool_size=4)
-    try:
-        upgrade(engine)
-        sessions = session_factory(engine)
-        seed_demo(sessions, patients=120, seed=5, now=EARLY)
-        later = EARLY + timedelta(days=9)
-        inside, let_go = threading.Event(), threading.Event()
-        results: dict[str, Any] = {}
+    sessions = pg_demo
+    later = EARLY + timedelta(days=9)
+    inside, let_go = threading.Event(), threading.Event()
+    results: dict[str, Any] = {}
 
-        def holding(ctx: RuleContext) -> Iterator[DueTask | None]:
-            inside.set()
-            assert let_go.wait(60)
-            yield None
+    def holding(ctx: RuleContext) -> Iterator[DueTask | None]:
+        inside.set()
+        assert let_go.wait(60)
+        yield None
 
-        def build(name: str, rules: list[Any]) -> None:
-            try:
-                with transaction(sessions) as s:
-                    results[name] = build_queues(s, later, rules=rules)
-            except Exception as error:  # reported by the assertions below
-                results[name] = error
-
-        first = threading.Thread(target=build, args=("first", [*DEFAULT_RULES, holding]))
-        first.start()
-        assert inside.wait(60)
-        second = threading.Thread(target=build, args=("second", list(DEFAULT_RULES)))
-        second.start()
-        waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-        deadline = time.monotonic() + 60
+    def build(name: str, rules: list[Any]) -> None:
         try:
-            with engine.connect() as conn:
-                while not conn.execute(text(waiting)).scalar() and time.monotonic() < deadline:
-                    time.sleep(0.01)  # polls the server for the second build's wait on the lock
-                assert conn.execute(text(waiting)).scalar() == 1
-        finally:
-            let_go.set()
-            first.join(120)
-            second.join(120)
-        assert results["first"].created > 0
-        assert results["second"].created == 0
-        assert results["second"].open_tasks == results["first"].open_tasks
+            with transaction(sessions) as s:
+                results[name] = build_queues(s, later, rules=rules)
+        except Exception as error:  # reported by the assertions below
+            results[name] = error
+
+    first = threading.Thread(target=build, args=("first", [*DEFAULT_RULES, holding]))
+    first.start()
+    assert inside.wait(60)
+    second = threading.Thread(target=build, args=("second", list(DEFAULT_RULES)))
+    second.start()
+    waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+    deadline = time.monotonic() + 60
+    try:
+        with sessions() as conn:
+            while not conn.execute(text(waiting)).scalar() and time.monotonic() < deadline:
+                time.sleep(0.01)  # polls the server for the second build's wait on the lock
+            assert conn.execute(text(waiting)).scalar() == 1
     finally:
-        engine.dispose()
+        let_go.set()
+        first.join(120)
+        second.join(120)
+    assert results["first"].created > 0
+    assert results["second"].created == 0
+    assert results["second"].open_tasks == results["first"].open_tasks
