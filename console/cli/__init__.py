@@ -7,6 +7,7 @@ Every command accepts `--database URL` (overrides OUTREACH_DATABASE_URL and conf
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -58,6 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`outreach queue stats | head -3`): nothing more to say, and no
+        # traceback. Output goes to the null device so the exit's flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # as a shell reports a command ended by SIGPIPE
     return rc
 
 

@@ -143,3 +143,24 @@ def test_migrations_are_idempotent_and_create_every_table(tmp_path: Path) -> Non
     tables = set(inspect(engine).get_table_names())
     assert set(Base.metadata.tables) <= tables
     engine.dispose()
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
+    """`outreach queue stats | head -3`: head leaves after three lines; the command stops
+    quietly instead of printing a BrokenPipeError traceback."""
+    url = f"sqlite:///{tmp_path / 'site.db'}"
+    assert outreach("db", "upgrade", "--database", url).returncode == 0
+    env = {k: v for k, v in os.environ.items() if k != "OUTREACH_DATABASE_URL"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "console", "queue", "stats", "--database", url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()  # the reader is gone before the command writes a line
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141
+    assert err == ""
