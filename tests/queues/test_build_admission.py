@@ -18,11 +18,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues import building
-from queues.admitting import admit_entries
+from queues.admitting import admit_entries, read_undialed
 from queues.building import build_queues, due_tasks
 from queues.db import make_engine, session_factory, transaction, upgrade
 from queues.demo import seed_demo
-from queues.models import Patient, Pharmacy, QueueEntry, Task, User
+from queues.models import Patient, Pharmacy, Phone, QueueEntry, Task, User
 from queues.rules import DEFAULT_RULES
 from queues.rules.base import DueTask, RuleContext
 from queues.rules.snapshot import load_snapshot
@@ -82,6 +82,50 @@ def test_new_entries_carry_the_admission_the_full_pass_gives(
         )
     # Open in New York, not yet elsewhere: the admissions follow each pharmacy's clock.
     assert {zones[pid] for pid in admitted} == {"America/New_York"}
+
+
+def test_patients_new_to_the_queue_among_the_rest_get_the_admission_the_full_pass_gives(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A rebuild's few patients new to the queue, scattered among those already in it, end with
+    the admissions the full pass gives: none for those whose every number says do not call."""
+    seed_demo(sessions, patients=240, seed=5, now=EARLY)
+    with transaction(sessions) as s:
+        queued = list(s.scalars(select(QueueEntry.patient_id).order_by(QueueEntry.patient_id)))
+        anew = queued[::9]
+        s.execute(delete(QueueEntry).where(QueueEntry.patient_id.in_(anew)))
+        # Half of them asked not to be called on any of their numbers: only their phones say so.
+        no_numbers = anew[::2]
+        s.execute(update(Phone).where(Phone.patient_id.in_(no_numbers)).values(do_not_call=True))
+    noon = EARLY + timedelta(hours=2, minutes=30)  # every demo pharmacy open
+    with transaction(sessions) as s:
+        build_queues(s, noon)
+    written = _admissions(sessions)
+    with transaction(sessions) as s:
+        s.execute(
+            update(QueueEntry).values(admitted_at=None, admitted_until=None, admitted_key=None)
+        )
+        admit_entries(s, noon)
+    full = _admissions(sessions)
+    assert sorted(written) == queued
+    assert {pid: written[pid] for pid in anew} == {pid: full[pid] for pid in anew}
+    assert any(written[pid][1] is not None for pid in anew)  # some are callable now
+    assert all(written[pid][1] is None for pid in no_numbers)
+
+
+def test_scattered_patients_read_by_id_as_they_read_by_range(
+    sessions: sessionmaker[Session],
+) -> None:
+    """read_undialed reads a few ids scattered over a range by their ids, many by the range."""
+    seed_demo(sessions, patients=240, seed=5, now=EARLY)
+    with sessions() as s:
+        everyone = sorted(s.scalars(select(Patient.id)))
+        few = everyone[::9]
+        assert few[-1] - few[0] >= 2 * len(few)  # so they are read by id
+        by_id = read_undialed(s.connection(), few, EARLY)
+        by_range = [r for r in read_undialed(s.connection(), everyone, EARLY) if r[0][0] in few]
+    assert by_id == by_range
+    assert len(by_id) == len(few) and all(phones for _head, phones in by_id)
 
 
 def _tables(sessions: sessionmaker[Session]) -> tuple[list[Any], list[Any]]:
