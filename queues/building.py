@@ -32,7 +32,6 @@ from sqlalchemy import (
     bindparam,
     column,
     func,
-    insert,
     select,
     table,
     update,
@@ -172,7 +171,7 @@ def _build(
     # Part by part: the rules find a part's due tasks while the database writes the part before
     # (the work on new rows — their indexes and foreign-key checks — is about as long as the
     # rules' on PostgreSQL, half as long on SQLite, and runs on the other core).
-    with _Writer(conn) as writer:
+    with _Writer() as writer:
         for zone, part in snapshot.parts(PART_PATIENTS):
             mark = clock()
             found = _due_in(part, zone, now, settings, rules)
@@ -324,21 +323,14 @@ class _Writer:
     block ends only when the writer is done with it. After a statement fails the rest do not run,
     and the failure is raised by the next `submit` or when the block ends."""
 
-    def __init__(self, conn: Connection) -> None:
-        self._pool = (
-            ThreadPoolExecutor(1, thread_name_prefix="queue-build-writer")
-            if conn.dialect.name in ("postgresql", "sqlite")
-            else None  # another database: each statement at once, in the build's thread
-        )
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="queue-build-writer")
         self._failed: BaseException | None = None
         self._stopping = False
 
     def submit(self, fn: Callable[..., object], *args: Any) -> None:
         if self._failed is not None:  # no use working out more rows to write
             raise self._failed
-        if self._pool is None:
-            fn(*args)
-            return
         self._pool.submit(self._run, fn, *args)
 
     def _run(self, fn: Callable[..., object], *args: Any) -> None:
@@ -353,8 +345,6 @@ class _Writer:
         return self
 
     def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
-        if self._pool is None:
-            return
         self._stopping = kind is not None  # the build failed: what is queued need not run
         self._pool.shutdown(wait=True)
         if kind is None and self._failed is not None:
@@ -490,20 +480,15 @@ def _insert_rows(conn: Connection, table_name: str, rows: list[tuple[Any, ...]])
         finally:
             cursor.close()
         return
-    if conn.dialect.name == "sqlite":
-        # One statement over the rows as one JSON array: SQLite unpacks and inserts them all in
-        # one step, without the GIL (an executemany takes it back for every row, so on the
-        # writer's thread it would wait on the rules' thread for each). The values are already
-        # what SQLite stores (text dates, JSON as text), and come back out of JSON unchanged.
-        values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
-        conn.exec_driver_sql(
-            f"INSERT INTO {table_name} ({names}) SELECT {values} FROM json_each(?)",
-            (orjson.dumps(rows).decode(),),
-        )
-        return
-    conn.execute(
-        insert(table(table_name, *(column(name) for name, _ in columns))),
-        [dict(zip((name for name, _ in columns), row, strict=True)) for row in rows],
+    # SQLite, the other database queues.db connects to: one statement over the rows as one JSON
+    # array. SQLite unpacks and inserts them all in one step, without the GIL (an executemany
+    # takes it back for every row, so on the writer's thread it would wait on the rules' thread
+    # for each). The values are already what SQLite stores (text dates, JSON as text), and come
+    # back out of JSON unchanged.
+    values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
+    conn.exec_driver_sql(
+        f"INSERT INTO {table_name} ({names}) SELECT {values} FROM json_each(?)",
+        (orjson.dumps(rows).decode(),),
     )
 
 
