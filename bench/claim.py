@@ -11,6 +11,8 @@ task is claimed, three times on the same rows:
   phase starts from the same compacted table, the calling rules checked ahead on every row);
 - product: `claim_next` exactly as the console calls it, one transaction per claim, each claim by a
   console that holds nobody yet (as in tests/queues/test_claiming.py), so the queue drains by claims;
+- SQLite only: the floor again with the audit row every claim must write (the same INSERT the
+  product's claim trigger makes), to show how much of the budget the audit log alone takes;
 - PostgreSQL only: pgqueuer's dequeue of the same number of jobs on the same database, at batch 1
   and batch 10.
 
@@ -90,6 +92,16 @@ BASELINE_SQL = {
         "",
     ),
 }
+
+# The audited floor (SQLite): the bare dequeue plus the claim's audit row, written as the claim's
+# own trigger writes it (migration 0009), so that the two differ only in the lease's bookkeeping.
+FLOOR_AUDIT_TRIGGER = (
+    "CREATE TRIGGER bench_floor_audit AFTER UPDATE OF status ON queue_entries "
+    "WHEN NEW.status = 'claimed' AND OLD.status = 'open' BEGIN "
+    "INSERT INTO audit_events (at, user_id, action, patient_id, detail) VALUES "
+    "(strftime('%Y-%m-%d %H:%M:%f', 'now') || '000', NEW.holder_id, 'claim', NEW.patient_id, '{}'); "
+    "END"
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -730,6 +742,31 @@ def main(argv: list[str] | None = None) -> int:
             audited = conn.scalar(
                 select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "claim")
             )
+        audited_floor: dict[str, Any] | None = None
+        if not postgres:
+            # Last, so the product's claims ran on an audit log as empty as the floor's did;
+            # this phase starts with the product's 100,000-odd audit rows already there.
+            log(f"audited floor: {args.claimers} bare dequeuers, each claim with its audit row")
+            reset_queue(engine)
+            compact(engine)
+            with engine.begin() as conn:
+                conn.exec_driver_sql(FLOOR_AUDIT_TRIGGER)
+            job = Job(
+                "baseline",
+                url,
+                0,
+                world.pharmacy_ids,
+                world.first_user,
+                deadline_s=args.max_seconds,
+            )
+            floor_audited = run_phase(job, args.claimers, processes)
+            with engine.begin() as conn:
+                conn.exec_driver_sql("DROP TRIGGER bench_floor_audit")
+            audit_checks = double_claims(engine, floor_audited, "claimed")
+            audited_floor = {
+                **figures(floor_audited),
+                "double_claims": audit_checks["duplicates"] + audit_checks["disagree"],
+            }
         pgq: dict[str, Any] | None = None
         if postgres and not args.no_pgqueuer:
             jobs = args.pgqueuer_jobs or min(args.tasks, 100_000)
@@ -773,6 +810,14 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_vs_baseline": ratio(p["per_s"], b["per_s"]),
         "p99_ratio_vs_baseline": ratio(p["p99_ms"], b["p99_ms"]),
     }
+    if audited_floor is not None:
+        af = audited_floor
+        result["audited_floor"] = af
+        result["audited_floor_claims_per_s"] = af["per_s"]
+        result["audited_floor_p99_ms"] = af["p99_ms"]
+        result["ratio_audited_floor_vs_baseline"] = ratio(af["per_s"], b["per_s"])
+        result["p99_ratio_audited_floor_vs_baseline"] = ratio(af["p99_ms"], b["p99_ms"])
+        result["ratio_vs_audited_floor"] = ratio(p["per_s"], af["per_s"])
     if pgq is not None:
         result["pgqueuer"] = pgq
         result["pgqueuer_batch1_per_s"] = pgq["batch1"]["per_s"]
@@ -800,6 +845,19 @@ def main(argv: list[str] | None = None) -> int:
             result["baseline_double_claims"],
         ],
     ]
+    if audited_floor is not None:
+        af = audited_floor
+        rows.append(
+            [
+                "bare + audit row",
+                f"{af['claims']:,}",
+                fmt(af["seconds"], 2),
+                fmt(af["per_s"]),
+                fmt(af["p50_ms"], 2),
+                fmt(af["p99_ms"], 2),
+                af["double_claims"],
+            ]
+        )
     if pgq is not None:
         for batch in (1, 10):
             f = pgq[f"batch{batch}"]
@@ -834,6 +892,13 @@ def main(argv: list[str] | None = None) -> int:
         f"unclaimed {result['unclaimed']}, passed over by admission {result['passed_over']}, "
         f"finished {result['finished']}"
     )
+    if audited_floor is not None:
+        print(
+            "bare + audit row vs floor (the audit log's own share of the budget): throughput "
+            f"{fmt(result['ratio_audited_floor_vs_baseline'], 3)}x, "
+            f"p99 {fmt(result['p99_ratio_audited_floor_vs_baseline'], 3)}x; "
+            f"claim_next vs bare + audit row {fmt(result['ratio_vs_audited_floor'], 3)}x"
+        )
     if pgq is not None:
         print(
             f"claim_next vs pgqueuer: {fmt(result['ratio_vs_pgqueuer_batch1'], 3)}x batch 1, "
@@ -843,7 +908,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"errors: {prod.errors[0]}", file=sys.stderr)
     if args.json:
         emit_json(result)
-    return 0 if result["double_claims"] == 0 and not prod.errors else 1
+    clean = result["double_claims"] == 0 and not (audited_floor or {}).get("double_claims")
+    return 0 if clean and not prod.errors else 1
 
 
 if __name__ == "__main__":
