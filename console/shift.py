@@ -13,7 +13,7 @@ from console.services import Services
 from queues import agents, claiming, context, controls, outcomes
 from queues.auth import SignedInUser, authenticate
 from queues.compliance import patient_verdict
-from queues.db import transaction
+from queues.db import reading, transaction
 from queues.errors import WrapUpPending
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -41,7 +41,7 @@ def sign_in(services: Services, username: str, password: str) -> SignedInUser:
 def reference_data(
     services: Services,
 ) -> tuple[tuple[outcomes.DispositionOption, ...], tuple[agents.PauseOption, ...]]:
-    with services.sessions() as session:
+    with reading(services.sessions) as session:
         return outcomes.disposition_options(session), agents.pause_options(session)
 
 
@@ -88,7 +88,7 @@ class Shift:
         """Why nobody is callable for this agent right now, in numbers, and when that changes."""
         from queues.stats import due_breakdown
 
-        with self.services.sessions() as session:
+        with reading(self.services.sessions) as session:
             breakdown = due_breakdown(
                 session,
                 self.now,
@@ -129,7 +129,7 @@ class Shift:
         """Polled by the workspace: (has a supervisor asked this session to sign out, has the
         patient this agent holds been released from under them)."""
         offer = self.offer
-        with self.services.sessions() as session:
+        with reading(self.services.sessions) as session:
             logout = controls.logout_requested(session, self.user.id, EPOCH)
             released = offer is not None and not controls.lease_still_held(
                 session, offer.claim.patient_id, offer.claim.lease_token

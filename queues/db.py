@@ -12,7 +12,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, make_url, text
-from sqlalchemy.exc import DisconnectionError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.errors import DatabaseUnavailable
@@ -108,9 +108,31 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commits on success, rolls back on any error."""
-    with factory() as session, session.begin():
+    """One unit of work: commits on success, rolls back on any error. A database that cannot
+    answer raises DatabaseUnavailable (see _unanswered)."""
+    with _unanswered(factory), factory() as session, session.begin():
         yield session
+
+
+@contextmanager
+def reading(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for reads (nothing is committed), its failures reported as transaction's are."""
+    with _unanswered(factory), factory() as session:
+        yield session
+
+
+@contextmanager
+def _unanswered(factory: sessionmaker[Session]) -> Iterator[None]:
+    """A server that went away, a refused connection, an SQLite file locked past busy_timeout:
+    DatabaseUnavailable, an OutreachError that screens and commands report plainly (the URL
+    without its password, the driver's first line, never the statement's values) instead of an
+    exception they do not expect. Integrity and programming errors pass through as they are."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        bind = factory.kw.get("bind")
+        where = safe_url(bind.url.render_as_string(hide_password=False)) if bind else "database"
+        raise DatabaseUnavailable(where, _first_line(exc)) from exc
 
 
 def alembic_config(url: str) -> Config:

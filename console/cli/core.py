@@ -11,7 +11,7 @@ from typing import Any
 
 from console.services import Services, build_services, settings_from_args, setup_logging
 from queues.auth import ROLES, add_user
-from queues.db import transaction
+from queues.db import reading, transaction
 from queues.errors import OutreachError
 
 DEMO_URL = "sqlite:///var/demo.db"
@@ -170,7 +170,7 @@ def cmd_queue_stats(args: argparse.Namespace) -> int:
 
     services = services_for(args)
     try:
-        with services.sessions() as session:
+        with reading(services.sessions) as session:
             stats = queue_stats(session, services.clock.now(), services.settings.queue)
     finally:
         services.close()

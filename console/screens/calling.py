@@ -20,6 +20,7 @@ from console.softphone.phone import SoftphoneError
 from console.widgets.dial_bar import DialBar
 from console.widgets.softphone_bar import SoftphoneBar
 from queues.claiming import check_at_dial
+from queues.db import reading
 from queues.errors import NotCallable, OutreachError
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ class CallingScreen(Screen[None]):
         """The calling window, do-not-call and caps again, now: the agent may have read a while."""
         services = self.outreach.services
         try:
-            with services.sessions() as session:
+            with reading(services.sessions) as session:
                 check_at_dial(
                     session,
                     offer.claim.patient_id,
@@ -114,7 +115,7 @@ class CallingScreen(Screen[None]):
         services, patient_id = self.outreach.services, offer.claim.patient_id
 
         def pre_dial_check() -> None:  # softphone thread, just before the INVITE leaves
-            with services.sessions() as session:
+            with reading(services.sessions) as session:
                 check_at_dial(
                     session, patient_id, number, services.clock.now(), services.settings.queue
                 )

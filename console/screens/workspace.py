@@ -202,8 +202,14 @@ class WorkspaceScreen(CallingScreen):
             offer = self.shift.next_patient()
             if offer is None:
                 why = self.shift.why_empty()
-        except OutreachError as exc:
+        except OutreachError as exc:  # the database away, a wrap-up pending: say so, r again
             self.app.call_from_thread(self._claim_failed, str(exc))
+            return
+        except Exception as exc:  # never leave the agent on "claiming" with every key dimmed
+            # Only the type: a statement's values (names, numbers) must not reach the screen log.
+            self.app.call_from_thread(
+                self._claim_failed, f"Something went wrong ({type(exc).__name__}); press r again."
+            )
             return
         self.app.call_from_thread(self._show_offer, offer, why)
 

@@ -20,6 +20,7 @@ from textual.widgets import Input, Static
 from console.drafts import DraftStore
 from queues.auth import SignedInUser
 from queues.context import PatientContext
+from queues.db import reading
 from queues.outcomes import ActionRequest, Outcome
 from scripts_library.engine import AnswerError, ScriptedCall, ScriptError, StepView
 from scripts_library.facts import (
@@ -156,7 +157,7 @@ class ScriptPanel(VerticalScroll):
         saved: dict[str, Any] | None,
     ) -> None:
         try:
-            with sessions() as session:
+            with reading(sessions) as session:
                 subjects = load_subjects(session, patient.id)
                 conditions = load_conditions(session, patient.id)
             library = bundled_library()

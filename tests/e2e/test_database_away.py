@@ -1,0 +1,81 @@
+"""The database goes away mid-shift (a PostgreSQL restart, a dropped link): the agent is told, in
+plain words, and takes the next patient once it is back; the console never hangs on "claiming"."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import create_engine, make_url, text
+
+from console.app import OutreachApp
+from console.screens.workspace import WorkspaceScreen
+from tests.e2e.helpers import login, press
+from tests.world import make_world, visible_text
+
+NOW = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)  # Wednesday 10:00 in Dallas
+
+
+@contextmanager
+def database_refusing(url: str) -> Iterator[None]:
+    """The server refuses new connections to the database and drops the ones it has, as a
+    restart does, until the block ends."""
+    name = make_url(url).database
+    admin = create_engine(os.environ["OUTREACH_TEST_DATABASE_URL"], isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
+        yield
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        admin.dispose()
+
+
+async def test_database_away_when_the_agent_presses_ready(tmp_path: Path, pg_url: str) -> None:
+    w = make_world(tmp_path, pg_url, NOW, {"Alvarez": 1, "Brown": 3})
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, "ana")
+        screen = app.screen
+        assert isinstance(screen, WorkspaceScreen)
+        with database_refusing(pg_url):
+            await press(pilot, "r")
+            # Told what happened, back where Ready can be pressed again: not stuck on claiming
+            # with Ready, Pause and Sign out all dimmed.
+            messages = [n.message for n in app._notifications]
+            assert any("cannot reach the database" in m for m in messages), messages
+            assert screen.phase == "not_ready"
+            assert screen.check_action("ready", ()) is True
+            assert screen.check_action("sign_out", ()) is True
+            assert "Pat Alvarez" not in visible_text(app)
+        await press(pilot, "r")
+        assert "Pat Alvarez" in visible_text(app)
+
+
+async def test_database_away_when_the_agent_dials(tmp_path: Path, pg_url: str) -> None:
+    w = make_world(tmp_path, pg_url, NOW, {"Alvarez": 1})
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, "ana")
+        screen = app.screen
+        assert isinstance(screen, WorkspaceScreen)
+        await press(pilot, "r")
+        assert "Pat Alvarez" in visible_text(app)
+        with database_refusing(pg_url):
+            await press(pilot, "d")  # the dial-time check cannot ask the database: no call
+            messages = [n.message for n in app._notifications]
+            assert any("Could not check the number" in m for m in messages), messages
+            assert screen.phase == "preview"
+        await press(pilot, "d")
+        assert screen.phase == "dialing"
