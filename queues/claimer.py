@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from queues.admitting import admission_key
 from queues.claiming import Claim, claim_next
-from queues.db import transaction
+from queues.db import safe_url, sqlite_busy, transaction
+from queues.errors import DatabaseBusy
 from queues.models import CLAIMABLE, WAITING_TO_WAKE
 from queues.settings import QueueSettings
 from queues.timeutil import as_utc, sqlite_text, utcnow
@@ -164,9 +165,13 @@ class Claimer:
                 }
                 params.update({f"p{i}": pid for i, pid in enumerate(ids)})
                 row = conn.execute(self._sqlite(len(ids)), params).fetchone()
-        except dbapi_error:
-            # A dropped server connection or a busy file: forget this connection; the full claim
-            # below runs through the pool, which reconnects or reports the error plainly.
+        except dbapi_error as exc:
+            if sqlite_busy(exc):
+                # Another writer held the file for all of busy_timeout: the full claim would wait
+                # as long again for the same lock. Say so now.
+                raise DatabaseBusy(safe_url(str(self.engine.url)), str(exc)) from exc
+            # A dropped server connection: forget this connection; the full claim below runs
+            # through the pool, which reconnects or reports the error plainly.
             self._discard()
             return None
         return None if row is None else int(row[0])

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from queues.errors import DatabaseUnavailable
+from queues.errors import DatabaseBusy, DatabaseUnavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -132,7 +132,14 @@ def _unanswered(factory: sessionmaker[Session]) -> Iterator[None]:
     except (OperationalError, InterfaceError) as exc:
         bind = factory.kw.get("bind")
         where = safe_url(bind.url.render_as_string(hide_password=False)) if bind else "database"
-        raise DatabaseUnavailable(where, _first_line(exc)) from exc
+        error = DatabaseBusy if sqlite_busy(exc.orig) else DatabaseUnavailable
+        raise error(where, _first_line(exc)) from exc
+
+
+def sqlite_busy(error: BaseException | None) -> bool:
+    """SQLite's 'database is locked': another connection held the write lock past busy_timeout."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def alembic_config(url: str) -> Config:

@@ -21,6 +21,17 @@ class DatabaseUnavailable(OutreachError):
         super().__init__(f"cannot reach the database {safe_url}: {why}")
 
 
+class DatabaseBusy(DatabaseUnavailable):
+    """SQLite's file stayed locked by another writer (a queue build, an import) past the wait."""
+
+    def __init__(self, safe_url: str, why: str) -> None:
+        self.safe_url, self.why = safe_url, why
+        OutreachError.__init__(
+            self,
+            f"the database {safe_url} is busy with another writer ({why}); try again in a moment",
+        )
+
+
 class AuthenticationFailed(OutreachError):
     """One generic message: never say whether the user or the password was wrong."""
 

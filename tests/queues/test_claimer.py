@@ -294,3 +294,39 @@ def test_an_admission_is_never_wider_than_the_full_check(
                 seen_refused += len(pids) - len(live)
     # The population is mixed enough that both answers occur, at some instants.
     assert seen_live and seen_refused
+
+
+def test_a_file_another_writer_holds_is_reported_busy_after_one_wait(
+    sqlite_url: str,
+) -> None:
+    """SQLite: a queue build or an import holds the write lock past busy_timeout. The agent is
+    told the database is busy after one wait, not two (the full claim would wait for the same
+    lock), nobody is claimed, and the next claim once the lock is free takes the head."""
+    from queues.db import make_engine, session_factory, upgrade
+    from queues.errors import DatabaseBusy
+
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    with transaction(sessions) as s:
+        ph, pids = small_queue(s, 3)
+        agent = add_agent(s, "busy")
+        admit_entries(s, NOON)
+    claimer = Claimer(engine, sessions)
+    other = engine.raw_connection()
+    try:
+        other.driver_connection.execute("BEGIN IMMEDIATE")  # another writer, mid-transaction
+        try:
+            take(claimer, agent, ph)
+        except DatabaseBusy as exc:
+            assert "is busy with another writer" in str(exc)
+        else:
+            raise AssertionError("a claim went through a write lock another connection holds")
+        assert (claimer.fast, claimer.full) == (0, 0)  # no second wait in the full claim
+        other.driver_connection.execute("ROLLBACK")
+        got = take(claimer, agent, ph)
+        assert got is not None and got.patient_id == pids[0]
+    finally:
+        other.close()
+        claimer.close()
+        engine.dispose()
