@@ -312,7 +312,9 @@ class Softphone:
                 ended(EndReason.BLOCKED, exc.reason)
                 return
             except Exception as exc:  # cannot confirm the call is allowed: do not place it
-                log.exception("pre-dial check failed")
+                # The type only: a database error's text carries the statement's values (the
+                # patient, the number), which the log must not.
+                log.warning("pre-dial check failed: %s", type(exc).__name__)
                 ended(EndReason.BLOCKED, f"could not check the calling window: {exc}")
                 return
         assert self._transport is not None
