@@ -9,10 +9,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine, make_url, select, text
+from textual.widgets import Static
 
 from console.app import OutreachApp
 from console.screens.workspace import WorkspaceScreen
+from console.screens.wrap_up import WrapUpScreen
+from queues.models import Attempt
 from tests.e2e.helpers import login, press
 from tests.world import make_world, visible_text
 
@@ -79,3 +82,28 @@ async def test_database_away_when_the_agent_dials(tmp_path: Path, pg_url: str) -
             assert screen.phase == "preview"
         await press(pilot, "d")
         assert screen.phase == "dialing"
+
+
+async def test_database_away_when_the_agent_saves_the_wrap_up(tmp_path: Path, pg_url: str) -> None:
+    w = make_world(tmp_path, pg_url, NOW, {"Alvarez": 1})
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, "ana")
+        await press(pilot, "r")
+        await press(pilot, "d")
+        await press(pilot, "a")  # no answer
+        await press(pilot, "w")
+        wrap = app.screen
+        assert isinstance(wrap, WrapUpScreen)
+        with database_refusing(pg_url):
+            await press(pilot, "ctrl+s")
+            # Still on the wrap-up, told it is not saved and that it is kept; nothing lost.
+            assert app.screen is wrap
+            error = str(wrap.query_one("#wrap-up-error", Static).render())
+            assert "Not saved yet" in error and "cannot reach the database" in error, error
+        await press(pilot, "ctrl+s")
+        assert isinstance(app.screen, WorkspaceScreen)
+        assert "Saved. Press r for your next patient" in visible_text(app)
+    with w.services.sessions() as s:
+        attempts = s.execute(select(Attempt.patient_id, Attempt.disposition)).all()
+    assert [tuple(a) for a in attempts] == [(w.patients["Alvarez"], "no_answer")]
