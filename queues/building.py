@@ -14,7 +14,7 @@ from __future__ import annotations
 import gc
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,7 +46,14 @@ from queues.models import Attempt, Task
 from queues.priority import patient_score
 from queues.rules import default_rules
 from queues.rules.base import DueTask, Rule, RuleContext, run_rule
-from queues.rules.snapshot import Snapshot, driver_rows, load_snapshot
+from queues.rules.snapshot import (
+    IN_SCOPE,
+    Snapshot,
+    driver_rows,
+    drop_scope,
+    load_snapshot,
+    set_scope,
+)
 from queues.settings import QueueSettings
 from queues.timeutil import as_utc
 
@@ -98,14 +105,15 @@ class _Existing:
     known: set[tuple[int, int, str]]
 
 
-def _existing_tasks(conn: Connection) -> _Existing:
+def _existing_tasks(conn: Connection, scoped: bool) -> _Existing:
     # Plain driver tuples, and the stored JSON as text: most rows are unchanged, and comparing the
     # text the build itself wrote is far cheaper than decoding every row's priority parts.
     found = _Existing({}, {}, set())
     for tid, cid, pid, subject, status, closed_reason, reason, parts in driver_rows(
         conn,
         "SELECT id, campaign_id, patient_id, subject, status, closed_reason, reason, "
-        "CAST(priority_parts AS TEXT) FROM tasks",
+        "CAST(priority_parts AS TEXT) FROM tasks"
+        + (f" WHERE patient_id {IN_SCOPE}" if scoped else ""),
     ):
         key = (cid, pid, subject)
         found.known.add(key)
@@ -121,10 +129,17 @@ def build_queues(
     now: datetime,
     settings: QueueSettings | None = None,
     rules: Iterable[Rule] | None = None,
+    *,
+    patients: Collection[int] | None = None,
 ) -> BuildResult:
-    """Bring tasks and queue entries in line with the rules, in the caller's transaction."""
+    """Bring tasks and queue entries in line with the rules, in the caller's transaction.
+
+    With `patients`, only theirs: their tasks and entries end as a build of everyone would leave
+    them (every rule reads one patient's own rows), and nobody else's are read or touched. A
+    supervisor's control uses it for the patients with work in one campaign; the result's counts
+    are then theirs."""
     with _collector_paused():
-        return _build(session, now, settings or QueueSettings(), rules)
+        return _build(session, now, settings or QueueSettings(), rules, patients)
 
 
 @contextmanager
@@ -148,6 +163,7 @@ def _build(
     now: datetime,
     settings: QueueSettings,
     rules: Iterable[Rule] | None,
+    patients: Collection[int] | None,
 ) -> BuildResult:
     rules = tuple(default_rules() if rules is None else rules)
     clock = time.perf_counter
@@ -159,9 +175,12 @@ def _build(
         # what the first committed, instead of failing on the tasks both would write. SQLite
         # writers take turns anyway (BEGIN IMMEDIATE, queues.db).
         conn.execute(select(func.pg_advisory_xact_lock(BUILD_LOCK)))
-    snapshot = load_snapshot(session, now)
-    existing = _existing_tasks(conn)
-    entries = _existing_entries(conn)
+    scoped = patients is not None
+    if patients is not None:
+        set_scope(conn, patients)
+    snapshot = load_snapshot(session, now, scoped=scoped)
+    existing = _existing_tasks(conn, scoped)
+    entries = _existing_entries(conn, scoped)
     # What the calling rules read of everyone who may get a new queue entry, read now: on the
     # writer's thread it would hold up the writes (it needs the GIL the rules hold).
     undialed = read_undialed(conn, [pid for pid in snapshot.patients if pid not in entries], now)
@@ -188,6 +207,8 @@ def _build(
     if work.changed:
         conn.execute(_RESCORE, work.changed)
     _update_entries(conn, work, entries, now)
+    if scoped:
+        drop_scope(conn)
     phases["updates"] = clock() - started - sum(phases.values())
     # The claim-time check, done ahead, so most claims are one statement (queues.claimer), for
     # the entries that were there before (the new ones were written with theirs).
@@ -580,12 +601,14 @@ def _closings(
         }
 
 
-def _existing_entries(conn: Connection) -> dict[int, tuple[str, float, int | None]]:
-    """patient -> (status, sort key, holder) of every queue entry."""
+def _existing_entries(conn: Connection, scoped: bool) -> dict[int, tuple[str, float, int | None]]:
+    """patient -> (status, sort key, holder) of every queue entry (in build_scope if scoped)."""
     return {
         pid: (status, sort_key, holder_id)
         for pid, status, sort_key, holder_id in driver_rows(
-            conn, "SELECT patient_id, status, sort_key, holder_id FROM queue_entries"
+            conn,
+            "SELECT patient_id, status, sort_key, holder_id FROM queue_entries"
+            + (f" WHERE patient_id {IN_SCOPE}" if scoped else ""),
         )
     }
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Integer, column, func, insert, select, table, text
 from sqlalchemy.orm import Session
 
 from queues.models import (
@@ -108,9 +108,39 @@ class Snapshot:
         return out
 
 
-def load_snapshot(session: Session, now: datetime, attempts_window_days: int = 30) -> Snapshot:
+# The patients a scoped build reads (queues.building: a supervisor's control touches only the
+# patients with work in one campaign), as a temporary table the reads join: any number of ids,
+# one plan per read.
+SCOPE = table("build_scope", column("patient_id", Integer))
+IN_SCOPE = "IN (SELECT patient_id FROM build_scope)"
+
+
+def set_scope(conn: Connection, patients: Collection[int]) -> None:
+    """Fill build_scope with `patients`, in the caller's transaction (dropped by drop_scope)."""
+    conn.execute(
+        text("CREATE TEMP TABLE IF NOT EXISTS build_scope (patient_id INTEGER PRIMARY KEY)")
+    )
+    conn.execute(text("DELETE FROM build_scope"))
+    if patients:
+        conn.execute(insert(SCOPE), [{"patient_id": pid} for pid in set(patients)])
+
+
+def drop_scope(conn: Connection) -> None:
+    conn.execute(text("DROP TABLE IF EXISTS build_scope"))
+
+
+def load_snapshot(
+    session: Session, now: datetime, attempts_window_days: int = 30, *, scoped: bool = False
+) -> Snapshot:
+    """Everything the rules read; with `scoped`, of the patients in build_scope only."""
     session.flush()  # the driver-level reads below do not autoflush the caller's pending rows
     conn = session.connection()
+    only = f" AND patient_id {IN_SCOPE}" if scoped else ""
+    within = SCOPE.c.patient_id if scoped else None
+
+    def mine(query: Any, patient_id: Any) -> Any:
+        return query.where(patient_id.in_(select(within))) if within is not None else query
+
     # The three big reads go through the driver as plain tuples: no ORM, no per-value type
     # processing. SQLite hands dates back as ISO text, PostgreSQL as dates.
     day = date.fromisoformat if conn.dialect.name == "sqlite" else _same
@@ -141,7 +171,8 @@ def load_snapshot(session: Session, now: datetime, attempts_window_days: int = 3
         ) in driver_rows(
             conn,
             "SELECT id, pharmacy_id, birth_date, do_not_call, deceased, med_sync_enrolled, "
-            "med_sync_day, tobacco_use, hospice, esrd FROM patients",
+            "med_sync_day, tobacco_use, hospice, esrd FROM patients"
+            + (f" WHERE id {IN_SCOPE}" if scoped else ""),
         )
     }
     prescriptions = [
@@ -149,22 +180,32 @@ def load_snapshot(session: Session, now: datetime, attempts_window_days: int = 3
         for rx_id, patient_id, ingredient, pqa_class, chronic, refills_left in driver_rows(
             conn,
             "SELECT id, patient_id, ingredient, pqa_class, chronic, refills_left "
-            "FROM prescriptions WHERE active ORDER BY id",
+            f"FROM prescriptions WHERE active{only} ORDER BY id",
         )
     ]
     fills: dict[int, list[tuple[date, int]]] = defaultdict(list)
     for rx_id, fill_date, days in driver_rows(
         conn,
         "SELECT prescription_id, fill_date, days_supply FROM fills "
-        "ORDER BY prescription_id, fill_date",
+        + (
+            f"WHERE prescription_id IN (SELECT id FROM prescriptions WHERE patient_id {IN_SCOPE}) "
+            if scoped
+            else ""
+        )
+        + "ORDER BY prescription_id, fill_date",
     ):
         fills[rx_id].append((day(fill_date), days))
     conditions: dict[int, set[str]] = defaultdict(set)
-    for patient_id, code in session.execute(select(Condition.patient_id, Condition.code)):
+    for patient_id, code in session.execute(
+        mine(select(Condition.patient_id, Condition.code), Condition.patient_id)
+    ):
         conditions[patient_id].add(code)
     immunizations: dict[int, list[tuple[str, date]]] = defaultdict(list)
     for patient_id, vaccine, given in session.execute(
-        select(Immunization.patient_id, Immunization.vaccine, Immunization.given_on)
+        mine(
+            select(Immunization.patient_id, Immunization.vaccine, Immunization.given_on),
+            Immunization.patient_id,
+        )
     ):
         immunizations[patient_id].append((vaccine, given))
     campaigns = {
@@ -181,14 +222,14 @@ def load_snapshot(session: Session, now: datetime, attempts_window_days: int = 3
     since = now - timedelta(days=attempts_window_days)
     attempts: dict[int, int] = dict(
         session.execute(
-            select(Attempt.patient_id, func.count())
+            mine(select(Attempt.patient_id, func.count()), Attempt.patient_id)
             .where(Attempt.started_at >= since)
             .group_by(Attempt.patient_id)
         ).all()
     )
     callbacks: dict[int, datetime] = dict(
         session.execute(
-            select(Callback.patient_id, func.min(Callback.due_at))
+            mine(select(Callback.patient_id, func.min(Callback.due_at)), Callback.patient_id)
             .where(Callback.status == "pending")
             .group_by(Callback.patient_id)
         ).all()
