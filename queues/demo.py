@@ -403,17 +403,21 @@ def _write(session: Session, rng: random.Random, n_patients: int, start: datetim
                 pharmacies=list(pharmacies),
             )
         )
-    for kind, label, weight, limit in CAMPAIGNS:
-        session.add(
-            Campaign(
-                pharmacy_id=None,
-                kind=kind,
-                name=label,
-                script_id=kind,
-                weight=weight,
-                attempt_limit=limit,
-            )
+    # Each pharmacy runs its own programs, as pharmacies contract them: the demo's supervisor can
+    # then pause or reweight one pharmacy's campaign from the floor (a campaign shared by every
+    # pharmacy is an admin's to change).
+    session.add_all(
+        Campaign(
+            pharmacy_id=pharmacy.id,
+            kind=kind,
+            name=label,
+            script_id=kind,
+            weight=weight,
+            attempt_limit=limit,
         )
+        for pharmacy in pharmacies
+        for kind, label, weight, limit in CAMPAIGNS
+    )
     today = start.astimezone(ZoneInfo(PHARMACIES[0][3])).date()
     people = [_person(rng, i, pharmacies, today) for i in range(n_patients)]
     session.add_all([p.patient for p in people])

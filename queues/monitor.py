@@ -91,6 +91,7 @@ class QueueRow:
     oldest_due: date | None  # the earliest run-out/due date among the open tasks
     oldest_created: datetime | None
     paused_tasks: int  # closed by a pause; they come back on resume
+    shared: bool = False  # one campaign for every pharmacy: only an admin may change it
 
     @property
     def key(self) -> str:
@@ -470,6 +471,7 @@ def queue_rows(
                     oldest_due=oldest_due.get(key),
                     oldest_created=oldest_created.get(key),
                     paused_tasks=paused.get(key, 0),
+                    shared=c.pharmacy_id is None,
                 )
             )
     out.sort(key=lambda r: (r.pharmacy, not r.active, r.campaign))

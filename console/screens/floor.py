@@ -311,14 +311,29 @@ class FloorScreen(Screen[None]):
             self.notify("Select a campaign (the rows under a pharmacy)", severity="warning")
         return row
 
+    def _changeable(self, row: QueueRow) -> bool:
+        """A campaign every pharmacy shares is an admin's to change: say so before asking."""
+        if row.shared and self.user.role != "admin":
+            self.notify(
+                f"{row.campaign} runs for every pharmacy, not {row.pharmacy} alone: "
+                "only an admin can pause it or change its weight.",
+                severity="warning",
+                timeout=10,
+            )
+            return False
+        return True
+
     def action_toggle_campaign(self) -> None:
         row = self._selected_queue()
-        if row is None:
+        if row is None or not self._changeable(row):
             return
         services = self.outreach.services
         verb = "Pause" if row.active else "Resume"
+        where = "at every pharmacy" if row.shared else f"at {row.pharmacy}"
         effect = (
-            f"Its {row.open_tasks} open task(s) leave the queue until you resume it."
+            f"Its open tasks {where} leave the queue until you resume it."
+            if row.active and row.shared
+            else f"Its {row.open_tasks} open task(s) leave the queue until you resume it."
             if row.active
             else "Its work comes back into the queue."
         )
@@ -337,12 +352,12 @@ class FloorScreen(Screen[None]):
         from console.screens.prompt import ConfirmScreen
 
         self.app.push_screen(
-            ConfirmScreen(f"{verb} [b]{row.campaign}[/] at {row.pharmacy}?\n{effect}"), answer
+            ConfirmScreen(f"{verb} [b]{row.campaign}[/] {where}?\n{effect}"), answer
         )
 
     def action_weight(self, step: float) -> None:
         row = self._selected_queue()
-        if row is None:
+        if row is None or not self._changeable(row):
             return
         services = self.outreach.services
         now = services.clock.now()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from textual.pilot import Pilot
 from textual.widgets import Input, TabbedContent
 
@@ -171,6 +171,28 @@ async def test_a_paused_campaigns_patients_stop_coming_to_an_agent(tmp_path: Pat
             select(AuditEvent.action).where(AuditEvent.action.like("campaign_%"))
         ).all()
         assert actions == ["campaign_paused", "campaign_resumed"]
+
+
+async def test_a_campaign_every_pharmacy_shares_is_refused_before_any_question(
+    tmp_path: Path,
+) -> None:
+    """A supervisor is told at once that a shared campaign is an admin's, not asked to confirm a
+    pause or a weight change that would then be refused."""
+    w = world(tmp_path)
+    with transaction(w.services.sessions) as s:
+        s.execute(update(Campaign).values(pharmacy_id=None))
+    supervisor = OutreachApp(w.services)
+    async with supervisor.run_test(size=(80, 24)) as sp:
+        await login(sp, "sue")
+        screen = supervisor.screen
+        screen.query_one(QueuesTable).move_cursor(row=1)
+        for key in ("space", "plus"):
+            await press(sp, key)
+            assert supervisor.screen is screen, f"{key} opened {supervisor.screen}"
+        assert notices(supervisor).count("runs for every pharmacy") == 2
+    with w.services.sessions() as s:
+        assert s.scalars(select(Campaign.active)).all() == [True]
+        assert s.scalars(select(Campaign.weight)).all() == [1.0]
 
 
 async def test_a_released_lease_goes_back_to_the_queue(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ leaves those patients as a build of everyone would, and nobody else's tasks or e
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +11,7 @@ from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues import controls
-from queues.auth import SignedInUser, signed_in
+from queues.auth import signed_in
 from queues.building import CAMPAIGN_PAUSED, build_queues
 from queues.db import make_engine, session_factory, transaction, upgrade
 from queues.demo import seed_demo
@@ -78,10 +77,10 @@ def test_pause_and_weight_rebuild_only_the_campaigns_patients_as_a_full_build_wo
     sessions = session_factory(engine)
     seed_demo(sessions, patients=300, seed=11, now=START)
     with sessions() as s:
-        sup = signed_in(s.scalars(select(User).where(User.role == "supervisor")).first())  # type: ignore[arg-type]
-        every = tuple(s.scalars(select(Campaign.pharmacy_id).distinct()))
+        supervisor = s.scalars(select(User).where(User.role == "supervisor")).first()
+        assert supervisor is not None
+        sup = signed_in(supervisor)  # the demo's: every pharmacy, each running its own campaigns
         kinds = dict(s.execute(select(Campaign.id, Campaign.kind)).all())
-    admin: SignedInUser = replace(sup, role="admin", pharmacy_ids=tuple(p for p in every if p))
 
     before = state(sessions)
     by_size = sorted(
@@ -93,7 +92,7 @@ def test_pause_and_weight_rebuild_only_the_campaigns_patients_as_a_full_build_wo
     assert 0 < len(mine) < len(before[1])  # a scope smaller than everyone
 
     with transaction(sessions) as s:
-        controls.set_campaign_active(s, admin, paused, False, START)
+        controls.set_campaign_active(s, sup, paused, False, START)
     after = state(sessions)
     assert patients_of(after[0], paused) == set()
     assert {
@@ -104,7 +103,7 @@ def test_pause_and_weight_rebuild_only_the_campaigns_patients_as_a_full_build_wo
 
     mine = patients_of(after[0], weighed)
     with transaction(sessions) as s:
-        controls.set_campaign_weight(s, admin, weighed, 3.0, START)
+        controls.set_campaign_weight(s, sup, weighed, 3.0, START)
     reweighed = state(sessions)
     moved = {k for k in reweighed[0] if reweighed[0][k] != after[0][k]}
     assert moved and {k[0] for k in moved} == {weighed}
@@ -113,7 +112,7 @@ def test_pause_and_weight_rebuild_only_the_campaigns_patients_as_a_full_build_wo
 
     # A resume rebuilds everyone: the paused work comes back.
     with transaction(sessions) as s:
-        controls.set_campaign_active(s, admin, paused, True, START)
+        controls.set_campaign_active(s, sup, paused, True, START)
     resumed = state(sessions)
     assert patients_of(resumed[0], paused) == patients_of(before[0], paused)
     with sessions() as s:
