@@ -55,14 +55,23 @@ def set_campaign_active(
     """Pause or resume a campaign; the queues are rebuilt at once so agents stop (or start)
     getting its patients at their next claim. Paused work comes back on resume.
 
-    A pause rebuilds only the patients with open work in the campaign (nobody else's tasks
-    depend on it): at 100,000 patients a build of everyone held the supervisor, and on SQLite
-    every agent's claim, for 15-20 s. A resume rebuilds everyone, so that patients who became
-    due while it was paused get their tasks too."""
+    Only the patients the campaign can reach are rebuilt (nobody else's tasks depend on it): at
+    100,000 patients a build of everyone held the supervisor, and on SQLite every agent's claim,
+    for 15-20 s. A pause rebuilds the patients with open work in it; a resume every patient of
+    its pharmacy (everyone, for a campaign all pharmacies share), so that those who became due
+    while it was paused get their tasks too."""
     campaign = _campaign(session, user, campaign_id)
     if campaign.active == active:
         return
-    affected = None if active else _with_open_work(session, campaign_id)
+    affected: list[int] | None
+    if not active:
+        affected = _with_open_work(session, campaign_id)
+    elif campaign.pharmacy_id is not None:
+        affected = list(
+            session.scalars(select(Patient.id).where(Patient.pharmacy_id == campaign.pharmacy_id))
+        )
+    else:
+        affected = None
     campaign.active = active
     session.flush()
     build_queues(session, now, settings, patients=affected)

@@ -1,6 +1,7 @@
 """A supervisor's pause or weight change rebuilds only the patients with open work in that
-campaign (queues.controls): on SQLite and PostgreSQL, over the demo's every kind of campaign, it
-leaves those patients as a build of everyone would, and nobody else's tasks or entries move."""
+campaign, a resume only the patients of its pharmacy (queues.controls): on SQLite and
+PostgreSQL, over the demo's every kind of campaign, each leaves those patients as a build of
+everyone would, and nobody else's tasks or entries move."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from queues.auth import signed_in
 from queues.building import CAMPAIGN_PAUSED, build_queues
 from queues.db import make_engine, session_factory, transaction, upgrade
 from queues.demo import seed_demo
-from queues.models import Campaign, QueueEntry, Task, User
+from queues.models import Campaign, Patient, QueueEntry, Task, User
 
 START = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)  # Wednesday 10:00 in Miami
 
@@ -110,11 +111,16 @@ def test_pause_and_weight_rebuild_only_the_campaigns_patients_as_a_full_build_wo
     assert others(reweighed, mine) == others(after, mine)
     nothing_left_to_do(sessions)
 
-    # A resume rebuilds everyone: the paused work comes back.
+    # A resume rebuilds the campaign's pharmacy: the paused work comes back, nothing else moves.
+    with sessions() as s:
+        home = s.get_one(Campaign, paused).pharmacy_id
+        theirs = set(s.scalars(select(Patient.id).where(Patient.pharmacy_id == home)))
     with transaction(sessions) as s:
         controls.set_campaign_active(s, sup, paused, True, START)
     resumed = state(sessions)
     assert patients_of(resumed[0], paused) == patients_of(before[0], paused)
+    assert others(resumed, theirs) == others(reweighed, theirs)
+    nothing_left_to_do(sessions)
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(Task)) == len(before[0])
     engine.dispose()
