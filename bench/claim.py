@@ -649,6 +649,18 @@ def pgqueuer_phase(
     return result
 
 
+def _table_row(name: str, f: dict[str, Any], double: int) -> list[Any]:
+    return [
+        name,
+        f"{f['claims']:,}",
+        fmt(f["seconds"], 2),
+        fmt(f["per_s"]),
+        fmt(f["p50_ms"], 2),
+        fmt(f["p99_ms"], 2),
+        double,
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, required=True, metavar="N")
@@ -826,51 +838,24 @@ def main(argv: list[str] | None = None) -> int:
         result["ratio_vs_pgqueuer_batch10"] = ratio(p["per_s"], pgq["batch10"]["per_s"])
 
     rows: list[list[Any]] = [
-        [
-            "claim_next",
-            f"{p['claims']:,}",
-            fmt(p["seconds"], 2),
-            fmt(p["per_s"]),
-            fmt(p["p50_ms"], 2),
-            fmt(p["p99_ms"], 2),
-            result["double_claims"],
-        ],
-        [
+        _table_row("claim_next", p, result["double_claims"]),
+        _table_row(
             "bare UPDATE…RETURNING" if not postgres else "bare SKIP LOCKED",
-            f"{b['claims']:,}",
-            fmt(b["seconds"], 2),
-            fmt(b["per_s"]),
-            fmt(b["p50_ms"], 2),
-            fmt(b["p99_ms"], 2),
+            b,
             result["baseline_double_claims"],
-        ],
+        ),
     ]
     if audited_floor is not None:
-        af = audited_floor
-        rows.append(
-            [
-                "bare + audit row",
-                f"{af['claims']:,}",
-                fmt(af["seconds"], 2),
-                fmt(af["per_s"]),
-                fmt(af["p50_ms"], 2),
-                fmt(af["p99_ms"], 2),
-                af["double_claims"],
-            ]
-        )
+        rows.append(_table_row("bare + audit row", audited_floor, audited_floor["double_claims"]))
     if pgq is not None:
         for batch in (1, 10):
             f = pgq[f"batch{batch}"]
             rows.append(
-                [
+                _table_row(
                     f"pgqueuer {pgq['version']} batch {batch}",
-                    f"{f['claims']:,}",
-                    fmt(f["seconds"], 2),
-                    fmt(f["per_s"]),
-                    fmt(f["dequeue_p50_ms"], 2),
-                    fmt(f["dequeue_p99_ms"], 2),
+                    {**f, "p50_ms": f["dequeue_p50_ms"], "p99_ms": f["dequeue_p99_ms"]},
                     f["double_dequeues"],
-                ]
+                )
             )
     setting = f", synchronous={sync}" if sync else f", {processes} process(es)"
     print_table(
