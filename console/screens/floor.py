@@ -330,13 +330,12 @@ class FloorScreen(Screen[None]):
         services = self.outreach.services
         verb = "Pause" if row.active else "Resume"
         where = "at every pharmacy" if row.shared else f"at {row.pharmacy}"
-        effect = (
-            f"Its open tasks {where} leave the queue until you resume it."
-            if row.active and row.shared
-            else f"Its {row.open_tasks} open task(s) leave the queue until you resume it."
-            if row.active
-            else "Its work comes back into the queue."
-        )
+        if not row.active:
+            effect = "Its work comes back into the queue."
+        elif row.shared:  # the row counts one pharmacy's tasks; the pause is everyone's
+            effect = "Its open tasks at every pharmacy leave the queue until you resume it."
+        else:
+            effect = f"Its {row.open_tasks} open task(s) leave the queue until you resume it."
 
         def answer(yes: bool | None) -> None:
             if not yes:
