@@ -39,10 +39,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.close()
 
 
-def _sqlite_begin_immediate(conn: Any) -> None:
-    # Take the write lock at BEGIN, so two claimers never both read the same head row
-    # and then race to upgrade their read locks (SQLite's deadlock-prone default).
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+# The execution option reading() sets: a transaction that only reads.
+READ_ONLY = "outreach_read_only"
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # A transaction that may write takes the write lock at BEGIN, so two claimers never both read
+    # the same head row and then race to upgrade their read locks (SQLite's deadlock-prone
+    # default). One that only reads takes no lock at all: in WAL mode it reads its snapshot while a
+    # writer works, so the floor and a patient's context stay readable during a long queue build.
+    read_only = conn.get_execution_options().get(READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 # A pooled server connection idle longer than this is pinged at checkout (a restarted server or a
@@ -79,7 +86,7 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
                 url, connect_args={"check_same_thread": False, "isolation_level": None}
             )
             event.listen(engine, "connect", _sqlite_pragmas)
-            event.listen(engine, "begin", _sqlite_begin_immediate)
+            event.listen(engine, "begin", _sqlite_begin)
         else:
             engine = create_engine(
                 url,
@@ -116,8 +123,10 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 @contextmanager
 def reading(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session for reads (nothing is committed), its failures reported as transaction's are."""
+    """A session for reads (nothing is committed), its failures reported as transaction's are.
+    On SQLite it takes no lock: it reads a snapshot even while another connection writes."""
     with _unanswered(factory), factory() as session:
+        session.connection(execution_options={READ_ONLY: True})
         yield session
 
 

@@ -32,7 +32,7 @@ from console.widgets.floor_tables import (
 )
 from queues import controls
 from queues.auth import SignedInUser
-from queues.db import transaction
+from queues.db import reading, transaction
 from queues.errors import OutreachError
 from queues.models import QueueEntry, User, UserPharmacy
 from queues.monitor import FloorMonitor, FloorSnapshot, QueueRow, floor_zone
@@ -220,7 +220,7 @@ class FloorScreen(Screen[None]):
         monitor = self.monitor
         assert monitor is not None
         try:
-            with services.sessions() as session:
+            with reading(services.sessions) as session:
                 monitor.recount(session, services.clock.now())
         except Exception as exc:  # the next recount tries again
             self.app.call_from_thread(
@@ -236,7 +236,7 @@ class FloorScreen(Screen[None]):
         assert monitor is not None
         started = time.perf_counter()
         try:
-            with services.sessions() as session:
+            with reading(services.sessions) as session:
                 if self.zone == "UTC":
                     self.zone = floor_zone(session, self.user.pharmacy_ids)
                 snap = monitor.refresh(session, services.clock.now(), zone=self.zone)

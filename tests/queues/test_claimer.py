@@ -330,3 +330,26 @@ def test_a_file_another_writer_holds_is_reported_busy_after_one_wait(
         other.close()
         claimer.close()
         engine.dispose()
+
+
+def test_reads_go_on_while_another_writer_holds_the_file(sqlite_url: str) -> None:
+    """SQLite (WAL): while a queue build holds the write lock, a read-only session (the floor,
+    a patient's context, why the queue is empty) reads the last committed state at once; only
+    writers wait."""
+    from queues.db import make_engine, reading, session_factory, upgrade
+
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    with transaction(sessions) as s:
+        small_queue(s, 3)
+    other = engine.raw_connection()
+    try:
+        other.driver_connection.execute("BEGIN IMMEDIATE")
+        other.driver_connection.execute("UPDATE queue_entries SET status = 'done'")  # uncommitted
+        with reading(sessions) as s:  # before: a 10 s wait, then "busy"
+            assert s.scalars(select(QueueEntry.status)).all() == ["open"] * 3
+    finally:
+        other.driver_connection.execute("ROLLBACK")
+        other.close()
+        engine.dispose()
