@@ -444,8 +444,10 @@ class OutgoingCall:
         self.end_reason = reason
         self.ring_deadline = math.inf
         self.sip_status = status if status is not None else self.sip_status
-        self._event(CallState.ENDED, reason=reason, sip_status=status, detail=detail)
+        # Media first: whoever hears "ended" (the agent about to dial again) finds the socket and
+        # the audio device already given back.
         self.close_media()
+        self._event(CallState.ENDED, reason=reason, sip_status=status, detail=detail)
 
     def _dtmf_changed(self) -> None:
         if self.rtp is not None:
