@@ -33,6 +33,7 @@ from sqlalchemy import Integer, Table, and_, any_, bindparam, exists, func, or_,
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from queues.build_scope import SCOPE
 from queues.compliance.check import evaluate
 from queues.compliance.limits import site_limits
 from queues.compliance.patient import PATIENT_COLUMNS, hours_of, limits_of, undialed_facts
@@ -64,7 +65,7 @@ def _dialed_since(since: Any, patient_id: Any = _qe.c.patient_id) -> Any:
     return exists().where(_attempts.c.patient_id == patient_id, _attempts.c.started_at > since)
 
 
-def _waiting_query(key: str, pharmacy_ids: Sequence[int] | None) -> Any:
+def _waiting_query(key: str, pharmacy_ids: Sequence[int] | None, scoped: bool = False) -> Any:
     """Open, claimable entries without a live admission, nobody dialed in the lookback."""
     now = bindparam("now", type_=_UTC)
     query = (
@@ -93,6 +94,8 @@ def _waiting_query(key: str, pharmacy_ids: Sequence[int] | None) -> Any:
     )
     if pharmacy_ids is not None:
         query = query.where(_qe.c.pharmacy_id.in_(list(pharmacy_ids)))
+    if scoped:
+        query = query.where(_qe.c.patient_id.in_(select(SCOPE.c.patient_id)))
     return query
 
 
@@ -232,14 +235,16 @@ def admit_entries(
     settings: QueueSettings | None = None,
     *,
     pharmacy_ids: Sequence[int] | None = None,
+    scoped: bool = False,
 ) -> int:
     """Run the claim-time check now for every queued patient without a live admission and store
-    it on those found callable; returns how many were admitted. Runs in the caller's transaction."""
+    it on those found callable; returns how many were admitted. Runs in the caller's transaction.
+    With `scoped`, only the patients in build_scope (a scoped build's)."""
     settings = settings or QueueSettings()
     key = admission_key(settings)
     now = as_utc(now)
     conn = session.connection()
-    query = _waiting_query(key, pharmacy_ids)
+    query = _waiting_query(key, pharmacy_ids, scoped)
     judge = Judge(settings, now)
     admitted: dict[datetime, list[int]] = defaultdict(list)
     after = 0

@@ -42,18 +42,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
 from queues.admitting import Judge, Undialed, admission_key, admit_entries, read_undialed
+from queues.build_scope import IN_SCOPE, drop_scope, set_scope
 from queues.models import Attempt, Task
 from queues.priority import patient_score
 from queues.rules import default_rules
 from queues.rules.base import DueTask, Rule, RuleContext, run_rule
-from queues.rules.snapshot import (
-    IN_SCOPE,
-    Snapshot,
-    driver_rows,
-    drop_scope,
-    load_snapshot,
-    set_scope,
-)
+from queues.rules.snapshot import Snapshot, driver_rows, load_snapshot
 from queues.settings import QueueSettings
 from queues.timeutil import as_utc
 
@@ -207,12 +201,14 @@ def _build(
     if work.changed:
         conn.execute(_RESCORE, work.changed)
     _update_entries(conn, work, entries, now)
-    if scoped:
-        drop_scope(conn)
     phases["updates"] = clock() - started - sum(phases.values())
     # The claim-time check, done ahead, so most claims are one statement (queues.claimer), for
     # the entries that were there before (the new ones were written with theirs).
-    admitted = work.admitted + (admit_entries(session, now, settings) if entries else 0)
+    admitted = work.admitted
+    if entries:
+        admitted += admit_entries(session, now, settings, scoped=scoped)
+    if scoped:
+        drop_scope(conn)
     phases["admission"] = clock() - started - sum(phases.values())
     filled = sum(1 for c in closes if c["closed_reason"] == FILLED)
     return BuildResult(

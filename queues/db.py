@@ -83,7 +83,9 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             engine = create_engine(
-                url, connect_args={"check_same_thread": False, "isolation_level": None}
+                url,
+                connect_args={"check_same_thread": False, "isolation_level": None},
+                hide_parameters=True,  # an error's text must not carry a patient's data into a log
             )
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)
@@ -93,6 +95,7 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
                 pool_size=pool_size,
                 max_overflow=pool_size,
                 connect_args={"connect_timeout": 10},
+                hide_parameters=True,
             )
             event.listen(engine, "checkin", _mark_checkin)
             event.listen(engine, "checkout", _ping_if_idle)
@@ -139,10 +142,37 @@ def _unanswered(factory: sessionmaker[Session]) -> Iterator[None]:
     try:
         yield
     except (OperationalError, InterfaceError) as exc:
+        if not _unreachable(exc):
+            raise  # a deadlock, a timeout, a missing table: the caller's to see as it is
         bind = factory.kw.get("bind")
         where = safe_url(bind.url.render_as_string(hide_password=False)) if bind else "database"
         error = DatabaseBusy if sqlite_busy(exc.orig) else DatabaseUnavailable
         raise error(where, _first_line(exc)) from exc
+
+
+# SQLite result codes that mean the file cannot be used now, not that a statement is wrong.
+_SQLITE_UNUSABLE = {
+    sqlite3.SQLITE_BUSY,
+    sqlite3.SQLITE_LOCKED,
+    sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_IOERR,
+    sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_CANTOPEN,
+}
+
+
+def _unreachable(exc: OperationalError | InterfaceError) -> bool:
+    """The database cannot answer (connection refused or dropped, server shutting down, file
+    locked or unusable), as opposed to a statement it refused."""
+    if isinstance(exc, InterfaceError) or exc.connection_invalidated:
+        return True
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in _SQLITE_UNUSABLE
+    state = getattr(exc.orig, "sqlstate", None)
+    # No SQLSTATE: the client could not connect or lost the link; 08: connection exception;
+    # 57P0x: the server is shutting down or not accepting connections; 53300: too many.
+    return state is None or state.startswith(("08", "57P")) or state == "53300"
 
 
 def sqlite_busy(error: BaseException | None) -> bool:

@@ -223,8 +223,9 @@ class FloorScreen(Screen[None]):
             with reading(services.sessions) as session:
                 monitor.recount(session, services.clock.now())
         except Exception as exc:  # the next recount tries again
+            message = str(exc) if isinstance(exc, OutreachError) else type(exc).__name__
             self.app.call_from_thread(
-                self.notify, f"Queue depths not recounted: {exc}", severity="warning"
+                self.notify, f"Queue depths not recounted: {message}", severity="warning"
             )
             return
         self.app.call_from_thread(self.action_refresh)

@@ -35,7 +35,7 @@ from console.softphone.message import SipMessage, SipParseError
 from console.softphone.register import Registration
 from console.softphone.rtp import AudioPort
 from console.softphone.transport import Address, SipTransport, TransportError
-from queues.errors import NotCallable
+from queues.errors import NotCallable, OutreachError
 
 log = logging.getLogger(__name__)
 _CALLER_ID = re.compile(r"^\+?[0-9A-Za-z._-]{1,32}$")
@@ -315,7 +315,8 @@ class Softphone:
                 # The type only: a database error's text carries the statement's values (the
                 # patient, the number), which the log must not.
                 log.warning("pre-dial check failed: %s", type(exc).__name__)
-                ended(EndReason.BLOCKED, f"could not check the calling window: {exc}")
+                why = str(exc) if isinstance(exc, OutreachError) else type(exc).__name__
+                ended(EndReason.BLOCKED, f"could not check the calling window: {why}")
                 return
         assert self._transport is not None
         audio, audio_status = self._open_audio(self.account.audio)

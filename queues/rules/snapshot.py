@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Integer, column, func, insert, select, table, text
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
+from queues.build_scope import IN_SCOPE, SCOPE
 from queues.models import (
     Attempt,
     Callback,
@@ -106,27 +107,6 @@ class Snapshot:
         for rx in self.prescriptions:
             out[rx.patient_id].append(rx)
         return out
-
-
-# The patients a scoped build reads (queues.building: a supervisor's control touches only the
-# patients with work in one campaign), as a temporary table the reads join: any number of ids,
-# one plan per read.
-SCOPE = table("build_scope", column("patient_id", Integer))
-IN_SCOPE = "IN (SELECT patient_id FROM build_scope)"
-
-
-def set_scope(conn: Connection, patients: Collection[int]) -> None:
-    """Fill build_scope with `patients`, in the caller's transaction (dropped by drop_scope)."""
-    conn.execute(
-        text("CREATE TEMP TABLE IF NOT EXISTS build_scope (patient_id INTEGER PRIMARY KEY)")
-    )
-    conn.execute(text("DELETE FROM build_scope"))
-    if patients:
-        conn.execute(insert(SCOPE), [{"patient_id": pid} for pid in set(patients)])
-
-
-def drop_scope(conn: Connection) -> None:
-    conn.execute(text("DROP TABLE IF EXISTS build_scope"))
 
 
 def load_snapshot(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import String, cast, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues import controls
@@ -64,6 +64,15 @@ def others(snapshot: tuple[dict[Any, Any], dict[Any, Any]], mine: set[int]) -> A
     )
 
 
+def lapse_admissions(sessions: sessionmaker[Session]) -> None:
+    """Every queue entry's claim-time admission lapsed (after closing time, say): a scoped build
+    must judge its own patients again and nobody else."""
+    with transaction(sessions) as s:
+        s.execute(
+            update(QueueEntry).values(admitted_at=None, admitted_until=None, admitted_key=None)
+        )
+
+
 def nothing_left_to_do(sessions: sessionmaker[Session]) -> None:
     with transaction(sessions) as s:
         full = build_queues(s, START)
@@ -83,6 +92,7 @@ def test_pause_and_weight_rebuild_only_the_campaigns_patients_as_a_full_build_wo
         sup = signed_in(supervisor)  # the demo's: every pharmacy, each running its own campaigns
         kinds = dict(s.execute(select(Campaign.id, Campaign.kind)).all())
 
+    lapse_admissions(sessions)
     before = state(sessions)
     by_size = sorted(
         (len(patients_of(before[0], cid)), cid) for cid in kinds if patients_of(before[0], cid)
@@ -103,6 +113,8 @@ def test_pause_and_weight_rebuild_only_the_campaigns_patients_as_a_full_build_wo
     nothing_left_to_do(sessions)
 
     mine = patients_of(after[0], weighed)
+    lapse_admissions(sessions)
+    after = state(sessions)
     with transaction(sessions) as s:
         controls.set_campaign_weight(s, sup, weighed, 3.0, START)
     reweighed = state(sessions)
@@ -115,6 +127,8 @@ def test_pause_and_weight_rebuild_only_the_campaigns_patients_as_a_full_build_wo
     with sessions() as s:
         home = s.get_one(Campaign, paused).pharmacy_id
         theirs = set(s.scalars(select(Patient.id).where(Patient.pharmacy_id == home)))
+    lapse_admissions(sessions)
+    reweighed = state(sessions)
     with transaction(sessions) as s:
         controls.set_campaign_active(s, sup, paused, True, START)
     resumed = state(sessions)

@@ -1,0 +1,26 @@
+"""The patients a scoped queue build reads and writes (queues.building: a supervisor's control
+touches only the patients with work in one campaign), as a temporary table the build's reads join:
+any number of ids, one plan per read. It lives in the build's transaction; a rollback removes it."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from sqlalchemy import Connection, Integer, column, insert, table, text
+
+SCOPE = table("build_scope", column("patient_id", Integer))
+IN_SCOPE = "IN (SELECT patient_id FROM build_scope)"
+
+
+def set_scope(conn: Connection, patients: Collection[int]) -> None:
+    """Fill build_scope with `patients`, in the caller's transaction (dropped by drop_scope)."""
+    conn.execute(
+        text("CREATE TEMP TABLE IF NOT EXISTS build_scope (patient_id INTEGER PRIMARY KEY)")
+    )
+    conn.execute(text("DELETE FROM build_scope"))
+    if patients:
+        conn.execute(insert(SCOPE), [{"patient_id": pid} for pid in set(patients)])
+
+
+def drop_scope(conn: Connection) -> None:
+    conn.execute(text("DROP TABLE IF EXISTS build_scope"))
