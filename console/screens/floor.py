@@ -131,6 +131,7 @@ class FloorScreen(Screen[None]):
         self.zone = "UTC"
         self._floor_timers: list[Timer] = []
         self._loading = False
+        self._failing: str | None = None  # why the refreshes fail, while they do
         self._again = False  # a refresh was asked for while one ran
 
     @property
@@ -243,13 +244,22 @@ class FloorScreen(Screen[None]):
                 snap = monitor.refresh(session, services.clock.now(), zone=self.zone)
         except Exception as exc:  # the database went away: say so, the next refresh retries
             message = str(exc) if isinstance(exc, OutreachError) else type(exc).__name__
-            self.app.call_from_thread(
-                self.notify, f"Floor not refreshed: {message}", severity="warning"
-            )
+            self.app.call_from_thread(self._not_refreshed, message)
             self.app.call_from_thread(self._done_loading)
             return
         elapsed = (time.perf_counter() - started) * 1000
         self.app.call_from_thread(self._show, snap, elapsed)
+
+    def _not_refreshed(self, message: str) -> None:
+        # Once per outage: the floor refreshes every 2 s, and a toast each time hid the screen.
+        if self._failing is None:
+            self.notify(
+                f"Floor not refreshed: {message}. It keeps trying; the figures shown are from "
+                "the last refresh.",
+                severity="warning",
+                timeout=15,
+            )
+        self._failing = self._failing or message
 
     def _done_loading(self) -> None:
         self._loading = False
@@ -258,6 +268,9 @@ class FloorScreen(Screen[None]):
             self.call_later(self.action_refresh)
 
     def _show(self, snap: FloorSnapshot, elapsed_ms: float) -> None:
+        if self._failing is not None:
+            self._failing = None
+            self.notify("The floor is refreshing again.", timeout=5)
         self.snapshot = snap
         self.query_one(QueuesTable).show(snap.pharmacies, snap.queues, snap.zone, snap.at)
         self.query_one(AgentsTable).show(snap.agents, snap.at)

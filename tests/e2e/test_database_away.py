@@ -13,10 +13,11 @@ from sqlalchemy import create_engine, make_url, select, text
 from textual.widgets import Static
 
 from console.app import OutreachApp
+from console.screens.floor import FloorScreen
 from console.screens.workspace import WorkspaceScreen
 from console.screens.wrap_up import WrapUpScreen
 from queues.models import Attempt
-from tests.e2e.helpers import login, press
+from tests.e2e.helpers import login, press, settle
 from tests.world import make_world, visible_text
 
 NOW = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)  # Wednesday 10:00 in Dallas
@@ -107,3 +108,26 @@ async def test_database_away_when_the_agent_saves_the_wrap_up(tmp_path: Path, pg
     with w.services.sessions() as s:
         attempts = s.execute(select(Attempt.patient_id, Attempt.disposition)).all()
     assert [tuple(a) for a in attempts] == [(w.patients["Alvarez"], "no_answer")]
+
+
+async def test_the_floor_says_once_that_it_cannot_refresh_and_when_it_can_again(
+    tmp_path: Path, pg_url: str
+) -> None:
+    w = make_world(tmp_path, pg_url, NOW, {"Alvarez": 1})
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, "sue")
+        floor = app.screen
+        assert isinstance(floor, FloorScreen)
+
+        def told(words: str) -> int:
+            return sum(words in n.message for n in app._notifications)
+
+        with database_refusing(pg_url):
+            for _ in range(3):  # the refresh timer's ticks, every 2 s
+                floor.action_refresh()
+                await settle(pilot)
+            assert told("Floor not refreshed: cannot reach the database") == 1
+        floor.action_refresh()
+        await settle(pilot)
+        assert told("The floor is refreshing again") == 1
