@@ -33,7 +33,7 @@ from sqlalchemy import Integer, Table, and_, any_, bindparam, exists, func, or_,
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from queues.build_scope import SCOPE
+from queues.build_scope import in_scope
 from queues.compliance.check import evaluate
 from queues.compliance.limits import site_limits
 from queues.compliance.patient import PATIENT_COLUMNS, hours_of, limits_of, undialed_facts
@@ -95,7 +95,7 @@ def _waiting_query(key: str, pharmacy_ids: Sequence[int] | None, scoped: bool = 
     if pharmacy_ids is not None:
         query = query.where(_qe.c.pharmacy_id.in_(list(pharmacy_ids)))
     if scoped:
-        query = query.where(_qe.c.patient_id.in_(select(SCOPE.c.patient_id)))
+        query = query.where(in_scope(_qe.c.patient_id))
     return query
 
 

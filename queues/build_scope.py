@@ -6,10 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import Connection, Integer, column, insert, table, text
+from sqlalchemy import ColumnElement, Connection, Integer, column, insert, select, table, text
 
 SCOPE = table("build_scope", column("patient_id", Integer))
-IN_SCOPE = "IN (SELECT patient_id FROM build_scope)"
+IN_SCOPE = "IN (SELECT patient_id FROM build_scope)"  # for the driver-level reads
+
+
+def in_scope(patient_id: ColumnElement[int]) -> ColumnElement[bool]:
+    """`patient_id` is one of build_scope's (for Core and ORM queries)."""
+    return patient_id.in_(select(SCOPE.c.patient_id))
 
 
 def set_scope(conn: Connection, patients: Collection[int]) -> None:

@@ -200,7 +200,7 @@ def _build(
         conn.execute(_REOPEN, work.reopen)
     if work.changed:
         conn.execute(_RESCORE, work.changed)
-    _update_entries(conn, work, entries, now)
+    _update_entries(conn, work, now)
     phases["updates"] = clock() - started - sum(phases.values())
     # The claim-time check, done ahead, so most claims are one statement (queues.claimer), for
     # the entries that were there before (the new ones were written with theirs).
@@ -368,14 +368,9 @@ class _Writer:
             raise self._failed
 
 
-def _update_entries(
-    conn: Connection,
-    work: _Work,
-    entries: dict[int, tuple[str, float, int | None]],
-    now: datetime,
-) -> None:
+def _update_entries(conn: Connection, work: _Work, now: datetime) -> None:
     """Reopen, re-sort and finish the queue entries that were there before."""
-    available_at = _bind_utc(now)
+    available_at, entries = _bind_utc(now), work.entries
     reopens, rekeys = [], []
     for patient_id, key in work.queued.items():
         entry = entries.get(patient_id)

@@ -166,9 +166,9 @@ def _unreachable(exc: OperationalError | InterfaceError) -> bool:
     locked or unusable), as opposed to a statement it refused."""
     if isinstance(exc, InterfaceError) or exc.connection_invalidated:
         return True
-    code = getattr(exc.orig, "sqlite_errorcode", None)
+    code = _sqlite_code(exc.orig)
     if code is not None:
-        return code & 0xFF in _SQLITE_UNUSABLE
+        return code in _SQLITE_UNUSABLE
     state = getattr(exc.orig, "sqlstate", None)
     # No SQLSTATE: the client could not connect or lost the link; 08: connection exception;
     # 57P0x: the server is shutting down or not accepting connections; 53300: too many.
@@ -177,8 +177,13 @@ def _unreachable(exc: OperationalError | InterfaceError) -> bool:
 
 def sqlite_busy(error: BaseException | None) -> bool:
     """SQLite's 'database is locked': another connection held the write lock past busy_timeout."""
+    return _sqlite_code(error) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _sqlite_code(error: BaseException | None) -> int | None:
+    """The primary result code of an sqlite3 error (extended codes carry it in the low byte)."""
     code = getattr(error, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return None if code is None else int(code) & 0xFF
 
 
 def alembic_config(url: str) -> Config:

@@ -16,20 +16,17 @@ class ConfigError(OutreachError):
 
 
 class DatabaseUnavailable(OutreachError):
+    message = "cannot reach the database {url}: {why}"
+
     def __init__(self, safe_url: str, why: str) -> None:
         self.safe_url, self.why = safe_url, why
-        super().__init__(f"cannot reach the database {safe_url}: {why}")
+        super().__init__(self.message.format(url=safe_url, why=why))
 
 
 class DatabaseBusy(DatabaseUnavailable):
     """SQLite's file stayed locked by another writer (a queue build, an import) past the wait."""
 
-    def __init__(self, safe_url: str, why: str) -> None:
-        self.safe_url, self.why = safe_url, why
-        OutreachError.__init__(
-            self,
-            f"the database {safe_url} is busy with another writer ({why}); try again in a moment",
-        )
+    message = "the database {url} is busy with another writer ({why}); try again in a moment"
 
 
 class AuthenticationFailed(OutreachError):

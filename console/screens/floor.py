@@ -131,7 +131,7 @@ class FloorScreen(Screen[None]):
         self.zone = "UTC"
         self._floor_timers: list[Timer] = []
         self._loading = False
-        self._failing: str | None = None  # why the refreshes fail, while they do
+        self._failing = False  # the refreshes fail (the database is away)
         self._again = False  # a refresh was asked for while one ran
 
     @property
@@ -252,14 +252,14 @@ class FloorScreen(Screen[None]):
 
     def _not_refreshed(self, message: str) -> None:
         # Once per outage: the floor refreshes every 2 s, and a toast each time hid the screen.
-        if self._failing is None:
+        if not self._failing:
             self.notify(
                 f"Floor not refreshed: {message}. It keeps trying; the figures shown are from "
                 "the last refresh.",
                 severity="warning",
                 timeout=15,
             )
-        self._failing = self._failing or message
+        self._failing = True
 
     def _done_loading(self) -> None:
         self._loading = False
@@ -268,8 +268,8 @@ class FloorScreen(Screen[None]):
             self.call_later(self.action_refresh)
 
     def _show(self, snap: FloorSnapshot, elapsed_ms: float) -> None:
-        if self._failing is not None:
-            self._failing = None
+        if self._failing:
+            self._failing = False
             self.notify("The floor is refreshing again.", timeout=5)
         self.snapshot = snap
         self.query_one(QueuesTable).show(snap.pharmacies, snap.queues, snap.zone, snap.at)

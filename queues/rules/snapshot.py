@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
-from queues.build_scope import IN_SCOPE, SCOPE
+from queues.build_scope import IN_SCOPE, in_scope
 from queues.models import (
     Attempt,
     Callback,
@@ -116,10 +116,9 @@ def load_snapshot(
     session.flush()  # the driver-level reads below do not autoflush the caller's pending rows
     conn = session.connection()
     only = f" AND patient_id {IN_SCOPE}" if scoped else ""
-    within = SCOPE.c.patient_id if scoped else None
 
     def mine(query: Any, patient_id: Any) -> Any:
-        return query.where(patient_id.in_(select(within))) if within is not None else query
+        return query.where(in_scope(patient_id)) if scoped else query
 
     # The three big reads go through the driver as plain tuples: no ORM, no per-value type
     # processing. SQLite hands dates back as ISO text, PostgreSQL as dates.
