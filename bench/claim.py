@@ -1,4 +1,4 @@
-"""Claim next patient under load: queues.claiming.claim_next against a bare dequeue floor.
+"""Claim next patient under load: queues.claims.claiming.claim_next against a bare dequeue floor.
 
     bench/claim.py --backend sqlite|postgres --tasks N --claimers K [--json] [--database URL]
 
@@ -59,11 +59,11 @@ from _common import (
 )
 from sqlalchemy import Engine, func, or_, select, text, update
 
-from queues import claiming
-from queues.admitting import admit_entries
-from queues.claimer import Claimer
-from queues.db import make_engine, session_factory, transaction, upgrade
-from queues.models import AuditEvent, Campaign, Pharmacy, QueueEntry
+from queues.claims import claiming
+from queues.claims.admission import admit_entries
+from queues.claims.fast_claimer import Claimer
+from queues.store.db import make_engine, session_factory, transaction, upgrade
+from queues.store.models import AuditEvent, Campaign, Pharmacy, QueueEntry
 
 # A Wednesday: 12:00 in Chicago, 13:00 in New York, 10:00 in Los Angeles — inside every window.
 NOW = datetime(2026, 12, 2, 18, 0, tzinfo=UTC)
@@ -76,7 +76,7 @@ PHARMACIES = (  # code, zone, state, ZIP, area code
 )
 PGQ_ENTRYPOINT = "claim"
 
-# The floor reads the same partial index as claim_next (queues.models.CLAIMABLE): its predicate
+# The floor reads the same partial index as claim_next (queues.store.models.CLAIMABLE): its predicate
 # is spelled out so that both planners use the index, as a bare dequeue on this schema would.
 CLAIMABLE = "status = 'open' AND claimed_at IS NULL AND blocked_reason IS NULL"
 BASELINE_SQL = {
@@ -263,7 +263,7 @@ def compact(engine: Engine) -> None:
 
 def admission_state() -> str:
     return (
-        "on (queues.claimer.Claimer as the console claims: a head admitted ahead is taken in one "
+        "on (queues.claims.fast_claimer.Claimer as the console claims: a head admitted ahead is taken in one "
         "statement, any other gets claim_next's full check)"
     )
 

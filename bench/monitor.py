@@ -1,7 +1,7 @@
 """One supervisor-monitor refresh (every query it runs) on PostgreSQL at floor scale.
 
 1,000,000 open tasks over 20 pharmacies and 8 campaigns each, 200 agents, a day of attempts,
-follow-up actions and callbacks, loaded with COPY. Times `queues.monitor.floor_snapshot` for a
+follow-up actions and callbacks, loaded with COPY. Times `queues.floor.monitor.floor_snapshot` for a
 supervisor of every pharmacy (the worst case) and of three, each part on its own, and a floor:
 a bare `count(*)` of the open tasks in the same run. Budget (docs: DESIGN.md): ≤ 150 ms.
 
@@ -40,8 +40,8 @@ from _common import (
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from queues import monitor
-from queues.db import make_engine, session_factory, upgrade
+from queues.floor import monitor
+from queues.store.db import make_engine, session_factory, upgrade
 
 NOW = datetime(2026, 12, 2, 22, 0, tzinfo=UTC)  # 16:00 in Chicago: most of a calling day done
 PHARMACIES = 20

@@ -1,4 +1,4 @@
-"""Build the queues from a pharmacy's data: queues.building.build_queues against a set-based floor.
+"""Build the queues from a pharmacy's data: queues.building.build.build_queues against a set-based floor.
 
     bench/queue_build.py --backend sqlite|postgres --patients 100000 --fills 1000000 [--json]
 
@@ -46,10 +46,10 @@ from _common import (
 )
 from sqlalchemy import Engine, text
 
-from queues.building import build_queues
-from queues.db import make_engine, session_factory, transaction, upgrade
-from queues.models import Campaign, Pharmacy
+from queues.building.build import build_queues
 from queues.settings import QueueSettings
+from queues.store.db import make_engine, session_factory, transaction, upgrade
+from queues.store.models import Campaign, Pharmacy
 
 NOW = datetime(2026, 12, 2, 18, 0, tzinfo=UTC)  # a Wednesday, during the day in every zone
 TODAY = date(2026, 12, 2)
@@ -172,7 +172,7 @@ def fill_world(engine: Engine, patients: int, fills: int, seed: int) -> dict[str
     )
 
     # Every patient has a cell in their pharmacy's area code, one in five a home line too, and a few
-    # a best time to call: what the build's calling-rule check ahead (queues.admitting) reads.
+    # a best time to call: what the build's calling-rule check ahead (queues.claims.admission) reads.
     area = {"QTX": "214", "QNY": "212", "QCA": "213"}
     log(f"loading phones for {patients:,} patients")
     bulk_load(
@@ -324,7 +324,7 @@ def _tasks_copy_ddl(conn: Any, postgres: bool) -> list[str]:
 
 def store_floor(engine: Engine) -> tuple[float, int]:
     """Seconds to write the stored tasks again, set-based, into an empty table shaped as `tasks`
-    (foreign keys checked: queues.db turns them on for SQLite): the part of a first build no implementation can leave out."""
+    (foreign keys checked: queues.store.db turns them on for SQLite): the part of a first build no implementation can leave out."""
     postgres = is_postgres(engine)
     with engine.connect() as conn:
         conn.execute(text("CREATE TEMP TABLE bench_task_rows AS SELECT * FROM tasks"))

@@ -51,7 +51,6 @@ from _common import (
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from queues.db import make_engine, session_factory, upgrade
 from queues.reports import (
     ALL,
     FORMATS,
@@ -62,6 +61,7 @@ from queues.reports import (
 )
 from queues.reports.build import CARRY_IN_DAYS, pdc_windows
 from queues.reports.export import RENDERERS
+from queues.store.db import make_engine, session_factory, upgrade
 
 START = date(2026, 7, 1)  # the quarter reported on, both ends included
 END = date(2026, 9, 30)

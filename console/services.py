@@ -11,9 +11,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from console.config import Settings, load_settings
-from queues.claimer import Claimer
+from queues.claims.fast_claimer import Claimer
 from queues.clock import Clock, clock_for
-from queues.db import make_engine, session_factory, upgrade
+from queues.store.db import make_engine, session_factory, upgrade
 
 
 @dataclass

@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from console.services import Services
-from queues import agents, claiming, context, controls, outcomes
+from queues import context, outcomes
 from queues.auth import SignedInUser, authenticate
+from queues.claims import claiming
 from queues.compliance import patient_verdict
-from queues.db import reading, transaction
 from queues.errors import WrapUpPending
+from queues.floor import agents, controls
+from queues.store.db import reading, transaction
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -86,7 +88,7 @@ class Shift:
 
     def why_empty(self) -> str:
         """Why nobody is callable for this agent right now, in numbers, and when that changes."""
-        from queues.stats import due_breakdown
+        from queues.floor.stats import due_breakdown
 
         with reading(self.services.sessions) as session:
             breakdown = due_breakdown(

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from queues.models import AuditEvent
+from queues.store.models import AuditEvent
 from queues.timeutil import utcnow
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from queues.audit import record
 from queues.errors import AuthenticationFailed, OutreachError
-from queues.models import Pharmacy, User
+from queues.store.models import Pharmacy, User
 from queues.timeutil import utcnow
 
 ROLES = ("agent", "supervisor", "admin")

@@ -10,7 +10,7 @@ from typing import Protocol
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from queues.models import Attempt, DemoSetting
+from queues.store.models import Attempt, DemoSetting
 from queues.timeutil import as_utc, utcnow
 
 PRACTICE_CLOCK_KEY = "practice_clock_start"

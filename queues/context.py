@@ -13,9 +13,10 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from queues.adherence.supply import run_out_date
 from queues.audit import record
 from queues.errors import NotAllowed
-from queues.models import (
+from queues.store.models import (
     Attempt,
     Campaign,
     DispositionCode,
@@ -27,7 +28,6 @@ from queues.models import (
     Task,
     User,
 )
-from queues.supply import run_out_date
 
 RECENT_FILLS = 6
 

@@ -12,9 +12,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from queues.audit import record
-from queues.claiming import lock_for_outcome
+from queues.building.priority import CALLBACK_BONUS
+from queues.claims.claiming import lock_for_outcome
 from queues.errors import InvalidOutcome, LeaseLost
-from queues.models import (
+from queues.settings import QueueSettings
+from queues.store.models import (
     Attempt,
     Callback,
     Campaign,
@@ -25,8 +27,6 @@ from queues.models import (
     QueueEntry,
     Task,
 )
-from queues.priority import CALLBACK_BONUS
-from queues.settings import QueueSettings
 from queues.timeutil import as_utc
 
 NOTES_MAX = 4000
@@ -193,7 +193,7 @@ def record_outcome(
     entry.lease_token = None
     entry.lease_expires_at = None
     # A patient left open keeps `claimed_at`, so they wait for their retry or callback time out
-    # of the claimable index (queues.claiming's wake step clears it when that time comes).
+    # of the claimable index (queues.claims.claiming's wake step clears it when that time comes).
     if closed:
         entry.claimed_at = None
     if code.effect != "callback":

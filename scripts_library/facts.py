@@ -153,7 +153,7 @@ def load_subjects(session: Any, patient_id: int) -> dict[int, tuple[str, int | N
     """Subjects and prescriptions of a patient's open tasks (the context view leaves them out)."""
     from sqlalchemy import select
 
-    from queues.models import Task
+    from queues.store.models import Task
 
     rows = session.execute(
         select(Task.id, Task.subject, Task.prescription_id).where(
@@ -166,7 +166,7 @@ def load_subjects(session: Any, patient_id: int) -> dict[int, tuple[str, int | N
 def load_conditions(session: Any, patient_id: int) -> tuple[str, ...]:
     from sqlalchemy import select
 
-    from queues.models import Condition
+    from queues.store.models import Condition
 
     return tuple(
         session.scalars(select(Condition.display).where(Condition.patient_id == patient_id)).all()

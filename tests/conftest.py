@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, insert, make_url, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from queues.db import make_engine, session_factory, upgrade
+from queues.store.db import make_engine, session_factory, upgrade
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -77,7 +77,7 @@ NOW = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)  # a Wednesday, 10:00 in Chicago
 
 
 def add_pharmacy(session: Session, code: str = "TX1", tz: str = "America/Chicago") -> int:
-    from queues.models import Pharmacy
+    from queues.store.models import Pharmacy
 
     ph = Pharmacy(
         code=code,
@@ -97,7 +97,7 @@ def add_pharmacy(session: Session, code: str = "TX1", tz: str = "America/Chicago
 
 def add_queue(session: Session, pharmacy_id: int, n: int, now: datetime = NOW) -> list[int]:
     """n patients, each with one open refill task and a queue entry (ordered by run-out)."""
-    from queues.models import Campaign, Patient, QueueEntry, Task
+    from queues.store.models import Campaign, Patient, QueueEntry, Task
 
     camp = Campaign(
         pharmacy_id=pharmacy_id,
@@ -152,7 +152,7 @@ def add_queue(session: Session, pharmacy_id: int, n: int, now: datetime = NOW) -
             for i in ids
         ],
     )
-    from queues.models import Phone
+    from queues.store.models import Phone
 
     session.execute(
         insert(Phone),

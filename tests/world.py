@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session
 from console.config import DatabaseSettings, LogSettings, Settings, UiSettings
 from console.services import Services, build_services
 from queues.auth import hash_password
-from queues.building import build_queues
+from queues.building.build import build_queues
 from queues.clock import PracticeClock
-from queues.db import transaction
-from queues.models import Campaign, Fill, Patient, Pharmacy, Phone, Prescription, User
+from queues.store.db import transaction
+from queues.store.models import Campaign, Fill, Patient, Pharmacy, Phone, Prescription, User
 
 PASSWORD = "correct-horse-1"
 

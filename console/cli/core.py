@@ -11,8 +11,8 @@ from typing import Any
 
 from console.services import Services, build_services, settings_from_args, setup_logging
 from queues.auth import ROLES, add_user
-from queues.db import reading, transaction
 from queues.errors import OutreachError
+from queues.store.db import reading, transaction
 
 DEMO_URL = "sqlite:///var/demo.db"
 
@@ -91,7 +91,7 @@ def services_for(args: argparse.Namespace, *, default_url: str | None = None) ->
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from queues.demo import DemoAlreadyThere, parse_practice_time, seed_demo
+    from demo.world import DemoAlreadyThere, parse_practice_time, seed_demo
 
     if args.patients < 1:
         raise OutreachError("--patients: give at least 1")
@@ -166,7 +166,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
 
 def cmd_queue_stats(args: argparse.Namespace) -> int:
-    from queues.stats import queue_stats
+    from queues.floor.stats import queue_stats
 
     services = services_for(args)
     try:
@@ -184,7 +184,7 @@ def cmd_queue_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_queue_build(args: argparse.Namespace) -> int:
-    from queues.building import build_queues
+    from queues.building.build import build_queues
 
     services = services_for(args)
     try:

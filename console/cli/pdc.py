@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from queues.pdc import pdc_for_class, read_fills_csv
+from queues.adherence.pdc import pdc_for_class, read_fills_csv
 
 
 def _iso_date(text: str) -> date:

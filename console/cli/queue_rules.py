@@ -9,7 +9,7 @@ from typing import Any
 from console.cli.compliance import print_verdict
 from console.cli.core import parse_time_arg, services_for
 from queues.compliance.explain import explain_patient
-from queues.db import transaction
+from queues.store.db import transaction
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:

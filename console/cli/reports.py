@@ -19,9 +19,9 @@ from typing import Any
 from console.cli.core import services_for
 from queues.audit import record
 from queues.auth import authenticate
-from queues.db import transaction
 from queues.errors import OutreachError
 from queues.reports import ALL, FORMATS, ReportNotAllowed, Requester, export_report
+from queues.store.db import transaction
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:

@@ -185,8 +185,8 @@ def _patient(args: argparse.Namespace) -> tuple[PatientFacts, tuple[DueItem, ...
 
     from console.cli.core import services_for
     from queues.context import load_patient_context
-    from queues.db import transaction
-    from queues.models import User
+    from queues.store.db import transaction
+    from queues.store.models import User
     from scripts_library.facts import (
         facts_from_context,
         items_from_context,

@@ -19,9 +19,9 @@ from console.softphone.events import CallState, EndReason
 from console.softphone.phone import SoftphoneError
 from console.widgets.dial_bar import DialBar
 from console.widgets.softphone_bar import SoftphoneBar
-from queues.claiming import check_at_dial
-from queues.db import reading
+from queues.claims.claiming import check_at_dial
 from queues.errors import NotCallable, OutreachError
+from queues.store.db import reading
 
 if TYPE_CHECKING:
     from console.app import OutreachApp

@@ -13,7 +13,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, Static
 
 from console.shift import sign_in
 from queues.errors import AuthenticationFailed, OutreachError
-from queues.models import DemoSetting
+from queues.store.models import DemoSetting
 
 if TYPE_CHECKING:
     from console.app import OutreachApp

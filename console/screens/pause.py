@@ -10,8 +10,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from queues.agents import PauseOption
 from queues.errors import OutreachError
+from queues.floor.agents import PauseOption
 
 
 class PauseScreen(ModalScreen[tuple[str, str] | None]):

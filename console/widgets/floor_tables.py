@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
-from queues.monitor import (
+from queues.floor.monitor import (
     AgentRow,
     CallbackRow,
     OutcomeSummary,

@@ -8,9 +8,9 @@ from rich.console import Group
 from rich.text import Text
 from textual.widgets import Static
 
+from queues.building.priority import explain
 from queues.context import PatientContext, PhoneView
 from queues.phones import national
-from queues.priority import explain
 
 LANGUAGES = {"en": "English", "es": "Spanish · Español"}
 

@@ -20,8 +20,8 @@ from textual.widgets import Input, Static
 from console.drafts import DraftStore
 from queues.auth import SignedInUser
 from queues.context import PatientContext
-from queues.db import reading
 from queues.outcomes import ActionRequest, Outcome
+from queues.store.db import reading
 from scripts_library.engine import AnswerError, ScriptedCall, ScriptError, StepView
 from scripts_library.facts import (
     facts_from_context,

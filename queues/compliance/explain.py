@@ -13,8 +13,8 @@ from queues.audit import record
 from queues.compliance.patient import UnknownPatient, limits_for, patient_facts, patient_verdict
 from queues.compliance.verdict import Verdict
 from queues.errors import ConfigError
-from queues.models import Campaign, Patient, Pharmacy, QueueEntry, Task
 from queues.settings import QueueSettings
+from queues.store.models import Campaign, Patient, Pharmacy, QueueEntry, Task
 from queues.timeutil import as_utc
 
 

@@ -19,8 +19,8 @@ from queues.compliance.check import PatientFacts, PharmacyHours, PhoneFacts, eva
 from queues.compliance.limits import Limits, pharmacy_limits, site_limits
 from queues.compliance.verdict import Reason, Verdict
 from queues.errors import ConfigError, NotCallable, OutreachError
-from queues.models import Attempt, Patient, Pharmacy, Phone, Task
 from queues.settings import QueueSettings
+from queues.store.models import Attempt, Patient, Pharmacy, Phone, Task
 from queues.timeutil import as_utc
 
 # When a block lifts only by a person's action (do-not-call, deceased), look again after this.

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from queues.auth import SignedInUser
 from queues.errors import NotAllowed, OutreachError
-from queues.models import Campaign, DispositionCode, Pharmacy
 from queues.reports.fetch import ActionRow, CallRow, Rows, fetch, open_tasks
 from queues.reports.model import (
     CampaignLine,
@@ -33,6 +32,7 @@ from queues.reports.pdc_figures import pdc_figures
 from queues.reports.pdc_source import FastPdc, PdcMeasure, pqa_fast_pdc
 from queues.reports.policy import window_check
 from queues.settings import QueueSettings
+from queues.store.models import Campaign, DispositionCode, Pharmacy
 
 ALL = "all"
 OFFICE_KIND = "prescriber_office"
@@ -97,7 +97,7 @@ def program_report(
     pdc: PdcMeasure | None = None,
     settings: QueueSettings | None = None,
 ) -> ProgramReport:
-    """The report, one section per pharmacy `who` may see. `pdc` defaults to `queues.pdc`."""
+    """The report, one section per pharmacy `who` may see. `pdc` defaults to `queues.adherence.pdc`."""
     check_period(start, end)
     pharmacies = allowed_pharmacies(session, who, pharmacy)
     measure: FastPdc | PdcMeasure = pqa_fast_pdc() if pdc is None else pdc

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Executable, select
 from sqlalchemy.orm import Session
 
-from queues.models import Attempt, Fill, FollowUpAction, Patient, Prescription, Task
+from queues.store.models import Attempt, Fill, FollowUpAction, Patient, Prescription, Task
 
 _CHUNK = 500  # ids per IN list, for the rare task that is not one of the called patients'
 

@@ -1,6 +1,6 @@
 """PDC lines of a report section: per PQA class, the start and end windows' figures.
 
-The fast path (`queues.pdc.covered_in_periods`) measures both windows from one span computation
+The fast path (`queues.adherence.pdc.covered_in_periods`) measures both windows from one span computation
 per patient and class, on the rows as fetched; a measure passed in by the caller is applied per
 window on `ClassFill`s, as it always was. Both give the same figures.
 """

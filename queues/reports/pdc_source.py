@@ -1,4 +1,4 @@
-"""Where the report gets its PDC from: `queues.pdc` (the PQA PDC of the adherence work), in the
+"""Where the report gets its PDC from: `queues.adherence.pdc` (the PQA PDC of the adherence work), in the
 shapes the report's figures take."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from queues.pdc import FillRecord, covered_in_periods, is_adherent, pdc_for_class
+from queues.adherence.pdc import FillRecord, covered_in_periods, is_adherent, pdc_for_class
 
 
 @dataclass(frozen=True)
@@ -33,19 +33,19 @@ PdcPeriods = Callable[
 
 @dataclass(frozen=True)
 class FastPdc:
-    """`queues.pdc`'s one-pass form: both report windows from one span computation."""
+    """`queues.adherence.pdc`'s one-pass form: both report windows from one span computation."""
 
     periods: PdcPeriods
     adherent: Callable[[int, int], bool]  # (covered, denominator) -> PDC >= 0.80, exactly
 
 
 def pqa_fast_pdc() -> FastPdc:
-    """The one-pass PDC of `queues.pdc`."""
+    """The one-pass PDC of `queues.adherence.pdc`."""
     return FastPdc(covered_in_periods, is_adherent)
 
 
 def pqa_pdc_measure() -> PdcMeasure:
-    """The project's PQA PDC (`queues.pdc.pdc_for_class`), one window at a time."""
+    """The project's PQA PDC (`queues.adherence.pdc.pdc_for_class`), one window at a time."""
 
     def measure(fills: Sequence[ClassFill], start: date, end: date) -> tuple[float, bool] | None:
         result = pdc_for_class(

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from queues.compliance.check import PharmacyHours, legal_windows, whereabouts
 from queues.compliance.patient import limits_for
-from queues.models import Patient, Pharmacy
 from queues.settings import QueueSettings
+from queues.store.models import Patient, Pharmacy
 
 FEDERAL_OPEN = time(8, 0)
 FEDERAL_CLOSE = time(21, 0)

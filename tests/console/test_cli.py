@@ -10,8 +10,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from queues.db import make_engine, session_factory, upgrade
-from queues.models import AuditEvent, Pharmacy, User
+from queues.store.db import make_engine, session_factory, upgrade
+from queues.store.models import AuditEvent, Pharmacy, User
 from tests.world import make_world
 
 ROOT = Path(__file__).parents[2]
@@ -133,7 +133,7 @@ def test_unknown_config_key_stops_with_file_and_key(tmp_path: Path) -> None:
 
 
 def test_migrations_are_idempotent_and_create_every_table(tmp_path: Path) -> None:
-    from queues.models import Base
+    from queues.store.models import Base
 
     engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
     upgrade(engine)

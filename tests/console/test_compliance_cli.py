@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from queues.db import make_engine, session_factory
-from queues.models import AuditEvent
+from queues.store.db import make_engine, session_factory
+from queues.store.models import AuditEvent
 from tests.world import make_world
 
 ROOT = Path(__file__).parents[2]

@@ -29,8 +29,8 @@ import pytest
 from sqlalchemy import select
 
 from queues.auth import hash_password
-from queues.db import make_engine, session_factory, transaction, upgrade
-from queues.models import AuditEvent, User
+from queues.store.db import make_engine, session_factory, transaction, upgrade
+from queues.store.models import AuditEvent, User
 from tests.conftest import add_pharmacy, require_service
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,7 +77,7 @@ def served(tmp_path: Path) -> Iterator[str]:
     upgrade(engine)
     with transaction(session_factory(engine)) as session:
         add_pharmacy(session, "TX1")
-        from queues.models import Pharmacy
+        from queues.store.models import Pharmacy
 
         tx1 = session.scalars(select(Pharmacy)).one()
         session.add(

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from queues.models import User
+from queues.store.models import User
 from tests.world import PASSWORD, visible_text
 
 

@@ -14,7 +14,7 @@ from console.screens.workspace import WorkspaceScreen
 from console.screens.wrap_up import WrapUpScreen
 from console.widgets.medications import MedicationsTable
 from console.widgets.patient_card import PatientCard
-from queues.models import Attempt, AuditEvent, QueueEntry
+from queues.store.models import Attempt, AuditEvent, QueueEntry
 from tests.e2e.helpers import choose_disposition, login, press, settle, sign_in
 from tests.world import World, make_world, visible_text
 
@@ -107,7 +107,7 @@ async def test_callback_without_a_time_is_refused_and_nothing_is_written(tmp_pat
         attempt = s.scalars(select(Attempt)).one()
         assert attempt.disposition == "callback_requested"
         assert attempt.call_result == "connected" and attempt.connected_at is not None
-        from queues.models import Callback
+        from queues.store.models import Callback
 
         callback = s.scalars(select(Callback)).one()
         # 14:30 in Dallas on Dec 3 is 20:30 UTC.
@@ -116,7 +116,7 @@ async def test_callback_without_a_time_is_refused_and_nothing_is_written(tmp_pat
 
 
 async def test_pause_with_a_code_then_ready_then_log_out(tmp_path: Path) -> None:
-    from queues.models import AgentState
+    from queues.store.models import AgentState
 
     w = world(tmp_path)
     app = OutreachApp(w.services)
@@ -197,7 +197,7 @@ async def test_console_killed_mid_save_reopens_the_wrap_up_with_what_was_entered
 async def test_why_this_patient_is_on_screen_at_80x24(tmp_path: Path) -> None:
     """The smallest supported terminal still shows who, whether the caregiver may hear health
     information, and why the patient is in the queue — before the phones and the pharmacy."""
-    from queues.models import Patient
+    from queues.store.models import Patient
 
     w = world(tmp_path)
     with w.services.sessions.begin() as s:

@@ -18,10 +18,10 @@ from console.config import SipSettings
 from console.screens.login import LoginScreen
 from console.screens.workspace import WorkspaceScreen
 from console.screens.wrap_up import WrapUpScreen
-from queues import controls
 from queues.auth import signed_in
-from queues.db import transaction
-from queues.models import AgentState, Attempt, User
+from queues.floor import controls
+from queues.store.db import transaction
+from queues.store.models import AgentState, Attempt, User
 from tests.e2e.helpers import sign_in, until, user_id
 from tests.softphone.conftest import SippPeer, sipp  # noqa: F401 (the fixture)
 from tests.world import World, make_world, visible_text

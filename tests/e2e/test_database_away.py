@@ -16,7 +16,7 @@ from console.app import OutreachApp
 from console.screens.floor import FloorScreen
 from console.screens.workspace import WorkspaceScreen
 from console.screens.wrap_up import WrapUpScreen
-from queues.models import Attempt
+from queues.store.models import Attempt
 from tests.e2e.helpers import login, press, settle
 from tests.world import make_world, visible_text
 

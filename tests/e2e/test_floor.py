@@ -18,8 +18,8 @@ from console.screens.floor import FloorScreen
 from console.screens.prompt import ConfirmScreen, PromptScreen
 from console.screens.workspace import WorkspaceScreen
 from console.widgets.floor_tables import AgentsTable, CallbacksTable, QueuesTable
-from queues.db import transaction
-from queues.models import (
+from queues.store.db import transaction
+from queues.store.models import (
     AgentState,
     Attempt,
     AuditEvent,

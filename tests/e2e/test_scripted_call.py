@@ -14,9 +14,16 @@ from console.app import OutreachApp
 from console.screens.workspace import WorkspaceScreen
 from console.screens.wrap_up import WrapUpScreen
 from console.widgets.script_panel import ScriptPanel
-from queues.building import build_queues
-from queues.db import transaction
-from queues.models import Attempt, Campaign, FollowUpAction, Immunization, Patient, Prescription
+from queues.building.build import build_queues
+from queues.store.db import transaction
+from queues.store.models import (
+    Attempt,
+    Campaign,
+    FollowUpAction,
+    Immunization,
+    Patient,
+    Prescription,
+)
 from tests.e2e.helpers import login, press, settle
 from tests.world import World, make_world, visible_text
 

@@ -8,12 +8,21 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-import queues.building
-import queues.rules
-from queues.building import build_queues
-from queues.models import Attempt, Campaign, Fill, Patient, Prescription, QueueEntry, Task, User
-from queues.priority import explain
-from queues.rules.adherence import adherence
+import queues.building.build
+import queues.building.rules
+from queues.building.build import build_queues
+from queues.building.priority import explain
+from queues.building.rules.adherence import adherence
+from queues.store.models import (
+    Attempt,
+    Campaign,
+    Fill,
+    Patient,
+    Prescription,
+    QueueEntry,
+    Task,
+    User,
+)
 from tests.conftest import add_pharmacy
 
 NOW = datetime(2026, 7, 1, 15, 0, tzinfo=UTC)  # Wednesday Jul 1, 10:00 in Chicago
@@ -203,17 +212,17 @@ def test_a_fill_puts_the_patient_back_on_track_closes_the_task_and_credits_the_c
 def test_default_rules_include_adherence_and_bundle_it_with_the_refill(
     db: sessionmaker[Session],
 ) -> None:
-    assert adherence in queues.rules.DEFAULT_RULES
+    assert adherence in queues.building.rules.DEFAULT_RULES
     with db.begin() as s:
         s.add(Campaign(pharmacy_id=1, kind="refill_reminder", name="Refills", script_id="refill"))
         p = patient(s)
         rx(s, p, "lisinopril", FAR, "RASA")
     with db.begin() as s:
-        build_queues(s, NOW, rules=queues.rules.DEFAULT_RULES)
+        build_queues(s, NOW, rules=queues.building.rules.DEFAULT_RULES)
     subjects = [t.subject.split(":")[0] for t in open_tasks(db)[p.id]]
     assert subjects == ["pdc", "rx"]
     assert queue_order(db) == [p.id]  # one call for both
 
 
 def test_a_plain_build_runs_the_adherence_rule() -> None:
-    assert adherence in queues.building.default_rules()
+    assert adherence in queues.building.build.default_rules()

@@ -11,10 +11,12 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from queues.claiming import Claim, check_at_dial, claim_next
-from queues.db import transaction
+from queues.claims.claiming import Claim, check_at_dial, claim_next
 from queues.errors import NotCallable
-from queues.models import (
+from queues.floor.stats import due_breakdown, queue_stats
+from queues.settings import QueueSettings
+from queues.store.db import transaction
+from queues.store.models import (
     Attempt,
     Campaign,
     Patient,
@@ -24,8 +26,6 @@ from queues.models import (
     Task,
     User,
 )
-from queues.settings import QueueSettings
-from queues.stats import due_breakdown, queue_stats
 
 # Wednesday 2026-12-02, 19:30 in Chicago, 20:30 in Miami: Texas is open, Florida (08-20) is not.
 EVENING = datetime(2026, 12, 3, 1, 30, tzinfo=UTC)

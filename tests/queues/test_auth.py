@@ -7,9 +7,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.auth import add_user, authenticate
-from queues.db import transaction
 from queues.errors import AuthenticationFailed
-from queues.models import AuditEvent
+from queues.store.db import transaction
+from queues.store.models import AuditEvent
 from tests.conftest import add_pharmacy
 
 

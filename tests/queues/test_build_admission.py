@@ -1,5 +1,5 @@
 """How a build writes, on SQLite and PostgreSQL: each new queue entry with its calling-rule admission
-(queues.admitting), the same the full pass over the queue (admit_entries) gives, so a claim right
+(queues.claims.admission), the same the full pass over the queue (admit_entries) gives, so a claim right
 after a build is one statement for exactly the patients the rules let through; part by part, the
 same as in one pass; and a failing rule leaves nothing half-written, even with parts already
 handed to the database."""
@@ -17,16 +17,16 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from queues import building
-from queues.admitting import admit_entries, read_undialed
-from queues.building import build_queues, due_tasks
-from queues.db import make_engine, session_factory, transaction, upgrade
-from queues.demo import seed_demo
-from queues.models import Patient, Pharmacy, Phone, QueueEntry, Task, User
-from queues.rules import DEFAULT_RULES
-from queues.rules.base import DueTask, RuleContext
-from queues.rules.snapshot import load_snapshot
+from demo.world import seed_demo
+from queues.building import build
+from queues.building.build import build_queues, due_tasks
+from queues.building.rules import DEFAULT_RULES
+from queues.building.rules.base import DueTask, RuleContext
+from queues.building.rules.snapshot import load_snapshot
+from queues.claims.admission import admit_entries, read_undialed
 from queues.settings import QueueSettings
+from queues.store.db import make_engine, session_factory, transaction, upgrade
+from queues.store.models import Patient, Pharmacy, Phone, QueueEntry, Task, User
 from tests.queues.test_admission import add_dial
 
 # Wednesday 2026-12-02 14:30 UTC: 09:30 in Miami, 08:30 in Houston, 07:30 in Phoenix — the demo's
@@ -146,7 +146,7 @@ def test_a_build_in_parts_writes_what_one_pass_over_everyone_finds(
     later = EARLY + timedelta(days=9)  # new run-outs, so the build writes new tasks too
     with transaction(sessions) as s:
         s.execute(delete(QueueEntry))  # and every entry anew, with its admission
-    monkeypatch.setattr(building, "PART_PATIENTS", 7)  # about a dozen parts per pharmacy zone
+    monkeypatch.setattr(build, "PART_PATIENTS", 7)  # about a dozen parts per pharmacy zone
     with transaction(sessions) as s:
         result = build_queues(s, later)
 
@@ -175,7 +175,7 @@ def test_a_rule_failing_midway_leaves_tasks_and_queue_as_they_were(
 ) -> None:
     seed_demo(sessions, patients=120, seed=5, now=EARLY)
     # In parts of 10 patients: failing in the fifth, four parts have gone to the database.
-    monkeypatch.setattr(building, "PART_PATIENTS", 10)
+    monkeypatch.setattr(build, "PART_PATIENTS", 10)
     before = _tables(sessions)
     later = EARLY + timedelta(days=9)  # new run-outs: the rules before the broken one find work
     seen: list[DueTask] = []
@@ -220,7 +220,7 @@ def pg_demo(pg_url: str) -> Iterator[sessionmaker[Session]]:
 def test_a_write_failing_on_the_writer_thread_fails_the_build_and_writes_nothing(
     sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A worker thread writes each part while the rules work out the next (queues.building). A
+    """A worker thread writes each part while the rules work out the next (queues.building.build). A
     rule in the last part makes a task for a campaign that is not there: its part's write fails
     on the foreign key, on the writer's thread; the build fails with it, as SQLAlchemy's
     IntegrityError, and none of the parts written before it stays."""
@@ -228,7 +228,7 @@ def test_a_write_failing_on_the_writer_thread_fails_the_build_and_writes_nothing
     later = EARLY + timedelta(days=9)  # new run-outs: the parts before the last write tasks
     with sessions() as s:
         last = max(s.scalars(select(Patient.id)))
-    monkeypatch.setattr(building, "PART_PATIENTS", 10)
+    monkeypatch.setattr(build, "PART_PATIENTS", 10)
     before = _tables(sessions)
 
     def no_such_campaign(ctx: RuleContext) -> Iterator[DueTask | None]:

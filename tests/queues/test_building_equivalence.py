@@ -25,10 +25,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from queues.building import build_queues
-from queues.db import transaction
-from queues.demo import CAMPAIGNS, seed_demo
-from queues.models import (
+from demo.world import CAMPAIGNS, seed_demo
+from queues.building.build import build_queues
+from queues.store.db import transaction
+from queues.store.models import (
     Attempt,
     Callback,
     Campaign,

@@ -1,4 +1,4 @@
-"""The console's claims (queues.claimer) on SQLite and PostgreSQL: a patient admitted ahead by the
+"""The console's claims (queues.claims.fast_claimer) on SQLite and PostgreSQL: a patient admitted ahead by the
 calling rules is claimed in one statement, anything else goes through the full claim, and the
 admission never lets through a patient the full check would refuse at that moment."""
 
@@ -12,13 +12,13 @@ from datetime import UTC, datetime, time, timedelta
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from queues.admitting import admit_entries, admitted_count
-from queues.claimer import Claimer
-from queues.claiming import Claim
+from queues.claims.admission import admit_entries, admitted_count
+from queues.claims.claiming import Claim
+from queues.claims.fast_claimer import Claimer
 from queues.compliance import patient_verdict
-from queues.db import transaction
-from queues.models import AuditEvent, Patient, Pharmacy, Phone, QueueEntry
 from queues.settings import QueueSettings
+from queues.store.db import transaction
+from queues.store.models import AuditEvent, Patient, Pharmacy, Phone, QueueEntry
 from tests.queues.test_admission import EVENING, add_agent, add_dial, add_patient, add_pharmacy
 
 # Wednesday 2026-12-02 12:00 in Chicago: every window of these tests is open.
@@ -302,8 +302,8 @@ def test_a_file_another_writer_holds_is_reported_busy_after_one_wait(
     """SQLite: a queue build or an import holds the write lock past busy_timeout. The agent is
     told the database is busy after one wait, not two (the full claim would wait for the same
     lock), nobody is claimed, and the next claim once the lock is free takes the head."""
-    from queues.db import make_engine, session_factory, upgrade
     from queues.errors import DatabaseBusy
+    from queues.store.db import make_engine, session_factory, upgrade
 
     engine = make_engine(sqlite_url)
     upgrade(engine)
@@ -336,7 +336,7 @@ def test_reads_go_on_while_another_writer_holds_the_file(sqlite_url: str) -> Non
     """SQLite (WAL): while a queue build holds the write lock, a read-only session (the floor,
     a patient's context, why the queue is empty) reads the last committed state at once; only
     writers wait."""
-    from queues.db import make_engine, reading, session_factory, upgrade
+    from queues.store.db import make_engine, reading, session_factory, upgrade
 
     engine = make_engine(sqlite_url)
     upgrade(engine)

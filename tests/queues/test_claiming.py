@@ -16,11 +16,11 @@ from sqlalchemy import event, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.auth import signed_in
-from queues.claiming import Claim, claim_next, renew_lease
-from queues.db import transaction
+from queues.claims.claiming import Claim, claim_next, renew_lease
 from queues.errors import LeaseLost
-from queues.models import Attempt, AuditEvent, QueueEntry, User, UserPharmacy
 from queues.outcomes import Outcome, record_outcome
+from queues.store.db import transaction
+from queues.store.models import Attempt, AuditEvent, QueueEntry, User, UserPharmacy
 from tests.conftest import NOW, add_pharmacy, add_queue
 
 LEASE = 300
@@ -367,7 +367,7 @@ def test_a_patient_called_back_later_waits_out_of_the_queue_until_then(
 def _head_cost(sessions: sessionmaker[Session], ph: int, user_id: int) -> int:
     """How much work the head query does: SQLite virtual-machine steps, or on PostgreSQL the
     index tuples read plus rows removed by a filter (from EXPLAIN ANALYZE)."""
-    from queues.claiming import _STATEMENTS
+    from queues.claims.claiming import _STATEMENTS
 
     with sessions() as s:
         conn = s.connection()

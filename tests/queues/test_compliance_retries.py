@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from queues.claiming import claim_next
-from queues.db import transaction
-from queues.models import Campaign, QueueEntry, Task
+from queues.claims.claiming import claim_next
 from queues.outcomes import Outcome, Recorded, record_outcome
 from queues.settings import QueueSettings
+from queues.store.db import transaction
+from queues.store.models import Campaign, QueueEntry, Task
 from tests.queues.test_admission import EVENING, add_agent, add_patient, add_pharmacy
 
 SETTINGS = QueueSettings(no_answer_retry_hours=6, no_answer_max_attempts=2, busy_retry_minutes=20)

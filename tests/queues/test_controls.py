@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from queues import controls
 from queues.auth import SignedInUser, signed_in
-from queues.claiming import claim_next
-from queues.db import transaction
+from queues.claims.claiming import claim_next
 from queues.errors import NotAllowed, OutreachError
-from queues.models import (
+from queues.floor import controls
+from queues.store.db import transaction
+from queues.store.models import (
     AgentState,
     AuditEvent,
     Callback,

@@ -1,4 +1,4 @@
-"""Which database errors the domain reports as "cannot reach the database" (queues.db): only a
+"""Which database errors the domain reports as "cannot reach the database" (queues.store.db): only a
 database that cannot answer; a statement it refuses stays the error it is, so a bug is not
 shown to an agent as an outage."""
 
@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from queues.db import make_engine, reading, session_factory, transaction, upgrade
 from queues.errors import DatabaseUnavailable
+from queues.store.db import make_engine, reading, session_factory, transaction, upgrade
 
 
 def test_a_statement_the_database_refuses_is_not_reported_as_an_outage(db_url: str) -> None:

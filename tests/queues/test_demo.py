@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from demo.world import DemoAlreadyThere, default_practice_start, seed_demo
 from queues.auth import authenticate
 from queues.clock import PracticeClock, clock_for
-from queues.db import make_engine, session_factory, upgrade
-from queues.demo import DemoAlreadyThere, default_practice_start, seed_demo
 from queues.errors import OutreachError
-from queues.models import Campaign, Fill, Patient, Pharmacy, Phone, Prescription, Task
+from queues.store.db import make_engine, session_factory, upgrade
+from queues.store.models import Campaign, Fill, Patient, Pharmacy, Phone, Prescription, Task
 
 START = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)  # Wednesday 10:00 in Miami
 
@@ -143,10 +143,10 @@ def test_practice_clock_defaults_to_next_weekday_ten(
 def test_reopened_demo_resumes_after_the_last_saved_call(tmp_path: Path) -> None:
     from datetime import timedelta
 
-    from queues.claiming import claim_next
-    from queues.db import transaction
-    from queues.models import User
+    from queues.claims.claiming import claim_next
     from queues.outcomes import Outcome, record_outcome
+    from queues.store.db import transaction
+    from queues.store.models import User
 
     sessions = _sessions(f"sqlite:///{tmp_path / 'demo.db'}")
     seed_demo(sessions, patients=40, seed=5, now=START)

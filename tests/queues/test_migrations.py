@@ -10,8 +10,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from queues.db import alembic_config, make_engine, upgrade
-from queues.models import Base
+from queues.store.db import alembic_config, make_engine, upgrade
+from queues.store.models import Base
 
 
 def test_migrated_schema_matches_the_models(engine: Engine) -> None:

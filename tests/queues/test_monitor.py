@@ -8,8 +8,9 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from queues.db import transaction
-from queues.models import (
+from queues.floor.monitor import FloorMonitor, floor_snapshot
+from queues.store.db import transaction
+from queues.store.models import (
     AgentState,
     Attempt,
     Callback,
@@ -20,7 +21,6 @@ from queues.models import (
     User,
     UserPharmacy,
 )
-from queues.monitor import FloorMonitor, floor_snapshot
 from tests.conftest import NOW, add_pharmacy, add_queue
 
 # NOW is 10:00 in Chicago; the floor's day began at 06:00 UTC.

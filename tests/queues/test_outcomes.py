@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from queues.claiming import Claim
-from queues.db import transaction
+from queues.claims.claiming import Claim
 from queues.errors import InvalidOutcome, LeaseLost
-from queues.models import Attempt, FollowUpAction, QueueEntry
 from queues.outcomes import ActionRequest, Outcome, record_outcome
+from queues.store.db import transaction
+from queues.store.models import Attempt, FollowUpAction, QueueEntry
 from tests.conftest import NOW, add_pharmacy, add_queue
 from tests.queues.test_claiming import add_agent, claim
 

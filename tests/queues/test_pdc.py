@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from queues.pdc import FillRecord, FillRowError, pdc_for_class, reachable_by, read_fills_csv
+from queues.adherence.pdc import (
+    FillRecord,
+    FillRowError,
+    pdc_for_class,
+    reachable_by,
+    read_fills_csv,
+)
 
 F = FillRecord
 Y2018 = (date(2018, 1, 1), date(2018, 12, 31))

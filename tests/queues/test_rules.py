@@ -10,9 +10,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from queues.building import build_queues, due_tasks
-from queues.db import make_engine, session_factory, upgrade
-from queues.models import (
+from queues.building.build import build_queues, due_tasks
+from queues.building.rules import DEFAULT_RULES, clinical, medication
+from queues.building.rules.snapshot import load_snapshot
+from queues.settings import QueueSettings
+from queues.store.db import make_engine, session_factory, upgrade
+from queues.store.models import (
     Attempt,
     Campaign,
     Condition,
@@ -25,9 +28,6 @@ from queues.models import (
     Task,
     User,
 )
-from queues.rules import DEFAULT_RULES, clinical, medication
-from queues.rules.snapshot import load_snapshot
-from queues.settings import QueueSettings
 
 NOW = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)
 TODAY = NOW.date()

@@ -1,5 +1,5 @@
 """A supervisor's pause or weight change rebuilds only the patients with open work in that
-campaign, a resume only the patients of its pharmacy (queues.controls): on SQLite and
+campaign, a resume only the patients of its pharmacy (queues.floor.controls): on SQLite and
 PostgreSQL, over the demo's every kind of campaign, each leaves those patients as a build of
 everyone would, and nobody else's tasks or entries move."""
 
@@ -11,12 +11,12 @@ from typing import Any
 from sqlalchemy import String, cast, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from queues import controls
+from demo.world import seed_demo
 from queues.auth import signed_in
-from queues.building import CAMPAIGN_PAUSED, build_queues
-from queues.db import make_engine, session_factory, transaction, upgrade
-from queues.demo import seed_demo
-from queues.models import Campaign, Patient, QueueEntry, Task, User
+from queues.building.build import CAMPAIGN_PAUSED, build_queues
+from queues.floor import controls
+from queues.store.db import make_engine, session_factory, transaction, upgrade
+from queues.store.models import Campaign, Patient, QueueEntry, Task, User
 
 START = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)  # Wednesday 10:00 in Miami
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from queues.auth import hash_password
-from queues.models import (
+from queues.store.models import (
     Attempt,
     Campaign,
     Fill,

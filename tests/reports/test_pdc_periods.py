@@ -1,4 +1,4 @@
-"""`queues.pdc.covered_in_periods` (the report's one-pass PDC) agrees with `pdc_for_class` run
+"""`queues.adherence.pdc.covered_in_periods` (the report's one-pass PDC) agrees with `pdc_for_class` run
 once per window, on many generated fill histories."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from datetime import date, timedelta
 
-from queues.pdc import FillRecord, covered_in_periods, is_adherent, pdc_for_class
+from queues.adherence.pdc import FillRecord, covered_in_periods, is_adherent, pdc_for_class
 
 W0 = (date(2026, 4, 1), date(2026, 6, 30))
 W1 = (date(2026, 7, 1), date(2026, 9, 30))

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from queues.db import transaction
 from queues.errors import OutreachError
-from queues.models import AuditEvent
 from queues.reports import Requester, export_report, program_report
 from queues.reports.model import PharmacyReport
 from queues.reports.pdc_source import pqa_pdc_measure
+from queues.store.db import transaction
+from queues.store.models import AuditEvent
 from tests.reports.history import END, EXPECTED_TX1, START, History, build_history
 
 NOW = datetime(2026, 10, 2, 15, 0, tzinfo=UTC)

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from console.cli import main
 from queues.auth import authenticate
-from queues.db import make_engine, session_factory, transaction, upgrade
-from queues.models import AuditEvent
 from queues.reports import ReportNotAllowed, Requester, program_report
+from queues.store.db import make_engine, session_factory, transaction, upgrade
+from queues.store.models import AuditEvent
 from tests.reports.history import END, PASSWORD, START, History, build_history
 
 NOW = datetime(2026, 10, 2, 15, 0, tzinfo=UTC)

@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
-from queues.build_scope import IN_SCOPE, in_scope
-from queues.models import (
+from queues.building.scope import IN_SCOPE, in_scope
+from queues.store.models import (
     Attempt,
     Callback,
     Campaign,

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 
-from queues.rules.base import DueTask, RuleContext
+from queues.building.rules.base import DueTask, RuleContext
 
 DIABETES_CODES = ("E10", "E11", "E13", "44054006", "46635009")  # ICD-10 prefixes, SNOMED type 1/2
 ZOSTER_FROM, PNEUMO_FROM, RSV_FROM = 50, 50, 75

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from queues.rules import adherence, clinical, medication
-from queues.rules.base import Rule
+from queues.building.rules import adherence, clinical, medication
+from queues.building.rules.base import Rule
 
 DEFAULT_RULES: tuple[Rule, ...] = (
     medication.refill_reminder,

@@ -5,7 +5,7 @@ A claim must never hand out a patient the calling rules forbid. Running the full
 the queue entry: from `admitted_at` (when it was checked) to `admitted_until` (the first of the
 patient's open windows to close), under
 `admitted_key` (the site limits and rules it was checked under). The claim takes a head row with a
-live admission in one statement and runs the full check only otherwise (queues.claiming).
+live admission in one statement and runs the full check only otherwise (queues.claims.claiming).
 
 The admission stays true because:
 - time: it ends when the first window that was open closes (a Sunday or holiday starts at midnight);
@@ -33,13 +33,13 @@ from sqlalchemy import Integer, Table, and_, any_, bindparam, exists, func, or_,
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from queues.build_scope import in_scope
+from queues.building.scope import in_scope
 from queues.compliance.check import evaluate
 from queues.compliance.limits import site_limits
 from queues.compliance.patient import PATIENT_COLUMNS, hours_of, limits_of, undialed_facts
 from queues.compliance.zones import place_of_number, place_of_zip
-from queues.models import Attempt, Patient, Pharmacy, Phone, QueueEntry
 from queues.settings import QueueSettings
+from queues.store.models import Attempt, Patient, Pharmacy, Phone, QueueEntry
 from queues.timeutil import UTCDateTime, as_utc, sqlite_text
 
 # Bump when the calling rules change in a way a stored admission could not know about.

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from queues.compliance.patient import patient_verdict
 from queues.compliance.verdict import is_window_code
 from queues.compliance.windows import zone
-from queues.models import Attempt, Patient, Pharmacy, QueueEntry, Task
 from queues.settings import QueueSettings
+from queues.store.models import Attempt, Patient, Pharmacy, QueueEntry, Task
 from queues.timeutil import as_utc
 
 LIVE_CHECKS = 500

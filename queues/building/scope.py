@@ -1,4 +1,4 @@
-"""The patients a scoped queue build reads and writes (queues.building: a supervisor's control
+"""The patients a scoped queue build reads and writes (queues.building.build: a supervisor's control
 touches only the patients with work in one campaign), as a temporary table the build's reads join:
 any number of ids, one plan per read. It lives in the build's transaction; a rollback removes it."""
 

@@ -1,7 +1,7 @@
 """Claiming a patient under a lease: at most one agent holds a patient at a time.
 
 PostgreSQL picks the head row with `FOR UPDATE SKIP LOCKED`, so concurrent claimers never wait on
-each other's row; SQLite serializes writers with `BEGIN IMMEDIATE` (see queues.db), so a short
+each other's row; SQLite serializes writers with `BEGIN IMMEDIATE` (see queues.store.db), so a short
 write transaction is atomic. A lease sets `available_at` to its expiry: a console killed mid-call
 gives its patient back when the lease runs out, with no sweeper process.
 
@@ -45,12 +45,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from queues.admitting import admission_key
 from queues.audit import record
+from queues.claims.admission import admission_key
 from queues.compliance.patient import PATIENT_COLUMNS, admit_prefetched
 from queues.compliance.patient import check_at_dial as verdict_at_dial
 from queues.errors import LeaseLost, NotCallable
-from queues.models import (
+from queues.settings import QueueSettings
+from queues.store.models import (
     Attempt,
     AuditEvent,
     Patient,
@@ -59,7 +60,6 @@ from queues.models import (
     QueueEntry,
     Task,
 )
-from queues.settings import QueueSettings
 from queues.timeutil import UTCDateTime, as_utc, utcnow
 
 # Given a patient id, raise NotCallable to skip them for now (compliance at claim time).
@@ -211,7 +211,7 @@ _TAKE_VALUES = dict(
     lease_expires_at=bindparam("expires", type_=_UTC),
     available_at=bindparam("expires", type_=_UTC),
     blocked_reason=null(),
-    # The check just made, kept for the next claim of this patient (queues.admitting).
+    # The check just made, kept for the next claim of this patient (queues.claims.admission).
     admitted_at=bindparam("now", type_=_UTC),
     admitted_until=bindparam("admitted_until", type_=_UTC),
     admitted_key=bindparam("admitted_key", type_=String),

@@ -20,9 +20,9 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from functools import cache
 
-from queues.pdc import THRESHOLD, FillRecord, reachable_by
-from queues.rules.base import DueTask, RuleContext
-from queues.rules.snapshot import RxRow
+from queues.adherence.pdc import THRESHOLD, FillRecord, reachable_by
+from queues.building.rules.base import DueTask, RuleContext
+from queues.building.rules.snapshot import RxRow
 
 MEASURE_CLASSES = ("DIABETES", "RASA", "STATIN")
 MIN_AGE = 18

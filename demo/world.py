@@ -17,11 +17,12 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.auth import hash_password
-from queues.building import build_queues
+from queues.building.build import build_queues
 from queues.clock import PRACTICE_CLOCK_KEY
-from queues.db import transaction
 from queues.errors import OutreachError
-from queues.models import (
+from queues.settings import QueueSettings
+from queues.store.db import transaction
+from queues.store.models import (
     Base,
     Campaign,
     Condition,
@@ -34,7 +35,6 @@ from queues.models import (
     Prescription,
     User,
 )
-from queues.settings import QueueSettings
 
 SEED_KEY = "demo_seed"
 
@@ -365,7 +365,7 @@ def seed_demo(
 
 def _empty(sessions: sessionmaker[Session]) -> None:
     """Drop and re-create every table (the audit log refuses row deletes by design)."""
-    from queues.db import upgrade
+    from queues.store.db import upgrade
 
     with sessions() as session:
         engine = session.get_bind().engine
@@ -622,7 +622,7 @@ def _immunizations(rng: random.Random, today: date, age: int) -> list[tuple[str,
 def _summary(
     sessions: sessionmaker[Session], seed: int, start: datetime, codes: list[str]
 ) -> DemoSummary:
-    from queues.models import QueueEntry, Task
+    from queues.store.models import QueueEntry, Task
 
     with sessions() as session:
         url = session.get_bind().engine.url.render_as_string(hide_password=True)

@@ -1,12 +1,12 @@
 """A console's claims: one statement on the driver's connection when it can, claim_next otherwise.
 
 Most claims are the plain case: the agent holds nobody, no held or passed-over row is due back, and
-the head of the queue was admitted by the calling rules a moment ago (queues.admitting). Then the
+the head of the queue was admitted by the calling rules a moment ago (queues.claims.admission). Then the
 claim is one statement that checks exactly those three things and takes the head row — with
 `FOR UPDATE SKIP LOCKED` and its audit row in a CTE on PostgreSQL, as an `UPDATE … RETURNING`
 whose audit row a trigger writes on SQLite — in autocommit, so a claim is one round trip and no
 session. When any of the three does not hold, the statement takes nothing and the claim runs
-queues.claiming.claim_next in a transaction: the held patient comes back, due rows are woken, the
+queues.claims.claiming.claim_next in a transaction: the held patient comes back, due rows are woken, the
 head gets the full compliance check. Both paths make the same decision; only the cost differs.
 """
 
@@ -22,15 +22,15 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from queues.admitting import admission_key
-from queues.claiming import Claim, claim_next
-from queues.db import safe_url, sqlite_busy, transaction
+from queues.claims.admission import admission_key
+from queues.claims.claiming import Claim, claim_next
 from queues.errors import DatabaseBusy
-from queues.models import CLAIMABLE, WAITING_TO_WAKE
 from queues.settings import QueueSettings
+from queues.store.db import safe_url, sqlite_busy, transaction
+from queues.store.models import CLAIMABLE, WAITING_TO_WAKE
 from queues.timeutil import as_utc, sqlite_text, utcnow
 
-# The predicates are the claimable and wake indexes' own (queues.models), so both planners use them.
+# The predicates are the claimable and wake indexes' own (queues.store.models), so both planners use them.
 _SQLITE = """
 UPDATE queue_entries SET holder_id = :user, lease_token = :token, claimed_at = :now,
     lease_expires_at = :expires, available_at = :expires

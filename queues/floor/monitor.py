@@ -23,7 +23,7 @@ from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from queues.compliance.verdict import is_window_code
-from queues.models import (
+from queues.store.models import (
     AgentState,
     Attempt,
     Callback,
@@ -45,7 +45,7 @@ RECOUNT_EVERY = timedelta(seconds=60)
 # Attempts commit in id order but for the few in flight at once (one per console at most): each
 # refresh re-reads this many ids below the highest seen, so a slow commit is not missed.
 ATTEMPT_ID_WINDOW = 300
-PAUSED = "campaign_paused"  # queues.building.CAMPAIGN_PAUSED (building pulls in every rule)
+PAUSED = "campaign_paused"  # queues.building.build.CAMPAIGN_PAUSED (building pulls in every rule)
 # Follow-up action kinds the floor counts (queues.outcomes.ACTION_KINDS).
 REFILL_REQUEST = "refill_request"
 MED_SYNC_ENROLLMENT = "med_sync_enrollment"

@@ -5,7 +5,7 @@ by trigger.
 when that stops holding (the first of their open windows to close); `admitted_key` names the site
 limits it was checked under. The
 claim takes a head row with a live admission in one statement and runs the full check only
-otherwise (queues.admitting). Anything the check reads that changes clears the admission at once,
+otherwise (queues.claims.admission). Anything the check reads that changes clears the admission at once,
 in the database, so no writer can forget it: the patient's address, flags and consent, their
 phones, their attempts, their pharmacy's hours and limits.
 

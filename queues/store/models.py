@@ -1,5 +1,5 @@
 """The outreach data model (SQLAlchemy 2). Every table is created by the Alembic history in
-`queues/migrations`; nothing calls `create_all` outside tests of the migration itself."""
+`queues/store/migrations`; nothing calls `create_all` outside tests of the migration itself."""
 
 from __future__ import annotations
 
@@ -221,7 +221,7 @@ class Task(Base):
     )
 
 
-# The two halves of the open queue entries (migration 0008); queues.claiming moves rows between
+# The two halves of the open queue entries (migration 0008); queues.claims.claiming moves rows between
 # them: a claim, a call's outcome or a pass-over takes a row out, the wake step puts it back once
 # `available_at` has passed.
 CLAIMABLE = "status = 'open' AND claimed_at IS NULL AND blocked_reason IS NULL"
@@ -254,7 +254,7 @@ class QueueEntry(Base):
     # Why the last claim attempt passed this patient over (calling_window, daily_cap, …).
     blocked_reason: Mapped[str | None] = mapped_column(String(48))
     # The last full compliance check found the patient callable from `admitted_at` until
-    # `admitted_until`, under the site limits named by `admitted_key` (queues.admitting);
+    # `admitted_until`, under the site limits named by `admitted_key` (queues.claims.admission);
     # triggers clear it when its facts change.
     admitted_at: Mapped[datetime | None]
     admitted_until: Mapped[datetime | None]
@@ -262,7 +262,7 @@ class QueueEntry(Base):
     __table_args__ = (
         # What a claim may take: open, not claimed since it was last woken, not passed over.
         # Held, just-called and passed-over rows wait in ix_queue_entries_wake instead, so the
-        # head of the queue never walks past them (queues.claiming).
+        # head of the queue never walks past them (queues.claims.claiming).
         Index(
             "ix_queue_entries_claimable",
             "sort_key",

@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from queues.models import Base
+from queues.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata

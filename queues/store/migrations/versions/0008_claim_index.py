@@ -2,7 +2,7 @@
 
 The claimable index used to hold every open row, so each claim walked past every patient already
 held or passed over (quadratic over a shift). Now it holds only rows a claim may take; the others
-wait in a small index on `available_at` until queues.claiming's wake step puts them back.
+wait in a small index on `available_at` until queues.claims.claiming's wake step puts them back.
 
 Revision ID: 0008
 Revises: 0007

@@ -9,9 +9,10 @@ from sqlalchemy.orm import Session
 
 from queues.audit import record
 from queues.auth import SignedInUser
-from queues.building import build_queues
+from queues.building.build import build_queues
 from queues.errors import NotAllowed, OutreachError
-from queues.models import (
+from queues.settings import QueueSettings
+from queues.store.models import (
     AgentState,
     Callback,
     Campaign,
@@ -23,7 +24,6 @@ from queues.models import (
     User,
     UserPharmacy,
 )
-from queues.settings import QueueSettings
 
 
 def _require_supervisor(user: SignedInUser) -> None:

@@ -8,10 +8,10 @@ from datetime import date, datetime
 from functools import cached_property
 from typing import Any
 
-from queues.priority import score_of
-from queues.rules.snapshot import PatientRow, RxRow, Snapshot
+from queues.adherence.supply import run_out_of_sorted
+from queues.building.priority import score_of
+from queues.building.rules.snapshot import PatientRow, RxRow, Snapshot
 from queues.settings import QueueSettings
-from queues.supply import run_out_of_sorted
 
 
 @dataclass(slots=True)
@@ -83,11 +83,11 @@ class RuleContext:
         return {}
 
     def run_out(self, rx_id: int) -> date | None:
-        """The prescription's run-out date (queues.supply), worked out once per build."""
+        """The prescription's run-out date (queues.adherence.supply), worked out once per build."""
         try:
             return self._run_outs[rx_id]
         except KeyError:
-            # The snapshot's fills are in date order (queues.rules.snapshot).
+            # The snapshot's fills are in date order (queues.building.rules.snapshot).
             end = self._run_outs[rx_id] = run_out_of_sorted(self.snapshot.fills.get(rx_id, ()))
             return end
 

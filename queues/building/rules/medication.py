@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, timedelta
 
-from queues.rules.base import DueTask, RuleContext
+from queues.building.rules.base import DueTask, RuleContext
 
 OVERDUE_LIMIT_DAYS = 30  # a supply gone longer than this: the patient has likely stopped the drug
 NEW_START_LOOKBACK_DAYS = 180  # "new start": no fill of the ingredient in the 180 days before

@@ -41,14 +41,14 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
-from queues.admitting import Judge, Undialed, admission_key, admit_entries, read_undialed
-from queues.build_scope import IN_SCOPE, drop_scope, set_scope
-from queues.models import Attempt, Task
-from queues.priority import patient_score
-from queues.rules import default_rules
-from queues.rules.base import DueTask, Rule, RuleContext, run_rule
-from queues.rules.snapshot import Snapshot, driver_rows, load_snapshot
+from queues.building.priority import patient_score
+from queues.building.rules import default_rules
+from queues.building.rules.base import DueTask, Rule, RuleContext, run_rule
+from queues.building.rules.snapshot import Snapshot, driver_rows, load_snapshot
+from queues.building.scope import IN_SCOPE, drop_scope, set_scope
+from queues.claims.admission import Judge, Undialed, admission_key, admit_entries, read_undialed
 from queues.settings import QueueSettings
+from queues.store.models import Attempt, Task
 from queues.timeutil import as_utc
 
 RESOLVED_WITHOUT_CALL = "resolved_without_call"
@@ -67,7 +67,7 @@ class BuildResult:
     updated: int
     open_tasks: int
     queued_patients: int
-    admitted: int = 0  # patients the calling rules were checked for ahead (queues.admitting)
+    admitted: int = 0  # patients the calling rules were checked for ahead (queues.claims.admission)
     # Seconds each step took (read, rules, tasks, entries, admission): where a slow build goes.
     phases: dict[str, float] = field(default_factory=dict, compare=False)
 
@@ -167,7 +167,7 @@ def _build(
     if conn.dialect.name == "postgresql":
         # Builds take turns (a supervisor's pause while the morning build runs): the second reads
         # what the first committed, instead of failing on the tasks both would write. SQLite
-        # writers take turns anyway (BEGIN IMMEDIATE, queues.db).
+        # writers take turns anyway (BEGIN IMMEDIATE, queues.store.db).
         conn.execute(select(func.pg_advisory_xact_lock(BUILD_LOCK)))
     scoped = patients is not None
     if patients is not None:
@@ -202,7 +202,7 @@ def _build(
         conn.execute(_RESCORE, work.changed)
     _update_entries(conn, work, now)
     phases["updates"] = clock() - started - sum(phases.values())
-    # The claim-time check, done ahead, so most claims are one statement (queues.claimer), for
+    # The claim-time check, done ahead, so most claims are one statement (queues.claims.fast_claimer), for
     # the entries that were there before (the new ones were written with theirs).
     admitted = work.admitted
     if entries:
@@ -312,7 +312,7 @@ class _Work:
                 )
         writer.submit(_insert_rows, self.conn, "tasks", new)
         self.created += len(new)
-        # A new entry is written with its admission (queues.admitting), not written and then
+        # A new entry is written with its admission (queues.claims.admission), not written and then
         # rewritten by admit_entries: on PostgreSQL that is a second version of every new row.
         rows: list[tuple[Any, ...]] = []
         for patient_id, patient_scores in scores.items():
@@ -492,7 +492,7 @@ def _insert_rows(conn: Connection, table_name: str, rows: list[tuple[Any, ...]])
         finally:
             cursor.close()
         return
-    # SQLite, the other database queues.db connects to: one statement over the rows as one JSON
+    # SQLite, the other database queues.store.db connects to: one statement over the rows as one JSON
     # array. SQLite unpacks and inserts them all in one step, without the GIL (an executemany
     # takes it back for every row, so on the writer's thread it would wait on the rules' thread
     # for each). The values are already what SQLite stores (text dates, JSON as text), and come

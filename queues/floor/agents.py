@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from queues.audit import record
 from queues.errors import OutreachError
-from queues.models import AgentState, PauseCode
+from queues.store.models import AgentState, PauseCode
 
 STATES = (
     "offline",

@@ -1,0 +1,1 @@
+"""Demo data: a practice world generated deterministically per seed (a tool, not a domain rule)."""

@@ -1,0 +1,1 @@
+"""Adherence: proportion of days covered (PDC) and medication supply."""

@@ -1,0 +1,1 @@
+"""The floor: the supervisor monitor, floor controls, statistics and agent states."""

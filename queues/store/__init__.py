@@ -1,0 +1,1 @@
+"""Persistence: the engine and sessions, the ORM models, SQL functions, Alembic migrations."""
