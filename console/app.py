@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from console.services import Services
-from queues.auth import SignedInUser
+from queues.views.user import SignedInUser
 
 STYLES = Path(__file__).parent / "styles"
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from queues.outcomes import ActionRequest, Outcome
+from queues.views.outcome import ActionRequest, Outcome
 
 _DATETIMES = {"started_at", "ended_at", "connected_at", "callback_at"}
 

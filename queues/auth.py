@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
@@ -13,26 +11,14 @@ from queues.audit import record
 from queues.errors import AuthenticationFailed, OutreachError
 from queues.store.models import Pharmacy, User
 from queues.timeutil import utcnow
+from queues.views.user import SignedInUser
+
+__all__ = ["ROLES", "SignedInUser", "add_user", "authenticate", "hash_password", "signed_in"]
 
 ROLES = ("agent", "supervisor", "admin")
 _hasher = PasswordHasher()
 # Verified when the user does not exist, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
-
-
-@dataclass(frozen=True)
-class SignedInUser:
-    id: int
-    username: str
-    display_name: str
-    role: str
-    pharmacy_ids: tuple[int, ...]
-    pharmacy_codes: tuple[str, ...]
-    pharmacy_zones: tuple[str, ...] = ()  # IANA zones, in the order of the codes
-
-    @property
-    def is_supervisor(self) -> bool:
-        return self.role in ("supervisor", "admin")
 
 
 def hash_password(password: str) -> str:

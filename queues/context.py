@@ -7,8 +7,7 @@ transaction, and refused for a pharmacy the user is not assigned to.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,6 +18,7 @@ from queues.errors import NotAllowed
 from queues.store.models import (
     Attempt,
     Campaign,
+    Condition,
     DispositionCode,
     Fill,
     Patient,
@@ -28,105 +28,29 @@ from queues.store.models import (
     Task,
     User,
 )
+from queues.views.patient import (
+    RECENT_FILLS,
+    AttemptView,
+    FillView,
+    MedicationView,
+    PatientContext,
+    PharmacyView,
+    PhoneView,
+    TaskView,
+)
 
-RECENT_FILLS = 6
-
-
-@dataclass(frozen=True)
-class PhoneView:
-    id: int
-    number: str
-    kind: str
-    best_time: str | None
-    wrong_number: bool
-    do_not_call: bool
-
-    @property
-    def dialable(self) -> bool:
-        return not (self.wrong_number or self.do_not_call)
-
-
-@dataclass(frozen=True)
-class FillView:
-    fill_date: date
-    days_supply: int
-    quantity: float
-
-
-@dataclass(frozen=True)
-class MedicationView:
-    prescription_id: int
-    drug_name: str
-    pqa_class: str | None
-    chronic: bool
-    refills_left: int
-    last_fill: date | None
-    days_supply: int | None
-    run_out: date | None
-    fill_count: int
-    recent_fills: tuple[FillView, ...]
-
-
-@dataclass(frozen=True)
-class AttemptView:
-    started_at: datetime
-    agent: str
-    phone_number: str | None
-    disposition: str
-    disposition_label: str
-    notes: str
-
-
-@dataclass(frozen=True)
-class TaskView:
-    id: int
-    campaign_kind: str
-    campaign_name: str
-    script_id: str
-    reason: str
-    due_on: date | None
-    priority_parts: dict[str, object]
-
-
-@dataclass(frozen=True)
-class PharmacyView:
-    id: int
-    code: str
-    name: str
-    caller_id: str
-    callback_number: str
-    timezone: str
-
-
-@dataclass(frozen=True)
-class PatientContext:
-    id: int
-    mrn: str
-    first_name: str
-    last_name: str
-    birth_date: date
-    age: int
-    language: str
-    zip_code: str
-    state: str
-    caregiver_name: str | None
-    caregiver_relation: str | None
-    caregiver_phone: str | None
-    caregiver_authorized: bool
-    do_not_call: bool
-    pharmacy: PharmacyView
-    phones: tuple[PhoneView, ...]
-    medications: tuple[MedicationView, ...]
-    attempts: tuple[AttemptView, ...]
-    tasks: tuple[TaskView, ...]
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.first_name} {self.last_name}"
-
-    @property
-    def best_phone(self) -> PhoneView | None:
-        return next((p for p in self.phones if p.dialable), None)
+__all__ = [
+    "RECENT_FILLS",
+    "AttemptView",
+    "FillView",
+    "MedicationView",
+    "PatientContext",
+    "PharmacyView",
+    "PhoneView",
+    "TaskView",
+    "age_on",
+    "load_patient_context",
+]
 
 
 def age_on(birth: date, today: date) -> int:
@@ -192,7 +116,17 @@ def load_patient_context(
         )
     ]
     tasks = [
-        TaskView(t.id, c.kind, c.name, c.script_id, t.reason, t.due_on, dict(t.priority_parts))
+        TaskView(
+            t.id,
+            c.kind,
+            c.name,
+            c.script_id,
+            t.reason,
+            t.due_on,
+            dict(t.priority_parts),
+            subject=t.subject,
+            prescription_id=t.prescription_id,
+        )
         for t, c in session.execute(
             select(Task, Campaign)
             .join(Campaign, Campaign.id == Task.campaign_id)
@@ -200,6 +134,9 @@ def load_patient_context(
             .order_by(Task.due_on, Task.id)
         )
     ]
+    conditions = tuple(
+        session.scalars(select(Condition.display).where(Condition.patient_id == patient_id))
+    )
     record(session, "view_patient", user_id=user_id, patient_id=patient_id)
     return PatientContext(
         id=patient.id,
@@ -231,4 +168,5 @@ def load_patient_context(
         medications=tuple(medications),
         attempts=tuple(attempts),
         tasks=tuple(tasks),
+        conditions=conditions,
     )

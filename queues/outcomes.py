@@ -4,9 +4,7 @@ transaction. A retried save (same attempt uid) is stored once; a save on a lost 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -28,71 +26,28 @@ from queues.store.models import (
     Task,
 )
 from queues.timeutil import as_utc
-
-NOTES_MAX = 4000
-CALL_RESULTS = ("connected", "no_answer", "busy", "not_dialed", "failed")
-
-
-@dataclass(frozen=True)
-class DispositionOption:
-    code: str
-    label: str
-    effect: str
-    reached: bool
-    requires_callback: bool
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What the agent entered in wrap-up, plus the call's facts."""
-
-    uid: str
-    patient_id: int
-    lease_token: str
-    user_id: int
-    disposition: str
-    started_at: datetime
-    ended_at: datetime
-    phone_number: str | None = None
-    call_result: str | None = None
-    connected_at: datetime | None = None
-    notes: str = ""
-    callback_at: datetime | None = None
-    callback_mine: bool = True
-    dial_mode: str = "manual"
-    sip_status: int | None = None
-    script_id: str | None = None
-    answers: dict[str, Any] = field(default_factory=dict)
-    actions: tuple[ActionRequest, ...] = ()
-
-
-@dataclass(frozen=True)
-class ActionRequest:
-    """A follow-up the call produced (from the script or the agent), stored in the outbox."""
-
-    kind: str
-    prescription_id: int | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
-
-
-ACTION_KINDS = (
-    "refill_request",
-    "pharmacist_escalation",
-    "med_sync_enrollment",
-    "vaccine_interest",
-    "callback",
-    "do_not_call",
-    "wrong_number",
-    "prescriber_followup",
+from queues.views.outcome import (
+    ACTION_KINDS,
+    CALL_RESULTS,
+    NOTES_MAX,
+    ActionRequest,
+    DispositionOption,
+    Outcome,
+    Recorded,
 )
 
-
-@dataclass(frozen=True)
-class Recorded:
-    attempt_id: int
-    patient_closed: bool
-    next_available_at: datetime | None
-    duplicate: bool = False
+__all__ = [
+    "ACTION_KINDS",
+    "CALL_RESULTS",
+    "NOTES_MAX",
+    "ActionRequest",
+    "DispositionOption",
+    "Outcome",
+    "Recorded",
+    "disposition_options",
+    "record_outcome",
+    "validate",
+]
 
 
 def disposition_options(session: Session) -> tuple[DispositionOption, ...]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from queues.outcomes import ActionRequest
+from queues.views.outcome import ActionRequest
 from scripts_library.conditions import Env, evaluate
 from scripts_library.facts import DueItem, PatientFacts
 from scripts_library.library import CallPlan, Library, Segment

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from queues.context import PatientContext
+from queues.views.patient import PatientContext
 
 
 @dataclass(frozen=True)
@@ -86,9 +86,7 @@ class DueItem:
         )
 
 
-def facts_from_context(
-    ctx: PatientContext, agent_name: str, conditions: tuple[str, ...] = ()
-) -> PatientFacts:
+def facts_from_context(ctx: PatientContext, agent_name: str) -> PatientFacts:
     return PatientFacts(
         patient_id=ctx.id,
         first_name=ctx.first_name,
@@ -114,20 +112,17 @@ def facts_from_context(
             )
             for m in ctx.medications
         ),
-        conditions=conditions,
+        conditions=ctx.conditions,
     )
 
 
-def items_from_context(
-    ctx: PatientContext, subjects: Mapping[int, tuple[str, int | None]] | None = None
-) -> tuple[DueItem, ...]:
-    """The patient's open tasks as due items. `subjects` maps task id to (subject, prescription
-    id) from the tasks table; without it the subject is rebuilt from the task's priority parts."""
+def items_from_context(ctx: PatientContext) -> tuple[DueItem, ...]:
+    """The patient's open tasks as due items (a task made by hand without a subject gets one
+    rebuilt from its priority parts)."""
     items = []
     for task in ctx.tasks:
-        subject, rx = (subjects or {}).get(task.id, (None, None))
-        if subject is None:
-            subject = _subject_from_parts(task.campaign_kind, task.priority_parts)
+        rx = task.prescription_id
+        subject = task.subject or _subject_from_parts(task.campaign_kind, task.priority_parts)
         items.append(
             DueItem(
                 kind=task.campaign_kind,
@@ -147,30 +142,6 @@ def _subject_from_parts(kind: str, parts: Mapping[str, Any]) -> str:
     if kind == "vaccine" and isinstance(vaccine, str):
         return f"vaccine:{vaccine}"
     return kind
-
-
-def load_subjects(session: Any, patient_id: int) -> dict[int, tuple[str, int | None]]:
-    """Subjects and prescriptions of a patient's open tasks (the context view leaves them out)."""
-    from sqlalchemy import select
-
-    from queues.store.models import Task
-
-    rows = session.execute(
-        select(Task.id, Task.subject, Task.prescription_id).where(
-            Task.patient_id == patient_id, Task.status == "open"
-        )
-    )
-    return {task_id: (subject, rx) for task_id, subject, rx in rows}
-
-
-def load_conditions(session: Any, patient_id: int) -> tuple[str, ...]:
-    from sqlalchemy import select
-
-    from queues.store.models import Condition
-
-    return tuple(
-        session.scalars(select(Condition.display).where(Condition.patient_id == patient_id)).all()
-    )
 
 
 SAMPLE_PATIENT = PatientFacts(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from queues.outcomes import ACTION_KINDS
+from queues.views.outcome import ACTION_KINDS
 
 LANGUAGES = ("en", "es")
 PARTS = ("opening", "section", "closing", "branch", "standalone")

@@ -187,12 +187,7 @@ def _patient(args: argparse.Namespace) -> tuple[PatientFacts, tuple[DueItem, ...
     from queues.context import load_patient_context
     from queues.store.db import transaction
     from queues.store.models import User
-    from scripts_library.facts import (
-        facts_from_context,
-        items_from_context,
-        load_conditions,
-        load_subjects,
-    )
+    from scripts_library.facts import facts_from_context, items_from_context
 
     if not args.user:
         raise OutreachError("--patient needs --user NAME: the view is audited as that user's")
@@ -209,10 +204,8 @@ def _patient(args: argparse.Namespace) -> tuple[PatientFacts, tuple[DueItem, ...
                 pharmacy_ids=tuple(p.id for p in user.pharmacies),
                 today=services.clock.now().date(),
             )
-            facts = facts_from_context(
-                ctx, user.display_name, load_conditions(session, args.patient)
-            )
-            items = items_from_context(ctx, load_subjects(session, args.patient))
+            facts = facts_from_context(ctx, user.display_name)
+            items = items_from_context(ctx)
     finally:
         services.close()
     return facts, items

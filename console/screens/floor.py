@@ -30,12 +30,12 @@ from console.widgets.floor_tables import (
     OutcomesPanel,
     QueuesTable,
 )
-from queues.auth import SignedInUser
 from queues.errors import OutreachError
 from queues.floor import controls
 from queues.floor.monitor import FloorMonitor, FloorSnapshot, QueueRow, floor_zone
 from queues.store.db import reading, transaction
 from queues.store.models import QueueEntry, User, UserPharmacy
+from queues.views.user import SignedInUser
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

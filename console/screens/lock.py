@@ -9,8 +9,8 @@ from textual.containers import Center, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from queues.auth import SignedInUser
 from queues.errors import AuthenticationFailed
+from queues.views.user import SignedInUser
 
 
 class LockScreen(ModalScreen[None]):

@@ -11,7 +11,7 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from queues.errors import OutreachError
-from queues.floor.agents import PauseOption
+from queues.views.user import PauseOption
 
 
 class PauseScreen(ModalScreen[tuple[str, str] | None]):

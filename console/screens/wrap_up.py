@@ -23,9 +23,9 @@ from textual.widgets.option_list import Option
 
 from console.drafts import DraftStore
 from console.shift import Shift, reference_data
-from queues.context import PatientContext
 from queues.errors import InvalidOutcome, LeaseLost, OutreachError
-from queues.outcomes import ActionRequest, DispositionOption, Outcome, Recorded
+from queues.views.outcome import ActionRequest, DispositionOption, Outcome, Recorded
+from queues.views.patient import PatientContext
 
 if TYPE_CHECKING:
     from console.app import OutreachApp

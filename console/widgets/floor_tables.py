@@ -13,14 +13,14 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
-from queues.floor.monitor import (
+from queues.views.floor import (
     AgentRow,
     CallbackRow,
     OutcomeSummary,
     PharmacyRow,
     QueueRow,
-    reason_words,
 )
+from queues.views.reasons import reason_words
 
 Cell = str | Text
 

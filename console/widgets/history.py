@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 
 from textual.widgets import DataTable
 
-from queues.context import AttemptView
 from queues.phones import national
+from queues.views.patient import AttemptView
 
 
 class AttemptHistory(DataTable[str]):

@@ -10,7 +10,7 @@ from datetime import date
 from rich.text import Text
 from textual.widgets import DataTable
 
-from queues.context import MedicationView
+from queues.views.patient import MedicationView
 
 PQA_LABELS = {"RASA": "RAS antag.", "STATIN": "statin", "DIABETES": "diabetes"}
 

@@ -9,8 +9,8 @@ from rich.text import Text
 from textual.widgets import Static
 
 from queues.building.priority import explain
-from queues.context import PatientContext, PhoneView
 from queues.phones import national
+from queues.views.patient import PatientContext, PhoneView
 
 LANGUAGES = {"en": "English", "es": "Spanish · Español"}
 

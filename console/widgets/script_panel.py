@@ -18,10 +18,10 @@ from textual.message import Message
 from textual.widgets import Input, Static
 
 from console.drafts import DraftStore
-from queues.auth import SignedInUser
-from queues.context import PatientContext
-from queues.outcomes import ActionRequest, Outcome
 from queues.store.db import reading
+from queues.views.outcome import ActionRequest, Outcome
+from queues.views.patient import PatientContext
+from queues.views.user import SignedInUser
 from scripts_library.engine import AnswerError, ScriptedCall, ScriptError, StepView
 from scripts_library.facts import (
     facts_from_context,

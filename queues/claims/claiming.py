@@ -49,6 +49,7 @@ from queues.audit import record
 from queues.claims.admission import admission_key
 from queues.compliance.patient import PATIENT_COLUMNS, admit_prefetched
 from queues.compliance.patient import check_at_dial as verdict_at_dial
+from queues.compliance.verdict import Verdict
 from queues.errors import LeaseLost, NotCallable
 from queues.settings import QueueSettings
 from queues.store.models import (
@@ -415,8 +416,9 @@ def check_at_dial(
     number: str,
     now: datetime,
     settings: QueueSettings | None = None,
-) -> None:
+) -> Verdict:
     """The second check, the moment before dialing `number`: raises NotCallable (code, sentence,
     next_open_at) when the call may not go out now (the window closed while the agent read, the
-    patient opted out on another line, the number was flagged, a cap was reached)."""
-    verdict_at_dial(session, patient_id, number, now, settings)
+    patient opted out on another line, the number was flagged, a cap was reached). Returns the
+    callable verdict: its `open_until` is when the number's calling window closes."""
+    return verdict_at_dial(session, patient_id, number, now, settings)

@@ -8,16 +8,12 @@ from typing import Any
 
 from queues.compliance.windows import zone
 from queues.errors import NotCallable
+from queues.views.reasons import WINDOW_CODES, WINDOW_PREFIXES, is_window_code
+
+__all__ = ["WINDOW_CODES", "WINDOW_PREFIXES", "Reason", "Verdict", "is_window_code"]
+
 
 # Codes that mean "not now, later today or soon": the calling-window family.
-WINDOW_CODES = ("federal_window", "calling_window", "pharmacy_hours", "best_time", "no_sundays")
-WINDOW_PREFIXES = ("state_window_", "state_sunday_", "state_holiday_", "holiday")
-
-
-def is_window_code(code: str) -> bool:
-    return code in WINDOW_CODES or code.startswith(WINDOW_PREFIXES)
-
-
 @dataclass(frozen=True)
 class Reason:
     code: str  # short and stable: state_window_FL, weekly_cap, dnc_patient …

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -11,23 +10,9 @@ from sqlalchemy.orm import Session
 from queues.audit import record
 from queues.errors import OutreachError
 from queues.store.models import AgentState, PauseCode
+from queues.views.user import STATES, PauseOption
 
-STATES = (
-    "offline",
-    "not_ready",
-    "ready",
-    "previewing",
-    "dialing",
-    "on_call",
-    "wrap_up",
-    "paused",
-)
-
-
-@dataclass(frozen=True)
-class PauseOption:
-    code: str
-    label: str
+__all__ = ["STATES", "PauseOption", "pause_options", "set_state"]
 
 
 def pause_options(session: Session) -> tuple[PauseOption, ...]:

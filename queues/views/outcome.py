@@ -1,0 +1,72 @@
+"""What a call's wrap-up holds: frozen data recorded by `queues.outcomes`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+NOTES_MAX = 4000
+CALL_RESULTS = ("connected", "no_answer", "busy", "not_dialed", "failed")
+
+
+@dataclass(frozen=True)
+class DispositionOption:
+    code: str
+    label: str
+    effect: str
+    reached: bool
+    requires_callback: bool
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the agent entered in wrap-up, plus the call's facts."""
+
+    uid: str
+    patient_id: int
+    lease_token: str
+    user_id: int
+    disposition: str
+    started_at: datetime
+    ended_at: datetime
+    phone_number: str | None = None
+    call_result: str | None = None
+    connected_at: datetime | None = None
+    notes: str = ""
+    callback_at: datetime | None = None
+    callback_mine: bool = True
+    dial_mode: str = "manual"
+    sip_status: int | None = None
+    script_id: str | None = None
+    answers: dict[str, Any] = field(default_factory=dict)
+    actions: tuple[ActionRequest, ...] = ()
+
+
+@dataclass(frozen=True)
+class ActionRequest:
+    """A follow-up the call produced (from the script or the agent), stored in the outbox."""
+
+    kind: str
+    prescription_id: int | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+ACTION_KINDS = (
+    "refill_request",
+    "pharmacist_escalation",
+    "med_sync_enrollment",
+    "vaccine_interest",
+    "callback",
+    "do_not_call",
+    "wrong_number",
+    "prescriber_followup",
+)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    attempt_id: int
+    patient_closed: bool
+    next_available_at: datetime | None
+    duplicate: bool = False
