@@ -27,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from console.softphone import CallEvent, CallState, PhoneEvent, SipAccount, Softphone
+from console.softphone import CallEvent, CallState, DialPermit, PhoneEvent, SipAccount, Softphone
 from tests.softphone.ports import free_udp_port, wait_bound
 
 SIP_DIR = Path(__file__).resolve().parents[1] / "tests" / "sip"
@@ -62,7 +62,7 @@ def softphone_calls(port: int, calls: int) -> tuple[list[float], list[float]]:
     hangup: list[float] = []
     try:
         for _ in range(calls):
-            phone.dial(f"sip:patient@127.0.0.1:{port}")
+            phone.dial(DialPermit.for_seconds(f"sip:patient@127.0.0.1:{port}", 60))
             connected = next_call_event(events, CallState.CONNECTED)
             phone.hangup()
             ended = next_call_event(events, CallState.ENDED)
@@ -102,7 +102,7 @@ def connected_cpu(port: int, seconds: float) -> dict[str, float]:
     phone = Softphone(SipAccount(caller_id="+12145550100"), events.put)
     phone.start()
     try:
-        phone.dial(f"sip:patient@127.0.0.1:{port}")
+        phone.dial(DialPermit.for_seconds(f"sip:patient@127.0.0.1:{port}", 60))
         next_call_event(events, CallState.CONNECTED)
         assert phone.native_id is not None
         cpu0, wall0 = thread_cpu_seconds(phone.native_id), time.monotonic()

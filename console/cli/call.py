@@ -16,16 +16,17 @@ from datetime import datetime
 from typing import Any
 
 from console.services import settings_from_args, setup_logging
+from console.services.phone_line import account_from_settings
 from console.softphone import (
     CallEvent,
     CallState,
+    DialPermit,
     DtmfEvent,
     PhoneEvent,
     PhoneNotice,
     RegistrationEvent,
     Softphone,
     SoftphoneError,
-    account_from_settings,
 )
 from console.softphone.events import cli_result
 from queues.errors import OutreachError
@@ -112,8 +113,10 @@ def cmd_call_test(args: argparse.Namespace) -> int:
     history: list[dict[str, Any]] = []
     handle = ""
     try:
+        # No patient, no calling rules: a permit for the target, valid while it may ring.
+        permit = DialPermit.for_seconds(args.uri, ring)
         try:
-            handle = phone.dial(args.uri, ring_timeout=ring)
+            handle = phone.dial(permit, ring_timeout=ring)
         except SoftphoneError as exc:
             raise OutreachError(f"SIP_URI: {exc}") from None
         final = _follow(phone, events, handle, args, ring, history)

@@ -1,10 +1,11 @@
 """The softphone: a small SIP user agent (RFC 3261 over UDP, G.711 RTP, RFC 4733 DTMF) that the
 console owns as one thread. See phone.Softphone; console/softphone/README.md says why it is not
-pyVoIP."""
+pyVoIP. It imports nothing of queues, Textual or the rest of console (an import-linter contract):
+the calling rules reach it as a DialPermit."""
 
 import logging
 
-from console.softphone.account import SipAccount, SipTimers, account_from_settings
+from console.softphone.account import SipAccount, SipTimers
 from console.softphone.events import (
     CallEvent,
     CallState,
@@ -14,6 +15,7 @@ from console.softphone.events import (
     PhoneNotice,
     RegistrationEvent,
 )
+from console.softphone.permit import DialPermit
 from console.softphone.phone import Softphone, SoftphoneError
 
 # Warnings go to the app's log file; with no handler configured they must not reach stderr
@@ -23,6 +25,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 __all__ = [
     "CallEvent",
     "CallState",
+    "DialPermit",
     "DtmfEvent",
     "EndReason",
     "PhoneEvent",
@@ -32,5 +35,4 @@ __all__ = [
     "SipTimers",
     "Softphone",
     "SoftphoneError",
-    "account_from_settings",
 ]

@@ -1,11 +1,11 @@
-"""The SIP account a softphone uses, from config.toml's [sip] section, and SIP timer values."""
+"""The SIP account a softphone uses (the console builds it from config.toml's [sip] section:
+console/services/phone_line.py) and SIP timer values."""
 
 from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
 
-from console.config import SipSettings
 from console.softphone.message import SipParseError, SipUri, parse_uri
 
 
@@ -77,21 +77,3 @@ class SipAccount:
             return "127.0.0.1"
         finally:
             probe.close()
-
-
-def account_from_settings(sip: SipSettings) -> SipAccount:
-    return SipAccount(
-        server=sip.server,
-        port=sip.port,
-        username=sip.username,
-        password=sip.password,
-        auth_username=sip.auth_username,
-        registrar=sip.registrar,
-        local_ip=sip.local_ip,
-        local_port=sip.local_port,
-        caller_id=sip.caller_id,
-        display_name=sip.display_name,
-        dial_timeout=float(sip.dial_timeout_seconds),
-        register_expires=sip.register_expires,
-        audio=sip.audio,
-    )

@@ -55,11 +55,17 @@ def open_audio(enabled: bool) -> tuple[AudioPort | None, str]:
     if not enabled:
         return None, "audio off: turned off in config ([sip].audio = false)"
     try:
+        # The optional extra `audio` (pip install '.[audio]'); not a hard dependency, so that a
+        # console without a headset, or without PortAudio, still places calls.
         import sounddevice  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
-        return None, "audio off: sounddevice is not installed (pip install sounddevice)"
+        why = "audio off: sounddevice is not installed (pip install '.[audio]')"
+        log.warning("%s", why)
+        return None, why
     except OSError as exc:  # the PortAudio library is missing
-        return None, f"audio off: no PortAudio library ({exc})"
+        why = f"audio off: no PortAudio library ({exc})"
+        log.warning("%s", why)
+        return None, why
     try:
         sounddevice.query_devices(kind="input")
         sounddevice.query_devices(kind="output")

@@ -1,8 +1,9 @@
 """The softphone: one thread the app owns, commands in through a queue, events out by callback.
 
-`dial`, `hangup`, `mute`, `dtmf` and `stop` only queue a command and wake the thread; they never
-block the caller (the Textual event loop). The thread runs SIP and RTP on non-blocking sockets with
-one selector; `on_event` is called from that thread (use `App.call_from_thread` or
+`dial`, `hangup`, `mute` and `dtmf` only queue a command and wake the thread; they never block
+the caller (the Textual event loop). `start` (binds, may resolve names) and `stop` (joins the
+thread) do block: call them from a worker thread. The thread runs SIP and RTP on non-blocking
+sockets with one selector; `on_event` is called from that thread (use `App.call_from_thread` or
 `post_message`, which are thread-safe).
 """
 
@@ -32,10 +33,10 @@ from console.softphone.events import (
     PhoneNotice,
 )
 from console.softphone.message import SipMessage, SipParseError
+from console.softphone.permit import DialPermit
 from console.softphone.register import Registration
 from console.softphone.rtp import AudioPort
 from console.softphone.transport import Address, SipTransport, TransportError
-from queues.errors import NotCallable, OutreachError
 
 log = logging.getLogger(__name__)
 _CALLER_ID = re.compile(r"^\+?[0-9A-Za-z._-]{1,32}$")
@@ -53,7 +54,7 @@ class DialRequest:
     caller_id: str
     display_name: str
     ring_timeout: float
-    pre_dial_check: Callable[[], None] | None
+    expires_at: float  # the permit's time.monotonic() deadline
 
 
 AudioOpener = Callable[[bool], tuple[AudioPort | None, str]]
@@ -111,24 +112,20 @@ class Softphone:
         t = self._transport
         return (t.host, t.port) if t is not None else None
 
-    def dial(
-        self,
-        target: str,
-        *,
-        caller_id: str | None = None,
-        display_name: str | None = None,
-        ring_timeout: float | None = None,
-        pre_dial_check: Callable[[], None] | None = None,
-    ) -> str:
-        """Queue a call; returns its handle (events carry it). Bad input raises SoftphoneError.
+    def dial(self, permit: DialPermit, *, ring_timeout: float | None = None) -> str:
+        """Queue a call to the permit's number; returns its handle (events carry it). Bad input
+        raises SoftphoneError.
 
-        `pre_dial_check` runs on the softphone thread just before the INVITE; raising
-        `queues.errors.NotCallable` ends the call as BLOCKED without sending anything.
+        Just before the INVITE the thread looks at the permit once more: expired, the call ends
+        as BLOCKED and nothing is sent (the calling window may have closed while the command
+        waited). The permit is all the softphone knows of the calling rules.
         """
+        target = permit.number
         try:
             self.account.target_uri(target)
         except SipParseError as exc:
             raise SoftphoneError(str(exc)) from exc
+        caller_id, display_name = permit.caller_id, permit.display_name
         cid = self.account.caller_id if caller_id is None else caller_id
         if cid and not _CALLER_ID.match(cid):
             raise SoftphoneError(f"caller ID {cid!r}: use digits, optionally with a leading +")
@@ -137,7 +134,8 @@ class Softphone:
             raise SoftphoneError(f"ring timeout {timeout!r}: give 0 < seconds ≤ 600")
         name = self.account.display_name if display_name is None else display_name
         handle = uuid.uuid4().hex[:12]
-        self._command("dial", DialRequest(handle, target, cid, name, timeout, pre_dial_check))
+        request = DialRequest(handle, target, cid, name, timeout, permit.expires_at)
+        self._command("dial", request)
         return handle
 
     def hangup(self) -> None:
@@ -305,19 +303,11 @@ class Softphone:
         if self._call is not None:
             ended(EndReason.FAILED, "another call is in progress: hang it up first")
             return
-        if req.pre_dial_check is not None:
-            try:  # the calling window may have closed since the patient was offered
-                req.pre_dial_check()
-            except NotCallable as exc:
-                ended(EndReason.BLOCKED, exc.reason)
-                return
-            except Exception as exc:  # cannot confirm the call is allowed: do not place it
-                # The type only: a database error's text carries the statement's values (the
-                # patient, the number), which the log must not.
-                log.warning("pre-dial check failed: %s", type(exc).__name__)
-                why = str(exc) if isinstance(exc, OutreachError) else type(exc).__name__
-                ended(EndReason.BLOCKED, f"could not check the calling window: {why}")
-                return
+        if time.monotonic() >= req.expires_at:  # the permit ran out while the command waited
+            ended(
+                EndReason.BLOCKED, "the calling window closed before the call went out: check again"
+            )
+            return
         assert self._transport is not None
         audio, audio_status = self._open_audio(self.account.audio)
         if audio is None:

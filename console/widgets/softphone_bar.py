@@ -1,8 +1,9 @@
 """Where the softphone's call stands: state, timer, mute, audio, and a DTMF keypad for IVRs.
 
 The bar only shows and asks: its keys and keypad post messages (DialPressed, HangupPressed,
-MuteToggled, DtmfPressed); the screen decides. `SoftphoneController` posts CallChanged and
-PhoneNote to the bar, which shows them and lets them bubble up to the screen.
+MuteToggled, DtmfPressed); the screen decides. `post_phone_event` (thread-safe: the phone line calls
+it from the softphone thread) turns the softphone's events into CallChanged, DtmfChanged and
+PhoneNote messages, which the bar shows and lets bubble up to the screen.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from console.softphone.events import REASON_TEXT, CallEvent, CallState, DtmfEvent
+from console.softphone.events import (
+    REASON_TEXT,
+    CallEvent,
+    CallState,
+    DtmfEvent,
+    PhoneEvent,
+    PhoneNotice,
+    RegistrationEvent,
+)
 
 KEYS = "123456789*0#"
 DISPOSITION_LABEL = {
@@ -28,6 +37,11 @@ DISPOSITION_LABEL = {
     "wrong_number": "Wrong number",
     "no_answer": "No answer",
 }
+
+
+def _registration_failed(event: RegistrationEvent) -> bool:
+    """A failure the agent should know about; being registered (or unregistering) is normal."""
+    return not event.registered and event.detail != "unregistered"
 
 
 def clock(seconds: float) -> str:
@@ -81,7 +95,7 @@ class SoftphoneBar(Horizontal, can_focus=True):
     class DtmfPressed(Message):
         key: str
 
-    # -- what the controller tells it -------------------------------------------------------
+    # -- what the softphone tells it ---------------------------------------------------------
     @dataclass
     class CallChanged(Message):
         """The softphone's call changed state (bubbles to the screen, which decides)."""
@@ -125,6 +139,18 @@ class SoftphoneBar(Horizontal, can_focus=True):
         return "Ready to dial."
 
     # -- showing ----------------------------------------------------------------------------
+    def post_phone_event(self, event: PhoneEvent) -> None:
+        """The softphone's event as this bar's message. Thread-safe (only `post_message`): the
+        phone line calls it from the softphone thread."""
+        if isinstance(event, CallEvent):
+            self.post_message(self.CallChanged(event))
+        elif isinstance(event, DtmfEvent):
+            self.post_message(self.DtmfChanged(event))
+        elif isinstance(event, PhoneNotice):
+            self.post_message(self.PhoneNote(event.text))
+        elif isinstance(event, RegistrationEvent) and _registration_failed(event):
+            self.post_message(self.PhoneNote(event.detail))
+
     @on(CallChanged)
     def _show_call(self, message: CallChanged) -> None:
         event = message.event

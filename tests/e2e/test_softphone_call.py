@@ -1,23 +1,24 @@
 """A whole call from the softphone bar, driven with Pilot against sipp on loopback.
 
-The workspace screen is another helper's: this hosts the real SoftphoneBar and
-SoftphoneController in a minimal app that does what the workspace will do (dial on a key, hang up,
-take the suggested disposition from the end reason). The full-console test is described in the
-softphone report.
+This hosts the real SoftphoneBar and PhoneLine in a minimal app that does what the workspace does
+(start the line off the event loop, dial on a key, hang up, take the suggested disposition from
+the end reason); tests/e2e/test_console_call.py drives the whole console.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 
 import pytest
+from textual import work
 from textual.app import App, ComposeResult
 from textual.widgets import Static
 
 from console.config import SipSettings
-from console.softphone.controller import SoftphoneController
-from console.softphone.events import CallEvent, CallState
+from console.services.phone_line import PhoneLine
+from console.softphone import CallEvent, CallState, DialPermit
 from console.widgets.softphone_bar import KeyCap, SoftphoneBar
 from tests.softphone.conftest import SippPeer, sipp  # noqa: F401 (the fixture)
 
@@ -35,22 +36,28 @@ class CallApp(App[None]):
         self.suggested: str | None = None
         self.keys_sent = ""
         self.changed = asyncio.Event()
-        self.controller: SoftphoneController | None = None
+        self.controller: PhoneLine | None = None
+        self.started = asyncio.Event()
 
     def compose(self) -> ComposeResult:
         yield SoftphoneBar(enabled=bool(self.sip.server), id="softphone")
 
     def on_mount(self) -> None:
-        self.controller = SoftphoneController(self.sip, self.query_one(SoftphoneBar))
-        self.controller.start()
+        self.controller = PhoneLine(self.sip, self.query_one(SoftphoneBar).post_phone_event)
+        self._start(self.controller)
+
+    @work(thread=True, exit_on_error=False)
+    def _start(self, line: PhoneLine) -> None:
+        line.start()
+        self.call_from_thread(self.started.set)
 
     def on_unmount(self) -> None:
         if self.controller is not None:
-            self.controller.stop()
+            threading.Thread(target=self.controller.stop, daemon=True).start()
 
     def action_dial(self) -> None:
         assert self.controller is not None
-        self.controller.dial(self.number, caller_id="+12145550100")
+        self.controller.dial(DialPermit.for_seconds(self.number, 60, caller_id="+12145550100"))
 
     def action_hangup(self) -> None:
         assert self.controller is not None
@@ -96,6 +103,7 @@ async def test_dial_connect_hang_up_from_the_bar(sipp: Callable[..., SippPeer]) 
     app = CallApp(SipSettings(server="127.0.0.1", port=peer.port), "2145550134")
     async with app.run_test(size=(80, 24)) as pilot:
         assert "SOFTPHONE" in str(app.query_one("#sp-mode", Static).render())
+        await asyncio.wait_for(app.started.wait(), timeout=10)
         await pilot.press("d")
         await app.reach(CallState.CONNECTED)
         await pilot.pause()
@@ -118,6 +126,7 @@ async def test_busy_line_suggests_busy_for_wrap_up(sipp: Callable[..., SippPeer]
     peer = sipp("uas_reject_486.xml")
     app = CallApp(SipSettings(server="127.0.0.1", port=peer.port), "2145550134")
     async with app.run_test(size=(80, 24)) as pilot:
+        await asyncio.wait_for(app.started.wait(), timeout=10)
         await pilot.press("d")
         await app.reach(CallState.ENDED)
         await pilot.pause()
@@ -129,6 +138,7 @@ async def test_busy_line_suggests_busy_for_wrap_up(sipp: Callable[..., SippPeer]
 async def test_without_a_sip_account_the_bar_says_manual_dial() -> None:
     app = CallApp(SipSettings(), "2145550134")
     async with app.run_test(size=(80, 24)):
+        await asyncio.wait_for(app.started.wait(), timeout=10)
         assert app.controller is not None and not app.controller.enabled
         assert "MANUAL DIAL" in str(app.query_one("#sp-mode", Static).render())
         assert "desk phone" in bar_text(app)

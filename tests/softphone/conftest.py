@@ -17,6 +17,7 @@ import pytest
 from console.softphone import (
     CallEvent,
     CallState,
+    DialPermit,
     PhoneEvent,
     SipAccount,
     SipTimers,
@@ -66,6 +67,11 @@ class SippPeer:
             if "message sent" in head and text.strip().startswith(f"SIP/2.0 {status} "):
                 found.append(text.strip())
         return found
+
+
+def permit(target: str, seconds: float = 60.0) -> DialPermit:
+    """A permit to call `target` with the account's caller ID, valid for `seconds`."""
+    return DialPermit.for_seconds(target, seconds)
 
 
 def header(message: str, name: str) -> str:

@@ -9,13 +9,21 @@ from __future__ import annotations
 import hashlib
 import re
 import socket
+import time
 from collections.abc import Callable
 
 import pytest
 
-from console.softphone import CallEvent, CallState, DtmfEvent, EndReason, SipAccount, SipTimers
-from queues.errors import NotCallable
-from tests.softphone.conftest import Phone, SippPeer, header
+from console.softphone import (
+    CallEvent,
+    CallState,
+    DialPermit,
+    DtmfEvent,
+    EndReason,
+    SipAccount,
+    SipTimers,
+)
+from tests.softphone.conftest import Phone, SippPeer, header, permit
 
 pytestmark = pytest.mark.sip
 
@@ -35,7 +43,7 @@ def answered(
     """sipp answering as `scenario` and echoing our RTP back, dialled and connected."""
     peer = sipp(scenario, "-rtp_echo", *extra)
     p = make_phone(account)
-    p.phone.dial(peer.uri)
+    p.phone.dial(permit(peer.uri))
     return peer, p, p.wait_for(CallState.CONNECTED)
 
 
@@ -51,7 +59,7 @@ def test_answered_call_carries_caller_id_and_ends_completed(
 ) -> None:
     peer = sipp("uas_answer.xml", "-rtp_echo")
     p = make_phone()
-    p.phone.dial(peer.uri)
+    p.phone.dial(permit(peer.uri))
     assert p.wait_for(CallState.RINGING).sip_status == 180
     connected = p.wait_for(CallState.CONNECTED)
     assert connected.setup_ms is not None and connected.setup_ms > 150  # the peer rings 200 ms
@@ -101,7 +109,7 @@ def test_refused_call_ends_with_its_reason_and_is_acked(
     """pyVoIP left the call in DIALING after 486/603/480 and never sent their ACK."""
     peer = sipp(scenario)
     p = make_phone()
-    p.phone.dial(peer.uri)
+    p.phone.dial(permit(peer.uri))
     ended = p.wait_for(CallState.ENDED)
     assert (ended.reason, ended.sip_status) == (reason, status)
     assert ended.suggested_disposition == disposition
@@ -114,7 +122,7 @@ def test_ringing_call_is_cancelled_at_the_dial_timeout(
     """pyVoIP could not cancel a ringing call. The CANCEL and the ACK of the 487 must be right."""
     peer = sipp("uas_ring_no_answer.xml")
     p = make_phone()
-    p.phone.dial(peer.uri, ring_timeout=1.0)
+    p.phone.dial(permit(peer.uri), ring_timeout=1.0)
     p.wait_for(CallState.RINGING)
     ended = p.wait_for(CallState.ENDED)
     assert (ended.reason, ended.sip_status) == (EndReason.NO_ANSWER, 487)
@@ -125,7 +133,7 @@ def test_ringing_call_is_cancelled_at_the_dial_timeout(
 def test_agent_hangs_up_while_ringing(sipp: StartPeer, make_phone: MakePhone) -> None:
     peer = sipp("uas_ring_no_answer.xml")
     p = make_phone()
-    p.phone.dial(peer.uri)
+    p.phone.dial(permit(peer.uri))
     p.wait_for(CallState.RINGING)
     p.phone.hangup()
     ended = p.wait_for(CallState.ENDED)
@@ -166,7 +174,7 @@ def test_digest_401_with_qop_is_verified_by_the_peer(
 def test_wrong_password_ends_the_call_as_failed(sipp: StartPeer, make_phone: MakePhone) -> None:
     peer = sipp("uas_auth_401.xml")
     p = make_phone(SipAccount(username="agent7", password="not-it"))
-    p.phone.dial(peer.uri)
+    p.phone.dial(permit(peer.uri))
     ended = p.wait_for(CallState.ENDED)
     assert (ended.reason, ended.sip_status) == (EndReason.FAILED, 403)
     assert peer.wait() == 0, peer.trace()
@@ -195,7 +203,7 @@ def test_peer_that_never_answers_times_out_with_timer_b(
     """pyVoIP blocked forever on an unanswered INVITE (no Timer B). T1 = 30 ms: B = 1.92 s."""
     peer = sipp("uas_silent.xml")
     p = make_phone(timers=SipTimers(t1=0.03))
-    p.phone.dial(peer.uri, ring_timeout=60)
+    p.phone.dial(permit(peer.uri), ring_timeout=60)
     ended = p.wait_for(CallState.ENDED)
     assert (ended.reason, ended.sip_status) == (EndReason.TIMEOUT, None)
     assert peer.wait() == 0, peer.trace()
@@ -207,7 +215,7 @@ def test_dial_timeout_before_any_response_reports_timeout(
 ) -> None:
     peer = sipp("uas_silent.xml")
     p = make_phone()
-    p.phone.dial(peer.uri, ring_timeout=1.0)
+    p.phone.dial(permit(peer.uri), ring_timeout=1.0)
     ended = p.wait_for(CallState.ENDED)
     assert ended.reason == EndReason.TIMEOUT
     assert peer.wait() == 0, peer.trace()
@@ -228,39 +236,44 @@ def test_unreachable_server_is_a_network_error_at_once(make_phone: MakePhone) ->
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     p = make_phone()
-    p.phone.dial(f"sip:patient@127.0.0.1:{port}", ring_timeout=30)
+    p.phone.dial(permit(f"sip:patient@127.0.0.1:{port}"), ring_timeout=30)
     ended = p.wait_for(CallState.ENDED, timeout=5)
     assert ended.reason == EndReason.NETWORK_ERROR
 
 
-def test_calling_window_check_just_before_the_invite_blocks_the_call(
+def test_an_expired_permit_sends_no_invite_and_ends_blocked(
     sipp: StartPeer, make_phone: MakePhone
 ) -> None:
+    """The calling window closed between the check and the dial: nothing leaves the softphone."""
     peer = sipp("uas_answer.xml", "-rtp_echo")
     p = make_phone()
-
-    def closed() -> None:
-        raise NotCallable(
-            "Outside the patient's calling window (8 pm local)", code="calling_window"
-        )
-
-    p.phone.dial(peer.uri, pre_dial_check=closed)
+    expired = DialPermit(peer.uri, "+12145550100", "Main St Pharmacy", time.monotonic() - 0.001)
+    assert not expired.valid()
+    p.phone.dial(expired)
     ended = p.wait_for(CallState.ENDED)
-    assert ended.reason == EndReason.BLOCKED
-    assert "calling window" in ended.detail
-    # Nothing reached the peer: the next call is the scenario's first and only one.
-    p.phone.dial(peer.uri, pre_dial_check=lambda: None)
+    assert (ended.reason, ended.sip_status) == (EndReason.BLOCKED, None)
+    assert "calling window closed" in ended.detail
+    assert p.states() == ["ended"]  # never dialing: no INVITE was sent
+    # Nothing reached the peer: the next call, under a valid permit, is the scenario's only one.
+    p.phone.dial(permit(peer.uri))
     p.wait_for(CallState.CONNECTED)
     hang_up_completed(p, peer)
     assert len(peer.received("INVITE")) == 1
 
 
+def test_a_permit_is_valid_until_its_monotonic_deadline() -> None:
+    p = DialPermit("2145550134", None, None, expires_at=100.0)
+    assert p.valid(now=99.999)
+    assert not p.valid(now=100.0)
+    assert DialPermit.for_seconds("2145550134", 30).valid()
+
+
 def test_second_dial_during_a_call_is_refused(sipp: StartPeer, make_phone: MakePhone) -> None:
     peer = sipp("uas_answer.xml", "-rtp_echo")
     p = make_phone()
-    first = p.phone.dial(peer.uri)
+    first = p.phone.dial(permit(peer.uri))
     p.wait_for(CallState.CONNECTED)
-    second = p.phone.dial(peer.uri)
+    second = p.phone.dial(permit(peer.uri))
     refused = p.next_call_event()
     assert (refused.call, refused.reason) == (second, EndReason.FAILED)
     p.phone.hangup()

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from console.softphone import CallState, EndReason
-from tests.softphone.conftest import Phone, SippPeer, open_fds
+from tests.softphone.conftest import Phone, SippPeer, open_fds, permit
 
 pytestmark = pytest.mark.sip
 CALLS = 200
@@ -32,7 +32,7 @@ def test_two_hundred_calls_leave_no_threads_or_sockets_behind(
 
 
 def _one_call(p: Phone, uri: str) -> None:
-    p.phone.dial(uri)
+    p.phone.dial(permit(uri))
     p.wait_for(CallState.CONNECTED)
     p.phone.hangup()
     assert p.wait_for(CallState.ENDED).reason == EndReason.COMPLETED
