@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from console.cli.core import parse_time_arg
-from console.services import settings_from_args
-from queues.compliance import Verdict, ad_hoc_verdict
-from queues.timeutil import utcnow
+if TYPE_CHECKING:  # the domain is imported by the command that runs, not by `outreach --help`
+    from queues.compliance import Verdict
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -51,6 +49,11 @@ def print_verdict(verdict: Verdict) -> None:
 
 
 def cmd_compliance_check(args: argparse.Namespace) -> int:
+    from console.cli.core import parse_time_arg
+    from console.services import settings_from_args
+    from queues.compliance import ad_hoc_verdict
+    from queues.timeutil import utcnow
+
     settings = settings_from_args(args.config, args.database or None)
     at = parse_time_arg(args.at, "--at") if args.at else utcnow()
     verdict = ad_hoc_verdict(args.zip, args.phone, at, state=args.state, settings=settings.queue)

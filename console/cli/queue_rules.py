@@ -6,11 +6,6 @@ import argparse
 import json
 from typing import Any
 
-from console.cli.compliance import print_verdict
-from console.cli.core import parse_time_arg, services_for
-from queues.compliance.explain import explain_patient
-from queues.store.db import transaction
-
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     # `queue` belongs to console.cli.core, which leaves its action list on the parser for us.
@@ -30,6 +25,11 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_queue_explain(args: argparse.Namespace) -> int:
+    from console.cli.compliance import print_verdict
+    from console.cli.core import parse_time_arg, services_for
+    from queues.compliance.explain import explain_patient
+    from queues.store.db import transaction
+
     services = services_for(args)
     try:
         now = parse_time_arg(args.now, "--now") if args.now else services.clock.now()

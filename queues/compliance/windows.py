@@ -13,8 +13,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-import holidays as holiday_calendars
-
 SEARCH_DAYS = 15
 
 
@@ -25,6 +23,8 @@ def zone(name: str) -> ZoneInfo:
 
 @lru_cache(maxsize=512)
 def _calendar(subdivision: str, year: int) -> dict[date, str]:
+    import holidays as holiday_calendars  # ~9 MB, and only a holiday-bound rule asks
+
     cal = holiday_calendars.country_holidays(
         "US", subdiv=subdivision or None, years=year, categories=("public",)
     )

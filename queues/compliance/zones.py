@@ -1,20 +1,27 @@
 """Where a patient may be: time zones (and states) from a ZIP code and from each phone number.
 
 A ported cell phone can be anywhere, so both sources count: the calling window must be open in
-every zone either gives. Lookups are cached; both packages read static data.
+every zone either gives. Lookups are cached; all the data is static.
+
+What a ZIP and a number's prefix say is read from two small tables in `data/` (made from the
+`zipcodes` package and phonenumbers' geocoder by `data/make_tables.py`, checked against them by
+tests/queues/test_zone_tables.py), loaded on first use: the packages' own data would hold ~150 MB.
 """
 
 from __future__ import annotations
 
+import gzip
 import re
+from array import array
+from bisect import bisect_left
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
+from functools import cache, lru_cache
+from importlib.resources import files
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-import zipcodes
-from phonenumbers import geocoder, timezone
+from phonenumbers import timezone
+from phonenumbers.phonenumberutil import country_mobile_token, is_number_type_geographical
 
 from queues.compliance.states import STATE_NAMES, US_STATES
 
@@ -36,27 +43,48 @@ def _known_zone(name: str) -> bool:
     return True
 
 
+def _table(name: str) -> list[list[str]]:
+    """The rows of data/NAME (gzipped, tab-separated, `#` lines are its header)."""
+    text = gzip.decompress(files("queues.compliance").joinpath("data", name).read_bytes()).decode()
+    return [line.split("\t") for line in text.splitlines() if not line.startswith("#")]
+
+
+@dataclass(frozen=True)
+class _Zips:
+    codes: array[int]  # every ZIP, ascending
+    kinds: array[int]  # for each, its index in `places`
+    places: tuple[tuple[tuple[str, ...], str | None], ...]  # (zones, state)
+
+
+@cache
+def _zips() -> _Zips:
+    """~43,000 ZIPs in ~0.3 MB: two arrays and the hundred-odd (zones, state) pairs among them."""
+    codes, kinds = array("i"), array("B")
+    index: dict[tuple[str, str], int] = {}
+    for code, state, zone in _table("zips.tsv.gz"):
+        codes.append(int(code))
+        kinds.append(index.setdefault((state, zone), len(index)))
+    places = tuple(
+        (((zone,) if zone and _known_zone(zone) else ()), state or None) for state, zone in index
+    )
+    return _Zips(codes, kinds, places)
+
+
 @lru_cache(maxsize=65536)
 def place_of_zip(zip_code: str) -> Place:
     """The ZIP's zone and state; no zone when the ZIP is unknown or malformed."""
     five = zip_code.strip()[:5]
     source = f"zip {five}"
-    found: list[dict[str, Any]] = []
     if len(five) == 5 and five.isdigit():
-        try:
-            found = zipcodes.matching(five)  # type: ignore[no-untyped-call]
-        except (ValueError, TypeError):
-            found = []
-    if not found:
-        return Place(source, (), None)
-    row = found[0]
-    zone = row.get("timezone") or ""
-    zones = (zone,) if zone and _known_zone(zone) else ()
-    state = row.get("state") or None
-    return Place(source, zones, state)
+        zips, code = _zips(), int(five)
+        at = bisect_left(zips.codes, code)
+        if at < len(zips.codes) and zips.codes[at] == code:
+            zones, state = zips.places[zips.kinds[at]]
+            return Place(source, zones, state)
+    return Place(source, (), None)
 
 
-def _state_from_description(text: str) -> str | None:
+def state_from_description(text: str) -> str | None:
     """phonenumbers' geocoder says "Texas" or "New York, NY" for US numbers."""
     if not text:
         return None
@@ -65,6 +93,52 @@ def _state_from_description(text: str) -> str | None:
         if tail in US_STATES:
             return tail
     return STATE_NAMES.get(text.strip())
+
+
+# In data/phone_states.tsv.gz: the region's name decides / described, but not as a US state.
+_COUNTRY, _NONE = "*", "-"
+
+
+@cache
+def _phone_states() -> tuple[dict[str, str], int]:
+    """The state of each number prefix where it changes (a few thousand), and the longest prefix."""
+    table = {prefix: state for prefix, state in _table("phone_states.tsv.gz")}
+    return table, max(len(p) for p in table if not p.startswith("region:"))
+
+
+def _region_state(parsed: phonenumbers.PhoneNumber, code: int) -> str | None:
+    """What the name of the number's region says (phonenumbers' `country_name_for_number`)."""
+    regions = phonenumbers.region_codes_for_country_code(code)
+    if len(regions) == 1:
+        region = regions[0]
+    else:
+        valid = [r for r in regions if phonenumbers.is_valid_number_for_region(parsed, r)]
+        if len(valid) != 1:
+            return None
+        region = valid[0]
+    return _phone_states()[0].get(f"region:{region}")
+
+
+def _state_of(parsed: phonenumbers.PhoneNumber) -> str | None:
+    """The state phonenumbers' geocoder names for a valid number (`description_for_number`)."""
+    code, kind = parsed.country_code or 0, phonenumbers.number_type(parsed)
+    if kind == phonenumbers.PhoneNumberType.UNKNOWN:
+        return None
+    if not is_number_type_geographical(kind, code):
+        return _region_state(parsed, code)
+    national = phonenumbers.national_significant_number(parsed)
+    token = country_mobile_token(code)
+    if token and national.startswith(token):
+        national = national[len(token) :]
+    digits = f"{code}{national}"
+    table, longest = _phone_states()
+    for n in range(min(longest, len(digits)), 0, -1):
+        state = table.get(digits[:n])
+        if state is not None:
+            if state == _COUNTRY:
+                break
+            return None if state == _NONE else state
+    return _region_state(parsed, code)
 
 
 # A North American number: +1, area code, exchange, line. Where it is (its zones, its state,
@@ -108,7 +182,7 @@ def _place_of_number(number: str) -> Place:
     zones = tuple(
         z for z in timezone.time_zones_for_number(parsed) if z != "Etc/Unknown" and _known_zone(z)
     )
-    state = _state_from_description(geocoder.description_for_number(parsed, "en"))
+    state = _state_of(parsed)
     return Place(number, zones, state)
 
 

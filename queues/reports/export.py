@@ -16,7 +16,14 @@ from queues.reports.model import ProgramReport
 from queues.reports.pdc_source import PdcMeasure
 from queues.reports.render_csv import render_csv
 from queues.reports.render_html import render_html
-from queues.reports.render_pdf import render_pdf
+
+
+def render_pdf(report: ProgramReport) -> bytes:
+    """fpdf2 holds ~35 MB once imported: only a PDF report imports it."""
+    from queues.reports import render_pdf as pdf
+
+    return pdf.render_pdf(report)
+
 
 RENDERERS: dict[str, tuple[Callable[[ProgramReport], bytes], str]] = {
     "csv": (render_csv, "text/csv"),

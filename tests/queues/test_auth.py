@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from queues import auth
 from queues.auth import add_user, authenticate
 from queues.errors import AuthenticationFailed
 from queues.store.db import transaction
@@ -35,3 +36,8 @@ def test_failed_sign_ins_stay_in_the_audit_log_with_one_generic_message(
             )
         ]
     assert events == [("login_failed", "ana"), ("login_failed", "nobody"), ("login", None)]
+
+
+def test_the_hash_a_missing_user_is_checked_against_costs_what_a_real_one_costs() -> None:
+    assert not auth._hasher.check_needs_rehash(auth._DUMMY_HASH)
+    auth._hasher.verify(auth._DUMMY_HASH, "not-a-real-password")
