@@ -9,14 +9,17 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from console.services import Services
 from queues.views.user import SignedInUser
+
+if TYPE_CHECKING:  # handed in by the CLI or a test; the app never builds it
+    from console.services import Services
 
 STYLES = Path(__file__).parent / "styles"
 

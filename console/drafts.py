@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import threading
+from collections.abc import Callable
 from dataclasses import asdict, fields
 from datetime import datetime
 from pathlib import Path
@@ -59,3 +62,41 @@ class DraftStore:
             except (ValueError, TypeError):
                 continue  # a torn file from a crash mid-write: the .tmp never replaced it
         return out
+
+
+class DraftWriter:
+    """Saves and discards drafts on one background thread, in the order they were asked for: the
+    UI thread only enqueues (never waits on a lock or a disk), and a later save can never be
+    overwritten by an earlier one. `on_error` is called on the writer thread with a failed
+    write's OSError."""
+
+    def __init__(self, store: DraftStore, on_error: Callable[[OSError], None]) -> None:
+        self.store = store
+        self._on_error = on_error
+        self._jobs: queue.SimpleQueue[tuple[str, Outcome | str] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="draft-writer", daemon=True)
+        self._thread.start()
+
+    def save(self, outcome: Outcome) -> None:
+        self._jobs.put(("save", outcome))
+
+    def discard(self, uid: str) -> None:
+        self._jobs.put(("discard", uid))
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued, then stop (from a worker or at exit: it may wait on the disk)."""
+        self._jobs.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            kind, what = job
+            try:
+                if kind == "save":
+                    assert isinstance(what, Outcome)
+                    self.store.save(what)
+                else:
+                    assert isinstance(what, str)
+                    self.store.discard(what)
+            except OSError as exc:
+                self._on_error(exc)

@@ -3,7 +3,6 @@ patients whose refills fall due, so every figure a test checks is known in advan
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from console.config import DatabaseSettings, LogSettings, Settings, UiSettings
-from console.services import Services, build_services
+from console.services import Services, Store, open_store
 from queues.auth import hash_password
 from queues.building.build import build_queues
 from queues.clock import PracticeClock
@@ -23,7 +22,8 @@ PASSWORD = "correct-horse-1"
 
 @dataclass(frozen=True)
 class World:
-    services: Services
+    store: Store  # the database, for a test's own reads and writes
+    services: Services  # what the app is handed
     patients: dict[str, int]  # last name -> id, in the order they should be offered
 
 
@@ -34,11 +34,10 @@ def make_world(tmp_path: Path, url: str, now: datetime, runouts: dict[str, int])
         ui=UiSettings(drafts_path=str(tmp_path / "drafts"), idle_lock_minutes=15),
         log=LogSettings(path=str(tmp_path / "outreach.log")),
     )
-    services = build_services(settings)
-    services = dataclasses.replace(services, clock=PracticeClock(now))
+    store = open_store(settings, clock=PracticeClock(now))
     today = now.date()
     ids: dict[str, int] = {}
-    with transaction(services.sessions) as session:
+    with transaction(store.sessions) as session:
         pharmacy = Pharmacy(
             code="TX1",
             name="Lone Star Pharmacy",
@@ -73,7 +72,7 @@ def make_world(tmp_path: Path, url: str, now: datetime, runouts: dict[str, int])
         for i, (last, days) in enumerate(sorted(runouts.items(), key=lambda kv: kv[1])):
             ids[last] = _patient(session, pharmacy.id, i, last, today, days)
         build_queues(session, now)
-    return World(services, ids)
+    return World(store, Services(store), ids)
 
 
 def _patient(session: Session, pharmacy_id: int, i: int, last: str, today: date, days: int) -> int:

@@ -9,7 +9,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from console.services import Services, build_services, settings_from_args, setup_logging
+from console.services import Store, open_store, settings_from_args, setup_logging
 from queues.auth import ROLES, add_user
 from queues.errors import OutreachError
 from queues.store.db import reading, transaction
@@ -78,7 +78,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     queue.queue_sub = queue_sub
 
 
-def services_for(args: argparse.Namespace, *, default_url: str | None = None) -> Services:
+def services_for(args: argparse.Namespace, *, default_url: str | None = None) -> Store:
+    """The database as the command line uses it (a command runs one use case and exits)."""
     settings = settings_from_args(args.config, args.database or None)
     if default_url and not args.database and settings.database.url == "sqlite:///var/outreach.db":
         from dataclasses import replace
@@ -87,7 +88,7 @@ def services_for(args: argparse.Namespace, *, default_url: str | None = None) ->
 
         settings = replace(settings, database=DatabaseSettings(url=default_url))
     setup_logging(settings)
-    return build_services(settings)
+    return open_store(settings)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -97,7 +98,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise OutreachError("--patients: give at least 1")
     settings = settings_from_args(args.config, args.database or DEMO_URL)
     setup_logging(settings)
-    services = build_services(settings)
+    services = open_store(settings)
     try:
         start = parse_practice_time(args.now) if args.now else None
         try:
@@ -115,16 +116,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
         services.close()
     if args.seed_only:
         return 0
-    return _run_app(build_services(settings))
+    return _run_app(open_store(settings))
 
 
 def cmd_console(args: argparse.Namespace) -> int:
     return _run_app(services_for(args))
 
 
-def _run_app(services: Services) -> int:
+def _run_app(store: Store) -> int:
     from console.app import OutreachApp
+    from console.services import Services
 
+    services = Services(store)
     app = OutreachApp(services)
     try:
         app.run()
@@ -134,7 +137,7 @@ def _run_app(services: Services) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    services = services_for(args)  # build_services upgrades
+    services = services_for(args)  # open_store upgrades
     print(f"database is at the newest schema: {services.engine.url.render_as_string()}")
     services.close()
     return 0

@@ -11,20 +11,17 @@ from typing import TYPE_CHECKING, Literal
 
 from textual import work
 from textual.reactive import reactive
-from textual.screen import Screen
 
-from console.shift import Offer, Shift
-from console.softphone.controller import SoftphoneController
-from console.softphone.events import CallState, EndReason
-from console.softphone.phone import SoftphoneError
+from console.screens.base import OutreachScreen
+from console.softphone import CallState, DialPermit, EndReason, SoftphoneError
 from console.widgets.dial_bar import DialBar
 from console.widgets.softphone_bar import SoftphoneBar
-from queues.claims.claiming import check_at_dial
-from queues.errors import NotCallable, OutreachError
-from queues.store.db import reading
+from queues.errors import NotCallable
+from queues.views.shift import Offer
 
 if TYPE_CHECKING:
-    from console.app import OutreachApp
+    from console.services.agent_shift import AgentShift
+    from console.services.phone_line import PhoneLine
 
 Phase = Literal[
     "not_ready",
@@ -55,23 +52,16 @@ class CallFacts:
     suggested: str | None = None  # from how the softphone's call ended
 
 
-class CallingScreen(Screen[None]):
+class CallingScreen(OutreachScreen[None]):
     phase: reactive[Phase] = reactive("not_ready")
 
     def __init__(self) -> None:
         super().__init__()
-        self.shift: Shift | None = None
+        self.shift: AgentShift | None = None
         self.offer: Offer | None = None
         self.call = CallFacts()
         self.phone_index = 0
-        self.softphone: SoftphoneController | None = None
-
-    @property
-    def outreach(self) -> OutreachApp:
-        from console.app import OutreachApp
-
-        assert isinstance(self.app, OutreachApp)
-        return self.app
+        self.softphone: PhoneLine | None = None
 
     def action_dial(self) -> None:
         if self.offer is None or self._number() is None:
@@ -81,53 +71,37 @@ class CallingScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="dial")
     def _check_then_dial(self, offer: Offer, number: str) -> None:
-        """The calling window, do-not-call and caps again, now: the agent may have read a while."""
-        services = self.outreach.services
-        try:
-            with reading(services.sessions) as session:
-                check_at_dial(
-                    session,
-                    offer.claim.patient_id,
-                    number,
-                    services.clock.now(),
-                    services.settings.queue,
+        """The calling window, do-not-call and caps again, now: the agent may have read a while.
+        The one check per dial; the softphone gets a permit, never the database."""
+        assert self.shift is not None
+        permit = self.shift.dial_permit(offer, number)
+        self.app.call_from_thread(self._dial, offer, permit)
+
+    def worker_failed(self, group: str, error: BaseException | None, message: str) -> None:
+        if group == "dial":  # nothing was dialled: back to the preview, with the reason
+            self.phase = "preview"
+            if isinstance(error, NotCallable):
+                self.notify(message, title="Not called", severity="warning", timeout=12)
+            else:
+                self.notify(
+                    f"Could not check the number: {message}",
+                    title="Not called",
+                    severity="warning",
+                    timeout=12,
                 )
-        except NotCallable as exc:
-            self.app.call_from_thread(self._not_callable, str(exc))
             return
-        except OutreachError as exc:
-            self.app.call_from_thread(self._not_callable, f"Could not check the number: {exc}")
-            return
-        self.app.call_from_thread(self._dial, offer, number)
+        super().worker_failed(group, error, message)
 
-    def _not_callable(self, message: str) -> None:
-        self.phase = "preview"
-        self.notify(message, title="Not called", severity="warning", timeout=12)
-
-    def _dial(self, offer: Offer, number: str) -> None:
+    def _dial(self, offer: Offer, permit: DialPermit) -> None:
         if self.offer is not offer:
             return
-        self.call = CallFacts(number=number, started_at=self.outreach.services.clock.now())
+        self.call = CallFacts(number=permit.number, started_at=self.outreach.services.clock.now())
         self.phase = "dialing"
         self._set_agent_state("dialing")
         if self.softphone is None:
             return
-        services, patient_id = self.outreach.services, offer.claim.patient_id
-
-        def pre_dial_check() -> None:  # softphone thread, just before the INVITE leaves
-            with reading(services.sessions) as session:
-                check_at_dial(
-                    session, patient_id, number, services.clock.now(), services.settings.queue
-                )
-
-        pharmacy = offer.patient.pharmacy
         try:
-            self.softphone.dial(
-                number,
-                caller_id=pharmacy.caller_id,
-                display_name=pharmacy.name,
-                pre_dial_check=pre_dial_check,
-            )
+            self.softphone.dial(permit)
         except SoftphoneError as exc:
             self.notify(str(exc), title="Softphone", severity="error")
             self.phase = "preview"
@@ -188,10 +162,7 @@ class CallingScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="agent")
     def _set_agent_state(self, state: str, pause_code: str | None = None) -> None:
         assert self.shift is not None
-        try:
-            self.shift.set_state(state, pause_code)
-        except OutreachError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error")
+        self.shift.set_state(state, pause_code)
 
     def _dialable(self) -> list[str]:
         if self.offer is None:

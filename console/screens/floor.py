@@ -3,7 +3,7 @@ place by a worker every couple of seconds, with the controls a supervisor needs 
 
 Two workers: the refresh (every `REFRESH_SECONDS`, cheap: only what moves) and the recount of
 every campaign's depth (every `RECOUNT_SECONDS` and after a control), so a slow count over a
-million tasks never holds up the live figures or the keyboard.
+million tasks never holds up the live figures or the keyboard. Both call the `Floor` service.
 """
 
 from __future__ import annotations
@@ -16,31 +16,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
+from console.screens.base import OutreachScreen
 from console.widgets.floor_tables import (
     AgentsTable,
     CallbacksTable,
     OutcomesPanel,
     QueuesTable,
 )
-from queues.errors import OutreachError
-from queues.floor import controls
-from queues.floor.monitor import FloorMonitor, FloorSnapshot, QueueRow, floor_zone
-from queues.store.db import reading, transaction
-from queues.store.models import QueueEntry, User, UserPharmacy
+from queues.errors import NotAllowed, OutreachError
+from queues.views.floor import FloorSnapshot, QueueRow
 from queues.views.user import SignedInUser
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-    from console.app import OutreachApp
+    from console.services.floor import Floor
 
 REFRESH_SECONDS = 2.0
 RECOUNT_SECONDS = 60.0
@@ -57,7 +51,7 @@ CONTROL_TAB = {
 }
 
 
-class FloorScreen(Screen[None]):
+class FloorScreen(OutreachScreen[None]):
     BINDINGS = [
         Binding("1", "tab('tab-queues')", "Queues", id="tab_queues", show=False),
         Binding("2", "tab('tab-agents')", "Agents", id="tab_agents", show=False),
@@ -127,19 +121,11 @@ class FloorScreen(Screen[None]):
         super().__init__()
         self.user = user
         self.snapshot: FloorSnapshot | None = None
-        self.monitor: FloorMonitor | None = None
-        self.zone = "UTC"
+        self.floor: Floor | None = None
         self._floor_timers: list[Timer] = []
         self._loading = False
         self._failing = False  # the refreshes fail (the database is away)
         self._again = False  # a refresh was asked for while one ran
-
-    @property
-    def outreach(self) -> OutreachApp:
-        from console.app import OutreachApp
-
-        assert isinstance(self.app, OutreachApp)
-        return self.app
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -156,15 +142,12 @@ class FloorScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        if not self.user.is_supervisor:  # invariant 6: only supervisors see the monitor
+        try:
+            self.floor = self.outreach.services.floor(self.user)
+        except NotAllowed:  # invariant 6: only supervisors see the monitor
             self.app.notify("Only supervisors can open the floor monitor.", severity="error")
             self.outreach.signed_out()
             return
-        settings = self.outreach.services.settings.queue
-        # The console recounts in its own worker; the monitor never does it inside a refresh.
-        self.monitor = FloorMonitor(
-            self.user.pharmacy_ids, settings.callback_grace_minutes, recount_every=None
-        )
         self.action_refresh()
         self._floor_timers = [
             self.set_interval(REFRESH_SECONDS, self.action_refresh),
@@ -217,38 +200,30 @@ class FloorScreen(Screen[None]):
 
     @work(thread=True, exit_on_error=False, group="recount")
     def _count(self) -> None:
-        services = self.outreach.services
-        monitor = self.monitor
-        assert monitor is not None
-        try:
-            with reading(services.sessions) as session:
-                monitor.recount(session, services.clock.now())
-        except Exception as exc:  # the next recount tries again
-            message = str(exc) if isinstance(exc, OutreachError) else type(exc).__name__
-            self.app.call_from_thread(
-                self.notify, f"Queue depths not recounted: {message}", severity="warning"
-            )
-            return
+        assert self.floor is not None
+        self.floor.recount()
         self.app.call_from_thread(self.action_refresh)
 
     @work(thread=True, exit_on_error=False, group="floor")
     def _load(self) -> None:
-        services = self.outreach.services
-        monitor = self.monitor
-        assert monitor is not None
+        assert self.floor is not None
         started = time.perf_counter()
-        try:
-            with reading(services.sessions) as session:
-                if self.zone == "UTC":
-                    self.zone = floor_zone(session, self.user.pharmacy_ids)
-                snap = monitor.refresh(session, services.clock.now(), zone=self.zone)
-        except Exception as exc:  # the database went away: say so, the next refresh retries
-            message = str(exc) if isinstance(exc, OutreachError) else type(exc).__name__
-            self.app.call_from_thread(self._not_refreshed, message)
-            self.app.call_from_thread(self._done_loading)
-            return
+        snap = self.floor.snapshot()
         elapsed = (time.perf_counter() - started) * 1000
         self.app.call_from_thread(self._show, snap, elapsed)
+
+    def worker_failed(self, group: str, error: BaseException | None, message: str) -> None:
+        if group == "floor":  # the database went away: say so, the next refresh retries
+            self._not_refreshed(message)
+            self._done_loading()
+        elif group == "recount":  # the next recount tries again
+            self.notify(f"Queue depths not recounted: {message}", severity="warning")
+        elif group == "control":  # nothing was changed: the transaction rolled back
+            self.notify(message, title="Not done", severity="error")
+        elif group == "report":
+            self.notify(message, title="Report", severity="error")
+        else:
+            super().worker_failed(group, error, message)
 
     def _not_refreshed(self, message: str) -> None:
         # Once per outage: the floor refreshes every 2 s, and a toast each time hid the screen.
@@ -296,23 +271,10 @@ class FloorScreen(Screen[None]):
         self._done_loading()
 
     # -- controls ----------------------------------------------------------------------------
-    def _control(self, what: str, change: Callable[[Session], object]) -> None:
-        self._run_control(what, change)
-
     @work(thread=True, exit_on_error=False, group="control")
-    def _run_control(self, what: str, change: Callable[[Session], object]) -> None:
-        try:
-            with transaction(self.outreach.services.sessions) as session:
-                result = change(session)
-        except OutreachError as exc:
-            self.app.call_from_thread(self.notify, str(exc), title=what, severity="error")
-            return
-        except Exception as exc:  # the database: nothing was changed (the transaction rolled back)
-            self.app.call_from_thread(
-                self.notify, f"not done: {type(exc).__name__}", title=what, severity="error"
-            )
-            return
-        done = result if isinstance(result, str) else "done"
+    def _control(self, what: str, change: Callable[[], str]) -> None:
+        """Run one control on the Floor service; a refusal comes back through worker_failed."""
+        done = change()
         self.app.call_from_thread(self.notify, done, title=what, timeout=4)
         self.app.call_from_thread(self.action_refresh, True)
 
@@ -341,7 +303,7 @@ class FloorScreen(Screen[None]):
         row = self._selected_queue()
         if row is None or not self._changeable(row):
             return
-        services = self.outreach.services
+        floor = self.floor
         verb = "Pause" if row.active else "Resume"
         where = "at every pharmacy" if row.shared else f"at {row.pharmacy}"
         if not row.active:
@@ -352,14 +314,11 @@ class FloorScreen(Screen[None]):
             effect = f"Its {row.open_tasks} open task(s) leave the queue until you resume it."
 
         def answer(yes: bool | None) -> None:
-            if not yes:
+            if not yes or floor is None:
                 return
-            now = services.clock.now()
             self._control(
                 f"{verb} {row.campaign} ({row.pharmacy})",
-                lambda s: controls.set_campaign_active(
-                    s, self.user, row.campaign_id, not row.active, now, services.settings.queue
-                ),
+                lambda: floor.set_campaign_active(row, not row.active),
             )
 
         from console.screens.prompt import ConfirmScreen
@@ -372,14 +331,12 @@ class FloorScreen(Screen[None]):
         row = self._selected_queue()
         if row is None or not self._changeable(row):
             return
-        services = self.outreach.services
-        now = services.clock.now()
+        floor = self.floor
+        assert floor is not None
         weight = min(10.0, max(0.0, round(row.weight + step, 2)))
         self._control(
             f"{row.campaign} ({row.pharmacy}) weight {row.weight:g} → {weight:g}",
-            lambda s: controls.set_campaign_weight(
-                s, self.user, row.campaign_id, weight, now, services.settings.queue
-            ),
+            lambda: floor.set_campaign_weight(row, weight),
         )
 
     def _selected_agent(self) -> tuple[int, str] | None:
@@ -394,44 +351,28 @@ class FloorScreen(Screen[None]):
         if agent is None:
             return
         agent_id, name = agent
-        now = self.outreach.services.clock.now()
-
-        def release(session: Session) -> str:
-            patient_id = session.scalar(
-                select(QueueEntry.patient_id).where(
-                    QueueEntry.holder_id == agent_id, QueueEntry.lease_expires_at > now
-                )
-            )
-            if patient_id is None:
-                raise OutreachError(f"{name} holds no patient")
-            controls.release_lease(session, self.user, patient_id, now)
-            return f"{name}'s patient is back in the queue"
-
-        self._control("Release patient", release)
+        floor = self.floor
+        assert floor is not None
+        self._control("Release patient", lambda: floor.release_patient_of(agent_id, name))
 
     def action_log_out_agent(self) -> None:
         agent = self._selected_agent()
         if agent is None:
             return
         agent_id, name = agent
-        now = self.outreach.services.clock.now()
-
-        def log_out(session: Session) -> str:
-            controls.request_logout(session, self.user, agent_id, now)
-            return f"{name}'s console will sign out after their current wrap-up"
-
-        self._control("Log out agent", log_out)
+        floor = self.floor
+        assert floor is not None
+        self._control("Log out agent", lambda: floor.log_out_agent(agent_id, name))
 
     def action_do_not_call(self) -> None:
         from console.screens.prompt import PromptScreen
 
+        floor = self.floor
+
         def answer(what: str | None) -> None:
-            if not what:
+            if not what or floor is None:
                 return
-            now = self.outreach.services.clock.now()
-            self._control(
-                "Do-not-call", lambda s: controls.add_do_not_call_for(s, self.user, what, now)
-            )
+            self._control("Do-not-call", lambda: floor.do_not_call(what))
 
         self.app.push_screen(
             PromptScreen(
@@ -451,35 +392,21 @@ class FloorScreen(Screen[None]):
             if self.snapshot and key
             else None
         )
-        if callback is None:
+        floor = self.floor
+        if callback is None or floor is None:
             return
 
         def answer(who: str | None) -> None:
             if who is None:
                 return
-
-            def reassign(session: Session) -> str:
-                to_id = None
-                if who.lower() != "anyone":
-                    to_id = session.scalar(
-                        select(User.id)
-                        .join(UserPharmacy, UserPharmacy.user_id == User.id)
-                        .where(
-                            User.username == who,
-                            UserPharmacy.pharmacy_id.in_(self.user.pharmacy_ids),
-                        )
-                    )
-                    if to_id is None:
-                        raise OutreachError(f"no agent {who!r} works for your pharmacies")
-                controls.reassign_callback(session, self.user, callback.callback_id, to_id)
-                return f"callback #{callback.callback_id} → {who}"
-
-            self._control("Reassign callback", reassign)
+            self._control(
+                "Reassign callback", lambda: floor.reassign_callback(callback.callback_id, who)
+            )
 
         self.app.push_screen(
             PromptScreen(
                 f"Give callback #{callback.callback_id} ({callback.pharmacy}, due "
-                f"{callback.due_at.astimezone(ZoneInfo(self.zone)):%a %H:%M}, now "
+                f"{callback.due_at.astimezone(ZoneInfo(floor.zone)):%a %H:%M}, now "
                 f"{callback.owner or 'anyone'}) to which agent? Their user name, or 'anyone'.",
                 placeholder="user name or anyone",
             ),
@@ -489,7 +416,8 @@ class FloorScreen(Screen[None]):
     def action_report(self) -> None:
         from console.screens.prompt import PromptScreen
 
-        today = self.outreach.services.clock.now().astimezone(ZoneInfo(self.zone)).date()
+        assert self.floor is not None
+        today = self.floor.today()
         quarter = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
         default = f"all {quarter} {today} html"
 
@@ -516,31 +444,12 @@ class FloorScreen(Screen[None]):
 
     @work(thread=True, exit_on_error=False, group="report")
     def _make_report(self, pharmacy: str, start: str, end: str, fmt: str) -> None:
-        from queues.reports.build import Requester
-        from queues.reports.export import export_report
-
-        services = self.outreach.services
+        assert self.floor is not None
         try:
             first, last = date.fromisoformat(start), date.fromisoformat(end)
         except ValueError:
-            self.app.call_from_thread(
-                self.notify, f"{start} or {end} is not a date (YYYY-MM-DD)", severity="error"
-            )
-            return
-        try:
-            with transaction(services.sessions) as session:
-                made = export_report(
-                    session,
-                    Requester.of(self.user),
-                    pharmacy,
-                    first,
-                    last,
-                    fmt.lower(),
-                    services.clock.now(),
-                )
-        except OutreachError as exc:
-            self.app.call_from_thread(self.notify, str(exc), title="Report", severity="error")
-            return
+            raise OutreachError(f"{start} or {end} is not a date (YYYY-MM-DD)") from None
+        made = self.floor.report(pharmacy, first, last, fmt)
         if self.app.is_web:  # the browser downloads it
             self.app.call_from_thread(self._download, made.content, made.filename, made.media_type)
             return

@@ -9,11 +9,11 @@ from textual.containers import Center, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from queues.errors import AuthenticationFailed
+from console.screens.base import WorkerFailures
 from queues.views.user import SignedInUser
 
 
-class LockScreen(ModalScreen[None]):
+class LockScreen(WorkerFailures, ModalScreen[None]):
     AUTO_FOCUS = "#unlock-password"
 
     def __init__(self, user: SignedInUser) -> None:
@@ -34,16 +34,14 @@ class LockScreen(ModalScreen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="unlock")
     def _check(self, password: str) -> None:
         from console.app import OutreachApp
-        from console.shift import sign_in
 
         app = self.app
         assert isinstance(app, OutreachApp)
-        try:
-            sign_in(app.services, self.user.username, password)
-        except AuthenticationFailed as exc:
-            app.call_from_thread(self._fail, str(exc))
-            return
+        app.services.accounts.unlock(self.user, password)
         app.call_from_thread(self.dismiss)
+
+    def worker_failed(self, group: str, error: BaseException | None, message: str) -> None:
+        self._fail(message)
 
     def _fail(self, message: str) -> None:
         self.query_one("#lock-error", Static).update(message)

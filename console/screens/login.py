@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Center, Vertical
-from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Static
 
-from console.shift import sign_in
-from queues.errors import AuthenticationFailed, OutreachError
-from queues.store.models import DemoSetting
+from console.screens.base import OutreachScreen
+from queues.errors import AuthenticationFailed
 
 if TYPE_CHECKING:
-    from console.app import OutreachApp
+    pass
 
 DEMO_HINT = (
     "Demo database. Log-ins (user / password):\n"
@@ -25,7 +22,7 @@ DEMO_HINT = (
 )
 
 
-class LoginScreen(Screen[None]):
+class LoginScreen(OutreachScreen[None]):
     AUTO_FOCUS = "#username"
 
     def compose(self) -> ComposeResult:
@@ -42,23 +39,12 @@ class LoginScreen(Screen[None]):
             yield Static("", id="login-error")
         yield Footer()
 
-    @property
-    def outreach(self) -> OutreachApp:
-        from console.app import OutreachApp
-
-        assert isinstance(self.app, OutreachApp)
-        return self.app
-
     def on_mount(self) -> None:
         self._show_demo_hint()
 
-    @work(thread=True, exit_on_error=False, group="login")
+    @work(thread=True, exit_on_error=False, group="demo-hint")
     def _show_demo_hint(self) -> None:
-        with self.outreach.services.sessions() as session:
-            is_demo = session.scalar(
-                select(DemoSetting.value).where(DemoSetting.key == "demo_seed")
-            )
-        if is_demo:
+        if self.outreach.services.accounts.is_demo():
             self.app.call_from_thread(self._reveal_hint)
 
     def _reveal_hint(self) -> None:
@@ -84,15 +70,16 @@ class LoginScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="login")
     def _sign_in(self, username: str, password: str) -> None:
-        try:
-            user = sign_in(self.outreach.services, username, password)
-        except AuthenticationFailed as exc:
-            self.app.call_from_thread(self._fail, str(exc))
-            return
-        except OutreachError as exc:
-            self.app.call_from_thread(self._fail, f"Cannot sign in now: {exc}")
-            return
+        user = self.outreach.services.accounts.sign_in(username, password)
         self.app.call_from_thread(self.outreach.signed_in, user)
+
+    def worker_failed(self, group: str, error: BaseException | None, message: str) -> None:
+        if group == "demo-hint":
+            return  # the hint is a courtesy; signing in says what is wrong with the database
+        if isinstance(error, AuthenticationFailed):
+            self._fail(message)
+        else:
+            self._fail(f"Cannot sign in now: {message}")
 
     def _fail(self, message: str) -> None:
         self.query_one("#login-error", Static).update(message)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -10,12 +12,19 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from queues.errors import OutreachError
+from console.screens.base import WorkerFailures
 from queues.views.user import PauseOption
 
+if TYPE_CHECKING:
+    from console.services.agent_shift import AgentShift
 
-class PauseScreen(ModalScreen[tuple[str, str] | None]):
+
+class PauseScreen(WorkerFailures, ModalScreen[tuple[str, str] | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel_pause")]
+
+    def __init__(self, shift: AgentShift) -> None:
+        super().__init__()
+        self.shift = shift
 
     def compose(self) -> ComposeResult:
         with Vertical(id="pause-box"):
@@ -28,17 +37,8 @@ class PauseScreen(ModalScreen[tuple[str, str] | None]):
 
     @work(thread=True, exit_on_error=False, group="pause")
     def _load(self) -> None:
-        from console.app import OutreachApp
-        from console.shift import reference_data
-
-        app = self.app
-        assert isinstance(app, OutreachApp)
-        try:
-            _, pauses = reference_data(app.services)
-        except OutreachError as exc:
-            app.call_from_thread(self.notify, str(exc), severity="error")
-            return
-        app.call_from_thread(self._show, pauses)
+        pauses = self.shift.reference_data().pauses
+        self.app.call_from_thread(self._show, pauses)
 
     def _show(self, pauses: tuple[PauseOption, ...]) -> None:
         codes = self.query_one("#pause-codes", OptionList)

@@ -5,10 +5,11 @@ The screen composes widgets and decides; database work runs in thread workers th
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from textual import work
@@ -17,20 +18,23 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Static
+from textual.worker import Worker, WorkerState
 
 from console.drafts import DraftStore
 from console.screens.calling import SUGGESTED, CallFacts, CallingScreen, Phase
-from console.shift import Offer, Shift
-from console.softphone.controller import SoftphoneController
 from console.widgets.dial_bar import DialBar
 from console.widgets.history import AttemptHistory
 from console.widgets.medications import MedicationsTable
 from console.widgets.patient_card import PatientCard
 from console.widgets.script_panel import ScriptDrafts, ScriptPanel
 from console.widgets.softphone_bar import SoftphoneBar
-from queues.auth import SignedInUser
-from queues.errors import LeaseLost, OutreachError, WrapUpPending
-from queues.outcomes import Outcome, Recorded
+from queues.errors import LeaseLost, WrapUpPending
+from queues.views.outcome import Outcome, Recorded
+from queues.views.shift import Offer
+from queues.views.user import SignedInUser
+
+if TYPE_CHECKING:
+    from console.services.phone_line import PhoneLine
 
 WAIT_RETRY_SECONDS = 10
 SUPERVISOR_POLL_SECONDS = 2  # a supervisor's "log out" shows within one monitor refresh
@@ -109,9 +113,9 @@ class WorkspaceScreen(CallingScreen):
         self._retry: Timer | None = None
         self._saved = False  # after a first wrap-up the agent is between calls, not "not ready"
         self._script_store: ScriptDrafts | None = None
-        self._script_seq = 0
         self._logout_seen = False
         self._lease_gone = False  # the claim was lost (released or expired) while held here
+        self._line: PhoneLine | None = None  # the softphone, once mounted; `softphone` once running
 
     # -- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -129,7 +133,7 @@ class WorkspaceScreen(CallingScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.shift = Shift(self.outreach.services, self.user)
+        self.shift = self.outreach.services.agent_shift(self.user)
         self.query_one(PatientCard).clear("Press r to go Ready and take your first patient.")
         self.query_one("#meds").border_title = "Medications"
         self.query_one("#history").border_title = "Earlier attempts"
@@ -142,14 +146,37 @@ class WorkspaceScreen(CallingScreen):
         self.set_interval(SUPERVISOR_POLL_SECONDS, self._poll_supervisor)
         bars = self.query(SoftphoneBar)
         if bars:
-            self.softphone = SoftphoneController(self.outreach.services.settings.sip, bars.first())
-            if why := self.softphone.start():
-                self.softphone = None
-                self.notify(why, title="Manual dialling", severity="warning", timeout=10)
+            # Until it runs, `self.softphone` stays None: the agent dials by hand.
+            self._line = self.outreach.services.phone_line(bars.first().post_phone_event)
+            if self._line is not None:
+                self._start_phone(self._line)
+
+    @work(thread=True, exit_on_error=False, group="softphone")
+    def _start_phone(self, line: PhoneLine) -> None:
+        """Binds sockets and may resolve the server's name: off the event loop."""
+        if why := line.start():
+            self.notify(why, title="Manual dialling", severity="warning", timeout=10)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group == "softphone" and event.state == WorkerState.SUCCESS:
+            if self._line is not None and self._line.enabled:
+                self.softphone = self._line
+                self.refresh_bindings()
+            return
+        super().on_worker_state_changed(event)
 
     def on_unmount(self) -> None:
-        if self.softphone is not None:
-            self.softphone.stop()
+        line, self._line, self.softphone = self._line, None, None
+        drafts, self._script_store = self._script_store, None
+
+        def stop() -> None:  # joins threads (and lets a BYE finish): never on the event loop
+            if line is not None:
+                line.stop()
+            if drafts is not None:
+                drafts.close()
+
+        threading.Thread(target=stop, name="workspace-stop", daemon=True).start()
 
     # -- what each key may do now ------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -196,26 +223,29 @@ class WorkspaceScreen(CallingScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="claim")
     def _claim(self) -> None:
+        """One claim and one read (the context with everything the script needs)."""
         assert self.shift is not None
-        why = ""
-        try:
-            offer = self.shift.next_patient()
-            if offer is None:
-                why = self.shift.why_empty()
-        except OutreachError as exc:  # the database away, a wrap-up pending: say so, r again
-            self.app.call_from_thread(self._claim_failed, str(exc))
-            return
-        except Exception as exc:  # never leave the agent on "claiming" with every key dimmed
-            # Only the type: a statement's values (names, numbers) must not reach the screen log.
-            self.app.call_from_thread(
-                self._claim_failed, f"Something went wrong ({type(exc).__name__}); press r again."
-            )
-            return
+        offer = self.shift.next_patient()
+        why = self.shift.why_empty() if offer is None else ""
         self.app.call_from_thread(self._show_offer, offer, why)
 
-    def _claim_failed(self, message: str) -> None:
-        self.phase = "not_ready"
-        self.notify(message, title="Could not take a patient", severity="error", timeout=10)
+    def worker_failed(self, group: str, error: BaseException | None, message: str) -> None:
+        if group == "claim":  # never leave the agent on "claiming" with every key dimmed
+            self.phase = "not_ready"
+            self.notify(message, title="Could not take a patient", severity="error", timeout=10)
+        elif group == "heartbeat":
+            if isinstance(error, LeaseLost):
+                self._lease_lost(str(error))
+            else:  # the database away for a moment: the next beat tries again
+                self.notify(f"Lost touch with the database: {message}", severity="warning")
+        elif group == "supervisor":
+            pass  # the database is away for a moment; the next poll asks again
+        elif group == "softphone":
+            self.notify(
+                f"softphone off: {message}", title="Manual dialling", severity="warning", timeout=10
+            )
+        else:
+            super().worker_failed(group, error, message)
 
     def _show_offer(self, offer: Offer | None, why: str = "") -> None:
         if offer is None:
@@ -241,9 +271,7 @@ class WorkspaceScreen(CallingScreen):
         self.query_one(MedicationsTable).show(patient.medications, today)
         self.query_one(AttemptHistory).show(patient.attempts, patient.pharmacy.timezone)
         saved = self._script_drafts().find(offer.claim.lease_token) if offer.claim.resumed else None
-        self.query_one(ScriptPanel).start(
-            patient, self.user.display_name, self.outreach.services.sessions, saved
-        )
+        self.query_one(ScriptPanel).start(patient, self.user.display_name, saved)
         if self._heartbeat is not None:
             self._heartbeat.resume()
         self.phase = "preview"
@@ -294,7 +322,7 @@ class WorkspaceScreen(CallingScreen):
     def _open_wrap_up(self, draft: Outcome) -> None:
         from console.screens.wrap_up import WrapUpScreen
 
-        assert self.offer is not None
+        assert self.offer is not None and self.shift is not None
         self._set_agent_state("wrap_up")
         self.app.push_screen(
             WrapUpScreen(self.shift, self.offer.patient, draft), callback=self._wrapped_up
@@ -329,31 +357,27 @@ class WorkspaceScreen(CallingScreen):
         self.query_one(ScriptPanel).switch_language()
 
     def on_script_panel_changed(self, event: ScriptPanel.Changed) -> None:
-        if self.offer is not None:
-            self._script_seq += 1
-            self._save_script(self.offer, event.saved, self._script_seq)
+        if self.offer is not None:  # queued to the draft writer's thread: the UI never waits
+            self._script_drafts().save(self.offer, event.saved)
         if event.started:  # the script keys apply from now on (not per step: footer redraws cost)
             self.refresh_bindings()
-
-    @work(thread=True, exit_on_error=False, group="script-save")
-    def _save_script(self, offer: Offer, saved: dict[str, Any], seq: int) -> None:
-        try:
-            self._script_drafts().save(offer, saved, seq)
-        except OSError as exc:
-            self.app.call_from_thread(
-                self.notify, f"Script progress not saved locally: {exc}", severity="warning"
-            )
 
     def _script_drafts(self) -> ScriptDrafts:
         root = Path(self.outreach.services.settings.ui.drafts_path)
         if self._script_store is None:
-            self._script_store = ScriptDrafts(root, self.user)
+            self._script_store = ScriptDrafts(root, self.user, self._script_not_saved)
         return self._script_store
+
+    def _script_not_saved(self, error: OSError) -> None:  # on the draft writer's thread
+        self.app.call_from_thread(
+            self.notify, f"Script progress not saved locally: {error}", severity="warning"
+        )
 
     def action_pause(self) -> None:
         from console.screens.pause import PauseScreen
 
-        self.app.push_screen(PauseScreen(), callback=self._paused)
+        assert self.shift is not None
+        self.app.push_screen(PauseScreen(self.shift), callback=self._paused)
 
     def _paused(self, choice: tuple[str, str] | None) -> None:
         if choice is None:
@@ -372,11 +396,7 @@ class WorkspaceScreen(CallingScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="agent")
     def _sign_out(self) -> None:
         assert self.shift is not None
-        try:
-            self.shift.sign_out()
-        except OutreachError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error")
-            return
+        self.shift.sign_out()
         self.app.call_from_thread(self.outreach.signed_out)
 
     # -- background upkeep --------------------------------------------------------------------
@@ -387,14 +407,7 @@ class WorkspaceScreen(CallingScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="heartbeat")
     def _renew(self) -> None:
         assert self.shift is not None
-        try:
-            self.shift.heartbeat()
-        except LeaseLost as exc:
-            self.app.call_from_thread(self._lease_lost, str(exc))
-        except OutreachError as exc:  # database away for a moment: the next beat tries again
-            self.app.call_from_thread(
-                self.notify, f"Lost touch with the database: {exc}", severity="warning"
-            )
+        self.shift.heartbeat()
 
     def _poll_supervisor(self) -> None:
         self._check_supervisor()
@@ -402,17 +415,14 @@ class WorkspaceScreen(CallingScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="supervisor")
     def _check_supervisor(self) -> None:
         assert self.shift is not None
-        try:
-            logout, released = self.shift.supervisor_check()
-        except OutreachError:
-            return  # the database is away for a moment; the next poll asks again
-        if released:
+        word = self.shift.supervisor_check()
+        if word.released:
             self.app.call_from_thread(
                 self._lease_lost,
                 "A supervisor released this patient (or the claim ran out): "
                 "record what happened in the wrap-up; it will not be saved against this claim.",
             )
-        if logout and not self._logout_seen:
+        if word.log_out and not self._logout_seen:
             self.app.call_from_thread(self._supervisor_logout)
 
     def _supervisor_logout(self) -> None:

@@ -22,26 +22,26 @@ from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, 
 from textual.widgets.option_list import Option
 
 from console.drafts import DraftStore
-from console.shift import Shift, reference_data
-from queues.errors import InvalidOutcome, LeaseLost, OutreachError
+from console.screens.base import WorkerFailures
+from queues.errors import InvalidOutcome, LeaseLost
 from queues.views.outcome import ActionRequest, DispositionOption, Outcome, Recorded
 from queues.views.patient import PatientContext
 
 if TYPE_CHECKING:
     from console.app import OutreachApp
+    from console.services.agent_shift import AgentShift
 
 CALLBACK_FORMAT = "%Y-%m-%d %H:%M"
 
 
-class WrapUpScreen(ModalScreen[Recorded | None]):
+class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="save_wrap_up", priority=True),
         Binding("escape", "cancel", "Back to call", id="cancel_wrap_up"),
     ]
 
-    def __init__(self, shift: Shift | None, patient: PatientContext, draft: Outcome) -> None:
+    def __init__(self, shift: AgentShift, patient: PatientContext, draft: Outcome) -> None:
         super().__init__()
-        assert shift is not None
         self.shift = shift
         self.patient = patient
         # A draft read back from disk carries its actions as plain dicts.
@@ -90,13 +90,9 @@ class WrapUpScreen(ModalScreen[Recorded | None]):
     def on_mount(self) -> None:
         self._load_options()
 
-    @work(thread=True, exit_on_error=False, group="wrap-up")
+    @work(thread=True, exit_on_error=False, group="options")
     def _load_options(self) -> None:
-        try:
-            dispositions, _ = reference_data(self.outreach.services)
-        except OutreachError as exc:
-            self.app.call_from_thread(self._error, f"Cannot load dispositions: {exc}")
-            return
+        dispositions = self.shift.reference_data().dispositions
         self.app.call_from_thread(self._show_options, dispositions)
 
     def _show_options(self, dispositions: tuple[DispositionOption, ...]) -> None:
@@ -181,29 +177,21 @@ class WrapUpScreen(ModalScreen[Recorded | None]):
         drafts.save(outcome)
         try:
             recorded = self.shift.record(outcome)
-        except InvalidOutcome as exc:
-            drafts.discard(outcome.uid)
-            self.app.call_from_thread(self._invalid, exc)
-            return
-        except LeaseLost as exc:
-            self.app.call_from_thread(
-                self._error, f"{exc} Nothing was saved. Press Escape to let this patient go."
-            )
-            return
-        except OutreachError as exc:
-            self.app.call_from_thread(
-                self._error, f"Not saved yet — {exc}. Your wrap-up is kept; press ctrl+s to retry."
-            )
-            return
-        except Exception as exc:  # a dropped connection: keep the draft, let the agent retry
-            self.app.call_from_thread(
-                self._error,
-                f"Not saved yet ({type(exc).__name__}). Your wrap-up is kept on this computer; "
-                "press ctrl+s to retry.",
-            )
-            return
+        except InvalidOutcome:
+            drafts.discard(outcome.uid)  # the form is at fault: the agent corrects it on screen
+            raise
         drafts.discard(outcome.uid)
         self.app.call_from_thread(self.dismiss, recorded)
+
+    def worker_failed(self, group: str, error: BaseException | None, message: str) -> None:
+        if group == "options":
+            self._error(f"Cannot load dispositions: {message}")
+        elif isinstance(error, InvalidOutcome):
+            self._invalid(error)
+        elif isinstance(error, LeaseLost):
+            self._error(f"{message} Nothing was saved. Press Escape to let this patient go.")
+        else:  # the database away, a dropped connection: the draft is kept on this computer
+            self._error(f"Not saved yet — {message} Press ctrl+s to retry.")
 
     def _invalid(self, exc: InvalidOutcome) -> None:
         targets = {"disposition": "#disposition", "callback_at": "#callback-at", "notes": "#notes"}

@@ -4,31 +4,25 @@ shown; this widget only draws it and posts `Changed` so the screen can save the 
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.text import Text
-from sqlalchemy.orm import Session, sessionmaker
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Static
 
-from console.drafts import DraftStore
-from queues.store.db import reading
+from console.drafts import DraftStore, DraftWriter
 from queues.views.outcome import ActionRequest, Outcome
 from queues.views.patient import PatientContext
+from queues.views.shift import Offer
 from queues.views.user import SignedInUser
 from scripts_library.engine import AnswerError, ScriptedCall, ScriptError, StepView
-from scripts_library.facts import (
-    facts_from_context,
-    items_from_context,
-    load_conditions,
-    load_subjects,
-)
+from scripts_library.facts import facts_from_context, items_from_context
 from scripts_library.library import bundled_library
 from scripts_library.placeholders import PrivacyViolation
 
@@ -42,9 +36,6 @@ ACTION_LABELS = {
     "wrong_number": "Wrong number",
     "prescriber_followup": "Prescriber follow-up",
 }
-if TYPE_CHECKING:
-    from console.shift import Offer
-
 DATE_HINT = {"en": "MM/DD/YYYY or 1955-04-01", "es": "DD/MM/AAAA o 1955-04-01"}
 
 
@@ -56,20 +47,19 @@ def action_line(action: ActionRequest) -> str:
 
 class ScriptDrafts:
     """The script's progress on local disk (the wrap-up's draft mechanism, its own directory), so
-    a killed console resumes at the step where it stopped. Saves may come from several worker
-    threads: the newest wins and an older one never overwrites it."""
+    a killed console resumes at the step where it stopped. Written in order on the draft writer's
+    thread: the UI thread never waits for the disk."""
 
-    def __init__(self, root: Path, user: SignedInUser) -> None:
+    def __init__(self, root: Path, user: SignedInUser, on_error: Callable[[OSError], None]) -> None:
         self.store = DraftStore(root / "scripts", user.username)
         self.user = user
-        self._lock = threading.Lock()
-        self._written = 0
+        self._writer = DraftWriter(self.store, on_error)
 
     @staticmethod
     def uid(lease_token: str) -> str:
         return f"script-{lease_token}"
 
-    def save(self, offer: Offer, saved: dict[str, Any], seq: int) -> None:
+    def save(self, offer: Offer, saved: dict[str, Any]) -> None:
         draft = Outcome(
             uid=self.uid(offer.claim.lease_token),
             patient_id=offer.claim.patient_id,
@@ -80,13 +70,10 @@ class ScriptDrafts:
             ended_at=offer.claim.claimed_at,
             answers={"script_state": saved},
         )
-        with self._lock:
-            if seq <= self._written:
-                return
-            self.store.save(draft)
-            self._written = seq
+        self._writer.save(draft)
 
     def find(self, lease_token: str) -> dict[str, Any] | None:
+        """The saved progress for a claim (read on resuming a held patient only)."""
         for draft in self.store.pending():
             if draft.lease_token == lease_token and isinstance(draft.answers, dict):
                 state = draft.answers.get("script_state")
@@ -94,8 +81,10 @@ class ScriptDrafts:
         return None
 
     def discard(self, lease_token: str) -> None:
-        with self._lock:
-            self.store.discard(self.uid(lease_token))
+        self._writer.discard(self.uid(lease_token))
+
+    def close(self) -> None:
+        self._writer.close()
 
 
 class ScriptPanel(VerticalScroll):
@@ -138,30 +127,14 @@ class ScriptPanel(VerticalScroll):
         return self.call.suggested_disposition if self.call else None
 
     def start(
-        self,
-        patient: PatientContext,
-        agent_name: str,
-        sessions: sessionmaker[Session],
-        saved: dict[str, Any] | None = None,
+        self, patient: PatientContext, agent_name: str, saved: dict[str, Any] | None = None
     ) -> None:
-        """Plan the call for the patient's open tasks (or resume `saved`) and show its first step."""
+        """Plan the call for the patient's open tasks (or resume `saved`) and show its first step.
+        Everything it needs came with the offer: no database, no worker."""
         self.call = None
-        self._load(patient, agent_name, sessions, saved)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="script")
-    def _load(
-        self,
-        patient: PatientContext,
-        agent_name: str,
-        sessions: sessionmaker[Session],
-        saved: dict[str, Any] | None,
-    ) -> None:
         try:
-            with reading(sessions) as session:
-                subjects = load_subjects(session, patient.id)
-                conditions = load_conditions(session, patient.id)
             library = bundled_library()
-            facts = facts_from_context(patient, agent_name, conditions)
+            facts = facts_from_context(patient, agent_name)
             call = None
             if saved is not None:
                 try:
@@ -169,11 +142,11 @@ class ScriptPanel(VerticalScroll):
                 except (ScriptError, KeyError, ValueError, TypeError):
                     call = None  # an unusable draft: start the script again
             if call is None:
-                call = ScriptedCall.start(library, facts, items_from_context(patient, subjects))
-        except Exception as exc:  # the panel says why; the rest of the workspace goes on
-            self.app.call_from_thread(self._failed, f"Script not available: {exc}")
+                call = ScriptedCall.start(library, facts, items_from_context(patient))
+        except (ScriptError, PrivacyViolation, OSError) as exc:  # the rest of the workspace goes on
+            self._failed(f"Script not available: {exc}")
             return
-        self.app.call_from_thread(self._started, call, saved is not None)
+        self._started(call, saved is not None)
 
     def _started(self, call: ScriptedCall, resumed: bool) -> None:
         self.call = call

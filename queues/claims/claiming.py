@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal, NamedTuple, cast
 
@@ -62,6 +61,7 @@ from queues.store.models import (
     Task,
 )
 from queues.timeutil import UTCDateTime, as_utc, utcnow
+from queues.views.shift import Claim as Claim  # re-exported: callers name it here
 
 # Given a patient id, raise NotCallable to skip them for now (compliance at claim time).
 Admission = Callable[[Session, int, datetime], None]
@@ -76,15 +76,6 @@ MAX_SKIPS = 200
 WAKE_BATCH = 200
 # The compliance facts look back this far for dials (queues.compliance.patient._DIALS).
 DIAL_LOOKBACK = timedelta(days=7)
-
-
-@dataclass(frozen=True)
-class Claim:
-    patient_id: int
-    lease_token: str
-    claimed_at: datetime
-    lease_expires_at: datetime
-    resumed: bool = False  # the agent already held this patient (restarted console)
 
 
 # ---------------------------------------------------------------------------------------------

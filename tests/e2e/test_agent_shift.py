@@ -68,7 +68,7 @@ async def test_agent_takes_patient_records_outcome_and_gets_a_different_one(tmp_
         await press(pilot, "r")
         card = visible_text(app)
         assert "Pat Brown" in card and "Pat Alvarez" not in card
-    with w.services.sessions() as s:
+    with w.store.sessions() as s:
         attempts = s.scalars(select(Attempt)).all()
         assert [(a.patient_id, a.disposition) for a in attempts] == [
             (w.patients["Alvarez"], "no_answer")
@@ -98,12 +98,12 @@ async def test_callback_without_a_time_is_refused_and_nothing_is_written(tmp_pat
         wrap.query_one("#callback-at", Input).value = "tomorrow-ish"
         await press(pilot, "ctrl+s")
         assert "is not a date and time like" in visible_text(app)
-        with w.services.sessions() as s:
+        with w.store.sessions() as s:
             assert s.scalar(select(func.count()).select_from(Attempt)) == 0
         wrap.query_one("#callback-at", Input).value = "2026-12-03 14:30"
         await press(pilot, "ctrl+s")
         assert isinstance(app.screen, WorkspaceScreen)
-    with w.services.sessions() as s:
+    with w.store.sessions() as s:
         attempt = s.scalars(select(Attempt)).one()
         assert attempt.disposition == "callback_requested"
         assert attempt.call_result == "connected" and attempt.connected_at is not None
@@ -125,7 +125,7 @@ async def test_pause_with_a_code_then_ready_then_log_out(tmp_path: Path) -> None
         await press(pilot, "p")
         await press(pilot, "down", "enter")  # the second pause code
         assert "PAUSED" in visible_text(app)
-        with w.services.sessions() as s:
+        with w.store.sessions() as s:
             state = s.scalars(select(AgentState)).one()
             assert state.state == "paused" and state.pause_code is not None
         await press(pilot, "r")
@@ -139,7 +139,7 @@ async def test_pause_with_a_code_then_ready_then_log_out(tmp_path: Path) -> None
         await press(pilot, "enter")
         await press(pilot, "L")
         assert "Sign in to start your shift" in visible_text(app)
-        with w.services.sessions() as s:
+        with w.store.sessions() as s:
             assert s.scalars(select(AgentState)).one().state == "offline"
 
 
@@ -187,7 +187,7 @@ async def test_console_killed_mid_save_reopens_the_wrap_up_with_what_was_entered
         assert "Chosen: Left voicemail" in visible_text(restarted)
         await press(pilot, "ctrl+s")
         assert isinstance(restarted.screen, WorkspaceScreen)
-    with w.services.sessions() as s:
+    with w.store.sessions() as s:
         attempt = s.scalars(select(Attempt)).one()
         assert attempt.notes == "Asked us to call after her shift"
         assert attempt.disposition == "voicemail"
@@ -200,7 +200,7 @@ async def test_why_this_patient_is_on_screen_at_80x24(tmp_path: Path) -> None:
     from queues.store.models import Patient
 
     w = world(tmp_path)
-    with w.services.sessions.begin() as s:
+    with w.store.sessions.begin() as s:
         pat = s.scalars(select(Patient).where(Patient.last_name == "Alvarez")).one()
         pat.caregiver_name, pat.caregiver_relation = "Rosa Alvarez", "daughter"
         pat.caregiver_phone, pat.caregiver_authorized = "+12145550199", False

@@ -18,6 +18,7 @@ from console.config import SipSettings
 from console.screens.login import LoginScreen
 from console.screens.workspace import WorkspaceScreen
 from console.screens.wrap_up import WrapUpScreen
+from console.services import Services
 from queues.auth import signed_in
 from queues.floor import controls
 from queues.store.db import transaction
@@ -33,8 +34,8 @@ def world(tmp_path: Path, sip: SipSettings | None = None) -> World:
     w = make_world(tmp_path, f"sqlite:///{tmp_path / 'call.db'}", NOW, {"Alvarez": 1, "Brown": 3})
     if sip is None:
         return w
-    settings = dataclasses.replace(w.services.settings, sip=sip)
-    return dataclasses.replace(w, services=dataclasses.replace(w.services, settings=settings))
+    store = dataclasses.replace(w.store, settings=dataclasses.replace(w.store.settings, sip=sip))
+    return dataclasses.replace(w, store=store, services=Services(store))
 
 
 async def sign_in_and_take_patient(pilot: Pilot[Any], name: str = "ana") -> WorkspaceScreen:
@@ -76,7 +77,7 @@ async def test_a_call_through_the_softphone_connects_hangs_up_and_wraps_up(
     assert peer.wait() == 0, peer.trace()
     invite = peer.received("INVITE")[0]
     assert "+12145550100" in invite  # the pharmacy's caller ID
-    with w.services.sessions() as s:
+    with w.store.sessions() as s:
         attempt = s.scalars(select(Attempt)).one()
         assert (attempt.dial_mode, attempt.call_result, attempt.disposition) == (
             "sip",
@@ -105,13 +106,13 @@ async def test_a_busy_line_preselects_busy_in_the_wrap_up(
         await pilot.press("ctrl+s")
         await until(pilot, lambda: isinstance(app.screen, WorkspaceScreen), "the save")
     assert peer.wait() == 0, peer.trace()
-    with w.services.sessions() as s:
+    with w.store.sessions() as s:
         attempt = s.scalars(select(Attempt)).one()
         assert (attempt.sip_status, attempt.disposition) == (486, "busy")
 
 
 def _supervisor(w: World) -> object:
-    with w.services.sessions() as s:
+    with w.store.sessions() as s:
         return signed_in(s.scalars(select(User).where(User.username == "sue")).one())
 
 
@@ -123,13 +124,13 @@ async def test_a_supervisor_log_out_request_signs_an_idle_agent_out(tmp_path: Pa
         await until(pilot, lambda: isinstance(app.screen, WorkspaceScreen), "the workspace")
         await app.workers.wait_for_complete()
         sue = _supervisor(w)
-        with transaction(w.services.sessions) as s:
+        with transaction(w.store.sessions) as s:
             ana = user_id(s, "ana")
             controls.request_logout(s, sue, ana, NOW)  # type: ignore[arg-type]
         await until(pilot, lambda: isinstance(app.screen, LoginScreen), "the log-out")
         await pilot.pause()
         assert "Sign in" in visible_text(app)
-    with w.services.sessions() as s:
+    with w.store.sessions() as s:
         state = s.get_one(AgentState, ana)
         assert (state.state, state.logout_requested_at) == ("offline", None)
 
@@ -144,12 +145,12 @@ async def test_a_released_patient_leaves_the_agents_console_and_nothing_is_saved
         assert screen.offer is not None
         patient_id = screen.offer.claim.patient_id
         sue = _supervisor(w)
-        with transaction(w.services.sessions) as s:
+        with transaction(w.store.sessions) as s:
             controls.release_lease(s, sue, patient_id, NOW)  # type: ignore[arg-type]
         await until(pilot, lambda: screen.offer is None, "the console to let the patient go")
         assert "released from you" in visible_text(app)
         # The agent can go on: the next patient may be the same one, now unclaimed.
         await pilot.press("r")
         await until(pilot, lambda: screen.phase == "preview", "the next patient")
-    with w.services.sessions() as s:
+    with w.store.sessions() as s:
         assert s.scalars(select(Attempt)).all() == []

@@ -105,7 +105,7 @@ async def test_database_away_when_the_agent_saves_the_wrap_up(tmp_path: Path, pg
         await press(pilot, "ctrl+s")
         assert isinstance(app.screen, WorkspaceScreen)
         assert "Saved. Press r for your next patient" in visible_text(app)
-    with w.services.sessions() as s:
+    with w.store.sessions() as s:
         attempts = s.execute(select(Attempt.patient_id, Attempt.disposition)).all()
     assert [tuple(a) for a in attempts] == [(w.patients["Alvarez"], "no_answer")]
 

@@ -39,7 +39,7 @@ def world(tmp_path: Path) -> World:
     w = make_world(
         tmp_path, f"sqlite:///{tmp_path / 'floor.db'}", NOW, {"Alvarez": 1, "Brown": 3, "Chen": 5}
     )
-    with transaction(w.services.sessions) as s:
+    with transaction(w.store.sessions) as s:
         ana = user_id(s, "ana")
         started = NOW - timedelta(minutes=40)
         attempt = Attempt(
@@ -113,7 +113,7 @@ async def test_supervisor_lands_on_the_floor_with_queues_by_pharmacy_and_campaig
 
 async def test_agents_panel_shows_state_and_a_long_wrap_up_stands_out(tmp_path: Path) -> None:
     w = world(tmp_path)
-    with transaction(w.services.sessions) as s:
+    with transaction(w.store.sessions) as s:
         ana = user_id(s, "ana")
         s.add(AgentState(user_id=ana, state="wrap_up", since=NOW - timedelta(minutes=6)))
     app = OutreachApp(w.services)
@@ -166,7 +166,7 @@ async def test_a_paused_campaigns_patients_stop_coming_to_an_agent(tmp_path: Pat
         supervisor.screen.query_one(QueuesTable).move_cursor(row=1)
         await press(sp, "space", "y")
         await until(sp, lambda: "PAUSED" not in visible_text(supervisor), "the resumed campaign")
-    with w.services.sessions() as s:
+    with w.store.sessions() as s:
         actions = s.scalars(
             select(AuditEvent.action).where(AuditEvent.action.like("campaign_%"))
         ).all()
@@ -179,7 +179,7 @@ async def test_a_campaign_every_pharmacy_shares_is_refused_before_any_question(
     """A supervisor is told at once that a shared campaign is an admin's, not asked to confirm a
     pause or a weight change that would then be refused."""
     w = world(tmp_path)
-    with transaction(w.services.sessions) as s:
+    with transaction(w.store.sessions) as s:
         s.execute(update(Campaign).values(pharmacy_id=None))
     supervisor = OutreachApp(w.services)
     async with supervisor.run_test(size=(80, 24)) as sp:
@@ -190,7 +190,7 @@ async def test_a_campaign_every_pharmacy_shares_is_refused_before_any_question(
             await press(sp, key)
             assert supervisor.screen is screen, f"{key} opened {supervisor.screen}"
         assert notices(supervisor).count("runs for every pharmacy") == 2
-    with w.services.sessions() as s:
+    with w.store.sessions() as s:
         assert s.scalars(select(Campaign.active)).all() == [True]
         assert s.scalars(select(Campaign.weight)).all() == [1.0]
 
@@ -213,7 +213,7 @@ async def test_a_released_lease_goes_back_to_the_queue(tmp_path: Path) -> None:
         assert "Ana's patient is back in the queue" in notices(supervisor)
         await press(b, "r")
         assert "Pat Alvarez" in visible_text(ben)
-    with w.services.sessions() as s:
+    with w.store.sessions() as s:
         assert s.get_one(QueueEntry, w.patients["Alvarez"]).holder_id == user_id(s, "ben")
         assert s.scalars(
             select(AuditEvent.action).where(AuditEvent.action == "lease_released")
@@ -233,7 +233,7 @@ async def test_weight_and_log_out_controls_are_applied_and_audited(tmp_path: Pat
         await select_agent(sp, "Ana")
         await press(sp, "o")
         assert "log-out asked" in visible_text(supervisor)
-    with w.services.sessions() as s:
+    with w.store.sessions() as s:
         assert s.scalars(select(Campaign.weight)).one() == 1.5
         state = s.scalars(select(AgentState).where(AgentState.state != "offline")).one()
         assert state.logout_requested_at is not None
@@ -255,14 +255,14 @@ async def test_callback_reassigned_from_the_callbacks_panel(tmp_path: Path) -> N
         await press(pilot, *"ben", "enter")
         (callback,) = rows(app.screen.query_one(CallbacksTable))
         assert callback[4] == "Ben"
-    with w.services.sessions() as s:
+    with w.store.sessions() as s:
         ben = user_id(s, "ben")
         assert s.scalars(select(Callback.owner_id)).one() == ben
 
 
 async def test_do_not_call_a_number_from_the_monitor(tmp_path: Path) -> None:
     w = world(tmp_path)
-    with w.services.sessions() as s:
+    with w.store.sessions() as s:
         number = s.scalars(
             select(Phone.number).where(Phone.patient_id == w.patients["Alvarez"])
         ).first()
@@ -278,7 +278,7 @@ async def test_do_not_call_a_number_from_the_monitor(tmp_path: Path) -> None:
         await press(pilot, "n")
         await press(pilot, *"+19995550000", "enter")
         assert "no patient of your pharmacies has the number +19995550000" in notices(app)
-    with w.services.sessions() as s:
+    with w.store.sessions() as s:
         assert s.scalars(select(Phone.do_not_call).where(Phone.number == number)).one()
 
 
@@ -291,7 +291,7 @@ async def test_refresh_updates_rows_in_place_and_keeps_the_selection(tmp_path: P
         table = app.screen.query_one(AgentsTable)
         table.move_cursor(row=1)
         keys = [k.value for k in table.rows]
-        with transaction(w.services.sessions) as s:
+        with transaction(w.store.sessions) as s:
             ben = user_id(s, "ben")
             s.add(AgentState(user_id=ben, state="ready", since=NOW))
         await press(pilot, "f5")
@@ -329,6 +329,6 @@ async def test_supervisor_saves_the_program_report_from_the_monitor(
     saved = tmp_path / "var" / "reports" / "report-TX1-2026-10-01-2026-12-02.csv"
     text = saved.read_text()
     assert "TX1" in text
-    with w.services.sessions() as s:
+    with w.store.sessions() as s:
         exports = s.scalars(select(AuditEvent).where(AuditEvent.action == "export")).all()
         assert [e.detail["format"] for e in exports] == ["csv"]

@@ -34,7 +34,7 @@ def spanish_refill_and_vaccine_world(tmp_path: Path) -> World:
     """Pat Alvarez (born 1955-04-01, 71), Spanish, a refill due and only the shingles vaccine."""
     w = make_world(tmp_path, f"sqlite:///{tmp_path / 'scripted.db'}", NOW, {"Alvarez": 2})
     patient_id = w.patients["Alvarez"]
-    with transaction(w.services.sessions) as s:
+    with transaction(w.store.sessions) as s:
         s.execute(update(Patient).where(Patient.id == patient_id).values(language="es"))
         pharmacy_id = s.scalar(select(Patient.pharmacy_id).where(Patient.id == patient_id))
         s.add(
@@ -118,7 +118,7 @@ async def test_spanish_refill_and_vaccine_call_from_greeting_to_wrap_up(tmp_path
         assert "✓ Vaccine interest — zoster" in text
         await press(pilot, "ctrl+s")
         assert isinstance(app.screen, WorkspaceScreen)
-    with w.services.sessions() as s:
+    with w.store.sessions() as s:
         attempt = s.scalars(select(Attempt)).one()
         assert attempt.disposition == "completed"
         assert attempt.script_id == "refill_reminder"

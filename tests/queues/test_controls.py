@@ -41,7 +41,7 @@ def world(tmp_path: Path, db_url: str) -> Iterator[World]:
 
 
 def user(w: World, name: str) -> SignedInUser:
-    with w.services.sessions() as s:
+    with w.store.sessions() as s:
         return signed_in(s.scalars(select(User).where(User.username == name)).one())
 
 
@@ -57,12 +57,12 @@ def audited(sessions: sessionmaker[Session], action: str) -> list[AuditEvent]:
 
 
 def campaign_id(w: World) -> int:
-    with w.services.sessions() as s:
+    with w.store.sessions() as s:
         return s.scalars(select(Campaign.id)).one()
 
 
 def test_paused_campaign_patients_stop_coming_and_come_back_on_resume(world: World) -> None:
-    sessions, sue, ana = world.services.sessions, user(world, "sue"), user(world, "ana")
+    sessions, sue, ana = world.store.sessions, user(world, "sue"), user(world, "ana")
     with transaction(sessions) as s:
         controls.set_campaign_active(s, sue, campaign_id(world), False, NOW)
     assert claim(sessions, ana) is None
@@ -74,7 +74,7 @@ def test_paused_campaign_patients_stop_coming_and_come_back_on_resume(world: Wor
 
 
 def test_weight_change_is_kept_and_audited_and_bounded(world: World) -> None:
-    sessions, sue = world.services.sessions, user(world, "sue")
+    sessions, sue = world.store.sessions, user(world, "sue")
     with transaction(sessions) as s:
         controls.set_campaign_weight(s, sue, campaign_id(world), 2.5, NOW)
     with sessions() as s:
@@ -88,7 +88,7 @@ def test_weight_change_is_kept_and_audited_and_bounded(world: World) -> None:
 
 
 def test_released_lease_goes_back_to_the_queue_for_the_next_agent(world: World) -> None:
-    sessions = world.services.sessions
+    sessions = world.store.sessions
     sue, ana, ben = user(world, "sue"), user(world, "ana"), user(world, "ben")
     held = claim(sessions, ana)
     assert held == world.patients["Alvarez"]
@@ -110,13 +110,13 @@ def test_released_lease_goes_back_to_the_queue_for_the_next_agent(world: World) 
 
 
 def test_releasing_a_patient_nobody_holds_says_so(world: World) -> None:
-    sessions, sue = world.services.sessions, user(world, "sue")
+    sessions, sue = world.store.sessions, user(world, "sue")
     with pytest.raises(OutreachError, match="not held by anyone"), transaction(sessions) as s:
         controls.release_lease(s, sue, world.patients["Alvarez"], NOW)
 
 
 def test_callback_reassigned_to_another_agent_or_to_anyone(world: World) -> None:
-    sessions, sue = world.services.sessions, user(world, "sue")
+    sessions, sue = world.store.sessions, user(world, "sue")
     ana, ben = user(world, "ana"), user(world, "ben")
     patient = world.patients["Brown"]
     with transaction(sessions) as s:
@@ -141,7 +141,7 @@ def test_callback_reassigned_to_another_agent_or_to_anyone(world: World) -> None
 
 
 def test_log_out_request_reaches_only_the_session_it_was_made_for(world: World) -> None:
-    sessions, sue, ana = world.services.sessions, user(world, "sue"), user(world, "ana")
+    sessions, sue, ana = world.store.sessions, user(world, "sue"), user(world, "ana")
     with pytest.raises(OutreachError, match="not signed in"), transaction(sessions) as s:
         controls.request_logout(s, sue, ana.id, NOW)
     signed_in_at = NOW - timedelta(hours=1)
@@ -162,7 +162,7 @@ def test_log_out_request_reaches_only_the_session_it_was_made_for(world: World) 
 
 
 def test_do_not_call_by_number_or_by_mrn(world: World) -> None:
-    sessions, sue, ana = world.services.sessions, user(world, "sue"), user(world, "ana")
+    sessions, sue, ana = world.store.sessions, user(world, "sue"), user(world, "ana")
     alvarez, brown = world.patients["Alvarez"], world.patients["Brown"]
     with sessions() as s:
         number = s.scalars(select(Phone.number).where(Phone.patient_id == alvarez)).first()
@@ -188,7 +188,7 @@ def test_do_not_call_by_number_or_by_mrn(world: World) -> None:
 
 
 def test_an_agent_cannot_use_any_control(world: World) -> None:
-    sessions, ana = world.services.sessions, user(world, "ana")
+    sessions, ana = world.store.sessions, user(world, "ana")
     with transaction(sessions) as s:
         s.add(AgentState(user_id=user(world, "ben").id, state="ready", since=NOW))
     attempts: list[Callable[[Session], object]] = [
@@ -213,7 +213,7 @@ def test_an_agent_cannot_use_any_control(world: World) -> None:
 
 
 def test_a_supervisor_cannot_touch_another_pharmacy(world: World) -> None:
-    sessions = world.services.sessions
+    sessions = world.store.sessions
     with transaction(sessions) as s:
         other = Pharmacy(
             code="OK1",

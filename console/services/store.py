@@ -1,4 +1,6 @@
-"""The services the app and the CLI share, built once from the settings (no module globals)."""
+"""The database as the CLI and the services hold it: engine, sessions, clock and the console's
+claimer, built once from the settings (no module globals). Screens never see it: they are handed
+`Services`, which wraps a store."""
 
 from __future__ import annotations
 
@@ -16,8 +18,8 @@ from queues.clock import Clock, clock_for
 from queues.store.db import make_engine, session_factory, upgrade
 
 
-@dataclass
-class Services:
+@dataclass(frozen=True)
+class Store:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
@@ -33,17 +35,16 @@ def settings_from_args(config: str | None, database: str | None) -> Settings:
     return load_settings(Path(config) if config else None, database_url=database)
 
 
-def build_services(settings: Settings, *, migrate: bool = True) -> Services:
+def open_store(settings: Settings, *, migrate: bool = True, clock: Clock | None = None) -> Store:
     engine = make_engine(settings.database.url)
     if migrate:
         upgrade(engine)
     sessions = session_factory(engine)
-    with sessions() as session:
-        clock = clock_for(session)
+    if clock is None:
+        with sessions() as session:
+            clock = clock_for(session)
     claimer = Claimer(engine, sessions, settings.queue)
-    return Services(
-        settings=settings, engine=engine, sessions=sessions, clock=clock, claimer=claimer
-    )
+    return Store(settings=settings, engine=engine, sessions=sessions, clock=clock, claimer=claimer)
 
 
 def setup_logging(settings: Settings) -> None:

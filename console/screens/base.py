@@ -1,0 +1,75 @@
+"""What every screen of the console shares: the typed app, and one path from a failed worker to a
+message on screen and a line in the log."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import TYPE_CHECKING, TypeVar
+
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.worker import Worker, WorkerState
+
+from console.softphone.phone import SoftphoneError
+from queues.errors import DatabaseBusy, DatabaseUnavailable, NotCallable, OutreachError
+
+if TYPE_CHECKING:
+    from console.app import OutreachApp
+
+log = logging.getLogger("console.failures")
+ResultType = TypeVar("ResultType")
+
+
+def failure_message(error: BaseException | None) -> str:
+    """The sentence a person reads for a worker's failure (the log gets the type and where)."""
+    if isinstance(error, DatabaseBusy):
+        return f"{error} Nothing was lost."
+    if isinstance(error, DatabaseUnavailable):
+        return f"{error} — what you entered is kept; try again when it is back."
+    if isinstance(error, OutreachError):
+        return str(error)  # the domain's own sentence: a person can act on it
+    if isinstance(error, SoftphoneError):
+        return f"Softphone: {error}"
+    name = type(error).__name__ if error is not None else "no error"
+    return f"Something went wrong ({name}); nothing was lost. Try again."
+
+
+def log_failure(group: str, error: BaseException | None) -> None:
+    """Type and frames only: an exception's text may carry a statement's values (patient data)."""
+    if error is None or isinstance(error, OutreachError):
+        return  # an expected refusal, worded by the domain; the audit trail has what matters
+    where = " < ".join(
+        f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}"
+        for frame in reversed(traceback.extract_tb(error.__traceback__))
+    )
+    log.error("%s worker failed: %s at %s", group, type(error).__name__, where or "?")
+
+
+class WorkerFailures:
+    """Workers raise; `Worker.StateChanged` (posted to the node that started the worker) turns
+    every failure into one clear message and a log line. Override `worker_failed` to also put
+    the screen's state back for the group that failed."""
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is not WorkerState.ERROR:
+            return
+        worker = event.worker
+        log_failure(worker.group, worker.error)
+        self.worker_failed(worker.group, worker.error, failure_message(worker.error))
+
+    def worker_failed(self, group: str, error: BaseException | None, message: str) -> None:
+        assert isinstance(self, Widget)
+        if isinstance(error, NotCallable | DatabaseBusy):
+            self.notify(message, severity="warning", timeout=10)
+        else:
+            self.notify(message, severity="error", timeout=10)
+
+
+class OutreachScreen(WorkerFailures, Screen[ResultType]):
+    @property
+    def outreach(self) -> OutreachApp:
+        from console.app import OutreachApp
+
+        assert isinstance(self.app, OutreachApp)
+        return self.app

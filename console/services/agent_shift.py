@@ -1,0 +1,178 @@
+"""An agent's shift as use cases: what the workspace's workers call, off the event loop.
+
+Each method is one short transaction (blocking: screens call it from a thread worker) and returns
+frozen data. Nothing here touches Textual; the same calls are exercised by tests without a UI.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from console.services.store import Store
+from console.softphone.permit import DialPermit
+from queues.claims import claiming
+from queues.compliance import patient_verdict
+from queues.context import load_patient_context
+from queues.errors import WrapUpPending
+from queues.floor import agents, controls
+from queues.outcomes import disposition_options, record_outcome
+from queues.store.db import reading, transaction
+from queues.views.outcome import DispositionOption, Outcome, Recorded
+from queues.views.shift import Offer
+from queues.views.user import PauseOption, SignedInUser
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A dial permit lasts until the number's calling window closes, but never longer than this: the
+# call goes out within a second of the check, and a stale permit must not sit around.
+PERMIT_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class ReferenceData:
+    """The lists the wrap-up and the pause dialog offer."""
+
+    dispositions: tuple[DispositionOption, ...]
+    pauses: tuple[PauseOption, ...]
+
+
+@dataclass(frozen=True)
+class SupervisorWord:
+    """What a supervisor did to this console since the last poll."""
+
+    log_out: bool  # asked this agent to sign out
+    released: bool  # released (or let expire) the patient this agent holds
+
+
+def permit_seconds(now: datetime, open_until: datetime | None) -> float:
+    """How long a permit from a check at `now` (the domain's clock, maybe a practice clock) may
+    last, in seconds of time.monotonic()."""
+    if open_until is None:
+        return PERMIT_SECONDS
+    return max(0.0, min((open_until - now).total_seconds(), PERMIT_SECONDS))
+
+
+class AgentShift:
+    """One signed-in agent's shift. Holds the offer in hand: at most one patient at a time."""
+
+    def __init__(self, store: Store, user: SignedInUser) -> None:
+        self._store = store
+        self.user = user
+        self.offer: Offer | None = None
+
+    @property
+    def now(self) -> datetime:
+        return self._store.clock.now()
+
+    def reference_data(self) -> ReferenceData:
+        with reading(self._store.sessions) as session:
+            return ReferenceData(disposition_options(session), agents.pause_options(session))
+
+    def next_patient(self) -> Offer | None:
+        """Claim the best next patient and load everything the workspace draws (an audited view):
+        one claim, then one transaction for the context, its calling verdict and the agent's
+        state. None when nobody is callable (the agent is then marked ready)."""
+        store, now = self._store, self.now
+        if self.offer is not None:
+            raise WrapUpPending()
+        claim = store.claimer.next(
+            user_id=self.user.id,
+            pharmacy_ids=self.user.pharmacy_ids,
+            now=now,
+            lease_seconds=store.settings.queue.lease_seconds,
+        )
+        with transaction(store.sessions) as session:
+            if claim is None:
+                agents.set_state(session, self.user.id, "ready", now)
+                return None
+            # A second, short transaction: the claim is committed (row lock released) first.
+            patient = load_patient_context(
+                session,
+                claim.patient_id,
+                user_id=self.user.id,
+                pharmacy_ids=self.user.pharmacy_ids,
+                today=now.date(),
+            )
+            verdict = patient_verdict(session, claim.patient_id, now, store.settings.queue)
+            agents.set_state(session, self.user.id, "previewing", now)
+        self.offer = Offer(claim, patient, verdict.numbers)
+        return self.offer
+
+    def why_empty(self) -> str:
+        """Why nobody is callable for this agent right now, in numbers, and when that changes."""
+        from queues.floor.stats import due_breakdown
+
+        with reading(self._store.sessions) as session:
+            breakdown = due_breakdown(
+                session,
+                self.now,
+                pharmacy_ids=self.user.pharmacy_ids,
+                user_id=self.user.id,
+                settings=self._store.settings.queue,
+            )
+        return breakdown.summary()
+
+    def dial_permit(self, offer: Offer, number: str) -> DialPermit:
+        """The calling window, do-not-call and caps checked again, now (the agent may have read a
+        while): raises NotCallable with the reason, or returns the softphone's permit to dial
+        `number` with the pharmacy's caller ID until the window closes. The one check per dial."""
+        store = self._store
+        # The same instant in the domain's clock and in the softphone's (monotonic) one.
+        now, mono = store.clock.now(), time.monotonic()
+        with reading(store.sessions) as session:
+            verdict = claiming.check_at_dial(
+                session, offer.claim.patient_id, number, now, store.settings.queue
+            )
+        pharmacy = offer.patient.pharmacy
+        expires_at = mono + permit_seconds(now, verdict.open_until)
+        return DialPermit(number, pharmacy.caller_id, pharmacy.name, expires_at)
+
+    def heartbeat(self) -> datetime | None:
+        """Keep the lease alive while the agent works; LeaseLost propagates to the screen."""
+        offer = self.offer
+        if offer is None:
+            return None
+        with transaction(self._store.sessions) as session:
+            return claiming.renew_lease(
+                session,
+                offer.claim.patient_id,
+                offer.claim.lease_token,
+                self.now,
+                self._store.settings.queue.lease_seconds,
+            )
+
+    def set_state(self, state: str, pause_code: str | None = None) -> None:
+        with transaction(self._store.sessions) as session:
+            agents.set_state(session, self.user.id, state, self.now, pause_code)
+
+    def record(self, outcome: Outcome) -> Recorded:
+        """Store the wrap-up; on success the agent is free for the next patient."""
+        with transaction(self._store.sessions) as session:
+            recorded = record_outcome(session, outcome, self.now, self._store.settings.queue)
+            agents.set_state(session, self.user.id, "ready", self.now)
+        self.offer = None
+        return recorded
+
+    def supervisor_check(self) -> SupervisorWord:
+        """Polled by the workspace: has a supervisor asked this session to sign out, has the
+        patient this agent holds been released from under them."""
+        offer = self.offer
+        with reading(self._store.sessions) as session:
+            logout = controls.logout_requested(session, self.user.id, EPOCH)
+            released = offer is not None and not controls.lease_still_held(
+                session, offer.claim.patient_id, offer.claim.lease_token
+            )
+        return SupervisorWord(logout, released)
+
+    def forget(self) -> None:
+        """The claim is gone (a supervisor released it, or it expired and another agent has the
+        patient): stop holding it here; nothing is written."""
+        self.offer = None
+
+    def sign_out(self) -> None:
+        if self.offer is not None:
+            raise WrapUpPending()
+        with transaction(self._store.sessions) as session:
+            agents.set_state(session, self.user.id, "offline", self.now)
+            controls.logout_done(session, self.user.id)
