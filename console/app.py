@@ -19,7 +19,7 @@ from textual.screen import Screen
 from queues.views.user import SignedInUser
 
 if TYPE_CHECKING:  # handed in by the CLI or a test; the app never builds it
-    from console.services import Services
+    from console.services.container import Services
 
 STYLES = Path(__file__).parent / "styles"
 

@@ -7,6 +7,8 @@ expected. OUTREACH_CONFIG names another file; OUTREACH_DATABASE_URL and `--datab
 from __future__ import annotations
 
 import dataclasses
+import logging
+import logging.handlers
 import os
 import tomllib
 import types
@@ -165,3 +167,20 @@ def load_settings(path: Path | None = None, *, database_url: str | None = None) 
     if url:
         settings = dataclasses.replace(settings, database=DatabaseSettings(url=url))
     return dataclasses.replace(settings, source=source)
+
+
+def settings_from_args(config: str | None, database: str | None) -> Settings:
+    return load_settings(Path(config) if config else None, database_url=database)
+
+
+def setup_logging(settings: Settings) -> None:
+    """Everything goes to the log file: never to the terminal under the TUI."""
+    path = Path(settings.log.path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=3)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(settings.log.level.upper())

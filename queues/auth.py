@@ -11,11 +11,10 @@ from queues.audit import record
 from queues.errors import AuthenticationFailed, OutreachError
 from queues.store.models import Pharmacy, User
 from queues.timeutil import utcnow
-from queues.views.user import SignedInUser
+from queues.views.user import ROLES, SignedInUser
 
 __all__ = ["ROLES", "SignedInUser", "add_user", "authenticate", "hash_password", "signed_in"]
 
-ROLES = ("agent", "supervisor", "admin")
 _hasher = PasswordHasher()
 # Verified when the user does not exist, so a wrong name costs as long as a wrong password. Written
 # out, not hashed at import: that took 0.14 s and 64 MB at every start, `outreach --help` too.

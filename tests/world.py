@@ -10,7 +10,8 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from console.config import DatabaseSettings, LogSettings, Settings, UiSettings
-from console.services import Services, Store, open_store
+from console.services.container import Services
+from console.services.store import Store, open_store
 from queues.auth import hash_password
 from queues.building.build import build_queues
 from queues.clock import PracticeClock

@@ -15,7 +15,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from console.services import settings_from_args, setup_logging
+from console.config import settings_from_args, setup_logging
 from console.services.phone_line import account_from_settings
 from console.softphone import (
     CallEvent,

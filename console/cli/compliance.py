@@ -50,7 +50,7 @@ def print_verdict(verdict: Verdict) -> None:
 
 def cmd_compliance_check(args: argparse.Namespace) -> int:
     from console.cli.core import parse_time_arg
-    from console.services import settings_from_args
+    from console.config import settings_from_args
     from queues.compliance import ad_hoc_verdict
     from queues.timeutil import utcnow
 

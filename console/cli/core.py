@@ -7,12 +7,14 @@ import getpass
 import json
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from console.services import Store, open_store, settings_from_args, setup_logging
-from queues.auth import ROLES, add_user
+from console.config import settings_from_args, setup_logging
 from queues.errors import OutreachError
-from queues.store.db import reading, transaction
+from queues.views.user import ROLES
+
+if TYPE_CHECKING:  # the domain and the database load when a command runs, not to print --help
+    from console.services.store import Store
 
 DEMO_URL = "sqlite:///var/demo.db"
 
@@ -88,6 +90,8 @@ def services_for(args: argparse.Namespace, *, default_url: str | None = None) ->
 
         settings = replace(settings, database=DatabaseSettings(url=default_url))
     setup_logging(settings)
+    from console.services.store import open_store
+
     return open_store(settings)
 
 
@@ -98,6 +102,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise OutreachError("--patients: give at least 1")
     settings = settings_from_args(args.config, args.database or DEMO_URL)
     setup_logging(settings)
+    from console.services.store import open_store
+
     services = open_store(settings)
     try:
         start = parse_practice_time(args.now) if args.now else None
@@ -125,7 +131,7 @@ def cmd_console(args: argparse.Namespace) -> int:
 
 def _run_app(store: Store) -> int:
     from console.app import OutreachApp
-    from console.services import Services
+    from console.services.container import Services
 
     services = Services(store)
     app = OutreachApp(services)
@@ -155,6 +161,9 @@ def _read_password() -> str:
 
 
 def cmd_users_add(args: argparse.Namespace) -> int:
+    from queues.auth import add_user
+    from queues.store.db import transaction
+
     services = services_for(args)
     try:
         password = _read_password()
@@ -170,6 +179,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
 def cmd_queue_stats(args: argparse.Namespace) -> int:
     from queues.floor.stats import queue_stats
+    from queues.store.db import reading
 
     services = services_for(args)
     try:
@@ -188,6 +198,7 @@ def cmd_queue_stats(args: argparse.Namespace) -> int:
 
 def cmd_queue_build(args: argparse.Namespace) -> int:
     from queues.building.build import build_queues
+    from queues.store.db import transaction
 
     services = services_for(args)
     try:

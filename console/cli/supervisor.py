@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from console.config import settings_from_args
 from console.serve import DEFAULT_HOST, DEFAULT_PORT, is_loopback, serve
-from console.services import settings_from_args
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:

@@ -4,15 +4,12 @@ claimer, built once from the settings (no module globals). Screens never see it:
 
 from __future__ import annotations
 
-import logging
-import logging.handlers
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from console.config import Settings, load_settings
+from console.config import Settings
 from queues.claims.fast_claimer import Claimer
 from queues.clock import Clock, clock_for
 from queues.store.db import make_engine, session_factory, upgrade
@@ -31,10 +28,6 @@ class Store:
         self.engine.dispose()
 
 
-def settings_from_args(config: str | None, database: str | None) -> Settings:
-    return load_settings(Path(config) if config else None, database_url=database)
-
-
 def open_store(settings: Settings, *, migrate: bool = True, clock: Clock | None = None) -> Store:
     engine = make_engine(settings.database.url)
     if migrate:
@@ -45,16 +38,3 @@ def open_store(settings: Settings, *, migrate: bool = True, clock: Clock | None 
             clock = clock_for(session)
     claimer = Claimer(engine, sessions, settings.queue)
     return Store(settings=settings, engine=engine, sessions=sessions, clock=clock, claimer=claimer)
-
-
-def setup_logging(settings: Settings) -> None:
-    """Everything goes to the log file: never to the terminal under the TUI."""
-    path = Path(settings.log.path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=3)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(settings.log.level.upper())

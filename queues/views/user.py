@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+ROLES = ("agent", "supervisor", "admin")
+
 
 @dataclass(frozen=True)
 class SignedInUser:

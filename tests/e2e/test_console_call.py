@@ -18,7 +18,7 @@ from console.config import SipSettings
 from console.screens.login import LoginScreen
 from console.screens.workspace import WorkspaceScreen
 from console.screens.wrap_up import WrapUpScreen
-from console.services import Services
+from console.services.container import Services
 from queues.auth import signed_in
 from queues.floor import controls
 from queues.store.db import transaction

@@ -1,0 +1,47 @@
+"""`Services`: what the app is handed, built on a `Store`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from console.config import Settings
+from console.services.accounts import Accounts
+from console.services.agent_shift import AgentShift
+from console.services.floor import Floor
+from console.services.phone_line import PhoneLine
+from console.services.store import Store, open_store
+from console.softphone.events import PhoneEvent
+from queues.clock import Clock
+from queues.views.user import SignedInUser
+
+
+class Services:
+    """What the app is handed: sign-in, the agent's shift, the floor and the phone line."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.settings: Settings = store.settings
+        self.clock: Clock = store.clock
+        self.accounts = Accounts(store)
+
+    def agent_shift(self, user: SignedInUser) -> AgentShift:
+        return AgentShift(self._store, user)
+
+    def floor(self, user: SignedInUser) -> Floor:
+        """NotAllowed for anyone but a supervisor (or an admin)."""
+        return Floor(self._store, user)
+
+    def phone_line(self, on_event: Callable[[PhoneEvent], None]) -> PhoneLine | None:
+        """The softphone for a workspace, not started; None without a SIP account (manual
+        dialling)."""
+        if not self.settings.sip.server:
+            return None
+        return PhoneLine(self.settings.sip, on_event)
+
+    def close(self) -> None:
+        self._store.close()
+
+
+def build_services(settings: Settings, *, clock: Clock | None = None) -> Services:
+    """Open the database (migrating it) and build the services on it."""
+    return Services(open_store(settings, clock=clock))
