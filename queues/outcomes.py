@@ -29,6 +29,7 @@ from queues.timeutil import as_utc
 from queues.views.outcome import (
     ACTION_KINDS,
     CALL_RESULTS,
+    LINE_FAILED,
     NOTES_MAX,
     ActionRequest,
     DispositionOption,
@@ -39,6 +40,7 @@ from queues.views.outcome import (
 __all__ = [
     "ACTION_KINDS",
     "CALL_RESULTS",
+    "LINE_FAILED",
     "NOTES_MAX",
     "ActionRequest",
     "DispositionOption",
@@ -133,16 +135,17 @@ def record_outcome(
                 created_at=now,
             )
         )
-    # This call answers any callback that was due.
-    session.execute(
-        update(Callback)
-        .where(
-            Callback.patient_id == outcome.patient_id,
-            Callback.status == "pending",
-            Callback.due_at <= now,
+    # This call answers any callback that was due (a line failure reached nobody: it stays due).
+    if code.effect != LINE_FAILED:
+        session.execute(
+            update(Callback)
+            .where(
+                Callback.patient_id == outcome.patient_id,
+                Callback.status == "pending",
+                Callback.due_at <= now,
+            )
+            .values(status="done")
         )
-        .values(status="done")
-    )
     closed, available = _apply_effect(session, outcome, code, entry, tasks, attempt, now, settings)
     entry.holder_id = None
     entry.lease_token = None
@@ -151,7 +154,7 @@ def record_outcome(
     # of the claimable index (queues.claims.claiming's wake step clears it when that time comes).
     if closed:
         entry.claimed_at = None
-    if code.effect != "callback":
+    if code.effect not in ("callback", LINE_FAILED):
         entry.reserved_for_id = None
         entry.reserved_until = None
     if closed:
@@ -187,6 +190,10 @@ def _apply_effect(
             task.closed_reason = reason
         return True, now
 
+    if code.effect == LINE_FAILED:
+        # Nothing reached the patient: their tasks and attempt count stay as they were, and they
+        # come back after a short wait (the trunk may be back by then).
+        return False, now + timedelta(minutes=code.retry_after_minutes or 5)
     if code.effect == "close":
         return close_all(code.code)
     if code.effect == "suppress_patient":
@@ -239,6 +246,7 @@ def _apply_effect(
         select(Attempt.started_at, Attempt.disposition).where(
             Attempt.patient_id == outcome.patient_id,
             Attempt.started_at >= _oldest_open_task(tasks, now),
+            Attempt.disposition != LINE_FAILED,  # the trunk's failures spend no attempts
         )
     ).all()
     dispositions = [d for _, d in attempts]

@@ -22,6 +22,7 @@ from queues.errors import ConfigError, NotCallable, OutreachError
 from queues.settings import QueueSettings
 from queues.store.models import Attempt, Patient, Pharmacy, Phone, Task
 from queues.timeutil import as_utc
+from queues.views.outcome import LINE_FAILED
 
 # When a block lifts only by a person's action (do-not-call, deceased), look again after this.
 RECHECK_BLOCKED = timedelta(hours=24)
@@ -39,8 +40,10 @@ def limits_for(pharmacy: Pharmacy, settings: QueueSettings) -> Limits:
     )
 
 
-# Attempts that never rang the patient's phone do not count against the caps.
+# Attempts that never rang the patient's phone do not count against the caps: a line failure (the
+# trunk's fault, recorded as `line_failed`) least of all.
 NOT_A_CALL = ("not_dialed", "busy", "failed")
+NOT_A_CALL_DISPOSITIONS = ("busy", LINE_FAILED)
 
 # Core statements on the tables (no ORM entities): this runs inside every claim, so it stays lean.
 _patients, _pharmacies = Patient.__table__, Pharmacy.__table__
@@ -99,7 +102,7 @@ def _facts(
             for at, ids, result, disposition in conn.execute(
                 _DIALS, {"patient_id": patient_id, "since": now - timedelta(days=7)}
             )
-            if result not in NOT_A_CALL and disposition != "busy"
+            if result not in NOT_A_CALL and disposition not in NOT_A_CALL_DISPOSITIONS
         ]
     same_subject: list[datetime] = []
     if any(at > now - timedelta(hours=24) for at, _ in dials):

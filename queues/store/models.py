@@ -295,7 +295,7 @@ class DispositionCode(Base):
     __tablename__ = "disposition_codes"
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     label: Mapped[str] = mapped_column(String(100))
-    # close | retry | callback | suppress_number | suppress_patient
+    # close | retry | callback | suppress_number | suppress_patient | line_failed (migration 0012)
     effect: Mapped[str] = mapped_column(String(24))
     reached: Mapped[bool] = mapped_column(Boolean, default=False)
     requires_callback: Mapped[bool] = mapped_column(Boolean, default=False)

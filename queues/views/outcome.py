@@ -8,6 +8,9 @@ from typing import Any
 
 NOTES_MAX = 4000
 CALL_RESULTS = ("connected", "no_answer", "busy", "not_dialed", "failed")
+# The disposition (and its effect) the console records by itself when the line failed: the call
+# never reached the patient's phone. It spends none of their caps or attempts (migration 0012).
+LINE_FAILED = "line_failed"
 
 
 @dataclass(frozen=True)

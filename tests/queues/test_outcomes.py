@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from queues.claims.claiming import Claim
 from queues.errors import InvalidOutcome, LeaseLost
-from queues.outcomes import ActionRequest, Outcome, record_outcome
+from queues.outcomes import LINE_FAILED, ActionRequest, Outcome, record_outcome
 from queues.store.db import transaction
-from queues.store.models import Attempt, FollowUpAction, QueueEntry
+from queues.store.models import Attempt, FollowUpAction, QueueEntry, Task
 from tests.conftest import NOW, add_pharmacy, add_queue
 from tests.queues.test_claiming import add_agent, claim
 
@@ -105,3 +105,38 @@ def test_a_form_missing_or_wrong_field_is_refused_by_name_and_the_lease_is_kept(
     assert _attempts(sessions) == 0
     with sessions() as s:
         assert s.get_one(QueueEntry, c.patient_id).holder_id == ana
+
+
+def test_a_line_failure_spends_no_attempt_or_cap_and_the_patient_is_back_in_minutes(
+    sessions: sessionmaker[Session],
+) -> None:
+    with transaction(sessions) as s:
+        ph = add_pharmacy(s)
+        (patient,) = add_queue(s, ph, 1)
+        ana = add_agent(s, "ana", [ph])
+    at = NOW
+    # More line failures than the campaign's attempt limit (3) and the daily cap (1): none counts.
+    for _ in range(4):
+        c = claim(sessions, ana, at=at)
+        assert c is not None and c.patient_id == patient
+        failed = _outcome(
+            c, ana, disposition=LINE_FAILED, call_result="failed", sip_status=503, notes=""
+        )
+        with transaction(sessions) as s:
+            recorded = record_outcome(s, failed, at)
+        assert not recorded.patient_closed
+        assert recorded.next_available_at == at + timedelta(minutes=5)
+        assert claim(sessions, ana, at=at + timedelta(minutes=1)) is None  # the short retry
+        at += timedelta(minutes=6)
+    with sessions() as s:
+        assert [t.status for t in s.scalars(select(Task))] == ["open"]
+        stored = s.scalars(select(Attempt)).all()
+        assert {(a.disposition, a.call_result, a.sip_status) for a in stored} == {
+            (LINE_FAILED, "failed", 503)
+        }
+    # The patient is still callable: a real no-answer now spends today's one attempt.
+    c = claim(sessions, ana, at=at)
+    assert c is not None and c.patient_id == patient
+    with transaction(sessions) as s:
+        record_outcome(s, _outcome(c, ana, disposition="no_answer", call_result="no_answer"), at)
+    assert claim(sessions, ana, at=at + timedelta(minutes=6)) is None
