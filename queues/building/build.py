@@ -276,8 +276,13 @@ class _Work:
         scores: dict[int, list[float]] = defaultdict(list)
         for key, t in found.items():
             self.due[key] = t
-            scores[t.patient_id].append(t.score)
             current = existing.open_by_key.get(key)
+            if current is None and key in existing.known and key not in existing.reopenable:
+                # Done (or closed for good) already, as a call today left it: no work, so no
+                # place in the queue. Counting it reopened the entry of a patient with nothing
+                # open, and the floor's count moved at the next build with no call in between.
+                continue
+            scores[t.patient_id].append(t.score)
             if current is not None:
                 text = _json_text(t.priority_parts)
                 if current[1] == t.reason and (

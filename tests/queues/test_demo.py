@@ -168,3 +168,65 @@ def test_reopened_demo_resumes_after_the_last_saved_call(tmp_path: Path) -> None
         record_outcome(s, outcome, later)
     with sessions() as s:
         assert clock_for(s).now() >= later
+
+
+def test_a_patient_a_call_closed_stays_out_of_the_count_across_a_pause_and_resume(
+    tmp_path: Path,
+) -> None:
+    """FL-MIA's patients moved 156 → 159 across a pause and resume with no call in between: the
+    resume's rebuild reopened the queue entry of every patient a call had closed that day (their
+    due tasks were done, yet counted as queued). Fails with that build."""
+    from datetime import timedelta
+
+    from queues.auth import signed_in
+    from queues.claims.claiming import claim_next
+    from queues.floor import controls
+    from queues.floor.monitor import pharmacy_patients
+    from queues.outcomes import Outcome, record_outcome
+    from queues.store.db import transaction
+    from queues.store.models import QueueEntry, User
+
+    sessions = _sessions(f"sqlite:///{tmp_path / 'demo.db'}")
+    seed_demo(sessions, patients=120, seed=7, now=START)
+    now = START + timedelta(minutes=5)
+    with sessions() as s:
+        agent = signed_in(s.scalars(select(User).where(User.username == "agent")).one())
+        boss = signed_in(s.scalars(select(User).where(User.username == "supervisor")).one())
+    closed = []
+    for disposition in ("completed", "refused", "no_answer"):
+        with transaction(sessions) as s:
+            c = claim_next(
+                s, user_id=agent.id, pharmacy_ids=agent.pharmacy_ids, now=now, lease_seconds=300
+            )
+            assert c is not None
+            record_outcome(
+                s,
+                Outcome(
+                    uid=f"u-{disposition}",
+                    patient_id=c.patient_id,
+                    lease_token=c.lease_token,
+                    user_id=agent.id,
+                    disposition=disposition,
+                    started_at=now,
+                    ended_at=now + timedelta(minutes=2),
+                    call_result="connected" if disposition != "no_answer" else "no_answer",
+                ),
+                now + timedelta(minutes=3),
+            )
+            if disposition != "no_answer":
+                closed.append(c.patient_id)
+    later = now + timedelta(minutes=10)
+    with sessions() as s:
+        before = pharmacy_patients(s, agent.pharmacy_ids)
+        campaigns = list(s.scalars(select(Campaign.id).where(Campaign.kind == "refill_reminder")))
+    for campaign in campaigns:
+        for active in (False, True):
+            with transaction(sessions) as s:
+                controls.set_campaign_active(s, boss, campaign, active, later)
+        with sessions() as s:
+            assert pharmacy_patients(s, agent.pharmacy_ids) == before
+            statuses = {
+                e.status
+                for e in s.scalars(select(QueueEntry).where(QueueEntry.patient_id.in_(closed)))
+            }
+            assert statuses == {"done"}
