@@ -16,7 +16,9 @@ from queues.views.user import ROLES
 if TYPE_CHECKING:  # the domain and the database load when a command runs, not to print --help
     from console.services.store import Store
 
-DEMO_URL = "sqlite:///var/demo.db"
+# The demo writes where every other command reads by default ([database].url, else this), so
+# after `./dev demo` a report, `serve` or `queue stats` without --database sees the demo.
+DEMO_URL = "sqlite:///var/outreach.db"
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -24,9 +26,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         "demo",
         parents=[common],
         help="build the demo database (synthetic data) and open the console",
-        description="Build a demo database with synthetic pharmacies, patients and fill histories "
-        f"(default {DEMO_URL}), then open the console. A database that already holds the demo "
-        "is kept as it is unless --reset.",
+        description="Build a demo database with synthetic pharmacies, patients, fill histories "
+        f"and three months of past calls in the configured database (default {DEMO_URL}, the "
+        "one every command opens), then open the console. A database that already holds the "
+        "demo is kept as it is unless --reset; one holding real pharmacies is refused.",
     )
     demo.add_argument("--seed-only", action="store_true", help="build the data, do not open the UI")
     demo.add_argument(
@@ -100,7 +103,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     if args.patients < 1:
         raise OutreachError("--patients: give at least 1")
-    settings = settings_from_args(args.config, args.database or DEMO_URL)
+    settings = settings_from_args(args.config, args.database or None)
     setup_logging(settings)
     from console.services.store import open_store
 
@@ -178,11 +181,13 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
 
 def cmd_queue_stats(args: argparse.Namespace) -> int:
+    from console.cli.empty import require_pharmacies
     from queues.floor.stats import queue_stats
     from queues.store.db import reading
 
     services = services_for(args)
     try:
+        require_pharmacies(services)
         with reading(services.sessions) as session:
             stats = queue_stats(session, services.clock.now(), services.settings.queue)
     finally:

@@ -71,6 +71,7 @@ def _read_password(name: str) -> str:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from console.cli.core import services_for
+    from console.cli.empty import require_pharmacies
     from queues.audit import record
     from queues.auth import authenticate
     from queues.reports import ALL, ReportNotAllowed, Requester, export_report
@@ -83,6 +84,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     pharmacy = ALL if args.pharmacy.lower() == ALL else args.pharmacy
     services = services_for(args)
     try:
+        require_pharmacies(services)
         if args.user:
             password = _read_password(args.user)
             with transaction(services.sessions) as session:  # the sign-in is audited even if

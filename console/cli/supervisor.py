@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from console.config import settings_from_args
+from console.config import Settings, settings_from_args
 from console.serve import DEFAULT_HOST, DEFAULT_PORT, is_loopback, serve
 
 
@@ -34,6 +34,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     # Read the settings once here so a bad config stops us before anyone opens a tab.
     settings = settings_from_args(args.config, args.database or None)
+    _require_pharmacies(settings)
     if not is_loopback(args.host):
         print(
             f"outreach serve: listening on {args.host}, beyond this machine; the traffic is "
@@ -48,3 +49,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         public_url=args.public_url,
     )
     return 0
+
+
+def _require_pharmacies(settings: Settings) -> None:
+    """A browser sign-in on an empty database fails every log-in: say why before serving."""
+    from console.cli.empty import require_pharmacies
+    from console.services.store import open_store
+
+    store = open_store(settings)
+    try:
+        require_pharmacies(store)
+    finally:
+        store.close()
