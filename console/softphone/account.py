@@ -21,6 +21,13 @@ class SipTimers:
         return 64 * self.t1
 
 
+TRANSPORTS = ("udp", "tcp", "tls")
+SRTP_MODES = ("off", "optional", "required")
+# Where the pharmacy's number goes (RFC 3325 P-Asserted-Identity, draft Remote-Party-ID, or the
+# From user for a trunk that takes the presented number there).
+CALLER_ID_MODES = ("p-asserted-identity", "remote-party-id", "from-user")
+
+
 @dataclass(frozen=True)
 class SipAccount:
     server: str = ""  # outbound proxy / trunk / PBX; empty: send to the URI's host
@@ -36,6 +43,29 @@ class SipAccount:
     dial_timeout: float = 45.0
     register_expires: int = 300
     audio: bool = True
+    transport: str = "udp"  # udp | tcp | tls (tls: the server's certificate is verified)
+    srtp: str = "off"  # off | optional (offer SRTP, take RTP) | required (SRTP or no call)
+    caller_id_mode: str = "p-asserted-identity"
+    tls_ca_file: str = ""  # a PEM file of CAs to trust for TLS; empty: the system's
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (
+            ("transport", self.transport, TRANSPORTS),
+            ("srtp", self.srtp, SRTP_MODES),
+            ("caller_id_mode", self.caller_id_mode, CALLER_ID_MODES),
+        ):
+            if value not in allowed:
+                raise ValueError(f"[sip].{name} = {value!r}: expected one of {', '.join(allowed)}")
+
+    def transport_for(self, target: SipUri) -> str:
+        """A sips: URI always goes over TLS (RFC 3261 §26.2.2); else the account's transport,
+        or the URI's own ;transport= parameter."""
+        if target.scheme == "sips":
+            return "tls"
+        param = target.param("transport")
+        if param in TRANSPORTS:
+            return param
+        return self.transport
 
     @property
     def configured(self) -> bool:
@@ -61,7 +91,8 @@ class SipAccount:
                 f"no SIP server in [sip].server to dial {number} through: give a full sip: URI"
             )
         port = f":{self.port}" if self.port != 5060 else ""
-        return parse_uri(f"sip:{number}@{self.server}{port}")
+        scheme = "sips" if self.transport == "tls" else "sip"
+        return parse_uri(f"{scheme}:{number}@{self.server}{port}")
 
     def local_address(self) -> str:
         """The address to bind and to put in Via/Contact/SDP: the configured one, or, for

@@ -9,7 +9,8 @@ from enum import StrEnum
 class CallState(StrEnum):
     DIALING = "dialing"  # INVITE sent, nothing heard yet (or 100 Trying)
     RINGING = "ringing"  # 180/183: the far end is alerting
-    CONNECTED = "connected"
+    CONNECTED = "connected"  # also sent again when a call on hold is resumed (`hold` == "")
+    ON_HOLD = "on_hold"  # connected, and one side holds the call (`hold` says which)
     ENDED = "ended"
 
 
@@ -18,8 +19,8 @@ class EndReason(StrEnum):
     REMOTE_HANGUP = "remote_hangup"  # connected, and the far end hung up
     BUSY = "busy"  # 486, 600
     DECLINED = "declined"  # 603
-    NO_ANSWER = "no_answer"  # rang until our dial timeout (CANCEL), or 408 from the network
-    UNAVAILABLE = "unavailable"  # 480: phone off or unreachable
+    NO_ANSWER = "no_answer"  # rang until our dial timeout (CANCEL)
+    UNAVAILABLE = "unavailable"  # 480: phone off or unreachable; 408 from a proxy or registrar
     NOT_FOUND = "not_found"  # 404, 484, 604, 410: invalid number
     FAILED = "failed"  # any other final response (503 carrier failure, 488, auth refused…)
     TIMEOUT = "timeout"  # the far end never answered the INVITE at all
@@ -89,9 +90,31 @@ def reason_for_status(status: int) -> EndReason:
         return EndReason.NOT_FOUND
     if status == 480:
         return EndReason.UNAVAILABLE
-    if status in (408, 487):
+    if status in (480, 408):  # 408: a proxy's or registrar's timeout, not the patient's
+        return EndReason.UNAVAILABLE
+    if status == 487:
         return EndReason.NO_ANSWER
     return EndReason.FAILED
+
+
+# Final statuses that mean the line, not the patient: the trunk or proxy failed (408, 5xx), it
+# refused us (401/403/407: the account, registration down), or it could not carry the call
+# (3xx not followed, 488/606 no common media, 420/421 extension, 423/429/494).
+_TECHNICAL_STATUSES = {401, 402, 403, 405, 406, 407, 408, 413, 414, 415, 416, 420, 421, 423}
+_TECHNICAL_STATUSES |= {428, 429, 488, 494, 606}
+
+
+def is_technical(reason: EndReason, status: int | None) -> bool:
+    """True when the call never reached the patient's phone through no doing of the patient's:
+    no route, a network error, no response at all, or a 5xx/408/auth refusal from the trunk. Such
+    a call is a line failure (`line_failed`), never a patient outcome."""
+    if reason in (EndReason.NETWORK_ERROR, EndReason.TIMEOUT):
+        return True
+    if status is None:
+        return reason == EndReason.FAILED  # the softphone itself could not place it
+    if 300 <= status < 400 or 500 <= status < 600:
+        return True
+    return status in _TECHNICAL_STATUSES
 
 
 def cli_result(reason: EndReason) -> str:
@@ -114,9 +137,29 @@ class CallEvent:
     dtmf_sent: str = ""
     dtmf_received: str = ""  # telephone-events heard from the far end (an echo, an IVR)
     audio: str = ""  # "on", or why audio is off
+    # -- since issue 21; every field has a default, so older readers see nothing change --------
+    # On ENDED: the call never reached the patient's phone (see is_technical): a line failure.
+    technical: bool = False
+    hold: str = ""  # "remote" (the far end holds us), "local" (the agent holds), "" not held
+    early_media: bool = False  # RINGING: the far end sent 183 with SDP and we play its audio
+    rtp_sent: int = 0  # RTP packets sent, received, and lost (RFC 3550 A.3, from sequence gaps)
+    rtp_received: int = 0
+    rtp_lost: int = 0
+    rtcp_sent: int = 0  # RTCP reports (SR/RR) sent and received on RTP port + 1
+    rtcp_received: int = 0
+    transport: str = ""  # "udp", "tcp" or "tls": how SIP went
+    srtp: bool = False  # media encrypted (SDES-keyed SRTP, RFC 4568)
+    auth_ms: float | None = None  # a 401/407 received → the INVITE with credentials sent
+
+    @property
+    def line_failed(self) -> bool:
+        """Ended as a technical failure of the line (the issue's `line_failed` attempt)."""
+        return self.state == CallState.ENDED and self.technical
 
     @property
     def suggested_disposition(self) -> str | None:
+        if self.technical:
+            return None  # not a patient outcome: recorded as a line failure, not dispositioned
         return SUGGESTED_DISPOSITION.get(self.reason) if self.reason else None
 
     @property

@@ -81,7 +81,10 @@ class SipUri:
 
     @property
     def hostport(self) -> tuple[str, int]:
-        return self.host, self.port or 5060
+        return self.host, self.port or (5061 if self.scheme == "sips" else 5060)
+
+    def param(self, name: str) -> str:
+        return parse_params(self.params).get(name.lower(), "").lower()
 
     def __str__(self) -> str:
         user = f"{self.user}@" if self.user else ""

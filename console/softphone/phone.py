@@ -92,7 +92,10 @@ class Softphone:
             raise SoftphoneError("the softphone is already started")
         try:
             self._transport = SipTransport(
-                self.account.local_address(), self.account.local_port, self.timers
+                self.account.local_address(),
+                self.account.local_port,
+                self.timers,
+                tls_ca_file=self.account.tls_ca_file,
             )
         except TransportError as exc:
             self._close_wake()
@@ -147,6 +150,11 @@ class Softphone:
     def dtmf(self, digits: str) -> None:
         self._command("dtmf", digits)
 
+    def hold(self, on: bool) -> None:
+        """Hold (True) or resume (False) the connected call: a re-INVITE offering sendonly or
+        sendrecv. The change shows as ON_HOLD / CONNECTED events once the far end agrees."""
+        self._command("hold", on)
+
     def stop(self, timeout: float = 5.0) -> None:
         """Hang up, unregister, close every socket and end the thread."""
         if self._thread is None:
@@ -182,35 +190,32 @@ class Softphone:
         transport.on_request = self._on_request
         transport.on_stray_2xx = self._on_stray_2xx
         selector = selectors.DefaultSelector()
-        selector.register(self._wake_r, selectors.EVENT_READ, "wake")
-        selector.register(transport.sock, selectors.EVENT_READ, "sip")
-        rtp_registered: socket.socket | None = None
+        selector.register(self._wake_r, selectors.EVENT_READ, ("wake", None))
+        registered: dict[socket.socket, tuple[str, object]] = {}
         try:
             if self._registration is not None:
                 self._registration.on_time(time.monotonic())
             while True:
                 now = time.monotonic()
                 call = self._call
-                rtp_sock = call.rtp.sock if call is not None and call.rtp is not None else None
-                if rtp_sock is not None and rtp_sock.fileno() < 0:
-                    rtp_sock = None
-                if rtp_sock is not rtp_registered:
-                    if rtp_registered is not None:
-                        selector.unregister(rtp_registered)
-                    if rtp_sock is not None:
-                        selector.register(rtp_sock, selectors.EVENT_READ, "rtp")
-                    rtp_registered = rtp_sock
+                self._watch(selector, registered, call)
                 if self._stopping and self._quiet(now):
                     break
                 wait = max(0.0, min(self._next_deadline(), now + 1.0) - now)
                 for key, _ in selector.select(wait):
                     now = time.monotonic()
-                    if key.data == "wake":
+                    what, arg = key.data
+                    if what == "wake":
                         self._drain_wake()
-                    elif key.data == "sip":
-                        transport.on_readable(now)
-                    elif key.data == "rtp" and call is not None and call.rtp is not None:
-                        call.rtp.on_readable()
+                    elif what == "sip":
+                        transport.on_readable(now, arg)
+                    elif what in ("rtp", "rtcp") and call is not None and call.rtp is not None:
+                        if key.fileobj.fileno() < 0:  # type: ignore[union-attr]
+                            continue
+                        if what == "rtp":
+                            call.rtp.on_readable()
+                        else:
+                            call.rtp.on_rtcp_readable()
                 self._run_commands(time.monotonic())
                 self._run_timers(time.monotonic())
         except Exception:
@@ -225,6 +230,32 @@ class Softphone:
             self._call = None
             self._lingering.clear()
             transport.close()
+
+    def _watch(
+        self,
+        selector: selectors.BaseSelector,
+        registered: dict[socket.socket, tuple[str, object]],
+        call: OutgoingCall | None,
+    ) -> None:
+        """Keep the selector on exactly the sockets in use: SIP (UDP and any TCP/TLS
+        connection) and the call's RTP and RTCP."""
+        assert self._transport is not None
+        wanted: dict[socket.socket, tuple[str, object]] = {
+            sock: ("sip", peer) for sock, peer in self._transport.sockets()
+        }
+        if call is not None and call.rtp is not None:
+            wanted[call.rtp.sock] = ("rtp", None)
+            wanted[call.rtp.rtcp_sock] = ("rtcp", None)
+        wanted = {sock: data for sock, data in wanted.items() if sock.fileno() >= 0}
+        for sock in list(registered):
+            if sock not in wanted or registered[sock] != wanted[sock]:
+                with contextlib.suppress(KeyError, ValueError, OSError):
+                    selector.unregister(sock)
+                del registered[sock]
+        for sock, data in wanted.items():
+            if sock not in registered:
+                selector.register(sock, selectors.EVENT_READ, data)
+                registered[sock] = data
 
     def _quiet(self, now: float) -> bool:
         """Stopping, and nothing in flight any more (or the grace is over)."""
@@ -283,6 +314,11 @@ class Softphone:
                 call.rtp.muted = bool(arg)
             elif name == "dtmf":
                 self._dtmf(str(arg))
+            elif name == "hold":
+                if call is None:
+                    self._emit(PhoneNotice("hold needs a connected call", time.time()))
+                else:
+                    call.set_hold(bool(arg), now)
             elif name == "stop":
                 self._stopping = True
                 self._stop_deadline = now + STOP_GRACE
@@ -333,7 +369,11 @@ class Softphone:
 
     def _dtmf(self, digits: str) -> None:
         call = self._call
-        if call is None or call.state != CallState.CONNECTED or call.rtp is None:
+        if (
+            call is None
+            or call.state not in (CallState.CONNECTED, CallState.ON_HOLD)
+            or call.rtp is None
+        ):
             self._emit(PhoneNotice("DTMF needs a connected call", time.time()))
             return
         refused = call.rtp.queue_dtmf(digits)

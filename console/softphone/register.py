@@ -1,4 +1,5 @@
-"""Optional registration with a PBX (RFC 3261 §10): REGISTER, digest challenge, refresh, remove.
+"""Optional registration with a PBX (RFC 3261 §10): REGISTER, digest challenge, refresh, remove;
+423 Interval Too Brief is answered with the Min-Expires the registrar asks for (§10.2.8).
 
 A trunk that takes calls by IP needs none ([sip].registrar empty). Registration never blocks the
 softphone: calls can be placed while it is pending or failing (the PBX will say 401/403 if it
@@ -33,19 +34,24 @@ class Registration:
         self.account = account
         self.transport = transport
         self._emit = emit
-        registrar = account.registrar.removeprefix("sip:")
+        secure = account.registrar.startswith("sips:") or account.transport == "tls"
+        registrar = account.registrar.removeprefix("sips:").removeprefix("sip:")
         self.domain = registrar.split(";")[0]
         host, _, port = self.domain.partition(":")
-        self.host, self.port = host, int(port) if port.isdigit() else 5060
+        self.host, self.port = host, int(port) if port.isdigit() else (5061 if secure else 5060)
+        self.scheme = "sips" if secure else "sip"
+        self.proto = "tls" if secure else account.transport
         self.call_id = f"{uuid.uuid4().hex}@{transport.host}"  # one Call-ID for all refreshes
         self.tag = token()
         self.cseq = 0
         self.tx: ClientTx | None = None
         self.next_at = 0.0
         self.registered = False
-        self.expires = account.register_expires
+        self.expires = account.register_expires  # raised by a 423's Min-Expires
+        self.too_brief = 0
         self.auth_tries = 0
         self.removing = False
+        self.contact_hostport = f"{transport.host}:{transport.port}"
 
     @property
     def busy(self) -> bool:
@@ -58,7 +64,8 @@ class Registration:
         if not self.busy and not self.removing and self.next_at <= now:
             self.next_at = math.inf
             self.auth_tries = 0
-            self._send(now, self.account.register_expires)
+            self.too_brief = 0
+            self._send(now, self.expires)
 
     def remove(self, now: float) -> None:
         """Unregister (Expires: 0) when the console closes; nothing to do if never registered."""
@@ -69,10 +76,20 @@ class Registration:
 
     def _send(self, now: float, expires: int, auth: tuple[str, str] | None = None) -> None:
         self.cseq += 1
-        aor = f"sip:{self.account.username}@{self.domain}"
-        contact = f"<sip:{self.account.username}@{self.transport.host}:{self.transport.port}>"
+        aor = f"{self.scheme}:{self.account.username}@{self.domain}"
+        try:
+            hop = (self.account.server, self.account.port) if self.account.server else None
+            host, port = hop or (self.host, self.port)
+            dest = resolve(host, port)
+            self.transport.use(dest, self.proto, host)
+            via = self.transport.via(new_branch(), dest)
+            contact = self.transport.contact(self.account.username, dest)
+        except TransportError as exc:
+            self._failed(f"registration failed: {exc}", None, now)
+            return
+        self.contact_hostport = contact.split("@", 1)[-1].split(";")[0].rstrip(">")
         headers = [
-            ("Via", self.transport.via(new_branch())),
+            ("Via", via),
             ("Max-Forwards", "70"),
             ("From", f"<{aor}>;tag={self.tag}"),
             ("To", f"<{aor}>"),
@@ -84,13 +101,7 @@ class Registration:
         ]
         if auth is not None:
             headers.append(auth)
-        req = request("REGISTER", f"sip:{self.domain}", headers)
-        try:
-            hop = (self.account.server, self.account.port) if self.account.server else None
-            dest = resolve(*(hop or (self.host, self.port)))
-        except TransportError as exc:
-            self._failed(f"registration failed: {exc}", None, now)
-            return
+        req = request("REGISTER", f"{self.scheme}:{self.domain}", headers)
         self.tx = self.transport.start_transaction(
             req,
             dest,
@@ -108,11 +119,20 @@ class Registration:
                 value = digest.answer(
                     challenges[0],
                     method="REGISTER",
-                    uri=f"sip:{self.domain}",
+                    uri=f"{self.scheme}:{self.domain}",
                     username=self.account.auth_user,
                     password=self.account.password,
                 )
                 self._send(now, expires, auth=(challenges[0].header, value))
+                return
+        if resp.status == 423 and expires and self.too_brief < 2:
+            # §10.2.8: ask again for at least the Min-Expires the registrar names.
+            minimum = (resp.get("Min-Expires") or "").strip()
+            if minimum.isdigit() and int(minimum) > expires:
+                self.too_brief += 1
+                self.expires = int(minimum)
+                log.info("registrar wants at least %s s (423); registering again", minimum)
+                self._send(now, self.expires)
                 return
         if 200 <= resp.status < 300:
             if expires == 0:
@@ -128,7 +148,7 @@ class Registration:
 
     def _granted(self, resp: SipMessage) -> int | None:
         for contact in resp.get_all("Contact"):
-            if f"{self.transport.host}:{self.transport.port}" in contact and "expires=" in contact:
+            if self.contact_hostport in contact and "expires=" in contact:
                 value = contact.split("expires=")[1].split(";")[0].split(",")[0].strip()
                 if value.isdigit():
                     return int(value)

@@ -12,7 +12,7 @@ import pytest
 from console.softphone import g711
 from console.softphone.digest import Challenge, answer, parse_challenge
 from console.softphone.message import parse, parse_name_addr, parse_uri, split_commas
-from console.softphone.sdp import SdpError, offer, parse_answer
+from console.softphone.sdp import LocalSession, SdpError, parse_answer
 
 
 def test_digest_matches_the_rfc_2617_example() -> None:
@@ -89,4 +89,4 @@ def test_sdp_answer_picks_the_codec_and_telephone_event() -> None:
     )
     with pytest.raises(SdpError, match="neither PCMU nor PCMA"):
         parse_answer(body.replace(b"RTP/AVP 8 0 96", b"RTP/AVP 18"))
-    assert b"m=audio 4000 RTP/AVP 0 8 101" in offer("127.0.0.1", 4000, 1, 1)
+    assert b"m=audio 4000 RTP/AVP 0 8 101" in LocalSession("127.0.0.1", 4000).offer()
