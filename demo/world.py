@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from demo.history import History, write_history
 from queues.auth import hash_password
 from queues.building.build import build_queues
 from queues.clock import PRACTICE_CLOCK_KEY
@@ -284,6 +285,8 @@ class DemoSummary:
     tasks_open: int
     patients_queued: int
     by_campaign: dict[str, int] = field(default_factory=dict)
+    past_calls: int = 0
+    past_actions: int = 0
 
     def describe(self) -> str:
         zone = ZoneInfo(PHARMACIES[0][3])
@@ -294,6 +297,10 @@ class DemoSummary:
             f"  {self.patients} patients, {self.fills} fills",
             f"  {self.tasks_open} open tasks for {self.patients_queued} patients: "
             + ", ".join(f"{k} {v}" for k, v in sorted(self.by_campaign.items())),
+            f"  {self.past_calls} past calls with {self.past_actions} follow-up actions "
+            "(three months, up to a week ago)"
+            if self.past_calls
+            else "  no past calls",
             f"  practice clock starts {local:%a %Y-%m-%d %H:%M %Z}",
             "  log-ins: " + ", ".join(f"{u} / {pw}" for u, _, _, pw in USERS),
         ]
@@ -333,8 +340,12 @@ def seed_demo(
     now: datetime | None = None,
     reset: bool = False,
     settings: QueueSettings | None = None,
+    history_days: int = 0,
 ) -> DemoSummary:
-    """Fill an empty database with the demo; `reset` first empties a database the demo made."""
+    """Fill an empty database with the demo; `reset` first empties a database the demo made.
+
+    `history_days` > 0 adds that many days of past calls (`demo.history`; `outreach demo` writes
+    three months): their outcomes shape the queue that is then built."""
     if patients < 1:
         raise OutreachError("--patients: give at least 1")
     with sessions() as session:
@@ -356,11 +367,12 @@ def seed_demo(
     rng = random.Random(seed)
     with transaction(sessions) as session:
         codes = _write(session, rng, patients, start)
+        past = write_history(session, seed, start, history_days) if history_days > 0 else None
         session.add(DemoSetting(key=SEED_KEY, value=str(seed)))
         session.add(DemoSetting(key=PRACTICE_CLOCK_KEY, value=start.isoformat()))
         result = build_queues(session, start, settings)
         del result
-    return _summary(sessions, seed, start, codes)
+    return _summary(sessions, seed, start, codes, past)
 
 
 def _empty(sessions: sessionmaker[Session]) -> None:
@@ -620,7 +632,11 @@ def _immunizations(rng: random.Random, today: date, age: int) -> list[tuple[str,
 
 
 def _summary(
-    sessions: sessionmaker[Session], seed: int, start: datetime, codes: list[str]
+    sessions: sessionmaker[Session],
+    seed: int,
+    start: datetime,
+    codes: list[str],
+    past: History | None = None,
 ) -> DemoSummary:
     from queues.store.models import QueueEntry, Task
 
@@ -647,4 +663,6 @@ def _summary(
             )
             or 0,
             by_campaign={str(k): int(v) for k, v in by_campaign.items()},
+            past_calls=past.calls if past else 0,
+            past_actions=past.actions if past else 0,
         )

@@ -99,6 +99,7 @@ def services_for(args: argparse.Namespace, *, default_url: str | None = None) ->
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from demo.history import HISTORY_DAYS
     from demo.world import DemoAlreadyThere, parse_practice_time, seed_demo
 
     if args.patients < 1:
@@ -117,6 +118,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 now=start,
                 reset=args.reset,
+                history_days=HISTORY_DAYS,
             )
             print(summary.describe())
         except DemoAlreadyThere as kept:

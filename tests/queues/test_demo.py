@@ -230,3 +230,83 @@ def test_a_patient_a_call_closed_stays_out_of_the_count_across_a_pause_and_resum
                 for e in s.scalars(select(QueueEntry).where(QueueEntry.patient_id.in_(closed)))
             }
             assert statuses == {"done"}
+
+
+def _history_digest(session: Session) -> str:
+    from queues.store.models import Attempt, FollowUpAction
+
+    h = hashlib.sha256()
+    for row in session.execute(
+        select(
+            Attempt.uid,
+            Attempt.patient_id,
+            Attempt.started_at,
+            Attempt.disposition,
+            Attempt.answers,
+        ).order_by(Attempt.uid)
+    ):
+        h.update(repr(tuple(row)).encode())
+    for row in session.execute(
+        select(
+            FollowUpAction.idempotency_key, FollowUpAction.kind, FollowUpAction.prescription_id
+        ).order_by(FollowUpAction.idempotency_key)
+    ):
+        h.update(repr(tuple(row)).encode())
+    return h.hexdigest()
+
+
+def test_the_demos_past_calls_are_the_same_per_seed_and_cover_every_outcome(
+    tmp_path: Path,
+) -> None:
+    """Three months of calls: every disposition the database knows, script answers, follow-up
+    actions waiting for the outbox, none outside the calling rules, none in the last week."""
+    from datetime import timedelta
+
+    from queues.reports import Requester, program_report
+    from queues.store.models import Attempt, DispositionCode, FollowUpAction
+
+    digests = []
+    for n in (1, 2):
+        sessions = _sessions(f"sqlite:///{tmp_path / f'h{n}.db'}")
+        summary = seed_demo(sessions, patients=200, seed=3, now=START, history_days=90)
+        with sessions() as s:
+            digests.append(_history_digest(s))
+    assert digests[0] == digests[1]
+    assert summary.past_calls > 200 and summary.past_actions > 20
+    with sessions() as s:
+        codes = set(s.scalars(select(DispositionCode.code)))
+        used = set(s.scalars(select(Attempt.disposition).distinct()))
+        assert used == codes
+        first, last = s.execute(
+            select(func.min(Attempt.started_at), func.max(Attempt.started_at))
+        ).one()
+        assert START - timedelta(days=91) <= first.replace(tzinfo=UTC)
+        assert last.replace(tzinfo=UTC) < START - timedelta(days=7)
+        answered = s.scalar(
+            select(func.count()).select_from(Attempt).where(Attempt.disposition == "completed")
+        )
+        assert answered and all(
+            a for a in s.scalars(select(Attempt.answers).where(Attempt.disposition == "completed"))
+        )
+        kinds = set(s.scalars(select(FollowUpAction.kind).distinct()))
+        assert {"refill_request", "pharmacist_escalation", "med_sync_enrollment"} <= kinds
+        assert set(s.scalars(select(FollowUpAction.status).distinct())) == {"pending"}
+        report = program_report(
+            s,
+            Requester.operator("test"),
+            "all",
+            (START - timedelta(days=91)).date(),
+            (START - timedelta(days=1)).date(),
+            START,
+        )
+    assert sum(sec.attempts for sec in report.sections) > 0
+    assert [sec.policy.outside for sec in report.sections] == [0, 0, 0]
+
+
+def test_the_demo_without_history_has_no_past_calls(tmp_path: Path) -> None:
+    from queues.store.models import Attempt
+
+    sessions = _sessions(f"sqlite:///{tmp_path / 'demo.db'}")
+    seed_demo(sessions, patients=30, seed=1, now=START)
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Attempt)) == 0

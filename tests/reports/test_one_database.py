@@ -1,0 +1,70 @@
+"""One database by default: after `outreach demo`, every command without --database opens the
+demo's; a command on a database without pharmacies says so, and how to fix it, with exit 1."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _outreach(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "console", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def test_after_the_demo_every_command_opens_its_database(tmp_path: Path) -> None:
+    made = _outreach(
+        tmp_path, "demo", "--seed-only", "--patients", "30", "--now", "2026-12-02T10:00"
+    )
+    assert made.returncode == 0, made.stderr
+    assert "var/outreach.db" in made.stdout
+    stats = _outreach(tmp_path, "queue", "stats")
+    assert stats.returncode == 0, stats.stderr
+    report = _outreach(
+        tmp_path,
+        "report",
+        "--pharmacy",
+        "all",
+        "--from",
+        "2026-09-01",
+        "--to",
+        "2026-11-30",
+        "--format",
+        "csv",
+    )
+    assert report.returncode == 0, report.stderr
+    rows = [line.split(",") for line in report.stdout.splitlines()]
+    called = {r[0]: int(r[4]) for r in rows if r[3] == "patients_called"}
+    assert set(called) == {"AZ-PHX", "FL-MIA", "TX-HOU"}
+    assert all(n > 0 for n in called.values())  # the demo's past calls are in the report
+
+
+CSV = ("--format", "csv", "--database")
+
+
+def test_a_command_on_a_database_without_pharmacies_says_how_to_fix_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    for args in (
+        ("queue", "stats", "--database", url),
+        ("report", "--pharmacy", "all", "--from", "2026-09-01", "--to", "2026-09-30", *CSV, url),
+        ("serve", "--database", url, "--port", "1"),
+    ):
+        done = _outreach(tmp_path, *args)
+        assert done.returncode == 1, (args, done.stdout, done.stderr)
+        assert "holds no pharmacies" in done.stderr
+        assert "outreach demo" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert done.stdout == ""
