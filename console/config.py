@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from queues.errors import ConfigError
+from queues.imports.settings import ImportSettings
 from queues.settings import QueueSettings
 
 DEFAULT_CONFIG = Path("config.toml")
@@ -74,6 +75,7 @@ class Settings:
     ui: UiSettings = field(default_factory=UiSettings)
     log: LogSettings = field(default_factory=LogSettings)
     sip: SipSettings = field(default_factory=SipSettings)
+    imports: ImportSettings = field(default_factory=ImportSettings)
     source: str = field(default="(defaults)", compare=False)
 
 

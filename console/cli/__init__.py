@@ -23,7 +23,17 @@ def _optional_groups() -> None:
     """Groups other parts of the product add (`outreach scripts`, `outreach call`, …)."""
     import importlib
 
-    for name in ("queue_rules", "pdc", "compliance", "scripts", "call", "supervisor", "reports"):
+    for name in (
+        "queue_rules",
+        "pdc",
+        "compliance",
+        "scripts",
+        "call",
+        "supervisor",
+        "reports",
+        "imports",
+        "pharmacy",
+    ):
         try:
             module = importlib.import_module(f"console.cli.{name}")
         except ModuleNotFoundError as exc:

@@ -112,6 +112,7 @@ class Patient(Base):
     esrd: Mapped[bool] = mapped_column(Boolean, default=False)
     # Consent to outreach calls: None unknown (health-care calls allowed), False refused.
     consent_to_call: Mapped[bool | None] = mapped_column(Boolean)
+    gender: Mapped[str | None] = mapped_column(String(16))  # as the source says (migration 0013)
     __table_args__ = (UniqueConstraint("pharmacy_id", "mrn", name="uq_patients_pharmacy_mrn"),)
 
     phones: Mapped[list[Phone]] = relationship(back_populates="patient", order_by="Phone.rank")
@@ -147,6 +148,10 @@ class Prescription(Base):
     prescriber: Mapped[str | None] = mapped_column(String(200))
     written_on: Mapped[date | None] = mapped_column(Date)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    source_id: Mapped[str | None] = mapped_column(String(64))  # the import's identifier (0013)
+    __table_args__ = (
+        Index("uq_prescriptions_source", "patient_id", "source_id", unique=True),
+    )
 
 
 class Fill(Base):
@@ -160,6 +165,10 @@ class Fill(Base):
     fill_date: Mapped[date] = mapped_column(Date)
     days_supply: Mapped[int] = mapped_column(Integer)
     quantity: Mapped[float] = mapped_column(Float, default=0)
+    # Worked out by an import from the prescription, not dispensed as such (queues.imports).
+    estimated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    source_id: Mapped[str | None] = mapped_column(String(64))  # the import's identifier (0013)
+    __table_args__ = (Index("uq_fills_source", "prescription_id", "source_id", unique=True),)
 
 
 class Condition(Base):
@@ -170,6 +179,8 @@ class Condition(Base):
     )
     code: Mapped[str] = mapped_column(String(32))  # SNOMED or ICD-10
     display: Mapped[str] = mapped_column(String(200))
+    source_id: Mapped[str | None] = mapped_column(String(64))  # the import's identifier (0013)
+    __table_args__ = (Index("uq_conditions_source", "patient_id", "source_id", unique=True),)
 
 
 class Immunization(Base):
@@ -180,6 +191,10 @@ class Immunization(Base):
     )
     vaccine: Mapped[str] = mapped_column(String(32))  # zoster | pneumococcal | influenza | rsv ...
     given_on: Mapped[date] = mapped_column(Date)
+    source_id: Mapped[str | None] = mapped_column(String(64))  # the import's identifier (0013)
+    __table_args__ = (
+        Index("uq_immunizations_source", "patient_id", "source_id", unique=True),
+    )
 
 
 class Campaign(Base):

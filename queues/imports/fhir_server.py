@@ -1,0 +1,267 @@
+"""FHIR input from a server's base URL, with httpx: paged searches that follow `next` links, or a bulk
+`$export` (kick-off, polling Content-Location as Retry-After says, downloading each NDJSON file).
+
+Authorization: a bearer token, or SMART Backend Services (client credentials with a JWT signed by
+the client's private key, RFC 7523); the secrets come from environment variables, never a file.
+A 429 or 503 is retried after its Retry-After (tenacity); a 401 with a token fetches a new one once.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+import orjson
+from tenacity import RetryCallState, retry, retry_if_exception_type, stop_after_attempt
+
+from queues.imports.fhir import READ, FhirReader
+from queues.imports.fhir_files import read_document, read_line
+from queues.imports.records import SourceUnreadable
+
+FHIR_JSON = "application/fhir+json"
+RETRIES = 6  # tries of one request that a server answers 429/503
+LONGEST_WAIT = 120.0  # seconds, whatever a Retry-After asks
+EXPORT_TIMEOUT = 3600.0  # seconds a bulk export may take to be ready
+
+
+@dataclass(frozen=True)
+class ServerAuth:
+    """How to authorize; every secret is the *name* of an environment variable holding it."""
+
+    token_env: str = ""  # a bearer token
+    client_id: str = ""  # SMART Backend Services
+    private_key_env: str = ""  # PEM of the client's key (RS384 or ES384)
+    key_id: str = ""
+    token_url: str = ""  # empty: from the server's .well-known/smart-configuration
+    scope: str = "system/*.read"
+    algorithm: str = "RS384"
+
+
+class _Retry(Exception):
+    def __init__(self, wait: float, why: str) -> None:
+        self.wait, self.why = wait, why
+        super().__init__(why)
+
+
+def _retry_after(response: httpx.Response, default: float) -> float:
+    value = response.headers.get("Retry-After", "")
+    if value.strip().isdigit():
+        return min(float(value), LONGEST_WAIT)
+    try:
+        at = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return default
+    return min(max(0.0, at - time.time()), LONGEST_WAIT)
+
+
+def _wait(state: RetryCallState) -> float:
+    error = state.outcome.exception() if state.outcome else None
+    return error.wait if isinstance(error, _Retry) else 1.0
+
+
+class FhirServer:
+    """One server; `get` is a request with the retries and the token handling above."""
+
+    def __init__(
+        self,
+        base_url: str,
+        auth: ServerAuth,
+        *,
+        client: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base = base_url.rstrip("/")
+        self.auth = auth
+        self.client = client or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0))
+        self._token: str | None = None
+        self._sleep = sleep
+
+    def close(self) -> None:
+        self.client.close()
+
+    # --- authorization -------------------------------------------------------------------------
+    def _secret(self, name: str, what: str) -> str:
+        value = os.environ.get(name, "")
+        if not value:
+            raise SourceUnreadable(f"{what}: set the environment variable {name}")
+        return value
+
+    def _bearer(self, fresh: bool = False) -> str | None:
+        if self.auth.client_id:
+            if self._token is None or fresh:
+                self._token = self._client_credentials()
+            return self._token
+        if self.auth.token_env:
+            return self._secret(self.auth.token_env, "the FHIR server's bearer token")
+        return None
+
+    def _client_credentials(self) -> str:
+        import jwt  # PyJWT, with cryptography for RS384/ES384
+
+        token_url = self.auth.token_url or self._discover_token_url()
+        key = self._secret(self.auth.private_key_env, "the SMART client's private key")
+        now = int(time.time())
+        assertion = jwt.encode(
+            {
+                "iss": self.auth.client_id,
+                "sub": self.auth.client_id,
+                "aud": token_url,
+                "exp": now + 300,
+                "jti": uuid.uuid4().hex,
+            },
+            key,
+            algorithm=self.auth.algorithm,
+            headers={"kid": self.auth.key_id} if self.auth.key_id else None,
+        )
+        response = self._send(
+            "POST",
+            token_url,
+            data={
+                "grant_type": "client_credentials",
+                "scope": self.auth.scope,
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": assertion,
+            },
+            authorize=False,
+        )
+        token = response.json().get("access_token") if response.content else None
+        if not isinstance(token, str):
+            raise SourceUnreadable(f"{token_url}: the token endpoint gave no access_token")
+        return token
+
+    def _discover_token_url(self) -> str:
+        url = f"{self.base}/.well-known/smart-configuration"
+        found = self._send("GET", url, authorize=False).json().get("token_endpoint")
+        if not isinstance(found, str):
+            raise SourceUnreadable(f"{url}: no token_endpoint (set the token URL in [import])")
+        return found
+
+    # --- requests ------------------------------------------------------------------------------
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        authorize: bool = True,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        sleep = self._sleep
+
+        @retry(
+            retry=retry_if_exception_type(_Retry),
+            wait=_wait,
+            stop=stop_after_attempt(RETRIES),
+            sleep=sleep,
+            reraise=True,
+        )
+        def attempt() -> httpx.Response:
+            return self._once(method, url, authorize, headers or {}, kwargs)
+
+        try:
+            return attempt()
+        except _Retry as error:
+            raise SourceUnreadable(f"{url}: {error.why} {RETRIES} times; try again later") from None
+
+    def _once(
+        self,
+        method: str,
+        url: str,
+        authorize: bool,
+        headers: dict[str, str],
+        kwargs: dict[str, Any],
+    ) -> httpx.Response:
+        sent = dict(headers)
+        token = self._bearer() if authorize else None
+        if token:
+            sent["Authorization"] = f"Bearer {token}"
+        try:
+            response = self.client.request(method, url, headers=sent, **kwargs)
+            if response.status_code == 401 and token and self.auth.client_id:
+                # The token expired: one new one, and the same request again.
+                sent["Authorization"] = f"Bearer {self._bearer(fresh=True)}"
+                response = self.client.request(method, url, headers=sent, **kwargs)
+        except httpx.TimeoutException:
+            raise _Retry(1.0, "timed out") from None
+        except httpx.TransportError as error:
+            raise SourceUnreadable(f"{url}: {error}") from None
+        if response.status_code in (429, 503):
+            raise _Retry(_retry_after(response, 1.0), f"the server answered {response.status_code}")
+        if response.status_code >= 400:
+            raise SourceUnreadable(f"{url}: the server answered {response.status_code}")
+        return response
+
+    # --- reading -------------------------------------------------------------------------------
+    def search(self, reader: FhirReader, advance: Callable[[int], None]) -> None:
+        """Every resource type an import reads, each as a paged search following `next`."""
+        for kind in READ:
+            url: str | None = f"{self.base}/{kind}?_count=1000"
+            page = 0
+            while url:
+                page += 1
+                response = self._send("GET", url, headers={"Accept": FHIR_JSON})
+                advance(len(response.content))
+                bundle = _json(response, url)
+                read_document(bundle, f"{kind} page {page}", reader)
+                url = next(
+                    (
+                        link.get("url")
+                        for link in bundle.get("link", [])
+                        if isinstance(link, dict) and link.get("relation") == "next"
+                    ),
+                    None,
+                )
+
+    def bulk_export(self, reader: FhirReader, advance: Callable[[int], None]) -> None:
+        """`$export` (FHIR Bulk Data): kick off, poll until complete, read each output file."""
+        kick = self._send(
+            "GET",
+            f"{self.base}/$export?_type={','.join(READ)}",
+            headers={"Accept": FHIR_JSON, "Prefer": "respond-async"},
+        )
+        status_url = kick.headers.get("Content-Location")
+        if kick.status_code != 202 or not status_url:
+            raise SourceUnreadable(f"{self.base}/$export: no 202 with a Content-Location")
+        deadline = time.monotonic() + EXPORT_TIMEOUT
+        while True:
+            status = self._send("GET", status_url, headers={"Accept": "application/json"})
+            if status.status_code == 200:
+                break
+            if time.monotonic() > deadline:
+                raise SourceUnreadable(f"{status_url}: the export was not ready in time")
+            self._sleep(_retry_after(status, 1.0))  # 202: in progress
+        manifest = _json(status, status_url)
+        for output in manifest.get("output", []):
+            url = output.get("url") if isinstance(output, dict) else None
+            if not isinstance(url, str):
+                continue
+            headers = {"Accept": "application/fhir+ndjson"}
+            if manifest.get("requiresAccessToken") is False:
+                response = self._send("GET", url, headers=headers, authorize=False)
+            else:
+                response = self._send("GET", url, headers=headers)
+            advance(len(response.content))
+            name = url.rsplit("/", 1)[-1]
+            for number, line in enumerate(_lines(response.content), 1):
+                if line.strip():
+                    read_line(line, name, number, reader)
+
+
+def _lines(content: bytes) -> Iterator[bytes]:
+    yield from content.splitlines()
+
+
+def _json(response: httpx.Response, url: str) -> dict[str, Any]:
+    try:
+        data = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        raise SourceUnreadable(f"{url}: the server's answer is not JSON") from None
+    if not isinstance(data, dict):
+        raise SourceUnreadable(f"{url}: the server's answer is not a JSON object")
+    return data

@@ -1,0 +1,240 @@
+"""One import, all or nothing: read the source, upsert it into the pharmacy's rows, rebuild the queues
+of the patients it changed — in one transaction, so a failure anywhere leaves the database as it was.
+Fills that arrive close the refill tasks they answer and credit the call that asked (the build's
+closing step: queues.building.build)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from queues.building.build import build_queues
+from queues.errors import OutreachError
+from queues.imports.csv_files import read_csv
+from queues.imports.fhir import FhirReader
+from queues.imports.fhir_files import files_of, read_file
+from queues.imports.fhir_server import FhirServer
+from queues.imports.records import Batch, ImportFailed, ImportRowError, Rejected
+from queues.imports.settings import ImportSettings
+from queues.imports.store import StoreResult, store_batch, unresolved_errors
+from queues.settings import QueueSettings
+from queues.store.db import transaction
+from queues.store.models import Pharmacy
+
+
+class Progress(Protocol):
+    """What an import reports as it goes; the CLI draws a bar from it."""
+
+    def start(self, what: str, total: int | None) -> None: ...
+
+    def advance(self, amount: int) -> None: ...
+
+
+class NoProgress:
+    def start(self, what: str, total: int | None) -> None:
+        pass
+
+    def advance(self, amount: int) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    patients_created: int
+    patients_updated: int
+    patients_unchanged: int
+    rejected: list[Rejected]
+    prescriptions: int
+    fills: int
+    fills_estimated: int
+    conditions: int
+    immunizations: int
+    phones: int
+    skipped_resources: dict[str, int]
+    seconds: float
+    rebuilt_patients: int
+    build: str = ""
+    phases: dict[str, float] = field(default_factory=dict, compare=False)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "patients_created": self.patients_created,
+            "patients_updated": self.patients_updated,
+            "patients_unchanged": self.patients_unchanged,
+            "rejected": [{"source": r.source, "reason": r.reason} for r in self.rejected],
+            "prescriptions": self.prescriptions,
+            "fills": self.fills,
+            "fills_estimated": self.fills_estimated,
+            "conditions": self.conditions,
+            "immunizations": self.immunizations,
+            "phones": self.phones,
+            "skipped_resources": dict(sorted(self.skipped_resources.items())),
+            "rebuilt_patients": self.rebuilt_patients,
+            "seconds": round(self.seconds, 3),
+        }
+
+    def lines(self) -> list[str]:
+        skipped = sum(self.skipped_resources.values())
+        return [
+            f"patients: {self.patients_created} new, {self.patients_updated} changed, "
+            f"{self.patients_unchanged} unchanged",
+            f"written: {self.prescriptions} prescriptions, {self.fills} fills "
+            f"({self.fills_estimated} estimated), {self.phones} phones, {self.conditions} "
+            f"conditions, {self.immunizations} immunizations (new or changed)",
+            f"skipped: {skipped} resources of types the console does not use; "
+            f"rejected: {len(self.rejected)}",
+            f"queues rebuilt for {self.rebuilt_patients} patients: {self.build}",
+            f"took {self.seconds:.1f} s",
+        ]
+
+
+def pharmacy_id(session: Session, code: str) -> int:
+    found = session.scalar(select(Pharmacy.id).where(Pharmacy.code == code))
+    if found is None:
+        raise OutreachError(
+            f"--pharmacy: no pharmacy {code!r}; add it with `outreach pharmacy add`"
+        )
+    return found
+
+
+def read_fhir(
+    source: str, settings: ImportSettings, progress: Progress, *, bulk: bool | None = None
+) -> Batch:
+    """Every resource of a file, folder or server into one Batch; any invalid one fails it all."""
+    reader = FhirReader(default_days_supply=settings.default_days_supply)
+    if source.startswith(("http://", "https://")):
+        server = FhirServer(source, settings.auth())
+        try:
+            progress.start("downloading", None)
+            if settings.fhir_bulk if bulk is None else bulk:
+                server.bulk_export(reader, progress.advance)
+            else:
+                server.search(reader, progress.advance)
+        finally:
+            server.close()
+    else:
+        files = files_of(Path(source))
+        progress.start("reading", sum(f.stat().st_size for f in files))
+        for f in files:
+            read_file(f, reader, progress.advance)
+    if reader.errors:
+        raise ImportFailed(reader.errors)
+    return reader.finish()
+
+
+def import_batch(
+    sessions: sessionmaker[Session],
+    pharmacy_code: str,
+    batch: Batch,
+    now: datetime,
+    queue_settings: QueueSettings,
+    progress: Progress,
+    *,
+    started: float,
+    origins: dict[tuple[str, str], tuple[str, int]] | None = None,
+    skip_bad_rows: bool = False,
+    on_stored: Callable[[StoreResult], None] = lambda _r: None,
+) -> ImportSummary:
+    """Store and rebuild in one transaction. A reference the database cannot match (a fill for
+    an unknown patient) fails the import unless `skip_bad_rows`, then it is reported."""
+    progress.start("storing", len(batch.patients) + len(batch.prescriptions) + len(batch.fills))
+    with transaction(sessions) as session:
+        pid = pharmacy_id(session, pharmacy_code)
+        conn = session.connection()
+        stored_at = time.perf_counter()
+        result = store_batch(conn, pid, batch, progress.advance)
+        stored_s = time.perf_counter() - stored_at
+        if result.unresolved:
+            errors = unresolved_errors(result, origins or {})
+            if not skip_bad_rows:
+                raise ImportFailed(errors)
+            result.rejected.extend(
+                Rejected(f"{e.file}:{e.line}", f"{e.field}: {e.why}") for e in errors
+            )
+        on_stored(result)
+        progress.start("rebuilding queues", None)
+        built = build_queues(session, now, queue_settings, patients=result.changed_patients)
+    seconds = time.perf_counter() - started
+    return ImportSummary(
+        result.patients_created,
+        result.patients_updated,
+        result.patients_unchanged,
+        result.rejected,
+        result.prescriptions,
+        result.fills,
+        result.fills_estimated,
+        result.conditions,
+        result.immunizations,
+        result.phones,
+        dict(batch.skipped),
+        seconds,
+        len(result.changed_patients),
+        built.describe(),
+        {"store": round(stored_s, 3), **built.phases},
+    )
+
+
+def import_fhir(
+    sessions: sessionmaker[Session],
+    source: str,
+    pharmacy_code: str,
+    now: datetime,
+    queue_settings: QueueSettings,
+    settings: ImportSettings,
+    progress: Progress | None = None,
+) -> ImportSummary:
+    started = time.perf_counter()
+    progress = progress or NoProgress()
+    with transaction(sessions) as session:
+        pharmacy_id(session, pharmacy_code)  # a wrong code fails before any download
+    batch = read_fhir(source, settings, progress)
+    return import_batch(
+        sessions, pharmacy_code, batch, now, queue_settings, progress, started=started
+    )
+
+
+def import_csv(
+    sessions: sessionmaker[Session],
+    kind: str,
+    path: Path,
+    pharmacy_code: str,
+    now: datetime,
+    queue_settings: QueueSettings,
+    settings: ImportSettings,
+    progress: Progress | None = None,
+    *,
+    skip_bad_rows: bool = False,
+) -> ImportSummary:
+    started = time.perf_counter()
+    progress = progress or NoProgress()
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = None
+    progress.start("reading", size)
+    read = read_csv(kind, path, settings.default_days_supply, progress.advance)
+    if read.errors and not skip_bad_rows:
+        raise ImportFailed(read.errors)
+    read.batch.rejected.extend(_rejected(read.errors))
+    return import_batch(
+        sessions,
+        pharmacy_code,
+        read.batch,
+        now,
+        queue_settings,
+        progress,
+        started=started,
+        origins=read.origins,
+        skip_bad_rows=skip_bad_rows,
+    )
+
+
+def _rejected(errors: list[ImportRowError]) -> list[Rejected]:
+    return [Rejected(f"{e.file}:{e.line}", f"{e.field}: {e.why}") for e in errors]

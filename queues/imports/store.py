@@ -1,0 +1,420 @@
+"""Upsert one Batch into a pharmacy's rows by source identifier, in the caller's transaction.
+
+What is new is written set-based (binary COPY on PostgreSQL, one INSERT … SELECT over a JSON array on
+SQLite); what changed is updated by id; what is the same is left alone, so a re-import writes
+nothing. Rows the source no longer lists are kept (a fills file of one month is not the whole
+history). A prescription that gets a dispensed fill loses the fills an import estimated for it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, bindparam, column, table, update
+from sqlalchemy.exc import DBAPIError
+
+from queues.imports.records import Batch, ImportRowError, Rejected
+
+# The columns an import writes, per table, with the PostgreSQL type a binary COPY sends each as.
+PATIENT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("first_name", "text"),
+    ("last_name", "text"),
+    ("birth_date", "date"),
+    ("gender", "text"),
+    ("language", "text"),
+    ("zip_code", "text"),
+    ("state", "text"),
+    ("deceased", "bool"),
+    ("caregiver_name", "text"),
+    ("caregiver_relation", "text"),
+    ("caregiver_phone", "text"),
+    ("caregiver_authorized", "bool"),
+    ("consent_to_call", "bool"),
+    ("tobacco_use", "bool"),
+    ("hospice", "bool"),
+    ("esrd", "bool"),
+)
+RX_COLUMNS = (
+    ("drug_name", "text"),
+    ("ingredient", "text"),
+    ("rxnorm", "text"),
+    ("pqa_class", "text"),
+    ("chronic", "bool"),
+    ("refills_left", "int4"),
+    ("prescriber", "text"),
+    ("written_on", "date"),
+    ("active", "bool"),
+)
+FILL_COLUMNS = (
+    ("fill_date", "date"),
+    ("days_supply", "int4"),
+    ("quantity", "float8"),
+    ("estimated", "bool"),
+)
+CONDITION_COLUMNS = (("code", "text"), ("display", "text"))
+IMMUNIZATION_COLUMNS = (("vaccine", "text"), ("given_on", "date"))
+PHONE_COLUMNS = (("kind", "text"), ("rank", "int4"))
+
+
+@dataclass
+class StoreResult:
+    patients_created: int = 0
+    patients_updated: int = 0
+    patients_unchanged: int = 0
+    prescriptions: int = 0  # created or changed
+    fills: int = 0
+    fills_estimated: int = 0
+    conditions: int = 0
+    immunizations: int = 0
+    phones: int = 0
+    changed_patients: set[int] = field(default_factory=set)
+    rejected: list[Rejected] = field(default_factory=list)
+    unresolved: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, key, why)
+
+
+def store_batch(
+    conn: Connection,
+    pharmacy_id: int,
+    batch: Batch,
+    advance: Callable[[int], None] = lambda _n: None,
+) -> StoreResult:
+    out = StoreResult(rejected=list(batch.rejected))
+    w = _Writer(conn)
+    # Patients: by MRN within the pharmacy.
+    stored = {
+        mrn: (pid, tuple(values))
+        for pid, mrn, *values in w.rows(
+            f"SELECT id, mrn, {_names(PATIENT_COLUMNS)} FROM patients WHERE pharmacy_id = {int(pharmacy_id)}"
+        )
+    }
+    new, changed = [], []
+    for mrn, p in batch.patients.items():
+        values = w.values(
+            PATIENT_COLUMNS,
+            (
+                p.first_name, p.last_name, p.birth_date, p.gender, p.language, p.zip_code, p.state,
+                p.deceased, p.caregiver_name, p.caregiver_relation, p.caregiver_phone,
+                p.caregiver_authorized, p.consent_to_call, p.tobacco_use, p.hospice, p.esrd,
+            ),
+        )  # fmt: skip
+        have = stored.get(mrn)
+        if have is None:
+            new.append((pharmacy_id, mrn, *values, False, False))
+        elif have[1] != values:
+            changed.append((have[0], values))
+            out.changed_patients.add(have[0])
+        else:
+            out.patients_unchanged += 1
+    w.insert(
+        "patients",
+        (
+            ("pharmacy_id", "int4"),
+            ("mrn", "text"),
+            *PATIENT_COLUMNS,
+            ("do_not_call", "bool"),
+            ("med_sync_enrolled", "bool"),
+        ),
+        new,
+    )
+    w.update("patients", PATIENT_COLUMNS, changed)
+    out.patients_created, out.patients_updated = len(new), len(changed)
+    advance(len(batch.patients))
+    patient_ids = {
+        mrn: pid
+        for pid, mrn in w.rows(
+            f"SELECT id, mrn FROM patients WHERE pharmacy_id = {int(pharmacy_id)}"
+        )
+    }
+    out.changed_patients.update(patient_ids[row[1]] for row in new)
+
+    def patient_of(kind: str, key: str, mrn: str) -> int | None:
+        pid = patient_ids.get(mrn)
+        if pid is None:
+            out.unresolved.append((kind, key, f"no patient {mrn} at this pharmacy"))
+        return pid
+
+    in_pharmacy = f"patient_id IN (SELECT id FROM patients WHERE pharmacy_id = {int(pharmacy_id)})"
+
+    # Phones: by (patient, number); a number the source no longer lists is kept with its flags.
+    if batch.phones:
+        have_phones = {
+            (pid, number): (phone_id, (kind, rank))
+            for phone_id, pid, number, kind, rank in w.rows(
+                f"SELECT id, patient_id, number, kind, rank FROM phones WHERE {in_pharmacy}"
+            )
+        }
+        new, changed = [], []
+        for mrn, phones in batch.phones.items():
+            for ph in phones:
+                pid = patient_of("phones", f"{mrn}|{ph.number}", mrn)
+                if pid is None:
+                    continue
+                values = (ph.kind, ph.rank)
+                found = have_phones.get((pid, ph.number))
+                if found is None:
+                    new.append((pid, ph.number, *values, False, False))
+                    out.changed_patients.add(pid)
+                elif found[1] != values:
+                    changed.append((found[0], values))
+                    out.changed_patients.add(pid)
+        w.insert(
+            "phones",
+            (
+                ("patient_id", "int4"),
+                ("number", "text"),
+                *PHONE_COLUMNS,
+                ("wrong_number", "bool"),
+                ("do_not_call", "bool"),
+            ),
+            new,
+        )
+        w.update("phones", PHONE_COLUMNS, changed)
+        out.phones = len(new) + len(changed)
+
+    # Prescriptions: by (patient, source id).
+    rx_ids: dict[tuple[int, str], int] = {}
+    rx_patient: dict[int, int] = {}
+    if batch.prescriptions or batch.fills:
+        have_rx = {}
+        for rid, pid, source, *values in w.rows(
+            f"SELECT id, patient_id, source_id, {_names(RX_COLUMNS)} FROM prescriptions "
+            f"WHERE source_id IS NOT NULL AND {in_pharmacy}"
+        ):
+            have_rx[(pid, source)] = (rid, tuple(values))
+            rx_ids[(pid, source)] = rid
+            rx_patient[rid] = pid
+        new, changed = [], []
+        for key, rx in batch.prescriptions.items():
+            pid = patient_of("prescriptions", key, rx.patient)
+            if pid is None:
+                continue
+            values = w.values(
+                RX_COLUMNS,
+                (rx.drug_name, rx.ingredient, rx.rxnorm, rx.pqa_class, rx.chronic, rx.refills_left,
+                 rx.prescriber, rx.written_on, rx.active),
+            )  # fmt: skip
+            found = have_rx.get((pid, rx.source_id))
+            if found is None:
+                new.append((pid, rx.source_id, *values))
+                out.changed_patients.add(pid)
+            elif found[1] != values:
+                changed.append((found[0], values))
+                out.changed_patients.add(pid)
+        w.insert("prescriptions", (("patient_id", "int4"), ("source_id", "text"), *RX_COLUMNS), new)
+        w.update("prescriptions", RX_COLUMNS, changed)
+        out.prescriptions = len(new) + len(changed)
+        if new:
+            for rid, pid, source in w.rows(
+                f"SELECT id, patient_id, source_id FROM prescriptions WHERE source_id IS NOT NULL AND {in_pharmacy}"
+            ):
+                rx_ids[(pid, source)] = rid
+                rx_patient[rid] = pid
+    advance(len(batch.prescriptions))
+
+    # Fills: by (prescription, source id).
+    if batch.fills:
+        have_fills: dict[tuple[int, str], tuple[int, tuple[Any, ...]]] = {}
+        estimated_of: dict[int, list[int]] = defaultdict(list)
+        for fid, rid, source, *values in w.rows(
+            f"SELECT id, prescription_id, source_id, {_names(FILL_COLUMNS)} FROM fills "
+            f"WHERE prescription_id IN (SELECT id FROM prescriptions WHERE {in_pharmacy})"
+        ):
+            if source is not None:
+                have_fills[(rid, source)] = (fid, tuple(values))
+            if values[-1]:
+                estimated_of[rid].append(fid)
+        new, changed, dispensed = [], [], set()
+        for key, f in batch.fills.items():
+            of = batch.prescriptions.get(f.prescription)
+            mrn, rx_source = (of.patient, of.source_id) if of else f.prescription.split("|", 1)
+            pid = patient_of("fills", key, mrn)
+            rid = rx_ids.get((pid, rx_source)) if pid is not None else None
+            if rid is None:
+                if pid is not None:
+                    out.unresolved.append(
+                        ("fills", key, f"no prescription {rx_source} for this patient")
+                    )
+                continue
+            values = w.values(FILL_COLUMNS, (f.fill_date, f.days_supply, f.quantity, f.estimated))
+            if not f.estimated:
+                dispensed.add(rid)
+            found = have_fills.get((rid, f.source_id))
+            if found is None:
+                new.append((rid, f.source_id, *values))
+            elif found[1] != values:
+                changed.append((found[0], values))
+            else:
+                continue
+            out.changed_patients.add(rx_patient[rid])
+            out.fills_estimated += bool(f.estimated)
+        # A prescription's estimate gives way to a real dispense.
+        stale = [fid for rid in dispensed for fid in estimated_of.get(rid, ())]
+        for i in range(0, len(stale), 500):
+            w.conn.exec_driver_sql(
+                f"DELETE FROM fills WHERE id IN ({', '.join(str(int(x)) for x in stale[i : i + 500])})"
+            )
+        w.insert("fills", (("prescription_id", "int4"), ("source_id", "text"), *FILL_COLUMNS), new)
+        w.update("fills", FILL_COLUMNS, changed)
+        out.fills = len(new) + len(changed)
+    advance(len(batch.fills))
+
+    out.conditions = _simple(
+        w, out, patient_of, in_pharmacy, "conditions", CONDITION_COLUMNS,
+        {k: (c.patient, c.source_id, (c.code, c.display)) for k, c in batch.conditions.items()},
+    )  # fmt: skip
+    out.immunizations = _simple(
+        w, out, patient_of, in_pharmacy, "immunizations", IMMUNIZATION_COLUMNS,
+        {k: (i.patient, i.source_id, (i.vaccine, i.given_on)) for k, i in batch.immunizations.items()},
+    )  # fmt: skip
+    return out
+
+
+def _simple(
+    w: _Writer,
+    out: StoreResult,
+    patient_of: Callable[[str, str, str], int | None],
+    in_pharmacy: str,
+    name: str,
+    columns: tuple[tuple[str, str], ...],
+    records: dict[str, tuple[str, str, tuple[Any, ...]]],
+) -> int:
+    """Upsert rows keyed (patient, source id) with a few value columns."""
+    if not records:
+        return 0
+    have = {
+        (pid, source): (rid, tuple(values))
+        for rid, pid, source, *values in w.rows(
+            f"SELECT id, patient_id, source_id, {_names(columns)} FROM {name} "
+            f"WHERE source_id IS NOT NULL AND {in_pharmacy}"
+        )
+    }
+    new, changed = [], []
+    for key, (mrn, source, raw) in records.items():
+        pid = patient_of(name, key, mrn)
+        if pid is None:
+            continue
+        values = w.values(columns, raw)
+        found = have.get((pid, source))
+        if found is None:
+            new.append((pid, source, *values))
+        elif found[1] != values:
+            changed.append((found[0], values))
+        else:
+            continue
+        out.changed_patients.add(pid)
+    w.insert(name, (("patient_id", "int4"), ("source_id", "text"), *columns), new)
+    w.update(name, columns, changed)
+    return len(new) + len(changed)
+
+
+def _names(columns: Sequence[tuple[str, str]]) -> str:
+    return ", ".join(name for name, _ in columns)
+
+
+class _Writer:
+    """Values as the driver stores and returns them, and set-based writes of them."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.sqlite = conn.dialect.name == "sqlite"
+
+    def rows(self, sql: str) -> list[Any]:
+        cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    def values(self, columns: Sequence[tuple[str, str]], raw: Sequence[Any]) -> tuple[Any, ...]:
+        """As a read of the stored row gives them back: SQLite keeps dates as ISO text and
+        booleans as 0/1; a float column gives a float."""
+        out: list[Any] = []
+        for (_, kind), value in zip(columns, raw, strict=True):
+            if value is None:
+                out.append(None)
+            elif kind == "float8":
+                out.append(float(value))
+            elif not self.sqlite:
+                out.append(value)
+            elif kind == "date":
+                out.append(value.isoformat() if isinstance(value, date) else value)
+            elif kind == "bool":
+                out.append(int(bool(value)))
+            else:
+                out.append(value)
+        return tuple(out)
+
+    def insert(
+        self, name: str, columns: Sequence[tuple[str, str]], rows: list[tuple[Any, ...]]
+    ) -> None:
+        insert_rows(self.conn, name, columns, rows)
+
+    def update(
+        self,
+        name: str,
+        columns: Sequence[tuple[str, str]],
+        changed: list[tuple[int, tuple[Any, ...]]],
+    ) -> None:
+        if not changed:
+            return
+        t = table(name, column("id"), *(column(c) for c, _ in columns))
+        statement = (
+            update(t)
+            .where(t.c.id == bindparam("_id"))
+            .values({c: bindparam(f"v_{c}") for c, _ in columns})
+        )
+        params = []
+        for rid, values in changed:
+            row: dict[str, Any] = {f"v_{c}": v for (c, _), v in zip(columns, values, strict=True)}
+            row["_id"] = rid
+            params.append(row)
+        for i in range(0, len(params), 5000):
+            self.conn.execute(statement, params[i : i + 5000])
+
+
+def insert_rows(
+    conn: Connection, name: str, columns: Sequence[tuple[str, str]], rows: list[tuple[Any, ...]]
+) -> None:
+    """New rows at once, values in the form the column stores: binary COPY on PostgreSQL, one
+    INSERT … SELECT over a JSON array on SQLite (as the queue build writes its tasks)."""
+    if not rows:
+        return
+    names = _names(columns)
+    if conn.dialect.name == "postgresql":
+        statement = f"COPY {name} ({names}) FROM STDIN (FORMAT BINARY)"
+        dbapi_error = conn.dialect.loaded_dbapi.Error
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            with cursor.copy(statement) as copy:
+                copy.set_types([kind for _, kind in columns])
+                for row in rows:
+                    copy.write_row(row)
+        except dbapi_error as error:
+            raise DBAPIError.instance(statement, None, error, dbapi_error) from error
+        finally:
+            cursor.close()
+        return
+    values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
+    for i in range(0, len(rows), 200_000):
+        conn.exec_driver_sql(
+            f"INSERT INTO {name} ({names}) SELECT {values} FROM json_each(?)",
+            (orjson.dumps(rows[i : i + 200_000]).decode(),),
+        )
+
+
+def unresolved_errors(
+    result: StoreResult, origins: dict[tuple[str, str], tuple[str, int]]
+) -> list[ImportRowError]:
+    """A reference the database could not match, as the CSV line that made it."""
+    out = []
+    for kind, key, why in result.unresolved:
+        file, line = origins.get((kind, key), ("(import)", 0))
+        field = {"fills": "rx_id"}.get(kind, "mrn") if "prescription" in why else "mrn"
+        out.append(ImportRowError(file, line, field, why))
+    return out
