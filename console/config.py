@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from console.supervisor_settings import FloorSettings, ReportSettings
 from queues.errors import ConfigError
 from queues.imports.settings import ImportSettings
 from queues.settings import QueueSettings
@@ -76,8 +75,6 @@ class Settings:
     ui: UiSettings = field(default_factory=UiSettings)
     log: LogSettings = field(default_factory=LogSettings)
     sip: SipSettings = field(default_factory=SipSettings)
-    floor: FloorSettings = field(default_factory=FloorSettings)
-    report: ReportSettings = field(default_factory=ReportSettings)
     imports: ImportSettings = field(default_factory=ImportSettings)
     source: str = field(default="(defaults)", compare=False)
 
