@@ -53,3 +53,26 @@ def test_importing_the_same_export_again_changes_nothing(
     assert again["prescriptions"] == again["fills"] == again["immunizations"] == 0
     assert snapshot(engine) == before
     assert counts(engine)["patients"] == 13
+
+
+def test_an_estimated_run_out_says_so_in_the_patient_context(
+    site: str, sessions: sessionmaker[Session], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import date
+
+    from queues.context import load_patient_context
+
+    run_json(capsys, "import", "fhir", str(FIXTURE), "--pharmacy", "KS1", "--database", site)
+    with sessions() as s:
+        rx = s.scalars(select(Prescription).where(Prescription.active.is_(True))).first()
+        assert rx is not None
+        patient = s.get_one(Patient, rx.patient_id)
+        context = load_patient_context(
+            s,
+            rx.patient_id,
+            user_id=0,
+            pharmacy_ids=(patient.pharmacy_id,),
+            today=date(2026, 12, 2),
+        )
+    medication = next(m for m in context.medications if m.prescription_id == rx.id)
+    assert medication.estimated and medication.recent_fills[-1].estimated
