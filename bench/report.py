@@ -194,7 +194,19 @@ def _plan_calls(world: _World, target: int, agents: int, rng: random.Random) -> 
         nonlocal fid
         fid += 1
         world.actions.append(
-            (fid, f"{a}:{fid}", a, pid, world.pharmacy_of(pid), kind, rx, detail, when, "sent", 1)
+            (
+                fid,
+                f"{a}:{fid}",
+                a,
+                pid,
+                world.pharmacy_of(pid),
+                kind,
+                rx,
+                detail,
+                when,
+                "delivered",
+                1,
+            )
         )
 
     for pid in order:

@@ -20,6 +20,7 @@ from queues.views.user import SignedInUser
 
 if TYPE_CHECKING:  # handed in by the CLI or a test; the app never builds it
     from console.services.container import Services
+    from console.services.outbox import OutboxCourier
 
 STYLES = Path(__file__).parent / "styles"
 
@@ -40,6 +41,7 @@ class OutreachApp(App[int]):
         self.user: SignedInUser | None = None
         self._last_input = time.monotonic()
         self._idle_timer_started = False
+        self._courier: OutboxCourier | None = None
 
     def on_mount(self) -> None:
         from console.screens.login import LoginScreen
@@ -49,6 +51,14 @@ class OutreachApp(App[int]):
             self.set_keymap(dict(self.services.settings.ui.keymap))
         self.push_screen(LoginScreen())
         self.set_interval(15, self._check_idle)
+        # The outbox is delivered from every running console (a thread; rows are claimed).
+        self._courier = self.services.outbox_courier()
+        if self._courier is not None:
+            self._courier.start()
+
+    def on_unmount(self) -> None:
+        if self._courier is not None:
+            self._courier.stop(wait=2.0)  # a send under way ends by its timeout; its claim runs out
 
     def signed_in(self, user: SignedInUser) -> None:
         """Called by the login screen once the password checked out."""

@@ -31,6 +31,7 @@ def _optional_groups() -> None:
         "call",
         "supervisor",
         "reports",
+        "outbox",
         "imports",
         "pharmacy",
     ):
@@ -60,9 +61,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from console.config import private_files
-
-    private_files()  # the database, log, drafts and reports it writes: 0600 in 0700 folders
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

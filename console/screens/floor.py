@@ -113,6 +113,7 @@ class FloorScreen(OutreachScreen[None]):
             id="program_report",
             tooltip="The pharmacy program report for a period (CSV, HTML or PDF)",
         ),
+        Binding("O", "outbox", "Outbox", id="outbox", tooltip="Actions waiting for delivery"),
         Binding("f5", "refresh(True)", "Recount", id="refresh_floor", show=False),
         Binding("L", "sign_out", "Sign out", id="sign_out"),
     ]
@@ -472,6 +473,11 @@ class FloorScreen(OutreachScreen[None]):
     def _download(self, content: bytes, filename: str, media_type: str) -> None:
         self.app.deliver_binary(io.BytesIO(content), save_filename=filename, mime_type=media_type)
         self.notify(f"Report {filename} sent to your browser.", title="Report")
+
+    def action_outbox(self) -> None:
+        from console.screens.outbox import OutboxScreen
+
+        self.app.push_screen(OutboxScreen(self.outreach.services.outbox(self.user)))
 
     def action_sign_out(self) -> None:
         self.outreach.signed_out()

@@ -8,6 +8,7 @@ from console.config import Settings
 from console.services.accounts import Accounts
 from console.services.agent_shift import AgentShift
 from console.services.floor import Floor
+from console.services.outbox import Outbox, OutboxCourier
 from console.services.phone_line import PhoneLine
 from console.services.store import Store, open_store
 from console.softphone.events import PhoneEvent
@@ -30,6 +31,14 @@ class Services:
     def floor(self, user: SignedInUser) -> Floor:
         """NotAllowed for anyone but a supervisor (or an admin)."""
         return Floor(self._store, user)
+
+    def outbox(self, user: SignedInUser) -> Outbox:
+        """NotAllowed for anyone but a supervisor (or an admin)."""
+        return Outbox(self._store, user)
+
+    def outbox_courier(self) -> OutboxCourier | None:
+        """The console's deliverer, not started; None without a signing key."""
+        return OutboxCourier.for_store(self._store)
 
     def phone_line(self, on_event: Callable[[PhoneEvent], None]) -> PhoneLine | None:
         """The softphone for a workspace, not started; None without a SIP account (manual

@@ -421,8 +421,18 @@ class FollowUpAction(Base):
     prescription_id: Mapped[int | None] = mapped_column(ForeignKey("prescriptions.id"))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | failed
+    # pending (never tried) | retrying (tried; next_attempt_at says when again) | delivered |
+    # dead (gave up: a 4xx, or max tries) | discarded (a supervisor's choice). queues.outbox.
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     tries: Mapped[int] = mapped_column(Integer, default=0)
-    sent_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]
+    # A deliverer's claim: no other deliverer sends the row until it ends (migration 0014).
+    claimed_until: Mapped[datetime | None]
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    delivered_at: Mapped[datetime | None]
+    # Why the last try failed, in our words (status, error type): never a response body.
     last_error: Mapped[str | None] = mapped_column(String(300))
-    __table_args__ = (Index("ix_follow_up_actions_pharmacy_created", "pharmacy_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_follow_up_actions_pharmacy_created", "pharmacy_id", "created_at"),
+        Index("ix_follow_up_actions_status_next", "status", "next_attempt_at"),
+    )
