@@ -79,13 +79,15 @@ def load_patient_context(
         .order_by(Prescription.drug_name)
     ).all()
     fills: dict[int, list[FillView]] = defaultdict(list)
-    for rx_id, fill_date, days_supply, quantity in session.execute(
-        select(Fill.prescription_id, Fill.fill_date, Fill.days_supply, Fill.quantity)
+    for rx_id, fill_date, days_supply, quantity, estimated in session.execute(
+        select(
+            Fill.prescription_id, Fill.fill_date, Fill.days_supply, Fill.quantity, Fill.estimated
+        )
         .join(Prescription, Prescription.id == Fill.prescription_id)
         .where(Prescription.patient_id == patient_id)
         .order_by(Fill.fill_date)
     ):
-        fills[rx_id].append(FillView(fill_date, days_supply, quantity))
+        fills[rx_id].append(FillView(fill_date, days_supply, quantity, estimated))
     medications = []
     for rx in prescriptions:
         history = fills.get(rx.id, [])
@@ -102,6 +104,7 @@ def load_patient_context(
                 run_out=run_out_date((f.fill_date, f.days_supply) for f in history),
                 fill_count=len(history),
                 recent_fills=tuple(history[-RECENT_FILLS:]),
+                estimated=bool(last and last.estimated),
             )
         )
     medications.sort(key=lambda m: (m.run_out or date.max, m.drug_name))

@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from console.config import private_files
+
+    private_files()  # the database, log, drafts and reports it writes: 0600 in 0700 folders
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -95,7 +95,14 @@ def cmd_report(args: argparse.Namespace) -> int:
         try:
             with transaction(services.sessions) as session:
                 made = export_report(
-                    session, who, pharmacy, start, end, args.format, services.clock.now()
+                    session,
+                    who,
+                    pharmacy,
+                    start,
+                    end,
+                    args.format,
+                    services.clock.now(),
+                    paper=services.settings.report.paper,
                 )
         except ReportNotAllowed as refused:
             with transaction(services.sessions) as session:  # a refusal is worth a trace too

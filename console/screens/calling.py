@@ -13,9 +13,9 @@ from textual import work
 from textual.reactive import reactive
 
 from console.screens.base import OutreachScreen
-from console.softphone import CallState, DialPermit, EndReason, SoftphoneError
+from console.softphone import DialPermit, EndReason, SoftphoneError
 from console.widgets.dial_bar import DialBar
-from console.widgets.softphone_bar import SoftphoneBar
+from console.widgets.softphone_bar import SoftphoneBar, end_text, line_failed, line_failure_text
 from queues.errors import NotCallable
 from queues.views.shift import Offer
 
@@ -29,12 +29,18 @@ Phase = Literal[
     "waiting",
     "preview",
     "dialing",
+    "ringing",  # the softphone heard 180/183
     "connected",
+    "on_hold",  # the softphone's call is held (by either side)
+    "ended",  # the softphone's call ended (either side hung up): the wrap-up opens
+    "line_failed",  # it never reached the patient's phone: recorded by the console itself
     "no_answer",
     "busy",
     "paused",
     "checking",
 ]
+# While one of these lasts a call is on the line (or being placed).
+LIVE = ("dialing", "ringing", "connected", "on_hold")
 # Manual marks → the disposition the wrap-up pre-selects (the agent can change it).
 SUGGESTED = {"connected": "completed", "no_answer": "no_answer", "busy": "busy"}
 
@@ -50,6 +56,8 @@ class CallFacts:
     result: str | None = None
     sip_status: int | None = None
     suggested: str | None = None  # from how the softphone's call ended
+    ended_how: str = ""  # how the softphone's call ended, in words ("The patient hung up")
+    line_failure: str = ""  # set when the line failed: what the agent reads
 
 
 class CallingScreen(OutreachScreen[None]):
@@ -126,23 +134,45 @@ class CallingScreen(OutreachScreen[None]):
 
     def on_softphone_bar_call_changed(self, message: SoftphoneBar.CallChanged) -> None:
         event, now = message.event, self.outreach.services.clock.now()
-        if event.state == CallState.CONNECTED:
-            self.call.connected_at, self.call.result = now, "connected"
+        state = event.state.value  # "on_hold" is newer than some softphones: compare by value
+        if self.phase not in LIVE:
+            return  # a late event of a call already ended here
+        if state == "ringing":
+            self.call.sip_status = event.sip_status
+            self.phase = "ringing"
+        elif state == "connected":
+            if self.call.connected_at is None:
+                self.call.connected_at = now
+                self._set_agent_state("on_call")
+            self.call.result = "connected"
             self.phase = "connected"
-            self._set_agent_state("on_call")
-        elif event.state == CallState.ENDED:
+        elif state == "on_hold":
+            self.phase = "on_hold"
+        elif state == "ended":
             if event.reason == EndReason.BLOCKED:
                 self.notify(event.detail, title="Not called", severity="warning", timeout=12)
+                self.call = CallFacts()
                 self.phase = "preview"
                 return
-            self.call.ended_at, self.call.result = now, event.call_result
-            self.call.sip_status = event.sip_status
+            self.call.ended_at, self.call.sip_status = now, event.sip_status
+            self.call.ended_how = end_text(event)
+            if line_failed(event):
+                self.call.result, self.call.suggested = "failed", None
+                self.call.line_failure = line_failure_text(event)
+                self.phase = "line_failed"
+                self.after_line_failure()
+                return
+            self.call.result = event.call_result
             self.call.suggested = event.suggested_disposition
-            if event.reason in (EndReason.COMPLETED, EndReason.REMOTE_HANGUP):
-                self.phase = "connected"
-            else:
-                self.phase = "busy" if event.reason == EndReason.BUSY else "no_answer"
-            self.refresh_bindings()
+            self.phase = "ended"
+            self.after_call_ended()
+
+    def after_line_failure(self) -> None:
+        """The line failed (phase "line_failed"): the workspace records it by itself."""
+
+    def after_call_ended(self) -> None:
+        """The softphone's call ended, from either side (phase "ended"): the workspace opens the
+        wrap-up."""
 
     def action_mark(self, result: str) -> None:
         now = self.outreach.services.clock.now()
@@ -180,7 +210,7 @@ class CallingScreen(OutreachScreen[None]):
     def _render_dial(self) -> None:
         bar = self.query_one(DialBar)
         if self.offer is None:
-            bar.show(None, "", "idle")
+            bar.show(None, "", "idle", softphone=self.softphone is not None)
             return
         number = self.call.number or self._number()
         phone = next((p for p in self.offer.patient.phones if p.number == number), None)
@@ -192,14 +222,18 @@ class CallingScreen(OutreachScreen[None]):
             others = len(self._dialable()) - 1
             if others > 0 and self.phase == "preview":
                 label += f" · {others} more (t)"
-        state: str = (
-            self.phase if self.phase in ("dialing", "connected", "no_answer", "busy") else "ready"
-        )
+        shown = (*LIVE, "ended", "line_failed", "no_answer", "busy")
+        state: str = self.phase if self.phase in shown else "ready"
         if number is None:
             state = "no_number"
         elapsed = ""
         started = self.call.connected_at or self.call.started_at
-        if self.phase in ("dialing", "connected") and started is not None:
+        if self.phase in LIVE and started is not None:
             secs = int((self.outreach.services.clock.now() - started).total_seconds())
             elapsed = f"{secs // 60:02d}:{secs % 60:02d}"
-        bar.show(number, label, state, elapsed)
+        detail = {
+            "ringing": f"SIP {self.call.sip_status}" if self.call.sip_status else "",
+            "ended": self.call.ended_how,
+            "line_failed": self.call.line_failure,
+        }.get(state, "")
+        bar.show(number, label, state, elapsed, softphone=self.softphone is not None, detail=detail)

@@ -21,7 +21,7 @@ from textual.widgets import Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
 from console.drafts import DraftStore
-from console.screens.calling import SUGGESTED, CallFacts, CallingScreen, Phase
+from console.screens.calling import LIVE, SUGGESTED, CallFacts, CallingScreen, Phase
 from console.widgets.dial_bar import DialBar
 from console.widgets.history import AttemptHistory
 from console.widgets.medications import MedicationsTable
@@ -29,7 +29,7 @@ from console.widgets.patient_card import PatientCard
 from console.widgets.script_panel import ScriptDrafts, ScriptPanel
 from console.widgets.softphone_bar import SoftphoneBar
 from queues.errors import LeaseLost, WrapUpPending
-from queues.views.outcome import Outcome, Recorded
+from queues.views.outcome import LINE_FAILED, Outcome, Recorded
 from queues.views.shift import Offer
 from queues.views.user import SignedInUser
 
@@ -116,6 +116,7 @@ class WorkspaceScreen(CallingScreen):
         self._logout_seen = False
         self._lease_gone = False  # the claim was lost (released or expired) while held here
         self._line: PhoneLine | None = None  # the softphone, once mounted; `softphone` once running
+        self._line_draft: Outcome | None = None  # a line failure being recorded
 
     # -- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -194,11 +195,18 @@ class WorkspaceScreen(CallingScreen):
         if action == "next_number":
             return phase == "preview" and len(self._dialable()) > 1
         if action == "wrap_up":
-            return holding and phase not in ("dialing", "checking")
+            # Not while a call is being placed or held, nor for a line failure (recorded here).
+            return holding and phase not in (
+                "dialing",
+                "ringing",
+                "on_hold",
+                "checking",
+                "line_failed",
+            )
         if action in ("pause", "sign_out"):
             return not holding and phase != "claiming"
         if action.startswith("script_"):
-            if phase in ("no_answer", "busy"):
+            if phase in ("no_answer", "busy", "line_failed"):
                 return None  # nobody on the line: the script waits for the next call
             return holding and self.query_one(ScriptPanel).call is not None
         return True
@@ -208,7 +216,9 @@ class WorkspaceScreen(CallingScreen):
         self.refresh_bindings()
         self._render_status()
         self._render_dial()
-        if new in ("no_answer", "busy"):
+        if new in ("no_answer", "busy", "line_failed") or (
+            new == "ended" and self.call.connected_at is None
+        ):
             self.query_one(ScriptPanel).unanswered()
 
     # -- actions -----------------------------------------------------------------------------
@@ -240,6 +250,10 @@ class WorkspaceScreen(CallingScreen):
                 self.notify(f"Lost touch with the database: {message}", severity="warning")
         elif group == "supervisor":
             pass  # the database is away for a moment; the next poll asks again
+        elif group == "line_failure":  # the database away: the wrap-up keeps it and retries
+            self.notify(f"The line failure is not saved yet: {message}", severity="warning")
+            if self.offer is not None and self._line_draft is not None:
+                self._open_wrap_up(self._line_draft, self.call.line_failure)
         elif group == "softphone":
             self.notify(
                 f"softphone off: {message}", title="Manual dialling", severity="warning", timeout=10
@@ -289,23 +303,67 @@ class WorkspaceScreen(CallingScreen):
             self.phase = "claiming"
             self._claim()
 
+    # -- the end of a softphone call ----------------------------------------------------------
+    def after_call_ended(self) -> None:
+        """Either side hung up: the wrap-up opens at once, how the call ended pre-selected."""
+        if self.app.screen is self:
+            self.action_wrap_up()
+
+    def after_line_failure(self) -> None:
+        """Nothing reached the patient: recorded as a line failure by the console itself (no
+        disposition from the agent), and the patient goes back to the queue for a short while."""
+        assert self.offer is not None
+        self.notify(
+            self.call.line_failure[0].upper() + self.call.line_failure[1:],
+            title="Line failed",
+            severity="error",
+            timeout=15,
+        )
+        self._line_draft = self._draft(LINE_FAILED)
+        self._record_line_failure(self._line_draft)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="line_failure")
+    def _record_line_failure(self, draft: Outcome) -> None:
+        assert self.shift is not None
+        drafts = self._drafts()
+        drafts.save(draft)  # kept on this computer until stored, as every wrap-up is
+        self.shift.record(draft)
+        drafts.discard(draft.uid)
+        self.app.call_from_thread(self._line_failure_recorded)
+
+    def _line_failure_recorded(self) -> None:
+        why = self.call.line_failure
+        self._saved = True
+        self._let_go(
+            f"The call did not go through: {why}.\n\nThis patient goes back to the queue and is "
+            "offered again in a few minutes; no attempt is counted against them. "
+            "If this repeats, tell your supervisor. Press r for your next patient."
+        )
+
     def action_wrap_up(self) -> None:
         if self.offer is None:
             return
+        self._open_wrap_up(self._draft(), self.call.ended_how)
+
+    def _draft(self, disposition: str | None = None) -> Outcome:
+        """The outcome as the call left it: what the wrap-up opens with."""
+        assert self.offer is not None
         now = self.outreach.services.clock.now()
         script = self.query_one(ScriptPanel)
-        suggested = (
-            self.call.suggested
-            or script.suggested_disposition
-            or SUGGESTED.get(self.call.result or "")
-        )
+        suggested = self.call.suggested or script.suggested_disposition
+        if suggested is None and self.call.result == "connected":
+            # A conversation's outcome is the script's to suggest, once it reached its end: a
+            # script stopped halfway suggests nothing (the agent says what happened).
+            suggested = "completed" if script.call is None else None
+        elif suggested is None:
+            suggested = SUGGESTED.get(self.call.result or "")
         facts = self.call
-        draft = Outcome(
+        return Outcome(
             uid=str(uuid.uuid4()),
             patient_id=self.offer.claim.patient_id,
             lease_token=self.offer.claim.lease_token,
             user_id=self.user.id,
-            disposition=suggested or "",
+            disposition=disposition or suggested or "",
             started_at=facts.started_at or self.offer.claim.claimed_at,
             ended_at=facts.ended_at or now,
             connected_at=facts.connected_at,
@@ -315,17 +373,17 @@ class WorkspaceScreen(CallingScreen):
             sip_status=facts.sip_status,
             script_id=script.flow_id,
             answers=script.answers_state(),
-            actions=script.actions(),
+            actions=() if disposition == LINE_FAILED else script.actions(),
         )
-        self._open_wrap_up(draft)
 
-    def _open_wrap_up(self, draft: Outcome) -> None:
+    def _open_wrap_up(self, draft: Outcome, ended: str = "") -> None:
         from console.screens.wrap_up import WrapUpScreen
 
         assert self.offer is not None and self.shift is not None
         self._set_agent_state("wrap_up")
         self.app.push_screen(
-            WrapUpScreen(self.shift, self.offer.patient, draft), callback=self._wrapped_up
+            WrapUpScreen(self.shift, self.offer.patient, draft, ended=ended),
+            callback=self._wrapped_up,
         )
 
     def _drafts(self) -> DraftStore:
@@ -443,7 +501,7 @@ class WorkspaceScreen(CallingScreen):
             return
         self._lease_gone = True
         self.notify(message, title="Patient released", severity="error", timeout=15)
-        if self.phase not in ("dialing", "connected") and self.app.screen is self:
+        if self.phase not in LIVE and self.app.screen is self:
             self._drop_offer()
 
     def _drop_offer(self) -> None:
@@ -474,7 +532,7 @@ class WorkspaceScreen(CallingScreen):
         if not self.is_attached:
             return  # the timer fired while the screen was being torn down
         self._render_status()
-        if self.phase in ("dialing", "connected"):
+        if self.phase in LIVE:
             self._render_dial()
 
     # -- rendering ----------------------------------------------------------------------------
@@ -493,7 +551,11 @@ class WorkspaceScreen(CallingScreen):
             "waiting": "READY · waiting for a callable patient",
             "preview": "PREVIEW",
             "dialing": "DIALING",
+            "ringing": "RINGING",
             "connected": "ON CALL",
+            "on_hold": "ON HOLD",
+            "ended": "CALL ENDED · wrap-up",
+            "line_failed": "LINE FAILED",
             "no_answer": "WRAP-UP",
             "busy": "WRAP-UP",
             "paused": f"PAUSED · {self.pause_label}",

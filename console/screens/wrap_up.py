@@ -24,7 +24,13 @@ from textual.widgets.option_list import Option
 from console.drafts import DraftStore
 from console.screens.base import WorkerFailures
 from queues.errors import InvalidOutcome, LeaseLost
-from queues.views.outcome import ActionRequest, DispositionOption, Outcome, Recorded
+from queues.views.outcome import (
+    LINE_FAILED,
+    ActionRequest,
+    DispositionOption,
+    Outcome,
+    Recorded,
+)
 from queues.views.patient import PatientContext
 
 if TYPE_CHECKING:
@@ -40,8 +46,11 @@ class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
         Binding("escape", "cancel", "Back to call", id="cancel_wrap_up"),
     ]
 
-    def __init__(self, shift: AgentShift, patient: PatientContext, draft: Outcome) -> None:
+    def __init__(
+        self, shift: AgentShift, patient: PatientContext, draft: Outcome, *, ended: str = ""
+    ) -> None:
         super().__init__()
+        self.ended = ended  # how the softphone's call ended, in words
         self.shift = shift
         self.patient = patient
         # A draft read back from disk carries its actions as plain dicts.
@@ -66,6 +75,8 @@ class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="wrap-up-box"):
             yield Static(f"Wrap-up — {self.patient.full_name}", id="wrap-up-title")
+            if self.ended:
+                yield Static(f"The call: {escape(self.ended)}", id="wrap-up-ended")
             with Horizontal(id="wrap-up-body"):
                 with Vertical(id="wrap-up-left"):
                     yield Label("Disposition (required, Enter)")  # fits 80 columns
@@ -96,6 +107,11 @@ class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
         self.app.call_from_thread(self._show_options, dispositions)
 
     def _show_options(self, dispositions: tuple[DispositionOption, ...]) -> None:
+        # A line failure is recorded by the console, never chosen by the agent (unless this very
+        # draft is one, kept because the database was away).
+        dispositions = tuple(
+            d for d in dispositions if d.code != LINE_FAILED or self.chosen == LINE_FAILED
+        )
         self.options = {d.code: d for d in dispositions}
         option_list = self.query_one("#disposition", OptionList)
         option_list.add_options(

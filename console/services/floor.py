@@ -146,5 +146,6 @@ class Floor:
                 last,
                 fmt.lower(),
                 self._store.clock.now(),
+                paper=self._store.settings.report.paper,
             )
         return Report(made.content, made.filename, made.media_type)

@@ -43,6 +43,7 @@ class PatientCard(Static):
         super().__init__(*args, **kwargs)
         self._patient: PatientContext | None = None
         self._narrow: bool | None = None
+        self.message = ""  # what the card says when it shows no patient
 
     def show(self, patient: PatientContext) -> None:
         self._patient = patient
@@ -95,4 +96,5 @@ class PatientCard(Static):
 
     def clear(self, message: str) -> None:
         self._patient = None
+        self.message = message
         self.update(Text(message, style="dim"))

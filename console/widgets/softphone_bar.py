@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -25,6 +26,7 @@ from console.softphone.events import (
     CallEvent,
     CallState,
     DtmfEvent,
+    EndReason,
     PhoneEvent,
     PhoneNotice,
     RegistrationEvent,
@@ -37,6 +39,47 @@ DISPOSITION_LABEL = {
     "wrong_number": "Wrong number",
     "no_answer": "No answer",
 }
+
+
+# A final status from the trunk, not the patient's phone: its own failure (408, 5xx) or a refusal
+# of our account or of the call's form (401/403/407, 3xx not followed, 488/606 no common media).
+_LINE_STATUSES = {401, 403, 407, 408, 420, 421, 423, 428, 429, 488, 494, 606}
+
+
+def line_failed(event: CallEvent) -> bool:
+    """The call ended without reaching the patient's phone, through no doing of the patient's:
+    no route, a network error, no response at all, or the trunk's 5xx, 408 or refusal. Recorded
+    as a technical failure (`line_failed`), never as a patient outcome. The softphone's own
+    verdict (`CallEvent.technical`, where it gives one) counts first."""
+    if event.state != CallState.ENDED or event.reason in (None, EndReason.BLOCKED):
+        return False
+    if getattr(event, "technical", False):
+        return True
+    if event.reason in (EndReason.NETWORK_ERROR, EndReason.TIMEOUT):
+        return True
+    status = event.sip_status
+    if status is None:
+        return event.reason == EndReason.FAILED  # the softphone could not place it at all
+    return 300 <= status < 400 or 500 <= status < 600 or status in _LINE_STATUSES
+
+
+def line_failure_text(event: CallEvent) -> str:
+    """ "the line failed: 503 Service Unavailable — nothing was said to the patient"."""
+    what = event.detail or (f"SIP {event.sip_status}" if event.sip_status else "no route")
+    return f"the line failed: {what} — nothing was said to the patient"
+
+
+def end_text(event: CallEvent) -> str:
+    """How a call ended, in words, with the SIP status: "The patient hung up (SIP 200)"."""
+    if line_failed(event):
+        text = line_failure_text(event)
+        return text[0].upper() + text[1:]
+    text = REASON_TEXT[event.reason] if event.reason else "Ended"
+    if event.sip_status:
+        text += f" (SIP {event.sip_status})"
+    elif event.reason == EndReason.REMOTE_HANGUP:
+        text += " (BYE)"
+    return text
 
 
 def _registration_failed(event: RegistrationEvent) -> bool:
@@ -61,14 +104,18 @@ class KeyCap(Static):
         self.post_message(SoftphoneBar.DtmfPressed(self.key))
 
 
-class SoftphoneBar(Horizontal, can_focus=True):
+class SoftphoneBar(Vertical, can_focus=True):
+    # Two rows, no border: the mode and the keypad, then where the call stands (a bordered bar of
+    # three rows had room for one line, and the state line was never seen).
     DEFAULT_CSS = """
-    SoftphoneBar { height: 3; padding: 0 1; border: round $primary; }
-    SoftphoneBar:focus-within, SoftphoneBar:focus { border: round $accent; }
-    SoftphoneBar #sp-info { width: 1fr; }
-    SoftphoneBar #sp-state { text-style: bold; }
+    SoftphoneBar { height: 2; padding: 0 1; background: $boost; }
+    SoftphoneBar:focus-within, SoftphoneBar:focus { background: $accent 25%; }
+    SoftphoneBar #sp-top { height: 1; }
+    SoftphoneBar #sp-mode { width: 1fr; text-style: bold; color: $accent; }
+    SoftphoneBar #sp-state { text-style: bold; height: 1; }
     SoftphoneBar.-connected #sp-state { color: $success; }
     SoftphoneBar.-ended #sp-state { color: $warning; }
+    SoftphoneBar.-on_hold #sp-state { color: $accent; }
     SoftphoneBar #sp-keypad { width: auto; height: 1; }
     SoftphoneBar .keycap { width: 3; height: 1; background: $boost; margin-right: 0; }
     SoftphoneBar .keycap:hover { background: $accent; }
@@ -122,12 +169,12 @@ class SoftphoneBar(Horizontal, can_focus=True):
         self.audio = ""
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="sp-info"):
+        with Horizontal(id="sp-top"):
             yield Static("SOFTPHONE" if self.enabled else "MANUAL DIAL", id="sp-mode")
-            yield Static(self._idle_text(), id="sp-state")
-        with Horizontal(id="sp-keypad"):
-            for key in KEYS:
-                yield KeyCap(key)
+            with Horizontal(id="sp-keypad"):
+                for key in KEYS:
+                    yield KeyCap(key)
+        yield Static(self._idle_text(), id="sp-state")
 
     def on_mount(self) -> None:
         self.set_class(not self.enabled, "-manual")
@@ -176,8 +223,8 @@ class SoftphoneBar(Horizontal, can_focus=True):
             self._render_state()
 
     def watch_state(self, old: str, new: str) -> None:
-        self.set_class(new == "connected", "-connected")
-        self.set_class(new == "ended", "-ended")
+        for state in ("connected", "ended", "on_hold"):
+            self.set_class(new == state, f"-{state}")
 
     def watch_muted(self, muted: bool) -> None:
         if self.is_mounted:
@@ -191,33 +238,43 @@ class SoftphoneBar(Horizontal, can_focus=True):
         event = self.last
         if event is None or not self.enabled:
             return self._idle_text()
-        if event.state == CallState.DIALING:
+        state = event.state.value  # "on_hold" is newer than some softphones: compare by value
+        if state == "dialing":
             text = "Dialing…"
-        elif event.state == CallState.RINGING:
-            text = "Ringing…"
-        elif event.state == CallState.CONNECTED:
+        elif state == "ringing":
+            text = f"Ringing… (SIP {event.sip_status})" if event.sip_status else "Ringing…"
+        elif state in ("connected", "on_hold"):
             since = self._connected_mono or time.monotonic()
             text = f"Connected {clock(time.monotonic() - since)}"
-            if self.muted:
-                text += " · MUTED"
+            if state == "on_hold":
+                who = getattr(event, "hold", "")
+                text += {"remote": " · ON HOLD (by the patient's side)", "local": " · ON HOLD"}.get(
+                    who, " · ON HOLD"
+                )
         else:
+            text = f"Ended — {end_text(event)}"
             reason = event.reason
-            text = f"Ended — {REASON_TEXT[reason]}" if reason else "Ended"
-            if event.sip_status and event.sip_status >= 300:
-                text += f" (SIP {event.sip_status})"
-            if event.detail and reason is not None and reason.value in ("blocked", "failed"):
+            if (
+                event.detail
+                and reason is not None
+                and reason.value == "blocked"
+                and not line_failed(event)
+            ):
                 text += f": {event.detail}"
             suggested = event.suggested_disposition
-            if suggested:
+            if suggested and not line_failed(event):
                 text += f" · wrap-up: {DISPOSITION_LABEL.get(suggested, suggested)}"
-        if self._dtmf and event.state == CallState.CONNECTED:
-            text += f" · keys {self._dtmf}"
-        if self.audio and self.audio != "on" and event.state != CallState.ENDED:
+        if self.muted and state != "ended":
+            text += " · MUTED"
+        if self._dtmf and state != "ended":
+            text += f" · keys sent {self._dtmf}"
+        if self.audio and self.audio != "on" and state != "ended":
             text += f" · {self.audio}"
         return text
 
     def _render_state(self) -> None:
-        self.query_one("#sp-state", Static).update(self.state_text())
+        # Plain text: the softphone's sentences carry brackets ("pip install '.[audio]'").
+        self.query_one("#sp-state", Static).update(Text(self.state_text()))
 
     # -- asking -----------------------------------------------------------------------------
     def action_key(self, key: str) -> None:

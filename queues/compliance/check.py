@@ -259,6 +259,16 @@ def evaluate(
         blocks.append(
             Reason("no_usable_number", "Every number is flagged do-not-call or wrong number.")
         )
+    home = place_of_zip(facts.zip_code)
+    if not home.zones and zones:
+        # An address's ZIP that does not exist says nothing: the numbers' area codes decide,
+        # and the verdict says so (a mistyped ZIP must never pass unnoticed).
+        notes.append(
+            f"ZIP {facts.zip_code!r} is not a known US ZIP code: the time zone and state come "
+            f"from the number's area code ({', '.join(zones)}"
+            + (f"; {', '.join(states)}" if states else "")
+            + "). Correct the address."
+        )
     if not zones:
         blocks.append(
             Reason(

@@ -214,6 +214,8 @@ def import_csv(
 ) -> ImportSummary:
     started = time.perf_counter()
     progress = progress or NoProgress()
+    with transaction(sessions) as session:
+        pharmacy_id(session, pharmacy_code)  # a wrong code fails before the file is read
     try:
         size = path.stat().st_size
     except OSError:

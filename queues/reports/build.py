@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from queues.auth import SignedInUser
 from queues.errors import NotAllowed, OutreachError
 from queues.reports.fetch import ActionRow, CallRow, Rows, fetch, open_tasks
+from queues.reports.figures import REFILL_REQUEST, VACCINE_INTEREST, FigureTally
 from queues.reports.model import (
     CampaignLine,
     OfficeOutcome,
@@ -96,13 +97,52 @@ def program_report(
     *,
     pdc: PdcMeasure | None = None,
     settings: QueueSettings | None = None,
+    previous: bool = True,
 ) -> ProgramReport:
-    """The report, one section per pharmacy `who` may see. `pdc` defaults to `queues.adherence.pdc`."""
+    """The report, one section per pharmacy `who` may see. `pdc` defaults to `queues.adherence.pdc`.
+
+    A period that runs past today is measured to today (the report says so): days to come have no
+    calls yet, and a PDC window ending in the future counts them as days without supply. With
+    `previous`, the period of the same length just before is measured too, to compare against."""
     check_period(start, end)
     pharmacies = allowed_pharmacies(session, who, pharmacy)
-    measure: FastPdc | PdcMeasure = pqa_fast_pdc() if pdc is None else pdc
     if not pharmacies:
         return ProgramReport(start, end, now, who.name, ())
+    today = max(now.astimezone(ZoneInfo(ph.timezone)).date() for ph in pharmacies)
+    if start > today:
+        raise OutreachError(
+            f"--from {start} is after today ({today}): there is nothing to report yet"
+        )
+    measured = min(end, today)
+    sections = _sections(session, pharmacies, start, measured, pdc, settings)
+    before: tuple[PharmacyReport, ...] = ()
+    days = (measured - start).days + 1
+    first_before = start - timedelta(days=days)
+    if previous:
+        before = _sections(
+            session, pharmacies, first_before, start - timedelta(days=1), pdc, settings
+        )
+    return ProgramReport(
+        start,
+        end,
+        now,
+        who.name,
+        sections,
+        measured_to=measured if measured < end else None,
+        previous=before,
+        previous_period=(first_before, start - timedelta(days=1)) if previous else None,
+    )
+
+
+def _sections(
+    session: Session,
+    pharmacies: list[Pharmacy],
+    start: date,
+    end: date,
+    pdc: PdcMeasure | None,
+    settings: QueueSettings | None,
+) -> tuple[PharmacyReport, ...]:
+    measure: FastPdc | PdcMeasure = pqa_fast_pdc() if pdc is None else pdc
     bounds = {ph.id: _bounds(ph.timezone, start, end) for ph in pharmacies}
     days, w0, w1 = pdc_windows(start, end)
     rows = fetch(
@@ -127,13 +167,12 @@ def program_report(
     pdc_of = {
         ph.id: pdc_figures(rows.pdc.get(ph.id, ()), days, w0, w1, measure) for ph in pharmacies
     }
-    sections = tuple(
+    return tuple(
         _section(
             session, ph, bounds[ph.id], rows, reached_codes, campaigns, pdc_of[ph.id], settings
         )
         for ph in pharmacies
     )
-    return ProgramReport(start, end, now, who.name, sections)
 
 
 def _bounds(zone: str, start: date, end: date) -> tuple[datetime, datetime]:
@@ -195,10 +234,16 @@ def _section(
         ),
         key=lambda line: (line.kind, line.campaign),
     )
-    all_called = {c.patient_id for c in patient_calls}
-    all_reached = {
-        c.patient_id for c in patient_calls if reached_codes.get(c.disposition, ("", False))[1]
-    }
+    actions = [a for a in rows.actions.get(ph.id, ()) if lo <= a[3] < hi]
+    tally = FigureTally()
+    for c in patient_calls:
+        tally.call(
+            c.id, c.patient_id, c.disposition, reached_codes.get(c.disposition, ("", False))[1]
+        )
+    for a in actions:
+        tally.action(a[6], a[5], a[0], a[1])
+    figures = tally.figures()
+    counted = {c.id for c in patient_calls}
 
     office_counts: dict[str, int] = defaultdict(int)
     for c in office:
@@ -208,14 +253,16 @@ def _section(
         for code, n in sorted(office_counts.items(), key=lambda kv: (-kv[1], kv[0]))
     )
 
-    actions = [a for a in rows.actions.get(ph.id, ()) if lo <= a[3] < hi]
-    refills = _refills([a for a in actions if a[0] == "refill_request"], rows.rx_fills, tz)
+    refills = _refills(
+        [a for a in actions if a[0] == REFILL_REQUEST and a[5] in counted], rows.rx_fills, tz
+    )
     vaccines: dict[str, int] = defaultdict(int)
-    for kind, _, _, _, detail in actions:
-        if kind == "vaccine_interest":
+    for kind, _, _, _, detail, attempt_id, _ in actions:
+        if kind == VACCINE_INTEREST and attempt_id in counted:
             found = detail.get("vaccine") if isinstance(detail, dict) else None
             vaccines[str(found or "unspecified")] += 1
 
+    all_called = {c.patient_id for c in patient_calls}
     check_name, inside = window_check(session, ph, all_called, settings, homes=rows.homes)
     outside = tuple(c.id for c in patient_calls if not inside(c.started_at, c.patient_id, c.number))
 
@@ -223,15 +270,15 @@ def _section(
         code=ph.code,
         name=ph.name,
         timezone=ph.timezone,
-        patients_called=len(all_called),
-        patients_reached=len(all_reached),
-        attempts=len(patient_calls),
+        patients_called=figures.patients_called,
+        patients_reached=figures.patients_reached,
+        attempts=figures.calls,
         campaigns=tuple(lines),
         refills=refills,
-        med_sync_enrollments=len({a[1] for a in actions if a[0] == "med_sync_enrollment"}),
+        med_sync_enrollments=figures.med_sync_enrollments,
         vaccine_interests=sum(vaccines.values()),
         vaccine_by_kind=tuple(sorted(vaccines.items())),
-        pharmacist_escalations=sum(1 for a in actions if a[0] == "pharmacist_escalation"),
+        pharmacist_escalations=figures.pharmacist_escalations,
         pdc=pdc,
         prescriber_calls=len(office),
         prescriber_outcomes=outcomes,
@@ -267,7 +314,7 @@ def _refills(
     requests: list[ActionRow], rx_fills: dict[int, list[date]], tz: ZoneInfo
 ) -> RefillFigures:
     days: list[int] = []
-    for _, _, rx, called_at, _ in requests:
+    for _, _, rx, called_at, *_ in requests:
         if rx is None:
             continue
         call_day = called_at.astimezone(tz).date()

@@ -18,15 +18,19 @@ from queues.reports.render_csv import render_csv
 from queues.reports.render_html import render_html
 
 
-def render_pdf(report: ProgramReport) -> bytes:
+def render_pdf(report: ProgramReport, paper: str = "letter") -> bytes:
     """fpdf2 holds ~35 MB once imported: only a PDF report imports it."""
     from queues.reports import render_pdf as pdf
 
-    return pdf.render_pdf(report)
+    return pdf.render_pdf(report, paper)
 
 
-RENDERERS: dict[str, tuple[Callable[[ProgramReport], bytes], str]] = {
-    "csv": (render_csv, "text/csv"),
+def _csv(report: ProgramReport, paper: str = "letter") -> bytes:
+    return render_csv(report)  # a spreadsheet has no paper
+
+
+RENDERERS: dict[str, tuple[Callable[[ProgramReport, str], bytes], str]] = {
+    "csv": (_csv, "text/csv"),
     "html": (render_html, "text/html"),
     "pdf": (render_pdf, "application/pdf"),
 }
@@ -52,6 +56,7 @@ def export_report(
     *,
     pdc: PdcMeasure | None = None,
     report: ProgramReport | None = None,
+    paper: str = "letter",
 ) -> ReportFile:
     """Run in the caller's transaction; the audit event commits with it.
 
@@ -65,7 +70,7 @@ def export_report(
     else:
         _check_same(session, report, who, pharmacy, start, end)
     render, media_type = RENDERERS[fmt]
-    content = render(report)
+    content = render(report, paper)
     record(
         session,
         "export",

@@ -24,8 +24,8 @@ _CHUNK = 500  # ids per IN list, for the rare task that is not one of the called
 
 # (attempt id, patient id, started at, disposition, dialed number, open task ids)
 CallRow = tuple[int, int, datetime, str, str | None, Any]
-# (kind, patient id, prescription id, call started at, detail)
-ActionRow = tuple[str, int, int | None, datetime, Any]
+# (kind, patient id, prescription id, call started at, detail, attempt id, action id)
+ActionRow = tuple[str, int, int | None, datetime, Any, int, int]
 # (PQA class, patient id, drug, fill date, days supply), ordered by class then patient
 PdcRow = tuple[str, int, str, date, int]
 
@@ -97,6 +97,8 @@ def fetch(
             FollowUpAction.prescription_id,
             Attempt.started_at,
             FollowUpAction.detail,
+            FollowUpAction.attempt_id,
+            FollowUpAction.id,
         )
         .join(Attempt, Attempt.id == FollowUpAction.attempt_id)
         .where(*action_filter)

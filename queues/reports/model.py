@@ -129,7 +129,18 @@ class PharmacyReport:
 @dataclass(frozen=True)
 class ProgramReport:
     start: date
-    end: date  # inclusive
+    end: date  # inclusive, as asked
     generated_at: datetime
     generated_by: str
     sections: tuple[PharmacyReport, ...]
+    measured_to: date | None = None  # the period runs past today: measured to this day
+    previous: tuple[PharmacyReport, ...] = ()  # the period of the same length just before
+    previous_period: tuple[date, date] | None = None
+
+    @property
+    def last_day(self) -> date:
+        """The last day measured."""
+        return self.measured_to or self.end
+
+    def previous_of(self, code: str) -> PharmacyReport | None:
+        return next((p for p in self.previous if p.code == code), None)

@@ -94,6 +94,6 @@ def _compliance_check(
 
     return (
         "the patient's calling window when called (federal and state hours in the patient's "
-        "zones, the pharmacy's window and hours; queues.compliance)",
+        "zones, the pharmacy's window and hours)",
         inside,
     )

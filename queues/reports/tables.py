@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 
 from queues.reports.model import PharmacyReport, ProgramReport
 
@@ -67,6 +68,13 @@ class Table:
     header: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
     alarm: bool = False  # a figure that must be zero is not
+
+
+def period_words(start: date, end: date) -> str:
+    """September 1 – November 30, 2026 (the year once when both ends share it)."""
+    if start.year == end.year:
+        return f"{start:%B} {start.day} – {end:%B} {end.day}, {end.year}"
+    return f"{start:%B} {start.day}, {start.year} – {end:%B} {end.day}, {end.year}"
 
 
 def pct(value: float | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError,
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.errors import DatabaseBusy, DatabaseUnavailable
+from queues.store import chain
 
 if TYPE_CHECKING:  # Alembic (~35 MB) is imported by the upgrade alone
     from alembic.config import Config
@@ -38,6 +40,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
+    # The audit log's seal trigger hashes each new row with it (queues/store/chain.py).
+    dbapi_connection.create_function(chain.SQL_FUNCTION, 8, chain.chain_hash, deterministic=True)
 
 
 # The execution option reading() sets: a transaction that only reads.
@@ -76,13 +80,25 @@ def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         raise DisconnectionError(str(exc)) from exc
 
 
+def _owner_only(path: Path) -> None:
+    """An SQLite file made before the product set its umask (0644) becomes 0600, its WAL too."""
+    for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if part.stat().st_uid == os.getuid() and part.stat().st_mode & 0o077:
+                part.chmod(0o600)
+        except OSError:
+            continue  # not there yet: SQLite creates it under the umask
+
+
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     """An engine for `url`, checked by one round trip so a bad URL fails here, plainly."""
     parsed = make_url(url)
     try:
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                # Patient data: a folder and a file for the user the product runs as.
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                _owner_only(Path(parsed.database))
             engine = create_engine(
                 url,
                 connect_args={"check_same_thread": False, "isolation_level": None},

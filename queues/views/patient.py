@@ -27,6 +27,7 @@ class FillView:
     fill_date: date
     days_supply: int
     quantity: float
+    estimated: bool = False  # worked out by an import, not dispensed as such
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,9 @@ class MedicationView:
     run_out: date | None
     fill_count: int
     recent_fills: tuple[FillView, ...]
+    # The last fill was estimated by an import (no dispense in the source): show "estimated"
+    # next to `run_out`.
+    estimated: bool = False
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from console.app import OutreachApp
 from console.config import SipSettings
@@ -19,11 +20,12 @@ from console.screens.login import LoginScreen
 from console.screens.workspace import WorkspaceScreen
 from console.screens.wrap_up import WrapUpScreen
 from console.services.container import Services
+from console.widgets.patient_card import PatientCard
 from queues.auth import signed_in
 from queues.floor import controls
 from queues.store.db import transaction
-from queues.store.models import AgentState, Attempt, User
-from tests.e2e.helpers import sign_in, until, user_id
+from queues.store.models import AgentState, Attempt, QueueEntry, User
+from tests.e2e.helpers import choose_disposition, sign_in, until, user_id
 from tests.softphone.conftest import SippPeer, sipp  # noqa: F401 (the fixture)
 from tests.world import World, make_world, visible_text
 
@@ -51,6 +53,27 @@ async def sign_in_and_take_patient(pilot: Pilot[Any], name: str = "ana") -> Work
     return screen
 
 
+def workspace(app: OutreachApp) -> WorkspaceScreen:
+    """The workspace, under the wrap-up when that is open."""
+    return next(s for s in app.screen_stack if isinstance(s, WorkspaceScreen))
+
+
+def bar(app: OutreachApp) -> str:
+    """The softphone bar's state line, as the agent reads it."""
+    return str(workspace(app).query_one("#sp-state", Static).render())
+
+
+def dial_bar(app: OutreachApp) -> str:
+    screen = workspace(app)
+    return " · ".join(
+        str(screen.query_one(f"#dial-{part}", Static).render()) for part in ("mode", "state")
+    )
+
+
+def status_line(app: OutreachApp) -> str:
+    return str(workspace(app).query_one("#status-line", Static).render())
+
+
 @pytest.mark.sip
 async def test_a_call_through_the_softphone_connects_hangs_up_and_wraps_up(
     tmp_path: Path,
@@ -61,17 +84,33 @@ async def test_a_call_through_the_softphone_connects_hangs_up_and_wraps_up(
     app = OutreachApp(w.services)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await sign_in_and_take_patient(pilot)
-        assert screen.softphone is not None
+        await until(pilot, lambda: screen.softphone is not None, "the softphone")
+        assert "MANUAL DIAL" not in visible_text(app)
+        assert "Dial it on your phone" not in visible_text(app)
+        assert dial_bar(app).startswith("SOFTPHONE")
         await pilot.press("d")
         await until(pilot, lambda: screen.phase == "connected", "the patient to answer")
-        assert "ON CALL" in visible_text(app)
+        assert "ON CALL" in status_line(app)
+        assert bar(app).startswith("Connected 00:0")
+        # Mute and each key sent show in the softphone bar.
+        await pilot.press("m")
+        await until(pilot, lambda: "MUTED" in bar(app), "mute on the bar")
+        await pilot.press("k", "4", "2")
+        await until(pilot, lambda: "keys sent 42" in bar(app), "the digits on the bar")
+        await pilot.press("m")
+        await until(pilot, lambda: "MUTED" not in bar(app), "mute off on the bar")
+        screen.focus_next()  # off the keypad: the workspace's keys again
         await pilot.press("h")
-        await until(pilot, lambda: screen.call.ended_at is not None, "the hang-up")
-        await pilot.press("w")
+        # The hang-up ends the call on screen and opens the wrap-up by itself.
         await until(pilot, lambda: isinstance(app.screen, WrapUpScreen), "the wrap-up")
         wrap = app.screen
         assert isinstance(wrap, WrapUpScreen)
-        assert wrap.suggested == "completed"
+        await until(pilot, lambda: "The call: Call completed" in visible_text(app), "how it ended")
+        # The script was left at its first step: nothing suggests "call completed".
+        assert wrap.suggested is None
+        assert screen.phase == "ended"
+        assert "ON CALL" not in status_line(app) and "CALL ENDED" in status_line(app)
+        await choose_disposition(pilot, "completed")
         await pilot.press("ctrl+s")
         await until(pilot, lambda: isinstance(app.screen, WorkspaceScreen), "the save")
     assert peer.wait() == 0, peer.trace()
@@ -88,7 +127,92 @@ async def test_a_call_through_the_softphone_connects_hangs_up_and_wraps_up(
 
 
 @pytest.mark.sip
-async def test_a_busy_line_preselects_busy_in_the_wrap_up(
+async def test_the_patient_hanging_up_ends_the_call_on_screen_and_opens_the_wrap_up(
+    tmp_path: Path,
+    sipp: Callable[..., SippPeer],  # noqa: F811
+) -> None:
+    peer = sipp("uas_remote_bye.xml", "-rtp_echo", "-d", "1500")
+    w = world(tmp_path, SipSettings(server="127.0.0.1", port=peer.port, audio=False))
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await sign_in_and_take_patient(pilot)
+        await until(pilot, lambda: screen.softphone is not None, "the softphone")
+        await pilot.press("d")
+        await until(pilot, lambda: screen.phase == "connected", "the patient to answer")
+        await until(pilot, lambda: isinstance(app.screen, WrapUpScreen), "the wrap-up")
+        await until(
+            pilot, lambda: "The call: The patient hung up" in visible_text(app), "how it ended"
+        )
+        assert screen.phase == "ended" and "ON CALL" not in status_line(app)
+        await pilot.press("escape")  # back to the call: it shows as ended, not on call
+        await until(pilot, lambda: app.screen is screen, "the workspace")
+        assert "Ended — The patient hung up" in bar(app)
+        assert "CALL ENDED" in status_line(app)
+    assert peer.wait() == 0, peer.trace()
+
+
+@pytest.mark.sip
+async def test_hanging_up_while_it_rings_shows_ringing_then_preselects_no_answer(
+    tmp_path: Path,
+    sipp: Callable[..., SippPeer],  # noqa: F811
+) -> None:
+    peer = sipp("uas_ring_no_answer.xml")
+    w = world(tmp_path, SipSettings(server="127.0.0.1", port=peer.port, audio=False))
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await sign_in_and_take_patient(pilot)
+        await until(pilot, lambda: screen.softphone is not None, "the softphone")
+        await pilot.press("d")
+        await until(pilot, lambda: screen.phase == "ringing", "the phone to ring")
+        assert "RINGING" in status_line(app)
+        assert bar(app).startswith("Ringing… (SIP 180)")
+        assert "Ringing (SIP 180)" in dial_bar(app)
+        await pilot.press("h")
+        await until(pilot, lambda: isinstance(app.screen, WrapUpScreen), "the wrap-up")
+        wrap = app.screen
+        assert isinstance(wrap, WrapUpScreen) and wrap.suggested == "no_answer"
+        await until(
+            pilot, lambda: "The call: Hung up before an answer" in visible_text(app), "how it ended"
+        )
+    assert peer.wait() == 0, peer.trace()
+
+
+@pytest.mark.sip
+async def test_a_dead_trunk_is_a_line_failure_not_a_patient_outcome(
+    tmp_path: Path,
+    sipp: Callable[..., SippPeer],  # noqa: F811
+) -> None:
+    peer = sipp("uas_reject_503.xml")
+    w = world(tmp_path, SipSettings(server="127.0.0.1", port=peer.port, audio=False))
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await sign_in_and_take_patient(pilot)
+        await until(pilot, lambda: screen.softphone is not None, "the softphone")
+        assert screen.offer is not None
+        patient_id = screen.offer.claim.patient_id
+        await pilot.press("d")
+        # Recorded by the console itself: no wrap-up, no disposition asked of the agent.
+        await until(pilot, lambda: screen.offer is None, "the line failure to be recorded")
+        assert not isinstance(app.screen, WrapUpScreen)
+        text = screen.query_one(PatientCard).message
+        assert "the line failed: 503 Service Unavailable — nothing was said to the patient" in text
+        assert "No answer" not in text
+        assert screen.check_action("ready", ()) is True
+    assert peer.wait() == 0, peer.trace()
+    with w.store.sessions() as s:
+        attempt = s.scalars(select(Attempt)).one()
+        assert (attempt.patient_id, attempt.dial_mode) == (patient_id, "sip")
+        assert (attempt.call_result, attempt.sip_status, attempt.disposition) == (
+            "failed",
+            503,
+            "line_failed",
+        )
+        entry = s.get_one(QueueEntry, patient_id)
+        assert entry.status != "done" and entry.holder_id is None
+
+
+@pytest.mark.sip
+async def test_a_busy_line_opens_the_wrap_up_with_busy_preselected(
     tmp_path: Path,
     sipp: Callable[..., SippPeer],  # noqa: F811
 ) -> None:
@@ -97,12 +221,14 @@ async def test_a_busy_line_preselects_busy_in_the_wrap_up(
     app = OutreachApp(w.services)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await sign_in_and_take_patient(pilot)
+        await until(pilot, lambda: screen.softphone is not None, "the softphone")
         await pilot.press("d")
-        await until(pilot, lambda: screen.phase == "busy", "the busy signal")
-        await pilot.press("w")
         await until(pilot, lambda: isinstance(app.screen, WrapUpScreen), "the wrap-up")
         wrap = app.screen
         assert isinstance(wrap, WrapUpScreen) and wrap.suggested == "busy"
+        await until(pilot, lambda: "The call: Busy (SIP 486)" in visible_text(app), "how it ended")
+        await until(pilot, lambda: bool(wrap.options), "the dispositions")
+        assert "line_failed" not in wrap.options  # the console's own, never the agent's choice
         await pilot.press("ctrl+s")
         await until(pilot, lambda: isinstance(app.screen, WorkspaceScreen), "the save")
     assert peer.wait() == 0, peer.trace()

@@ -111,7 +111,7 @@ async def test_dial_connect_hang_up_from_the_bar(sipp: Callable[..., SippPeer]) 
         await pilot.click(KeyCap, offset=(1, 0))  # the keypad's first key: "1"
         await app.keys_out("1")
         await pilot.pause()
-        assert "keys 1" in bar_text(app)
+        assert "keys sent 1" in bar_text(app)
         await pilot.press("x")
         await app.reach(CallState.ENDED)
         await pilot.pause()
