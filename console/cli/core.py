@@ -204,14 +204,13 @@ def cmd_queue_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_queue_build(args: argparse.Namespace) -> int:
-    from queues.building.build import build_queues
-    from queues.store.db import transaction
+    from queues.building.stepwise import build_queues_in_steps
 
     services = services_for(args)
     try:
         now = parse_time_arg(args.now, "--now") if args.now else services.clock.now()
-        with transaction(services.sessions) as session:
-            result = build_queues(session, now, services.settings.queue)
+        # Read outside the write lock, written in short steps: agents keep claiming meanwhile.
+        result = build_queues_in_steps(services.sessions, now, services.settings.queue)
     finally:
         services.close()
     print(result.describe())

@@ -22,11 +22,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from demo.world import CAMPAIGNS, seed_demo
 from queues.building.build import build_queues
+from queues.building.stepwise import build_queues_in_steps
 from queues.store.db import transaction
 from queues.store.models import (
     Attempt,
@@ -92,18 +94,16 @@ def _dump(session: Session) -> dict[str, Any]:
     return {"tasks": sorted(tasks, key=repr), "entries": sorted(entries)}
 
 
+STEPWISE = {"stepwise": False}  # set by the test: the build in short steps instead of one
+
+
 def _build(sessions: sessionmaker[Session], now: datetime) -> dict[str, Any]:
-    with transaction(sessions) as s:
-        r = build_queues(s, now)
-        counts = [
-            r.created,
-            r.reopened,
-            r.closed,
-            r.filled,
-            r.updated,
-            r.open_tasks,
-            r.queued_patients,
-        ]
+    if STEPWISE["stepwise"]:
+        r = build_queues_in_steps(sessions, now)
+    else:
+        with transaction(sessions) as s:
+            r = build_queues(s, now)
+    counts = [r.created, r.reopened, r.closed, r.filled, r.updated, r.open_tasks, r.queued_patients]
     with sessions() as s:
         return {"result": counts, **_dump(s)}
 
@@ -197,7 +197,13 @@ def _day_one_changes(sessions: sessionmaker[Session], t1: datetime) -> None:
             e.holder_id = agent.id
 
 
-def test_build_decides_as_before(sessions: sessionmaker[Session]) -> None:
+@pytest.mark.parametrize("stepwise", [False, True], ids=["one_transaction", "in_steps"])
+def test_build_decides_as_before(
+    sessions: sessionmaker[Session], stepwise: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In steps: what `outreach queue build` runs, reading outside the write lock and writing in
+    # short transactions (queues.building.stepwise); it must decide exactly the same.
+    monkeypatch.setitem(STEPWISE, "stepwise", stepwise)
     seed_demo(sessions, patients=400, seed=11, now=T0)
     with sessions() as s:
         steps: list[dict[str, Any]] = [{"result": None, **_dump(s)}]

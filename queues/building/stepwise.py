@@ -1,0 +1,286 @@
+"""A full queue build that never holds agents up: it reads and works out everything in a read-only
+transaction (on SQLite a WAL snapshot, no lock), then writes in short transactions of a few
+thousand rows, so claims get the write lock between them (SQLite) or never wait on a build's rows
+for long (PostgreSQL).
+
+It decides what `build_queues` decides (tests/queues/test_building_equivalence.py runs both). Its
+writes are guarded by what they were worked out from — a task closes only if still open, an entry
+finishes only if nobody holds it — so a row a call changed since the read is left as the call left
+it, for the next build. On PostgreSQL the build holds the builds' advisory lock for its whole run
+(other builds wait, as they wait on each other); on SQLite a scoped build (an import, a supervisor's
+control) may write between two steps, and the new rows a full build writes yield to what it wrote.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Integer, String, bindparam, column, table, text, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.types import DateTime, NullType
+
+from queues.building.build import (
+    _COLUMN_TYPES,
+    _T,
+    BUILD_LOCK,
+    FILLED,
+    PART_PATIENTS,
+    REOPENABLE,
+    BuildResult,
+    _bind_utc,
+    _closings,
+    _collector_paused,
+    _due_in,
+    _existing_entries,
+    _existing_tasks,
+    _insert_rows,
+    _stale_rows,
+    _Work,
+)
+from queues.building.rules import default_rules
+from queues.building.rules.base import Rule
+from queues.building.rules.snapshot import load_snapshot
+from queues.claims.admission import admit_entries, read_undialed
+from queues.settings import QueueSettings
+from queues.store.db import reading, transaction
+
+# Rows per write transaction: a few milliseconds of the write lock each.
+STEP_ROWS = 2_000
+
+
+class _Collector:
+    """Stands in for the build's writer thread: keeps the new rows for the write steps."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list[tuple[Any, ...]]] = {"tasks": [], "queue_entries": []}
+
+    def submit(
+        self, _fn: Callable[..., object], _conn: Connection, name: str, rows: list[Any]
+    ) -> None:
+        self.rows[name].extend(rows)
+
+
+def build_queues_in_steps(
+    sessions: sessionmaker[Session],
+    now: datetime,
+    settings: QueueSettings | None = None,
+    rules: Iterable[Rule] | None = None,
+) -> BuildResult:
+    """Bring every patient's tasks and queue entries in line with the rules, in short steps."""
+    settings = settings or QueueSettings()
+    rules = tuple(default_rules() if rules is None else rules)
+    clock = time.perf_counter
+    started = clock()
+    with _collector_paused(), _builds_wait(sessions):
+        with reading(sessions) as session:
+            conn = session.connection()
+            snapshot = load_snapshot(session, now)
+            existing = _existing_tasks(conn, False)
+            entries = _existing_entries(conn, False)
+            undialed = read_undialed(
+                conn, [pid for pid in snapshot.patients if pid not in entries], now
+            )
+            work = _Work(conn, existing, entries, undialed, now, settings)
+            collector = _Collector()
+            for zone, part in snapshot.parts(PART_PATIENTS):
+                work.take(_due_in(part, zone, now, settings, rules), snapshot, collector)  # type: ignore[arg-type]
+            stale_ids = [v[0] for key, v in existing.open_by_key.items() if key not in work.due]
+            closes = list(_closings(session, snapshot, _stale_rows(session, stale_ids), now))
+        phases = {"read and rules": clock() - started}
+        steps = _Steps(sessions)
+        for name in ("tasks", "queue_entries"):
+            for chunk in _chunks(collector.rows[name]):
+                steps.run(_insert_new, name, chunk)
+        stored_at = _bind_utc(now)
+        for chunk in _chunks(closes):
+            steps.run(_execute, _CLOSE, [_close_params(x, stored_at) for x in chunk])
+        for chunk in _chunks(work.reopen):
+            steps.run(_execute, _REOPEN_GUARDED, chunk)
+        for chunk in _chunks(work.changed):
+            steps.run(_execute, _RESCORE_GUARDED, chunk)
+        reopens, rekeys, finished = _entry_changes(work)
+        for chunk in _chunks(reopens):
+            steps.run(_execute, _ENTRY_REOPEN, [{**x, "at": stored_at} for x in chunk])
+        for chunk in _chunks(rekeys):
+            steps.run(_execute, _ENTRY_REKEY, chunk)
+        for i in range(0, len(finished), 500):
+            ids = ", ".join(str(int(p)) for p in finished[i : i + 500])
+            steps.run(_finish_entries, ids)
+        phases["writes"] = clock() - started - sum(phases.values())
+        admitted = work.admitted
+        if entries:
+            for pharmacy_id in sorted(set(snapshot.pharmacy_zone)):
+                with transaction(sessions) as session:
+                    admitted += admit_entries(session, now, settings, pharmacy_ids=[pharmacy_id])
+        phases["admission"] = clock() - started - sum(phases.values())
+    filled = sum(1 for c in closes if c["closed_reason"] == FILLED)
+    return BuildResult(
+        work.created,
+        len(work.reopen),
+        len(closes),
+        filled,
+        len(work.changed),
+        len(work.due),
+        len(work.queued),
+        admitted,
+        {k: round(v, 3) for k, v in phases.items()},
+    )
+
+
+class _Steps:
+    """Each write its own short transaction; on SQLite a pause as long as the step held the lock
+    before taking it again, so a claim waiting in SQLite's busy handler gets its turn."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+        bind = sessions.kw.get("bind")
+        self.sqlite = isinstance(bind, Engine) and bind.dialect.name == "sqlite"
+        self.steps = 0
+
+    def run(self, write: Callable[..., object], *args: Any) -> None:
+        began = time.perf_counter()
+        with transaction(self.sessions) as session:
+            write(session.connection(), *args)
+        self.steps += 1
+        if self.sqlite:
+            time.sleep(min(time.perf_counter() - began, 0.05))
+
+
+@contextmanager
+def _builds_wait(sessions: sessionmaker[Session]) -> Iterator[None]:
+    """PostgreSQL: the builds' advisory lock for the whole run, on a connection of its own."""
+    bind = sessions.kw.get("bind")
+    if not isinstance(bind, Engine) or bind.dialect.name != "postgresql":
+        yield
+        return
+    with bind.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": BUILD_LOCK})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": BUILD_LOCK})
+            conn.commit()
+
+
+def _insert_new(conn: Connection, name: str, rows: list[tuple[Any, ...]]) -> None:
+    """New rows; on SQLite, a row a scoped build wrote since the read is kept as it wrote it."""
+    if conn.dialect.name == "postgresql":
+        _insert_rows(conn, name, rows)  # under the builds' lock: nobody else adds these rows
+        return
+    columns = _COLUMN_TYPES[name]
+    names = ", ".join(n for n, _ in columns)
+    values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
+    conn.exec_driver_sql(
+        f"INSERT OR IGNORE INTO {name} ({names}) SELECT {values} FROM json_each(?)",
+        (orjson.dumps(rows).decode(),),
+    )
+
+
+def _execute(conn: Connection, statement: Any, params: list[dict[str, Any]]) -> None:
+    conn.execute(statement, params)
+
+
+def _finish_entries(conn: Connection, ids: str) -> None:
+    conn.exec_driver_sql(
+        f"UPDATE queue_entries SET status = 'done' WHERE patient_id IN ({ids}) "
+        "AND status = 'open' AND holder_id IS NULL"
+    )
+
+
+def _chunks(rows: list[Any]) -> Iterator[list[Any]]:
+    for i in range(0, len(rows), STEP_ROWS):
+        yield rows[i : i + STEP_ROWS]
+
+
+def _entry_changes(work: _Work) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[int]]:
+    reopens, rekeys = [], []
+    for patient_id, key in work.queued.items():
+        entry = work.entries.get(patient_id)
+        if entry is None:
+            continue
+        if entry[0] != "open":
+            reopens.append({"_pid": patient_id, "sk": key})
+        elif entry[1] != key:
+            rekeys.append({"_pid": patient_id, "sk": key})
+    finished = [
+        pid
+        for pid, (status, _key, holder) in work.entries.items()
+        if pid not in work.queued and status == "open" and holder is None
+    ]
+    return reopens, rekeys, finished
+
+
+def _close_params(close: dict[str, Any], at: datetime) -> dict[str, Any]:
+    return {
+        "_id": close["id"],
+        "at": at,
+        "why": close["closed_reason"],
+        "credit": close["success_attempt_id"],
+    }
+
+
+_TC = table(
+    "tasks",
+    column("id", Integer),
+    column("status", String),
+    column("closed_at", DateTime),
+    column("closed_reason", String),
+    column("success_attempt_id", Integer),
+)
+_CLOSE = (
+    update(_TC)
+    .where(_TC.c.id == bindparam("_id"), _TC.c.status == "open")
+    .values(
+        status="closed",
+        closed_at=bindparam("at"),
+        closed_reason=bindparam("why"),
+        success_attempt_id=bindparam("credit"),
+    )
+)
+_REOPEN_GUARDED = (
+    update(_T)
+    .where(
+        _T.c.id == bindparam("_id"),
+        _T.c.status == "closed",
+        # The reopenable reasons as literals: an IN list cannot be bound in an executemany.
+        text("closed_reason IN (" + ", ".join(f"'{r}'" for r in REOPENABLE) + ")"),
+    )
+    .values(
+        status="open",
+        closed_at=None,
+        closed_reason=None,
+        priority_parts=bindparam("pp"),
+        score=bindparam("sc"),
+        reason=bindparam("re"),
+    )
+)
+_RESCORE_GUARDED = (
+    update(_T)
+    .where(_T.c.id == bindparam("_id"), _T.c.status == "open")
+    .values(priority_parts=bindparam("pp"), score=bindparam("sc"), reason=bindparam("re"))
+)
+_QE = table(
+    "queue_entries",
+    column("patient_id", Integer),
+    column("status", String),
+    column("sort_key", NullType()),
+    column("available_at", DateTime),
+    column("holder_id", Integer),
+)
+_ENTRY_REOPEN = (
+    update(_QE)
+    .where(_QE.c.patient_id == bindparam("_pid"), _QE.c.status != "open")
+    .values(sort_key=bindparam("sk"), status="open", available_at=bindparam("at"))
+)
+_ENTRY_REKEY = (
+    update(_QE)
+    .where(_QE.c.patient_id == bindparam("_pid"), _QE.c.status == "open")
+    .values(sort_key=bindparam("sk"))
+)

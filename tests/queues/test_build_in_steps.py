@@ -1,0 +1,59 @@
+"""`outreach queue build` works in short steps: between two of its writes an agent's claim goes
+through at once, on SQLite (no write lock held across steps) and on PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from demo.world import seed_demo
+from queues.building import stepwise
+from queues.claims.claiming import claim_next
+from queues.store.db import transaction
+from queues.store.models import Pharmacy, QueueEntry, Task, User
+
+T0 = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)
+
+
+def test_agents_claim_between_the_steps_of_a_full_build(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_demo(sessions, patients=300, seed=5, now=T0)
+    with transaction(sessions) as s:  # a first build of everything, as after a big import
+        s.execute(text("DELETE FROM queue_entries"))
+        s.execute(text("UPDATE attempts SET task_ids = '{}'"))
+        s.execute(text("DELETE FROM tasks"))
+        agent = s.scalars(select(User).where(User.role == "agent").order_by(User.id)).first()
+        assert agent is not None
+        agent_id = agent.id
+        pharmacies = list(s.scalars(select(Pharmacy.id)))
+    monkeypatch.setattr(stepwise, "STEP_ROWS", 200)
+    claims: list[Any] = []
+    real_run = stepwise._Steps.run
+
+    def run_then_claim(self: stepwise._Steps, write: Any, *args: Any) -> None:
+        real_run(self, write, *args)
+        # The step has committed: the claim must not wait on the build (no busy error).
+        with transaction(sessions) as s:
+            claim = claim_next(
+                s,
+                user_id=agent_id,
+                pharmacy_ids=pharmacies,
+                now=T0 + timedelta(minutes=len(claims)),
+                lease_seconds=1,
+                admit=None,
+            )
+        claims.append(claim)
+
+    monkeypatch.setattr(stepwise._Steps, "run", run_then_claim)
+    result = stepwise.build_queues_in_steps(sessions, T0)
+    assert result.created > 200 and len(claims) > 5
+    assert any(c is not None for c in claims)
+    with sessions() as s:
+        open_tasks = s.scalars(select(Task.id).where(Task.status == "open")).all()
+        entries = s.scalars(select(QueueEntry.patient_id)).all()
+    assert len(open_tasks) == result.open_tasks and len(entries) == result.queued_patients
