@@ -1,0 +1,489 @@
+"""Import: a pharmacy's export (CSV files or FHIR bulk NDJSON) through `queues.imports`, against a
+store floor, then a 1% re-import, then agents claiming while a full queue build runs.
+
+- import: the files read, upserted and the changed patients' queues built, as `outreach import`
+  does (all of a first import's patients are changed, so its build is a full one);
+- store floor: the same rows written set-based into the same tables of an empty database made the
+  same way (binary COPY on PostgreSQL, one INSERT … SELECT per table over a JSON array on SQLite),
+  with the ids read back between tables as any loader must; budget: import ≤ 3× the floor;
+- delta: a re-import in which 1% of the patients changed (a new ZIP, a new fill), with the
+  rebuild of those patients; budget ≤ 5% of the full import and build;
+- claims: agents claiming (as the console does, queues.claims.fast_claimer.Claimer) while
+  `outreach queue build` (queues.building.stepwise) rebuilds everyone a day later, against the same
+  claimers with no build; budget p99 ≤ 2× and no "busy" errors.
+
+    python bench/import.py --patients 100000 --fills 1000000 --format csv --backend sqlite --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    emit_json,
+    fmt,
+    log,
+    percentile,
+    print_table,
+    ratio,
+    scratch_database,
+    server_url,
+)
+from sqlalchemy import Engine, insert, select, text
+
+from queues.building.stepwise import build_queues_in_steps
+from queues.claims.fast_claimer import Claimer
+from queues.errors import DatabaseBusy
+from queues.imports.run import ImportSummary, import_csv, import_fhir
+from queues.imports.settings import ImportSettings
+from queues.imports.store import FILL_COLUMNS, PATIENT_COLUMNS, RX_COLUMNS, insert_rows
+from queues.settings import QueueSettings
+from queues.store.db import make_engine, session_factory, upgrade
+from queues.store.models import Campaign, Pharmacy, User
+
+NOW = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)  # a Wednesday, 10:00 in Chicago
+PLACES = (("75201", "TX", "214"), ("77002", "TX", "713"), ("78701", "TX", "512"))
+DRUGS = (
+    ("Lisinopril 10 MG Oral Tablet", "314076"),
+    ("Simvastatin 20 MG Oral Tablet", "312961"),
+    ("24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet", "860975"),
+    ("Atorvastatin 20 MG Oral Tablet", ""),
+    ("Amlodipine 5 MG Oral Tablet", ""),
+    ("Levothyroxine 75 MCG Oral Tablet", ""),
+)
+KINDS = ("refill_reminder", "adherence", "vaccine", "diabetes_education", "smoking_cessation")
+
+
+@dataclass
+class World:
+    """The synthetic export, as records (for the floor) and as files (for the import)."""
+
+    patients: list[tuple[str, str, str, date, str, str]] = field(default_factory=list)
+    prescriptions: list[tuple[str, str, str, str]] = field(
+        default_factory=list
+    )  # mrn, rx, name, code
+    fills: list[tuple[str, str, str, date, int]] = field(
+        default_factory=list
+    )  # mrn, rx, id, day, days
+
+    def rows(self) -> int:
+        return 2 * len(self.patients) + len(self.prescriptions) + len(self.fills)  # + phones
+
+
+def make_world(patients: int, fills: int, seed: int = 7) -> World:
+    rng = random.Random(seed)
+    w = World()
+    per_patient = max(1, fills // patients)
+    for p in range(patients):
+        zip_code, state, _area = PLACES[p % len(PLACES)]
+        born = date(1940, 1, 1) + timedelta(days=rng.randrange(365 * 45))
+        w.patients.append(
+            (f"P{p:07d}", f"Given{p % 997}", f"Family{p % 1999}", born, zip_code, state)
+        )
+        rxs = []
+        for r in range(1 + rng.randrange(3)):
+            name, code = DRUGS[rng.randrange(len(DRUGS))]
+            rx = f"R{p:07d}-{r}"
+            rxs.append(rx)
+            w.prescriptions.append((f"P{p:07d}", rx, name, code))
+        # Monthly fills back from a recent one, so some run out within the refill window.
+        last = NOW.date() - timedelta(days=rng.randrange(40))
+        for f in range(per_patient):
+            rx = rxs[f % len(rxs)]
+            day = last - timedelta(days=30 * (f // len(rxs)))
+            w.fills.append((f"P{p:07d}", rx, f"F{p:07d}-{f}", day, 30))
+    return w
+
+
+def write_csv(w: World, folder: Path) -> dict[str, Path]:
+    files = {k: folder / f"{k}.csv" for k in ("patients", "phones", "prescriptions", "fills")}
+    with files["patients"].open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["mrn", "first_name", "last_name", "birth_date", "zip_code", "state"])
+        out.writerows(w.patients)
+    with files["phones"].open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["mrn", "number", "kind"])
+        for n, p in enumerate(w.patients):
+            area = PLACES[n % len(PLACES)][2]
+            out.writerow([p[0], f"+1{area}555{n % 10000:04d}", "mobile"])
+    with files["prescriptions"].open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["mrn", "rx_id", "drug_name", "rxnorm", "refills_left"])
+        out.writerows((m, rx, name, code, 3) for m, rx, name, code in w.prescriptions)
+    with files["fills"].open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["mrn", "rx_id", "fill_id", "fill_date", "days_supply"])
+        out.writerows(w.fills)
+    return files
+
+
+def write_ndjson(w: World, folder: Path) -> Path:
+    with (folder / "Patient.ndjson").open("w") as fh:
+        for n, (mrn, given, family, born, zip_code, state) in enumerate(w.patients):
+            area = PLACES[n % len(PLACES)][2]
+            fh.write(
+                json.dumps(
+                    {
+                        "resourceType": "Patient",
+                        "id": mrn,
+                        "name": [{"family": family, "given": [given]}],
+                        "birthDate": born.isoformat(),
+                        "address": [{"postalCode": zip_code, "state": state}],
+                        "telecom": [
+                            {
+                                "system": "phone",
+                                "value": f"+1{area}555{n % 10000:04d}",
+                                "use": "mobile",
+                            }
+                        ],
+                    }
+                )
+                + "\n"
+            )
+    with (folder / "MedicationRequest.ndjson").open("w") as fh:
+        for mrn, rx, name, code in w.prescriptions:
+            concept: dict[str, Any] = {"text": name}
+            if code:
+                concept["coding"] = [
+                    {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": code}
+                ]
+            fh.write(
+                json.dumps(
+                    {
+                        "resourceType": "MedicationRequest",
+                        "id": rx,
+                        "status": "active",
+                        "intent": "order",
+                        "subject": {"reference": f"Patient/{mrn}"},
+                        "medicationCodeableConcept": concept,
+                        "dispenseRequest": {"numberOfRepeatsAllowed": 3},
+                    }
+                )
+                + "\n"
+            )
+    with (folder / "MedicationDispense.ndjson").open("w") as fh:
+        for mrn, rx, fill_id, day, days in w.fills:
+            fh.write(
+                json.dumps(
+                    {
+                        "resourceType": "MedicationDispense",
+                        "id": fill_id,
+                        "status": "completed",
+                        "subject": {"reference": f"Patient/{mrn}"},
+                        "medicationCodeableConcept": {"text": "as prescribed"},
+                        "authorizingPrescription": [{"reference": f"MedicationRequest/{rx}"}],
+                        "whenHandedOver": day.isoformat(),
+                        "daysSupply": {"value": days, "unit": "days", "code": "d"},
+                    }
+                )
+                + "\n"
+            )
+    return folder
+
+
+def prepare(url: str) -> tuple[Engine, int]:
+    engine = make_engine(url, pool_size=20)
+    upgrade(engine)
+    with session_factory(engine).begin() as s:
+        s.execute(text("DELETE FROM campaigns"))
+        from datetime import time as dtime
+
+        ph = Pharmacy(
+            code="BENCH",
+            name="Bench Pharmacy",
+            caller_id="+12145550100",
+            callback_number="+12145550100",
+            timezone="America/Chicago",
+            state="TX",
+            opens_at=dtime(8),
+            closes_at=dtime(20),
+        )
+        s.add(ph)
+        for kind in KINDS:
+            s.add(Campaign(pharmacy_id=None, kind=kind, name=kind, script_id=kind, weight=1.0))
+        s.flush()
+        return engine, ph.id
+
+
+def run_import(
+    engine: Engine, fmt_: str, source: Path | dict[str, Path], now: datetime
+) -> tuple[float, list[ImportSummary]]:
+    sessions = session_factory(engine)
+    queue, settings = QueueSettings(), ImportSettings()
+    started = time.perf_counter()
+    out = []
+    if fmt_ == "ndjson":
+        assert isinstance(source, Path)
+        out.append(import_fhir(sessions, str(source), "BENCH", now, queue, settings))
+    else:
+        assert isinstance(source, dict)
+        for kind in ("patients", "phones", "prescriptions", "fills"):
+            out.append(import_csv(sessions, kind, source[kind], "BENCH", now, queue, settings))
+    return time.perf_counter() - started, out
+
+
+def store_floor(engine: Engine, pharmacy_id: int, w: World) -> float:
+    """The same rows, written set-based: patients, their ids read back, phones and prescriptions,
+    their ids read back, fills; one transaction."""
+    sqlite = engine.dialect.name == "sqlite"
+
+    def v(value: Any) -> Any:
+        if sqlite and isinstance(value, date):
+            return value.isoformat()
+        if sqlite and isinstance(value, bool):
+            return int(value)
+        return value
+
+    patient_rows = [
+        (pharmacy_id, m, g, f, v(b), None, "en", z, s, *(v(False),), None, None, None,
+         v(False), None, v(False), v(False), v(False), v(False), v(False))
+        for m, g, f, b, z, s in w.patients
+    ]  # fmt: skip
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        insert_rows(
+            conn,
+            "patients",
+            (("pharmacy_id", "int4"), ("mrn", "text"), *PATIENT_COLUMNS,
+             ("do_not_call", "bool"), ("med_sync_enrolled", "bool")),
+            patient_rows,
+        )  # fmt: skip
+        ids = dict(
+            (m, i) for i, m in conn.execute(text("SELECT id, mrn FROM patients WHERE pharmacy_id = :p"), {"p": pharmacy_id})
+        )  # fmt: skip
+        insert_rows(
+            conn,
+            "phones",
+            (("patient_id", "int4"), ("number", "text"), ("kind", "text"), ("rank", "int4"),
+             ("wrong_number", "bool"), ("do_not_call", "bool")),
+            [(ids[p[0]], f"+1214555{n % 10000:04d}", "mobile", 0, v(False), v(False))
+             for n, p in enumerate(w.patients)],
+        )  # fmt: skip
+        insert_rows(
+            conn,
+            "prescriptions",
+            (("patient_id", "int4"), ("source_id", "text"), *RX_COLUMNS),
+            [(ids[m], rx, name, "x", code or None, None, v(True), 3, None, None, v(True))
+             for m, rx, name, code in w.prescriptions],
+        )  # fmt: skip
+        rx_ids = dict(
+            ((pid, s), i)
+            for i, pid, s in conn.execute(
+                text("SELECT id, patient_id, source_id FROM prescriptions")
+            )
+        )
+        insert_rows(
+            conn,
+            "fills",
+            (("prescription_id", "int4"), ("source_id", "text"), *FILL_COLUMNS),
+            [
+                (rx_ids[(ids[m], rx)], fid, v(day), days, 30.0, v(False))
+                for m, rx, fid, day, days in w.fills
+            ],
+        )
+    return time.perf_counter() - started
+
+
+def changed_world(w: World) -> World:
+    """1% of the patients: a new ZIP and a new fill each."""
+    step = 100
+    out = World(list(w.patients), list(w.prescriptions), list(w.fills))
+    for n in range(0, len(out.patients), step):
+        mrn, g, f, b, _z, s = out.patients[n]
+        out.patients[n] = (mrn, g, f, b, "75202", s)
+        out.fills.append(
+            (mrn, f"R{n:07d}-0", f"F{n:07d}-new", NOW.date(), 30)
+        )  # every patient has -0
+    return out
+
+
+@dataclass
+class ClaimRun:
+    latencies: list[float] = field(default_factory=list)
+    busy: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def claimers(
+    engine: Engine, users: list[int], pharmacy_id: int, stop: threading.Event, n: int
+) -> ClaimRun:
+    run = ClaimRun()
+    lock = threading.Lock()
+    pool = iter(users)
+
+    def claimer() -> None:
+        sessions = session_factory(engine)
+        c = Claimer(engine, sessions)
+        c.open()
+        try:
+            while not stop.is_set():
+                with lock:
+                    user = next(pool, None)
+                if user is None:
+                    return
+                t0 = time.perf_counter()
+                try:
+                    c.next(user_id=user, pharmacy_ids=[pharmacy_id], now=NOW, lease_seconds=600)
+                except DatabaseBusy:
+                    with lock:
+                        run.busy += 1
+                    continue
+                except Exception as error:  # counted and shown, the run goes on
+                    with lock:
+                        run.errors.append(type(error).__name__)
+                    continue
+                with lock:
+                    run.latencies.append(time.perf_counter() - t0)
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=claimer) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return run
+
+
+def add_users(engine: Engine, count: int) -> list[int]:
+    with engine.begin() as conn:
+        conn.execute(
+            insert(User),
+            [
+                {
+                    "username": f"bench{i}",
+                    "display_name": "b",
+                    "role": "agent",
+                    "password_hash": "x",
+                    "active": True,
+                }
+                for i in range(count)
+            ],
+        )
+        return list(
+            conn.execute(
+                select(User.id).where(User.username.like("bench%")).order_by(User.id)
+            ).scalars()
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=100_000)
+    parser.add_argument("--fills", type=int, default=1_000_000)
+    parser.add_argument("--format", choices=("csv", "ndjson"), default="csv")
+    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--database", metavar="URL", help="PostgreSQL server for scratch databases")
+    parser.add_argument("--claimers", type=int, default=4)
+    parser.add_argument("--json", action="store_true", help="last line: one JSON object")
+    args = parser.parse_args(argv)
+    server = server_url(args) if args.backend == "postgres" else None
+
+    log(f"making {args.patients:,} patients / {args.fills:,} fills ({args.format})")
+    world = make_world(args.patients, args.fills)
+    delta = changed_world(world)
+    with tempfile.TemporaryDirectory(prefix="outreach-import-") as tmp:
+        full_dir, delta_dir = Path(tmp, "full"), Path(tmp, "delta")
+        full_dir.mkdir()
+        delta_dir.mkdir()
+        write = write_ndjson if args.format == "ndjson" else write_csv
+        full_src, delta_src = write(world, full_dir), write(delta, delta_dir)
+
+        with scratch_database(args.backend, server) as url:
+            engine, pharmacy_id = prepare(url)
+            log("store floor")
+            floor_s = store_floor(engine, pharmacy_id, world)
+            engine.dispose()
+        with scratch_database(args.backend, server) as url:
+            engine, pharmacy_id = prepare(url)
+            log("full import (and the build of everyone it changed)")
+            full_s, summaries = run_import(engine, args.format, full_src, NOW)
+            build_s = sum(v for s in summaries for k, v in s.phases.items() if k != "store")
+            store_s = sum(s.phases.get("store", 0) for s in summaries)
+            import_s = full_s - build_s
+            log(f"full: {full_s:.1f} s (store {store_s:.1f} s, builds {build_s:.1f} s)")
+            log("re-import with 1% changed, and its rebuild")
+            delta_s, delta_summaries = run_import(engine, args.format, delta_src, NOW)
+            users = add_users(engine, 40_000)
+            log("claims with no build")
+            stop = threading.Event()
+            idle_window = max(3.0, min(20.0, build_s))
+            timer = threading.Timer(idle_window, stop.set)
+            timer.start()
+            idle = claimers(engine, users[:20_000], pharmacy_id, stop, args.claimers)
+            log("claims during a full build (outreach queue build, a day later)")
+            stop = threading.Event()
+            run: dict[str, Any] = {}
+
+            def build() -> None:
+                t0 = time.perf_counter()
+                run["result"] = build_queues_in_steps(
+                    session_factory(engine), NOW + timedelta(days=1)
+                )
+                run["seconds"] = time.perf_counter() - t0
+                stop.set()
+
+            builder = threading.Thread(target=build)
+            builder.start()
+            during = claimers(engine, users[20_000:], pharmacy_id, stop, args.claimers)
+            builder.join()
+            engine.dispose()
+
+    rows_total = world.rows()
+    idle_p99 = percentile(sorted(idle.latencies), 99) * 1000
+    during_p99 = percentile(sorted(during.latencies), 99) * 1000
+    result = {
+        "backend": args.backend,
+        "format": args.format,
+        "patients": args.patients,
+        "fills": args.fills,
+        "seconds": round(full_s, 3),
+        "import_seconds_without_build": round(import_s, 3),
+        "build_seconds_in_import": round(build_s, 3),
+        "rows_per_s": round(rows_total / import_s),
+        "store_floor_s": round(floor_s, 3),
+        "ratio_vs_store_floor": ratio(import_s, floor_s),
+        "delta_seconds": round(delta_s, 3),
+        "delta_ratio_vs_full": ratio(delta_s, full_s),
+        "delta_rebuilt_patients": sum(s.rebuilt_patients for s in delta_summaries),
+        "full_build_seconds": round(run.get("seconds", 0.0), 3),
+        "claims_idle": len(idle.latencies),
+        "claims_during_build": len(during.latencies),
+        "claim_p99_during_build_ms": round(during_p99, 2),
+        "claim_p99_idle_ms": round(idle_p99, 2),
+        "claim_p99_ratio": ratio(during_p99, idle_p99),
+        "busy_errors": idle.busy + during.busy,
+        "other_errors": idle.errors + during.errors,
+    }
+    print_table(
+        f"import: {args.patients:,} patients, {args.fills:,} fills, {args.format}, {args.backend}",
+        ("what", "seconds", "figure", "budget"),
+        [
+            ("import (read + upsert)", fmt(import_s, 2), f"{result['rows_per_s']:,} rows/s", ""),
+            ("store floor (same rows, set-based)", fmt(floor_s, 2), f"{fmt(result['ratio_vs_store_floor'], 2)}× floor", "≤ 3×"),
+            ("build of the imported patients", fmt(build_s, 2), "", ""),
+            ("re-import, 1% changed, with rebuild", fmt(delta_s, 2), f"{fmt((result['delta_ratio_vs_full'] or 0) * 100, 1)}% of full", "≤ 5%"),
+            ("claim p99, no build", "", f"{idle_p99:.2f} ms ({len(idle.latencies):,} claims)", ""),
+            ("claim p99, during a full build", fmt(result["full_build_seconds"], 2), f"{during_p99:.2f} ms ({len(during.latencies):,} claims)", "≤ 2× idle"),
+            ("busy errors", "", str(result["busy_errors"]), "0"),
+        ],
+    )  # fmt: skip
+    if args.json:
+        emit_json(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
