@@ -7,6 +7,7 @@ transaction, and refused for a pharmacy the user is not assigned to.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date
 
 from sqlalchemy import select
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from queues.adherence.supply import run_out_date
 from queues.audit import record
+from queues.compliance.check import whereabouts
 from queues.errors import NotAllowed
 from queues.store.models import (
     Attempt,
@@ -172,4 +174,11 @@ def load_patient_context(
         attempts=tuple(attempts),
         tasks=tuple(tasks),
         conditions=conditions,
+        timezone=_local_zone(patient.zip_code, patient.state, phones, pharmacy.timezone),
     )
+
+
+def _local_zone(zip_code: str, state: str | None, phones: Sequence[Phone], fallback: str) -> str:
+    """The patient's time zone as the calling rules see it: the address's, then the numbers'."""
+    zones, _, _ = whereabouts(zip_code, state, (p.number for p in phones if not p.wrong_number))
+    return zones[0] if zones else fallback

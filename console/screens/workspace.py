@@ -70,6 +70,13 @@ class WorkspaceScreen(CallingScreen):
             tooltip="Dial another of the patient's numbers",
         ),
         Binding("w", "wrap_up", "Wrap-up", id="wrap_up", tooltip="Record the outcome of this call"),
+        Binding(
+            "i",
+            "details",
+            "Details",
+            id="details",
+            tooltip="Show or hide the details: every medication column, the priority scores",
+        ),
         Binding("p", "pause", "Pause", id="pause", tooltip="Take a break with a pause code"),
         Binding("L", "sign_out", "Log out", id="sign_out", tooltip="End the shift and sign out"),
         Binding("ctrl+l", "app.lock", "Lock", id="lock", show=False),
@@ -117,6 +124,7 @@ class WorkspaceScreen(CallingScreen):
         self._lease_gone = False  # the claim was lost (released or expired) while held here
         self._line: PhoneLine | None = None  # the softphone, once mounted; `softphone` once running
         self._line_draft: Outcome | None = None  # a line failure being recorded
+        self._script_moves = (False, False)  # the script's Back and Forward: possible now?
 
     # -- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -184,8 +192,10 @@ class WorkspaceScreen(CallingScreen):
         """True: allowed; None: shown dimmed (blocked for now); False: hidden from the footer."""
         phase = self.phase
         holding = self.offer is not None
-        if action == "ready":
-            return None if holding or phase == "claiming" else True
+        if action == "ready":  # hidden while it cannot work: the footer offers what works now
+            return not holding and phase != "claiming"
+        if action == "details":
+            return holding
         if action == "dial":
             return phase == "preview" and self._number() is not None
         if action == "mark":  # manual marks only when the agent dials by hand
@@ -208,7 +218,14 @@ class WorkspaceScreen(CallingScreen):
         if action.startswith("script_"):
             if phase in ("no_answer", "busy", "line_failed"):
                 return None  # nobody on the line: the script waits for the next call
-            return holding and self.query_one(ScriptPanel).call is not None
+            panel = self.query_one(ScriptPanel)
+            if not holding or panel.call is None:
+                return False
+            if action == "script_back":
+                return self._script_moves[0]
+            if action == "script_forward":
+                return self._script_moves[1]
+            return True
         return True
 
     def watch_phase(self, old: Phase, new: Phase) -> None:
@@ -417,7 +434,12 @@ class WorkspaceScreen(CallingScreen):
     def on_script_panel_changed(self, event: ScriptPanel.Changed) -> None:
         if self.offer is not None:  # queued to the draft writer's thread: the UI never waits
             self._script_drafts().save(self.offer, event.saved)
-        if event.started:  # the script keys apply from now on (not per step: footer redraws cost)
+        # The footer redraws only when what the script keys can do changes (not at every step:
+        # footer redraws cost): when it starts, and when Back or Forward turns on or off.
+        view = event.panel.view
+        moves = (view.can_back, view.can_forward) if view is not None else (False, False)
+        if event.started or moves != self._script_moves:
+            self._script_moves = moves
             self.refresh_bindings()
 
     def _script_drafts(self) -> ScriptDrafts:
@@ -430,6 +452,10 @@ class WorkspaceScreen(CallingScreen):
         self.app.call_from_thread(
             self.notify, f"Script progress not saved locally: {error}", severity="warning"
         )
+
+    def action_details(self) -> None:
+        self.query_one(MedicationsTable).toggle_detail()
+        self.query_one(PatientCard).toggle_detail()
 
     def action_pause(self) -> None:
         from console.screens.pause import PauseScreen
@@ -523,8 +549,8 @@ class WorkspaceScreen(CallingScreen):
         if self._heartbeat is not None:
             self._heartbeat.pause()
         self.query_one(ScriptPanel).reset()
-        for table in (self.query_one(MedicationsTable), self.query_one(AttemptHistory)):
-            table.clear()
+        self.query_one(MedicationsTable).clear_patient()
+        self.query_one(AttemptHistory).clear()
         self.query_one(PatientCard).clear(message)
         self.phase = "not_ready"
 
@@ -538,17 +564,20 @@ class WorkspaceScreen(CallingScreen):
     # -- rendering ----------------------------------------------------------------------------
     def _render_status(self) -> None:
         clock = self.outreach.services.clock
-        # The patient's pharmacy's time while holding one; between patients the first assigned
-        # pharmacy's (the calling windows are in the patients' time, not the agent's desk's).
+        # While holding a patient, the patient's own time (their calling window is in it);
+        # between patients the first assigned pharmacy's. The line says whose.
         if self.offer is not None:
-            zone: ZoneInfo | None = ZoneInfo(self.offer.patient.pharmacy.timezone)
+            patient = self.offer.patient
+            zone: ZoneInfo | None = ZoneInfo(patient.timezone or patient.pharmacy.timezone)
+            whose = "patient's time"
         else:
             zone = ZoneInfo(self.user.pharmacy_zones[0]) if self.user.pharmacy_zones else None
+            whose = "pharmacy time" if zone else "your time"
         now = clock.now().astimezone(zone) if zone else clock.now().astimezone()
         labels = {
             "not_ready": "READY · press r" if self._saved else "NOT READY",
             "claiming": "READY · finding a patient…",
-            "waiting": "READY · waiting for a callable patient",
+            "waiting": "READY · waiting for a patient",
             "preview": "PREVIEW",
             "dialing": "DIALING",
             "ringing": "RINGING",
@@ -559,16 +588,15 @@ class WorkspaceScreen(CallingScreen):
             "no_answer": "WRAP-UP",
             "busy": "WRAP-UP",
             "paused": f"PAUSED · {self.pause_label}",
-            "checking": "PREVIEW · checking the calling window…",
+            "checking": "PREVIEW · checking the window…",
         }
         secs = int(time.monotonic() - self._phase_since)
-        clock_text = f"{now:%a %H:%M %Z}"
+        clock_text = f"{whose} {now:%a %H:%M %Z}"
         if clock.is_practice:
-            clock_text = f"PRACTICE CLOCK {clock_text}"
+            clock_text += " (practice clock)"
+        text = f"[b]{labels[self.phase]}[/] {secs // 60}:{secs % 60:02d}  ·  {clock_text}"
+        # The pharmacies only where they fit: the title already says who is signed in.
         pharmacies = ", ".join(self.user.pharmacy_codes) or "no pharmacies assigned"
-        self.query_one("#status-line", Static).update(
-            # The clock before the name: at 80 columns the end of the line is cut, and the
-            # title already says who is signed in.
-            f"[b]{labels[self.phase]}[/] {secs // 60}:{secs % 60:02d}  ·  {clock_text}  ·  "
-            f"{self.user.display_name} ({pharmacies})"
-        )
+        if self.size.width >= len(text) + len(pharmacies) + 12:
+            text += f"  ·  {pharmacies}"
+        self.query_one("#status-line", Static).update(text)

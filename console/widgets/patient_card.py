@@ -10,7 +10,7 @@ from textual.widgets import Static
 
 from queues.building.priority import explain
 from queues.phones import national
-from queues.views.patient import PatientContext, PhoneView
+from queues.views.patient import PatientContext, PhoneView, TaskView
 
 LANGUAGES = {"en": "English", "es": "Spanish · Español"}
 
@@ -28,31 +28,39 @@ def phone_line(phone: PhoneView) -> Text:
     return line
 
 
+def by_weight(tasks: tuple[TaskView, ...]) -> list[TaskView]:
+    """The reasons to call, the one that weighs most first (the build's score)."""
+
+    def score(task: TaskView) -> float:
+        value = task.priority_parts.get("score", 0)
+        return float(value) if isinstance(value, int | float) else 0.0
+
+    return sorted(tasks, key=score, reverse=True)
+
+
 class PatientCard(Static):
     """A summary that draws at once; long histories live in their own widgets.
 
     What an agent needs before dialing comes first — who, whether the caregiver may hear health
     information, why the patient is in the queue — so a short terminal clips the phones (also in
-    the dial bar) and the pharmacy line, not the reason for the call. A narrow card leaves out
-    the score details.
+    the dial bar) and the pharmacy line, not the reason for the call. The reasons come by weight,
+    in words; the score parts only in the detail view (the workspace's Details key).
     """
-
-    NARROW = 60  # columns below which the score details are left out
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._patient: PatientContext | None = None
-        self._narrow: bool | None = None
         self.message = ""  # what the card says when it shows no patient
+        self.detailed = False
 
     def show(self, patient: PatientContext) -> None:
         self._patient = patient
-        self._narrow = self.size.width < self.NARROW
-        self.update(Group(*self._parts(patient, detailed=not self._narrow)))
+        self.update(Group(*self._parts(patient, detailed=self.detailed)))
 
-    def on_resize(self) -> None:
-        narrow = self.size.width < self.NARROW
-        if self._patient is not None and narrow != self._narrow:
+    def toggle_detail(self) -> None:
+        """The score parts under each reason (the Details key): for a question, not for reading."""
+        self.detailed = not self.detailed
+        if self._patient is not None:
             self.show(self._patient)
 
     @staticmethod
@@ -78,7 +86,7 @@ class PatientCard(Static):
             )
             parts.append(care)
         why = Text("Why this patient:", style="bold")
-        for task in patient.tasks:
+        for task in by_weight(patient.tasks):
             why.append(f"\n • {task.campaign_name}: ", style="bold cyan")
             why.append(task.reason)
             if task.priority_parts and detailed:

@@ -103,6 +103,9 @@ class PatientContext:
     tasks: tuple[TaskView, ...]
     # Condition names, for the script's conditions (shown only after identity is verified).
     conditions: tuple[str, ...] = ()
+    # The patient's own time zone (from the address's ZIP, else the numbers' area codes; the
+    # pharmacy's when neither is known): the clock the agent reads while holding them.
+    timezone: str = ""
 
     @property
     def full_name(self) -> str:

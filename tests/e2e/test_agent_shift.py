@@ -14,6 +14,7 @@ from console.screens.workspace import WorkspaceScreen
 from console.screens.wrap_up import WrapUpScreen
 from console.widgets.medications import MedicationsTable
 from console.widgets.patient_card import PatientCard
+from console.widgets.script_panel import ScriptPanel
 from queues.store.models import Attempt, AuditEvent, QueueEntry
 from tests.e2e.helpers import choose_disposition, login, press, settle, sign_in
 from tests.world import World, make_world, visible_text
@@ -55,10 +56,11 @@ async def test_agent_takes_patient_records_outcome_and_gets_a_different_one(tmp_
         assert "Refill reminder" in card
         assert screen.query_one("#meds", MedicationsTable).row_count == 1
         # Next is refused until this patient is dispositioned.
-        assert screen.check_action("ready", ()) is None
+        assert screen.check_action("ready", ()) is False  # hidden: the footer offers what works
         await press(pilot, "d")  # the calling window is checked again before the number shows
         await press(pilot, "a")  # no answer
-        assert "The call did not connect: the script is not needed" in visible_text(app)
+        panel = screen.query_one(ScriptPanel)
+        assert "The call did not connect: the script is not needed" in panel.shown_text()
         assert screen.check_action("script_forward", ()) is None  # dimmed: nothing to say
         await press(pilot, "w")
         assert isinstance(app.screen, WrapUpScreen)
@@ -245,5 +247,5 @@ async def test_between_patients_the_clock_is_the_pharmacys(tmp_path: Path) -> No
     async with app.run_test(size=(80, 24)) as pilot:
         await login(pilot, "ana")
         status = str(app.screen.query_one("#status-line", Static).render())
-        assert "PRACTICE CLOCK Wed 10:0" in status and "CST" in status  # 16:00 UTC in Dallas
+        assert "pharmacy time Wed 10:0" in status and "CST" in status  # 16:00 UTC in Dallas
         assert "UTC" not in status

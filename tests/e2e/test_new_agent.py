@@ -1,0 +1,132 @@
+"""What a new agent tripped on, read at 80x24 and 120x40 through the real app (issue 21)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from textual.widgets import Footer, Static
+from textual.widgets._footer import FooterKey
+
+from console.app import OutreachApp
+from console.screens.workspace import WorkspaceScreen
+from console.widgets.medications import MedicationsTable
+from queues.store.db import transaction
+from queues.store.models import Campaign, Task
+from tests.e2e.helpers import login, press
+from tests.world import World, make_world, visible_text
+
+NOW = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)  # Wednesday 10:00 in Dallas
+
+
+def world(tmp_path: Path) -> World:
+    return make_world(tmp_path, f"sqlite:///{tmp_path / 'new.db'}", NOW, {"Alvarez": 1})
+
+
+def add_heavier_reason(w: World) -> None:
+    """A second reason to call Pat Alvarez that weighs more than the refill (build's score)."""
+    with transaction(w.store.sessions) as s:
+        refill = s.scalars(select(Task)).one()
+        campaign = Campaign(
+            pharmacy_id=s.get_one(Campaign, refill.campaign_id).pharmacy_id,
+            kind="vaccine",
+            name="Vaccine outreach",
+            script_id="vaccine",
+        )
+        s.add(campaign)
+        s.flush()
+        s.add(
+            Task(
+                patient_id=refill.patient_id,
+                campaign_id=campaign.id,
+                subject="vaccine:influenza",
+                reason="No flu shot recorded this season",
+                due_on=date(2026, 12, 1),
+                priority_parts={"program_weight": 3.0, "score": 99.0},
+                created_at=NOW,
+                score=99.0,
+            )
+        )
+
+
+async def take_patient(app: OutreachApp) -> WorkspaceScreen:
+    screen = app.screen
+    assert isinstance(screen, WorkspaceScreen)
+    return screen
+
+
+async def test_reasons_come_by_weight_and_score_parts_only_in_the_detail_view(
+    tmp_path: Path,
+) -> None:
+    w = world(tmp_path)
+    add_heavier_reason(w)
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await login(pilot, "ana")
+        await press(pilot, "r")
+        card = visible_text(app)
+        assert card.index("No flu shot") < card.index("Refill reminder"), card
+        assert "score 99" not in card and "weight 3" not in card
+        await press(pilot, "i")  # Details
+        card = visible_text(app)
+        assert "score 99" in card
+        assert app.screen.query_one(MedicationsTable).every_column
+
+
+async def test_medications_every_column_at_120_the_main_ones_at_80_the_rest_one_key_away(
+    tmp_path: Path,
+) -> None:
+    w = world(tmp_path)
+    for size in ((120, 40), (80, 24)):
+        app = OutreachApp(w.services)
+        async with app.run_test(size=size) as pilot:
+            await login(pilot, "ana")
+            await press(pilot, "r")
+            table = app.screen.query_one(MedicationsTable)
+            labels = [str(c.label) for c in table.columns.values()]
+            if size == (120, 40):
+                assert labels == ["Medication", "Runs out", "Refills", "Last fill", "Days", "Class"]
+                # Every column inside the table's width: none is scrolled off to the right.
+                assert table.virtual_size.width <= table.scrollable_content_region.width
+            else:
+                assert labels == ["Medication", "Runs out", "Refills"]
+                assert table.virtual_size.width <= table.scrollable_content_region.width
+                await press(pilot, "i")
+                labels = [str(c.label) for c in table.columns.values()]
+                assert labels[-2:] == ["Days", "Class"]
+            assert "Lisinopril 10 mg" in visible_text(app)
+            await press(pilot, "escape")
+            # Let the patient go for the next size: the lease is released on sign-out is not
+            # possible while holding; a new app on the same world resumes the same claim.
+
+
+async def test_the_status_line_says_whose_time_and_fits_80_columns(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, "ana")
+        line = str(app.screen.query_one("#status-line", Static).render())
+        assert "pharmacy time Wed 10:00 CST" in line
+        await press(pilot, "r")
+        line = str(app.screen.query_one("#status-line", Static).render())
+        assert "patient's time Wed 10:00 CST (practice clock)" in line
+        assert len(line) <= 80 - 2, line  # its padding: the whole line is seen
+        assert line in visible_text(app)
+
+
+async def test_the_footer_offers_only_keys_that_work_now(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await login(pilot, "ana")
+        footer = app.screen.query_one(Footer)
+        keys = {k.action for k in footer.query(FooterKey)}
+        assert "ready" in keys and "dial" not in keys and "details" not in keys
+        await press(pilot, "r")
+        keys = {k.action for k in footer.query(FooterKey)}
+        # Holding a patient: Ready/next does nothing until the wrap-up is saved.
+        assert "ready" not in keys
+        assert {"dial", "details", "wrap_up"} <= keys
+        # The script's Back does nothing at its first step.
+        assert "script_back" not in keys, keys
