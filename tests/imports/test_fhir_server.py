@@ -88,3 +88,12 @@ def test_import_fhir_from_a_server_url_on_the_command_line(
     result = run_json(capsys, *argv, "--config", str(config))
     assert result["patients_created"] == 13
     assert counts(engine)["prescriptions"] == 1745
+
+
+def test_a_bearer_token_from_the_environment_is_sent(
+    server: ServerState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.tokens["static-token"] = 10_000
+    monkeypatch.setenv("TEST_FHIR_TOKEN", "static-token")
+    batch = read_fhir(server.base, ImportSettings(fhir_token_env="TEST_FHIR_TOKEN"), NoProgress())
+    assert len(batch.patients) == 13 and server.issued == 0
