@@ -9,6 +9,7 @@ million tasks never holds up the live figures or the keyboard. Both call the `Fl
 from __future__ import annotations
 
 import io
+import math
 import time
 from collections.abc import Callable
 from datetime import date
@@ -30,7 +31,7 @@ from console.widgets.floor_tables import (
     QueuesTable,
 )
 from queues.errors import NotAllowed, OutreachError
-from queues.views.floor import FloorSnapshot, QueueRow
+from queues.views.floor import FloorAlerts, FloorSnapshot, QueueRow
 from queues.views.user import SignedInUser
 
 if TYPE_CHECKING:
@@ -38,17 +39,41 @@ if TYPE_CHECKING:
 
 REFRESH_SECONDS = 2.0
 RECOUNT_SECONDS = 60.0
-WEIGHT_STEP = 0.5
+# A tenth: every weight of one decimal (the demo's 1.1, 0.6…) is reachable from any other, so
+# `+` then `-` always gets back to where it started (0.5 from 1.1 never could).
+WEIGHT_STEP = 0.1
+WEIGHT_MAX = 10.0
 REPORTS_DIR = Path("var/reports")  # where the terminal console saves reports (relative to cwd)
 
 # Which tab each control belongs to: the footer shows only the controls of the open tab.
 CONTROL_TAB = {
     "toggle_campaign": "tab-queues",
     "weight": "tab-queues",
+    "type_weight": "tab-queues",
     "release": "tab-agents",
     "log_out_agent": "tab-agents",
     "reassign": "tab-callbacks",
 }
+
+
+def alert_words(a: FloorAlerts) -> str:
+    """The floor's alerts in one line, worst first; empty when nothing needs acting on."""
+    parts = []
+    if a.line_failures >= a.line_failure_limit > 0:
+        last = f", last SIP {a.last_sip_status}" if a.last_sip_status else ""
+        parts.append(f"[b red]{a.line_failures} line failures today{last}[/]")
+    if a.undelivered:
+        dead = f" ({a.dead} dead)" if a.dead else ""
+        parts.append(f"[b red]{a.undelivered} follow-ups not delivered{dead}[/]")
+    for _, name, minutes in a.long_wrap_up:
+        parts.append(f"[b]{name}[/] in wrap-up {minutes} min")
+    for _, name, minutes in a.long_pause:
+        parts.append(f"[b]{name}[/] paused {minutes} min")
+    if a.overdue_campaigns:
+        worst = max(a.overdue_campaigns, key=lambda c: c[2])
+        more = f" (+{len(a.overdue_campaigns) - 1} more)" if len(a.overdue_campaigns) > 1 else ""
+        parts.append(f"[b]{worst[1]}[/] at {worst[0]}: oldest due {worst[2]} days ago{more}")
+    return ("[b red]⚠[/] " + " · ".join(parts)) if parts else ""
 
 
 class FloorScreen(OutreachScreen[None]):
@@ -77,6 +102,13 @@ class FloorScreen(OutreachScreen[None]):
             "Weight−",
             id="weight_down",
             tooltip="Lower the selected campaign's priority weight",
+        ),
+        Binding(
+            "w",
+            "type_weight",
+            "Set weight",
+            id="set_weight",
+            tooltip="Type the selected campaign's priority weight (0 to 10)",
         ),
         Binding(
             "x",
@@ -131,6 +163,7 @@ class FloorScreen(OutreachScreen[None]):
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         yield Static("Loading the floor…", id="status-line")
+        yield Static("", id="alerts-line", markup=True).set_styles("display: none;")
         with TabbedContent(id="floor-tabs"):
             with TabPane("1 Queues", id="tab-queues"):
                 yield QueuesTable(id="queues")
@@ -249,7 +282,7 @@ class FloorScreen(OutreachScreen[None]):
             self.notify("The floor is refreshing again.", timeout=5)
         self.snapshot = snap
         self.query_one(QueuesTable).show(snap.pharmacies, snap.queues, snap.zone, snap.at)
-        self.query_one(AgentsTable).show(snap.agents, snap.at)
+        self.query_one(AgentsTable).show(snap.agents, snap.at, snap.alerts)
         self.query_one(CallbacksTable).show(snap.callbacks, snap.zone, snap.at)
         self.query_one(OutcomesPanel).show(snap.outcomes)
         tz = ZoneInfo(snap.zone)
@@ -257,8 +290,12 @@ class FloorScreen(OutreachScreen[None]):
         practice = "practice clock " if self.outreach.services.clock.is_practice else ""
         ready = sum(1 for a in snap.agents if a.state == "ready")
         working = sum(1 for a in snap.agents if a.state not in ("offline", "paused", "ready"))
-        alerts = sum(1 for a in snap.agents if a.stuck(snap.at))
+        alerts = snap.alerts.count + sum(1 for a in snap.agents if a.lease_stuck(snap.at))
         alert = f" · [b red]{alerts} need a look[/]" if alerts else ""
+        words = alert_words(snap.alerts)
+        line = self.query_one("#alerts-line", Static)
+        line.update(words)
+        line.display = bool(words)  # no empty line taking a row from the tables
         counted = snap.counted_at.astimezone(tz)
         due = snap.outcomes.callbacks_due
         late = snap.outcomes.callbacks_overdue
@@ -328,14 +365,64 @@ class FloorScreen(OutreachScreen[None]):
             ConfirmScreen(f"{verb} [b]{row.campaign}[/] {where}?\n{effect}"), answer
         )
 
+    def _confirm(self, question: str, what: str, change: Callable[[], str]) -> None:
+        """Every control asks once; yes runs it on the Floor service (which audits it)."""
+        from console.screens.prompt import ConfirmScreen
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._control(what, change)
+
+        self.app.push_screen(ConfirmScreen(question), answer)
+
     def action_weight(self, step: float) -> None:
         row = self._selected_queue()
         if row is None or not self._changeable(row):
             return
+        # Step onto the tenths grid (a typed 1.25 goes to 1.3 or 1.2), within 0..10.
+        tenths = row.weight * 10
+        target = math.floor(tenths + 1e-6) + 1 if step > 0 else math.ceil(tenths - 1e-6) - 1
+        self._ask_weight(row, min(WEIGHT_MAX, max(0.0, round(target / 10, 2))))
+
+    def action_type_weight(self) -> None:
+        from console.screens.prompt import PromptScreen
+
+        row = self._selected_queue()
+        if row is None or not self._changeable(row):
+            return
+
+        def answer(text: str | None) -> None:
+            if not text:
+                return
+            try:
+                weight = float(text.replace(",", "."))
+            except ValueError:
+                self.notify(
+                    f"{text!r} is not a number: give a weight from 0 to 10", severity="error"
+                )
+                return
+            if not 0 <= weight <= WEIGHT_MAX:
+                self.notify(f"weight {text}: give a number from 0 to 10", severity="error")
+                return
+            self._ask_weight(row, round(weight, 2))
+
+        self.app.push_screen(
+            PromptScreen(
+                f"Weight of [b]{row.campaign}[/] at {row.pharmacy} (now {row.weight:g}): a number "
+                "from 0 to 10; a higher weight gets its patients called sooner.",
+                placeholder=f"{row.weight:g}",
+                value=f"{row.weight:g}",
+            ),
+            answer,
+        )
+
+    def _ask_weight(self, row: QueueRow, weight: float) -> None:
         floor = self.floor
-        assert floor is not None
-        weight = min(10.0, max(0.0, round(row.weight + step, 2)))
-        self._control(
+        if floor is None or weight == row.weight:
+            return
+        self._confirm(
+            f"Set the weight of [b]{row.campaign}[/] at {row.pharmacy} from {row.weight:g} to "
+            f"[b]{weight:g}[/]?\nIts patients are scored again at once.",
             f"{row.campaign} ({row.pharmacy}) weight {row.weight:g} → {weight:g}",
             lambda: floor.set_campaign_weight(row, weight),
         )
@@ -354,7 +441,12 @@ class FloorScreen(OutreachScreen[None]):
         agent_id, name = agent
         floor = self.floor
         assert floor is not None
-        self._control("Release patient", lambda: floor.release_patient_of(agent_id, name))
+        self._confirm(
+            f"Put the patient [b]{name}[/] holds back in the queue?\nTheir console can no "
+            "longer save an outcome for that patient.",
+            "Release patient",
+            lambda: floor.release_patient_of(agent_id, name),
+        )
 
     def action_log_out_agent(self) -> None:
         agent = self._selected_agent()
@@ -363,7 +455,11 @@ class FloorScreen(OutreachScreen[None]):
         agent_id, name = agent
         floor = self.floor
         assert floor is not None
-        self._control("Log out agent", lambda: floor.log_out_agent(agent_id, name))
+        self._confirm(
+            f"Sign [b]{name}[/] out?\nTheir console signs out after the current wrap-up.",
+            "Log out agent",
+            lambda: floor.log_out_agent(agent_id, name),
+        )
 
     def action_do_not_call(self) -> None:
         from console.screens.prompt import PromptScreen
@@ -373,7 +469,17 @@ class FloorScreen(OutreachScreen[None]):
         def answer(what: str | None) -> None:
             if not what or floor is None:
                 return
-            self._control("Do-not-call", lambda: floor.do_not_call(what))
+            whom = "the number" if what.startswith("+") else "the patient"
+            self._confirm(
+                f"Add {whom} [b]{what}[/] to do-not-call?\nNo one calls "
+                + (
+                    "that number again."
+                    if what.startswith("+")
+                    else "them again; their open work closes."
+                ),
+                "Do-not-call",
+                lambda: floor.do_not_call(what),
+            )
 
         self.app.push_screen(
             PromptScreen(
@@ -398,10 +504,12 @@ class FloorScreen(OutreachScreen[None]):
             return
 
         def answer(who: str | None) -> None:
-            if who is None:
+            if not who:
                 return
-            self._control(
-                "Reassign callback", lambda: floor.reassign_callback(callback.callback_id, who)
+            self._confirm(
+                f"Give callback #{callback.callback_id} to [b]{who}[/]?",
+                "Reassign callback",
+                lambda: floor.reassign_callback(callback.callback_id, who),
             )
 
         self.app.push_screen(
@@ -423,9 +531,9 @@ class FloorScreen(OutreachScreen[None]):
         default = f"all {quarter} {today} html"
 
         def answer(text: str | None) -> None:
-            if text is None:
+            if text is None:  # Escape: no report
                 return
-            words = (text or default).split()
+            words = (text or default).split()  # Enter alone: the default report
             if len(words) != 4:
                 self.notify(
                     "Give four words: pharmacy code (or all), from, to, format — e.g. " + default,

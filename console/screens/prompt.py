@@ -11,23 +11,27 @@ from textual.widgets import Footer, Input, Static
 
 
 class PromptScreen(ModalScreen[str | None]):
+    """Enter answers with what was typed ("" when nothing: the caller's default, if it has one);
+    Escape cancels (None)."""
+
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel_prompt")]
     AUTO_FOCUS = "#prompt-input"
 
-    def __init__(self, question: str, placeholder: str = "") -> None:
+    def __init__(self, question: str, placeholder: str = "", value: str = "") -> None:
         super().__init__()
         self.question = question
         self.placeholder = placeholder
+        self.value = value
 
     def compose(self) -> ComposeResult:
         with Vertical(id="prompt-box"):
             yield Static(self.question)
-            yield Input(id="prompt-input", placeholder=self.placeholder)
+            yield Input(self.value, id="prompt-input", placeholder=self.placeholder)
         yield Footer()
 
     @on(Input.Submitted)
     def _answer(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() or None)
+        self.dismiss(event.value.strip())
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -18,7 +18,7 @@ from queues.floor import controls
 from queues.floor.monitor import FloorMonitor, floor_zone
 from queues.store.db import reading, transaction
 from queues.store.models import QueueEntry, User, UserPharmacy
-from queues.views.floor import FloorSnapshot, QueueRow
+from queues.views.floor import AlertLimits, FloorSnapshot, QueueRow
 from queues.views.user import SignedInUser
 
 
@@ -39,8 +39,18 @@ class Floor:
         self.user = user
         self.zone = "UTC"  # the floor's time zone, known after the first refresh
         # The screen recounts in its own worker; the monitor never does it inside a refresh.
+        limits = store.settings.floor
         self._monitor = FloorMonitor(
-            user.pharmacy_ids, store.settings.queue.callback_grace_minutes, recount_every=None
+            user.pharmacy_ids,
+            store.settings.queue.callback_grace_minutes,
+            recount_every=None,
+            limits=AlertLimits(
+                wrap_up_minutes=limits.wrap_up_alert_minutes,
+                pause_minutes=limits.pause_alert_minutes,
+                oldest_due_days=limits.oldest_due_alert_days,
+                line_failures=limits.line_failure_alert,
+                undelivered_minutes=limits.undelivered_alert_minutes,
+            ),
         )
 
     @property

@@ -16,6 +16,7 @@ from textual_plotext import PlotextPlot
 from queues.views.floor import (
     AgentRow,
     CallbackRow,
+    FloorAlerts,
     OutcomeSummary,
     PharmacyRow,
     QueueRow,
@@ -34,14 +35,19 @@ class InPlaceTable(DataTable[Cell]):
     its row."""
 
     COLUMNS: tuple[str, ...] = ()
+    # Fixed widths (cells): a column keeps its width whatever a row comes to say (a paused
+    # campaign once widened the first column for good and pushed "Oldest due" off the screen).
+    # None: sized to its content.
+    WIDTHS: tuple[int | None, ...] = ()
     CURSOR: str = "row"
 
     def on_mount(self) -> None:
         # Textual calls every on_mount along the class hierarchy: subclasses set COLUMNS/CURSOR.
         self.cursor_type = self.CURSOR  # type: ignore[assignment]
         self.zebra_stripes = True
-        for label in self.COLUMNS:
-            self.add_column(label, key=label)
+        widths = self.WIDTHS or (None,) * len(self.COLUMNS)
+        for label, width in zip(self.COLUMNS, widths, strict=True):
+            self.add_column(label, key=label, width=width)
 
     def sync(self, rows: dict[str, tuple[Cell, ...]]) -> None:
         wanted = list(rows)
@@ -70,6 +76,8 @@ class InPlaceTable(DataTable[Cell]):
         """Widen the columns the new cells need before anything is drawn; True when any grew."""
         grew = False
         for i, column in enumerate(self.ordered_columns):
+            if not column.auto_width:
+                continue  # a fixed width: its cells are cut to it (`fit`)
             need = max((_width(cells[i]) for cells in rows.values()), default=0)
             if need > column.content_width:
                 column.content_width = need
@@ -89,6 +97,19 @@ class InPlaceTable(DataTable[Cell]):
         if self.row_count == 0:
             return None
         return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+
+
+def fit(cell: Cell, width: int) -> Cell:
+    """A cell cut with "…" to a fixed column width."""
+    if _width(cell) <= width:
+        return cell
+    if isinstance(cell, Text):
+        cut = cell.copy()
+        cut.truncate(width, overflow="ellipsis")
+        return cut
+    text = Text(cell)
+    text.truncate(width, overflow="ellipsis")
+    return text.plain
 
 
 def _reasons(blocked: Sequence[tuple[str, int]]) -> str:
@@ -116,6 +137,7 @@ class QueuesTable(InPlaceTable):
         "Oldest due",
         "Callbacks",
     )
+    WIDTHS = (22, 6, 10, 5, 4, 12, 16, 10, 15)
 
     def show(
         self,
@@ -143,16 +165,21 @@ class QueuesTable(InPlaceTable):
                 ),
             )
             for q in (q for q in queues if q.pharmacy_id == p.pharmacy_id):
+                # A pause shows in the Weight and Open columns, so the name never widens.
                 if q.active:
                     name: Cell = f"  {q.campaign}"
+                    weight: Cell = f"{q.weight:g}"
+                    open_: Cell = str(q.open_tasks)
                 else:
-                    waiting = f", {q.paused_tasks} waiting" if q.paused_tasks else ""
-                    name = Text(f"  {q.campaign} PAUSED{waiting}", style="bold yellow")
+                    name = Text(f"  {q.campaign}", style="bold yellow")
+                    weight = Text("PAUSED", style="bold yellow")
+                    waiting = f" +{q.paused_tasks}" if q.paused_tasks else ""
+                    open_ = Text(f"{q.open_tasks}{waiting}", style="yellow")
                 due = q.oldest_due.strftime("%b %d") if q.oldest_due else "—"
                 rows[q.key] = (
                     name,
-                    f"{q.weight:g}",
-                    str(q.open_tasks),
+                    weight,
+                    open_,
                     Text(str(q.callable_now), style="green" if q.callable_now else "dim"),
                     str(q.held),
                     f"{q.callable_later}"
@@ -161,7 +188,12 @@ class QueuesTable(InPlaceTable):
                     due,
                     "",
                 )
-        self.sync(rows)
+        self.sync({key: self._fitted(cells) for key, cells in rows.items()})
+
+    def _fitted(self, cells: tuple[Cell, ...]) -> tuple[Cell, ...]:
+        return tuple(
+            fit(c, w) if w is not None else c for c, w in zip(cells, self.WIDTHS, strict=True)
+        )
 
 
 def duration(seconds: float | None) -> str:
@@ -188,22 +220,30 @@ STATE_WORDS = {
 class AgentsTable(InPlaceTable):
     COLUMNS = ("Agent", "State", "For", "Calls", "Reached", "Avg call", "Avg wrap", "Alert")
 
-    def show(self, rows: Sequence[AgentRow], now: datetime) -> None:
+    def show(
+        self, rows: Sequence[AgentRow], now: datetime, alerts: FloorAlerts | None = None
+    ) -> None:
         out: dict[str, tuple[Cell, ...]] = {}
+        alerts = alerts or FloorAlerts()
+        long_wrap = {uid: m for uid, _, m in alerts.long_wrap_up}
+        long_pause = {uid: m for uid, _, m in alerts.long_pause}
         for a in rows:
             state = STATE_WORDS.get(a.state, a.state) + (
                 f": {a.pause_code}" if a.pause_code else ""
             )
-            alerts = []
+            notes: list[str] = []
             if a.lease_stuck(now) and a.holding_since:
-                alerts.append(
+                notes.append(
                     f"holding a patient {duration((now - a.holding_since).total_seconds())}"
                 )
-            if a.wrap_up_long(now):
-                alerts.append("long wrap-up")
+            if a.user_id in long_wrap:
+                notes.append(f"wrap-up {long_wrap[a.user_id]} min")
+            if a.user_id in long_pause:
+                notes.append(f"paused {long_pause[a.user_id]} min")
             if a.logout_requested:
-                alerts.append("log-out asked")
-            style = "bold red" if a.stuck(now) else ("dim" if a.state == "offline" else "")
+                notes.append("log-out asked")
+            marked = a.lease_stuck(now) or a.user_id in long_wrap or a.user_id in long_pause
+            style = "bold red" if marked else ("dim" if a.state == "offline" else "")
             since = (now - a.since).total_seconds() if a.since and a.state != "offline" else None
             out[str(a.user_id)] = (
                 Text(a.name, style=style),
@@ -213,7 +253,7 @@ class AgentsTable(InPlaceTable):
                 str(a.reached_today),
                 duration(a.avg_handle_s),
                 duration(a.avg_wrap_up_s),
-                Text("; ".join(alerts), style="bold red" if a.stuck(now) else "yellow"),
+                Text("; ".join(notes), style="bold red" if marked else "yellow"),
             )
         self.sync(out)
 

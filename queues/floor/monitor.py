@@ -16,12 +16,14 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
+from queues.reports.fetch import open_tasks
+from queues.reports.figures import FigureTally
 from queues.store.models import (
     AgentState,
     Attempt,
@@ -41,12 +43,15 @@ from queues.views.floor import (
     LONG_WRAP_UP_MINUTES,
     STUCK_LEASE_MINUTES,
     AgentRow,
+    AlertLimits,
     CallbackRow,
+    FloorAlerts,
     FloorSnapshot,
     OutcomeSummary,
     PharmacyRow,
     QueueRow,
 )
+from queues.views.outcome import LINE_FAILED
 from queues.views.reasons import WAITING, reason_words
 
 __all__ = [
@@ -67,6 +72,11 @@ __all__ = [
 ]
 
 RECOUNT_EVERY = timedelta(seconds=60)
+OFFICE_KIND = "prescriber_office"  # queues.reports.build.OFFICE_KIND: counted apart
+# The outbox's states (queues.outbox): delivered, or given up on purpose; 'sent' and 'failed'
+# are what the column held before it.
+DELIVERED = ("delivered", "sent", "discarded")
+DEAD = ("dead", "failed")
 # Attempts commit in id order but for the few in flight at once (one per console at most): each
 # refresh re-reads this many ids below the highest seen, so a slow commit is not missed.
 ATTEMPT_ID_WINDOW = 300
@@ -114,74 +124,113 @@ class _Depth:
 
 @dataclass
 class DayTally:
-    """Today's attempts to the pharmacies' patients, read incrementally by attempt id."""
+    """Today's attempts to the pharmacies' patients, read incrementally by attempt id.
+
+    The figures (calls, patients called and reached, refill requests, enrollments, escalations)
+    come from `queues.reports.figures.FigureTally`, the report's own tally, so that the Today tab
+    and a report of today agree figure by figure: each pharmacy's day is its own local day, and
+    a call to a prescriber's office is counted apart, as the report does."""
 
     start: datetime | None = None
     max_id: int = 0
     seen: set[int] = field(default_factory=set)
     by_disposition: Counter[str] = field(default_factory=Counter)
     by_hour: Counter[int] = field(default_factory=Counter)
-    called: set[int] = field(default_factory=set)
-    reached: set[int] = field(default_factory=set)
-    escalated: set[int] = field(default_factory=set)  # attempt ids
+    figures: FigureTally = field(default_factory=FigureTally)
     max_action_id: int = 0
     seen_actions: set[int] = field(default_factory=set)
-    actions: Counter[str] = field(default_factory=Counter)
+    line_failures: int = 0
+    last_failure: tuple[datetime, int | None] | None = None  # (when, SIP status)
     agent_calls: Counter[int] = field(default_factory=Counter)
     agent_reached: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
     agent_handle: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
     agent_wrap: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
 
     def update(
-        self, session: Session, pharmacy_ids: Sequence[int], start: datetime, zone: str
+        self,
+        session: Session,
+        pharmacy_ids: Sequence[int],
+        start: datetime,
+        zone: str,
+        starts: dict[int, datetime] | None = None,
     ) -> None:
+        """`start`: the earliest of the pharmacies' midnights; `starts`: each one's own."""
         if self.start != start:  # a new day (or the first refresh): count from midnight
             self.__init__(start=start)  # type: ignore[misc]
         tz = ZoneInfo(zone)
-        wanted = set(pharmacy_ids)
+        starts = starts or {}
         # The patient's pharmacy by primary key per new attempt: a join lets the planner hash
         # every patient of the pharmacies, hundreds of times the work of a refresh.
         pharmacy = (
             select(Patient.pharmacy_id).where(Patient.id == Attempt.patient_id).scalar_subquery()
         )
         low = max(self.max_id - ATTEMPT_ID_WINDOW, 0)
-        for aid, uid, pid, pharmacy_id, code, reached, started, ended, recorded in session.execute(
-            select(
-                Attempt.id,
-                Attempt.user_id,
-                Attempt.patient_id,
-                pharmacy,
-                Attempt.disposition,
-                DispositionCode.reached,
-                Attempt.started_at,
-                Attempt.ended_at,
-                Attempt.recorded_at,
+        new = [
+            row
+            for row in session.execute(
+                select(
+                    Attempt.id,
+                    Attempt.user_id,
+                    Attempt.patient_id,
+                    pharmacy,
+                    Attempt.disposition,
+                    DispositionCode.reached,
+                    Attempt.started_at,
+                    Attempt.ended_at,
+                    Attempt.recorded_at,
+                    Attempt.call_result,
+                    Attempt.sip_status,
+                    Attempt.task_ids,
+                )
+                .join(DispositionCode, DispositionCode.code == Attempt.disposition)
+                .where(Attempt.started_at >= start, Attempt.id > low)
             )
-            .join(DispositionCode, DispositionCode.code == Attempt.disposition)
-            .where(Attempt.started_at >= start, Attempt.id > low)
-        ):
-            if aid in self.seen:
-                continue
+            if row[0] not in self.seen
+        ]
+        office = _office_tasks(session, [r[11] for r in new])
+        for (
+            aid,
+            uid,
+            pid,
+            pharmacy_id,
+            code,
+            reached,
+            started,
+            ended,
+            recorded,
+            result,
+            sip_status,
+            task_ids,
+        ) in new:
             self.seen.add(aid)
             self.max_id = max(self.max_id, aid)
-            if pharmacy_id not in wanted:
+            if pharmacy_id not in pharmacy_ids or started < starts.get(pharmacy_id, start):
                 continue
             self.by_disposition[code] += 1
             self.by_hour[started.astimezone(tz).hour] += 1
-            self.called.add(pid)
+            if result == "failed" or code == LINE_FAILED:
+                self.line_failures += 1
+                if self.last_failure is None or started >= self.last_failure[0]:
+                    self.last_failure = (started, sip_status)
+            worked = open_tasks(task_ids)
+            if not (worked and set(worked) <= office):  # a prescriber-office call is apart
+                self.figures.call(aid, pid, code, bool(reached))
             self.agent_calls[uid] += 1
             self.agent_handle[uid].append((ended - started).total_seconds())
             if recorded is not None:
                 self.agent_wrap[uid].append((recorded - ended).total_seconds())
             if reached:
-                self.reached.add(pid)
                 self.agent_reached[uid].add(pid)
-            if code == TRANSFERRED:
-                self.escalated.add(aid)
-        # Follow-up actions are appended with the attempt, so they are read the same way.
+        # Follow-up actions are appended with the attempt, so they are read the same way; the
+        # tally counts one only with its call.
         low = max(self.max_action_id - ATTEMPT_ID_WINDOW, 0)
-        for action_id, kind, attempt_id in session.execute(
-            select(FollowUpAction.id, FollowUpAction.kind, FollowUpAction.attempt_id).where(
+        for action_id, kind, attempt_id, patient_id in session.execute(
+            select(
+                FollowUpAction.id,
+                FollowUpAction.kind,
+                FollowUpAction.attempt_id,
+                FollowUpAction.patient_id,
+            ).where(
                 FollowUpAction.created_at >= start,
                 FollowUpAction.id > low,
                 FollowUpAction.pharmacy_id.in_(pharmacy_ids),
@@ -191,9 +240,25 @@ class DayTally:
                 continue
             self.seen_actions.add(action_id)
             self.max_action_id = max(self.max_action_id, action_id)
-            self.actions[kind] += 1
-            if kind == PHARMACIST_ESCALATION:
-                self.escalated.add(attempt_id)
+            self.figures.action(action_id, attempt_id, kind, patient_id)
+
+
+def _office_tasks(session: Session, task_lists: Sequence[Any]) -> set[int]:
+    """Which of these tasks belong to a prescriber-office campaign (none, on most floors)."""
+    ids = sorted({t for tasks in task_lists for t in open_tasks(tasks)})
+    if not ids:
+        return set()
+    offices = list(session.scalars(select(Campaign.id).where(Campaign.kind == OFFICE_KIND)))
+    if not offices:
+        return set()
+    found: set[int] = set()
+    for i in range(0, len(ids), 500):
+        found.update(
+            session.scalars(
+                select(Task.id).where(Task.id.in_(ids[i : i + 500]), Task.campaign_id.in_(offices))
+            )
+        )
+    return found
 
 
 class FloorMonitor:
@@ -205,6 +270,7 @@ class FloorMonitor:
         pharmacy_ids: Sequence[int],
         grace_minutes: int = 30,
         recount_every: timedelta | None = RECOUNT_EVERY,
+        limits: AlertLimits | None = None,
     ) -> None:
         """`recount_every` None: the caller runs `recount` itself (the console does, in a worker
         of its own, so a slow recount never holds up the two-second refresh)."""
@@ -214,6 +280,8 @@ class FloorMonitor:
         self._depth: _Depth | None = None
         self._tally = DayTally()
         self._labels: dict[str, str] = {}
+        self._zones: dict[int, str] | None = None
+        self.limits = limits or AlertLimits()
 
     def recount_due(self, now: datetime) -> bool:
         if self._depth is None:
@@ -235,8 +303,17 @@ class FloorMonitor:
             self.recount(session, now)
         depth = self._depth
         assert depth is not None
-        start = day_start(now, zone)
-        self._tally.update(session, ids, start, zone)
+        if self._zones is None:
+            self._zones = {
+                pid: tz
+                for pid, tz in session.execute(
+                    select(Pharmacy.id, Pharmacy.timezone).where(Pharmacy.id.in_(ids))
+                )
+            }
+        # Each pharmacy's today is its own local day, as in its report.
+        starts = {pid: day_start(now, tz) for pid, tz in self._zones.items()}
+        start = min(starts.values(), default=day_start(now, zone))
+        self._tally.update(session, ids, start, zone, starts)
         if not self._labels:
             self._labels = {
                 code: label
@@ -246,6 +323,17 @@ class FloorMonitor:
             }
         callbacks_due, callback_list = callback_rows(session, ids, now, self.grace_minutes)
         closed = closed_pharmacies(session, ids, now)
+        agents = agent_rows(session, ids, now, self._tally)
+        alerts = floor_alerts(
+            session,
+            ids,
+            now,
+            self.limits,
+            agents,
+            depth.queues,
+            self._tally,
+            now.astimezone(ZoneInfo(zone)).date(),
+        )
         return FloorSnapshot(
             at=now,
             zone=zone,
@@ -255,9 +343,10 @@ class FloorMonitor:
                 for r in pharmacy_rows(session, ids, now, depth.patients, callbacks_due)
             ),
             queues=tuple(_while_closed(r, closed.get(r.pharmacy_id, False)) for r in depth.queues),
-            agents=agent_rows(session, ids, now, self._tally),
+            agents=agents,
             callbacks=callback_list,
             outcomes=outcome_summary(self._tally, self._labels, callbacks_due),
+            alerts=alerts,
         )
 
 
@@ -568,22 +657,83 @@ def agent_rows(
 def outcome_summary(
     tally: DayTally, labels: dict[str, str], callbacks: dict[int, tuple[int, int]]
 ) -> OutcomeSummary:
-    """Today's calls and the follow-ups they produced, from the tally."""
+    """Today's calls and the follow-ups they produced, from the tally (the report's figures)."""
     by_disposition = sorted(
         ((code, labels.get(code, code), n) for code, n in tally.by_disposition.items()),
         key=lambda r: (-r[2], r[0]),
     )
+    f = tally.figures.figures()
     return OutcomeSummary(
         by_disposition=tuple(by_disposition),
         by_hour=tuple(sorted(tally.by_hour.items())),
-        attempts=sum(tally.by_disposition.values()),
-        patients_called=len(tally.called),
-        patients_reached=len(tally.reached),
-        refill_requests=tally.actions[REFILL_REQUEST],
-        med_sync_enrollments=tally.actions[MED_SYNC_ENROLLMENT],
-        escalations=len(tally.escalated),
+        attempts=f.calls,
+        patients_called=f.patients_called,
+        patients_reached=f.patients_reached,
+        refill_requests=f.refill_requests,
+        med_sync_enrollments=f.med_sync_enrollments,
+        escalations=f.pharmacist_escalations,
         callbacks_due=sum(d for d, _ in callbacks.values()),
         callbacks_overdue=sum(o for _, o in callbacks.values()),
+    )
+
+
+def floor_alerts(
+    session: Session,
+    pharmacy_ids: Sequence[int],
+    now: datetime,
+    limits: AlertLimits,
+    agents: Sequence[AgentRow],
+    queues: Sequence[QueueRow],
+    tally: DayTally,
+    today: date,
+) -> FloorAlerts:
+    """What the supervisor must act on: agents long in wrap-up or on pause, campaigns whose
+    oldest due patient is past its target, today's line failures, follow-ups not delivered."""
+
+    def minutes(a: AgentRow) -> int:
+        return int((now - a.since).total_seconds() // 60) if a.since else 0
+
+    wrap = tuple(
+        (a.user_id, a.name, minutes(a))
+        for a in agents
+        if a.state == "wrap_up" and a.since and minutes(a) >= limits.wrap_up_minutes
+    )
+    pause = tuple(
+        (a.user_id, a.name, minutes(a))
+        for a in agents
+        if a.state == "paused" and a.since and minutes(a) >= limits.pause_minutes
+    )
+    overdue = tuple(
+        (q.pharmacy, q.campaign, (today - q.oldest_due).days)
+        for q in queues
+        if q.active
+        and q.oldest_due is not None
+        and (today - q.oldest_due).days > limits.oldest_due_days
+    )
+    undelivered = dead = 0
+    if pharmacy_ids:
+        late = now - timedelta(minutes=limits.undelivered_minutes)
+        for status, n in session.execute(
+            select(FollowUpAction.status, func.count())
+            .where(
+                FollowUpAction.status.not_in(DELIVERED),
+                FollowUpAction.created_at <= late,
+                FollowUpAction.pharmacy_id.in_(pharmacy_ids),
+            )
+            .group_by(FollowUpAction.status)
+        ):
+            undelivered += n
+            if status in DEAD:
+                dead += n
+    return FloorAlerts(
+        long_wrap_up=wrap,
+        long_pause=pause,
+        overdue_campaigns=overdue,
+        line_failures=tally.line_failures,
+        last_sip_status=tally.last_failure[1] if tally.last_failure else None,
+        line_failure_limit=limits.line_failures,
+        undelivered=undelivered,
+        dead=dead,
     )
 
 

@@ -116,6 +116,41 @@ class OutcomeSummary:
 
 
 @dataclass(frozen=True)
+class AlertLimits:
+    """When the floor marks something ([floor] in config.toml)."""
+
+    wrap_up_minutes: int = LONG_WRAP_UP_MINUTES
+    pause_minutes: int = 20
+    oldest_due_days: int = 3
+    line_failures: int = 3
+    undelivered_minutes: int = 30
+
+
+@dataclass(frozen=True)
+class FloorAlerts:
+    """What a supervisor must act on now."""
+
+    long_wrap_up: tuple[tuple[int, str, int], ...] = ()  # (agent id, name, minutes)
+    long_pause: tuple[tuple[int, str, int], ...] = ()
+    overdue_campaigns: tuple[tuple[str, str, int], ...] = ()  # (pharmacy, campaign, days late)
+    line_failures: int = 0  # today's calls that never reached a phone
+    last_sip_status: int | None = None
+    line_failure_limit: int = 3
+    undelivered: int = 0  # follow-ups not delivered past the limit (pending, retrying, dead…)
+    dead: int = 0  # follow-ups the outbox gave up on
+
+    @property
+    def count(self) -> int:
+        return (
+            len(self.long_wrap_up)
+            + len(self.long_pause)
+            + len(self.overdue_campaigns)
+            + (self.line_failures >= self.line_failure_limit > 0)
+            + (self.undelivered > 0)
+        )
+
+
+@dataclass(frozen=True)
 class FloorSnapshot:
     at: datetime
     zone: str
@@ -125,3 +160,4 @@ class FloorSnapshot:
     agents: tuple[AgentRow, ...]
     callbacks: tuple[CallbackRow, ...]
     outcomes: OutcomeSummary
+    alerts: FloorAlerts = FloorAlerts()

@@ -125,9 +125,11 @@ async def test_agents_panel_shows_state_and_a_long_wrap_up_stands_out(tmp_path: 
         assert agents["Ana"][1] == "wrap-up"
         assert agents["Ana"][3:5] == ["1", "1"]  # one call, one patient reached
         assert agents["Ana"][5:7] == ["3:00", "1:00"]  # average call and wrap-up
-        assert agents["Ana"][7] == "long wrap-up"
+        assert agents["Ana"][7] == "wrap-up 6 min"  # past [floor].wrap_up_alert_minutes (3)
         assert agents["Ben"][1] == "offline"
-        assert "1 need a look" in visible_text(app)
+        text = visible_text(app)
+        # Ana's wrap-up, and the world's refill request not delivered 36 minutes on.
+        assert "2 need a look" in text and "Ana in wrap-up 6 min" in text
 
 
 async def test_today_panel_shows_outcomes_reach_and_follow_ups(tmp_path: Path) -> None:
@@ -157,7 +159,10 @@ async def test_a_paused_campaigns_patients_stop_coming_to_an_agent(tmp_path: Pat
         # The pause rebuilds the queues, then the monitor recounts: wait for what it shows.
         await until(
             sp,
-            lambda: "Refill reminder PAUSED, 3 waiting" in visible_text(supervisor),
+            lambda: (
+                rows(supervisor.screen.query_one(QueuesTable))[1][:3]
+                == ["  Refill reminder", "PAUSED", "0 +3"]
+            ),
             "the paused campaign on the monitor",
         )
         await press(ap, "r")
@@ -210,6 +215,8 @@ async def test_a_released_lease_goes_back_to_the_queue(tmp_path: Path) -> None:
         assert "Pat Alvarez" in visible_text(ana)
         await select_agent(sp, "Ana")
         await press(sp, "x")
+        assert isinstance(supervisor.screen, ConfirmScreen)
+        await press(sp, "y")
         assert "Ana's patient is back in the queue" in notices(supervisor)
         await press(b, "r")
         assert "Pat Alvarez" in visible_text(ben)
@@ -229,12 +236,15 @@ async def test_weight_and_log_out_controls_are_applied_and_audited(tmp_path: Pat
         await login(sp, "sue")
         supervisor.screen.query_one(QueuesTable).move_cursor(row=1)
         await press(sp, "plus")
-        assert rows(supervisor.screen.query_one(QueuesTable))[1][:2] == ["  Refill reminder", "1.5"]
+        assert isinstance(supervisor.screen, ConfirmScreen)
+        assert "from 1 to 1.1" in visible_text(supervisor)
+        await press(sp, "y")
+        assert rows(supervisor.screen.query_one(QueuesTable))[1][:2] == ["  Refill reminder", "1.1"]
         await select_agent(sp, "Ana")
-        await press(sp, "o")
+        await press(sp, "o", "y")
         assert "log-out asked" in visible_text(supervisor)
     with w.store.sessions() as s:
-        assert s.scalars(select(Campaign.weight)).one() == 1.5
+        assert s.scalars(select(Campaign.weight)).one() == 1.1
         state = s.scalars(select(AgentState).where(AgentState.state != "offline")).one()
         assert state.logout_requested_at is not None
         actions = set(s.scalars(select(AuditEvent.action)))
@@ -253,6 +263,8 @@ async def test_callback_reassigned_from_the_callbacks_panel(tmp_path: Path) -> N
         await press(pilot, "a")
         assert isinstance(app.screen, PromptScreen)
         await press(pilot, *"ben", "enter")
+        assert isinstance(app.screen, ConfirmScreen)
+        await press(pilot, "y")
         (callback,) = rows(app.screen.query_one(CallbacksTable))
         assert callback[4] == "Ben"
     with w.store.sessions() as s:
@@ -273,10 +285,12 @@ async def test_do_not_call_a_number_from_the_monitor(tmp_path: Path) -> None:
         await press(pilot, "n")
         assert isinstance(app.screen, PromptScreen)
         await press(pilot, *number, "enter")
+        assert isinstance(app.screen, ConfirmScreen)
+        await press(pilot, "y")
         assert f"{number} is now do-not-call" in notices(app)
         # A typo gets a clear message and changes nothing.
         await press(pilot, "n")
-        await press(pilot, *"+19995550000", "enter")
+        await press(pilot, *"+19995550000", "enter", "y")
         assert "no patient of your pharmacies has the number +19995550000" in notices(app)
     with w.store.sessions() as s:
         assert s.scalars(select(Phone.do_not_call).where(Phone.number == number)).one()
@@ -332,3 +346,136 @@ async def test_supervisor_saves_the_program_report_from_the_monitor(
     with w.store.sessions() as s:
         exports = s.scalars(select(AuditEvent).where(AuditEvent.action == "export")).all()
         assert [e.detail["format"] for e in exports] == ["csv"]
+
+
+def _weight(w: World) -> float:
+    with w.store.sessions() as s:
+        return float(s.scalars(select(Campaign.weight)).one())
+
+
+async def test_a_weight_is_typed_and_the_steps_always_get_back_to_it(tmp_path: Path) -> None:
+    """`w` types a weight; `+`/`-` step by a tenth onto the tenths grid, so `+` then `-` returns
+    to 1.1 (a step of 0.5 from 1.1 never could). Each change asks once."""
+    w = world(tmp_path)
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await login(pilot, "sue")
+        app.screen.query_one(QueuesTable).move_cursor(row=1)
+        await press(pilot, "w")
+        assert isinstance(app.screen, PromptScreen)
+        app.screen.query_one(Input).value = "1.1"
+        await press(pilot, "enter")
+        assert isinstance(app.screen, ConfirmScreen)
+        await press(pilot, "y")
+        assert _weight(w) == 1.1
+        for key, expected in (("plus", 1.2), ("minus", 1.1), ("minus", 1.0), ("plus", 1.1)):
+            app.screen.query_one(QueuesTable).move_cursor(row=1)
+            await press(pilot, key)
+            assert isinstance(app.screen, ConfirmScreen), key
+            await press(pilot, "y")
+            assert _weight(w) == expected, key
+        await press(pilot, "w")
+        app.screen.query_one(Input).value = "eleven"
+        await press(pilot, "enter")
+        assert "'eleven' is not a number" in notices(app)
+        assert _weight(w) == 1.1
+    with w.store.sessions() as s:
+        changes = s.scalars(
+            select(AuditEvent).where(AuditEvent.action == "campaign_weight").order_by(AuditEvent.id)
+        ).all()
+        assert [e.detail["to"] for e in changes] == [1.1, 1.2, 1.1, 1.0, 1.1]
+
+
+async def test_no_to_any_control_changes_nothing_and_audits_nothing(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    supervisor, agent = OutreachApp(w.services), OutreachApp(w.services)
+    async with supervisor.run_test(size=(120, 40)) as sp, agent.run_test(size=(80, 24)) as ap:
+        await login(ap, "ana")
+        await press(ap, "r")
+        await login(sp, "sue")
+        for keys in (("space",), ("plus",), ("minus",)):
+            supervisor.screen.query_one(QueuesTable).move_cursor(row=1)
+            await press(sp, *keys)
+            assert isinstance(supervisor.screen, ConfirmScreen), keys
+            await press(sp, "n")
+        for key in ("x", "o"):
+            await select_agent(sp, "Ana")
+            await press(sp, key)
+            assert isinstance(supervisor.screen, ConfirmScreen), key
+            await press(sp, "n")
+        await press(sp, "3", "a", *"ben", "enter")
+        assert isinstance(supervisor.screen, ConfirmScreen)
+        await press(sp, "n", "n", *"+12145551000", "enter")
+        assert isinstance(supervisor.screen, ConfirmScreen)
+        await press(sp, "escape")
+    with w.store.sessions() as s:
+        controls = {
+            "campaign_paused",
+            "campaign_weight",
+            "lease_released",
+            "agent_logout_requested",
+            "callback_reassigned",
+            "do_not_call_added",
+        }
+        assert not controls & set(s.scalars(select(AuditEvent.action)))
+        assert s.scalars(select(Campaign.weight)).one() == 1.0
+
+
+async def test_the_report_dialogs_default_is_made_by_enter_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    w = world(tmp_path)
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await login(pilot, "sue")
+        await press(pilot, "R")
+        assert isinstance(app.screen, PromptScreen)
+        assert "Enter alone: all 2026-10-01 2026-12-02 html" in app.screen.question
+        await press(pilot, "enter")
+        await until(pilot, lambda: "saved to" in notices(app), "the report's notice")
+    saved = tmp_path / "var" / "reports" / "report-all-2026-10-01-2026-12-02.html"
+    assert f"saved to {saved.resolve()}" in notices(app)
+    assert "Patients reached" in saved.read_text()
+
+
+async def test_columns_keep_their_width_when_a_campaign_is_paused(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await login(pilot, "sue")
+        table = app.screen.query_one(QueuesTable)
+        before = [c.get_render_width(table) for c in table.ordered_columns]
+        table.move_cursor(row=1)
+        await press(pilot, "space", "y")
+        await until(
+            pilot, lambda: rows(table)[1][1] == "PAUSED", "the paused campaign on the monitor"
+        )
+        assert [c.get_render_width(table) for c in table.ordered_columns] == before
+        assert "Oldest due" in visible_text(app)
+
+
+async def test_the_floor_marks_line_failures_and_follow_ups_not_delivered(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    with transaction(w.store.sessions) as s:
+        ana = user_id(s, "ana")
+        for n, status in enumerate((503, 408, 503)):
+            started = NOW - timedelta(minutes=30 - n)
+            s.add(
+                Attempt(
+                    uid=str(uuid.uuid4()),
+                    patient_id=w.patients["Alvarez"],
+                    user_id=ana,
+                    started_at=started,
+                    ended_at=started,
+                    disposition="line_failed",
+                    call_result="failed",
+                    sip_status=status,
+                )
+            )
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await login(pilot, "sue")
+        text = visible_text(app)
+        assert "3 line failures today, last SIP 503" in text
+        assert "1 follow-ups not delivered" in text  # the refill request of 36 minutes ago
