@@ -20,6 +20,7 @@ from scripts_library.conditions import Env, evaluate
 from scripts_library.facts import DueItem, PatientFacts
 from scripts_library.library import CallPlan, Library, Segment
 from scripts_library.placeholders import (
+    DATE_ORDER,
     PrivacyViolation,
     Scope,
     fill_detail,
@@ -631,8 +632,8 @@ def same_name(given: str, on_record: str) -> bool:
 
 
 def parse_date(text: str, language: str) -> date:
-    """ISO (1955-04-01), or day and month in the call language's order: 04/01/1955 in English,
-    01/04/1955 in Spanish."""
+    """ISO (1955-04-01), or day and month in the call language's order (DATE_ORDER): 04/01/1955 in
+    English, 01/04/1955 in Spanish; '/', '.' or '-' between them."""
     raw = text.strip()
     try:
         return date.fromisoformat(raw)
@@ -646,5 +647,7 @@ def parse_date(text: str, language: str) -> date:
             return date(year, month, day)
         except ValueError:
             pass
-    order = "DD/MM/YYYY" if language == "es" else "MM/DD/YYYY"
-    raise AnswerError(f"{text!r} is not a date like 1955-04-01 or {order}")
+    # Said in the call's language, with the order exactly as the prompt shows it (DATE_HINT).
+    if language == "es":
+        raise AnswerError(f"{text!r} no es una fecha como {DATE_ORDER['es']} o 1955-04-01")
+    raise AnswerError(f"{text!r} is not a date like {DATE_ORDER['en']} or 1955-04-01")

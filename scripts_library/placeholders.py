@@ -198,6 +198,30 @@ def format_date(d: date | None, language: str) -> str:
     return f"{d:%B} {d.day}"
 
 
+# How a date is typed in each call language: the one order the agent is shown (the verify and date
+# prompts), the one the engine's parse_date accepts besides ISO, and the one its error names.
+DATE_ORDER = {"en": "MM/DD/YYYY", "es": "DD/MM/AAAA"}
+DATE_HINT = {"en": "MM/DD/YYYY or 1955-04-01", "es": "DD/MM/AAAA o 1955-04-01"}
+
+
+def date_hint(language: str) -> str:
+    return DATE_HINT.get(language, DATE_HINT["en"])
+
+
+def numeric_date(d: date, language: str) -> str:
+    """The date as a person of that language writes it: 07/06/1935 (en), 06/07/1935 (es)."""
+    return f"{d:%d/%m/%Y}" if language == "es" else f"{d:%m/%d/%Y}"
+
+
+def shown_date(d: date, language: str) -> str:
+    """A date on screen the patient's way, so the agent compares what they hear without turning
+    it round: 'Jul 06, 1935 (07/06/1935)' for an English speaker, '06/07/1935 (day/month)' for a
+    Spanish one, whose order would otherwise be misread."""
+    if language == "es":
+        return f"{numeric_date(d, 'es')} (day/month)"
+    return f"{d:%b %d, %Y} ({numeric_date(d, 'en')})"
+
+
 def _medication(scope: Scope) -> Medication | None:
     item = scope.item
     if item is None:
@@ -230,7 +254,10 @@ def value_of(name: str, scope: Scope) -> str:
         "caregiver.name": lambda: f.caregiver_name or "",
         "caregiver.relation": lambda: f.caregiver_relation or "",
         "patient.age": lambda: str(f.age),
-        "patient.birth_date": lambda: format_date(f.birth_date, lang) + f" {f.birth_date.year}",
+        "patient.birth_date": lambda: (
+            format_date(f.birth_date, lang)
+            + (f" de {f.birth_date.year}" if lang == "es" else f", {f.birth_date.year}")
+        ),
         "meds.chronic": lambda: ", ".join(m.drug_name for m in f.medications if m.chronic),
         "meds.count": lambda: str(sum(1 for m in f.medications if m.chronic)),
         "rx.drug": lambda: rx.drug_name if rx else FALLBACK["rx"][lang],

@@ -11,6 +11,7 @@ from textual.widgets import Static
 from queues.building.priority import explain
 from queues.phones import national
 from queues.views.patient import PatientContext, PhoneView, TaskView
+from scripts_library.placeholders import shown_date
 
 LANGUAGES = {"en": "English", "es": "Spanish · Español"}
 
@@ -67,7 +68,7 @@ class PatientCard(Static):
     def _parts(patient: PatientContext, *, detailed: bool) -> list[Text]:
         head = Text()
         head.append(patient.full_name, style="bold")
-        head.append(f"  {patient.age} y · born {patient.birth_date:%b %d, %Y}", style="")
+        head.append(f"  {patient.age} y · born {shown_date(patient.birth_date, patient.language)}")
         head.append(
             f"  · {LANGUAGES.get(patient.language, patient.language)}",
             style="bold yellow" if patient.language != "en" else "",

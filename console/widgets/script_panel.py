@@ -24,7 +24,7 @@ from queues.views.user import SignedInUser
 from scripts_library.engine import AnswerError, ScriptedCall, ScriptError, StepView
 from scripts_library.facts import facts_from_context, items_from_context
 from scripts_library.library import bundled_library
-from scripts_library.placeholders import PrivacyViolation
+from scripts_library.placeholders import PrivacyViolation, date_hint
 
 ACTION_LABELS = {
     "refill_request": "Refill request",
@@ -36,7 +36,6 @@ ACTION_LABELS = {
     "wrong_number": "Wrong number",
     "prescriber_followup": "Prescriber follow-up",
 }
-DATE_HINT = {"en": "MM/DD/YYYY or 1955-04-01", "es": "DD/MM/AAAA o 1955-04-01"}
 
 
 def action_line(action: ActionRequest) -> str:
@@ -317,7 +316,7 @@ class ScriptPanel(VerticalScroll):
             if typed and view.answer is not None:
                 answer.value = str(view.answer)
         if verify:
-            dob.placeholder = f"Date of birth ({DATE_HINT.get(view.language, DATE_HINT['en'])})"
+            dob.placeholder = f"Date of birth ({date_hint(view.language)})"
             name.placeholder = (
                 "Caregiver's full name" if view.who == "caregiver" else "Full name, as they say it"
             )
@@ -326,7 +325,7 @@ class ScriptPanel(VerticalScroll):
         elif typed:
             answer.placeholder = {
                 "number": "A number, then Enter",
-                "date": f"A date ({DATE_HINT.get(view.language, DATE_HINT['en'])}), then Enter",
+                "date": f"A date ({date_hint(view.language)}), then Enter",
             }.get(view.answer_type or "", "Their answer, then Enter")
             if reset:
                 answer.focus()

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from sqlalchemy import select
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Input, Static
 from textual.widgets._footer import FooterKey
 
 from console.app import OutreachApp
@@ -130,3 +130,33 @@ async def test_the_footer_offers_only_keys_that_work_now(tmp_path: Path) -> None
         assert {"dial", "details", "wrap_up"} <= keys
         # The script's Back does nothing at its first step.
         assert "script_back" not in keys, keys
+
+
+async def test_a_spanish_patients_birth_date_is_shown_and_checked_day_first(
+    tmp_path: Path,
+) -> None:
+    """The card shows the birth date day first for a Spanish speaker; the verify prompt shows the
+    order the check accepts; a date the check refuses is answered in Spanish, in the same words."""
+    from console.widgets.script_panel import ScriptPanel
+    from tests.e2e.test_scripted_call import (
+        login_and_take_patient,
+        spanish_refill_and_vaccine_world,
+        verify_identity,
+    )
+
+    app = OutreachApp(spanish_refill_and_vaccine_world(tmp_path).services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        panel = await login_and_take_patient(pilot)
+        card = visible_text(app)
+        assert "born 01/04/1955" in card, card  # Pat Alvarez, born 1 April 1955
+        await press(pilot, "d")
+        await pilot.press("c")
+        await press(pilot, "right_square_bracket", "1")
+        dob = panel.query_one("#verify-dob", Input)
+        assert "DD/MM/AAAA" in dob.placeholder, dob.placeholder
+        await verify_identity(pilot, panel, "Pat Alvarez", "04/31/1955")  # month first: refused
+        text = panel.shown_text()
+        assert "no es una fecha como DD/MM/AAAA" in text, text
+        assert isinstance(panel, ScriptPanel) and not panel.call.verified  # type: ignore[union-attr]
+        await verify_identity(pilot, panel, "Pat Alvarez", "01/04/1955")
+        assert "identity verified" in panel.shown_text()
