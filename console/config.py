@@ -84,6 +84,15 @@ class SipSettings:
     register_expires: int = 300
     # false: never open a sound device (the console still signals calls, and says audio is off).
     audio: bool = True
+    # udp | tcp | tls. tls verifies the server's certificate (and name) against tls_ca_file, or
+    # the system's CAs when it is empty; a sips: URI always goes over TLS.
+    transport: str = "udp"
+    tls_ca_file: str = ""
+    # off | optional (SRTP offered, plain RTP taken) | required (SRTP keyed by SDES or no call).
+    srtp: str = "off"
+    # Where the pharmacy's number goes: p-asserted-identity | remote-party-id (From stays the
+    # account's user, which a proxy authenticates) | from-user (a trunk that takes it in From).
+    caller_id_mode: str = "p-asserted-identity"
 
 
 @dataclass(frozen=True)
@@ -263,6 +272,20 @@ def _check_values(settings: Settings, source: str) -> None:
         value = getattr(getattr(settings, section), name)
         if not low <= value <= high:
             raise ConfigError(source, key, f"expected {low} to {high}, got {value}")
+    for key, value, allowed in (
+        ("sip.transport", settings.sip.transport, ("udp", "tcp", "tls")),
+        ("sip.srtp", settings.sip.srtp, ("off", "optional", "required")),
+        (
+            "sip.caller_id_mode",
+            settings.sip.caller_id_mode,
+            ("p-asserted-identity", "remote-party-id", "from-user"),
+        ),
+    ):
+        if value not in allowed:
+            raise ConfigError(source, key, f"expected one of {', '.join(allowed)}, got {value!r}")
+    ca = settings.sip.tls_ca_file
+    if ca and not Path(ca).is_file():
+        raise ConfigError(source, "sip.tls_ca_file", f"no such file: {ca}")
     if settings.log.level.upper() not in LOG_LEVELS:
         raise ConfigError(
             source,

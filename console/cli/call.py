@@ -8,6 +8,7 @@ placed (bad account, socket in use); 2 for bad arguments.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import queue
 import sys
@@ -81,6 +82,17 @@ def _describe(event: PhoneEvent) -> str:
             parts.append(f"SIP {event.sip_status}")
         if event.state == CallState.CONNECTED and event.setup_ms is not None:
             parts.append(f"set-up {event.setup_ms:.0f} ms")
+            parts.append(f"{event.transport or 'udp'}{' srtp' if event.srtp else ''}")
+        if event.hold:
+            parts.append(f"held by the {'far end' if event.hold == 'remote' else 'agent'}")
+        if event.early_media:
+            parts.append("early media playing")
+        if event.technical:
+            parts.append("line failure")
+        if event.state == CallState.ENDED and (event.rtp_sent or event.rtp_received):
+            parts.append(
+                f"rtp sent {event.rtp_sent} received {event.rtp_received} lost {event.rtp_lost}"
+            )
         if event.detail:
             parts.append(f"({event.detail})")
         return "  ".join(parts)
@@ -101,7 +113,16 @@ def cmd_call_test(args: argparse.Namespace) -> int:
         raise OutreachError(f"--dtmf: {''.join(bad)!r} is not a DTMF key (0-9 * # A-D)")
     settings = settings_from_args(args.config, None)
     setup_logging(settings)
-    account = account_from_settings(settings.sip)
+    sip = settings.sip
+    # The transport, SRTP and caller-ID keys (issue 21), whether or not the line's builder
+    # passes them on yet.
+    account = dataclasses.replace(
+        account_from_settings(sip),
+        transport=sip.transport,
+        tls_ca_file=sip.tls_ca_file,
+        srtp=sip.srtp,
+        caller_id_mode=sip.caller_id_mode,
+    )
     events: queue.SimpleQueue[PhoneEvent] = queue.SimpleQueue()
     phone = Softphone(account, events.put)
     try:
@@ -208,5 +229,15 @@ def _summary(final: CallEvent, uri: str, history: list[dict[str, Any]]) -> dict[
         "dtmf_sent": final.dtmf_sent,
         "dtmf_received": final.dtmf_received,
         "audio": final.audio,
+        # Issue 21: a line failure is not the patient's answer; media counts (RFC 3550 A.3).
+        "technical": final.technical,
+        "transport": final.transport,
+        "srtp": final.srtp,
+        "auth_ms": round(final.auth_ms, 3) if final.auth_ms is not None else None,
+        "rtp_sent": final.rtp_sent,
+        "rtp_received": final.rtp_received,
+        "rtp_lost": final.rtp_lost,
+        "rtcp_sent": final.rtcp_sent,
+        "rtcp_received": final.rtcp_received,
         "events": history,
     }

@@ -119,6 +119,7 @@ class OutgoingCall:
         self.rtp: RtpStream | None = None
         self.sip_status: int | None = None
         self.technical = False
+        self.technical_override = False
         self.proto = "udp"
         self.local: sdp.LocalSession | None = None
         self.remote_sdp: sdp.RemoteMedia | None = None
@@ -375,6 +376,7 @@ class OutgoingCall:
             remote = self._accept_answer(resp.body)
         except sdp.SdpError as exc:
             self._send_bye(now)
+            self.technical_override = True  # no common media: the line's set-up, not the patient
             self._end(EndReason.FAILED, resp.status, f"answered without usable audio: {exc}")
             return
         assert self.rtp is not None
@@ -389,7 +391,7 @@ class OutgoingCall:
         headers = [("Via", self._via()), ("Max-Forwards", "70")]
         headers += [("From", self.invite.get("From") or ""), ("To", resp.get("To") or "")]
         headers += [("Call-ID", self.call_id), ("CSeq", f"{self.invite.cseq[0]} ACK")]
-        headers += [("Route", r) for r in self.route_set]
+        headers += [("Route", r) for r in self._dialog_routes()]
         for name in ("Authorization", "Proxy-Authorization"):  # §13.2.2.4: same credentials
             value = self.invite.get(name)
             if value:
@@ -453,7 +455,7 @@ class OutgoingCall:
         to = self.invite.get("To") or ""
         headers += [("To", f"{to};tag={self.remote_tag}" if self.remote_tag else to)]
         headers += [("Call-ID", self.call_id), ("CSeq", f"{self.cseq} BYE")]
-        headers += [("Route", r) for r in self.route_set]
+        headers += [("Route", r) for r in self._dialog_routes()]
         headers.append(("User-Agent", USER_AGENT))
         if auth is not None:
             headers.append(auth)
@@ -462,6 +464,21 @@ class OutgoingCall:
         self.bye_tx = self.transport.start_transaction(
             bye, self._dialog_hop(), now, self._on_bye_response, self._on_bye_failure
         )
+
+    def _dialog_routes(self) -> list[str]:
+        """The dialog's route set; through an outbound proxy that did not record-route (the far
+        end echoed no Record-Route), the proxy's own Route first, so that it forwards the
+        request to the remote target instead of refusing it (RFC 3261 §8.1.2, §12.2.1.1)."""
+        if not self.account.server:
+            return self.route_set
+        if self.route_set:
+            try:
+                first = parse_uri(parse_name_addr(self.route_set[0]).uri)
+                if resolve(first.host, first.port or self.account.port) == self.dest:
+                    return self.route_set
+            except (ValueError, TransportError):
+                return self.route_set
+        return [self._server_route(), *self.route_set]
 
     def _via(self) -> str:
         try:
@@ -628,7 +645,7 @@ class OutgoingCall:
         headers += [("From", self.invite.get("From") or "")]
         headers += [("To", self._remote_to()), ("Call-ID", self.call_id)]
         headers += [("CSeq", f"{self.cseq} INVITE"), ("Contact", self._contact())]
-        headers += [("Route", r) for r in self.route_set]
+        headers += [("Route", r) for r in self._dialog_routes()]
         headers += [("Allow", ALLOW), ("User-Agent", USER_AGENT)]
         headers.append(("Content-Type", "application/sdp"))
         self.reinvite = request("INVITE", self.remote_target, headers, self.local.offer(direction))
@@ -651,7 +668,7 @@ class OutgoingCall:
             headers = [("Via", self._via()), ("Max-Forwards", "70")]
             headers += [("From", self.reinvite.get("From") or ""), ("To", resp.get("To") or "")]
             headers += [("Call-ID", self.call_id), ("CSeq", f"{self.reinvite.cseq[0]} ACK")]
-            headers += [("Route", r) for r in self.route_set]
+            headers += [("Route", r) for r in self._dialog_routes()]
             self._send_raw(request("ACK", self.remote_target, headers).encode())
             self.hold = "local" if self.local.direction in ("sendonly", "inactive") else ""
             if resp.body:
@@ -747,7 +764,9 @@ class OutgoingCall:
         self.sip_status = status if status is not None else self.sip_status
         # Never connected, and the line's fault (no route, 5xx, 408, no answer at all, refused
         # credentials): a technical failure, not the patient's outcome.
-        self.technical = self.connected_at is None and is_technical(reason, status)
+        self.technical = self.connected_at is None and (
+            self.technical_override or is_technical(reason, status)
+        )
         # Media first: whoever hears "ended" (the agent about to dial again) finds the socket and
         # the audio device already given back.
         self.close_media()

@@ -130,6 +130,7 @@ class Registration:
             minimum = (resp.get("Min-Expires") or "").strip()
             if minimum.isdigit() and int(minimum) > expires:
                 self.too_brief += 1
+                self.auth_tries = 0  # a new request: a fresh challenge may follow
                 self.expires = int(minimum)
                 log.info("registrar wants at least %s s (423); registering again", minimum)
                 self._send(now, self.expires)

@@ -24,7 +24,7 @@ from console.softphone import (
     Softphone,
 )
 from tests.conftest import require_service
-from tests.softphone.ports import free_udp_port, wait_bound
+from tests.softphone.ports import free_udp_port, wait_bound, wait_listening
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "sip"
 EVENT_WAIT = 20.0  # seconds: a bound on waiting for an event, never a pause
@@ -82,12 +82,94 @@ def header(message: str, name: str) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class Certs:
+    """A throwaway CA and a server certificate for 127.0.0.1/localhost signed by it."""
+
+    ca: Path
+    cert: Path
+    key: Path
+    other_ca: Path  # a CA that signed nothing here: trusting only it must fail the handshake
+
+
+def make_certs(where: Path) -> Certs:
+    """openssl CLI: a CA, a server key and certificate (SAN IP:127.0.0.1, DNS:localhost)."""
+    certs = Certs(where / "ca.pem", where / "server.pem", where / "server.key", where / "other.pem")
+    if certs.cert.exists():
+        return certs
+    require_service("openssl", shutil.which("openssl") is not None, "apt-get install -y openssl")
+    where.mkdir(parents=True, exist_ok=True)
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=where, check=True, capture_output=True)
+
+    ca_ext = ["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=keyCertSign"]
+    for name, cn in (("ca", "Outreach Test CA"), ("other", "Someone Else's CA")):
+        run(
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.pem",
+            "-days",
+            "2",
+            "-subj",
+            f"/CN={cn}",
+            *ca_ext,
+        )
+    run(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    )
+    (where / "server.ext").write_text(
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
+        "extendedKeyUsage=serverAuth\n"
+    )
+    run(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    )
+    return certs
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
+    return make_certs(tmp_path_factory.mktemp("certs"))
+
+
 @pytest.fixture
-def sipp(tmp_path: Path) -> Iterator[Callable[..., SippPeer]]:
+def sipp(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., SippPeer]]:
     require_service("sipp", shutil.which("sipp") is not None, "apt-get install -y sip-tester")
     started: list[SippPeer] = []
 
-    def start(scenario: str, *extra: str, calls: int | None = 1) -> SippPeer:
+    def start(
+        scenario: str, *extra: str, calls: int | None = 1, transport: str = "udp"
+    ) -> SippPeer:
         port, media = free_udp_port(), free_udp_port(pair=True)
         n = len(started)
         messages, errors = tmp_path / f"sipp_{n}_msg.log", tmp_path / f"sipp_{n}_err.log"
@@ -96,12 +178,20 @@ def sipp(tmp_path: Path) -> Iterator[Callable[..., SippPeer]]:
         args += ["-message_file", str(messages), "-trace_err", "-error_file", str(errors)]
         if calls is not None:
             args += ["-m", str(calls)]
+        if transport == "tcp":
+            args += ["-t", "t1"]
+        elif transport == "tls":
+            certs: Certs = request.getfixturevalue("certs")
+            args += ["-t", "l1", "-tls_cert", str(certs.cert), "-tls_key", str(certs.key)]
         proc = subprocess.Popen(
             [*args, *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path
         )
         peer = SippPeer(scenario, port, media, proc, messages, errors)
         started.append(peer)
-        wait_bound(port)
+        if transport == "udp":
+            wait_bound(port)
+        else:
+            wait_listening(port)
         return peer
 
     yield start

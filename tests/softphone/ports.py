@@ -37,3 +37,21 @@ def wait_bound(port: int) -> None:
                 return
         time.sleep(0.02)  # polling for another process to bind; there is no event to wait on
     raise RuntimeError(f"sipp did not bind 127.0.0.1:{port}")
+
+
+def free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+def wait_listening(port: int, what: str = "sipp") -> None:
+    """Return once something accepts TCP connections on the port."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)  # polling for another process to listen; there is no event to wait on
+    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} (TCP)")

@@ -83,3 +83,33 @@ def test_call_test_rejects_a_bad_dtmf_key(tmp_path: Path) -> None:
     port = free_udp_port()
     done = _run(tmp_path, f"sip:p@127.0.0.1:{port}", "--dtmf", "12x")
     assert done.returncode == 1 and "--dtmf" in done.stderr and "'X'" in done.stderr
+
+
+def test_call_test_json_carries_rtp_counts_and_transport(
+    tmp_path: Path, sipp: Callable[..., SippPeer]
+) -> None:
+    peer = sipp("uas_answer.xml", "-rtp_echo")
+    done = _run(tmp_path, peer.uri, "--hangup-after", "1", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["rtp_sent"] >= 40  # 1 s at 20 ms a packet
+    assert result["rtp_received"] >= 30  # sipp echoes them back
+    assert result["rtp_lost"] == 0
+    assert (result["transport"], result["srtp"], result["technical"]) == ("udp", False, False)
+    assert peer.wait() == 0
+
+
+def test_call_test_408_from_a_proxy_is_unavailable_and_a_line_failure(
+    tmp_path: Path, sipp: Callable[..., SippPeer]
+) -> None:
+    peer = sipp("uas_reject_408.xml")
+    done = _run(tmp_path, peer.uri, "--json")
+    assert done.returncode == 0
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (result["result"], result["sip_status"], result["technical"]) == (
+        "unavailable",
+        408,
+        True,
+    )
+    assert "line failure" in done.stdout
+    assert peer.wait() == 0
