@@ -115,7 +115,7 @@ def svg(chart: BarChart, width: int = 640, height: int = 260) -> str:
             )
         out.append(
             f'<text x="{left + (c + 0.5) * group_w:.1f}" y="{top + plot_h + 14}" '
-            f'text-anchor="middle">{escape(_short(category))}</text>'
+            f'text-anchor="middle">{escape(_short(category, max(4, int(group_w / 6.2))))}</text>'
         )
     if chart.threshold is not None:
         y = top + plot_h - chart.threshold * scale

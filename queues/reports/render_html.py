@@ -28,9 +28,9 @@ h3 { font-size: 1em; margin: 1.2em 0 0.3em; }
 .cover, .pharmacy { break-after: page; page-break-after: always; }
 .details { break-before: page; }
 .figures { border-top: 1px solid #c8cdd4; margin: 1em 0; }
-.figure { display: grid; grid-template-columns: 9em 1fr 11em; gap: 0 1em; padding: 0.6em 0;
+.figure { display: grid; grid-template-columns: 9em 1fr 14em; gap: 0 1em; padding: 0.6em 0;
           border-bottom: 1px solid #c8cdd4; align-items: start; }
-.figure .value { font-size: 1.7em; font-weight: bold; }
+.figure .value { font-size: 1.7em; font-weight: bold; white-space: nowrap; }
 .figure .label { font-weight: bold; } .figure .detail { color: #444; font-size: 0.9em; }
 .figure .previous { text-align: right; } .figure .previous small { display: block; color: #666; }
 .figure.alarm .value { color: #b22222; }
