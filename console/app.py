@@ -51,6 +51,9 @@ class OutreachApp(App[int]):
             self.set_keymap(dict(self.services.settings.ui.keymap))
         self.push_screen(LoginScreen())
         self.set_interval(15, self._check_idle)
+        # The console's presence beat: a console that dies shows its agent offline in a lease.
+        lease = self.services.settings.queue.lease_seconds
+        self.set_interval(max(lease / 3, 1), self._present)
         # The outbox is delivered from every running console (a thread; rows are claimed).
         self._courier = self.services.outbox_courier()
         if self._courier is not None:
@@ -63,7 +66,9 @@ class OutreachApp(App[int]):
     def signed_in(self, user: SignedInUser) -> None:
         """Called by the login screen once the password checked out."""
         self.user = user
+        self._last_input = time.monotonic()
         self.sub_title = f"{user.display_name} · {user.role}"
+        self._present()
         if user.is_supervisor:
             from console.screens.floor import FloorScreen
 
@@ -74,11 +79,27 @@ class OutreachApp(App[int]):
             self.switch_screen(WorkspaceScreen(user))
 
     def signed_out(self) -> None:
+        from console.screens.lock import LockScreen
         from console.screens.login import LoginScreen
 
         self.user = None
         self.sub_title = ""
+        if isinstance(self.screen, LockScreen):  # a supervisor's sign-out while locked
+            self.pop_screen()
+            self.call_after_refresh(self.switch_screen, LoginScreen())
+            return
         self.switch_screen(LoginScreen())
+
+    def _present(self) -> None:
+        user = self.user
+        if user is not None:
+            self.run_worker(
+                lambda: self.services.accounts.present(user),
+                thread=True,
+                exclusive=True,
+                group="presence",
+                exit_on_error=False,  # a database away: the next beat tries again
+            )
 
     # -- idle lock (45 CFR 164.312(a)(2)(iii)) -------------------------------------------------
     async def on_event(self, event: events.Event) -> None:
@@ -89,8 +110,9 @@ class OutreachApp(App[int]):
     def _check_idle(self) -> None:
         from console.screens.lock import LockScreen
 
-        limit = self.services.settings.ui.idle_lock_minutes * 60
-        if self.user is None or limit <= 0 or isinstance(self.screen, LockScreen):
+        # The config keeps it within 1-30 minutes; it cannot be switched off.
+        limit = max(self.services.settings.ui.idle_lock_minutes, 1) * 60
+        if self.user is None or isinstance(self.screen, LockScreen):
             return
         if time.monotonic() - self._last_input >= limit:
             self.lock()
@@ -99,10 +121,31 @@ class OutreachApp(App[int]):
         from console.screens.lock import LockScreen
 
         if self.user is not None and not isinstance(self.screen, LockScreen):
-            self.push_screen(LockScreen(self.user))
+            self.push_screen(
+                LockScreen(self.user, self.services.settings.ui.lock_release_minutes * 60)
+            )
+
+    @property
+    def locked(self) -> bool:
+        from console.screens.lock import LockScreen
+
+        return isinstance(self.screen, LockScreen)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Locked, nothing but the password: no command palette (it would list the screen's
+        # actions beneath, and run them).
+        if action == "command_palette" and self.locked:
+            return False
+        return super().check_action(action, parameters)
+
+    def action_command_palette(self) -> None:
+        if not self.locked:
+            super().action_command_palette()
 
     # -- command palette: every visible binding of the screen is a command -------------------
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        if self.locked:
+            return
         yield from super().get_system_commands(screen)
         seen: set[str] = set()
         for key, active in screen.active_bindings.items():

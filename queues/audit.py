@@ -1,13 +1,27 @@
-"""The append-only audit trail (45 CFR 164.312(b)): who viewed, changed or exported what, when."""
+"""The append-only audit trail (45 CFR 164.312(b)): who viewed, changed or exported what, when.
+
+Every row is sealed into a hash chain by the database as it is inserted (queues/store/chain.py,
+migration 0015), whoever writes it: `record` here, the claim's one statement, anything else. So
+writers need no help from this module to chain; `verify` walks the chain and names the first row
+that was edited, deleted or put out of order, triggers dropped or not.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from queues.store.chain import GENESIS, chain_hash
 from queues.store.models import AuditEvent
-from queues.timeutil import utcnow
+from queues.timeutil import as_utc, sqlite_text, utcnow
+
+__all__ = ["ChainProblem", "ChainReport", "export_rows", "record", "verify_chain"]
 
 
 def record(
@@ -18,9 +32,174 @@ def record(
     patient_id: int | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """Add an audit event to the caller's transaction (identifiers only, never health data)."""
+    """Add an audit event to the caller's transaction (identifiers only, never health data).
+
+    The row is chained when it is flushed (the database's seal trigger); on PostgreSQL that holds
+    the chain head's row lock until the transaction ends, so flush late and commit soon."""
     session.add(
         AuditEvent(
             at=utcnow(), user_id=user_id, action=action, patient_id=patient_id, detail=detail or {}
         )
     )
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    """The first thing wrong with the chain. `kind`: edited | deleted | out_of_order | unsealed."""
+
+    kind: str
+    row_id: int | None
+    seq: int | None
+    message: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "row_id": self.row_id, "seq": self.seq, "message": self.message}
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    rows: int
+    first_seq: int | None
+    last_seq: int | None
+    head_seq: int
+    head_hash: str
+    problem: ChainProblem | None
+
+    @property
+    def intact(self) -> bool:
+        return self.problem is None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "intact": self.intact,
+            "rows": self.rows,
+            "first_seq": self.first_seq,
+            "last_seq": self.last_seq,
+            "head_seq": self.head_seq,
+            "head_hash": self.head_hash,
+            "problem": self.problem.as_json() if self.problem else None,
+        }
+
+
+def _columns(session: Session) -> str:
+    """The fields as the seal hashed them: `at` and `detail` as stored text."""
+    if session.get_bind().dialect.name == "postgresql":
+        at, detail = "to_char(at, 'YYYY-MM-DD HH24:MI:SS.US')", "detail::text"
+    else:
+        at, detail = "at", "detail"
+    return f"id, seq, {at}, user_id, action, patient_id, {detail}, prev_hash, hash"
+
+
+def verify_chain(session: Session, batch: int = 5000) -> ChainReport:
+    """Walk the chain in order, recomputing every hash; the first problem found, or none."""
+    head = session.execute(
+        text("SELECT seq, hash, base_seq, base_hash FROM audit_chain WHERE id = 1")
+    ).one_or_none()
+    if head is None:
+        no_head = ChainProblem("deleted", None, None, "the chain's head row is missing")
+        return ChainReport(0, None, None, 0, GENESIS, no_head)
+    head_seq, head_hash, base_seq, base_hash = int(head[0]), str(head[1]), int(head[2]), head[3]
+    expected_seq, prev_hash, prev_id = base_seq + 1, str(base_hash), None
+    rows, first_seq, last_seq = 0, None, None
+    problem: ChainProblem | None = None
+    cols = _columns(session)
+    after = base_seq
+    while problem is None:
+        chunk = session.execute(
+            text(f"SELECT {cols} FROM audit_events WHERE seq > :after ORDER BY seq LIMIT :n"),
+            {"after": after, "n": batch},
+        ).all()
+        if not chunk:
+            break
+        for row_id, seq, at, user_id, action, patient_id, detail, row_prev, row_hash in chunk:
+            rows += 1
+            first_seq = seq if first_seq is None else first_seq
+            where = f"audit row {row_id} (seq {seq})"
+            if seq > expected_seq:
+                missing = (
+                    f"seq {expected_seq}"
+                    if seq == expected_seq + 1
+                    else f"seq {expected_seq}-{seq - 1}"
+                )
+                problem = ChainProblem(
+                    "deleted",
+                    row_id,
+                    seq,
+                    f"{where}: the row(s) before it ({missing}) were deleted",
+                )
+                break
+            if row_prev != prev_hash:
+                before = f"row {prev_id}" if prev_id is not None else "the chain's start"
+                problem = ChainProblem(
+                    "out_of_order",
+                    row_id,
+                    seq,
+                    f"{where} does not follow {before}: a row was moved, inserted out of order, "
+                    "or the row before it was rewritten",
+                )
+                break
+            expected = chain_hash(row_id, seq, at, user_id, action, patient_id, detail, row_prev)
+            if row_hash != expected:
+                problem = ChainProblem(
+                    "edited",
+                    row_id,
+                    seq,
+                    f"{where} was edited: its fields no longer match its hash",
+                )
+                break
+            prev_hash, prev_id, last_seq = row_hash, row_id, seq
+            expected_seq = seq + 1
+        after = chunk[-1][1]
+    if problem is None:
+        unsealed = session.execute(
+            text(
+                "SELECT id FROM audit_events WHERE seq IS NULL OR hash IS NULL ORDER BY id LIMIT 1"
+            )
+        ).scalar()
+        if unsealed is not None:
+            problem = ChainProblem(
+                "unsealed",
+                int(unsealed),
+                None,
+                f"audit row {unsealed} is outside the chain: it was inserted with the seal removed",
+            )
+    if problem is None and (head_seq != expected_seq - 1 or head_hash != prev_hash):
+        if head_seq > expected_seq - 1:
+            message = f"the last row(s) of the chain (seq {expected_seq}-{head_seq}) were deleted"
+            problem = ChainProblem("deleted", None, expected_seq, message)
+        else:
+            problem = ChainProblem(
+                "edited", None, head_seq, "the chain's head does not match its last row"
+            )
+    return ChainReport(rows, first_seq, last_seq, head_seq, head_hash, problem)
+
+
+def export_rows(session: Session, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
+    """The rows with `start <= at < end`, in chain order, as they are stored (with their hashes,
+    so an export can be checked against the chain later)."""
+    if session.get_bind().dialect.name == "postgresql":
+        bounds: dict[str, Any] = {
+            "start": as_utc(start).replace(tzinfo=None),
+            "end": as_utc(end).replace(tzinfo=None),
+        }
+    else:
+        bounds = {"start": sqlite_text(start), "end": sqlite_text(end)}
+    result = session.execute(
+        text(
+            f"SELECT {_columns(session)} FROM audit_events "
+            "WHERE at >= :start AND at < :end ORDER BY seq"
+        ),
+        bounds,
+    )
+    for row_id, seq, at, user_id, action, patient_id, detail, prev_hash, row_hash in result:
+        yield {
+            "seq": seq,
+            "id": row_id,
+            "at": at,
+            "user_id": user_id,
+            "action": action,
+            "patient_id": patient_id,
+            "detail": json.loads(detail) if detail else {},
+            "prev_hash": prev_hash,
+            "hash": row_hash,
+        }

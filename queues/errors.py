@@ -30,10 +30,33 @@ class DatabaseBusy(DatabaseUnavailable):
 
 
 class AuthenticationFailed(OutreachError):
-    """One generic message: never say whether the user or the password was wrong."""
+    """One generic message: never say whether the user or the password was wrong, nor whether
+    the account is locked (a wrong name must look like a locked account)."""
+
+    GENERIC = (
+        "Sign-in failed: check your user name and password. "
+        "After 5 failed tries an account waits 15 minutes."
+    )
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.GENERIC)
+
+
+class SecondFactorRequired(OutreachError):
+    """The password was right; the account also signs in with a one-time code (TOTP)."""
 
     def __init__(self) -> None:
-        super().__init__("Sign-in failed: check your user name and password.")
+        super().__init__("Enter the 6-digit code from your authenticator app.")
+
+
+class SignInSlowed(OutreachError):
+    """Too many failed sign-ins in a row from one place: the next is checked only after a wait."""
+
+    def __init__(self, wait_seconds: int) -> None:
+        self.wait_seconds = wait_seconds
+        super().__init__(
+            f"Too many failed sign-ins from here: wait {wait_seconds} s before trying again."
+        )
 
 
 class NotAllowed(OutreachError):

@@ -34,6 +34,8 @@ def _optional_groups() -> None:
         "outbox",
         "imports",
         "pharmacy",
+        "audit",
+        "users",
     ):
         try:
             module = importlib.import_module(f"console.cli.{name}")

@@ -64,6 +64,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     add.add_argument("--pharmacy", nargs="+", required=True, metavar="CODE", default=[])
     add.add_argument("--display-name", help="name shown in the console (default: NAME)")
     add.set_defaults(func=cmd_users_add)
+    users.users_sub = users_sub  # `users totp` (console/cli/users.py) joins the same command
 
     queue = sub.add_parser("queue", help="outreach queues")
     queue_sub = queue.add_subparsers(dest="queue_command", metavar="ACTION", required=True)

@@ -1,8 +1,7 @@
-"""Sign-in: user name and password (argon2), one generic message when it fails."""
+"""Sign-in: user name and password (argon2), one generic message when it fails; then the one-time
+code (TOTP) for an account that has one."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -10,15 +9,13 @@ from textual.containers import Center, Vertical
 from textual.widgets import Button, Footer, Header, Input, Label, Static
 
 from console.screens.base import OutreachScreen
-from queues.errors import AuthenticationFailed
-
-if TYPE_CHECKING:
-    pass
+from queues.errors import AuthenticationFailed, SecondFactorRequired, SignInSlowed
 
 DEMO_HINT = (
     "Demo database. Log-ins (user / password):\n"
     "  agent       [b]agent[/] / [b]agent-demo-1[/]\n"
-    "  supervisor  [b]supervisor[/] / [b]supervisor-demo-1[/]"
+    "  supervisor  [b]supervisor[/] / [b]supervisor-demo-1[/]\n"
+    "  admin       [b]admin[/] / [b]admin-demo-1[/]"
 )
 
 
@@ -35,11 +32,15 @@ class LoginScreen(OutreachScreen[None]):
             yield Input(id="username", placeholder="user name")
             yield Label("Password")
             yield Input(id="password", password=True, placeholder="password")
+            yield Label("One-time code", id="code-label")
+            yield Input(id="code", placeholder="6 digits from your authenticator app", max_length=6)
             yield Button("Sign in", id="sign-in", variant="primary")
             yield Static("", id="login-error")
         yield Footer()
 
     def on_mount(self) -> None:
+        for selector in ("#code-label", "#code"):
+            self.query_one(selector).display = False
         self._show_demo_hint()
 
     @work(thread=True, exit_on_error=False, group="demo-hint")
@@ -57,33 +58,51 @@ class LoginScreen(OutreachScreen[None]):
         self.query_one("#password", Input).focus()
 
     @on(Input.Submitted, "#password")
+    @on(Input.Submitted, "#code")
     @on(Button.Pressed, "#sign-in")
     def _submit(self) -> None:
         username = self.query_one("#username", Input).value
         password = self.query_one("#password", Input).value
+        code_input = self.query_one("#code", Input)
+        code = code_input.value.strip() if code_input.display else None
         if not username or not password:
             self._fail("Enter your user name and password.")
             return
+        if code_input.display and not code:
+            self._ask_code("Enter the 6-digit code from your authenticator app.")
+            return
         self.query_one("#sign-in", Button).disabled = True
         self.query_one("#login-error", Static).update("Signing in…")
-        self._sign_in(username, password)
+        self._sign_in(username, password, code)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="login")
-    def _sign_in(self, username: str, password: str) -> None:
-        user = self.outreach.services.accounts.sign_in(username, password)
+    def _sign_in(self, username: str, password: str, code: str | None) -> None:
+        user = self.outreach.services.accounts.sign_in(username, password, code)
         self.app.call_from_thread(self.outreach.signed_in, user)
 
     def worker_failed(self, group: str, error: BaseException | None, message: str) -> None:
         if group == "demo-hint":
             return  # the hint is a courtesy; signing in says what is wrong with the database
-        if isinstance(error, AuthenticationFailed):
+        if isinstance(error, SecondFactorRequired):
+            self._ask_code(message)
+        elif isinstance(error, AuthenticationFailed | SignInSlowed):
             self._fail(message)
         else:
             self._fail(f"Cannot sign in now: {message}")
 
+    def _ask_code(self, message: str) -> None:
+        self.query_one("#login-error", Static).update(message)
+        self.query_one("#sign-in", Button).disabled = False
+        for selector in ("#code-label", "#code"):
+            self.query_one(selector).display = True
+        self.query_one("#code", Input).focus()
+
     def _fail(self, message: str) -> None:
         self.query_one("#login-error", Static).update(message)
         self.query_one("#sign-in", Button).disabled = False
+        for selector in ("#code-label", "#code"):
+            self.query_one(selector).display = False
+        self.query_one("#code", Input).value = ""
         password = self.query_one("#password", Input)
         password.value = ""
         password.focus()

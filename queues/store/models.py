@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     Float,
@@ -75,6 +76,13 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     pharmacies: Mapped[list[Pharmacy]] = relationship(secondary="user_pharmacies")
+    # Sign-in (queues.auth, migration 0015): failures in a row, and the lockout they lead to.
+    failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    locked_until: Mapped[datetime | None]
+    # TOTP second factor (RFC 6238): the shared secret (base32), and the last time step used,
+    # so that a code is good once.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class UserPharmacy(Base):
@@ -378,6 +386,8 @@ class AgentState(Base):
     since: Mapped[datetime]
     # Set by a supervisor's "log out"; the agent's console signs out at its next check.
     logout_requested_at: Mapped[datetime | None]
+    # The console's last presence beat (queues.floor.agents.present): silent a lease, offline.
+    last_seen_at: Mapped[datetime | None]
 
 
 class AuditEvent(Base):
@@ -393,7 +403,38 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(32))
     patient_id: Mapped[int | None]
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    __table_args__ = (Index("ix_audit_events_patient_at", "patient_id", "at"),)
+    # The hash chain (migration 0015, queues/store/chain.py): set by the database's seal trigger
+    # as the row is inserted, never by the writer.
+    seq: Mapped[int | None] = mapped_column(BigInteger)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+    __table_args__ = (
+        Index("ix_audit_events_patient_at", "patient_id", "at"),
+        Index("uq_audit_events_seq", "seq", unique=True),
+    )
+
+
+class SignInSource(Base):
+    """Failed sign-ins in a row from one place (a console's host, the CLI, a browser's address):
+    each one past the third waits longer before the next is checked (queues.auth)."""
+
+    __tablename__ = "sign_in_sources"
+    source: Mapped[str] = mapped_column(String(128), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failed_at: Mapped[datetime]
+
+
+class AuditChain(Base):
+    """The audit chain's head (one row, id 1): the last sealed row's place and hash, and where the
+    kept chain starts (`base_*`: after a purge past the retention period, the last purged row)."""
+
+    __tablename__ = "audit_chain"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    base_seq: Mapped[int] = mapped_column(BigInteger)
+    base_hash: Mapped[str] = mapped_column(String(64))
 
 
 class DemoSetting(Base):

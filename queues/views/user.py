@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 ROLES = ("agent", "supervisor", "admin")
 
@@ -20,6 +21,32 @@ class SignedInUser:
     @property
     def is_supervisor(self) -> bool:
         return self.role in ("supervisor", "admin")
+
+
+@dataclass(frozen=True)
+class LockedAccount:
+    """An account locked after failed sign-ins in a row, until `until` (UTC)."""
+
+    user_id: int
+    username: str
+    until: datetime
+
+
+@dataclass(frozen=True)
+class SlowedSource:
+    """A place (console host, CLI, browser address) whose sign-ins are being slowed."""
+
+    source: str
+    failures: int
+    last_failed_at: datetime
+
+
+@dataclass(frozen=True)
+class SignInAlerts:
+    """For the supervisor: accounts locked now, places being slowed now."""
+
+    locked: tuple[LockedAccount, ...] = ()
+    slowed: tuple[SlowedSource, ...] = ()
 
 
 STATES = (

@@ -1,0 +1,136 @@
+"""`outreach audit verify [--json]` and `outreach audit export --from --to`: the audit log's hash
+chain checked end to end, and its rows for an auditor (admins only, signed in)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from console.cli.signin import add_sign_in_arguments, sign_in
+from queues.errors import OutreachError
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    audit = sub.add_parser("audit", help="the audit log: verify its chain, export it")
+    audit_sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    verify = audit_sub.add_parser(
+        "verify",
+        parents=[common],
+        help="check the audit log's hash chain; exit 1 naming the first row that was tampered with",
+        description="Recompute every audit row's hash in chain order. Names the first row that "
+        "was edited, deleted, inserted out of order or added outside the chain, and exits 1; "
+        "exits 0 when the chain is intact. Prints the chain's head (seq and hash): keep it "
+        "elsewhere to check later that nothing before it was rewritten.",
+    )
+    verify.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    add_sign_in_arguments(verify)
+    verify.set_defaults(func=cmd_verify)
+    export = audit_sub.add_parser(
+        "export",
+        parents=[common],
+        help="the audit rows between two times, as CSV or JSON lines",
+        description="Write the audit rows with FROM <= at < TO (UTC unless the time says), in "
+        "chain order, with their hashes. The export itself is audited.",
+    )
+    export.add_argument("--from", dest="start", required=True, metavar="TIME", help="ISO time")
+    export.add_argument("--to", dest="end", required=True, metavar="TIME", help="ISO time")
+    export.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+    export.add_argument("--output", metavar="FILE", help="write here (0600) instead of stdout")
+    add_sign_in_arguments(export)
+    export.set_defaults(func=cmd_export)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from console.cli.core import services_for
+    from queues.audit import record, verify_chain
+    from queues.store.db import reading, transaction
+
+    store = services_for(args)
+    try:
+        user = sign_in(args, store, "admin")
+        with reading(store.sessions) as session:
+            report = verify_chain(session)
+        with transaction(store.sessions) as session:
+            record(
+                session,
+                "audit_verified",
+                user_id=user.id,
+                detail={"intact": report.intact, "head_seq": report.head_seq},
+            )
+    finally:
+        store.close()
+    if report.problem is None:
+        print(f"audit chain intact: {report.rows:,} rows, seq {report.first_seq}-{report.last_seq}")
+    else:
+        print(f"audit chain BROKEN: {report.problem.message}")
+    print(f"head: seq {report.head_seq} hash {report.head_hash}")
+    if args.json:
+        print(json.dumps(report.as_json(), sort_keys=True))
+    return 0 if report.intact else 1
+
+
+COLUMNS = ("seq", "id", "at", "user_id", "action", "patient_id", "detail", "prev_hash", "hash")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from console.cli.core import parse_time_arg, services_for
+    from queues.audit import export_rows, record
+    from queues.store.db import reading, transaction
+    from queues.timeutil import as_utc
+
+    start = as_utc(parse_time_arg(args.start, "--from"))
+    end = as_utc(parse_time_arg(args.end, "--to"))
+    if end <= start:
+        raise OutreachError("--to: must be after --from")
+    store = services_for(args)
+    try:
+        user = sign_in(args, store, "admin")
+        out: TextIO
+        if args.output:
+            path = Path(args.output)
+            try:
+                out = path.open("x", encoding="utf-8", newline="")  # never over another file
+            except FileExistsError:
+                raise OutreachError(f"--output: {path} exists; nothing was written") from None
+            except OSError as exc:
+                raise OutreachError(f"--output: cannot write {path}: {exc.strerror}") from None
+            path.chmod(0o600)
+        else:
+            out = sys.stdout
+        with reading(store.sessions) as session:
+            rows = _write(out, export_rows(session, start, end), args.format)
+        if out is not sys.stdout:
+            out.close()
+        with transaction(store.sessions) as session:
+            record(
+                session,
+                "audit_exported",
+                user_id=user.id,
+                detail={"from": start.isoformat(), "to": end.isoformat(), "rows": rows},
+            )
+    finally:
+        store.close()
+    if args.output:
+        print(f"wrote {rows:,} audit rows to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _write(out: TextIO, rows: Any, fmt: str) -> int:
+    count = 0
+    if fmt == "csv":
+        writer = csv.writer(out)
+        writer.writerow(COLUMNS)
+        for row in rows:
+            writer.writerow(
+                [json.dumps(row[c], sort_keys=True) if c == "detail" else row[c] for c in COLUMNS]
+            )
+            count += 1
+    else:
+        for row in rows:
+            out.write(json.dumps(row, sort_keys=True) + "\n")
+            count += 1
+    return count
