@@ -167,11 +167,23 @@ async def test_a_console_killed_mid_flow_resumes_at_the_same_step(tmp_path: Path
         assert panel.view.answer == "cost"
 
 
-async def test_a_script_step_renders_within_50_ms() -> None:
-    """Move, lay out and render the workspace with the new step: under 50 ms (median of 12 steps)
-    at 80x24 and 120x40; bench/script_render.py prints p50/p90 and a same-run floor."""
-    from bench.script_render import measure, pct
-
-    for size in ((80, 24), (120, 40)):
-        times = await measure(12, size)
-        assert pct(times["step"], 0.5) < 50, (size, sorted(times["step"]))
+async def test_a_script_step_moves_and_is_drawn_at_80x24_and_120x40(tmp_path: Path) -> None:
+    """Forward draws the next step on screen and back the one before, at both supported sizes.
+    How fast (budget 50 ms a step) is measured by bench/script_render.py, not asserted here."""
+    for width, height in ((80, 24), (120, 40)):
+        where = tmp_path / f"{width}x{height}"
+        where.mkdir()
+        app = OutreachApp(spanish_refill_and_vaccine_world(where).services)
+        async with app.run_test(size=(width, height)) as pilot:
+            panel = await login_and_take_patient(pilot)
+            await press(pilot, "right_square_bracket", "1")
+            await verify_identity(pilot, panel, "Pat Alvarez", "01/04/1955")
+            assert panel.call is not None
+            first, shown = panel.call.step.id, panel.shown_text()
+            panel.forward()
+            await settle(pilot)
+            second, moved = panel.call.step.id, panel.shown_text()
+            assert second != first and moved != shown, (width, moved)
+            panel.back()
+            await settle(pilot)
+            assert panel.call.step.id == first and panel.shown_text() != moved, width
