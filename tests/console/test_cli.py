@@ -150,6 +150,13 @@ def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
     quietly instead of printing a BrokenPipeError traceback."""
     url = f"sqlite:///{tmp_path / 'site.db'}"
     assert outreach("db", "upgrade", "--database", url).returncode == 0
+    from queues.store.db import transaction
+    from tests.conftest import add_pharmacy
+
+    engine = make_engine(url)
+    with transaction(session_factory(engine)) as session:  # a site without pharmacies is refused
+        add_pharmacy(session)
+    engine.dispose()
     env = {k: v for k, v in os.environ.items() if k != "OUTREACH_DATABASE_URL"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "console", "queue", "stats", "--database", url],
