@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from queues.audit import record
 from queues.building.priority import CALLBACK_BONUS
 from queues.claims.claiming import lock_for_outcome
+from queues.compliance.callbacks import check_callback_time
 from queues.errors import InvalidOutcome, LeaseLost
 from queues.settings import QueueSettings
 from queues.store.models import (
@@ -90,6 +91,9 @@ def record_outcome(
     code = session.get(DispositionCode, outcome.disposition) if outcome.disposition else None
     validate(outcome, code, now)
     assert code is not None
+    if code.requires_callback and outcome.callback_at is not None:
+        # Inside the patient's calling window and not on a day they may not be called.
+        check_callback_time(session, outcome.patient_id, outcome.callback_at, settings)
     entry = lock_for_outcome(session, outcome.patient_id, outcome.lease_token)
     if entry.holder_id != outcome.user_id:
         raise LeaseLost(outcome.patient_id)

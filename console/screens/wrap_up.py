@@ -7,7 +7,7 @@ the attempt's uid makes a re-send store it once. Saved means stored and the leas
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -27,6 +27,7 @@ from queues.errors import InvalidOutcome, LeaseLost
 from queues.views.outcome import (
     LINE_FAILED,
     ActionRequest,
+    CallbackTimes,
     DispositionOption,
     Outcome,
     Recorded,
@@ -63,7 +64,9 @@ class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
         self.suggested = draft.disposition or None
         self.options: dict[str, DispositionOption] = {}
         self.chosen: str | None = draft.disposition or None
-        self.zone = ZoneInfo(patient.pharmacy.timezone)
+        # Callback times are the patient's: what they say on the phone is their own clock.
+        self.zone = ZoneInfo(patient.timezone or patient.pharmacy.timezone)
+        self.slots: tuple[datetime, ...] = ()
 
     @property
     def outreach(self) -> OutreachApp:
@@ -87,10 +90,9 @@ class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
                     yield Label("Notes (no more than the call needs)")
                     yield TextArea(self.draft.notes, id="notes")
                     with Vertical(id="callback-fields"):
-                        yield Label(
-                            f"Callback ({self.patient.pharmacy.timezone}, YYYY-MM-DD HH:MM)"
-                        )
-                        yield Input(id="callback-at", placeholder="2026-12-03 14:30")
+                        yield Label(self._callback_label(), id="callback-label")
+                        yield OptionList(id="callback-slots")
+                        yield Input(id="callback-at", placeholder=self._placeholder())
                         yield Checkbox("Only I call back (mine)", value=True, id="callback-mine")
             yield Static("", id="wrap-up-error")
             with Horizontal(id="wrap-up-buttons"):
@@ -100,6 +102,47 @@ class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
 
     def on_mount(self) -> None:
         self._load_options()
+        self._load_callback_times()
+
+    def _callback_label(self) -> str:
+        abbr = f"{self.slots[0] if self.slots else self.shift.now.astimezone(self.zone):%Z}"
+        return f"Callback, patient's time ({abbr}): pick, or type YYYY-MM-DD HH:MM"
+
+    def _placeholder(self) -> str:
+        """An example that is never in the past: the first open time offered, else tomorrow
+        10:00 by the shift's clock (the practice clock in training)."""
+        if self.slots:
+            return f"{self.slots[0]:{CALLBACK_FORMAT}}"
+        tomorrow = self.shift.now.astimezone(self.zone).date() + timedelta(days=1)
+        return f"{datetime.combine(tomorrow, time(10)):{CALLBACK_FORMAT}}"
+
+    @work(thread=True, exit_on_error=False, group="callback-times")
+    def _load_callback_times(self) -> None:
+        times = self.shift.callback_times(self.patient.id)
+        self.app.call_from_thread(self._show_callback_times, times)
+
+    def _show_callback_times(self, times: CallbackTimes) -> None:
+        self.zone = ZoneInfo(times.zone)
+        self.slots = tuple(at.astimezone(self.zone) for at in times.slots)
+        today = self.shift.now.astimezone(self.zone).date()
+        picker = self.query_one("#callback-slots", OptionList)
+        picker.clear_options()
+        for n, at in enumerate(self.slots):
+            day = {today: "Today", today + timedelta(days=1): "Tomorrow"}.get(at.date(), "")
+            words = f"{day} {at:%a %b %d %H:%M %Z}" if day else f"{at:%a %b %d %H:%M %Z}"
+            picker.add_option(Option(words, id=str(n)))
+        if self.slots:
+            picker.highlighted = 0  # Enter takes the soonest
+        self.query_one("#callback-label", Label).update(self._callback_label())
+        self.query_one("#callback-at", Input).placeholder = self._placeholder()
+
+    @on(OptionList.OptionSelected, "#callback-slots")
+    def _slot_chosen(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        at = self.slots[int(event.option.id or 0)]
+        field = self.query_one("#callback-at", Input)
+        field.value = f"{at:{CALLBACK_FORMAT}}"
+        self.query_one("#notes").focus()
 
     @work(thread=True, exit_on_error=False, group="options")
     def _load_options(self) -> None:
@@ -126,7 +169,7 @@ class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
     def _choose(self, event: OptionList.OptionSelected) -> None:
         self.chosen = event.option.id
         self._show_chosen()
-        next_field = "#callback-at" if self._needs_callback() else "#notes"
+        next_field = "#callback-slots" if self._needs_callback() else "#notes"
         self.query_one(next_field).focus()
 
     def _needs_callback(self) -> bool:
@@ -202,6 +245,10 @@ class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
     def worker_failed(self, group: str, error: BaseException | None, message: str) -> None:
         if group == "options":
             self._error(f"Cannot load dispositions: {message}")
+        elif group == "callback-times":  # free entry still works; the save checks the time
+            self.query_one("#callback-label", Label).update(
+                f"Callback, patient's time (YYYY-MM-DD HH:MM) — open times unavailable: {message}"
+            )
         elif isinstance(error, InvalidOutcome):
             self._invalid(error)
         elif isinstance(error, LeaseLost):

@@ -19,7 +19,7 @@ from queues.errors import WrapUpPending
 from queues.floor import agents, controls
 from queues.outcomes import disposition_options, record_outcome
 from queues.store.db import reading, transaction
-from queues.views.outcome import DispositionOption, Outcome, Recorded
+from queues.views.outcome import CallbackTimes, DispositionOption, Outcome, Recorded
 from queues.views.shift import Offer
 from queues.views.user import PauseOption, SignedInUser
 
@@ -127,6 +127,15 @@ class AgentShift:
         pharmacy = offer.patient.pharmacy
         expires_at = mono + permit_seconds(now, verdict.open_until)
         return DialPermit(number, pharmacy.caller_id, pharmacy.name, expires_at)
+
+    def callback_times(self, patient_id: int, count: int = 5) -> CallbackTimes:
+        """The next open times for a callback to this patient, in their time (the wrap-up's
+        picker); the save checks the chosen time again (queues.outcomes)."""
+        from queues.compliance.callbacks import calling_windows
+
+        with reading(self._store.sessions) as session:
+            windows = calling_windows(session, patient_id, self._store.settings.queue)
+        return CallbackTimes(windows.zone, windows.slots(self.now, count))
 
     def heartbeat(self) -> datetime | None:
         """Keep the lease alive while the agent works; LeaseLost propagates to the screen."""

@@ -23,6 +23,14 @@ class DispositionOption:
 
 
 @dataclass(frozen=True)
+class CallbackTimes:
+    """The next times a callback may be set for a patient, in their own time zone (`zone`)."""
+
+    zone: str
+    slots: tuple[datetime, ...]
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What the agent entered in wrap-up, plus the call's facts."""
 

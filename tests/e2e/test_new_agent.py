@@ -160,3 +160,49 @@ async def test_a_spanish_patients_birth_date_is_shown_and_checked_day_first(
         assert isinstance(panel, ScriptPanel) and not panel.call.verified  # type: ignore[union-attr]
         await verify_identity(pilot, panel, "Pat Alvarez", "01/04/1955")
         assert "identity verified" in panel.shown_text()
+
+
+async def test_a_callback_is_picked_from_the_patients_next_open_times_and_never_outside_them(
+    tmp_path: Path,
+) -> None:
+    """The wrap-up offers the next open times in the patient's time (Dallas, CST) with a placeholder
+    that is one of them (never a past date); a typed time outside the calling window is refused
+    naming the next open time; a picked one is saved."""
+    from console.screens.wrap_up import WrapUpScreen
+    from queues.store.models import Callback
+    from tests.e2e.helpers import choose_disposition
+
+    w = world(tmp_path)
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await login(pilot, "ana")
+        await press(pilot, "r", "d")
+        await press(pilot, "c", "w")
+        wrap = app.screen
+        assert isinstance(wrap, WrapUpScreen)
+        await choose_disposition(pilot, "callback_requested")
+        text = visible_text(app)
+        assert "Callback, patient's time (CST)" in text
+        for offered in (
+            "Today Wed Dec 02 11:00 CST",
+            "Today Wed Dec 02 14:00 CST",
+            "Tomorrow Thu Dec 03 10:00 CST",
+        ):
+            assert offered in text, text
+        field = wrap.query_one("#callback-at", Input)
+        assert field.placeholder == "2026-12-02 11:00"  # the first open time, after NOW
+        field.value = "2026-12-02 22:00"  # Wednesday night: past federal hours
+        await press(pilot, "ctrl+s")
+        assert app.screen is wrap
+        error = str(wrap.query_one("#wrap-up-error", Static).content)
+        assert "Callback time: Wed Dec 02 22:00 CST is outside the patient's calling" in error
+        assert "The next open time is Thu Dec 03 08:00 CST." in error
+        assert "Callback time: Wed Dec 02 22:00 CST" in visible_text(app)
+        wrap.query_one("#callback-slots").focus()
+        await press(pilot, "down", "down", "enter")  # Tomorrow 10:00
+        assert field.value == "2026-12-03 10:00"
+        await press(pilot, "ctrl+s")
+        assert isinstance(app.screen, WorkspaceScreen)
+    with w.store.sessions() as s:
+        callback = s.scalars(select(Callback)).one()
+        assert callback.due_at.replace(tzinfo=UTC) == datetime(2026, 12, 3, 16, 0, tzinfo=UTC)

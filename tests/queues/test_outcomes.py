@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -13,7 +15,7 @@ from queues.claims.claiming import Claim
 from queues.errors import InvalidOutcome, LeaseLost
 from queues.outcomes import LINE_FAILED, ActionRequest, Outcome, record_outcome
 from queues.store.db import transaction
-from queues.store.models import Attempt, FollowUpAction, QueueEntry, Task
+from queues.store.models import Attempt, FollowUpAction, Pharmacy, QueueEntry, Task
 from tests.conftest import NOW, add_pharmacy, add_queue
 from tests.queues.test_claiming import add_agent, claim
 
@@ -140,3 +142,68 @@ def test_a_line_failure_spends_no_attempt_or_cap_and_the_patient_is_back_in_minu
     with transaction(sessions) as s:
         record_outcome(s, _outcome(c, ana, disposition="no_answer", call_result="no_answer"), at)
     assert claim(sessions, ana, at=at + timedelta(minutes=6)) is None
+
+
+def _no_sundays_or_holidays(sessions: sessionmaker[Session]) -> None:
+    with transaction(sessions) as s:
+        for pharmacy in s.scalars(select(Pharmacy)):
+            pharmacy.calling_limits = {"no_calls_on_sundays": True, "no_calls_on_holidays": True}
+
+
+@pytest.mark.parametrize(
+    ("local_at", "why", "next_open"),
+    [
+        # Wednesday 21:30 in Dallas: past federal hours (and the pharmacy's 20:00 close).
+        (datetime(2026, 12, 2, 21, 30), "Wed 21:30", "Thu Dec 03 08:00 CST"),
+        # A Sunday, when this pharmacy makes no calls.
+        (datetime(2026, 12, 6, 11, 0), "no calls on Sundays", "Mon Dec 07 08:00 CST"),
+        # Christmas Day, a legal holiday (and Texas keeps the day after: Saturday is closed too).
+        (datetime(2026, 12, 25, 10, 0), "Christmas", "Mon Dec 28 08:00 CST"),
+    ],
+)
+def test_a_callback_outside_the_patients_calling_window_is_refused_with_the_next_open_time(
+    sessions: sessionmaker[Session], local_at: datetime, why: str, next_open: str
+) -> None:
+    ana, _ = _world(sessions)
+    _no_sundays_or_holidays(sessions)
+    c = claim(sessions, ana)
+    assert c is not None
+    at = local_at.replace(tzinfo=ZoneInfo("America/Chicago"))
+    outcome = _outcome(c, ana, disposition="callback_requested", callback_at=at)
+    with pytest.raises(InvalidOutcome) as bad, transaction(sessions) as s:
+        record_outcome(s, outcome, NOW + timedelta(minutes=4))
+    assert bad.value.field == "callback_at"
+    assert why in bad.value.why, bad.value.why
+    assert f"The next open time is {next_open}." in bad.value.why, bad.value.why
+    assert _attempts(sessions) == 0
+    # Inside the window, the same callback is taken.
+    inside = datetime(2026, 12, 3, 14, 30, tzinfo=ZoneInfo("America/Chicago"))
+    with transaction(sessions) as s:
+        record_outcome(s, dataclasses.replace(outcome, callback_at=inside), NOW)
+    assert _attempts(sessions) == 1
+
+
+def test_the_next_open_callback_times_are_in_the_patients_time_and_skip_closed_days(
+    sessions: sessionmaker[Session],
+) -> None:
+    from queues.compliance.callbacks import calling_windows
+
+    with transaction(sessions) as s:
+        ph = add_pharmacy(s)
+        (patient,) = add_queue(s, ph, 1)
+    _no_sundays_or_holidays(sessions)
+    with sessions() as s:
+        windows = calling_windows(s, patient)
+    assert windows.zone == "America/Chicago"
+    friday_evening = datetime(2026, 12, 4, 18, 10, tzinfo=ZoneInfo("America/Chicago"))
+    slots = windows.slots(friday_evening)
+    shown = [f"{at:%a %H:%M %Z}" for at in slots]
+    # Friday 19:00 (the pharmacy closes at 20:00), then each next open day from 10:00: no Sunday.
+    assert shown == [
+        "Fri 19:00 CST",
+        "Sat 10:00 CST",
+        "Mon 10:00 CST",
+        "Tue 10:00 CST",
+        "Wed 10:00 CST",
+    ], shown
+    assert all(windows.is_open(at) and at > friday_evening for at in slots)
