@@ -249,6 +249,8 @@ class OutgoingCall:
             headers.append(auth)
         body = self.local.offer("sendrecv")
         self.invite = request("INVITE", str(self.target), headers, body)
+        if auth is None:  # set-up is timed from the first INVITE on the wire (CallEvent.setup_ms)
+            self.started = time.monotonic()
         self.invite_tx = self.transport.start_transaction(
             self.invite, self.dest, now, self._on_invite_response, self._on_invite_failure
         )
