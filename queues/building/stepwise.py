@@ -50,8 +50,10 @@ from queues.claims.admission import admit_entries, read_undialed
 from queues.settings import QueueSettings
 from queues.store.db import reading, transaction
 
-# Rows per write transaction: a few milliseconds of the write lock each.
+# Rows per write transaction. SQLite: every step holds the one write lock, so a few milliseconds
+# each; PostgreSQL: a step locks only its own rows, and each commit waits for the log's flush.
 STEP_ROWS = 2_000
+SQLITE_STEP_ROWS = 500
 
 
 class _Collector:
@@ -95,19 +97,19 @@ def build_queues_in_steps(
         phases = {"read and rules": clock() - started}
         steps = _Steps(sessions)
         for name in ("tasks", "queue_entries"):
-            for chunk in _chunks(collector.rows[name]):
+            for chunk in _chunks(collector.rows[name], steps.size):
                 steps.run(_insert_new, name, chunk)
         stored_at = _bind_utc(now)
-        for chunk in _chunks(closes):
+        for chunk in _chunks(closes, steps.size):
             steps.run(_execute, _CLOSE, [_close_params(x, stored_at) for x in chunk])
-        for chunk in _chunks(work.reopen):
+        for chunk in _chunks(work.reopen, steps.size):
             steps.run(_execute, _REOPEN_GUARDED, chunk)
-        for chunk in _chunks(work.changed):
+        for chunk in _chunks(work.changed, steps.size):
             steps.run(_execute, _RESCORE_GUARDED, chunk)
         reopens, rekeys, finished = _entry_changes(work)
-        for chunk in _chunks(reopens):
+        for chunk in _chunks(reopens, steps.size):
             steps.run(_execute, _ENTRY_REOPEN, [{**x, "at": stored_at} for x in chunk])
-        for chunk in _chunks(rekeys):
+        for chunk in _chunks(rekeys, steps.size):
             steps.run(_execute, _ENTRY_REKEY, chunk)
         for i in range(0, len(finished), 500):
             ids = ", ".join(str(int(p)) for p in finished[i : i + 500])
@@ -141,6 +143,7 @@ class _Steps:
         self.sessions = sessions
         bind = sessions.kw.get("bind")
         self.sqlite = isinstance(bind, Engine) and bind.dialect.name == "sqlite"
+        self.size = min(STEP_ROWS, SQLITE_STEP_ROWS) if self.sqlite else STEP_ROWS
         self.steps = 0
 
     def run(self, write: Callable[..., object], *args: Any) -> None:
@@ -194,9 +197,9 @@ def _finish_entries(conn: Connection, ids: str) -> None:
     )
 
 
-def _chunks(rows: list[Any]) -> Iterator[list[Any]]:
-    for i in range(0, len(rows), STEP_ROWS):
-        yield rows[i : i + STEP_ROWS]
+def _chunks(rows: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(rows), size):
+        yield rows[i : i + size]
 
 
 def _entry_changes(work: _Work) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[int]]:
