@@ -44,6 +44,10 @@ def account_from_settings(sip: SipSettings) -> SipAccount:
         dial_timeout=float(sip.dial_timeout_seconds),
         register_expires=sip.register_expires,
         audio=sip.audio,
+        transport=sip.transport,
+        tls_ca_file=sip.tls_ca_file,
+        srtp=sip.srtp,
+        caller_id_mode=sip.caller_id_mode,
     )
 
 
