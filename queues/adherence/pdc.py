@@ -27,7 +27,11 @@ not marked as missing days when they really had pills at home:
 
 The result can only be the same as the PQA figure or higher. With `carry_in=False`, fills dated
 before the period are left out, which is how we read the measure's reporting rule.
-Fills with no days supply cover nothing and do not count as the IPSD.
+Fills with no days supply cover nothing and do not count as the IPSD. A fill of more than
+`MAX_DAYS_SUPPLY` (365) days is not a dispense anyone makes (a typo, or a quantity in the days
+column): the functions here refuse it with `SupplyTooLong`, naming the fill, rather than let it cover
+a whole period (3,000,000 days would give a PDC of 1.0). The build leaves such a fill out with a
+reason in the log (queues.building.rules.snapshot); the imports refuse it.
 """
 
 from __future__ import annotations
@@ -42,9 +46,21 @@ from datetime import date
 from fractions import Fraction
 from pathlib import Path
 
+from queues.adherence.supply import MAX_DAYS_SUPPLY as MAX_DAYS_SUPPLY
 from queues.errors import OutreachError
 
 THRESHOLD = Fraction(4, 5)  # PQA: adherent at PDC >= 0.80
+
+
+class SupplyTooLong(OutreachError):
+    """A fill whose days supply is over MAX_DAYS_SUPPLY: names the fill (its drug and date)."""
+
+    def __init__(self, drug: str, fill_date: date, days_supply: int) -> None:
+        self.drug, self.fill_date, self.days_supply = drug, fill_date, days_supply
+        super().__init__(
+            f"the fill of {drug} on {fill_date.isoformat()} has a days supply of {days_supply}: "
+            f"at most {MAX_DAYS_SUPPLY} days per fill"
+        )
 
 
 @dataclass(frozen=True)
@@ -127,6 +143,8 @@ def _spans(fills: Iterable[FillRecord]) -> list[tuple[int, int]]:
     by_drug: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for f in fills:
         if f.days_supply > 0:
+            if f.days_supply > MAX_DAYS_SUPPLY:
+                raise SupplyTooLong(f.drug, f.fill_date, f.days_supply)
             by_drug[f.drug.strip().lower()].append((f.fill_date.toordinal(), f.days_supply))
     return _merged(by_drug.values())
 
@@ -186,6 +204,7 @@ def pdc_for_class(
     """The PDC of one measure class over period_start..period_end (both included).
 
     `fills` are all the fills of the class's drugs (fills after the period change nothing).
+    A fill of more than MAX_DAYS_SUPPLY days raises SupplyTooLong.
     """
     if period_end < period_start:
         raise ValueError(f"period ends ({period_end}) before it starts ({period_start})")
@@ -214,6 +233,8 @@ def covered_in_periods(
     dated: list[int] = []
     for drug, day, supply in fills:
         if supply > 0:
+            if supply > MAX_DAYS_SUPPLY:
+                raise SupplyTooLong(drug, day, supply)
             ordinal = day.toordinal()
             dated.append(ordinal)
             key = drug.strip().lower()
@@ -296,7 +317,7 @@ FILL_COLUMNS = ("drug", "fill_date", "days_supply")
 def read_fills_csv(path: Path) -> list[FillRecord]:
     """Fills of one measure class from a CSV with columns drug,fill_date,days_supply.
 
-    Dates are ISO (YYYY-MM-DD); days supply is a whole number of days, at least 1. The first bad
+    Dates are ISO (YYYY-MM-DD); days supply is a whole number of days, 1 to 365. The first bad
     row stops the reading with its file, line and field.
     """
     name = str(path)
@@ -348,4 +369,8 @@ def _fill_from_row(name: str, line: int, row: dict[str, str | None]) -> FillReco
         ) from None
     if days < 1:
         raise FillRowError(name, line, "days_supply", f"{days} (must be at least 1 day)")
+    if days > MAX_DAYS_SUPPLY:
+        raise FillRowError(
+            name, line, "days_supply", f"{days} (at most {MAX_DAYS_SUPPLY} days per fill)"
+        )
     return FillRecord(drug, fill_date, days)

@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from queues.adherence.supply import MAX_DAYS_SUPPLY
 from queues.imports.fhir import e164
 from queues.imports.records import (
     Batch,
@@ -252,8 +253,9 @@ def _fill(row: dict[str, str], batch: Batch, default_days: int) -> str:
     when = _day(row, "fill_date")
     assert when is not None
     days = _number(row, "days_supply", None, low=1)
-    if days is not None and days > 366:
-        raise _Bad("days_supply", "more than 366 days")
+    if days is not None and days > MAX_DAYS_SUPPLY:
+        why = f"{row['days_supply']} days: at most {MAX_DAYS_SUPPLY} days per fill"
+        raise _Bad("days_supply", why)
     quantity = _number(row, "quantity", 0.0)
     key = f"{mrn}|{rx_id}"
     batch.fills[f"{key}|{fill_id}"] = FillRec(

@@ -18,6 +18,7 @@ from typing import Any
 import phonenumbers
 from pydantic import ValidationError
 
+from queues.adherence.supply import MAX_DAYS_SUPPLY
 from queues.imports.records import (
     Batch,
     ConditionRec,
@@ -334,6 +335,10 @@ class FhirReader:
             self.batch.rejected.append(Rejected(source, why))
             return
         days = _days(d.daysSupply)
+        if days is not None and days > MAX_DAYS_SUPPLY:
+            why = f"daysSupply of {days} days: at most {MAX_DAYS_SUPPLY} days per fill"
+            self.batch.rejected.append(Rejected(source, why))
+            return
         quantity = float(d.quantity.value) if d.quantity and d.quantity.value else 0.0
         self.batch.fills[d.id] = FillRec(
             d.id, request, when, days or self.default_days_supply, quantity, estimated=days is None
@@ -417,7 +422,18 @@ class FhirReader:
                 pqa_class=drug.pqa_class,
                 chronic=chronic,
             )
-            if request_id not in dispensed and req.start is not None:
+            if (
+                request_id not in dispensed
+                and req.start is not None
+                and req.supply_days is not None
+                and req.supply_days > MAX_DAYS_SUPPLY
+            ):
+                why = (
+                    f"expected supply of {req.supply_days} days: at most {MAX_DAYS_SUPPLY} days "
+                    "per fill, so no estimated fill"
+                )
+                batch.rejected.append(Rejected(f"MedicationRequest/{request_id}", why))
+            elif request_id not in dispensed and req.start is not None:
                 batch.fills[f"est:{request_id}"] = FillRec(
                     f"est:{request_id}",
                     request_id,

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from queues.adherence.pdc import (
+    MAX_DAYS_SUPPLY,
     FillRecord,
     FillRowError,
+    SupplyTooLong,
+    covered_in_periods,
     pdc_for_class,
     reachable_by,
     read_fills_csv,
 )
+from queues.adherence.supply import run_out_date
+from queues.building.build import build_queues
+from queues.imports.csv_files import read_csv
+from queues.imports.fhir import FhirReader
+from queues.store.models import Campaign, Fill
+from tests.conftest import add_pharmacy
 
 F = FillRecord
 Y2018 = (date(2018, 1, 1), date(2018, 12, 31))
@@ -231,6 +243,8 @@ def test_fills_file_is_read_with_its_columns_in_any_order(tmp_path: Path) -> Non
         ("drug,fill_date,days_supply\nx,2026-01-05,thirty\n", 2, "days_supply"),
         ("drug,fill_date,days_supply\n,2026-01-05,30\n", 2, "drug"),
         ("drug,date,days_supply\nx,2026-01-05,30\n", 1, "fill_date"),
+        ("drug,fill_date,days_supply\nx,2026-01-05,30\nx,2026-02-05,3000000\n", 3, "days_supply"),
+        ("drug,fill_date,days_supply\nx,2026-01-05,366\n", 2, "days_supply"),
     ],
 )
 def test_a_bad_row_names_file_line_and_field(
@@ -241,3 +255,128 @@ def test_a_bad_row_names_file_line_and_field(
         read_fills_csv(path)
     assert (err.value.line, err.value.field) == (line, field)
     assert str(path) in str(err.value) and f"line {line}" in str(err.value)
+
+
+# --- a supply over 365 days per fill -----------------------------------------------------------
+
+
+def test_a_year_supply_is_accepted_and_one_day_more_is_refused_naming_the_fill() -> None:
+    year = pdc_for_class([F("lisinopril", date(2026, 1, 1), MAX_DAYS_SUPPLY)], *Y2026)
+    assert (year.covered_days, year.denominator_days) == (365, 365)
+    huge = [F("lisinopril", date(2026, 1, 1), 30), F("losartan", date(2026, 2, 3), 3_000_000)]
+    for measure in (
+        lambda: pdc_for_class(huge, *Y2026),
+        lambda: reachable_by(huge, Y2026[0], date(2026, 7, 1), Y2026[1]),
+        lambda: covered_in_periods([(f.drug, f.fill_date, f.days_supply) for f in huge], [Y2026]),
+    ):
+        with pytest.raises(SupplyTooLong) as err:
+            measure()
+        assert "losartan on 2026-02-03" in str(err.value) and "3000000" in str(err.value)
+        assert "at most 365 days" in str(err.value)
+
+
+def test_a_run_out_date_leaves_an_impossible_supply_out() -> None:
+    # 3,000,000 days from 2026 is past the last date Python has: left out, not a crash.
+    fills = [(date(2026, 1, 1), 30), (date(2026, 1, 20), 3_000_000)]
+    assert run_out_date(fills) == date(2026, 1, 31)
+
+
+def test_outreach_pdc_refuses_the_file_naming_line_and_field(tmp_path: Path) -> None:
+    from tests.console.test_cli import outreach
+
+    path = write(tmp_path, "drug,fill_date,days_supply\nx,2026-01-05,30\nx,2026-02-05,3000000\n")
+    run = outreach("pdc", "--fills", str(path), "--from", "2026-01-01", "--to", "2026-12-31")
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert f"{path}, line 3, field days_supply: 3000000 (at most 365 days per fill)" in run.stderr
+    assert "PDC" not in run.stdout
+
+
+def test_a_csv_import_refuses_a_fill_over_365_days(tmp_path: Path) -> None:
+    path = tmp_path / "fills.csv"
+    path.write_text(
+        "mrn,rx_id,fill_id,fill_date,days_supply\n"
+        "A1,RX-1,F-1,2026-01-05,365\nA1,RX-1,F-2,2026-02-05,3000000\n",
+        encoding="utf-8",
+    )
+    read = read_csv("fills", path, 30)
+    assert [str(e) for e in read.errors] == [
+        f"{path}:3: days_supply: 3000000 days: at most 365 days per fill"
+    ]
+    assert [f.days_supply for f in read.batch.fills.values()] == [365]
+
+
+def test_a_fhir_dispense_over_365_days_is_rejected_with_its_reason() -> None:
+    reader = FhirReader()
+    resources: list[dict[str, object]] = [
+        {
+            "resourceType": "Patient",
+            "id": "p1",
+            "name": [{"family": "Test", "given": ["Pat"]}],
+            "birthDate": "1950-01-01",
+        },
+        {
+            "resourceType": "MedicationRequest",
+            "id": "r1",
+            "status": "active",
+            "intent": "order",
+            "subject": {"reference": "Patient/p1"},
+            "medicationCodeableConcept": {"text": "Lisinopril 10 MG Oral Tablet"},
+        },
+        {
+            "resourceType": "MedicationRequest",
+            "id": "r2",
+            "status": "active",
+            "intent": "order",
+            "authoredOn": "2026-01-02",
+            "subject": {"reference": "Patient/p1"},
+            "medicationCodeableConcept": {"text": "Atorvastatin 20 MG Oral Tablet"},
+            "dispenseRequest": {"expectedSupplyDuration": {"value": 5000, "code": "d"}},
+        },
+    ]
+    for days, fill in ((30, "d1"), (3_000_000, "d2")):
+        resources.append(
+            {
+                "resourceType": "MedicationDispense",
+                "id": fill,
+                "status": "completed",
+                "subject": {"reference": "Patient/p1"},
+                "medicationCodeableConcept": {"text": "Lisinopril 10 MG Oral Tablet"},
+                "authorizingPrescription": [{"reference": "MedicationRequest/r1"}],
+                "whenHandedOver": "2026-01-05",
+                "daysSupply": {"value": days, "code": "d"},
+            }
+        )
+    for i, raw in enumerate(resources):
+        reader.read(raw, "bundle.json", i + 1)
+    batch = reader.finish()
+    assert reader.errors == []
+    assert {f.source_id: f.days_supply for f in batch.fills.values()} == {"d1": 30}
+    rejected = {(r.source, r.reason) for r in batch.rejected if r.source.startswith("Medication")}
+    assert rejected == {
+        ("MedicationDispense/d2", "daysSupply of 3000000 days: at most 365 days per fill"),
+        (
+            "MedicationRequest/r2",
+            "expected supply of 5000 days: at most 365 days per fill, so no estimated fill",
+        ),
+    }
+
+
+def test_the_build_leaves_a_fill_over_365_days_out_and_says_so_in_the_log(
+    sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.queues.test_adherence_rule import FAR, NOW, ONLY, open_tasks, patient, rx
+
+    with sessions.begin() as s:
+        ph = add_pharmacy(s)
+        s.add(Campaign(pharmacy_id=ph, kind="adherence", name="Adherence", script_id="adherence"))
+    with sessions.begin() as s:
+        p = patient(s)
+        # Below 0.80 on FAR; a 3,000,000-day fill in Feb would make it 1.0 and no call.
+        prescription = rx(s, p, "lisinopril", [*FAR, (date(2026, 2, 15), 3_000_000)], "RASA")
+        bad = s.scalars(select(Fill.id).where(Fill.days_supply == 3_000_000)).one()
+    with caplog.at_level(logging.WARNING), sessions.begin() as s:
+        build_queues(s, NOW, rules=ONLY)
+    assert [t.subject for t in open_tasks(sessions)[p.id]] == ["pdc:RASA:2026-07-05"]
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert f"fill {bad} (prescription {prescription.id}): 3000000 days" in logged
+    assert "over 365 per fill" in logged and "lisinopril" not in logged.lower()

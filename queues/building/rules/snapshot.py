@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -11,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
+from queues.adherence.supply import MAX_DAYS_SUPPLY
 from queues.building.scope import IN_SCOPE, in_scope
 from queues.store.models import (
     Attempt,
@@ -20,6 +22,8 @@ from queues.store.models import (
     Immunization,
     Pharmacy,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -163,9 +167,10 @@ def load_snapshot(
         )
     ]
     fills: dict[int, list[tuple[date, int]]] = defaultdict(list)
-    for rx_id, fill_date, days in driver_rows(
+    too_long: list[str] = []
+    for fill_id, rx_id, fill_date, days in driver_rows(
         conn,
-        "SELECT prescription_id, fill_date, days_supply FROM fills "
+        "SELECT id, prescription_id, fill_date, days_supply FROM fills "
         + (
             f"WHERE prescription_id IN (SELECT id FROM prescriptions WHERE patient_id {IN_SCOPE}) "
             if scoped
@@ -173,7 +178,18 @@ def load_snapshot(
         )
         + "ORDER BY prescription_id, fill_date",
     ):
+        if days > MAX_DAYS_SUPPLY:
+            too_long.append(f"fill {fill_id} (prescription {rx_id}): {days} days")
+            continue
         fills[rx_id].append((day(fill_date), days))
+    if too_long:
+        # Skipped, not fatal: one bad row must not stop every agent's queue. Identifiers only.
+        log.warning(
+            "queue build: %d fill(s) left out, days supply over %d per fill: %s",
+            len(too_long),
+            MAX_DAYS_SUPPLY,
+            "; ".join(too_long[:20]) + (" ..." if len(too_long) > 20 else ""),
+        )
     conditions: dict[int, set[str]] = defaultdict(set)
     for patient_id, code in session.execute(
         mine(select(Condition.patient_id, Condition.code), Condition.patient_id)
