@@ -302,3 +302,45 @@ def fill_detail(template: str, scope: Scope, answers: Mapping[str, Any]) -> str:
         return value_of(name, scope)
 
     return PLACEHOLDER_RE.sub(one, template)
+
+
+SUBJECT_WORDS = {
+    "med_sync": "med-sync enrollment",
+    "dsme": "diabetes education",
+    "callback_requested": "callback requested",
+}
+
+
+def vaccine_words(name: str, language: str = "en") -> str:
+    """'rsv' → 'RSV vaccine': a vaccine as the agent says it."""
+    return VACCINES.get(name, {}).get(language, f"{name} vaccine".replace("_", " "))
+
+
+def subject_words(subject: str) -> str:
+    """A task's subject as an agent reads it ('vaccine:influenza:2026' → 'flu shot', 'rx:7:2026-12-05'
+    → 'refill due Dec 05'), never its code."""
+    kind, _, rest = subject.partition(":")
+    parts = rest.split(":") if rest else []
+    first = parts[0] if parts else ""
+
+    def on(text: str) -> str:
+        try:
+            return f"{date.fromisoformat(text):%b %d}"
+        except ValueError:
+            return ""
+
+    if kind == "vaccine" or kind in VACCINES:
+        return vaccine_words(first or kind)
+    if kind == "rx":
+        due = on(parts[-1]) if parts else ""
+        return f"refill due {due}" if due else "refill"
+    if kind == "pdc":
+        return "adherence: " + PDC_CLASSES.get(first, {}).get("en", "medicine")
+    if kind == "newstart":
+        return f"new medicine follow-up ({first.lower()})" if first else "new medicine follow-up"
+    if kind == "presync":
+        when = on(first)
+        return f"med-sync check before pickup {when}".strip()
+    if kind == "tobacco":
+        return "smoking cessation"
+    return SUBJECT_WORDS.get(subject, subject.replace(":", " ").replace("_", " "))

@@ -17,14 +17,19 @@ from textual.message import Message
 from textual.widgets import Input, Static
 
 from console.drafts import DraftStore, DraftWriter
-from queues.views.outcome import ActionRequest, Outcome
+from queues.views.outcome import ActionRequest, Outcome, disposition_words
 from queues.views.patient import PatientContext
 from queues.views.shift import Offer
 from queues.views.user import SignedInUser
 from scripts_library.engine import AnswerError, ScriptedCall, ScriptError, StepView
 from scripts_library.facts import facts_from_context, items_from_context
 from scripts_library.library import bundled_library
-from scripts_library.placeholders import PrivacyViolation, date_hint
+from scripts_library.placeholders import (
+    PrivacyViolation,
+    date_hint,
+    subject_words,
+    vaccine_words,
+)
 
 ACTION_LABELS = {
     "refill_request": "Refill request",
@@ -39,9 +44,13 @@ ACTION_LABELS = {
 
 
 def action_line(action: ActionRequest) -> str:
+    """A follow-up action in words: its kind's label and what it is about (a vaccine by name)."""
     detail = action.detail
-    what = detail.get("drug") or detail.get("vaccine") or detail.get("reason") or ""
-    return f"{ACTION_LABELS.get(action.kind, action.kind)}{f' — {what}' if what else ''}"
+    vaccine = detail.get("vaccine")
+    what = detail.get("drug") or (vaccine_words(str(vaccine)) if vaccine else "")
+    what = what or detail.get("reason") or ""
+    label = ACTION_LABELS.get(action.kind, action.kind.replace("_", " ").capitalize())
+    return f"{label}{f' — {what}' if what else ''}"
 
 
 class ScriptDrafts:
@@ -265,8 +274,10 @@ class ScriptPanel(VerticalScroll):
         if view.hint:
             text.append("\n" + view.hint, style="dim italic")
         if view.finished:
+            code = view.disposition
+            suggested = f" — suggested: {disposition_words(code)}" if code else ""
             text.append(
-                f"\nEnd of script — suggested: {view.disposition}. Press w to wrap up.",
+                f"\nEnd of script{suggested}. Press w to wrap up.",
                 style="bold cyan",
             )
         self.query_one("#script-text", Static).update(text)
@@ -297,7 +308,8 @@ class ScriptPanel(VerticalScroll):
                 answers.append(f"✓ {action_line(action)}\n", style="green")
         unscripted = self.call.plan.unscripted if self.call else ()
         if unscripted:
-            answers.append("No script for: " + ", ".join(i.subject for i in unscripted), "dim")
+            words = ", ".join(subject_words(i.subject) for i in unscripted)
+            answers.append(f"No script for: {words}", "dim")
         self.query_one("#script-answers", Static).update(answers)
 
     def _show_inputs(self, view: StepView | None, reset: bool = True) -> None:

@@ -31,14 +31,9 @@ from console.softphone.events import (
     PhoneNotice,
     RegistrationEvent,
 )
+from queues.views.outcome import disposition_words
 
 KEYS = "123456789*0#"
-DISPOSITION_LABEL = {
-    "busy": "Busy",
-    "refused": "Refused",
-    "wrong_number": "Wrong number",
-    "no_answer": "No answer",
-}
 
 
 # A final status from the trunk, not the patient's phone: its own failure (408, 5xx) or a refusal
@@ -263,7 +258,7 @@ class SoftphoneBar(Vertical, can_focus=True):
                 text += f": {event.detail}"
             suggested = event.suggested_disposition
             if suggested and not line_failed(event):
-                text += f" · wrap-up: {DISPOSITION_LABEL.get(suggested, suggested)}"
+                text += f" · wrap-up: {disposition_words(suggested)}"
         if self.muted and state != "ended":
             text += " · MUTED"
         if self._dtmf and state != "ended":

@@ -13,6 +13,28 @@ CALL_RESULTS = ("connected", "no_answer", "busy", "not_dialed", "failed")
 LINE_FAILED = "line_failed"
 
 
+# Each disposition in words, as the seeded reference table labels it (migrations 0002 and 0012; a
+# test holds the two together): for what names one before the table is read, such as the
+# script's suggestion or the softphone bar. Never show a code itself.
+DISPOSITION_WORDS = {
+    "completed": "Reached – call completed",
+    "callback_requested": "Reached – asked for a callback",
+    "transferred_pharmacist": "Reached – transferred to pharmacist",
+    "refused": "Reached – declined to talk",
+    "do_not_call": "Asked not to be called",
+    "voicemail": "Left voicemail",
+    "no_answer": "No answer",
+    "busy": "Busy",
+    "wrong_number": "Wrong number",
+    "deceased": "Patient deceased",
+    LINE_FAILED: "Line failed (nothing reached the patient)",
+}
+
+
+def disposition_words(code: str) -> str:
+    return DISPOSITION_WORDS.get(code, code.replace("_", " ").capitalize())
+
+
 @dataclass(frozen=True)
 class DispositionOption:
     code: str

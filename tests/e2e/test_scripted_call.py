@@ -108,7 +108,7 @@ async def test_spanish_refill_and_vaccine_call_from_greeting_to_wrap_up(tmp_path
         await press(pilot, "right_square_bracket", "1", "right_square_bracket")  # yes, interested
         assert "¿Hay algo más en que le pueda ayudar hoy?" in panel.shown_text()
         await press(pilot, "2")  # nothing else: the close
-        assert "End of script — suggested: completed" in panel.shown_text()
+        assert "End of script — suggested: Reached – call completed." in panel.shown_text()
         await press(pilot, "w")
         wrap = app.screen
         assert isinstance(wrap, WrapUpScreen)
@@ -116,7 +116,7 @@ async def test_spanish_refill_and_vaccine_call_from_greeting_to_wrap_up(tmp_path
         assert chosen == "Chosen: Reached – call completed (suggested)"
         text = visible_text(app)
         assert "✓ Refill request — Lisinopril 10 mg tablet" in text
-        assert "✓ Vaccine interest — zoster" in text
+        assert "✓ Vaccine interest — shingles vaccine" in text  # words, not a code
         await press(pilot, "ctrl+s")
         assert isinstance(app.screen, WorkspaceScreen)
     with w.store.sessions() as s:
