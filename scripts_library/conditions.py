@@ -22,6 +22,7 @@ NAMES = {
     "kind": "this section's campaign kind",
     "subject": "this section's subject, e.g. vaccine:zoster",
     "sections_left": "due subjects after this one",
+    "renewal": "this section's prescription has no refills left: the prescriber must renew it",
 }
 FUNCTIONS = {
     "answer": "answer('key'): this section's answer under key (None if not asked)",

@@ -573,6 +573,7 @@ class ScriptedCall:
                 "sections_left": sum(
                     1 for s in self.plan.segments[pos.segment + 1 :] if s.item is not None
                 ),
+                "renewal": _needs_renewal(self.facts, segment.item),
             },
             functions={
                 "answer": answers.get,
@@ -616,6 +617,14 @@ def _actions(call: ScriptedCall, path: list[Position]) -> tuple[ActionRequest, .
         rx = seg.item.prescription_id if seg.item else None
         out.append(ActionRequest(kind=step.action, prescription_id=rx, detail=detail))
     return tuple(out)
+
+
+def _needs_renewal(facts: PatientFacts, item: DueItem | None) -> bool:
+    """No refills left on the section's prescription: it is a renewal, not a refill."""
+    if item is None or item.prescription_id is None:
+        return False
+    medication = facts.medication(item.prescription_id)
+    return medication is not None and medication.refills_left <= 0
 
 
 # -- identity helpers ----------------------------------------------------------------------

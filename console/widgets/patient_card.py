@@ -87,8 +87,12 @@ class PatientCard(Static):
             )
             parts.append(care)
         why = Text("Why this patient:", style="bold")
+        no_refills = {m.prescription_id for m in patient.medications if m.refills_left <= 0}
         for task in by_weight(patient.tasks):
-            why.append(f"\n • {task.campaign_name}: ", style="bold cyan")
+            # No refills left: the prescriber must renew it; never call that a refill.
+            renewal = task.campaign_kind == "refill_reminder" and task.prescription_id in no_refills
+            title = "Renewal needed (no refills left)" if renewal else task.campaign_name
+            why.append(f"\n • {title}: ", style="bold cyan")
             why.append(task.reason)
             if task.priority_parts and detailed:
                 why.append(f"\n   {explain(task.priority_parts)}", style="dim")

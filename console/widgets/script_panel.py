@@ -33,6 +33,7 @@ from scripts_library.placeholders import (
 
 ACTION_LABELS = {
     "refill_request": "Refill request",
+    "renewal_request": "Renewal request to the prescriber",
     "pharmacist_escalation": "Pharmacist call-back",
     "med_sync_enrollment": "Med-sync enrollment",
     "vaccine_interest": "Vaccine interest",

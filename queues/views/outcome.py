@@ -87,6 +87,8 @@ class ActionRequest:
 
 ACTION_KINDS = (
     "refill_request",
+    # A prescription with no refills left: the pharmacy asks the prescriber for a new one.
+    "renewal_request",
     "pharmacist_escalation",
     "med_sync_enrollment",
     "vaccine_interest",

@@ -206,3 +206,19 @@ async def test_a_callback_is_picked_from_the_patients_next_open_times_and_never_
     with w.store.sessions() as s:
         callback = s.scalars(select(Callback)).one()
         assert callback.due_at.replace(tzinfo=UTC) == datetime(2026, 12, 3, 16, 0, tzinfo=UTC)
+
+
+async def test_a_prescription_with_no_refills_left_is_shown_as_a_renewal(tmp_path: Path) -> None:
+    from queues.store.models import Prescription
+
+    w = world(tmp_path)
+    with transaction(w.store.sessions) as s:
+        for rx in s.scalars(select(Prescription)):
+            rx.refills_left = 0
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await login(pilot, "ana")
+        await press(pilot, "r")
+        card = visible_text(app)
+        assert "Renewal needed (no refills left):" in card, card
+        assert "Refill reminder:" not in card

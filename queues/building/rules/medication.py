@@ -31,7 +31,12 @@ def refill_reminder(ctx: RuleContext) -> Iterator[DueTask | None]:
             continue
         days = (run_out - ctx.today).days
         when = f"ran out {-days} day(s) ago" if days < 0 else f"runs out in {days} day(s)"
-        renewal = "; needs a new prescription (no refills left)" if rx.refills_left <= 0 else ""
+        # No refills left is a renewal from the prescriber, never worded as a refill.
+        renewal = (
+            " — no refills left: a renewal (new prescription) from the prescriber"
+            if rx.refills_left <= 0
+            else ""
+        )
         yield ctx.task(
             patient,
             "refill_reminder",
