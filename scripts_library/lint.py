@@ -186,19 +186,23 @@ def _check_reachable(flow: Flow, bad: Bad) -> None:
     for step in flow.steps.values():
         if step.id not in seen:
             bad(f"step {step.id!r} is unreachable from {flow.start!r}", step)
-    # A dead end: a reachable step from which the call can never finish or move on.
-    finishes = {
-        s.id
-        for s in flow.steps.values()
-        if s.terminal or any(t == NEXT_SECTION or t.startswith(FLOW_PREFIX) for t in s.targets())
-    }
-    changed = True
-    while changed:
-        changed = False
-        for s in flow.steps.values():
-            if s.id not in finishes and any(t in finishes for t in s.targets()):
-                finishes.add(s.id)
-                changed = True
+    # A dead end: a reachable step from which the call can never finish or move on. Walked
+    # backwards from the steps that finish, over the reversed edges: each step and edge once (a
+    # pass over every step until nothing changed took one pass per step of a long chain).
+    comes_from: dict[str, list[str]] = {}
+    finishes: set[str] = set()
+    for s in flow.steps.values():
+        targets = s.targets()
+        if s.terminal or any(t == NEXT_SECTION or t.startswith(FLOW_PREFIX) for t in targets):
+            finishes.add(s.id)
+        for t in targets:
+            comes_from.setdefault(t, []).append(s.id)
+    back = list(finishes)
+    while back:
+        for before in comes_from.get(back.pop(), ()):
+            if before not in finishes:
+                finishes.add(before)
+                back.append(before)
     for sid in sorted(seen - finishes, key=lambda i: flow.steps[i].line):
         bad(f"step {sid!r} is a dead end: the call cannot finish from here", flow.steps[sid])
 

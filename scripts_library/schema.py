@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 import tomllib
+from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -147,35 +149,57 @@ class Flow:
     lines: tuple[str, ...] = ()
 
     def line_of(self, step_id: str | None = None, key: str | None = None) -> int:
-        return find_line(self.lines, step_id, key)
+        return self._line_index.line(step_id, key)
+
+    @cached_property
+    def _line_index(self) -> LineIndex:
+        return LineIndex(self.lines)
 
 
 def find_line(lines: tuple[str, ...] | list[str], step_id: str | None, key: str | None) -> int:
-    """The line of a step's table header (or of a key inside it); 1 when not found."""
-    start, end = 0, len(lines)
-    if step_id is not None:
-        header = re.compile(rf"^\s*\[\s*steps\s*\.\s*\"?{re.escape(step_id)}\"?\s*\]")
+    """The line of a step's table header (or of a key inside it); 1 when not found. One look-up
+    reads the whole file: for many, build a LineIndex once."""
+    return LineIndex(lines).line(step_id, key)
+
+
+_STEP_HEADER = re.compile(r'^\s*\[\s*steps\s*\.\s*"?([^"\]]*?)"?\s*\]')
+_TABLE = re.compile(r"^\s*\[")
+
+
+class LineIndex:
+    """Where each step's table starts and ends in a flow file, read in one pass, so the line of
+    every step and problem is found without reading the file again (a 4,000-step flow asks
+    thousands of times: reading it each time made loading and linting quadratic)."""
+
+    def __init__(self, lines: tuple[str, ...] | list[str]) -> None:
+        self.lines = lines
+        self.tables: list[int] = []  # 0-based numbers of the lines that open a table
+        self.steps: dict[str, int] = {}  # step id -> 0-based line of its first header
         for n, text in enumerate(lines):
-            if header.match(text):
-                start = n
-                break
+            if _TABLE.match(text):
+                self.tables.append(n)
+                header = _STEP_HEADER.match(text)
+                if header:
+                    self.steps.setdefault(header.group(1), n)
+
+    def line(self, step_id: str | None, key: str | None) -> int:
+        """The line of a step's table header (or of a key inside it, or of a top-level key with
+        no step); 1 when the step is not found."""
+        if step_id is not None:
+            found = self.steps.get(step_id)
+            if found is None:
+                return 1
+            start = found
+            after = bisect_right(self.tables, start)
+            end = self.tables[after] if after < len(self.tables) else len(self.lines)
         else:
-            return 1
-        for n in range(start + 1, len(lines)):
-            if re.match(r"^\s*\[", lines[n]):
-                end = n
-                break
-    else:
-        for n, text in enumerate(lines):
-            if re.match(r"^\s*\[", text):
-                end = n
-                break
-    if key is not None:
-        pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*[.=]")
-        for n in range(start, end):
-            if pattern.match(lines[n]):
-                return n + 1
-    return start + 1
+            start, end = 0, self.tables[0] if self.tables else len(self.lines)
+        if key is not None:
+            pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*[.=]")
+            for n in range(start, end):
+                if pattern.match(self.lines[n]):
+                    return n + 1
+        return start + 1
 
 
 class _Reader:
@@ -184,10 +208,11 @@ class _Reader:
     def __init__(self, path: str, lines: list[str]) -> None:
         self.path = path
         self.lines = lines
+        self.index = LineIndex(lines)
         self.problems: list[Problem] = []
 
     def bad(self, message: str, step: str | None = None, key: str | None = None) -> None:
-        self.problems.append(Problem(self.path, find_line(self.lines, step, key), message))
+        self.problems.append(Problem(self.path, self.index.line(step, key), message))
 
     def text(self, raw: Any, where: str, step: str | None, key: str) -> dict[str, str]:
         if raw is None:
@@ -314,7 +339,7 @@ def parse_flow(data: dict[str, Any], name: str, source: str) -> Flow:
 
 
 def _parse_step(r: _Reader, sid: str, raw: Any) -> Step | None:
-    line = find_line(r.lines, sid, None)
+    line = r.index.line(sid, None)
     if not ID_RE.match(sid):
         r.bad(f"step {sid!r}: step names are lower_snake_case", sid)
     if not isinstance(raw, dict):

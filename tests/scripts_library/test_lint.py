@@ -204,3 +204,37 @@ def test_scripts_try_walks_a_flow_from_standard_input(
     assert "1-800-QUIT-NOW" in out
     assert "suggested disposition: completed" in out
     assert '"kind": "pharmacist_escalation"' in out
+
+
+def test_a_4000_step_flow_lints_with_every_problem_on_its_line(tmp_path: Path) -> None:
+    from bench.flow_lint import flow_text
+
+    clean = write(tmp_path, flow_text(4000, problems=False), "long.toml")
+    assert messages(clean) == []
+    path = write(tmp_path, flow_text(4000, problems=True), "long_bad.toml")
+    lines = path.read_text().splitlines()
+    header = {
+        ln.strip()[len("[steps.") : -1]: n for n, ln in enumerate(lines, 1) if "[steps." in ln
+    }
+    found = messages(path)
+    untranslated = [
+        f"long_bad.toml:{header[f's{i}'] + 2}: step 's{i}': text has no 'es' translation"
+        for i in range(2, 4000, 3)
+    ]
+    unreachable = [
+        f"long_bad.toml:{header[f's{i}']}: step 's{i}' is unreachable from 's0'"
+        for i in range(3600, 4000)
+    ]
+    assert sorted(found) == sorted(untranslated + unreachable)
+
+
+def test_a_long_chain_that_never_finishes_is_a_dead_end_at_every_step(tmp_path: Path) -> None:
+    # The backward walk that finds dead ends, on a 4,000-step loop with one way out at its end.
+    from bench.flow_lint import flow_text
+
+    source = flow_text(4000, problems=False).replace('next = "@next"', 'next = "s0"')
+    path = write(tmp_path, source, "loop.toml")
+    found = messages(path)
+    assert len(found) == 4000 and all("is a dead end" in m for m in found)
+    fixed = write(tmp_path, source.replace('next = "s0"', 'next = "@next"', 1), "loop_ok.toml")
+    assert messages(fixed) == []
