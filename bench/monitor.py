@@ -352,6 +352,11 @@ def load(
     return counts
 
 
+def p99(ms: list[float]) -> float:
+    """Nearest-rank 99th percentile of sorted timings (the max below 100 runs)."""
+    return ms[min(len(ms) - 1, max(0, -(-99 * len(ms) // 100) - 1))]
+
+
 def timed(fn: Callable[[], object], repeat: int) -> list[float]:
     fn()  # warm: plans cached, pages in shared buffers (a monitor refreshes every 2 s)
     out = []
@@ -432,12 +437,14 @@ def main() -> int:
                     med = statistics.median(ms)
                     results[f"{label}: {part.strip()}"] = {
                         "median_ms": round(med, 1),
+                        "p99_ms": round(p99(ms), 1),
                         "max_ms": round(ms[-1], 1),
                     }
                     rows.append(
                         (
                             f"{label}: {part}",
                             f"{med:.1f}",
+                            f"{p99(ms):.1f}",
                             f"{ms[-1]:.1f}",
                             f"{med / statistics.median(floor):.1f}×",
                         )
@@ -445,18 +452,29 @@ def main() -> int:
                 session.rollback()
         engine.dispose()
     floor_ms = statistics.median(floor)
-    rows.append(("floor: count(*) of open tasks", f"{floor_ms:.1f}", f"{floor[-1]:.1f}", "1.0×"))
-    whole = results["all 20 pharmacies: refresh every 2 s (FloorMonitor.refresh)"]["median_ms"]
+    rows.append(
+        (
+            "floor: count(*) of open tasks",
+            f"{floor_ms:.1f}",
+            f"{p99(floor):.1f}",
+            f"{floor[-1]:.1f}",
+            "1.0×",
+        )
+    )
+    # The budget is the refresh's p99 (a person waits on it), not its median.
+    refresh = results["all 20 pharmacies: refresh every 2 s (FloorMonitor.refresh)"]
+    whole = refresh["median_ms"]
+    whole_p99 = refresh["p99_ms"]
     print_table(
         f"Monitor refresh on PostgreSQL: {counts['tasks']:,} open tasks, "
         f"{counts['patients']:,} patients, {args.agents} agents, {counts['attempts']:,} attempts "
         f"today (median of {args.repeat}; budget 150 ms)",
-        ("query", "median ms", "max ms", "vs floor"),
+        ("query", "median ms", "p99 ms", "max ms", "vs floor"),
         rows,
     )
     print(
-        f"\nrefresh every 2 s, all pharmacies: {whole:.1f} ms "
-        f"({'within' if whole <= 150 else 'OVER'} the 150 ms budget); load {load_s:.0f} s"
+        f"\nrefresh every 2 s, all pharmacies: median {whole:.1f} ms, p99 {whole_p99:.1f} ms "
+        f"({'within' if whole_p99 <= 150 else 'OVER'} the 150 ms p99 budget); load {load_s:.0f} s"
     )
     if args.json:
         emit_json(
@@ -467,6 +485,7 @@ def main() -> int:
                 "agents": args.agents,
                 "attempts": counts["attempts"],
                 "refresh_ms_all_pharmacies": whole,
+                "refresh_p99_ms_all_pharmacies": whole_p99,
                 "refresh_ms_3_pharmacies": results[
                     "3 pharmacies: refresh every 2 s (FloorMonitor.refresh)"
                 ]["median_ms"],
@@ -478,7 +497,7 @@ def main() -> int:
                 ]["median_ms"],
                 "floor_count_open_tasks_ms": round(floor_ms, 1),
                 "budget_ms": 150,
-                "within_budget": whole <= 150,
+                "within_budget": whole_p99 <= 150,
                 "parts": results,
                 "load_s": round(load_s, 1),
             }
