@@ -81,6 +81,7 @@ USERS = (
     ("agent", "Alex Agent", "agent", "agent-demo-1"),
     ("agent2", "Blair Agent", "agent", "agent-demo-2"),
     ("supervisor", "Sam Supervisor", "supervisor", "supervisor-demo-1"),
+    ("admin", "Ari Admin", "admin", "admin-demo-1"),  # every pharmacy, like the others
 )
 
 CAMPAIGNS = (
