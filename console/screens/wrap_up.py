@@ -94,10 +94,13 @@ class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
                         yield OptionList(id="callback-slots")
                         yield Input(id="callback-at", placeholder=self._placeholder())
                         yield Checkbox("Only I call back (mine)", value=True, id="callback-mine")
-            yield Static("", id="wrap-up-error")
-            with Horizontal(id="wrap-up-buttons"):
-                yield Button("Save (ctrl+s)", id="save", variant="primary")
-                yield Button("Back to call (esc)", id="cancel")
+            # Docked at the box's foot: a long message never pushes Save off a small screen
+            # (the form above scrolls instead).
+            with Vertical(id="wrap-up-foot"):
+                yield Static("", id="wrap-up-error")
+                with Horizontal(id="wrap-up-buttons"):
+                    yield Button("Save (ctrl+s)", id="save", variant="primary")
+                    yield Button("Back to call (esc)", id="cancel")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -106,7 +109,8 @@ class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
 
     def _callback_label(self) -> str:
         abbr = f"{self.slots[0] if self.slots else self.shift.now.astimezone(self.zone):%Z}"
-        return f"Callback, patient's time ({abbr}): pick, or type YYYY-MM-DD HH:MM"
+        # Fits 80 columns; the placeholder shows the form to type.
+        return f"Callback (patient's time, {abbr})"
 
     def _placeholder(self) -> str:
         """An example that is never in the past: the first open time offered, else tomorrow
@@ -247,7 +251,7 @@ class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
             self._error(f"Cannot load dispositions: {message}")
         elif group == "callback-times":  # free entry still works; the save checks the time
             self.query_one("#callback-label", Label).update(
-                f"Callback, patient's time (YYYY-MM-DD HH:MM) — open times unavailable: {message}"
+                f"Callback (patient's time, YYYY-MM-DD HH:MM) — no open times shown: {message}"
             )
         elif isinstance(error, InvalidOutcome):
             self._invalid(error)

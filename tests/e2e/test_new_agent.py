@@ -182,7 +182,7 @@ async def test_a_callback_is_picked_from_the_patients_next_open_times_and_never_
         assert isinstance(wrap, WrapUpScreen)
         await choose_disposition(pilot, "callback_requested")
         text = visible_text(app)
-        assert "Callback, patient's time (CST)" in text
+        assert "Callback (patient's time, CST)" in text
         for offered in (
             "Today Wed Dec 02 11:00 CST",
             "Today Wed Dec 02 14:00 CST",
@@ -222,3 +222,35 @@ async def test_a_prescription_with_no_refills_left_is_shown_as_a_renewal(tmp_pat
         card = visible_text(app)
         assert "Renewal needed (no refills left):" in card, card
         assert "Refill reminder:" not in card
+
+
+async def test_at_80x24_the_wrap_ups_buttons_and_callback_picker_fit(tmp_path: Path) -> None:
+    from textual.widgets import Button
+
+    from console.screens.wrap_up import WrapUpScreen
+    from tests.e2e.helpers import choose_disposition
+
+    w = world(tmp_path)
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, "ana")
+        await press(pilot, "r", "d")
+        await press(pilot, "c", "w")
+        wrap = app.screen
+        assert isinstance(wrap, WrapUpScreen)
+        await choose_disposition(pilot, "callback_requested")
+        screen = wrap.region
+        for button in wrap.query(Button):
+            assert screen.contains_region(button.region), (button.id, button.region)
+        picker = wrap.query_one("#callback-slots")
+        assert picker.region.height >= 3 and screen.contains_region(picker.region)
+        assert screen.contains_region(wrap.query_one("#callback-at").region)
+        text = visible_text(app)
+        assert "Save (ctrl+s)" in text and "Back to call (esc)" in text
+        assert "Today Wed Dec 02 11:00 CST" in text
+        # A refused time's message (three lines here) leaves the buttons on screen.
+        wrap.query_one("#callback-at", Input).value = "2026-12-02 22:00"
+        await press(pilot, "ctrl+s")
+        text = visible_text(app)
+        assert "outside the patient's calling" in text
+        assert "Save (ctrl+s)" in text and "Back to call (esc)" in text
