@@ -77,5 +77,10 @@ def sign_in(args: argparse.Namespace, store: Store, *roles: str) -> SignedInUser
     else:  # pragma: no cover - the loop breaks or raises
         raise OutreachError("sign-in did not complete")
     if roles and user.role not in roles:
-        raise NotAllowed(f"{user.username} is a {user.role}; this needs a {' or '.join(roles)}")
+        needed = " or ".join(_a(r) for r in roles)
+        raise NotAllowed(f"{user.username} is {_a(user.role)}; this needs {needed}")
     return user
+
+
+def _a(role: str) -> str:
+    return f"an {role}" if role[:1] in "aeiou" else f"a {role}"

@@ -1,0 +1,180 @@
+"""`outreach audit verify|export` as an admin runs them: a real process, signed in, on an SQLite file
+and on PostgreSQL; the chain tampered with as an attacker would (guards dropped for the edit)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import stat
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from queues.audit import record
+from queues.auth import hash_password
+from queues.store.db import transaction
+from queues.store.models import AuditEvent, Pharmacy, User
+from tests.conftest import add_pharmacy
+from tests.console.test_cli import outreach
+from tests.queues.test_audit_chain import _drop_guards, _put_guards_back
+
+ADMIN_PASSWORD = "admin-test-pw-1"
+AGENT_PASSWORD = "agent-test-pw-1"
+
+
+@dataclass(frozen=True)
+class Site:
+    url: str
+    engine: Engine
+    sessions: sessionmaker[Session]
+    admin_id: int
+
+    def run(
+        self, *args: str, user: str = "ada", password: str = ADMIN_PASSWORD, **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        return outreach(
+            *args,
+            "--database",
+            self.url,
+            "--user",
+            user,
+            env={"OUTREACH_PASSWORD": password, **env},
+        )
+
+    def audit_rows(self, action: str) -> list[AuditEvent]:
+        with self.sessions() as s:
+            return list(s.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+
+
+def make_site(db_url: str, engine: Engine, sessions: sessionmaker[Session]) -> Site:
+    with sessions.begin() as s:
+        add_pharmacy(s)
+        pharmacies = list(s.scalars(select(Pharmacy)))
+        admin = User(
+            username="ada",
+            display_name="Ada Admin",
+            role="admin",
+            password_hash=hash_password(ADMIN_PASSWORD),
+            pharmacies=pharmacies,
+        )
+        agent = User(
+            username="al",
+            display_name="Al Agent",
+            role="agent",
+            password_hash=hash_password(AGENT_PASSWORD),
+            pharmacies=pharmacies,
+        )
+        s.add_all([admin, agent])
+        s.flush()
+        admin_id = admin.id
+    for k in range(5):
+        with transaction(sessions) as session:
+            record(session, "view_patient", user_id=admin_id, patient_id=k, detail={"k": k})
+    return Site(db_url, engine, sessions, admin_id)
+
+
+@pytest.fixture
+def site(db_url: str, engine: Engine, sessions: sessionmaker[Session]) -> Site:
+    return make_site(db_url, engine, sessions)
+
+
+def last_json(stdout: str) -> dict[str, object]:
+    found: dict[str, object] = json.loads(stdout.strip().splitlines()[-1])
+    return found
+
+
+def test_verify_a_clean_chain_exits_0_and_is_audited(site: Site) -> None:
+    run = site.run("audit", "verify", "--json")
+    assert run.returncode == 0, run.stderr
+    assert "audit chain intact" in run.stdout and "head: seq" in run.stdout
+    report = last_json(run.stdout)
+    assert report["intact"] is True and report["problem"] is None
+    [verified] = site.audit_rows("audit_verified")
+    assert verified.user_id == site.admin_id and verified.detail["intact"] is True
+
+
+def test_verify_names_the_edited_row_and_exits_1(site: Site) -> None:
+    with site.sessions() as s:
+        victim = s.scalars(select(AuditEvent).order_by(AuditEvent.seq).offset(2)).first()
+        assert victim is not None
+        victim_id, victim_seq = victim.id, victim.seq
+    _drop_guards(site.engine)
+    with site.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE audit_events SET user_id = 999 WHERE id = :id"), {"id": victim_id}
+        )
+    _put_guards_back(site.engine)
+    run = site.run("audit", "verify", "--json")
+    assert run.returncode == 1, run.stderr
+    assert f"audit chain BROKEN: audit row {victim_id} (seq {victim_seq}) was edited" in run.stdout
+    problem = last_json(run.stdout)["problem"]
+    assert isinstance(problem, dict)
+    assert (problem["kind"], problem["row_id"], problem["seq"]) == ("edited", victim_id, victim_seq)
+
+
+def test_verify_refuses_without_sign_in_and_for_an_agent(site: Site) -> None:
+    run = outreach("audit", "verify", "--database", site.url, env={"OUTREACH_USER": ""})
+    assert run.returncode == 1 and "sign in first" in run.stderr
+    run = site.run("audit", "verify", user="al", password=AGENT_PASSWORD)
+    assert run.returncode == 1 and "al is an agent; this needs an admin" in run.stderr
+    run = site.run("audit", "verify", password="wrong")
+    assert run.returncode == 1 and "Sign-in failed" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert site.audit_rows("audit_verified") == []
+
+
+def test_export_csv_and_jsonl_to_a_private_file_never_over_another(
+    site: Site, tmp_path: Path
+) -> None:
+    out_csv = tmp_path / "audit.csv"
+    run = site.run(
+        "audit", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--output", str(out_csv)
+    )
+    assert run.returncode == 0, run.stderr
+    assert stat.S_IMODE(out_csv.stat().st_mode) == 0o600
+    rows = list(csv.DictReader(io.StringIO(out_csv.read_text(encoding="utf-8"))))
+    assert [r["action"] for r in rows].count("view_patient") == 5
+    assert all(len(r["hash"]) == 64 for r in rows)
+    assert [int(r["seq"]) for r in rows] == sorted(int(r["seq"]) for r in rows)
+    assert json.loads(rows[0]["detail"]) == {"k": 0}
+    out_jsonl = tmp_path / "audit.jsonl"
+    run = site.run(
+        "audit",
+        "export",
+        "--from",
+        "2000-01-01",
+        "--to",
+        "2100-01-01",
+        "--format",
+        "jsonl",
+        "--output",
+        str(out_jsonl),
+    )
+    assert run.returncode == 0, run.stderr
+    assert stat.S_IMODE(out_jsonl.stat().st_mode) == 0o600
+    lines = [json.loads(line) for line in out_jsonl.read_text(encoding="utf-8").splitlines()]
+    # The first export is in the second: it was audited before this one read the log.
+    assert [r["action"] for r in lines].count("audit_exported") == 1
+    assert [r["detail"] for r in lines if r["action"] == "view_patient"][-1] == {"k": 4}
+    before = out_csv.read_bytes()
+    run = site.run(
+        "audit", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--output", str(out_csv)
+    )
+    assert run.returncode == 1 and f"--output: {out_csv} exists; nothing was written" in run.stderr
+    assert out_csv.read_bytes() == before
+    # A period with nothing in it: a header and no rows; a period backwards: refused.
+    empty = tmp_path / "empty.csv"
+    run = site.run(
+        "audit", "export", "--from", "2001-01-01", "--to", "2001-02-01", "--output", str(empty)
+    )
+    assert run.returncode == 0 and empty.read_text().splitlines() == [
+        "seq,id,at,user_id,action,patient_id,detail,prev_hash,hash"
+    ]
+    run = site.run("audit", "export", "--from", "2001-02-01", "--to", "2001-01-01")
+    assert run.returncode == 1 and "--to: must be after --from" in run.stderr
+    assert len(site.audit_rows("audit_exported")) == 3
