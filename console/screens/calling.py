@@ -121,6 +121,12 @@ class CallingScreen(OutreachScreen[None]):
     def action_mute(self) -> None:
         self.query_one(SoftphoneBar).toggle_mute()
 
+    def action_hold(self) -> None:
+        """Put the connected call on hold, or resume it; the screen changes when the far end
+        has agreed (the softphone's ON_HOLD / CONNECTED events)."""
+        if self.softphone is not None and self.phase in ("connected", "on_hold"):
+            self.softphone.hold(self.phase == "connected")
+
     def action_keypad(self) -> None:
         self.query_one(SoftphoneBar).focus()
 

@@ -57,6 +57,13 @@ class WorkspaceScreen(CallingScreen):
         ),
         Binding("m", "mute", "Mute", id="mute", tooltip="Mute or unmute your microphone"),
         Binding(
+            "o",
+            "hold",
+            "Hold/resume",
+            id="hold",
+            tooltip="Put the patient on hold, or take them off hold",
+        ),
+        Binding(
             "k", "keypad", "Keypad", id="keypad", tooltip="Focus the keypad: digits send DTMF tones"
         ),
         Binding("c", "mark('connected')", "Connected", id="mark_connected"),
@@ -202,6 +209,8 @@ class WorkspaceScreen(CallingScreen):
             return phase == "dialing" and self.softphone is None
         if action in ("hangup", "mute", "keypad"):
             return self.softphone is not None and self.softphone.on_call
+        if action == "hold":  # only a connected (or held) softphone call can be held
+            return self.softphone is not None and phase in ("connected", "on_hold")
         if action == "next_number":
             return phase == "preview" and len(self._dialable()) > 1
         if action == "wrap_up":

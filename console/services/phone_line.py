@@ -132,6 +132,12 @@ class PhoneLine:
         if self.phone is not None:
             self.phone.dtmf(keys)
 
+    def hold(self, on: bool) -> None:
+        """Hold (True) or resume (False) the connected call; ON_HOLD / CONNECTED events follow
+        once the far end agrees."""
+        if self.phone is not None:
+            self.phone.hold(on)
+
     # -- from the softphone thread --------------------------------------------------------
     def _forward(self, event: PhoneEvent) -> None:
         if isinstance(event, CallEvent):

@@ -127,6 +127,43 @@ async def test_a_call_through_the_softphone_connects_hangs_up_and_wraps_up(
 
 
 @pytest.mark.sip
+async def test_the_agent_puts_the_patient_on_hold_and_back_and_the_screen_says_so(
+    tmp_path: Path,
+    sipp: Callable[..., SippPeer],  # noqa: F811
+) -> None:
+    """o (Hold/resume) is offered only during a connected call; the status line and the softphone
+    bar say ON HOLD once the peer has agreed (sipp checks sendonly, then sendrecv), and ON CALL
+    again after the second o."""
+    from textual.widgets import Footer
+    from textual.widgets._footer import FooterKey
+
+    def footer_keys() -> set[str]:
+        return {k.action for k in workspace(app).query_one(Footer).query(FooterKey)}
+
+    peer = sipp("uas_answer_hold.xml", "-rtp_echo")
+    w = world(tmp_path, SipSettings(server="127.0.0.1", port=peer.port, audio=False))
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await sign_in_and_take_patient(pilot)
+        await until(pilot, lambda: screen.softphone is not None, "the softphone")
+        assert "hold" not in footer_keys()  # no call: nothing to hold
+        await pilot.press("d")
+        await until(pilot, lambda: screen.phase == "connected", "the patient to answer")
+        await until(pilot, lambda: "hold" in footer_keys(), "Hold in the footer")
+        await pilot.press("o")
+        await until(pilot, lambda: screen.phase == "on_hold", "the hold")
+        assert "ON HOLD" in status_line(app) and "ON HOLD" in bar(app)
+        await pilot.press("o")
+        await until(pilot, lambda: screen.phase == "connected", "the resume")
+        assert "ON CALL" in status_line(app) and "ON HOLD" not in bar(app)
+        await pilot.press("h")
+        await until(pilot, lambda: isinstance(app.screen, WrapUpScreen), "the wrap-up")
+        assert "hold" not in footer_keys()
+    assert peer.wait() == 0, peer.trace()
+    assert len(peer.received("INVITE")) == 3  # the call, the hold, the resume
+
+
+@pytest.mark.sip
 async def test_the_patient_hanging_up_ends_the_call_on_screen_and_opens_the_wrap_up(
     tmp_path: Path,
     sipp: Callable[..., SippPeer],  # noqa: F811
