@@ -17,11 +17,25 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from queues.errors import OutreachError
 from queues.store.chain import GENESIS, chain_hash
 from queues.store.models import AuditEvent
 from queues.timeutil import as_utc, sqlite_text, utcnow
 
-__all__ = ["ChainProblem", "ChainReport", "export_rows", "record", "verify_chain"]
+__all__ = [
+    "ChainProblem",
+    "ChainReport",
+    "PurgeResult",
+    "export_rows",
+    "purge",
+    "record",
+    "retention_cutoff",
+    "verify_chain",
+]
+
+# HIPAA keeps documentation six years (45 CFR 164.316(b)(2)): no purge ever cuts nearer than this.
+MIN_RETENTION_YEARS = 6
+PURGED = "audit_purged"
 
 
 def record(
@@ -163,6 +177,8 @@ def verify_chain(session: Session, batch: int = 5000) -> ChainReport:
                 None,
                 f"audit row {unsealed} is outside the chain: it was inserted with the seal removed",
             )
+    if problem is None and base_seq > 0:
+        problem = _base_on_record(session, base_seq, str(base_hash))
     if problem is None and (head_seq != expected_seq - 1 or head_hash != prev_hash):
         if head_seq > expected_seq - 1:
             message = f"the last row(s) of the chain (seq {expected_seq}-{head_seq}) were deleted"
@@ -203,3 +219,129 @@ def export_rows(session: Session, start: datetime, end: datetime) -> Iterator[di
             "prev_hash": prev_hash,
             "hash": row_hash,
         }
+
+
+def _base_on_record(session: Session, base_seq: int, base_hash: str) -> ChainProblem | None:
+    """A chain that starts after row 1 must say why: the purge that moved its base is a row of the
+    kept chain, naming that base (so rows cut off any other way show as deleted)."""
+    for (detail,) in session.execute(
+        text("SELECT detail FROM audit_events WHERE action = :a AND seq > :base ORDER BY seq DESC"),
+        {"a": PURGED, "base": base_seq},
+    ):
+        found = json.loads(detail) if isinstance(detail, str) else detail
+        if found.get("base_seq") == base_seq and found.get("base_hash") == base_hash:
+            return None
+    return ChainProblem(
+        "deleted",
+        None,
+        base_seq,
+        f"the chain starts after seq {base_seq}, and no purge on record moved it there: "
+        f"rows up to seq {base_seq} were deleted",
+    )
+
+
+def retention_cutoff(now: datetime, years: int) -> datetime:
+    """The time `years` years before `now` (Feb 29 → Feb 28): rows older than it may go."""
+    if years < MIN_RETENTION_YEARS:
+        raise ValueError(f"retention of {years} years: at least {MIN_RETENTION_YEARS}")
+    now = as_utc(now)
+    try:
+        return now.replace(year=now.year - years)
+    except ValueError:
+        return now.replace(year=now.year - years, day=28)
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    """What a purge removed (or, dry, would remove): the chain's oldest rows, all before `cutoff`."""
+
+    cutoff: datetime
+    rows: int
+    base_seq: int  # the chain starts after this seq (the last row removed)
+    base_hash: str
+    first_kept_seq: int | None
+    dry_run: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "cutoff": self.cutoff.isoformat(),
+            "rows": self.rows,
+            "base_seq": self.base_seq,
+            "base_hash": self.base_hash,
+            "first_kept_seq": self.first_kept_seq,
+            "dry_run": self.dry_run,
+        }
+
+
+class ChainBroken(OutreachError):
+    """A purge refused: the chain does not verify, and purging would erase the evidence."""
+
+
+def purge(
+    session: Session,
+    *,
+    retention_years: int,
+    user_id: int | None,
+    now: datetime | None = None,
+    dry_run: bool = False,
+) -> PurgeResult:
+    """Remove the oldest rows of the chain, those older than the retention, and move the chain's
+    base past them, so `verify_chain` still passes; the purge is itself a row of the chain.
+
+    Only a run of rows from the start of the chain goes (a row younger than the cutoff keeps every
+    row after it). The chain is verified first: a broken chain is never purged (ChainBroken). In
+    the caller's transaction; the database lets a row be deleted only once the base is past it
+    (migration 0016)."""
+    now = as_utc(now or utcnow())
+    cutoff = retention_cutoff(now, retention_years)
+    report = verify_chain(session)
+    if report.problem is not None:
+        raise ChainBroken(
+            f"the audit chain does not verify ({report.problem.message}); nothing was purged: "
+            "export the log and find out what happened first"
+        )
+    head = session.execute(text("SELECT base_seq, base_hash FROM audit_chain WHERE id = 1")).one()
+    base_seq, base_hash = int(head[0]), str(head[1])
+    if session.get_bind().dialect.name == "postgresql":
+        bound: Any = cutoff.replace(tzinfo=None)
+    else:
+        bound = sqlite_text(cutoff)
+    first_young = session.execute(
+        text("SELECT min(seq) FROM audit_events WHERE seq > :base AND at >= :cutoff"),
+        {"base": base_seq, "cutoff": bound},
+    ).scalar()
+    last_old = session.execute(
+        text(
+            "SELECT seq, hash FROM audit_events WHERE seq > :base"
+            + (" AND seq < :young" if first_young is not None else "")
+            + " ORDER BY seq DESC LIMIT 1"
+        ),
+        {"base": base_seq, "young": first_young},
+    ).one_or_none()
+    if last_old is None:
+        return PurgeResult(cutoff, 0, base_seq, base_hash, report.first_seq, dry_run)
+    new_seq, new_hash = int(last_old[0]), str(last_old[1])
+    rows = new_seq - base_seq  # the chain verified: every seq from base+1 on is there
+    result = PurgeResult(cutoff, rows, new_seq, new_hash, first_young, dry_run)
+    if dry_run:
+        return result
+    session.execute(
+        text("UPDATE audit_chain SET base_seq = :seq, base_hash = :hash WHERE id = 1"),
+        {"seq": new_seq, "hash": new_hash},
+    )
+    session.execute(text("DELETE FROM audit_events WHERE seq <= :seq"), {"seq": new_seq})
+    record(
+        session,
+        PURGED,
+        user_id=user_id,
+        detail={
+            "cutoff": cutoff.isoformat(),
+            "retention_years": retention_years,
+            "rows": rows,
+            "previous_base_seq": base_seq,
+            "base_seq": new_seq,
+            "base_hash": new_hash,
+        },
+    )
+    session.flush()
+    return result

@@ -1,5 +1,6 @@
-"""`outreach audit verify [--json]` and `outreach audit export --from --to`: the audit log's hash
-chain checked end to end, and its rows for an auditor (admins only, signed in)."""
+"""`outreach audit verify [--json]`, `outreach audit export --from --to` and `outreach audit purge
+[--dry-run]`: the audit log's hash chain checked end to end, its rows for an auditor, and the rows
+past the retention period removed (admins only, signed in)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,20 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     export.add_argument("--output", metavar="FILE", help="write here (0600) instead of stdout")
     add_sign_in_arguments(export)
     export.set_defaults(func=cmd_export)
+    purge = audit_sub.add_parser(
+        "purge",
+        parents=[common],
+        help="remove audit rows older than [audit].retention_years (at least 6); --dry-run counts",
+        description="Remove the oldest audit rows, those older than [audit].retention_years "
+        "(default 6, never less: 45 CFR 164.316(b)(2)), and move the chain's base past them so "
+        "`audit verify` still passes. Only a run from the start of the chain goes: a younger "
+        "row keeps every row after it. A chain that does not verify is never purged. The purge "
+        "is itself a row of the chain. Export the rows first if they must be kept elsewhere.",
+    )
+    purge.add_argument("--dry-run", action="store_true", help="say what would go; change nothing")
+    purge.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    add_sign_in_arguments(purge)
+    purge.set_defaults(func=cmd_purge)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -71,6 +86,36 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.as_json(), sort_keys=True))
     return 0 if report.intact else 1
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from console.cli.core import services_for
+    from queues.audit import purge
+    from queues.store.db import transaction
+
+    store = services_for(args)
+    try:
+        user = sign_in(args, store, "admin")
+        years = store.settings.audit.retention_years
+        with transaction(store.sessions) as session:
+            result = purge(session, retention_years=years, user_id=user.id, dry_run=args.dry_run)
+    finally:
+        store.close()
+    kept = (
+        f"the oldest kept is seq {result.first_kept_seq}"
+        if result.first_kept_seq
+        else "every row was past the retention"
+    )
+    verb = "would remove" if result.dry_run else "removed"
+    print(
+        f"retention {years} years: rows before {result.cutoff:%Y-%m-%d %H:%M} UTC may go; "
+        f"{verb} {result.rows:,} rows; the chain starts after seq {result.base_seq} ({kept})"
+    )
+    if result.dry_run:
+        print("dry run: nothing was changed")
+    if args.json:
+        print(json.dumps({**result.as_json(), "retention_years": years}, sort_keys=True))
+    return 0
 
 
 COLUMNS = ("seq", "id", "at", "user_id", "action", "patient_id", "detail", "prev_hash", "hash")

@@ -9,10 +9,12 @@ import json
 import stat
 import subprocess
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.audit import record
@@ -178,3 +180,95 @@ def test_export_csv_and_jsonl_to_a_private_file_never_over_another(
     run = site.run("audit", "export", "--from", "2001-02-01", "--to", "2001-01-01")
     assert run.returncode == 1 and "--to: must be after --from" in run.stderr
     assert len(site.audit_rows("audit_exported")) == 3
+
+
+# --- purge past the retention ----------------------------------------------------------------
+
+
+def aged_site(db_url: str, engine: Engine, sessions: sessionmaker[Session]) -> Site:
+    """Two rows 14 years old, two 8 years old, one 5 years old (all before the site's own)."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with sessions.begin() as s:
+        for k, years in enumerate((14, 14, 8, 8, 5)):
+            s.add(
+                AuditEvent(
+                    at=now - timedelta(days=365 * years + 10),
+                    user_id=None,
+                    action="view_patient",
+                    patient_id=100 + k,
+                    detail={"old": years},
+                )
+            )
+    return make_site(db_url, engine, sessions)
+
+
+def config_with_retention(tmp_path: Path, years: int) -> str:
+    path = tmp_path / f"retention{years}.toml"
+    path.write_text(f"[audit]\nretention_years = {years}\n", encoding="utf-8")
+    return str(path)
+
+
+def seqs(site: Site) -> list[int]:
+    with site.engine.connect() as conn:
+        return list(conn.execute(text("SELECT seq FROM audit_events ORDER BY seq")).scalars())
+
+
+def test_purge_removes_rows_past_the_retention_and_verify_still_passes(
+    db_url: str, engine: Engine, sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    site = aged_site(db_url, engine, sessions)
+    before = seqs(site)
+    ten = config_with_retention(tmp_path, 10)
+    run = site.run("audit", "purge", "--dry-run", "--json", OUTREACH_CONFIG=ten)
+    assert run.returncode == 0, run.stderr
+    assert "retention 10 years" in run.stdout and "would remove 2 rows" in run.stdout
+    assert last_json(run.stdout)["rows"] == 2
+    assert seqs(site)[: len(before)] == before  # only the sign-in's own row was added
+    run = site.run("audit", "purge", "--dry-run")  # the default: 6 years
+    assert "retention 6 years" in run.stdout and "would remove 4 rows" in run.stdout
+    assert seqs(site)[: len(before)] == before and site.audit_rows("audit_purged") == []
+
+    run = site.run("audit", "purge", "--json")
+    assert run.returncode == 0, run.stderr
+    assert "removed 4 rows; the chain starts after seq 4 (the oldest kept is seq 5)" in run.stdout
+    assert last_json(run.stdout)["base_seq"] == 4
+    assert seqs(site)[:2] == [5, 6] and 4 not in seqs(site)
+    [purged] = site.audit_rows("audit_purged")
+    assert purged.user_id == site.admin_id
+    assert (purged.detail["rows"], purged.detail["base_seq"]) == (4, 4)
+    verify = site.run("audit", "verify", "--json")
+    assert verify.returncode == 0, verify.stdout
+    assert last_json(verify.stdout)["first_seq"] == 5
+    again = site.run("audit", "purge")
+    assert again.returncode == 0 and "removed 0 rows" in again.stdout
+    assert site.run("audit", "verify").returncode == 0
+
+
+def test_a_retention_under_6_years_is_refused_naming_the_key(site: Site, tmp_path: Path) -> None:
+    five = config_with_retention(tmp_path, 5)
+    run = site.run("audit", "purge", OUTREACH_CONFIG=five)
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert five in run.stderr and "audit.retention_years" in run.stderr
+    assert site.audit_rows("audit_purged") == []
+
+
+def test_rows_cut_off_without_a_purge_are_caught_and_kept_rows_cannot_be_deleted(
+    db_url: str, engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    site = aged_site(db_url, engine, sessions)
+    # The guard: a row the chain keeps is never deleted.
+    with pytest.raises(DBAPIError), site.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_events WHERE seq = 1"))
+    with site.engine.begin() as conn:  # the base moved by hand, then the rows under it deleted
+        row_hash = conn.execute(text("SELECT hash FROM audit_events WHERE seq = 7")).scalar()
+        conn.execute(
+            text("UPDATE audit_chain SET base_seq = 7, base_hash = :h WHERE id = 1"),
+            {"h": row_hash},
+        )
+        conn.execute(text("DELETE FROM audit_events WHERE seq <= 7"))
+    run = site.run("audit", "verify", "--json")
+    assert run.returncode == 1
+    assert "no purge on record moved it there: rows up to seq 7 were deleted" in run.stdout
+    refused = site.run("audit", "purge")  # a broken chain is never purged
+    assert refused.returncode == 1 and "nothing was purged" in refused.stderr
+    assert site.audit_rows("audit_purged") == []
