@@ -85,11 +85,15 @@ def store_batch(
 ) -> StoreResult:
     out = StoreResult(rejected=list(batch.rejected))
     w = _Writer(conn)
+    # Only the rows of the patients this batch names are read back to compare: a small file
+    # costs as little as it is, whatever the size of the pharmacy.
+    _set_import_scope(conn, _patients_named(batch))
+    mine = f"pharmacy_id = {int(pharmacy_id)} AND mrn IN (SELECT mrn FROM {IMPORT_SCOPE})"
     # Patients: by MRN within the pharmacy.
     stored = {
         mrn: (pid, tuple(values))
         for pid, mrn, *values in w.rows(
-            f"SELECT id, mrn, {_names(PATIENT_COLUMNS)} FROM patients WHERE pharmacy_id = {int(pharmacy_id)}"
+            f"SELECT id, mrn, {_names(PATIENT_COLUMNS)} FROM patients WHERE {mine}"
         )
     }
     new, changed = [], []
@@ -124,12 +128,7 @@ def store_batch(
     w.update("patients", PATIENT_COLUMNS, changed)
     out.patients_created, out.patients_updated = len(new), len(changed)
     advance(len(batch.patients))
-    patient_ids = {
-        mrn: pid
-        for pid, mrn in w.rows(
-            f"SELECT id, mrn FROM patients WHERE pharmacy_id = {int(pharmacy_id)}"
-        )
-    }
+    patient_ids = {mrn: pid for pid, mrn in w.rows(f"SELECT id, mrn FROM patients WHERE {mine}")}
     out.changed_patients.update(patient_ids[row[1]] for row in new)
 
     def patient_of(kind: str, key: str, mrn: str) -> int | None:
@@ -138,7 +137,7 @@ def store_batch(
             out.unresolved.append((kind, key, f"no patient {mrn} at this pharmacy"))
         return pid
 
-    in_pharmacy = f"patient_id IN (SELECT id FROM patients WHERE pharmacy_id = {int(pharmacy_id)})"
+    in_pharmacy = f"patient_id IN (SELECT id FROM patients WHERE {mine})"
 
     # Phones: by (patient, number); a number the source no longer lists is kept with its flags.
     if batch.phones:
@@ -271,7 +270,32 @@ def store_batch(
         w, out, patient_of, in_pharmacy, "immunizations", IMMUNIZATION_COLUMNS,
         {k: (i.patient, i.source_id, (i.vaccine, i.given_on)) for k, i in batch.immunizations.items()},
     )  # fmt: skip
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {IMPORT_SCOPE}")
     return out
+
+
+IMPORT_SCOPE = "import_scope"
+
+
+def _patients_named(batch: Batch) -> set[str]:
+    """The MRNs of every patient a record of the batch belongs to."""
+    named = set(batch.patients) | set(batch.phones)
+    named.update(rx.patient for rx in batch.prescriptions.values())
+    for f in batch.fills.values():
+        rx = batch.prescriptions.get(f.prescription)
+        named.add(rx.patient if rx else f.prescription.split("|", 1)[0])
+    named.update(c.patient for c in batch.conditions.values())
+    named.update(i.patient for i in batch.immunizations.values())
+    return named
+
+
+def _set_import_scope(conn: Connection, mrns: set[str]) -> None:
+    """A temporary table of the batch's MRNs, in the import's transaction."""
+    conn.exec_driver_sql(
+        f"CREATE TEMP TABLE IF NOT EXISTS {IMPORT_SCOPE} (mrn VARCHAR(64) PRIMARY KEY)"
+    )
+    conn.exec_driver_sql(f"DELETE FROM {IMPORT_SCOPE}")
+    insert_rows(conn, IMPORT_SCOPE, (("mrn", "text"),), [(m,) for m in mrns])
 
 
 def _simple(
