@@ -85,10 +85,18 @@ class OutreachApp(App[int]):
         self.user = None
         self.sub_title = ""
         if isinstance(self.screen, LockScreen):  # a supervisor's sign-out while locked
-            self.pop_screen()
-            self.call_after_refresh(self.switch_screen, LoginScreen())
+            # From the app's own queue, never as a screen's callback: `call_after_refresh` ran
+            # the switch inside the workspace's message pump, and switching the workspace away
+            # waits for that pump to end, which waited for the switch (the console hung).
+            self.call_later(self._unlock_to_sign_in)
             return
         self.switch_screen(LoginScreen())
+
+    async def _unlock_to_sign_in(self) -> None:
+        from console.screens.login import LoginScreen
+
+        await self.pop_screen()  # the lock
+        await self.switch_screen(LoginScreen())  # the workspace beneath it
 
     def _present(self) -> None:
         user = self.user

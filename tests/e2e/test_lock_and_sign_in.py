@@ -19,9 +19,9 @@ from console.screens.workspace import WorkspaceScreen
 from queues.auth import authenticate, enroll_totp, signed_in
 from queues.errors import AuthenticationFailed
 from queues.store.db import transaction
-from queues.store.models import AuditEvent, QueueEntry, SignInSource, User
+from queues.store.models import AgentState, AuditEvent, QueueEntry, SignInSource, User
 from queues.timeutil import utcnow
-from tests.e2e.helpers import login, press, settle, sign_in
+from tests.e2e.helpers import login, press, settle, sign_in, until
 from tests.world import PASSWORD, World, make_world, visible_text
 
 NOW = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)  # Wednesday 10:00 in Dallas
@@ -149,3 +149,34 @@ async def test_totp_on_the_sign_in_screen(tmp_path: Path) -> None:
         code.focus()
         await press(pilot, "enter")
         assert isinstance(app.screen, WorkspaceScreen)
+
+
+def ask_to_log_out(w: World, agent: str) -> None:
+    """What the supervisor's `o` on the floor does (queues.floor.controls.request_logout)."""
+    from queues.floor import controls
+
+    with transaction(w.store.sessions) as s:
+        sue = signed_in(s.scalars(select(User).where(User.username == "sue")).one())
+        ana = s.scalars(select(User.id).where(User.username == agent)).one()
+        controls.request_logout(s, sue, ana, utcnow())
+
+
+async def test_a_supervisor_signs_out_a_locked_console_within_one_refresh(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await login(pilot, "ana")
+        app.lock()
+        await settle(pilot)
+        assert isinstance(app.screen, LockScreen)
+        ask_to_log_out(w, "ana")
+        await until(pilot, lambda: isinstance(app.screen, LoginScreen), "the sign-in screen")
+        await settle(pilot)
+        assert isinstance(app.screen, LoginScreen) and app.user is None
+        assert len(app.screen_stack) == 2  # the default screen and the sign-in: nothing beneath
+        assert "Sign in to start your shift" in visible_text(app)
+    with w.store.sessions() as s:
+        ana = s.scalars(select(User.id).where(User.username == "ana")).one()
+        state = s.get(AgentState, ana)
+        assert state is not None and state.state == "offline"
+        assert state.logout_requested_at is None  # done, as asked
