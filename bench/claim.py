@@ -560,6 +560,43 @@ def run_phase(job: Job, claimers: int, processes: int) -> Outcome:
     return total
 
 
+class LockSampler:
+    """PostgreSQL: how many of the bench's connections wait on a lock (pg_stat_activity, every
+    50 ms) while a phase runs — what a hot row costs, seen apart from the machine's CPU noise."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.samples: list[tuple[int, int]] = []  # (waiting on a lock, active)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> LockSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(libpq_url(self.url), autocommit=True) as conn:
+            while not self._stop.wait(0.05):  # a sampling period, not a synchronization
+                row = conn.execute(
+                    "SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'), "
+                    "count(*) FILTER (WHERE state = 'active') FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                ).fetchone()
+                if row is not None:
+                    self.samples.append((int(row[0]), int(row[1])))
+
+    def mean_waiting(self) -> float | None:
+        if not self.samples:
+            return None
+        return round(sum(w for w, _ in self.samples) / len(self.samples), 2)
+
+
 # ---------------------------------------------------------------------------------------------
 # Figures
 
@@ -687,6 +724,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-pgqueuer", action="store_true", help="skip the pgqueuer phases")
     parser.add_argument(
+        "--audit-chain",
+        choices=("on", "off"),
+        default="on",
+        help="off: drop the audit log's seal trigger (migration 0015) in the scratch database "
+        "after migrating, so audit rows are written unchained — an A/B of the chain's cost only",
+    )
+    parser.add_argument(
         "--no-compliance",
         action="store_true",
         help="claim without the calling-window admission (admit=None), as in the foundation issue",
@@ -706,6 +750,11 @@ def main(argv: list[str] | None = None) -> int:
     with scratch_database(args.backend, server) as url:
         engine = make_engine(url, pool_size=4)
         upgrade(engine)
+        if args.audit_chain == "off":
+            with engine.begin() as conn:
+                conn.exec_driver_sql(
+                    "DROP TRIGGER audit_events_seal" + (" ON audit_events" if postgres else "")
+                )
         world = fill(engine, args.tasks, users)
         analyze(engine)
         sync = "" if postgres else sqlite_synchronous(engine)
@@ -728,7 +777,9 @@ def main(argv: list[str] | None = None) -> int:
         job = Job(
             "baseline", url, 0, world.pharmacy_ids, world.first_user, deadline_s=args.max_seconds
         )
-        base = run_phase(job, args.claimers, processes)
+        with contextlib.ExitStack() as stack:
+            base_locks = stack.enter_context(LockSampler(url)) if postgres else None
+            base = run_phase(job, args.claimers, processes)
         if base.errors:
             raise SystemExit(f"error: bare dequeue failed: {base.errors[0]}")
         base_checks = double_claims(engine, base, "claimed")
@@ -748,7 +799,9 @@ def main(argv: list[str] | None = None) -> int:
             deadline_s=args.max_seconds,
             no_compliance=args.no_compliance,
         )
-        prod = run_phase(job, args.claimers, processes)
+        with contextlib.ExitStack() as stack:
+            prod_locks = stack.enter_context(LockSampler(url)) if postgres else None
+            prod = run_phase(job, args.claimers, processes)
         checks = double_claims(engine, prod, "open")
         with engine.connect() as conn:
             audited = conn.scalar(
@@ -793,6 +846,9 @@ def main(argv: list[str] | None = None) -> int:
         "processes": processes,
         "sqlite_synchronous": sync or None,
         "compliance_admission": admission,
+        "audit_chain": args.audit_chain,
+        "lock_waiting_mean": prod_locks.mean_waiting() if prod_locks else None,
+        "baseline_lock_waiting_mean": base_locks.mean_waiting() if base_locks else None,
         "finished": not prod.stopped_early and checks["unclaimed"] == checks["passed_over"],
         "claims": p["claims"],
         "seconds": p["seconds"],
@@ -865,6 +921,13 @@ def main(argv: list[str] | None = None) -> int:
         rows,
     )
     print(f"compliance admission: {admission}")
+    print(f"audit chain: {args.audit_chain}")
+    if prod_locks and base_locks:
+        print(
+            "connections waiting on a lock (mean of 50 ms samples): "
+            f"claim_next {fmt(result['lock_waiting_mean'], 2)}, "
+            f"floor {fmt(result['baseline_lock_waiting_mean'], 2)}"
+        )
     if not args.no_compliance:
         print(
             f"admission done ahead (as queue build does): {admitted:,} patients in "

@@ -1,5 +1,5 @@
 """`outreach audit verify [--json]`, `outreach audit export --from --to` and `outreach audit purge
-[--dry-run]`: the audit log's hash chain checked end to end, its rows for an auditor, and the rows
+[--dry-run]`: the audit log's hash chains checked end to end, its rows for an auditor, and the rows
 past the retention period removed (admins only, signed in)."""
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     verify = audit_sub.add_parser(
         "verify",
         parents=[common],
-        help="check the audit log's hash chain; exit 1 naming the first row that was tampered with",
-        description="Recompute every audit row's hash in chain order. Names the first row that "
-        "was edited, deleted, inserted out of order or added outside the chain, and exits 1; "
-        "exits 0 when the chain is intact. Prints the chain's head (seq and hash): keep it "
-        "elsewhere to check later that nothing before it was rewritten.",
+        help="check the audit log's hash chains; exit 1 naming the first row that was tampered with",
+        description="Recompute every audit row's hash in chain order, chain by chain (PostgreSQL "
+        "keeps 32 chains, a connection's rows in one of them; SQLite one). Names the first row "
+        "that was edited, deleted, inserted out of order or added outside the chains, and exits "
+        "1; exits 0 when every chain is intact. Prints each chain's head (seq and hash) and, with "
+        "several, one digest of them all: keep them elsewhere to check later that nothing before "
+        "them was rewritten.",
     )
     verify.add_argument("--json", action="store_true", help="one JSON object on the last line")
     add_sign_in_arguments(verify)
@@ -35,7 +37,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="the audit rows between two times, as CSV or JSON lines",
         description="Write the audit rows with FROM <= at < TO (UTC unless the time says), in "
-        "chain order, with their hashes. The export itself is audited.",
+        "chain order, with their chain, place and hashes. The export itself is audited.",
     )
     export.add_argument("--from", dest="start", required=True, metavar="TIME", help="ISO time")
     export.add_argument("--to", dest="end", required=True, metavar="TIME", help="ISO time")
@@ -74,15 +76,21 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 session,
                 "audit_verified",
                 user_id=user.id,
-                detail={"intact": report.intact, "head_seq": report.head_seq},
+                detail={"intact": report.intact, "rows": report.rows, "digest": report.digest},
             )
     finally:
         store.close()
+    chains = len(report.heads)
     if report.problem is None:
-        print(f"audit chain intact: {report.rows:,} rows, seq {report.first_seq}-{report.last_seq}")
+        print(f"audit chain intact: {report.rows:,} rows in {chains} chain(s)")
     else:
         print(f"audit chain BROKEN: {report.problem.message}")
-    print(f"head: seq {report.head_seq} hash {report.head_hash}")
+    for head in report.heads:
+        if head.seq or chains == 1:  # a chain nobody has written to has no head to keep
+            chain = f" (chain {head.chain})" if chains > 1 else ""
+            print(f"head: seq {head.seq} hash {head.hash}{chain}")
+    if chains > 1:
+        print(f"heads digest: {report.digest}")
     if args.json:
         print(json.dumps(report.as_json(), sort_keys=True))
     return 0 if report.intact else 1
@@ -101,16 +109,19 @@ def cmd_purge(args: argparse.Namespace) -> int:
             result = purge(session, retention_years=years, user_id=user.id, dry_run=args.dry_run)
     finally:
         store.close()
-    kept = (
-        f"the oldest kept is seq {result.first_kept_seq}"
-        if result.first_kept_seq
-        else "every row was past the retention"
-    )
     verb = "would remove" if result.dry_run else "removed"
     print(
         f"retention {years} years: rows before {result.cutoff:%Y-%m-%d %H:%M} UTC may go; "
-        f"{verb} {result.rows:,} rows; the chain starts after seq {result.base_seq} ({kept})"
+        f"{verb} {result.rows:,} rows"
     )
+    for cut in result.chains:
+        kept = (
+            f"the oldest kept is seq {cut.first_kept_seq}"
+            if cut.first_kept_seq
+            else "every row was past the retention"
+        )
+        name = f"chain {cut.chain}" if len(result.chains) > 1 else "the chain"
+        print(f"{name} starts after seq {cut.base_seq} ({kept}; {cut.rows:,} rows go)")
     if result.dry_run:
         print("dry run: nothing was changed")
     if args.json:
@@ -118,7 +129,18 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0
 
 
-COLUMNS = ("seq", "id", "at", "user_id", "action", "patient_id", "detail", "prev_hash", "hash")
+COLUMNS = (
+    "chain",
+    "seq",
+    "id",
+    "at",
+    "user_id",
+    "action",
+    "patient_id",
+    "detail",
+    "prev_hash",
+    "hash",
+)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     Time,
@@ -403,14 +404,15 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(32))
     patient_id: Mapped[int | None]
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    # The hash chain (migration 0015, queues/store/chain.py): set by the database's seal trigger
-    # as the row is inserted, never by the writer.
+    # The hash chains (migration 0015, queues/store/chain.py): set by the database's seal
+    # trigger as the row is inserted, never by the writer.
+    chain: Mapped[int | None] = mapped_column(SmallInteger)
     seq: Mapped[int | None] = mapped_column(BigInteger)
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64))
     __table_args__ = (
         Index("ix_audit_events_patient_at", "patient_id", "at"),
-        Index("uq_audit_events_seq", "seq", unique=True),
+        Index("uq_audit_events_chain_seq", "chain", "seq", unique=True),
     )
 
 
@@ -425,8 +427,9 @@ class SignInSource(Base):
 
 
 class AuditChain(Base):
-    """The audit chain's head (one row, id 1): the last sealed row's place and hash, and where the
-    kept chain starts (`base_*`: after a purge past the retention period, the last purged row)."""
+    """An audit chain's head (one row per chain, id = the chain: 1..32 on PostgreSQL, 1 on
+    SQLite): the last sealed row's place and hash, and where the kept chain starts (`base_*`:
+    after a purge past the retention period, the last purged row)."""
 
     __tablename__ = "audit_chain"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -142,8 +142,10 @@ def test_export_csv_and_jsonl_to_a_private_file_never_over_another(
     rows = list(csv.DictReader(io.StringIO(out_csv.read_text(encoding="utf-8"))))
     assert [r["action"] for r in rows].count("view_patient") == 5
     assert all(len(r["hash"]) == 64 for r in rows)
-    assert [int(r["seq"]) for r in rows] == sorted(int(r["seq"]) for r in rows)
-    assert json.loads(rows[0]["detail"]) == {"k": 0}
+    places = [(int(r["chain"]), int(r["seq"])) for r in rows]  # chain order: by chain, then seq
+    assert places == sorted(places)
+    views = [json.loads(r["detail"]) for r in rows if r["action"] == "view_patient"]
+    assert views[0] == {"k": 0}  # the site's five, in their chain's order
     out_jsonl = tmp_path / "audit.jsonl"
     run = site.run(
         "audit",
@@ -175,7 +177,7 @@ def test_export_csv_and_jsonl_to_a_private_file_never_over_another(
         "audit", "export", "--from", "2001-01-01", "--to", "2001-02-01", "--output", str(empty)
     )
     assert run.returncode == 0 and empty.read_text().splitlines() == [
-        "seq,id,at,user_id,action,patient_id,detail,prev_hash,hash"
+        "chain,seq,id,at,user_id,action,patient_id,detail,prev_hash,hash"
     ]
     run = site.run("audit", "export", "--from", "2001-02-01", "--to", "2001-01-01")
     assert run.returncode == 1 and "--to: must be after --from" in run.stderr
@@ -208,37 +210,53 @@ def config_with_retention(tmp_path: Path, years: int) -> str:
     return str(path)
 
 
-def seqs(site: Site) -> list[int]:
+def aged_chain(site: Site) -> int:
+    """The chain the aged rows went to (this test's connection's; PostgreSQL keeps 32)."""
     with site.engine.connect() as conn:
-        return list(conn.execute(text("SELECT seq FROM audit_events ORDER BY seq")).scalars())
+        found = conn.execute(text("SELECT max(chain) FROM audit_events")).scalar()
+        assert isinstance(found, int)
+        return found
+
+
+def seqs(site: Site, chain: int) -> list[int]:
+    with site.engine.connect() as conn:
+        return list(
+            conn.execute(
+                text("SELECT seq FROM audit_events WHERE chain = :c ORDER BY seq"), {"c": chain}
+            ).scalars()
+        )
 
 
 def test_purge_removes_rows_past_the_retention_and_verify_still_passes(
     db_url: str, engine: Engine, sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
     site = aged_site(db_url, engine, sessions)
-    before = seqs(site)
+    chain = aged_chain(site)
+    before = seqs(site, chain)
     ten = config_with_retention(tmp_path, 10)
     run = site.run("audit", "purge", "--dry-run", "--json", OUTREACH_CONFIG=ten)
     assert run.returncode == 0, run.stderr
     assert "retention 10 years" in run.stdout and "would remove 2 rows" in run.stdout
     assert last_json(run.stdout)["rows"] == 2
-    assert seqs(site)[: len(before)] == before  # only the sign-in's own row was added
+    assert seqs(site, chain)[: len(before)] == before  # only the sign-in's own row was added
     run = site.run("audit", "purge", "--dry-run")  # the default: 6 years
     assert "retention 6 years" in run.stdout and "would remove 4 rows" in run.stdout
-    assert seqs(site)[: len(before)] == before and site.audit_rows("audit_purged") == []
+    assert seqs(site, chain)[: len(before)] == before and site.audit_rows("audit_purged") == []
 
     run = site.run("audit", "purge", "--json")
     assert run.returncode == 0, run.stderr
-    assert "removed 4 rows; the chain starts after seq 4 (the oldest kept is seq 5)" in run.stdout
-    assert last_json(run.stdout)["base_seq"] == 4
-    assert seqs(site)[:2] == [5, 6] and 4 not in seqs(site)
+    assert "removed 4 rows" in run.stdout
+    assert "starts after seq 4 (the oldest kept is seq 5; 4 rows go)" in run.stdout
+    cuts = last_json(run.stdout)["chains"]
+    assert isinstance(cuts, list)
+    assert [(c["chain"], c["base_seq"]) for c in cuts if c["rows"]] == [(chain, 4)]
+    assert seqs(site, chain)[:2] == [5, 6] and 4 not in seqs(site, chain)
     [purged] = site.audit_rows("audit_purged")
     assert purged.user_id == site.admin_id
-    assert (purged.detail["rows"], purged.detail["base_seq"]) == (4, 4)
+    assert (purged.detail["rows"], purged.detail["bases"][str(chain)]["seq"]) == (4, 4)
     verify = site.run("audit", "verify", "--json")
     assert verify.returncode == 0, verify.stdout
-    assert last_json(verify.stdout)["first_seq"] == 5
+    assert seqs(site, chain)[0] == 5
     again = site.run("audit", "purge")
     assert again.returncode == 0 and "removed 0 rows" in again.stdout
     assert site.run("audit", "verify").returncode == 0
@@ -262,7 +280,10 @@ def test_rows_cut_off_without_a_purge_are_caught_and_kept_rows_cannot_be_deleted
     with site.engine.begin() as conn:  # the base moved by hand, then the rows under it deleted
         row_hash = conn.execute(text("SELECT hash FROM audit_events WHERE seq = 7")).scalar()
         conn.execute(
-            text("UPDATE audit_chain SET base_seq = 7, base_hash = :h WHERE id = 1"),
+            text(
+                "UPDATE audit_chain SET base_seq = 7, base_hash = :h "
+                "WHERE id = (SELECT chain FROM audit_events WHERE seq = 7)"
+            ),
             {"h": row_hash},
         )
         conn.execute(text("DELETE FROM audit_events WHERE seq <= 7"))

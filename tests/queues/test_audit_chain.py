@@ -1,19 +1,21 @@
-"""The audit log's hash chain: every row sealed by the database, whoever writes it; `verify_chain`
+"""The audit log's hash chains: every row sealed by the database, whoever writes it; `verify_chain`
 names the first row edited, deleted, moved or forged — with the append-only triggers dropped for
-the tampering, and put back or not (SQLite and PostgreSQL)."""
+the tampering, and put back or not (SQLite and PostgreSQL). On PostgreSQL each connection writes
+to its own chain's head (one of 32), so two consoles' audited actions never wait on one row."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
 
+import psycopg
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.audit import ChainReport, record, verify_chain
-from queues.store.chain import GENESIS
+from queues.store.chain import GENESIS, POSTGRES_CHAINS, chain_count, chain_of_backend
 from queues.store.db import (
     alembic_config,
     make_engine,
@@ -31,14 +33,30 @@ def write(sessions: sessionmaker[Session], n: int, user_id: int = 1) -> None:
             record(session, "view_patient", user_id=user_id, patient_id=k, detail={"k": k})
 
 
+def write_on_one_connection(engine: Engine, n: int, user_id: int = 1) -> None:
+    """n audited actions, each its own transaction, on one connection: one chain (PostgreSQL)."""
+    with engine.connect() as conn:
+        for k in range(n):
+            with Session(bind=conn) as session:
+                record(session, "view_patient", user_id=user_id, patient_id=k, detail={"k": k})
+                session.commit()
+
+
 def verify(sessions: sessionmaker[Session]) -> ChainReport:
     with reading(sessions) as session:
         return verify_chain(session, batch=3)  # small batches: the walk crosses their edges
 
 
 def ids(engine: Engine) -> list[int]:
+    """The rows in chain order (the tamper tests write to one chain)."""
     with engine.connect() as conn:
+        chains = conn.execute(text("SELECT DISTINCT chain FROM audit_events")).scalars().all()
+        assert len(chains) == 1, chains
         return list(conn.execute(text("SELECT id FROM audit_events ORDER BY seq")).scalars())
+
+
+def sealed(report: ChainReport) -> int:
+    return sum(head.seq for head in report.heads)
 
 
 def test_rows_from_every_writer_are_chained(
@@ -56,7 +74,8 @@ def test_rows_from_every_writer_are_chained(
     write(sessions, 2)
     report = verify(sessions)
     assert report.intact, report.problem
-    assert (report.rows, report.first_seq, report.last_seq, report.head_seq) == (7, 1, 7, 7)
+    assert report.rows == sealed(report) == 7
+    assert [h.chain for h in report.heads] == list(range(1, chain_count(engine.dialect.name) + 1))
 
 
 def _drop_guards(engine: Engine) -> None:
@@ -103,18 +122,31 @@ def _move(conn: Connection, row: list[int]) -> None:
     conn.execute(text("UPDATE audit_events SET seq = 5 WHERE id = :id"), {"id": row[3]})
 
 
+def _move_to_another_chain(conn: Connection, row: list[int]) -> None:
+    # Row 4 taken out of its chain into another one's (a chain with no head on SQLite).
+    conn.execute(
+        text(
+            "UPDATE audit_events SET chain = CASE WHEN chain > 1 THEN chain - 1 ELSE 2 END "
+            "WHERE id = :id"
+        ),
+        {"id": row[3]},
+    )
+
+
 def _replace(conn: Connection, row: list[int]) -> None:
     # Row 4 deleted and a forged row put in its place, with its place and predecessor copied.
     old = conn.execute(
-        text("SELECT seq, prev_hash, hash FROM audit_events WHERE id = :id"), {"id": row[3]}
+        text("SELECT chain, seq, prev_hash, hash FROM audit_events WHERE id = :id"),
+        {"id": row[3]},
     ).one()
     conn.execute(text("DELETE FROM audit_events WHERE id = :id"), {"id": row[3]})
     conn.execute(
         text(
-            "INSERT INTO audit_events (at, user_id, action, patient_id, detail, seq, prev_hash, "
-            "hash) VALUES ('2026-12-02 16:00:00.000000', 1, 'view_patient', 3, '{}', :s, :p, :h)"
+            "INSERT INTO audit_events (at, user_id, action, patient_id, detail, chain, seq, "
+            "prev_hash, hash) VALUES ('2026-12-02 16:00:00.000000', 1, 'view_patient', 3, '{}', "
+            ":c, :s, :p, :h)"
         ),
-        {"s": old[0], "p": old[1], "h": old[2]},
+        {"c": old[0], "s": old[1], "p": old[2], "h": old[3]},
     )
 
 
@@ -140,11 +172,12 @@ def _forge(conn: Connection, row: list[int]) -> None:
         (_edit, "edited", 3),
         (_delete, "deleted", 4),
         (_move, "out_of_order", 4),
+        (_move_to_another_chain, "deleted", None),
         (_replace, "edited", None),
         (_delete_last, "deleted", None),
         (_forge, "unsealed", None),
     ],
-    ids=["edited", "deleted", "reordered", "replaced", "last-deleted", "forged"],
+    ids=["edited", "deleted", "reordered", "other-chain", "replaced", "last-deleted", "forged"],
 )
 def test_verify_names_the_first_tampered_row(
     engine: Engine,
@@ -154,7 +187,7 @@ def test_verify_names_the_first_tampered_row(
     named: int | None,
     guards_back: bool,
 ) -> None:
-    write(sessions, 8)
+    write_on_one_connection(engine, 8)
     before = ids(engine)
     assert verify(sessions).intact
     _drop_guards(engine)
@@ -180,7 +213,7 @@ def test_the_triggers_refuse_edits_and_a_row_cannot_bring_its_own_hash(
         "DELETE FROM audit_chain",
     ):
         with (
-            pytest.raises(Exception, match=r"append-only|keeps its one row"),
+            pytest.raises(Exception, match=r"append-only|keeps its rows"),
             engine.begin() as conn,
         ):
             conn.execute(text(statement))
@@ -219,7 +252,7 @@ def test_two_consoles_writing_at_once_still_chain(
     assert errors == []
     report = verify(sessions)
     assert report.intact, report.problem
-    assert report.rows == report.head_seq == 240
+    assert report.rows == sealed(report) == 240
 
 
 def test_upgrade_seals_the_rows_already_in_the_log(db_url: str) -> None:
@@ -245,7 +278,67 @@ def test_upgrade_seals_the_rows_already_in_the_log(db_url: str) -> None:
         assert report.intact, report.problem
         assert report.rows == 5
         with engine.connect() as conn:
-            first = conn.execute(text("SELECT prev_hash FROM audit_events WHERE seq = 1")).scalar()
-        assert first == GENESIS
+            first = conn.execute(
+                text("SELECT id, prev_hash FROM audit_events WHERE chain = 1 AND seq = 1")
+            ).one()
+        assert tuple(first) == (1, GENESIS)  # the rows already there, in id order, in chain 1
+    finally:
+        engine.dispose()
+
+
+def test_a_deleted_head_is_named(engine: Engine, sessions: sessionmaker[Session]) -> None:
+    write_on_one_connection(engine, 3)
+    with engine.begin() as conn:
+        chain = conn.execute(text("SELECT DISTINCT chain FROM audit_events")).scalar_one()
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("DROP TRIGGER audit_chain_keep ON audit_chain"))
+        else:
+            conn.execute(text("DROP TRIGGER audit_chain_keep"))
+        conn.execute(text("DELETE FROM audit_chain WHERE id = :id"), {"id": chain})
+    report = verify(sessions)
+    assert report.problem is not None
+    assert (report.problem.kind, report.problem.chain) == ("deleted", chain), report.problem
+    assert f"chain(s) {chain} " in report.problem.message
+
+
+def _connections_on_two_chains(url: str) -> list[psycopg.Connection]:
+    """Two connections whose rows go to different chains (opened until two differ)."""
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    opened: list[psycopg.Connection] = []
+    by_chain: dict[int, psycopg.Connection] = {}
+    while len(by_chain) < 2 and len(opened) < 4 * POSTGRES_CHAINS:
+        conn = psycopg.connect(dsn)
+        opened.append(conn)
+        by_chain.setdefault(chain_of_backend(conn.info.backend_pid), conn)
+    for conn in opened:
+        if conn not in by_chain.values():
+            conn.close()
+    return list(by_chain.values())
+
+
+def test_postgres_consoles_on_different_chains_do_not_wait_for_each_other(pg_url: str) -> None:
+    engine = make_engine(pg_url)
+    try:
+        upgrade(engine)
+        first, second = _connections_on_two_chains(pg_url)
+        insert = (
+            "INSERT INTO audit_events (at, user_id, action, patient_id, detail) "
+            "VALUES (now(), %s, 'claim', 7, '{}')"
+        )
+        try:
+            first.execute(insert, (1,))  # its chain's head locked until it commits
+            # Any wait for a lock fails at once: with one head for everybody this insert waited.
+            second.execute("SET lock_timeout = '50ms'")
+            second.execute(insert, (2,))
+            second.commit()
+            first.commit()
+        finally:
+            first.close()
+            second.close()
+        sessions = session_factory(engine)
+        report = verify(sessions)
+        assert report.intact, report.problem
+        used = [h.chain for h in report.heads if h.seq]
+        assert len(used) == 2 and len(report.heads) == POSTGRES_CHAINS
     finally:
         engine.dispose()

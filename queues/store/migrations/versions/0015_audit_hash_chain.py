@@ -1,13 +1,17 @@
 """The audit log is hash-chained, and sign-in keeps count of failures (lockout, slowing, TOTP).
 
-The audit log is hash-chained: each row carries its place, the hash of the row before it and its
-own hash, sealed by the database as the row is inserted (queues/store/chain.py says how).
+The audit log is hash-chained: each row carries its chain, its place there, the hash of the row
+before it and its own hash, sealed by the database as the row is inserted (queues/store/chain.py
+says how).
 
-Triggers alone kept the log append-only until someone dropped them; the chain makes any edit,
-deletion or reordering visible to `outreach audit verify` afterwards, whoever did it. The chain's
-head (`audit_chain`, one row) is what every insert updates: on PostgreSQL its row lock orders
-concurrent writers (held to commit, so a rolled-back insert leaves no gap), on SQLite the file's
-write lock already does. Rows already in the log are sealed here, in id order.
+Triggers alone kept the log append-only until someone dropped them; the chains make any edit,
+deletion or reordering visible to `outreach audit verify` afterwards, whoever did it. A chain's
+head (`audit_chain`, one row per chain) is what each insert into it updates: on PostgreSQL its row
+lock orders that chain's writers (held to commit, so a rolled-back insert leaves no gap), on SQLite
+the file's write lock already does. PostgreSQL keeps 32 chains, a connection's rows going to chain
+`1 + pg_backend_pid() % 32`: with one head, every claim waited for the claim before it to commit
+(50 claimers: 0.78x the bare dequeue, p99 1.77x). SQLite keeps one. Rows already in the log are
+sealed here into chain 1, in id order.
 
 Users gain their failures in a row, a lockout time and an optional TOTP secret; `sign_in_sources`
 counts failures per place for the slowing (queues.auth). Agent states gain the console's last
@@ -21,7 +25,7 @@ Create Date: 2026-12-03
 import sqlalchemy as sa
 from alembic import op
 
-from queues.store.chain import GENESIS, chain_hash
+from queues.store.chain import GENESIS, POSTGRES_CHAINS, chain_count, chain_hash
 
 revision = "0015"
 down_revision = "0014"
@@ -41,13 +45,17 @@ _PG_FUNCTIONS = (
     "|| audit_chain_field(user_id::text) || audit_chain_field(action) "
     "|| audit_chain_field(patient_id::text) || audit_chain_field(detail) "
     "|| audit_chain_field(prev_hash), 'UTF8')), 'hex') $$",
-    # One statement: the head's row lock (to commit) orders concurrent writers.
+    # One statement: the head's row lock (to commit) orders the writers of its chain, which is
+    # the connection's (queues.store.chain.chain_of_backend). Whatever the writer put in the
+    # chain columns is overwritten; with the head gone they are left empty (verify says so).
     "CREATE FUNCTION audit_events_seal() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
     "UPDATE audit_chain AS c SET prev_hash = c.hash, seq = c.seq + 1, "
     "hash = audit_chain_hash(NEW.id, c.seq + 1, "
     + _PG_AT.format(col="NEW.at")
     + ", NEW.user_id, NEW.action, NEW.patient_id, NEW.detail::text, c.hash) "
-    "WHERE c.id = 1 RETURNING c.seq, c.prev_hash, c.hash INTO NEW.seq, NEW.prev_hash, NEW.hash; "
+    f"WHERE c.id = 1 + pg_backend_pid() % {POSTGRES_CHAINS} "
+    "RETURNING c.id, c.seq, c.prev_hash, c.hash "
+    "INTO NEW.chain, NEW.seq, NEW.prev_hash, NEW.hash; "
     "RETURN NEW; END $$",
 )
 
@@ -65,8 +73,8 @@ def _sqlite_triggers() -> None:
         "UPDATE audit_chain SET prev_hash = hash, seq = seq + 1, hash = audit_chain_hash("
         "NEW.id, seq + 1, NEW.at, NEW.user_id, NEW.action, NEW.patient_id, NEW.detail, hash) "
         "WHERE id = 1; "
-        "UPDATE audit_events SET (seq, prev_hash, hash) = "
-        "(SELECT seq, prev_hash, hash FROM audit_chain WHERE id = 1) WHERE id = NEW.id; END"
+        "UPDATE audit_events SET (chain, seq, prev_hash, hash) = "
+        "(SELECT id, seq, prev_hash, hash FROM audit_chain WHERE id = 1) WHERE id = NEW.id; END"
     )
 
 
@@ -92,10 +100,11 @@ def upgrade() -> None:
     bind = op.get_bind()
     postgres = bind.dialect.name == "postgresql"
     _sign_in_upgrade()
+    op.add_column("audit_events", sa.Column("chain", sa.SmallInteger(), nullable=True))
     op.add_column("audit_events", sa.Column("seq", sa.BigInteger(), nullable=True))
     op.add_column("audit_events", sa.Column("prev_hash", sa.String(64), nullable=True))
     op.add_column("audit_events", sa.Column("hash", sa.String(64), nullable=True))
-    op.create_index("uq_audit_events_seq", "audit_events", ["seq"], unique=True)
+    op.create_index("uq_audit_events_chain_seq", "audit_events", ["chain", "seq"], unique=True)
     op.create_table(
         "audit_chain",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -107,7 +116,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_chain")),
     )
 
-    # Seal the rows already there, oldest first.
+    # Seal the rows already there into chain 1, oldest first.
     at = _PG_AT.format(col="at") if postgres else "at"
     detail = "detail::text" if postgres else "detail"
     rows = bind.execute(
@@ -123,26 +132,27 @@ def upgrade() -> None:
     for row_id, row_at, user_id, action, patient_id, row_detail in rows:
         seq += 1
         digest = chain_hash(row_id, seq, row_at, user_id, action, patient_id, row_detail, prev)
-        sealed.append({"id": row_id, "seq": seq, "prev": prev, "hash": digest})
+        sealed.append({"id": row_id, "chain": 1, "seq": seq, "prev": prev, "hash": digest})
         prev = digest
     if sealed:
         bind.execute(
             sa.text(
-                "UPDATE audit_events SET seq = :seq, prev_hash = :prev, hash = :hash WHERE id = :id"
+                "UPDATE audit_events SET chain = :chain, seq = :seq, prev_hash = :prev, "
+                "hash = :hash WHERE id = :id"
             ),
             sealed,
         )
+    heads = [
+        {"id": k, "seq": 0, "prev": GENESIS, "hash": GENESIS, "genesis": GENESIS}
+        for k in range(1, chain_count(bind.dialect.name) + 1)
+    ]
+    heads[0].update(seq=seq, prev=sealed[-1]["prev"] if sealed else GENESIS, hash=prev)
     bind.execute(
         sa.text(
             "INSERT INTO audit_chain (id, seq, prev_hash, hash, base_seq, base_hash) "
-            "VALUES (1, :seq, :prev, :hash, 0, :genesis)"
+            "VALUES (:id, :seq, :prev, :hash, 0, :genesis)"
         ),
-        {
-            "seq": seq,
-            "prev": sealed[-1]["prev"] if sealed else GENESIS,
-            "hash": prev,
-            "genesis": GENESIS,
-        },
+        heads,
     )
     if postgres:
         op.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only")
@@ -152,10 +162,10 @@ def upgrade() -> None:
             "CREATE TRIGGER audit_events_seal BEFORE INSERT ON audit_events "
             "FOR EACH ROW EXECUTE FUNCTION audit_events_seal()"
         )
-        # The head is updated by every audited action, never deleted.
+        # The heads are updated by every audited action, never deleted.
         op.execute(
             "CREATE FUNCTION audit_chain_keep() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN RAISE EXCEPTION 'audit_chain keeps its one row'; END $$"
+            "$$ BEGIN RAISE EXCEPTION 'audit_chain keeps its rows'; END $$"
         )
         op.execute(
             "CREATE TRIGGER audit_chain_keep BEFORE DELETE ON audit_chain "
@@ -165,7 +175,7 @@ def upgrade() -> None:
         _sqlite_triggers()
         op.execute(
             "CREATE TRIGGER audit_chain_keep BEFORE DELETE ON audit_chain "
-            "BEGIN SELECT RAISE(ABORT, 'audit_chain keeps its one row'); END"
+            "BEGIN SELECT RAISE(ABORT, 'audit_chain keeps its rows'); END"
         )
 
 
@@ -193,7 +203,7 @@ def downgrade() -> None:
             "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END"
         )
     op.drop_table("audit_chain")
-    op.drop_index("uq_audit_events_seq", table_name="audit_events")
+    op.drop_index("uq_audit_events_chain_seq", table_name="audit_events")
     # Native DROP COLUMN (SQLite 3.35+): a batch rebuild would lose the table's triggers.
-    for column in ("hash", "prev_hash", "seq"):
+    for column in ("hash", "prev_hash", "seq", "chain"):
         op.execute(f"ALTER TABLE audit_events DROP COLUMN {column}")

@@ -1,7 +1,8 @@
 """The audit log may lose its oldest rows, and only those: a row at or before the chain's base.
 
-`outreach audit purge` (queues.audit.purge) moves the chain's base (audit_chain.base_seq) past the
-rows older than the retention period, then deletes them, in one transaction. The append-only
+`outreach audit purge` (queues.audit.purge) moves each chain's base (audit_chain.base_seq, on the
+row of the row's own chain) past the rows older than the retention period, then deletes them, in
+one transaction. The append-only
 guard still refuses every UPDATE of a sealed row and every DELETE of a row the chain keeps; a
 row the base has passed is no longer in the chain, so deleting it changes nothing `verify` checks.
 Moving the base by hand (with no purge on record) is reported by `verify` as rows deleted.
@@ -23,7 +24,7 @@ _PG_GUARD = (
     "CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS "
     "$$ BEGIN "
     "IF TG_OP = 'DELETE' AND OLD.seq IS NOT NULL "
-    "AND OLD.seq <= (SELECT base_seq FROM audit_chain WHERE id = 1) THEN RETURN OLD; END IF; "
+    "AND OLD.seq <= (SELECT base_seq FROM audit_chain WHERE id = OLD.chain) THEN RETURN OLD; END IF; "
     f"RAISE EXCEPTION '{_MESSAGE}'; END $$"
 )
 _PG_GUARD_BEFORE = (
@@ -39,7 +40,8 @@ def upgrade() -> None:
     op.execute("DROP TRIGGER IF EXISTS audit_events_no_delete")
     op.execute(
         "CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events "
-        "WHEN OLD.seq IS NULL OR OLD.seq > (SELECT base_seq FROM audit_chain WHERE id = 1) "
+        "WHEN OLD.seq IS NULL OR OLD.chain IS NULL "
+        "OR OLD.seq > coalesce((SELECT base_seq FROM audit_chain WHERE id = OLD.chain), 0) "
         f"BEGIN SELECT RAISE(ABORT, '{_MESSAGE}'); END"
     )
 
