@@ -158,9 +158,7 @@ class Prescription(Base):
     written_on: Mapped[date | None] = mapped_column(Date)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     source_id: Mapped[str | None] = mapped_column(String(64))  # the import's identifier (0013)
-    __table_args__ = (
-        Index("uq_prescriptions_source", "patient_id", "source_id", unique=True),
-    )
+    __table_args__ = (Index("uq_prescriptions_source", "patient_id", "source_id", unique=True),)
 
 
 class Fill(Base):
@@ -201,9 +199,7 @@ class Immunization(Base):
     vaccine: Mapped[str] = mapped_column(String(32))  # zoster | pneumococcal | influenza | rsv ...
     given_on: Mapped[date] = mapped_column(Date)
     source_id: Mapped[str | None] = mapped_column(String(64))  # the import's identifier (0013)
-    __table_args__ = (
-        Index("uq_immunizations_source", "patient_id", "source_id", unique=True),
-    )
+    __table_args__ = (Index("uq_immunizations_source", "patient_id", "source_id", unique=True),)
 
 
 class Campaign(Base):

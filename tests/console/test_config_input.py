@@ -175,7 +175,9 @@ def documents(draw: st.DrawFn) -> str:
     return "\n".join(lines) + "\n"
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(text=documents())
 def test_fuzzed_documents_give_settings_or_a_config_error(tmp_path: Path, text: str) -> None:
     path = write(tmp_path, text)
@@ -185,7 +187,9 @@ def test_fuzzed_documents_give_settings_or_a_config_error(tmp_path: Path, text: 
         assert str(path) in str(exc) or exc.path in ("environment", "command line")
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(raw=st.binary(max_size=200))
 def test_fuzzed_bytes_give_settings_or_a_config_error(tmp_path: Path, raw: bytes) -> None:
     path = tmp_path / "config.toml"
