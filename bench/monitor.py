@@ -378,6 +378,8 @@ def parts(session: Session, ids: tuple[int, ...]) -> dict[str, Callable[[], obje
     tally.update(session, ids, start, zone)
     due, _ = monitor.callback_rows(session, ids, NOW, 30)
     patients = monitor.pharmacy_patients(session, ids)
+    agents = monitor.agent_rows(session, ids, NOW, tally)
+    depth = monitor.queue_rows(session, ids, NOW)
     return {
         "refresh every 2 s (FloorMonitor.refresh)": lambda: warm.refresh(session, NOW, zone=zone),
         "  pharmacies: held, waiting, why": lambda: monitor.pharmacy_rows(
@@ -387,6 +389,10 @@ def parts(session: Session, ids: tuple[int, ...]) -> dict[str, Callable[[], obje
         "  agents": lambda: monitor.agent_rows(session, ids, NOW, tally),
         "  today's calls (new attempts)": lambda: tally.update(session, ids, start, zone),
         "  outcome figures": lambda: monitor.outcome_summary(tally, {}, due),
+        "  pharmacies closed now (hours)": lambda: monitor.closed_pharmacies(session, ids, NOW),
+        "  alerts (follow-ups not delivered)": lambda: monitor.floor_alerts(
+            session, ids, NOW, warm.limits, agents, depth, tally, NOW.date()
+        ),
         "recount every 60 s (campaign depths)": lambda: (
             monitor.queue_rows(session, ids, NOW),
             monitor.pharmacy_patients(session, ids),

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 STUCK_LEASE_MINUTES = 20
-LONG_WRAP_UP_MINUTES = 3
+LONG_WRAP_UP_MINUTES = 3  # AlertLimits' default; [floor].wrap_up_alert_minutes sets it
 CALLBACK_LIST_LIMIT = 50
 
 
@@ -68,20 +68,11 @@ class AgentRow:
     holding_patient_id: int | None
     logout_requested: bool
 
-    def stuck(self, now: datetime) -> bool:
-        """A lease held far too long, or a wrap-up that drags on: the row stands out."""
-        return self.lease_stuck(now) or self.wrap_up_long(now)
-
     def lease_stuck(self, now: datetime) -> bool:
+        """A patient held far too long. (A long wrap-up or pause is an alert, against the
+        configured [floor] limits: `FloorAlerts.long_wrap_up`, `long_pause`.)"""
         return bool(
             self.holding_since and now - self.holding_since > timedelta(minutes=STUCK_LEASE_MINUTES)
-        )
-
-    def wrap_up_long(self, now: datetime) -> bool:
-        return bool(
-            self.state == "wrap_up"
-            and self.since
-            and now - self.since > timedelta(minutes=LONG_WRAP_UP_MINUTES)
         )
 
 

@@ -212,7 +212,7 @@ def test_agents_show_state_today_and_what_stands_out(sessions: sessionmaker[Sess
     ana, ben = agents["Ana"], agents["Ben"]
     assert (ana.state, ana.calls_today, ana.reached_today) == ("wrap_up", 3, 1)
     assert ana.avg_handle_s == (60 + 240 + 60) / 3 and ana.avg_wrap_up_s == 30
-    assert ana.wrap_up_long(NOW) and not ana.lease_stuck(NOW)
+    assert not ana.lease_stuck(NOW)  # her 5 minutes of wrap-up: an alert (the [floor] limit)
     # Ben's OK1 call is not this supervisor's to see: one TX1 call, reached.
     assert (ben.calls_today, ben.reached_today) == (1, 1)
     assert ben.holding_patient_id == ids["patient0"] and ben.lease_stuck(NOW)
@@ -346,3 +346,43 @@ def test_alerts_mark_what_a_supervisor_must_act_on(sessions: sessionmaker[Sessio
             .alerts
         )
     assert quiet.long_pause == () and quiet.undelivered == 0 and quiet.line_failures == 0
+
+
+def test_a_long_wrap_up_is_judged_by_the_configured_limit_alone(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Ana has been 5 minutes in wrap-up: marked with a limit of 3 or 5, not with 6 or 10 (the
+    row's mark in the Agents tab is this alert; there is no other, fixed, limit)."""
+    from queues.views.floor import AlertLimits
+
+    ids = floor(sessions)
+    marked = {}
+    with sessions() as s:
+        for limit in (3, 5, 6, 10):
+            alerts = (
+                FloorMonitor((ids["tx"],), limits=AlertLimits(wrap_up_minutes=limit))
+                .refresh(s, NOW)
+                .alerts
+            )
+            marked[limit] = [(name, minutes) for _, name, minutes in alerts.long_wrap_up]
+    assert marked == {3: [("Ana", 5)], 5: [("Ana", 5)], 6: [], 10: []}
+
+
+def test_one_oldest_due_target_for_every_campaign(sessions: sessionmaker[Session]) -> None:
+    """[floor].oldest_due_alert_days is one target for every campaign: the vaccine campaign's
+    oldest due patient (Nov 20) is 12 days past due at NOW — marked against 11, not against 12;
+    the refill campaign's (Dec 3, not yet due) never."""
+    from queues.views.floor import AlertLimits
+
+    ids = floor(sessions)
+    overdue = {}
+    with sessions() as s:
+        for days in (0, 11, 12):
+            alerts = (
+                FloorMonitor((ids["tx"],), limits=AlertLimits(oldest_due_days=days))
+                .refresh(s, NOW)
+                .alerts
+            )
+            overdue[days] = sorted(c for _, c, _ in alerts.overdue_campaigns)
+    assert "Vaccines" in overdue[11] and "Vaccines" not in overdue[12]
+    assert all("Refill reminders" not in o for o in overdue.values())
