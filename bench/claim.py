@@ -62,6 +62,7 @@ from sqlalchemy import Engine, func, or_, select, text, update
 from queues.claims import claiming
 from queues.claims.admission import admit_entries
 from queues.claims.fast_claimer import Claimer
+from queues.store.chain import POSTGRES_CHAINS
 from queues.store.db import make_engine, session_factory, transaction, upgrade
 from queues.store.models import AuditEvent, Campaign, Pharmacy, QueueEntry
 
@@ -725,10 +726,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-pgqueuer", action="store_true", help="skip the pgqueuer phases")
     parser.add_argument(
         "--audit-chain",
-        choices=("on", "off"),
+        choices=("on", "off", "one-head"),
         default="on",
         help="off: drop the audit log's seal trigger (migration 0015) in the scratch database "
-        "after migrating, so audit rows are written unchained — an A/B of the chain's cost only",
+        "after migrating, so audit rows are written unchained; one-head (PostgreSQL): every "
+        "connection seals into chain 1, as before the chains were split — A/B runs only",
     )
     parser.add_argument(
         "--no-compliance",
@@ -755,6 +757,17 @@ def main(argv: list[str] | None = None) -> int:
                 conn.exec_driver_sql(
                     "DROP TRIGGER audit_events_seal" + (" ON audit_events" if postgres else "")
                 )
+        elif args.audit_chain == "one-head":
+            if not postgres:
+                parser.error("--audit-chain one-head applies to PostgreSQL (SQLite has one)")
+            with engine.begin() as conn:
+                body = conn.exec_driver_sql(
+                    "SELECT pg_get_functiondef('audit_events_seal'::regproc)"
+                ).scalar_one()
+                spread = f"1 + pg_backend_pid() % {POSTGRES_CHAINS}"
+                if spread not in body:
+                    raise SystemExit("error: audit_events_seal() does not pick a chain by pid")
+                conn.exec_driver_sql(body.replace(spread, "1"))
         world = fill(engine, args.tasks, users)
         analyze(engine)
         sync = "" if postgres else sqlite_synchronous(engine)
