@@ -82,7 +82,10 @@ class WorkspaceScreen(CallingScreen):
             "details",
             "Details",
             id="details",
-            tooltip="Show or hide the details: every medication column, the priority scores",
+            tooltip=(
+                "Show or hide the details: every medication and earlier-attempt column, "
+                "the priority scores"
+            ),
         ),
         Binding("p", "pause", "Pause", id="pause", tooltip="Take a break with a pause code"),
         Binding("L", "sign_out", "Log out", id="sign_out", tooltip="End the shift and sign out"),
@@ -464,6 +467,7 @@ class WorkspaceScreen(CallingScreen):
 
     def action_details(self) -> None:
         self.query_one(MedicationsTable).toggle_detail()
+        self.query_one(AttemptHistory).toggle_detail()
         self.query_one(PatientCard).toggle_detail()
 
     def action_pause(self) -> None:
@@ -559,7 +563,7 @@ class WorkspaceScreen(CallingScreen):
             self._heartbeat.pause()
         self.query_one(ScriptPanel).reset()
         self.query_one(MedicationsTable).clear_patient()
-        self.query_one(AttemptHistory).clear()
+        self.query_one(AttemptHistory).clear_patient()
         self.query_one(PatientCard).clear(message)
         self.phase = "not_ready"
 
