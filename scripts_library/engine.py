@@ -25,6 +25,7 @@ from scripts_library.placeholders import (
     Scope,
     fill_detail,
     render,
+    verify_words,
 )
 from scripts_library.schema import FLOW_PREFIX, LANGUAGES, NEXT_SECTION, Flow, Step
 
@@ -240,40 +241,44 @@ class ScriptedCall:
         self._move(target, answers=answers)
 
     def verify(self, name: str, birth_date: str) -> VerifyResult:
-        """Check two identifiers the person gave against the record."""
+        """Check two identifiers the person gave against the record; the result is worded in the
+        call's language (verify_words)."""
         step = self.step
+        words = verify_words(self.state.language)
         if step.type != "verify":
-            raise AnswerError("this step is not an identity check")
+            raise AnswerError(words["not_a_check"])
         born = parse_date(birth_date, self.state.language)
         key = self.position.key
         who = step.who or "patient"
         no_caregiver = not (self.facts.caregiver_name and self.facts.caregiver_authorized)
         if who == "caregiver" and no_caregiver:
-            passed, why = False, "no caregiver is authorized on this patient's record"
+            passed, why = False, words["no_caregiver"]
         elif who == "caregiver":
             passed = (
                 same_name(name, self.facts.caregiver_name or "") and born == self.facts.birth_date
             )
-            why = "the caregiver's name or the patient's date of birth does not match the record"
+            why = words["caregiver_mismatch"]
         else:
             passed = same_name(name, self.facts.full_name) and born == self.facts.birth_date
-            why = "the name or the date of birth does not match the record"
+            why = words["mismatch"]
         verifications = dict(self.state.verifications)
         tries = dict(self.state.failed_tries)
         if passed:
             verifications[key] = who
             assert step.passed is not None
             self._move(step.passed, verifications=verifications)
-            return VerifyResult(True, True, f"identity verified ({who})")
+            return VerifyResult(True, True, words["verified"].format(who=words.get(who, who)))
         tries[key] = tries.get(key, 0) + 1
         if tries[key] >= step.tries or (who == "caregiver" and no_caregiver):
             verifications[key] = "failed"
             assert step.failed is not None
             self._move(step.failed, verifications=verifications, failed_tries=tries)
-            return VerifyResult(False, True, f"not verified: {why}")
+            return VerifyResult(False, True, words["failed"].format(why=why))
         self.state.failed_tries = tries
         left = step.tries - tries[key]
-        return VerifyResult(False, False, f"{why}; {left} more {'try' if left == 1 else 'tries'}")
+        return VerifyResult(
+            False, False, words["tries" if left == 1 else "tries_many"].format(why=why, left=left)
+        )
 
     def back(self) -> bool:
         path = list(self.state.path)

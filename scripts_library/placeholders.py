@@ -208,6 +208,49 @@ def date_hint(language: str) -> str:
     return DATE_HINT.get(language, DATE_HINT["en"])
 
 
+# What the identity check says to the agent, in the call's language (as parse_date's error is).
+VERIFY_WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "verified": "identity verified ({who})",
+        "verified_head": "identity verified",
+        "not_verified": "identity not verified",
+        "failed": "not verified: {why}",
+        "tries": "{why}; {left} more try",
+        "tries_many": "{why}; {left} more tries",
+        "mismatch": "the name or the date of birth does not match the record",
+        "caregiver_mismatch": (
+            "the caregiver's name or the patient's date of birth does not match the record"
+        ),
+        "no_caregiver": "no caregiver is authorized on this patient's record",
+        "not_a_check": "this step is not an identity check",
+        "patient": "patient",
+        "caregiver": "caregiver",
+    },
+    "es": {
+        "verified": "identidad verificada ({who})",
+        "verified_head": "identidad verificada",
+        "not_verified": "identidad no verificada",
+        "failed": "identidad no verificada: {why}",
+        "tries": "{why}; queda {left} intento más",
+        "tries_many": "{why}; quedan {left} intentos más",
+        "mismatch": "el nombre o la fecha de nacimiento no coincide con el registro",
+        "caregiver_mismatch": (
+            "el nombre del cuidador o la fecha de nacimiento del paciente no coincide con el "
+            "registro"
+        ),
+        "no_caregiver": "ningún cuidador está autorizado en el registro de este paciente",
+        "not_a_check": "este paso no es una verificación de identidad",
+        "patient": "paciente",
+        "caregiver": "cuidador",
+    },
+}
+
+
+def verify_words(language: str) -> dict[str, str]:
+    """The identity check's messages in that language; English for a language without them."""
+    return VERIFY_WORDS.get(language, VERIFY_WORDS["en"])
+
+
 def numeric_date(d: date, language: str) -> str:
     """The date as a person of that language writes it: 07/06/1935 (en), 06/07/1935 (es)."""
     return f"{d:%d/%m/%Y}" if language == "es" else f"{d:%m/%d/%Y}"

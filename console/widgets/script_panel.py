@@ -21,7 +21,13 @@ from queues.views.outcome import ActionRequest, Outcome, disposition_words
 from queues.views.patient import PatientContext
 from queues.views.shift import Offer
 from queues.views.user import SignedInUser
-from scripts_library.engine import AnswerError, ScriptedCall, ScriptError, StepView
+from scripts_library.engine import (
+    AnswerError,
+    ScriptedCall,
+    ScriptError,
+    StepView,
+    VerifyResult,
+)
 from scripts_library.facts import facts_from_context, items_from_context
 from scripts_library.library import bundled_library
 from scripts_library.placeholders import (
@@ -29,6 +35,7 @@ from scripts_library.placeholders import (
     date_hint,
     subject_words,
     vaccine_words,
+    verify_words,
 )
 
 ACTION_LABELS = {
@@ -223,14 +230,13 @@ class ScriptPanel(VerticalScroll):
     def _verify(self, event: Input.Submitted) -> None:
         event.stop()
         name = self.query_one("#verify-name", Input).value
-        result: list[str] = []
+        result: list[VerifyResult] = []
 
         def check(call: ScriptedCall) -> None:
-            result.append(call.verify(name, event.value).message)
+            result.append(call.verify(name, event.value))
 
         if self._do(check) and result:
-            passed = result[0].startswith("identity verified")
-            self._message(result[0], "green" if passed else "bold red")
+            self._message(result[0].message, "green" if result[0].passed else "bold red")
             if self.view is not None and self.view.type == "verify":  # another try: start over
                 self.query_one("#verify-name", Input).value = ""
                 self.query_one("#verify-dob", Input).value = ""
@@ -263,7 +269,8 @@ class ScriptPanel(VerticalScroll):
             return
         self.view = view
         lang = view.language.upper()
-        lock = "✓ identity verified" if view.verified else "identity not verified"
+        check = verify_words(view.language)
+        lock = f"✓ {check['verified_head']}" if view.verified else check["not_verified"]
         self.query_one("#script-head", Static).update(
             Text.assemble(
                 (f"{view.section}/{view.sections} {view.flow_title}", "bold"),

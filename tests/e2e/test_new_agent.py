@@ -159,7 +159,7 @@ async def test_a_spanish_patients_birth_date_is_shown_and_checked_day_first(
         assert "no es una fecha como DD/MM/AAAA" in text, text
         assert isinstance(panel, ScriptPanel) and not panel.call.verified  # type: ignore[union-attr]
         await verify_identity(pilot, panel, "Pat Alvarez", "01/04/1955")
-        assert "identity verified" in panel.shown_text()
+        assert "identidad verificada" in panel.shown_text()
 
 
 async def test_a_callback_is_picked_from_the_patients_next_open_times_and_never_outside_them(

@@ -93,10 +93,10 @@ async def test_spanish_refill_and_vaccine_call_from_greeting_to_wrap_up(tmp_path
         await press(pilot, "1")  # the patient
         # A wrong birth date is refused and health information stays hidden.
         await verify_identity(pilot, panel, "Pat Alvarez", "02/04/1955")
-        assert "does not match the record" in panel.shown_text()
+        assert "no coincide con el registro" in panel.shown_text()  # in the call's language
         assert panel.call is not None and not panel.call.verified
         await verify_identity(pilot, panel, "pat álvarez", "01/04/1955")  # day first in Spanish
-        assert "identity verified (patient)" in panel.shown_text()
+        assert "identidad verificada (paciente)" in panel.shown_text()
         await press(pilot, "right_square_bracket")  # "Gracias, Pat..." → the refill section
         text = panel.shown_text()
         assert "Le toca resurtir Lisinopril 10 mg tablet" in text
