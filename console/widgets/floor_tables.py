@@ -278,8 +278,59 @@ class CallbacksTable(InPlaceTable):
         self.sync(out)
 
 
+def _plural(n: int, word: str) -> str:
+    return word if n == 1 else f"{word}s"
+
+
+def figure_lines(o: OutcomeSummary, width: int) -> Text:
+    """Today's figures, each kept whole: as many to a line as fit `width` (0: all on one line),
+    ' · ' between them, the numbers bold."""
+    figures: list[tuple[tuple[str, str], ...]] = [
+        (
+            (str(o.attempts), "b"),
+            (f" {_plural(o.attempts, 'call')} to ", ""),
+            (str(o.patients_called), "b"),
+            (f" {_plural(o.patients_called, 'patient')}", ""),
+        ),
+        (
+            (str(o.patients_reached), "b"),
+            (" reached (", ""),
+            (f"{o.reach_rate:.0%}", "b"),
+            (")", ""),
+        ),
+        (("refill requests ", ""), (str(o.refill_requests), "b")),
+        (("med-sync enrollments ", ""), (str(o.med_sync_enrollments), "b")),
+        (("escalations ", ""), (str(o.escalations), "b")),
+        (
+            ("callbacks due ", ""),
+            (str(o.callbacks_due), "b"),
+            (" (overdue ", ""),
+            (str(o.callbacks_overdue), "b"),
+            (")", ""),
+        ),
+    ]
+    text = Text()
+    line = 0
+    for figure in figures:
+        size = sum(cell_len(part) for part, _ in figure)
+        if line and width and line + 3 + size > width:
+            text.append("\n")
+            line = 0
+        elif line:
+            text.append(" · ")
+            line += 3
+        for part, style in figure:
+            text.append(part, style)
+        line += size
+    return text
+
+
 class OutcomesPanel(Vertical):
     """Today's figures, the day's dispositions and a chart of calls by hour."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._summary: OutcomeSummary | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="outcome-figures")
@@ -287,14 +338,18 @@ class OutcomesPanel(Vertical):
             yield DispositionsTable(id="dispositions")
             yield PlotextPlot(id="outcome-chart")
 
+    def on_resize(self) -> None:
+        if self._summary is not None:
+            self._figures(self._summary)
+
+    def _figures(self, o: OutcomeSummary) -> None:
+        figures = self.query_one("#outcome-figures", Static)
+        # The figures' own width: the panel's less their padding (one column each side).
+        figures.update(figure_lines(o, max(0, self.content_region.width - 2)))
+
     def show(self, o: OutcomeSummary) -> None:
-        self.query_one("#outcome-figures", Static).update(
-            f"[b]{o.attempts}[/] calls to [b]{o.patients_called}[/] patients · "
-            f"[b]{o.patients_reached}[/] reached ([b]{o.reach_rate:.0%}[/])\n"
-            f"refill requests [b]{o.refill_requests}[/] · med-sync enrollments "
-            f"[b]{o.med_sync_enrollments}[/] · escalations [b]{o.escalations}[/] · "
-            f"callbacks due [b]{o.callbacks_due}[/] (overdue [b]{o.callbacks_overdue}[/])"
-        )
+        self._summary = o
+        self._figures(o)
         self.query_one(DispositionsTable).show(o)
         chart = self.query_one(PlotextPlot)
         plt = chart.plt
