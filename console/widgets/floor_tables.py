@@ -13,6 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
+from console.widgets.history import OUTCOME_NARROW, short_outcome
 from queues.views.floor import (
     AgentRow,
     CallbackRow,
@@ -366,10 +367,18 @@ class OutcomesPanel(Vertical):
 
 class DispositionsTable(InPlaceTable):
     COLUMNS = ("Outcome", "Calls")
+    # Beside the chart in 34 columns (app.tcss), a scrollbar's room kept: a long outcome is told
+    # in its short words ('Reached – to pharmacist'), so its count stays on screen.
+    WIDTHS = (OUTCOME_NARROW, 5)
     CURSOR: str = "none"
 
     def show(self, o: OutcomeSummary) -> None:
-        self.sync({code: (label, str(n)) for code, label, n in o.by_disposition})
+        self.sync(
+            {
+                code: (short_outcome(code, label, OUTCOME_NARROW), str(n))
+                for code, label, n in o.by_disposition
+            }
+        )
 
 
 __all__ = [

@@ -15,30 +15,35 @@ from textual.widgets import DataTable
 from queues.phones import national
 from queues.views.patient import AttemptView
 
-# Outcomes in fewer words, for a narrow table (by disposition code); the others are short already.
+# Outcomes in fewer words (at most OUTCOME_NARROW), for a narrow table (by disposition code): the
+# history at 80 columns, the floor's Today tab; the other labels are short already.
 SHORT_OUTCOMES = {
     "completed": "Reached – completed",
-    "callback_requested": "Reached – wants callback",
+    "callback_requested": "Reached – callback",
     "transferred_pharmacist": "Reached – to pharmacist",
     "refused": "Reached – declined",
-    "line_failed": "Line failed (not reached)",
+    "line_failed": "Line failed",
 }
 # (label, width): the first two always; the rest when the table is wide enough or asked for. The
 # outcome's width is its longest label ("Line failed (nothing reached the patient)").
 MAIN = (("When", 12), ("Outcome", 41))
 MORE = (("Agent", 10), ("Number", 14), ("Notes", 30))
-OUTCOME_NARROW = 25  # the longest short outcome
+OUTCOME_NARROW = 23  # the longest short outcome
 FIRST = "first attempt"  # what the table says of a patient never called before
 # The table's own width from which every column fits (each cell has a column of padding on each
 # side), with room for a vertical scrollbar.
 WIDE = sum(width + 2 for _, width in MAIN + MORE) + 2
 
 
-def outcome(attempt: AttemptView, width: int) -> str:
-    label = attempt.disposition_label
+def short_outcome(code: str, label: str, width: int) -> str:
+    """The outcome's label, in its short words when it is wider than `width`, cut (…) if still."""
     if len(label) > width:
-        label = SHORT_OUTCOMES.get(attempt.disposition, label)
+        label = SHORT_OUTCOMES.get(code, label)
     return label if len(label) <= width else label[: width - 1] + "…"
+
+
+def outcome(attempt: AttemptView, width: int) -> str:
+    return short_outcome(attempt.disposition, attempt.disposition_label, width)
 
 
 class AttemptHistory(DataTable[str]):

@@ -138,9 +138,9 @@ async def test_today_panel_shows_outcomes_reach_and_follow_ups(tmp_path: Path) -
         await login(pilot, "sue")
         await press(pilot, "4")
         text = visible_text(app)
-        assert "1 calls to 1 patients · 1 reached (100%)" in text
+        assert "1 call to 1 patient · 1 reached (100%)" in text
         assert "refill requests 1" in text and "escalations 0" in text
-        assert "Reached – call completed" in text
+        assert "Reached – completed" in text  # short words beside the chart
         assert "Calls by hour" in text
 
 

@@ -3,13 +3,19 @@ figures are whole on screen, none cut or broken across two lines."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from textual.widgets import Static
 
-from tests.e2e.helpers import login, press
-from tests.e2e.test_snapshots import app_at_now
+from console.widgets.floor_tables import DispositionsTable
+from queues.store.db import transaction
+from queues.store.models import Attempt, Patient
+from tests.e2e.helpers import login, press, user_id
+from tests.e2e.test_snapshots import NOW, app_at_now
 from tests.world import visible_text
 
 # The world's day: one call, one patient reached, a refill request, an overdue callback.
@@ -35,6 +41,40 @@ async def test_todays_figures_fit_whole(tmp_path: Path, size: tuple[int, int]) -
         text = visible_text(app)
         for figure in FIGURES:  # each whole, on one line
             assert figure in text, (figure, lines)
-        assert "Reached – call completed" in text  # the dispositions table's outcome, whole
+        assert "Reached – completed" in text  # the dispositions table's outcome, short words
         if size == (120, 40):
             assert len(lines) <= 2, lines
+
+
+async def test_long_outcomes_and_their_counts_fit_at_80(tmp_path: Path) -> None:
+    """A line failure and a transfer today: their outcomes read in short words and the Calls
+    column stays on screen beside them."""
+    app = app_at_now(tmp_path)
+    store = app.services._store
+    with transaction(store.sessions) as s:
+        ana = user_id(s, "ana")
+        patient = s.scalars(select(Patient.id)).first()
+        for i, code in enumerate(("line_failed", "transferred_pharmacist", "callback_requested")):
+            started = NOW - timedelta(minutes=30 - i)
+            s.add(
+                Attempt(
+                    uid=str(uuid.UUID(int=100 + i)),
+                    patient_id=patient,
+                    user_id=ana,
+                    started_at=started,
+                    ended_at=started + timedelta(minutes=1),
+                    recorded_at=started + timedelta(minutes=2),
+                    disposition=code,
+                )
+            )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, "sue")
+        await press(pilot, "4")  # Today
+        table = app.screen.query_one(DispositionsTable)
+        assert table.virtual_size.width <= table.scrollable_content_region.width, (
+            table.virtual_size.width,
+            table.scrollable_content_region.width,
+        )
+        text = visible_text(app)
+        for words in ("Reached – to pharmacist", "Reached – callback", "Line failed"):
+            assert words in text, words
