@@ -21,7 +21,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import Header, Static, TabbedContent, TabPane
 
 from console.screens.base import OutreachScreen
 from console.widgets.floor_tables import (
@@ -30,6 +30,7 @@ from console.widgets.floor_tables import (
     OutcomesPanel,
     QueuesTable,
 )
+from console.widgets.footer import Footer
 from queues.errors import NotAllowed, OutreachError
 from queues.views.floor import FloorAlerts, FloorSnapshot, QueueRow
 from queues.views.user import SignedInUser

@@ -6,9 +6,10 @@ from __future__ import annotations
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Center, Vertical
-from textual.widgets import Button, Footer, Header, Input, Label, Static
+from textual.widgets import Button, Header, Input, Label, Static
 
 from console.screens.base import OutreachScreen
+from console.widgets.footer import Footer
 from queues.errors import AuthenticationFailed, SecondFactorRequired, SignInSlowed
 
 DEMO_HINT = (

@@ -14,10 +14,11 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.timer import Timer
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from console.screens.base import WorkerFailures
 from console.widgets.floor_tables import Cell, InPlaceTable
+from console.widgets.footer import Footer
 from queues.views.outbox import OUTBOX_LIST_LIMIT, OutboxView
 
 if TYPE_CHECKING:

@@ -9,10 +9,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from console.screens.base import WorkerFailures
+from console.widgets.footer import Footer
 from queues.views.user import PauseOption
 
 if TYPE_CHECKING:

@@ -17,12 +17,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState
 
 from console.drafts import DraftStore
 from console.screens.calling import LIVE, SUGGESTED, CallFacts, CallingScreen, Phase
 from console.widgets.dial_bar import DialBar
+from console.widgets.footer import Footer
 from console.widgets.history import AttemptHistory
 from console.widgets.medications import MedicationsTable
 from console.widgets.patient_card import PatientCard

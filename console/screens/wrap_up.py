@@ -18,11 +18,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, Static, TextArea
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from console.drafts import DraftStore
 from console.screens.base import WorkerFailures
+from console.widgets.footer import Footer
 from queues.errors import InvalidOutcome, LeaseLost
 from queues.views.outcome import (
     LINE_FAILED,
