@@ -29,6 +29,34 @@ def phone_line(phone: PhoneView) -> Text:
     return line
 
 
+def short_drug(name: str) -> str:
+    """ "Simvastatin 20 mg tablet" → "Simvastatin": what an agent says on the phone."""
+    words = []
+    for word in name.split():
+        if word[:1].isdigit():
+            break
+        words.append(word)
+    return " ".join(words) or name
+
+
+def run_out_words(task: TaskView, drugs: dict[int, str], renewal: bool) -> str | None:
+    """A refill reason as an agent says it ("Simvastatin ran out 16 days ago — refill"), from the
+    task's prescription and its days to run-out; None for any other kind of reason."""
+    days = task.priority_parts.get("days_to_run_out")
+    drug = drugs.get(task.prescription_id or -1)
+    if task.campaign_kind != "refill_reminder" or drug is None or not isinstance(days, int):
+        return None
+    n = abs(days)
+    unit = "day" if n == 1 else "days"
+    when = (
+        "runs out today"
+        if days == 0
+        else (f"ran out {n} {unit} ago" if days < 0 else f"runs out in {n} {unit}")
+    )
+    ask = "renewal from the prescriber" if renewal else "refill"
+    return f"{short_drug(drug)} {when} — {ask}"
+
+
 def by_weight(tasks: tuple[TaskView, ...]) -> list[TaskView]:
     """The reasons to call, the one that weighs most first (the build's score)."""
 
@@ -88,12 +116,13 @@ class PatientCard(Static):
             parts.append(care)
         why = Text("Why this patient:", style="bold")
         no_refills = {m.prescription_id for m in patient.medications if m.refills_left <= 0}
+        drugs = {m.prescription_id: m.drug_name for m in patient.medications}
         for task in by_weight(patient.tasks):
             # No refills left: the prescriber must renew it; never call that a refill.
             renewal = task.campaign_kind == "refill_reminder" and task.prescription_id in no_refills
             title = "Renewal needed (no refills left)" if renewal else task.campaign_name
             why.append(f"\n • {title}: ", style="bold cyan")
-            why.append(task.reason)
+            why.append(run_out_words(task, drugs, renewal) or task.reason)
             if task.priority_parts and detailed:
                 why.append(f"\n   {explain(task.priority_parts)}", style="dim")
         if not patient.tasks:

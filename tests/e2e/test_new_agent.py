@@ -254,3 +254,17 @@ async def test_at_80x24_the_wrap_ups_buttons_and_callback_picker_fit(tmp_path: P
         text = visible_text(app)
         assert "outside the patient's calling" in text
         assert "Save (ctrl+s)" in text and "Back to call (esc)" in text
+
+
+async def test_a_refill_reason_names_the_drug_and_the_days_as_an_agent_says_them(
+    tmp_path: Path,
+) -> None:
+    w = world(tmp_path)
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await login(pilot, "ana")
+        await press(pilot, "r")
+        card = visible_text(app)
+        # Pat Alvarez's Lisinopril runs out tomorrow (tests/world.py), and it has refills left.
+        assert "Lisinopril runs out in 1 day — refill" in card, card
+        assert "day(s)" not in card
