@@ -11,6 +11,10 @@ from types import FrameType
 from typing import Any
 
 from console.cli.core import services_for
+from queues.errors import OutreachError
+
+# The outbox's states --json reports beside what this run delivered.
+STATES = ("retrying", "dead", "pending")
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -46,7 +50,20 @@ def cmd_deliver(args: argparse.Namespace) -> int:
 
     store = services_for(args)
     try:
-        key = signing_key(store.settings.outbox)
+        try:
+            key = signing_key(store.settings.outbox)
+        except OutreachError as missing:
+            # Nothing can be signed, so nothing is sent; a script reading --json still gets
+            # what waits in the outbox, and the exit status says it was not delivered.
+            print(f"outreach: {missing}", file=sys.stderr)
+            if args.json:
+                from queues.outbox.claims import counts
+                from queues.store.db import reading
+
+                with reading(store.sessions) as session:
+                    waiting = counts(session)
+                print(json.dumps({"delivered": 0, **{k: waiting[k] for k in STATES}}))
+            return 1
         deliverer = Deliverer(store.sessions, store.settings.outbox, key)
         told: set[str] = set()
 
@@ -80,7 +97,7 @@ def cmd_deliver(args: argparse.Namespace) -> int:
     finally:
         store.close()
     summary = {"delivered": total.delivered, **now}
-    summary = {k: summary[k] for k in ("delivered", "retrying", "dead", "pending")}
+    summary = {k: summary[k] for k in ("delivered", *STATES)}
     if not args.json:
         print(
             f"delivered {summary['delivered']} · in the outbox now: {summary['pending']} "

@@ -99,6 +99,18 @@ def test_without_the_signing_key_nothing_is_sent_and_it_says_why(
     assert done.returncode == 1
     assert done.stderr.startswith("outreach: OUTREACH_OUTBOX_KEY is not set")
     assert "Traceback" not in done.stderr
+    # A script asking for --json still gets what waits, with nothing delivered.
+    asked = subprocess.run(
+        [*command(sqlite_url, tmp_path), "--json"],
+        env=environment(key=None),
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert asked.returncode == 1
+    last = json.loads(asked.stdout.strip().splitlines()[-1])
+    assert last["delivered"] == 0 and set(last) == {"delivered", "retrying", "dead", "pending"}
 
 
 def wait_for(ready: object, what: str, limit: float = 90.0) -> None:
