@@ -4,7 +4,10 @@ settle, wait for what a person would wait for."""
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -13,8 +16,9 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 from textual.worker import WorkerCancelled, WorkerFailed
 
-from queues.store.models import User
-from tests.world import PASSWORD, visible_text
+from queues.store.db import transaction
+from queues.store.models import Attempt, Callback, FollowUpAction, User
+from tests.world import PASSWORD, World, make_world, visible_text
 
 
 async def sign_in(pilot: Pilot[Any], username: str, password: str = PASSWORD) -> None:
@@ -81,3 +85,46 @@ async def choose_disposition(pilot: Pilot[Any], disposition: str | None = None) 
     listed.highlighted = 0 if disposition is None else list(wrap.options).index(disposition)  # type: ignore[attr-defined]
     listed.focus()
     await pilot.press("enter")
+
+
+def floor_world(tmp_path: Path, now: datetime, name: str = "floor.db") -> World:
+    """The test world (Alvarez, Brown, Chen falling due in 1, 3, 5 days) with what a floor shows
+    at `now`: Ana's finished call 40 minutes ago with its refill request, and Brown's callback an
+    hour overdue."""
+    w = make_world(
+        tmp_path, f"sqlite:///{tmp_path / name}", now, {"Alvarez": 1, "Brown": 3, "Chen": 5}
+    )
+    with transaction(w.store.sessions) as s:
+        ana = user_id(s, "ana")
+        started = now - timedelta(minutes=40)
+        attempt = Attempt(
+            uid=str(uuid.UUID(int=1)),
+            patient_id=w.patients["Chen"],
+            user_id=ana,
+            started_at=started,
+            ended_at=started + timedelta(minutes=3),
+            recorded_at=started + timedelta(minutes=4),
+            disposition="completed",
+        )
+        s.add(attempt)
+        s.flush()
+        s.add(
+            FollowUpAction(
+                idempotency_key=f"{attempt.uid}:0",
+                attempt_id=attempt.id,
+                patient_id=w.patients["Chen"],
+                pharmacy_id=1,
+                kind="refill_request",
+                detail={},
+                created_at=started + timedelta(minutes=4),
+            )
+        )
+        s.add(
+            Callback(
+                patient_id=w.patients["Brown"],
+                attempt_id=attempt.id,
+                due_at=now - timedelta(hours=1),
+                owner_id=ana,
+            )
+        )
+    return w

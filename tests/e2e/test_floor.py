@@ -25,54 +25,17 @@ from queues.store.models import (
     AuditEvent,
     Callback,
     Campaign,
-    FollowUpAction,
     Phone,
     QueueEntry,
 )
-from tests.e2e.helpers import login, press, settle, until, user_id
-from tests.world import World, make_world, visible_text
+from tests.e2e.helpers import floor_world, login, press, settle, until, user_id
+from tests.world import World, visible_text
 
 NOW = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)  # Wednesday 10:00 in Dallas
 
 
 def world(tmp_path: Path) -> World:
-    w = make_world(
-        tmp_path, f"sqlite:///{tmp_path / 'floor.db'}", NOW, {"Alvarez": 1, "Brown": 3, "Chen": 5}
-    )
-    with transaction(w.store.sessions) as s:
-        ana = user_id(s, "ana")
-        started = NOW - timedelta(minutes=40)
-        attempt = Attempt(
-            uid=str(uuid.uuid4()),
-            patient_id=w.patients["Chen"],
-            user_id=ana,
-            started_at=started,
-            ended_at=started + timedelta(minutes=3),
-            recorded_at=started + timedelta(minutes=4),
-            disposition="completed",
-        )
-        s.add(attempt)
-        s.flush()
-        s.add(
-            FollowUpAction(
-                idempotency_key=f"{attempt.uid}:0",
-                attempt_id=attempt.id,
-                patient_id=w.patients["Chen"],
-                pharmacy_id=1,
-                kind="refill_request",
-                detail={},
-                created_at=started + timedelta(minutes=4),
-            )
-        )
-        s.add(
-            Callback(
-                patient_id=w.patients["Brown"],
-                attempt_id=attempt.id,
-                due_at=NOW - timedelta(hours=1),
-                owner_id=ana,
-            )
-        )
-    return w
+    return floor_world(tmp_path, NOW)
 
 
 def notices(app: OutreachApp) -> str:

@@ -19,9 +19,8 @@ import pkgutil
 import sys
 import time
 import types
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +33,7 @@ import console.widgets
 from console.app import OutreachApp
 from console.services.container import Services
 from queues.clock import FixedClock
-from queues.store.db import transaction
-from queues.store.models import Attempt, Callback, FollowUpAction
-from tests.e2e.helpers import login, press, settle, user_id
-from tests.world import make_world
+from tests.e2e.helpers import floor_world, login, press, settle
 
 NOW = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)  # Wednesday 10:00 in Dallas
 SIZES = pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
@@ -65,42 +61,7 @@ def stopped_stopwatch(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def app_at_now(tmp_path: Path) -> OutreachApp:
     """The test world (Alvarez, Brown, Chen falling due in 1, 3, 5 days) on a practice clock that
     stands still, with a finished call, a refill request and an overdue callback for the floor."""
-    w = make_world(
-        tmp_path, f"sqlite:///{tmp_path / 'snap.db'}", NOW, {"Alvarez": 1, "Brown": 3, "Chen": 5}
-    )
-    with transaction(w.store.sessions) as s:
-        ana = user_id(s, "ana")
-        started = NOW - timedelta(minutes=40)
-        attempt = Attempt(
-            uid=str(uuid.UUID(int=1)),
-            patient_id=w.patients["Chen"],
-            user_id=ana,
-            started_at=started,
-            ended_at=started + timedelta(minutes=3),
-            recorded_at=started + timedelta(minutes=4),
-            disposition="completed",
-        )
-        s.add(attempt)
-        s.flush()
-        s.add(
-            FollowUpAction(
-                idempotency_key=f"{attempt.uid}:0",
-                attempt_id=attempt.id,
-                patient_id=w.patients["Chen"],
-                pharmacy_id=1,
-                kind="refill_request",
-                detail={},
-                created_at=started + timedelta(minutes=4),
-            )
-        )
-        s.add(
-            Callback(
-                patient_id=w.patients["Brown"],
-                attempt_id=attempt.id,
-                due_at=NOW - timedelta(hours=1),
-                owner_id=ana,
-            )
-        )
+    w = floor_world(tmp_path, NOW, "snap.db")
     services = Services(dataclasses.replace(w.store, clock=FixedClock(NOW, is_practice=True)))
     return OutreachApp(services)
 
