@@ -1,7 +1,8 @@
 """FHIR R4 resources → import records, through `fhir.resources`' models (the R4B package: R4's
 resources as R4B keeps them, validated by pydantic), never hand-walked dicts.
 
-Read: Patient, RelatedPerson (caregiver), Medication, MedicationRequest, MedicationDispense (fills),
+Read: Patient (with Patient.contact as the caregiver when no RelatedPerson names one), RelatedPerson
+(caregiver), Medication (also contained in a MedicationRequest), MedicationRequest, MedicationDispense (fills),
 Condition (diabetes, ESRD, hospice), Immunization (the vaccines the campaigns ask about),
 Observation (tobacco smoking status), Consent. Every other resource type is counted and skipped.
 A prescription with no dispense gets one estimated fill (`FhirReader.finish`).
@@ -75,7 +76,11 @@ CAREGIVER_RELATIONS = {
     "CHILD": "child", "DAU": "daughter", "SON": "son", "SPS": "spouse", "HUSB": "husband",
     "WIFE": "wife", "PRN": "parent", "MTH": "mother", "FTH": "father", "SIB": "sibling",
     "FRND": "friend", "N": "next of kin", "C": "emergency contact", "GUARD": "guardian",
+    "CP": "contact person", "EP": "emergency contact",
 }  # fmt: skip
+# Patient.contact relationships (HL7 v2 table 0131) that are an organization's desk, not a person
+# who looks after the patient: never taken as the caregiver.
+NOT_CAREGIVERS = {"E", "F", "I", "S", "BP", "PR"}
 
 
 def _model(kind: str) -> Any:
@@ -165,6 +170,8 @@ class FhirReader:
     _medications: dict[str, tuple[str | None, str]] = field(default_factory=dict)
     _requests: dict[str, _Request] = field(default_factory=dict)
     _facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # patient -> fields to set
+    # patient -> caregiver from Patient.contact; a RelatedPerson's (in _facts) wins over it
+    _contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     _smoking_at: dict[str, date] = field(default_factory=dict)
 
     def read(
@@ -247,26 +254,16 @@ class FhirReader:
             phones.append(PhoneRec(p.id, number, PHONE_KINDS.get(t.use or "", "home"), rank))
         phones.sort(key=lambda ph: ph.rank)
         self.batch.phones[p.id] = [replace(ph, rank=n) for n, ph in enumerate(phones)]
+        contact = _contact_caregiver(p.contact or [])
+        if contact is not None:
+            self._contacts[p.id] = contact
 
     def _relatedperson(self, r: Any, aliases: dict[str, str]) -> None:
         patient = local_ref(r.patient.reference if r.patient else None, "Patient", aliases)
         if patient is None or r.active is False:
             return
-        name = next(iter(r.name or []), None)
-        full = " ".join([*(name.given or []), name.family or ""]).strip() if name else ""
-        relation = None
-        for rel in r.relationship or []:
-            codes = [code for _, code in _codes(rel)]
-            relation = rel.text or (CAREGIVER_RELATIONS.get(codes[0], codes[0]) if codes else None)
-            if relation:
-                break
-        phone = next(
-            (e164(t.value) for t in r.telecom or [] if t.system == "phone" and t.value), None
-        )
         self._facts.setdefault(patient, {}).update(
-            caregiver_name=full[:200] or None,
-            caregiver_relation=(relation or "caregiver")[:64],
-            caregiver_phone=phone,
+            _caregiver(next(iter(r.name or []), None), r.relationship or [], r.telecom or [])
         )
 
     def _medication(self, m: Any, _aliases: dict[str, str]) -> None:
@@ -292,6 +289,20 @@ class FhirReader:
             return
         rxnorm, name = self._drug(r.medicationCodeableConcept)
         med_ref = r.medicationReference.reference if r.medicationReference else None
+        if med_ref and med_ref.startswith("#") and not name:
+            # A contained Medication ("#id" names a resource inside this one, FHIR R4 §2.36).
+            contained = next(
+                (
+                    c
+                    for c in r.contained or []
+                    if getattr(c, "id", None) == med_ref[1:]
+                    and c.get_resource_type() == "Medication"
+                ),
+                None,
+            )
+            if contained is not None:
+                rxnorm, name = self._drug(contained.code)
+            med_ref = None
         dr = r.dispenseRequest
         supply = _days(dr.expectedSupplyDuration) if dr else None
         quantity = float(dr.quantity.value) if dr and dr.quantity and dr.quantity.value else 0.0
@@ -450,11 +461,46 @@ class FhirReader:
                         f"MedicationDispense/{fill_id}", "its prescription is not in this import"
                     )
                 )
-        for patient, facts in self._facts.items():
+        for patient in self._facts.keys() | self._contacts.keys():
             rec = batch.patients.get(patient)
             if rec is not None:
+                facts = {**self._contacts.get(patient, {}), **self._facts.get(patient, {})}
                 batch.patients[patient] = replace(rec, **facts)
         return batch
+
+
+def _caregiver(name: Any, relationships: Iterable[Any], telecom: Iterable[Any]) -> dict[str, Any]:
+    """A caregiver's fields from a HumanName, relationship concepts and ContactPoints (the same in
+    RelatedPerson and Patient.contact)."""
+    full = " ".join([*(name.given or []), name.family or ""]).strip() if name else ""
+    if not full and name is not None and name.text:
+        full = name.text.strip()
+    relation = None
+    for rel in relationships:
+        codes = [code for _, code in _codes(rel)]
+        relation = rel.text or (CAREGIVER_RELATIONS.get(codes[0], codes[0]) if codes else None)
+        if relation:
+            break
+    phone = next((e164(t.value) for t in telecom if t.system == "phone" and t.value), None)
+    return {
+        "caregiver_name": full[:200] or None,
+        "caregiver_relation": (relation or "caregiver")[:64],
+        "caregiver_phone": phone,
+    }
+
+
+def _contact_caregiver(contacts: Iterable[Any]) -> dict[str, Any] | None:
+    """The caregiver among a Patient's contacts: the first person (not an employer's, insurer's or
+    agency's desk) with a phone, else the first person with a name; None when there is none."""
+    people = []
+    for c in contacts:
+        codes = {code for rel in c.relationship or [] for _, code in _codes(rel)}
+        if codes & NOT_CAREGIVERS or (c.name is None and c.organization is not None):
+            continue
+        found = _caregiver(c.name, c.relationship or [], c.telecom or [])
+        if found["caregiver_name"] or found["caregiver_phone"]:
+            people.append(found)
+    return next((p for p in people if p["caregiver_phone"]), next(iter(people), None))
 
 
 def _daily_dose(dosage: Iterable[Any]) -> float | None:

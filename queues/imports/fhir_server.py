@@ -4,6 +4,9 @@
 Authorization: a bearer token, or SMART Backend Services (client credentials with a JWT signed by
 the client's private key, RFC 7523); the secrets come from environment variables, never a file.
 A 429 or 503 is retried after its Retry-After (tenacity); a 401 with a token fetches a new one once.
+A server that refuses one resource type's search (404, 403, 400… often with an OperationOutcome
+saying why: a type it does not support, or one the client may not read) has that type counted as
+skipped with its reason, and the rest imported; a refused Patient search fails the import.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ FHIR_JSON = "application/fhir+json"
 RETRIES = 6  # tries of one request that a server answers 429/503
 LONGEST_WAIT = 120.0  # seconds, whatever a Retry-After asks
 EXPORT_TIMEOUT = 3600.0  # seconds a bulk export may take to be ready
+# What a server answers a search for a resource type it does not serve or lets this client read.
+REFUSED = (400, 403, 404, 405, 410, 501)
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,34 @@ class _Retry(Exception):
     def __init__(self, wait: float, why: str) -> None:
         self.wait, self.why = wait, why
         super().__init__(why)
+
+
+class SearchRefused(SourceUnreadable):
+    """The server refused a request for a reason that will not pass by retrying."""
+
+    def __init__(self, url: str, status: int, reason: str) -> None:
+        self.status, self.reason = status, reason
+        super().__init__(f"{url}: the server answered {status}" + (f": {reason}" if reason else ""))
+
+
+def _outcome_reason(response: httpx.Response) -> str:
+    """What an OperationOutcome says (its first issue's diagnostics or details), shortened."""
+    try:
+        data = orjson.loads(response.content) if response.content else None
+    except orjson.JSONDecodeError:
+        return ""
+    if not isinstance(data, dict) or data.get("resourceType") != "OperationOutcome":
+        return ""
+    for issue in data.get("issue") or []:
+        if not isinstance(issue, dict):
+            continue
+        details = issue.get("details")
+        text = issue.get("diagnostics") or (
+            details.get("text") if isinstance(details, dict) else ""
+        )
+        if isinstance(text, str) and text.strip():
+            return " ".join(text.split())[:160]
+    return ""
 
 
 def _retry_after(response: httpx.Response, default: float) -> float:
@@ -193,19 +226,35 @@ class FhirServer:
             raise SourceUnreadable(f"{url}: {error}") from None
         if response.status_code in (429, 503):
             raise _Retry(_retry_after(response, 1.0), f"the server answered {response.status_code}")
+        if response.status_code in REFUSED:
+            raise SearchRefused(url, response.status_code, _outcome_reason(response))
         if response.status_code >= 400:
             raise SourceUnreadable(f"{url}: the server answered {response.status_code}")
         return response
 
     # --- reading -------------------------------------------------------------------------------
     def search(self, reader: FhirReader, advance: Callable[[int], None]) -> None:
-        """Every resource type an import reads, each as a paged search following `next`."""
+        """Every resource type an import reads, each as a paged search following `next`.
+
+        A type whose first search the server refuses is counted skipped, named with the server's
+        reason ("MedicationDispense (search refused: 404 …)"); the others are read. A refusal on a
+        later page, or of the Patient search, fails the import: half a type would be stored as if
+        whole, and without patients there is nothing to import."""
         for kind in READ:
             url: str | None = f"{self.base}/{kind}?_count=1000"
             page = 0
             while url:
                 page += 1
-                response = self._send("GET", url, headers={"Accept": FHIR_JSON})
+                try:
+                    response = self._send("GET", url, headers={"Accept": FHIR_JSON})
+                except SearchRefused as refused:
+                    if page > 1 or kind == "Patient":
+                        raise
+                    why = (
+                        f"{refused.status}: {refused.reason}" if refused.reason else refused.status
+                    )
+                    reader.batch.skip(f"{kind} (search refused: {why})")
+                    break
                 advance(len(response.content))
                 bundle = _json(response, url)
                 read_document(bundle, f"{kind} page {page}", reader)

@@ -31,6 +31,8 @@ class ServerState:
     hits: Counter[str] = field(default_factory=Counter)
     status_polls: int = 0
     page_size: int = 5
+    # resource type -> (status, body) its search is answered with (a type the server refuses)
+    refused: dict[str, tuple[int, Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -127,6 +129,9 @@ def _handler(state: ServerState) -> type[BaseHTTPRequestHandler]:
             kind = url.path.strip("/")
             if kind == "Patient" and hit == 1:  # the first search: unavailable for a moment
                 self._send(503, headers={"Retry-After": "0"})
+                return
+            if kind in state.refused:
+                self._send(*state.refused[kind])
                 return
             page = int(parse_qs(url.query).get("page", ["0"])[0])
             lines = state.files.get(kind, [])
