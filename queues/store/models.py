@@ -422,6 +422,18 @@ class SignInSource(Base):
     last_failed_at: Mapped[datetime]
 
 
+class ConsoleTicket(Base):
+    """A one-time ticket that opens a served console already signed in (migration 0017): only
+    its SHA-256 is kept, with the user, the browser's address and a short expiry; the console
+    deletes the row as it signs in (queues.console_tickets)."""
+
+    __tablename__ = "console_tickets"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime]
+
+
 class AuditChain(Base):
     """An audit chain's head (one row per chain, id = the chain: 1..32 on PostgreSQL, 1 on
     SQLite): the last sealed row's place and hash, and where the kept chain starts (`base_*`:
