@@ -53,12 +53,22 @@ class Env:
     functions: Mapping[str, Callable[[str], Any]]
 
 
+MAX_CHARS = 500  # a condition an author can read; longer ones are refused before parsing
+MAX_DEPTH = 40  # nesting (not, and, or, brackets) the evaluator walks without running out of stack
+
+
 def check(expr: str) -> tuple[list[str], list[tuple[str, str]]]:
     """Problems with `expr` and the (function, argument) calls it makes, for lint."""
+    if len(expr) > MAX_CHARS:
+        return [f"condition {expr[:40]!r}… is longer than {MAX_CHARS} characters"], []
     try:
         tree = ast.parse(expr, mode="eval")
     except SyntaxError as exc:
         return [f"condition {expr!r} does not parse: {exc.msg}"], []
+    except (RecursionError, MemoryError, ValueError):  # `not not not …` past the parser's stack
+        return [f"condition {expr!r} is nested too deeply"], []
+    if _depth(tree) > MAX_DEPTH:
+        return [f"condition {expr!r} is nested more than {MAX_DEPTH} deep"], []
     problems: list[str] = []
     calls: list[tuple[str, str]] = []
     for node in ast.walk(tree):
@@ -107,6 +117,16 @@ def check(expr: str) -> tuple[list[str], list[tuple[str, str]]]:
         ):
             problems.append(f"condition {expr!r}: {type(node).__name__} is not allowed")
     return problems, calls
+
+
+def _depth(tree: ast.AST) -> int:
+    """How deep the expression nests, counted without recursion."""
+    deepest, todo = 0, [(tree, 1)]
+    while todo:
+        node, depth = todo.pop()
+        deepest = max(deepest, depth)
+        todo.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
 
 
 def evaluate(expr: str, env: Env) -> bool:

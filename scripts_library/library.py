@@ -21,8 +21,8 @@ def flow_files(paths: Iterable[Path] = ()) -> list[Path]:
     """The .toml files named, or found under the directories named (default: the bundled ones)."""
     out: list[Path] = []
     for path in list(paths) or [FLOWS_DIR]:
-        if path.is_dir():
-            out.extend(sorted(path.rglob("*.toml")))
+        if path.is_dir():  # a folder named like a flow file is not one
+            out.extend(sorted(p for p in path.rglob("*.toml") if not p.is_dir()))
         else:
             out.append(path)
     return out

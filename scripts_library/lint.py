@@ -56,6 +56,9 @@ def lint(paths: Iterable[Path] = ()) -> list[Problem]:
     paths = list(paths)
     files = flow_files(paths)
     flows, problems = load_flows(files)
+    for path in paths:  # asked to check a folder that holds nothing to check
+        if path.is_dir() and not flow_files([path]):
+            problems.append(Problem(str(path), 1, "no .toml flow files in this folder"))
     known = dict(flows)
     if paths:  # single files may jump into bundled flows (the caregiver path, wrong number)
         try:
@@ -97,6 +100,7 @@ def lint_flow(flow: Flow, known: dict[str, Flow]) -> list[Problem]:
                         "cases",
                     )
     _check_reachable(flow, bad)
+    _check_auto_loops(flow, bad)
     _check_privacy(flow, known, bad)
     return out
 
@@ -205,6 +209,40 @@ def _check_reachable(flow: Flow, bad: Bad) -> None:
                 back.append(before)
     for sid in sorted(seen - finishes, key=lambda i: flow.steps[i].line):
         bad(f"step {sid!r} is a dead end: the call cannot finish from here", flow.steps[sid])
+
+
+def _check_auto_loops(flow: Flow, bad: Bad) -> None:
+    """Branch and action steps are passed through without being shown: a loop made only of them
+    spins (the engine gives up after MAX_AUTO_STEPS and the agent is stuck). Each loop is named at
+    the step it comes back to; a depth-first walk, each step and edge once."""
+    auto = {sid: s for sid, s in flow.steps.items() if s.auto}
+    state: dict[str, int] = {}  # 1: on the walk's path, 2: done
+    for root in auto:
+        if root in state:
+            continue
+        path: list[str] = [root]
+        at = {root: 0}  # step -> its place on the path
+        edges = [iter([t for t in auto[root].targets() if t in auto])]
+        state[root] = 1
+        while edges:
+            nxt = next(edges[-1], None)
+            if nxt is None:
+                done = path.pop()
+                state[done] = 2
+                del at[done]
+                edges.pop()
+            elif state.get(nxt) == 1:
+                loop = [*path[at[nxt] :], nxt][:12]  # a long loop is named by its start
+                bad(
+                    f"step {nxt!r}: branch and action steps loop back to it without showing "
+                    f"anything ({' → '.join(loop)}); the call would spin",
+                    flow.steps[nxt],
+                )
+            elif nxt not in state:
+                state[nxt] = 1
+                at[nxt] = len(path)
+                path.append(nxt)
+                edges.append(iter([t for t in auto[nxt].targets() if t in auto]))
 
 
 def _check_privacy(flow: Flow, known: dict[str, Flow], bad: Bad) -> None:

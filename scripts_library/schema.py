@@ -7,6 +7,7 @@ documents the format; `lint.py` adds the checks that need the whole graph.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from bisect import bisect_right
@@ -65,11 +66,25 @@ ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 KEY_RE = re.compile(r"^[a-z][a-z0-9_.]*$")
 
 
+MAX_MESSAGE = 300  # a problem quotes what the file says; a 1 MB value is cut, not printed whole
+
+
+def printable(text: str, limit: int = MAX_MESSAGE) -> str:
+    """`text` safe for a terminal line: control characters (an escape sequence in a step name,
+    a newline in a value) shown as escapes, and cut at `limit` characters."""
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 @dataclass(frozen=True)
 class Problem:
     file: str
     line: int
     message: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", printable(self.message))
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.message}"
@@ -227,7 +242,7 @@ class _Reader:
             return {}
         unknown = sorted(set(raw) - set(LANGUAGES))
         if unknown:
-            self.bad(f"{where}: unknown language {', '.join(unknown)}", step, key)
+            self.bad(f"{where}: unknown language {', '.join(map(repr, unknown))}", step, key)
         return {k: v for k, v in raw.items() if k in LANGUAGES}
 
     def string(self, raw: Any, where: str, step: str | None, key: str) -> str | None:
@@ -242,16 +257,26 @@ class _Reader:
 def load_flow(path: Path) -> Flow:
     """Read one flow file; FlowError lists every schema problem as file:line: message."""
     name = str(path)
+    if path.is_dir():
+        raise FlowError([Problem(name, 1, "is a directory, not a flow file")])
     try:
-        source = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FlowError([Problem(name, 1, f"cannot read the file: {exc}")]) from None
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise FlowError([Problem(name, 1, f"cannot read the file: {exc.strerror}")]) from None
+    try:
+        source = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        why = f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at line {line}); save it as UTF-8"
+        raise FlowError([Problem(name, line, why)]) from None
     try:
         data = tomllib.loads(source)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
         line = int(match.group(1)) if match else 1
         raise FlowError([Problem(name, line, f"not valid TOML: {exc}")]) from None
+    except RecursionError:  # `a = [[[[…]]]]` thousands deep: tomllib recurses once per level
+        raise FlowError([Problem(name, 1, "not valid TOML: nested too deeply")]) from None
     return parse_flow(data, name, source)
 
 
@@ -494,5 +519,22 @@ def _parse_ask(r: _Reader, sid: str, raw: dict[str, Any], nxt: str | None) -> di
             if answer != "number" or not isinstance(value, int | float) or isinstance(value, bool):
                 r.bad(f"{where}: {bound} is a number and only for number questions", sid, bound)
                 continue
-            out[name] = float(value)
+            number = _finite(value)
+            if number is None:
+                r.bad(f"{where}: {bound} must be a number from -1e15 to 1e15", sid, bound)
+                continue
+            out[name] = number
+        low, high = out.get("minimum"), out.get("maximum")
+        if low is not None and high is not None and low > high:
+            r.bad(f"{where}: min is above max: no answer could be given", sid, "min")
     return out
+
+
+def _finite(value: int | float) -> float | None:
+    """`value` as a float an answer can be compared with (10**400 cannot be one; inf, nan and
+    numbers past what an agent types are mistakes)."""
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) and abs(number) <= 1e15 else None
