@@ -1,5 +1,11 @@
 """Recording a call's outcome: the attempt, its disposition's effect and the lease release, in one
-transaction. A retried save (same attempt uid) is stored once; a save on a lost lease writes nothing.
+transaction. A retried save (same attempt uid) is stored once.
+
+A save whose claim is gone (the lease ran out and another agent took the patient, or a supervisor
+released them) is stored late: the attempt is the call it was — it counts against the caps and in
+the reports, its follow-up actions go out, an opt-out, a death or a wrong number is honored — and
+it is marked `late`. The queue entry and the open tasks are left to whoever holds the patient now;
+when nobody does, the disposition's effect is applied to them as for a save on time.
 """
 
 from __future__ import annotations
@@ -94,14 +100,73 @@ def record_outcome(
     if code.requires_callback and outcome.callback_at is not None:
         # Inside the patient's calling window and not on a day they may not be called.
         check_callback_time(session, outcome.patient_id, outcome.callback_at, settings)
-    entry = lock_for_outcome(session, outcome.patient_id, outcome.lease_token)
-    if entry.holder_id != outcome.user_id:
-        raise LeaseLost(outcome.patient_id)
+    entry, late = _entry_for(session, outcome)
+    if late and entry is not None and entry.holder_id is not None:
+        return _record_beside_holder(session, outcome, code, now)
     tasks = list(
         session.scalars(
             select(Task).where(Task.patient_id == outcome.patient_id, Task.status == "open")
         )
     )
+    attempt = _store_attempt(session, outcome, code, [t.id for t in tasks], now, late)
+    if entry is None:  # no queue entry at all (the patient's work was cleared): the call stands
+        _record_audit(session, outcome, attempt, code, late)
+        return Recorded(attempt.id, True, None, late=late)
+    # This call answers any callback that was due (a line failure reached nobody: it stays due).
+    if code.effect != LINE_FAILED:
+        session.execute(
+            update(Callback)
+            .where(
+                Callback.patient_id == outcome.patient_id,
+                Callback.status == "pending",
+                Callback.due_at <= now,
+            )
+            .values(status="done")
+        )
+    closed, available = _apply_effect(session, outcome, code, entry, tasks, attempt, now, settings)
+    entry.holder_id = None
+    entry.lease_token = None
+    entry.lease_expires_at = None
+    # A patient left open keeps `claimed_at`, so they wait for their retry or callback time out
+    # of the claimable index (queues.claims.claiming's wake step clears it when that time comes).
+    if closed:
+        entry.claimed_at = None
+    elif entry.claimed_at is None:  # stored late on a released patient: held out the same way
+        entry.claimed_at = now
+    if code.effect not in ("callback", LINE_FAILED):
+        entry.reserved_for_id = None
+        entry.reserved_until = None
+    if closed:
+        entry.status = "done"
+    else:
+        entry.available_at = available
+    _record_audit(session, outcome, attempt, code, late)
+    return Recorded(attempt.id, closed, None if closed else available, late=late)
+
+
+def _entry_for(session: Session, outcome: Outcome) -> tuple[QueueEntry | None, bool]:
+    """The patient's queue entry, locked, and whether this save is late (its claim is gone)."""
+    try:
+        entry = lock_for_outcome(session, outcome.patient_id, outcome.lease_token)
+    except LeaseLost:
+        query = select(QueueEntry).where(QueueEntry.patient_id == outcome.patient_id)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        return session.scalar(query), True
+    if entry.holder_id != outcome.user_id:
+        return entry, True
+    return entry, False
+
+
+def _store_attempt(
+    session: Session,
+    outcome: Outcome,
+    code: DispositionCode,
+    task_ids: list[int],
+    now: datetime,
+    late: bool,
+) -> Attempt:
+    """The attempt row and its follow-up actions (flushed: the attempt has its id)."""
     attempt = Attempt(
         uid=outcome.uid,
         patient_id=outcome.patient_id,
@@ -117,8 +182,9 @@ def record_outcome(
         notes=outcome.notes.strip(),
         script_id=outcome.script_id,
         answers=outcome.answers,
-        task_ids={"open": [t.id for t in tasks]},
+        task_ids={"open": task_ids},
         recorded_at=now,
+        late=late,
     )
     session.add(attempt)
     session.flush()
@@ -139,40 +205,60 @@ def record_outcome(
                 created_at=now,
             )
         )
-    # This call answers any callback that was due (a line failure reached nobody: it stays due).
-    if code.effect != LINE_FAILED:
-        session.execute(
-            update(Callback)
-            .where(
-                Callback.patient_id == outcome.patient_id,
-                Callback.status == "pending",
-                Callback.due_at <= now,
-            )
-            .values(status="done")
+    return attempt
+
+
+def _record_beside_holder(
+    session: Session, outcome: Outcome, code: DispositionCode, now: datetime
+) -> Recorded:
+    """A late save while another agent holds the patient: the call is stored (it counts against
+    the caps and in the reports, its actions go out) and what protects the patient is honored at
+    once — an opt-out, a death, a wrong number, a callback they asked for — but the queue entry
+    and the open tasks are the holder's: their own wrap-up decides them."""
+    open_ids = list(
+        session.scalars(
+            select(Task.id).where(Task.patient_id == outcome.patient_id, Task.status == "open")
         )
-    closed, available = _apply_effect(session, outcome, code, entry, tasks, attempt, now, settings)
-    entry.holder_id = None
-    entry.lease_token = None
-    entry.lease_expires_at = None
-    # A patient left open keeps `claimed_at`, so they wait for their retry or callback time out
-    # of the claimable index (queues.claims.claiming's wake step clears it when that time comes).
-    if closed:
-        entry.claimed_at = None
-    if code.effect not in ("callback", LINE_FAILED):
-        entry.reserved_for_id = None
-        entry.reserved_until = None
-    if closed:
-        entry.status = "done"
-    else:
-        entry.available_at = available
+    )
+    attempt = _store_attempt(session, outcome, code, open_ids, now, late=True)
+    if code.effect == "suppress_patient":
+        patient = session.get_one(Patient, outcome.patient_id)
+        if code.code == "deceased":
+            patient.deceased = True
+        else:  # an opt-out is honored at once (47 CFR 64.1200(a)(9)(iv)); the dial check sees it
+            patient.do_not_call = True
+    elif code.effect == "suppress_number" and outcome.phone_number:
+        session.execute(
+            update(Phone)
+            .where(Phone.patient_id == outcome.patient_id, Phone.number == outcome.phone_number)
+            .values(wrong_number=True)
+        )
+    elif code.effect == "callback" and outcome.callback_at is not None:
+        session.add(
+            Callback(
+                patient_id=outcome.patient_id,
+                attempt_id=attempt.id,
+                due_at=outcome.callback_at,
+                owner_id=outcome.user_id if outcome.callback_mine else None,
+            )
+        )
+    _record_audit(session, outcome, attempt, code, True)
+    return Recorded(attempt.id, False, None, late=True)
+
+
+def _record_audit(
+    session: Session, outcome: Outcome, attempt: Attempt, code: DispositionCode, late: bool
+) -> None:
+    detail: dict[str, object] = {"attempt_id": attempt.id, "disposition": code.code}
+    if late:
+        detail["late"] = True
     record(
         session,
         "disposition",
         user_id=outcome.user_id,
         patient_id=outcome.patient_id,
-        detail={"attempt_id": attempt.id, "disposition": code.code},
+        detail=detail,
     )
-    return Recorded(attempt.id, closed, None if closed else available)
 
 
 def _apply_effect(

@@ -344,6 +344,9 @@ class Attempt(Base):
     answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     task_ids: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     recorded_at: Mapped[datetime | None]  # when the wrap-up was saved: wrap-up time = this − end
+    # Saved after the claim was gone (it ran out, or a supervisor released the patient): still the
+    # call it was (caps, reports), but it left the queue entry to whoever holds it now.
+    late: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     __table_args__ = (Index("ix_attempts_started_at", "started_at"),)  # today's calls, by hour
 
 

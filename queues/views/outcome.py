@@ -105,3 +105,4 @@ class Recorded:
     patient_closed: bool
     next_available_at: datetime | None
     duplicate: bool = False
+    late: bool = False  # stored after the claim was gone (queues.outcomes)
