@@ -11,13 +11,14 @@ from __future__ import annotations
 import io
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from textual import on, work
+from rich.text import Text
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.timer import Timer
@@ -29,16 +30,21 @@ from console.widgets.floor_tables import (
     CallbacksTable,
     OutcomesPanel,
     QueuesTable,
+    SignInsTable,
+    plural,
+    sign_in_sentences,
+    wrap_parts,
 )
 from console.widgets.footer import Footer
 from queues.errors import NotAllowed, OutreachError
 from queues.views.floor import FloorAlerts, FloorSnapshot, QueueRow
-from queues.views.user import SignedInUser
+from queues.views.user import SignedInUser, SignInAlerts
 
 if TYPE_CHECKING:
     from console.services.floor import Floor
 
 REFRESH_SECONDS = 2.0
+STATUS_LINES = 2  # the status line's height at most (app.tcss)
 RECOUNT_SECONDS = 60.0
 # A tenth: every weight of one decimal (the demo's 1.1, 0.6…) is reachable from any other, so
 # `+` then `-` always gets back to where it started (0.5 from 1.1 never could).
@@ -57,15 +63,16 @@ CONTROL_TAB = {
 }
 
 
-def alert_words(a: FloorAlerts) -> str:
-    """The floor's alerts in one line, worst first; empty when nothing needs acting on."""
-    parts = []
+def alert_words(a: FloorAlerts, sign_ins: Sequence[str] = ()) -> str:
+    """The floor's alerts in one line, worst first; empty when nothing needs acting on.
+    `sign_ins`: the sign-in alerts in words (floor_tables.sign_in_sentences)."""
+    parts = list(sign_ins)
     if a.line_failures >= a.line_failure_limit > 0:
         last = f", last SIP {a.last_sip_status}" if a.last_sip_status else ""
-        parts.append(f"[b red]{a.line_failures} line failures today{last}[/]")
+        parts.append(f"[b red]{plural(a.line_failures, 'line failure')} today{last}[/]")
     if a.undelivered:
         dead = f" ({a.dead} dead)" if a.dead else ""
-        parts.append(f"[b red]{a.undelivered} follow-ups not delivered{dead}[/]")
+        parts.append(f"[b red]{plural(a.undelivered, 'follow-up')} not delivered{dead}[/]")
     for _, name, minutes in a.long_wrap_up:
         parts.append(f"[b]{name}[/] in wrap-up {minutes} min")
     for _, name, minutes in a.long_pause:
@@ -83,6 +90,7 @@ class FloorScreen(OutreachScreen[None]):
         Binding("2", "tab('tab-agents')", "Agents", id="tab_agents", show=False),
         Binding("3", "tab('tab-callbacks')", "Callbacks", id="tab_callbacks", show=False),
         Binding("4", "tab('tab-today')", "Today", id="tab_today", show=False),
+        Binding("5", "tab('tab-sign-ins')", "Sign-ins", id="tab_sign_ins", show=False),
         Binding(
             "space",
             "toggle_campaign",
@@ -160,6 +168,7 @@ class FloorScreen(OutreachScreen[None]):
         self._loading = False
         self._failing = False  # the refreshes fail (the database is away)
         self._again = False  # a refresh was asked for while one ran
+        self._status: tuple[list[Text], list[Text]] = ([], [])  # the status line, full / short
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -174,6 +183,8 @@ class FloorScreen(OutreachScreen[None]):
                 yield CallbacksTable(id="callbacks")
             with TabPane("4 Today", id="tab-today"):
                 yield OutcomesPanel(id="outcomes")
+            with TabPane("5 Sign-ins", id="tab-sign-ins"):
+                yield SignInsTable(id="sign-ins")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -244,8 +255,9 @@ class FloorScreen(OutreachScreen[None]):
         assert self.floor is not None
         started = time.perf_counter()
         snap = self.floor.snapshot()
+        sign_ins = self.outreach.services.accounts.sign_in_alerts(self.user)
         elapsed = (time.perf_counter() - started) * 1000
-        self.app.call_from_thread(self._show, snap, elapsed)
+        self.app.call_from_thread(self._show, snap, sign_ins, elapsed)
 
     def worker_failed(self, group: str, error: BaseException | None, message: str) -> None:
         if group == "floor":  # the database went away: say so, the next refresh retries
@@ -277,7 +289,7 @@ class FloorScreen(OutreachScreen[None]):
             self._again = False
             self.call_later(self.action_refresh)
 
-    def _show(self, snap: FloorSnapshot, elapsed_ms: float) -> None:
+    def _show(self, snap: FloorSnapshot, sign_ins: SignInAlerts, elapsed_ms: float) -> None:
         if self._failing:
             self._failing = False
             self.notify("The floor is refreshing again.", timeout=5)
@@ -286,14 +298,19 @@ class FloorScreen(OutreachScreen[None]):
         self.query_one(AgentsTable).show(snap.agents, snap.at, snap.alerts)
         self.query_one(CallbacksTable).show(snap.callbacks, snap.zone, snap.at)
         self.query_one(OutcomesPanel).show(snap.outcomes)
+        self.query_one(SignInsTable).show(sign_ins, snap.zone, snap.at)
         tz = ZoneInfo(snap.zone)
         local = snap.at.astimezone(tz)
         practice = "practice clock " if self.outreach.services.clock.is_practice else ""
         ready = sum(1 for a in snap.agents if a.state == "ready")
         working = sum(1 for a in snap.agents if a.state not in ("offline", "paused", "ready"))
-        alerts = snap.alerts.count + sum(1 for a in snap.agents if a.lease_stuck(snap.at))
-        alert = f" · [b red]{alerts} need a look[/]" if alerts else ""
-        words = alert_words(snap.alerts)
+        alerts = (
+            snap.alerts.count
+            + sum(1 for a in snap.agents if a.lease_stuck(snap.at))
+            + len(sign_ins.locked)
+            + len(sign_ins.slowed)
+        )
+        words = alert_words(snap.alerts, sign_in_sentences(sign_ins, snap.zone, snap.at))
         line = self.query_one("#alerts-line", Static)
         line.update(words)
         line.display = bool(words)  # no empty line taking a row from the tables
@@ -301,13 +318,49 @@ class FloorScreen(OutreachScreen[None]):
         due = snap.outcomes.callbacks_due
         late = snap.outcomes.callbacks_overdue
         callbacks = f"callbacks {due} due" + (f" ([b red]{late} late[/])" if late else "")
-        self.query_one("#status-line", Static).update(
-            f"[b]FLOOR[/] {', '.join(self.user.pharmacy_codes)} · {practice}"
-            f"{local:%a %H:%M} {local.tzname()} · agents: {ready} ready, {working} working"
-            f"{alert} · {callbacks} · {snap.outcomes.attempts} calls today · campaigns counted "
-            f"{counted:%H:%M:%S} · {elapsed_ms:.0f} ms"
-        )
+        codes = ", ".join(self.user.pharmacy_codes)
+        clock = f"{local:%a %H:%M} {local.tzname()}"
+        need = [f"[b red]{alerts} need a look[/]"] if alerts else []
+        calls = plural(snap.outcomes.attempts, "call") + " today"
+        full = [
+            f"[b]FLOOR[/] {codes}",
+            f"{practice}{clock}",
+            f"agents: {ready} ready, {working} working",
+            *need,
+            callbacks,
+            calls,
+            f"campaigns counted {counted:%H:%M:%S}",
+            f"{elapsed_ms:.0f} ms",
+        ]
+        # Narrow (80 columns): shorter words, no refresh time; never a figure cut in two.
+        short = [
+            f"[b]FLOOR[/] {codes}",
+            f"{'practice ' if practice else ''}{clock}",
+            f"agents {ready} ready, {working} working",
+            *need,
+            callbacks,
+            calls,
+            f"counted {counted:%H:%M}",
+        ]
+        self._status = ([Text.from_markup(p) for p in full], [Text.from_markup(p) for p in short])
+        self._show_status()
         self._done_loading()
+
+    def _show_status(self) -> None:
+        """The status line in at most two lines of its width: the full words if they fit, else
+        the short ones (each figure kept whole)."""
+        full, short = self._status
+        if not full:
+            return
+        status = self.query_one("#status-line", Static)
+        width = status.content_region.width or self.size.width - 2
+        lines = wrap_parts(full, width)
+        if len(lines) > STATUS_LINES:
+            lines = wrap_parts(short, width)
+        status.update(Text("\n").join(lines))
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._show_status()
 
     # -- controls ----------------------------------------------------------------------------
     @work(thread=True, exit_on_error=False, group="control")

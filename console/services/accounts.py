@@ -9,9 +9,8 @@ import socket
 from sqlalchemy import select
 
 from console.services.store import Store
-from queues.auth import authenticate, sign_in_alerts
-from queues.errors import NotAllowed
-from queues.floor import agents, controls
+from queues.auth import authenticate
+from queues.floor import agents, controls, sign_ins
 from queues.store.db import reading, transaction
 from queues.store.models import DemoSetting
 from queues.timeutil import utcnow
@@ -63,11 +62,10 @@ class Accounts:
             )
 
     def sign_in_alerts(self, user: SignedInUser) -> SignInAlerts:
-        """Locked accounts and slowed places, for a supervisor's floor (NotAllowed otherwise)."""
-        if not user.is_supervisor:
-            raise NotAllowed("Only supervisors see sign-in alerts.")
+        """Locked accounts (of the supervisor's pharmacies; an admin's: all) and slowed places,
+        for a supervisor's floor (NotAllowed otherwise). On the wall clock, as lockouts are."""
         with reading(self._store.sessions) as session:
-            return sign_in_alerts(session, utcnow())
+            return sign_ins.alerts_for(session, user, utcnow())
 
     def present(self, user: SignedInUser) -> None:
         """The console's presence beat (the app's, every third of a lease while signed in):

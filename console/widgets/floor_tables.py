@@ -23,6 +23,7 @@ from queues.views.floor import (
     QueueRow,
 )
 from queues.views.reasons import reason_words
+from queues.views.user import SignInAlerts
 
 Cell = str | Text
 
@@ -283,6 +284,77 @@ def _plural(n: int, word: str) -> str:
     return word if n == 1 else f"{word}s"
 
 
+def plural(n: int, word: str) -> str:
+    """'1 call', '3 calls'."""
+    return f"{n} {_plural(n, word)}"
+
+
+def wrap_parts(parts: Sequence[Text], width: int, sep: str = " · ") -> list[Text]:
+    """The parts joined by `sep`, each kept whole on a line of at most `width` cells (a part
+    wider than that gets a line of its own); one line when `width` is 0."""
+    lines: list[Text] = []
+    line = Text()
+    for part in parts:
+        if line.cell_len and width and line.cell_len + cell_len(sep) + part.cell_len > width:
+            lines.append(line)
+            line = Text()
+        elif line.cell_len:
+            line.append(sep)
+        line.append_text(part)
+    if line.cell_len or not lines:
+        lines.append(line)
+    return lines
+
+
+def sign_in_sentences(alerts: SignInAlerts, zone: str, now: datetime) -> list[str]:
+    """Each locked account and slowed place in words, for the alerts line (markup)."""
+    tz = ZoneInfo(zone)
+    out = []
+    for a in alerts.locked:
+        where = f" from {a.source}" if a.source else ""
+        tries = f"{plural(a.failures, 'failed sign-in')} for " if a.failures else ""
+        out.append(
+            f"[b red]{tries}'{a.username}'{where}, locked until {_clock(a.until, tz, now)}[/]"
+        )
+    for p in alerts.slowed:
+        out.append(f"[b]{plural(p.failures, 'failed sign-in')} from {p.source}: slowed[/]")
+    return out
+
+
+class SignInsTable(InPlaceTable):
+    """Accounts locked after failed sign-ins, and places whose sign-ins are slowed (audited both
+    as they happen: `login_failed`, `account_locked`, `sign_in_slowed`)."""
+
+    COLUMNS = ("Sign-in alert", "Failed", "From", "Until / last")
+    CURSOR: str = "row"
+
+    def show(self, alerts: SignInAlerts, zone: str, now: datetime) -> None:
+        tz = ZoneInfo(zone)
+        out: dict[str, tuple[Cell, ...]] = {}
+        for a in alerts.locked:
+            out[f"u{a.user_id}"] = (
+                Text(f"'{a.username}' locked", style="bold red"),
+                str(a.failures or "—"),
+                a.source or "—",
+                f"until {_clock(a.until, tz, now)}",
+            )
+        for p in alerts.slowed:
+            out[f"s{p.source}"] = (
+                Text("sign-ins slowed", style="bold"),
+                str(p.failures),
+                p.source,
+                f"last {_clock(p.last_failed_at, tz, now)}",
+            )
+        if not out:
+            out["none"] = (
+                Text("none: no account locked, no place slowed", style="dim"),
+                "",
+                "",
+                "",
+            )
+        self.sync(out)
+
+
 def figure_lines(o: OutcomeSummary, width: int) -> Text:
     """Today's figures, each kept whole: as many to a line as fit `width` (0: all on one line),
     ' · ' between them, the numbers bold."""
@@ -387,5 +459,6 @@ __all__ = [
     "InPlaceTable",
     "OutcomesPanel",
     "QueuesTable",
+    "SignInsTable",
     "reason_words",
 ]

@@ -30,6 +30,8 @@ class LockedAccount:
     user_id: int
     username: str
     until: datetime
+    source: str = ""  # where the failure that locked it came from (console@host, cli@host…)
+    failures: int = 0  # the failed sign-ins in a row that locked it
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ async def test_supervisor_lands_on_the_floor_with_queues_by_pharmacy_and_campaig
         assert campaign[:2] == ["  Refill reminder", "1"]  # the campaign and its weight
         assert campaign[2:5] == ["3", "3", "0"]
         text = visible_text(app)
-        assert "FLOOR TX1" in text and "1 calls today" in text
+        assert "FLOOR TX1" in text and "1 call today" in text
         assert "Pause/resume" in text  # the open tab's controls are in the footer
 
 
@@ -441,4 +441,4 @@ async def test_the_floor_marks_line_failures_and_follow_ups_not_delivered(tmp_pa
         await login(pilot, "sue")
         text = visible_text(app)
         assert "3 line failures today, last SIP 503" in text
-        assert "1 follow-ups not delivered" in text  # the refill request of 36 minutes ago
+        assert "1 follow-up not delivered" in text  # the refill request of 36 minutes ago

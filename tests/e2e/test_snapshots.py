@@ -1,5 +1,5 @@
 """What a person sees, as SVG snapshots (pytest-textual-snapshot): the sign-in, an agent's patient,
-the wrap-up and the floor's four tabs, each at 80×24 and 120×40.
+the wrap-up, the floor's four tabs and its sign-in alerts, each at 80×24 and 120×40.
 
 A change that alters the screen on purpose regenerates them; look at the new SVGs before committing:
 
@@ -20,7 +20,7 @@ import sys
 import time
 import types
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +138,32 @@ def test_floor_tab(snap_compare: Snap, tmp_path: Path, size: tuple[int, int], ta
         await press(pilot, tab)
 
     assert snap_compare(app_at_now(tmp_path), terminal_size=size, run_before=steady(drive))
+
+
+@SIZES
+def test_floor_sign_in_alerts(
+    snap_compare: Snap, tmp_path: Path, size: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ana's account locked by five wrong passwords from one place (slowed too), on the alerts
+    line and the Sign-ins tab (5). Lockouts run on the wall clock: here it stands at NOW too."""
+    from console.services import accounts
+    from queues.auth import authenticate
+    from queues.errors import AuthenticationFailed
+    from queues.store.db import transaction
+
+    monkeypatch.setattr(accounts, "utcnow", lambda: NOW)
+    w = floor_world(tmp_path, NOW, "snap.db")
+    for k in range(5):  # a minute apart, the last a minute ago: locked until 10:14
+        with contextlib.suppress(AuthenticationFailed), transaction(w.store.sessions) as s:
+            authenticate(
+                s, "ana", "wrong-guess", source="cli@host7", now=NOW - timedelta(minutes=5 - k)
+            )
+    app = OutreachApp(
+        Services(dataclasses.replace(w.store, clock=FixedClock(NOW, is_practice=True)))
+    )
+
+    async def drive(pilot: Pilot[Any]) -> None:
+        await login(pilot, "sue")
+        await press(pilot, "5")
+
+    assert snap_compare(app, terminal_size=size, run_before=steady(drive))
