@@ -1,7 +1,29 @@
 """Wrap-up drafts on local disk: what an agent entered survives a crash or a lost database link.
 
-A draft is written (atomically, mode 0600) before the save is sent and removed once the database
-has the attempt; the attempt's uid makes a re-send after a crash store it only once.
+The journal, as another program may read it (a kill harness, a person after a crash):
+
+- Where: `<[ui].drafts_path>/<username>/<uid>.json` for a wrap-up, one file per call (the attempt's
+  uid); the script's progress is the same format under `<drafts_path>/scripts/<username>/`, named
+  `script-<lease_token>.json`. Folders are created 0700, files 0600.
+- What: one JSON object. The keys of `queues.views.outcome.Outcome` (datetimes in ISO 8601 with
+  their offset, `actions` as a list of `{"kind", "prescription_id", "detail"}` objects):
+  `disposition` is the one shown as chosen ("" for none), `notes` the notes as typed,
+  `callback_at` the callback time when what was typed is a valid time (else null),
+  `callback_mine` the checkbox. A wrap-up's file also has `"form"`: what the form held that an
+  Outcome cannot say — `{"version": 1, "suggested": str, "callback_text": str, "seq": int}`:
+  the disposition the call suggested, the callback field exactly as typed (even half a date),
+  and a counter that grows with every version this console wrote of this draft.
+- When: the wrap-up screen asks for a write at every change (a disposition chosen, a key in the
+  notes or the callback field, a slot picked, the checkbox) through `DraftWriter.save_soon`; the
+  writer's thread writes the newest version at most `DEBOUNCE_SECONDS` after the first change it
+  has not written yet (so a field typed is on disk within about 0.3 s plus one fsync, even while
+  the agent keeps typing). Save writes the form at once (`DraftWriter.save`) before it is sent.
+- How: the new version goes to `<uid>.tmp`, is fsynced, renamed over `<uid>.json`, and the folder
+  is fsynced: a reader sees the old whole version or the new whole version, never half of one. A
+  `.tmp` left by a kill mid-write is ignored.
+- Removed: once the database has the attempt (on time or stored late); a retried send carries the
+  same uid, so the database stores it once. A draft the database refused as invalid stays: it is
+  what the agent typed, and the form shows the problem.
 """
 
 from __future__ import annotations
@@ -10,8 +32,9 @@ import json
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +42,49 @@ from typing import Any
 from queues.views.outcome import ActionRequest, Outcome
 
 _DATETIMES = {"started_at", "ended_at", "connected_at", "callback_at"}
+FORM_VERSION = 1
+# A burst of keys costs one write: the first change not yet on disk is written this long after it.
+DEBOUNCE_SECONDS = 0.3
+
+
+@dataclass(frozen=True)
+class FormState:
+    """What the wrap-up form holds beside the Outcome (see the module's docstring)."""
+
+    suggested: str = ""
+    callback_text: str = ""
+    seq: int = 0
+
+
+@dataclass(frozen=True)
+class Draft:
+    outcome: Outcome
+    form: FormState | None  # None: written before the form was journaled (or a script's)
+    written: float  # the file's modification time (time.time())
+
+
+def _outcome(raw: dict[str, Any]) -> Outcome:
+    known = {f.name for f in fields(Outcome)}
+    values: dict[str, Any] = {
+        k: (datetime.fromisoformat(v) if k in _DATETIMES and v else v)
+        for k, v in raw.items()
+        if k in known
+    }
+    # JSON gives the follow-up actions back as plain objects.
+    values["actions"] = tuple(
+        a if isinstance(a, ActionRequest) else ActionRequest(**a) for a in values.get("actions", ())
+    )
+    return Outcome(**values)
+
+
+def _form(raw: Any) -> FormState | None:
+    if not isinstance(raw, dict):
+        return None
+    return FormState(
+        suggested=str(raw.get("suggested") or ""),
+        callback_text=str(raw.get("callback_text") or ""),
+        seq=int(raw.get("seq") or 0),
+    )
 
 
 class DraftStore:
@@ -26,10 +92,12 @@ class DraftStore:
         self.dir = root / username
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
 
-    def save(self, outcome: Outcome) -> None:
-        data = {
+    def save(self, outcome: Outcome, form: FormState | None = None) -> None:
+        data: dict[str, Any] = {
             k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(outcome).items()
         }
+        if form is not None:
+            data["form"] = {"version": FORM_VERSION, **asdict(form)}
         target = self.dir / f"{outcome.uid}.json"
         tmp = target.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -38,50 +106,88 @@ class DraftStore:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
+        self._sync_dir()
+
+    def _sync_dir(self) -> None:
+        """The rename (or unlink) itself survives a power cut only once the folder is synced."""
+        fd = os.open(self.dir, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def discard(self, uid: str) -> None:
-        (self.dir / f"{uid}.json").unlink(missing_ok=True)
+        path = self.dir / f"{uid}.json"
+        if path.exists():
+            path.unlink(missing_ok=True)
+            self._sync_dir()
+
+    def load(self, uid: str) -> Draft | None:
+        """One draft by its uid, or None (none, or torn)."""
+        return self._read(self.dir / f"{uid}.json")
+
+    def _read(self, path: Path) -> Draft | None:
+        try:
+            written = path.stat().st_mtime
+            raw: dict[str, Any] = json.loads(path.read_text())
+            return Draft(_outcome(raw), _form(raw.get("form")), written)
+        except (OSError, ValueError, TypeError):
+            return None  # gone meanwhile, or a file a reader cannot use
+
+    def drafts(self) -> list[Draft]:
+        """Every draft on disk, in file-name order."""
+        return [d for p in sorted(self.dir.glob("*.json")) if (d := self._read(p)) is not None]
 
     def pending(self) -> list[Outcome]:
-        out = []
-        for path in sorted(self.dir.glob("*.json")):
-            try:
-                raw: dict[str, Any] = json.loads(path.read_text())
-                known = {f.name for f in fields(Outcome)}
-                values: dict[str, Any] = {
-                    k: (datetime.fromisoformat(v) if k in _DATETIMES and v else v)
-                    for k, v in raw.items()
-                    if k in known
-                }
-                # JSON gives the follow-up actions back as plain objects.
-                values["actions"] = tuple(
-                    a if isinstance(a, ActionRequest) else ActionRequest(**a)
-                    for a in values.get("actions", ())
-                )
-                out.append(Outcome(**values))
-            except (ValueError, TypeError):
-                continue  # a torn file from a crash mid-write: the .tmp never replaced it
-        return out
+        return [d.outcome for d in self.drafts()]
+
+
+_Job = tuple[str, Any]
 
 
 class DraftWriter:
     """Saves and discards drafts on one background thread, in the order they were asked for: the
     UI thread only enqueues (never waits on a lock or a disk), and a later save can never be
-    overwritten by an earlier one. `on_error` is called on the writer thread with a failed
-    write's OSError."""
+    overwritten by an earlier one. `save_soon` coalesces a burst of changes into one write at
+    most `debounce` seconds after the first of them. `on_error` is called on the writer thread
+    with a failed write's OSError."""
 
-    def __init__(self, store: DraftStore, on_error: Callable[[OSError], None]) -> None:
+    def __init__(
+        self,
+        store: DraftStore,
+        on_error: Callable[[OSError], None],
+        debounce: float = DEBOUNCE_SECONDS,
+    ) -> None:
         self.store = store
         self._on_error = on_error
-        self._jobs: queue.SimpleQueue[tuple[str, Outcome | str] | None] = queue.SimpleQueue()
+        self._debounce = debounce
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="draft-writer", daemon=True)
         self._thread.start()
 
-    def save(self, outcome: Outcome) -> None:
-        self._jobs.put(("save", outcome))
+    def save(self, outcome: Outcome, form: FormState | None = None) -> None:
+        """Write this version now (after what was asked before it)."""
+        self._jobs.put(("save", (outcome, form)))
+
+    def save_soon(self, outcome: Outcome, form: FormState | None = None) -> None:
+        """Write this version within `debounce` seconds of the first change not yet written; a
+        newer version asked meanwhile replaces it."""
+        self._jobs.put(("soon", (outcome, form)))
 
     def discard(self, uid: str) -> None:
         self._jobs.put(("discard", uid))
+
+    def finish(self, uid: str) -> None:
+        """The database has this draft's attempt: remove it, and ignore any later save of it (a
+        key typed while the save was on its way must not bring the draft back)."""
+        self._jobs.put(("finish", uid))
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything asked so far is on disk (from a worker: it waits on the disk).
+        False when the timeout came first."""
+        done = threading.Event()
+        self._jobs.put(("flush", done))
+        return done.wait(timeout)
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is queued, then stop (from a worker or at exit: it may wait on the disk)."""
@@ -89,14 +195,51 @@ class DraftWriter:
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            kind, what = job
+        soon: dict[str, tuple[Outcome, FormState | None]] = {}
+        finished: set[str] = set()
+        deadline: float | None = None
+        while True:
             try:
-                if kind == "save":
-                    assert isinstance(what, Outcome)
-                    self.store.save(what)
-                else:
-                    assert isinstance(what, str)
-                    self.store.discard(what)
-            except OSError as exc:
-                self._on_error(exc)
+                wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+                job = self._jobs.get(timeout=wait)
+            except queue.Empty:
+                self._write_all(soon)
+                deadline = None
+                continue
+            if job is None:
+                self._write_all(soon)
+                return
+            kind, what = job
+            if kind == "soon":
+                outcome, form = what
+                if outcome.uid not in finished:
+                    soon[outcome.uid] = what
+                    if deadline is None:
+                        deadline = time.monotonic() + self._debounce
+            elif kind == "save":
+                outcome, form = what
+                soon.pop(outcome.uid, None)
+                if outcome.uid not in finished:
+                    self._write(self.store.save, outcome, form)
+            elif kind in ("discard", "finish"):
+                soon.pop(what, None)
+                if kind == "finish":
+                    finished.add(what)
+                self._write(self.store.discard, what)
+            elif kind == "flush":
+                self._write_all(soon)
+                deadline = None
+                what.set()
+            if not soon:
+                deadline = None
+
+    def _write_all(self, soon: dict[str, tuple[Outcome, FormState | None]]) -> None:
+        for outcome, form in soon.values():
+            self._write(self.store.save, outcome, form)
+        soon.clear()
+
+    def _write(self, job: Callable[..., None], *args: Any) -> None:
+        try:
+            job(*args)
+        except OSError as exc:
+            self._on_error(exc)

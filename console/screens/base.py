@@ -18,15 +18,18 @@ if TYPE_CHECKING:
     from console.app import OutreachApp
 
 log = logging.getLogger("console.failures")
+UNREACHABLE = "the database is unreachable — your work is kept"
+BUSY = "the database is busy with another writer"
 ResultType = TypeVar("ResultType")
 
 
 def failure_message(error: BaseException | None) -> str:
     """The sentence a person reads for a worker's failure (the log gets the type and where)."""
+    # Never the database's address (host, port, user, name) on screen: the log has it.
     if isinstance(error, DatabaseBusy):
-        return f"{error} Nothing was lost."
+        return f"{BUSY}; try again in a moment — nothing was lost"
     if isinstance(error, DatabaseUnavailable):
-        return f"{error} — what you entered is kept; try again when it is back."
+        return UNREACHABLE
     if isinstance(error, OutreachError):
         return str(error)  # the domain's own sentence: a person can act on it
     if isinstance(error, SoftphoneError):
@@ -37,6 +40,9 @@ def failure_message(error: BaseException | None) -> str:
 
 def log_failure(group: str, error: BaseException | None) -> None:
     """Type and frames only: an exception's text may carry a statement's values (patient data)."""
+    if isinstance(error, DatabaseUnavailable):  # where and why, for whoever runs the database
+        log.warning("%s worker: %s", group, error)
+        return
     if error is None or isinstance(error, OutreachError):
         return  # an expected refusal, worded by the domain; the audit trail has what matters
     where = " < ".join(

@@ -31,6 +31,7 @@ from console.widgets.script_panel import ScriptDrafts, ScriptPanel
 from console.widgets.softphone_bar import SoftphoneBar
 from queues.errors import LeaseLost, WrapUpPending
 from queues.views.outcome import LINE_FAILED, Outcome, Recorded
+from queues.views.patient import PatientContext
 from queues.views.shift import Offer
 from queues.views.user import SignedInUser
 
@@ -170,6 +171,50 @@ class WorkspaceScreen(CallingScreen):
             self._line = self.outreach.services.phone_line(bars.first().post_phone_event)
             if self._line is not None:
                 self._start_phone(self._line)
+        self._reopen_wrap_ups()
+
+    # -- wrap-ups a stopped console left on this computer --------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="drafts")
+    def _reopen_wrap_ups(self) -> None:
+        """At sign-in (and after each save): a wrap-up kept on this computer (the console killed
+        with the form open) comes back as it was typed. Its claim still held: Ready resumes the
+        patient and `_show_offer` reopens the form. Its claim gone: the form opens to be saved
+        late, the call it was."""
+        assert self.shift is not None
+        for draft in self._drafts().pending():
+            if self.shift.still_holds(draft):
+                self.app.call_from_thread(self._resume_wrap_up)
+                return
+            patient = self.shift.late_wrap_up(draft)
+            self.app.call_from_thread(self._open_late_wrap_up, patient, draft)
+            return
+
+    def _resume_wrap_up(self) -> None:
+        if self.offer is None and self.phase != "claiming" and self.app.screen is self:
+            self.action_ready()
+
+    def _open_late_wrap_up(self, patient: PatientContext, draft: Outcome) -> None:
+        from console.screens.wrap_up import WrapUpScreen
+
+        if self.offer is not None or self.app.screen is not self or self.shift is None:
+            return  # after this patient's wrap-up (`_wrapped_up` looks again)
+        self.notify(
+            f"A wrap-up for {patient.full_name} was not saved before the console stopped: "
+            "save it now (it is stored late).",
+            title="Unsaved wrap-up",
+            severity="warning",
+            timeout=20,
+        )
+        self._set_agent_state("wrap_up")
+        self.app.push_screen(
+            WrapUpScreen(self.shift, patient, draft), callback=self._late_wrapped_up
+        )
+
+    def _late_wrapped_up(self, recorded: Recorded | None) -> None:
+        if recorded is None:  # closed: offered again at the next sign-in
+            self._set_agent_state("not_ready")
+        else:
+            self._reopen_wrap_ups()  # another one kept?
 
     @work(thread=True, exit_on_error=False, group="softphone")
     def _start_phone(self, line: PhoneLine) -> None:
@@ -426,6 +471,7 @@ class WorkspaceScreen(CallingScreen):
                 self._drop_offer()
             self.refresh_bindings()
             return
+        self._lease_gone = False  # stored (late if the claim was gone): nothing more to hold
         self._saved = True
         self._let_go("Saved. Press r for your next patient, or p to take a break.")
         if self._logout_seen:
@@ -518,7 +564,7 @@ class WorkspaceScreen(CallingScreen):
             self.app.call_from_thread(
                 self._lease_lost,
                 "A supervisor released this patient (or the claim ran out): "
-                "record what happened in the wrap-up; it will not be saved against this claim.",
+                "record what happened in the wrap-up; it is stored as a late call.",
             )
         if word.log_out and not self._logout_seen:
             self.app.call_from_thread(self._supervisor_logout)
@@ -542,7 +588,10 @@ class WorkspaceScreen(CallingScreen):
         self._lease_gone = True
         self.notify(message, title="Patient released", severity="error", timeout=15)
         if self.phase not in LIVE and self.app.screen is self:
-            self._drop_offer()
+            if self.call.started_at is not None:  # a call was made: it is stored, late
+                self.action_wrap_up()
+            else:
+                self._drop_offer()
 
     def _drop_offer(self) -> None:
         """Let go of a patient whose claim is gone: nothing more can be saved against it."""

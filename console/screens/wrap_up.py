@@ -1,12 +1,18 @@
 """Wrap-up: the disposition (required), notes, and a callback time when the disposition asks for one.
 
-The draft goes to local disk before it is sent, so a crash or a lost database link loses nothing;
-the attempt's uid makes a re-send store it once. Saved means stored and the lease released.
+Every change goes to the draft journal on local disk as it is made (console/drafts.py: debounced,
+fsynced, written on the draft writer's thread, never on the event loop), and the whole form once
+more before it is sent: a kill -9, a crash or a lost database link loses nothing, and the attempt's
+uid makes a re-send store it once. A console restarted on a held patient reopens the form as it was
+typed. Saved means stored and the lease released; a save whose claim is gone is stored late (the
+call it was, marked late) and the agent is told so. A disposition list that could not be read (the
+database away) is read again every few seconds until it comes.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,10 +27,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
-from console.drafts import DraftStore
+from console.drafts import DraftStore, DraftWriter, FormState
 from console.screens.base import WorkerFailures
 from console.widgets.footer import Footer
-from queues.errors import InvalidOutcome, LeaseLost
+from queues.errors import InvalidOutcome
 from queues.views.outcome import (
     LINE_FAILED,
     ActionRequest,
@@ -40,6 +46,16 @@ if TYPE_CHECKING:
     from console.services.agent_shift import AgentShift
 
 CALLBACK_FORMAT = "%Y-%m-%d %H:%M"
+# A list the database could not give is asked for again this often, until it comes.
+RELOAD_SECONDS = 3.0
+STORED_LATE = (
+    "Stored late: this patient's claim had run out (or a supervisor released them), so the call "
+    "is stored as it was, marked late. Nothing was lost."
+)
+
+# The last form typed for each claim (lease token) in this process: a wrap-up closed with Escape
+# and opened again carries on with what was typed, under the same attempt uid (one draft file).
+_TYPED: dict[str, tuple[Outcome, FormState]] = {}
 
 
 class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
@@ -62,9 +78,13 @@ class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
                 a if isinstance(a, ActionRequest) else ActionRequest(**a) for a in draft.actions
             ),
         )
+        self.form = FormState(suggested=self.draft.disposition)
         self.suggested = draft.disposition or None
         self.options: dict[str, DispositionOption] = {}
         self.chosen: str | None = draft.disposition or None
+        self._writer: DraftWriter | None = None
+        self._sent = False  # stored: a change after that is not journaled
+        self._unread: set[str] = set()  # lists not read (the database away): "options", …
         # Callback times are the patient's: what they say on the phone is their own clock.
         self.zone = ZoneInfo(patient.timezone or patient.pharmacy.timezone)
         self.slots: tuple[datetime, ...] = ()
@@ -76,7 +96,48 @@ class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
         assert isinstance(self.app, OutreachApp)
         return self.app
 
+    def _drafts(self) -> DraftStore:
+        root = Path(self.outreach.services.settings.ui.drafts_path)
+        return DraftStore(root, self.shift.user.username)
+
+    def _carry_on(self) -> None:
+        """Take up what was typed before for this claim: in this process (the wrap-up closed with
+        Escape and opened again), or in the journal (a console restarted on a held patient)."""
+        fresh = self.draft
+        if fresh.disposition == LINE_FAILED:
+            return  # recorded by the console itself, not typed
+        typed = _TYPED.get(fresh.lease_token)
+        if typed is None:
+            saved = self._drafts().load(fresh.uid)  # a small file, there only when resuming
+            if saved is None or saved.form is None:
+                return
+            typed = (saved.outcome, saved.form)
+        outcome, form = typed
+        if outcome.uid == fresh.uid:  # the very draft: as it was
+            suggested, disposition = form.suggested, outcome.disposition
+        else:  # the call went on: its new suggestion, unless the agent had chosen another
+            agent_chose = outcome.disposition != form.suggested
+            suggested = fresh.disposition
+            disposition = outcome.disposition if agent_chose else fresh.disposition
+        self.draft = dataclasses.replace(
+            fresh,
+            uid=outcome.uid,
+            disposition=disposition,
+            notes=outcome.notes,
+            callback_at=outcome.callback_at,
+            callback_mine=outcome.callback_mine,
+        )
+        self.form = dataclasses.replace(form, suggested=suggested)
+        self.suggested = suggested or None
+        self.chosen = disposition or None
+
+    def _callback_text(self) -> str:
+        if self.form.callback_text or self.draft.callback_at is None:
+            return self.form.callback_text
+        return f"{self.draft.callback_at.astimezone(self.zone):{CALLBACK_FORMAT}}"
+
     def compose(self) -> ComposeResult:
+        self._carry_on()
         with Vertical(id="wrap-up-box"):
             yield Static(f"Wrap-up — {self.patient.full_name}", id="wrap-up-title")
             if self.ended:
@@ -93,8 +154,14 @@ class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
                     with Vertical(id="callback-fields"):
                         yield Label(self._callback_label(), id="callback-label")
                         yield OptionList(id="callback-slots")
-                        yield Input(id="callback-at", placeholder=self._placeholder())
-                        yield Checkbox("Only I call back (mine)", value=True, id="callback-mine")
+                        yield Input(
+                            self._callback_text(), id="callback-at", placeholder=self._placeholder()
+                        )
+                        yield Checkbox(
+                            "Only I call back (mine)",
+                            value=self.draft.callback_mine,
+                            id="callback-mine",
+                        )
             # Docked at the box's foot: a long message never pushes Save off a small screen
             # (the form above scrolls instead).
             with Vertical(id="wrap-up-foot"):
@@ -105,8 +172,59 @@ class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._writer = DraftWriter(self._drafts(), self._not_kept)
+        self._journal()  # the call's facts and the suggestion, from the moment the form opens
         self._load_options()
         self._load_callback_times()
+
+    def on_unmount(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:  # writes what is queued: joins a thread, never on the event loop
+            threading.Thread(target=writer.close, name="wrap-up-drafts", daemon=True).start()
+
+    # -- the journal: every change, as it is made -----------------------------------------------
+    def _typed(self) -> tuple[Outcome, FormState]:
+        """The form as it stands, valid or not: what the journal keeps."""
+        raw = self.query_one("#callback-at", Input).value
+        try:
+            callback_at: datetime | None = datetime.strptime(raw.strip(), CALLBACK_FORMAT).replace(
+                tzinfo=self.zone
+            )
+        except ValueError:
+            callback_at = None
+        outcome = dataclasses.replace(
+            self.draft,
+            disposition=self.chosen or "",
+            notes=self.query_one("#notes", TextArea).text,
+            callback_at=callback_at,
+            callback_mine=self.query_one("#callback-mine", Checkbox).value,
+        )
+        self.form = dataclasses.replace(self.form, callback_text=raw, seq=self.form.seq + 1)
+        return outcome, self.form
+
+    def _journal(self, now: bool = False) -> None:
+        if self._writer is None or self._sent:
+            return
+        outcome, form = self._typed()
+        _TYPED[outcome.lease_token] = (outcome, form)
+        if now:
+            self._writer.save(outcome, form)
+        else:
+            self._writer.save_soon(outcome, form)
+
+    @on(TextArea.Changed, "#notes")
+    @on(Input.Changed, "#callback-at")
+    @on(Checkbox.Changed, "#callback-mine")
+    def _changed(self) -> None:
+        self._journal()
+
+    def _not_kept(self, error: OSError) -> None:  # on the draft writer's thread
+        self.app.call_from_thread(
+            self.notify,
+            f"The wrap-up is not kept on this computer ({error.strerror or error}): save it soon.",
+            severity="error",
+            timeout=15,
+        )
 
     def _callback_label(self) -> str:
         abbr = f"{self.slots[0] if self.slots else self.shift.now.astimezone(self.zone):%Z}"
@@ -121,12 +239,24 @@ class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
         tomorrow = self.shift.now.astimezone(self.zone).date() + timedelta(days=1)
         return f"{datetime.combine(tomorrow, time(10)):{CALLBACK_FORMAT}}"
 
+    def _retry_lists(self) -> None:
+        """The database was away when the form opened: ask again, every few seconds until it
+        answers (a timer; the form works meanwhile)."""
+        if not self._unread or not self.is_attached or self._sent:
+            return
+        if "options" in self._unread:
+            self._load_options()
+        if "callback-times" in self._unread:
+            self._load_callback_times()
+        self.set_timer(RELOAD_SECONDS, self._retry_lists)
+
     @work(thread=True, exit_on_error=False, group="callback-times")
     def _load_callback_times(self) -> None:
         times = self.shift.callback_times(self.patient.id)
         self.app.call_from_thread(self._show_callback_times, times)
 
     def _show_callback_times(self, times: CallbackTimes) -> None:
+        self._unread.discard("callback-times")
         self.zone = ZoneInfo(times.zone)
         self.slots = tuple(at.astimezone(self.zone) for at in times.slots)
         today = self.shift.now.astimezone(self.zone).date()
@@ -155,6 +285,9 @@ class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
         self.app.call_from_thread(self._show_options, dispositions)
 
     def _show_options(self, dispositions: tuple[DispositionOption, ...]) -> None:
+        if "options" in self._unread:  # back: the message about the list goes
+            self._unread.discard("options")
+            self.query_one("#wrap-up-error", Static).update("")
         # A line failure is recorded by the console, never chosen by the agent (unless this very
         # draft is one, kept because the database was away).
         dispositions = tuple(
@@ -162,6 +295,7 @@ class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
         )
         self.options = {d.code: d for d in dispositions}
         option_list = self.query_one("#disposition", OptionList)
+        option_list.clear_options()
         option_list.add_options(
             Option(f"{'●' if d.reached else '○'} {d.label}", id=d.code) for d in dispositions
         )
@@ -173,6 +307,7 @@ class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
     @on(OptionList.OptionSelected, "#disposition")
     def _choose(self, event: OptionList.OptionSelected) -> None:
         self.chosen = event.option.id
+        self._journal()
         self._show_chosen()
         next_field = "#callback-slots" if self._needs_callback() else "#notes"
         self.query_one(next_field).focus()
@@ -229,37 +364,54 @@ class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
         except InvalidOutcome as exc:
             self._invalid(exc)
             return
+        if self._writer is None:
+            return
         self.query_one("#save", Button).disabled = True
         self.query_one("#wrap-up-error", Static).update("Saving…")
-        self._save(outcome)
+        _TYPED[outcome.lease_token] = (outcome, self.form)
+        self._save(outcome, self.form, self._writer)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="wrap-up")
-    def _save(self, outcome: Outcome) -> None:
-        drafts = DraftStore(
-            Path(self.outreach.services.settings.ui.drafts_path), self.shift.user.username
-        )
-        drafts.save(outcome)
-        try:
-            recorded = self.shift.record(outcome)
-        except InvalidOutcome:
-            drafts.discard(outcome.uid)  # the form is at fault: the agent corrects it on screen
-            raise
-        drafts.discard(outcome.uid)
+    def _save(self, outcome: Outcome, form: FormState, writer: DraftWriter) -> None:
+        # On disk before it is sent (after every version typed before it); a draft the database
+        # refuses as invalid stays there: it is what the agent typed, and the form says why.
+        writer.save(outcome, form)
+        writer.flush()
+        recorded = self.shift.record(outcome)
+        self._sent = True
+        writer.finish(outcome.uid)
+        _TYPED.pop(outcome.lease_token, None)
+        for other in writer.store.drafts():  # earlier forms of this claim: this save answers them
+            if other.outcome.lease_token == outcome.lease_token:
+                writer.finish(other.outcome.uid)
+        writer.flush()  # gone from disk before the screen goes: nothing offers it again
+        if recorded.late:
+            self.app.call_from_thread(
+                self.app.notify, STORED_LATE, title="Stored late", severity="warning", timeout=20
+            )
         self.app.call_from_thread(self.dismiss, recorded)
 
     def worker_failed(self, group: str, error: BaseException | None, message: str) -> None:
+        # The database away reads "the database is unreachable — your work is kept", never its
+        # address (console.screens.base.failure_message); the log has the rest.
+        message = message if message.endswith(".") else f"{message}."
+        if group in ("options", "callback-times"):
+            if not self._unread:
+                self.set_timer(RELOAD_SECONDS, self._retry_lists)
+            self._unread.add(group)
         if group == "options":
-            self._error(f"Cannot load dispositions: {message}")
+            self._error(
+                f"The disposition list could not be read: {message} It loads by itself when "
+                "the database answers."
+            )
         elif group == "callback-times":  # free entry still works; the save checks the time
             self.query_one("#callback-label", Label).update(
-                f"Callback (patient's time, YYYY-MM-DD HH:MM) — no open times shown: {message}"
+                "Callback (patient's time, YYYY-MM-DD HH:MM) — no open times shown yet"
             )
         elif isinstance(error, InvalidOutcome):
             self._invalid(error)
-        elif isinstance(error, LeaseLost):
-            self._error(f"{message} Nothing was saved. Press Escape to let this patient go.")
         else:  # the database away, a dropped connection: the draft is kept on this computer
-            self._error(f"Not saved yet — {message} Press ctrl+s to retry.")
+            self._error(f"Not saved yet: {message} Press ctrl+s to retry.")
 
     def _invalid(self, exc: InvalidOutcome) -> None:
         targets = {"disposition": "#disposition", "callback_at": "#callback-at", "notes": "#notes"}

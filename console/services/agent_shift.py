@@ -20,6 +20,7 @@ from queues.floor import agents, controls
 from queues.outcomes import disposition_options, record_outcome
 from queues.store.db import reading, transaction
 from queues.views.outcome import CallbackTimes, DispositionOption, Outcome, Recorded
+from queues.views.patient import PatientContext
 from queues.views.shift import Offer
 from queues.views.user import PauseOption, SignedInUser
 
@@ -162,6 +163,25 @@ class AgentShift:
             agents.set_state(session, self.user.id, "ready", self.now)
         self.offer = None
         return recorded
+
+    def still_holds(self, draft: Outcome) -> bool:
+        """Whether a wrap-up draft's claim is still this console's to resume (Ready gives the
+        patient back, and the workspace reopens the draft); if not, the draft is saved late."""
+        with reading(self._store.sessions) as session:
+            return controls.lease_still_held(session, draft.patient_id, draft.lease_token)
+
+    def late_wrap_up(self, draft: Outcome) -> PatientContext:
+        """The patient of a wrap-up draft whose claim is gone (a console killed, the lease run out
+        or released meanwhile): what the wrap-up shows while it is saved late (an audited view)."""
+        now = self.now
+        with transaction(self._store.sessions) as session:
+            return load_patient_context(
+                session,
+                draft.patient_id,
+                user_id=self.user.id,
+                pharmacy_ids=self.user.pharmacy_ids,
+                today=now.date(),
+            )
 
     def supervisor_check(self) -> SupervisorWord:
         """Polled by the workspace: has a supervisor asked this session to sign out, has the

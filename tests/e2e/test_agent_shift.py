@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -161,7 +162,8 @@ async def test_two_consoles_never_get_the_same_patient(tmp_path: Path) -> None:
 async def test_console_killed_mid_save_reopens_the_wrap_up_with_what_was_entered(
     tmp_path: Path,
 ) -> None:
-    """The draft reaches disk before the database; a restarted console finds it again."""
+    """The draft reaches disk as it is typed, before the database; a restarted console finds it
+    again (a real kill -9 is in tests/e2e/test_typed_drafts.py)."""
     from console.drafts import DraftStore
 
     w = world(tmp_path)
@@ -176,13 +178,15 @@ async def test_console_killed_mid_save_reopens_the_wrap_up_with_what_was_entered
 
         await choose_disposition(pilot, "voicemail")
         wrap.query_one("#notes", TextArea).text = "Asked us to call after her shift"
-        outcome = wrap._collect()
-        # What the save worker writes first; the "crash" comes before the database write.
-        DraftStore(tmp_path / "drafts", "ana").save(outcome)
+        await settle(pilot)
+        assert wrap._writer is not None
+        assert await asyncio.to_thread(wrap._writer.flush, 10)
+        # On disk already, before Save: the "crash" comes before the database write.
+        (draft,) = DraftStore(tmp_path / "drafts", "ana").pending()
+        assert draft.notes == "Asked us to call after her shift"
     restarted = OutreachApp(w.services)
     async with restarted.run_test(size=(120, 40)) as pilot:
-        await login(pilot, "ana")
-        await press(pilot, "r")
+        await login(pilot, "ana")  # the held patient comes back with the form, no key needed
         wrap = restarted.screen
         assert isinstance(wrap, WrapUpScreen)
         assert "Asked us to call after her shift" in visible_text(restarted)
