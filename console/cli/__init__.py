@@ -34,6 +34,7 @@ def _optional_groups() -> None:
         "outbox",
         "imports",
         "pharmacy",
+        "campaigns",
         "audit",
         "users",
     ):
