@@ -35,10 +35,13 @@ class OutreachApp(App[int]):
     ]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, signed_in_as: SignedInUser | None = None) -> None:
         super().__init__()
         self.services = services
         self.user: SignedInUser | None = None
+        # `outreach serve` signed this user in already (a one-time ticket): no login screen, and
+        # signing out ends this console (the browser's session with it).
+        self._served_user = signed_in_as
         self._last_input = time.monotonic()
         self._idle_timer_started = False
         self._courier: OutboxCourier | None = None
@@ -49,7 +52,11 @@ class OutreachApp(App[int]):
         self.theme = self.services.settings.ui.theme
         if self.services.settings.ui.keymap:
             self.set_keymap(dict(self.services.settings.ui.keymap))
-        self.push_screen(LoginScreen())
+        if self._served_user is not None:
+            self.push_screen(Screen())  # a blank first screen, which signing in replaces
+            self.signed_in(self._served_user)
+        else:
+            self.push_screen(LoginScreen())
         self.set_interval(15, self._check_idle)
         # The console's presence beat: a console that dies shows its agent offline in a lease.
         lease = self.services.settings.queue.lease_seconds
@@ -84,6 +91,9 @@ class OutreachApp(App[int]):
 
         self.user = None
         self.sub_title = ""
+        if self._served_user is not None:
+            self.exit()
+            return
         if isinstance(self.screen, LockScreen):  # a supervisor's sign-out while locked
             # From the app's own queue, never as a screen's callback: `call_after_refresh` ran
             # the switch inside the workspace's message pump, and switching the workspace away
@@ -95,8 +105,10 @@ class OutreachApp(App[int]):
     async def _unlock_to_sign_in(self) -> None:
         from console.screens.login import LoginScreen
 
-        await self.pop_screen()  # the lock
-        await self.switch_screen(LoginScreen())  # the workspace beneath it
+        # The lock, and anything the agent had open under it (a wrap-up): down to the workspace.
+        while len(self.screen_stack) > 2:
+            await self.pop_screen()
+        await self.switch_screen(LoginScreen())  # the workspace
 
     def _present(self) -> None:
         user = self.user

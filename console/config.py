@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from console.serve.settings import RANGES as SERVE_RANGES
+from console.serve.settings import ServeSettings, check_serve
 from console.supervisor_settings import FloorSettings, ReportSettings
 from queues.errors import ConfigError
 from queues.imports.settings import ImportSettings
@@ -114,6 +116,7 @@ class Settings:
     report: ReportSettings = field(default_factory=ReportSettings)
     imports: ImportSettings = field(default_factory=ImportSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
     source: str = field(default="(defaults)", compare=False)
 
 
@@ -262,6 +265,7 @@ RANGES: dict[str, tuple[int, int]] = {
     "sip.dial_timeout_seconds": (5, 300),
     "sip.register_expires": (60, 86400),
     "audit.retention_years": (6, 100),
+    **SERVE_RANGES,
 }
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -283,6 +287,7 @@ def _check_values(settings: Settings, source: str) -> None:
     ):
         if value not in allowed:
             raise ConfigError(source, key, f"expected one of {', '.join(allowed)}, got {value!r}")
+    check_serve(settings.serve, source)
     ca = settings.sip.tls_ca_file
     if ca and not Path(ca).is_file():
         raise ConfigError(source, "sip.tls_ca_file", f"no such file: {ca}")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from console.config import settings_from_args, setup_logging
 from queues.errors import OutreachError
-from queues.views.user import ROLES
+from queues.views.user import ROLES, SignedInUser
 
 if TYPE_CHECKING:  # the domain and the database load when a command runs, not to print --help
     from console.services.store import Store
@@ -132,15 +132,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_console(args: argparse.Namespace) -> int:
-    return _run_app(services_for(args))
+    from console.serve.ticket import served_user
+
+    store = services_for(args)
+    # Started by `outreach serve` for a signed-in browser: its ticket signs the user in.
+    return _run_app(store, served_user(store))
 
 
-def _run_app(store: Store) -> int:
+def _run_app(store: Store, served: tuple[SignedInUser, str] | None = None) -> int:
     from console.app import OutreachApp
     from console.services.container import Services
 
     services = Services(store)
-    app = OutreachApp(services)
+    if served is not None:
+        services.accounts.source = served[1]  # the browser's address, for the lock's re-checks
+    app = OutreachApp(services, served[0] if served else None)
     try:
         app.run()
     finally:
