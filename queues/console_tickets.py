@@ -55,9 +55,7 @@ def issue_console_ticket(session: Session, user_id: int, source: str, now: datet
     return ticket
 
 
-def redeem_console_ticket(
-    session: Session, ticket: str, now: datetime
-) -> tuple[SignedInUser, str]:
+def redeem_console_ticket(session: Session, ticket: str, now: datetime) -> tuple[SignedInUser, str]:
     """The ticket's user and sign-in source; the ticket is gone after this, whatever the answer.
     TicketRefused (audited and committed) when it is unknown, used, expired, or its user is
     inactive or locked."""
