@@ -510,7 +510,8 @@ class FloorScreen(OutreachScreen[None]):
         floor = self.floor
         assert floor is not None
         self._confirm(
-            f"Sign [b]{name}[/] out?\nTheir console signs out after the current wrap-up.",
+            f"Sign [b]{name}[/] out?\nTheir console signs out after the current wrap-up; a "
+            "locked console at once, its patient back in the queue.",
             "Log out agent",
             lambda: floor.log_out_agent(agent_id, name),
         )

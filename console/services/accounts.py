@@ -78,6 +78,13 @@ class Accounts:
         with transaction(self._store.sessions) as session:
             return agents.release_on_lock(session, user.id, self._store.clock.now())
 
+    def sign_out_if_asked(self, user: SignedInUser) -> bool:
+        """A locked console's poll: a supervisor asked it to sign out, so it has (the patient back
+        in the queue, the agent offline); False if no one asked."""
+        with transaction(self._store.sessions) as session:
+            done, _ = agents.sign_out_locked(session, user.id, self._store.clock.now())
+            return done
+
     def is_demo(self) -> bool:
         with reading(self._store.sessions) as session:
             seed = session.scalar(select(DemoSetting.value).where(DemoSetting.key == "demo_seed"))

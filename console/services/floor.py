@@ -117,7 +117,10 @@ class Floor:
     def log_out_agent(self, agent_id: int, name: str) -> str:
         with transaction(self._store.sessions) as session:
             controls.request_logout(session, self.user, agent_id, self._store.clock.now())
-        return f"{name}'s console will sign out after their current wrap-up"
+        return (
+            f"{name}'s console will sign out after their current wrap-up "
+            "(a locked one at its next check, its patient back in the queue)"
+        )
 
     def do_not_call(self, what: str) -> str:
         """A phone number or a patient's MRN (CODE:MRN) to do-not-call."""

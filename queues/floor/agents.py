@@ -21,6 +21,7 @@ __all__ = [
     "present",
     "release_on_lock",
     "set_state",
+    "sign_out_locked",
 ]
 
 
@@ -85,7 +86,9 @@ def clear_silent(session: Session, now: datetime, lease_seconds: int) -> int:
     return len(silent)
 
 
-def release_on_lock(session: Session, user_id: int, now: datetime) -> int | None:
+def release_on_lock(
+    session: Session, user_id: int, now: datetime, action: str = "release_on_lock"
+) -> int | None:
     """The console stayed locked past its grace: the patient it holds goes back to the queue
     (claimable at once; the agent's draft wrap-up stays on their disk). The patient released."""
     entry = session.scalar(
@@ -104,5 +107,21 @@ def release_on_lock(session: Session, user_id: int, now: datetime) -> int | None
     entry.lease_expires_at = None
     entry.claimed_at = None
     entry.available_at = now
-    record(session, "release_on_lock", user_id=user_id, patient_id=entry.patient_id)
+    record(session, action, user_id=user_id, patient_id=entry.patient_id)
     return entry.patient_id
+
+
+def sign_out_locked(session: Session, user_id: int, now: datetime) -> tuple[bool, int | None]:
+    """A locked console's check (its agent cannot finish a wrap-up until unlocked): has a
+    supervisor asked it to sign out? If so, at once: the patient it holds goes back to the queue
+    (the draft stays on the agent's disk), the agent goes offline, the request is done. Whether
+    it signed out, and the patient released."""
+    state = session.scalar(
+        select(AgentState).where(AgentState.user_id == user_id).with_for_update()
+    )
+    if state is None or state.logout_requested_at is None:
+        return False, None
+    patient_id = release_on_lock(session, user_id, now, "release_on_sign_out")
+    set_state(session, user_id, "offline", now)
+    state.logout_requested_at = None
+    return True, patient_id
