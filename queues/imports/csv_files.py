@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from queues.adherence.supply import MAX_DAYS_SUPPLY
-from queues.imports.digests import LineDigests
 from queues.imports.fhir import e164
 from queues.imports.records import (
     Batch,
@@ -72,7 +71,6 @@ def read_csv(
     path: Path,
     default_days_supply: int,
     advance: Callable[[int], None] = lambda _n: None,
-    digests: LineDigests | None = None,
 ) -> CsvResult:
     if kind not in COLUMNS:
         raise SourceUnreadable(f"{kind}: not one of {', '.join(KINDS)}")
@@ -102,16 +100,11 @@ def read_csv(
                 f" required; {', '.join(optional)} optional)"
             )
         index = {name: i for i, name in enumerate(header)}
-        if digests is not None:
-            digests.start(header)
         line = 1
         try:
             for values in rows:
                 line = rows.line_num
-                joined = "\x1f".join(values)  # the values as one text: its length, its digest
-                advance(len(joined) + 1)
-                if digests is not None and digests.unchanged(joined):
-                    continue  # stored as this very line made it (queues.imports.digests)
+                advance(sum(len(v) for v in values) + len(values))
                 if not any(v.strip() for v in values):
                     continue
                 if len(values) != len(header):
@@ -128,8 +121,6 @@ def read_csv(
                     errors.append(ImportRowError(where, line, bad.field, bad.why))
                     continue
                 origins[(kind, key)] = (where, line)
-                if digests is not None:
-                    digests.note(key)
         except UnicodeDecodeError as error:
             raise SourceUnreadable(f"{where}:{line + 1}: not UTF-8 ({error.reason})") from None
         except csv.Error as error:
