@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from queues.adherence.supply import MAX_DAYS_SUPPLY
+from queues.imports.digests import LineDigests
 from queues.imports.fhir import e164
 from queues.imports.records import (
     Batch,
@@ -71,6 +72,7 @@ def read_csv(
     path: Path,
     default_days_supply: int,
     advance: Callable[[int], None] = lambda _n: None,
+    digests: LineDigests | None = None,
 ) -> CsvResult:
     if kind not in COLUMNS:
         raise SourceUnreadable(f"{kind}: not one of {', '.join(KINDS)}")
@@ -100,11 +102,16 @@ def read_csv(
                 f" required; {', '.join(optional)} optional)"
             )
         index = {name: i for i, name in enumerate(header)}
+        if digests is not None:
+            digests.start(header)
         line = 1
         try:
             for values in rows:
                 line = rows.line_num
-                advance(sum(len(v) for v in values) + len(values))
+                joined = "\x1f".join(values)  # the values as one text: its length, its digest
+                advance(len(joined) + 1)
+                if digests is not None and digests.unchanged(joined):
+                    continue  # stored as this very line made it (queues.imports.digests)
                 if not any(v.strip() for v in values):
                     continue
                 if len(values) != len(header):
@@ -121,6 +128,8 @@ def read_csv(
                     errors.append(ImportRowError(where, line, bad.field, bad.why))
                     continue
                 origins[(kind, key)] = (where, line)
+                if digests is not None:
+                    digests.note(key)
         except UnicodeDecodeError as error:
             raise SourceUnreadable(f"{where}:{line + 1}: not UTF-8 ({error.reason})") from None
         except csv.Error as error:

@@ -18,14 +18,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from queues.building.build import build_queues
 from queues.errors import OutreachError
 from queues.imports.csv_files import read_csv
+from queues.imports.digests import TABLES, DuplicateLine, LineDigests
 from queues.imports.fhir import FhirReader
 from queues.imports.fhir_files import files_of, read_file
 from queues.imports.fhir_server import FhirServer
 from queues.imports.records import Batch, ImportFailed, ImportRowError, Rejected
 from queues.imports.settings import ImportSettings
-from queues.imports.store import StoreResult, store_batch, unresolved_errors
+from queues.imports.store import StoreResult, store_batch, stored_digests, unresolved_errors
 from queues.settings import QueueSettings
-from queues.store.db import transaction
+from queues.store.db import reading, transaction
 from queues.store.models import Pharmacy
 
 
@@ -141,6 +142,7 @@ def import_batch(
     origins: dict[tuple[str, str], tuple[str, int]] | None = None,
     skip_bad_rows: bool = False,
     on_stored: Callable[[StoreResult], None] = lambda _r: None,
+    digests: LineDigests | None = None,
 ) -> ImportSummary:
     """Store and rebuild in one transaction. A reference the database cannot match (a fill for
     an unknown patient) fails the import unless `skip_bad_rows`, then it is reported."""
@@ -149,7 +151,7 @@ def import_batch(
         pid = pharmacy_id(session, pharmacy_code)
         conn = session.connection()
         stored_at = time.perf_counter()
-        result = store_batch(conn, pid, batch, progress.advance)
+        result = store_batch(conn, pid, batch, progress.advance, digests)
         stored_s = time.perf_counter() - stored_at
         if result.unresolved:
             errors = unresolved_errors(result, origins or {})
@@ -214,28 +216,40 @@ def import_csv(
 ) -> ImportSummary:
     started = time.perf_counter()
     progress = progress or NoProgress()
-    with transaction(sessions) as session:
-        pharmacy_id(session, pharmacy_code)  # a wrong code fails before the file is read
+    with reading(sessions) as session:
+        pid = pharmacy_id(session, pharmacy_code)  # a wrong code fails before the file is read
+        # The lines stored as they are are passed over (queues.imports.digests).
+        stored = (
+            stored_digests(session.connection(), pid, TABLES[kind]) if kind in TABLES else set()
+        )
     try:
         size = path.stat().st_size
     except OSError:
         size = None
-    progress.start("reading", size)
-    read = read_csv(kind, path, settings.default_days_supply, progress.advance)
-    if read.errors and not skip_bad_rows:
-        raise ImportFailed(read.errors)
-    read.batch.rejected.extend(_rejected(read.errors))
-    return import_batch(
-        sessions,
-        pharmacy_code,
-        read.batch,
-        now,
-        queue_settings,
-        progress,
-        started=started,
-        origins=read.origins,
-        skip_bad_rows=skip_bad_rows,
-    )
+    for again in (False, True):
+        digests = None if again else LineDigests(kind, stored, settings.default_days_supply)
+        progress.start("reading", size)
+        read = read_csv(kind, path, settings.default_days_supply, progress.advance, digests)
+        if read.errors and not skip_bad_rows:
+            raise ImportFailed(read.errors)
+        read.batch.rejected.extend(_rejected(read.errors))
+        try:
+            return import_batch(
+                sessions,
+                pharmacy_code,
+                read.batch,
+                now,
+                queue_settings,
+                progress,
+                started=started,
+                origins=read.origins,
+                skip_bad_rows=skip_bad_rows,
+                digests=digests,
+            )
+        except DuplicateLine:
+            if again:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _rejected(errors: list[ImportRowError]) -> list[Rejected]:

@@ -18,6 +18,7 @@ import orjson
 from sqlalchemy import Connection, bindparam, column, table, update
 from sqlalchemy.exc import DBAPIError
 
+from queues.imports.digests import DuplicateLine, LineDigests
 from queues.imports.records import Batch, ImportRowError, Rejected
 
 # The columns an import writes, per table, with the PostgreSQL type a binary COPY sends each as.
@@ -59,6 +60,9 @@ FILL_COLUMNS = (
 CONDITION_COLUMNS = (("code", "text"), ("display", "text"))
 IMMUNIZATION_COLUMNS = (("vaccine", "text"), ("given_on", "date"))
 PHONE_COLUMNS = (("kind", "text"), ("rank", "int4"))
+DIGEST = (
+    ("source_digest", "int8"),
+)  # the CSV line a row was written from (queues.imports.digests)
 
 
 @dataclass
@@ -82,21 +86,26 @@ def store_batch(
     pharmacy_id: int,
     batch: Batch,
     advance: Callable[[int], None] = lambda _n: None,
+    digests: LineDigests | None = None,
 ) -> StoreResult:
+    """`digests`: of the CSV file the batch was read from; the lines it passed over are stored
+    as they are, and every row written keeps the digest of its line."""
     out = StoreResult(rejected=list(batch.rejected))
-    w = _Writer(conn)
+    w = _Writer(conn, digests)
     # Only the rows of the patients this batch names are read back to compare: a small file
     # costs as little as it is, whatever the size of the pharmacy.
     _set_import_scope(conn, _patients_named(batch))
     mine = f"pharmacy_id = {int(pharmacy_id)} AND mrn IN (SELECT mrn FROM {IMPORT_SCOPE})"
     # Patients: by MRN within the pharmacy.
     stored = {
-        mrn: (pid, tuple(values))
-        for pid, mrn, *values in w.rows(
-            f"SELECT id, mrn, {_names(PATIENT_COLUMNS)} FROM patients WHERE {mine}"
+        mrn: (pid, tuple(values), digest)
+        for pid, digest, mrn, *values in w.rows(
+            f"SELECT id, source_digest, mrn, {_names(PATIENT_COLUMNS)} FROM patients WHERE {mine}"
         )
     }
-    new, changed = [], []
+    new: list[tuple[Any, ...]] = []
+    if digests is not None and digests.kind == "patients":
+        out.patients_unchanged += len(digests.passed)
     for mrn, p in batch.patients.items():
         values = w.values(
             PATIENT_COLUMNS,
@@ -106,11 +115,11 @@ def store_batch(
                 p.caregiver_authorized, p.consent_to_call, p.tobacco_use, p.hospice, p.esrd,
             ),
         )  # fmt: skip
+        line = w.line("patients", mrn)
         have = stored.get(mrn)
         if have is None:
-            new.append((pharmacy_id, mrn, *values, False, False))
-        elif have[1] != values:
-            changed.append((have[0], values))
+            new.append((pharmacy_id, mrn, *values, False, False, line))
+        elif w.sort("patients", have[0], have[1], have[2], values, line):
             out.changed_patients.add(have[0])
         else:
             out.patients_unchanged += 1
@@ -122,11 +131,12 @@ def store_batch(
             *PATIENT_COLUMNS,
             ("do_not_call", "bool"),
             ("med_sync_enrolled", "bool"),
+            *DIGEST,
         ),
         new,
     )
-    w.update("patients", PATIENT_COLUMNS, changed)
-    out.patients_created, out.patients_updated = len(new), len(changed)
+    updated = w.flush("patients", PATIENT_COLUMNS)
+    out.patients_created, out.patients_updated = len(new), updated
     advance(len(batch.patients))
     patient_ids = {mrn: pid for pid, mrn in w.rows(f"SELECT id, mrn FROM patients WHERE {mine}")}
     out.changed_patients.update(patient_ids[row[1]] for row in new)
@@ -142,24 +152,25 @@ def store_batch(
     # Phones: by (patient, number); a number the source no longer lists is kept with its flags.
     if batch.phones:
         have_phones = {
-            (pid, number): (phone_id, (kind, rank))
-            for phone_id, pid, number, kind, rank in w.rows(
-                f"SELECT id, patient_id, number, kind, rank FROM phones WHERE {in_pharmacy}"
+            (pid, number): (phone_id, (kind, rank), digest)
+            for phone_id, digest, pid, number, kind, rank in w.rows(
+                "SELECT id, source_digest, patient_id, number, kind, rank FROM phones "
+                f"WHERE {in_pharmacy}"
             )
         }
-        new, changed = [], []
+        new = []
         for mrn, phones in batch.phones.items():
             for ph in phones:
-                pid = patient_of("phones", f"{mrn}|{ph.number}", mrn)
+                key = f"{mrn}|{ph.number}"
+                pid = patient_of("phones", key, mrn)
                 if pid is None:
                     continue
-                values = (ph.kind, ph.rank)
+                values, line = (ph.kind, ph.rank), w.line("phones", key)
                 found = have_phones.get((pid, ph.number))
                 if found is None:
-                    new.append((pid, ph.number, *values, False, False))
+                    new.append((pid, ph.number, *values, False, False, line))
                     out.changed_patients.add(pid)
-                elif found[1] != values:
-                    changed.append((found[0], values))
+                elif w.sort("phones", *found, values, line):
                     out.changed_patients.add(pid)
         w.insert(
             "phones",
@@ -169,25 +180,25 @@ def store_batch(
                 *PHONE_COLUMNS,
                 ("wrong_number", "bool"),
                 ("do_not_call", "bool"),
+                *DIGEST,
             ),
             new,
         )
-        w.update("phones", PHONE_COLUMNS, changed)
-        out.phones = len(new) + len(changed)
+        out.phones = len(new) + w.flush("phones", PHONE_COLUMNS)
 
     # Prescriptions: by (patient, source id).
     rx_ids: dict[tuple[int, str], int] = {}
     rx_patient: dict[int, int] = {}
     if batch.prescriptions or batch.fills:
         have_rx = {}
-        for rid, pid, source, *values in w.rows(
-            f"SELECT id, patient_id, source_id, {_names(RX_COLUMNS)} FROM prescriptions "
-            f"WHERE source_id IS NOT NULL AND {in_pharmacy}"
+        for rid, digest, pid, source, *values in w.rows(
+            f"SELECT id, source_digest, patient_id, source_id, {_names(RX_COLUMNS)} "
+            f"FROM prescriptions WHERE source_id IS NOT NULL AND {in_pharmacy}"
         ):
-            have_rx[(pid, source)] = (rid, tuple(values))
+            have_rx[(pid, source)] = (rid, tuple(values), digest)
             rx_ids[(pid, source)] = rid
             rx_patient[rid] = pid
-        new, changed = [], []
+        new = []
         for key, rx in batch.prescriptions.items():
             pid = patient_of("prescriptions", key, rx.patient)
             if pid is None:
@@ -197,16 +208,19 @@ def store_batch(
                 (rx.drug_name, rx.ingredient, rx.rxnorm, rx.pqa_class, rx.chronic, rx.refills_left,
                  rx.prescriber, rx.written_on, rx.active),
             )  # fmt: skip
+            line = w.line("prescriptions", key)
             found = have_rx.get((pid, rx.source_id))
             if found is None:
-                new.append((pid, rx.source_id, *values))
+                new.append((pid, rx.source_id, *values, line))
                 out.changed_patients.add(pid)
-            elif found[1] != values:
-                changed.append((found[0], values))
+            elif w.sort("prescriptions", *found, values, line):
                 out.changed_patients.add(pid)
-        w.insert("prescriptions", (("patient_id", "int4"), ("source_id", "text"), *RX_COLUMNS), new)
-        w.update("prescriptions", RX_COLUMNS, changed)
-        out.prescriptions = len(new) + len(changed)
+        w.insert(
+            "prescriptions",
+            (("patient_id", "int4"), ("source_id", "text"), *RX_COLUMNS, *DIGEST),
+            new,
+        )
+        out.prescriptions = len(new) + w.flush("prescriptions", RX_COLUMNS)
         if new:
             for rid, pid, source in w.rows(
                 f"SELECT id, patient_id, source_id FROM prescriptions WHERE source_id IS NOT NULL AND {in_pharmacy}"
@@ -217,17 +231,17 @@ def store_batch(
 
     # Fills: by (prescription, source id).
     if batch.fills:
-        have_fills: dict[tuple[int, str], tuple[int, tuple[Any, ...]]] = {}
+        have_fills: dict[tuple[int, str], tuple[int, tuple[Any, ...], int | None]] = {}
         estimated_of: dict[int, list[int]] = defaultdict(list)
-        for fid, rid, source, *values in w.rows(
-            f"SELECT id, prescription_id, source_id, {_names(FILL_COLUMNS)} FROM fills "
-            f"WHERE prescription_id IN (SELECT id FROM prescriptions WHERE {in_pharmacy})"
+        for fid, digest, rid, source, *values in w.rows(
+            f"SELECT id, source_digest, prescription_id, source_id, {_names(FILL_COLUMNS)} "
+            f"FROM fills WHERE prescription_id IN (SELECT id FROM prescriptions WHERE {in_pharmacy})"
         ):
             if source is not None:
-                have_fills[(rid, source)] = (fid, tuple(values))
+                have_fills[(rid, source)] = (fid, tuple(values), digest)
             if values[-1]:
                 estimated_of[rid].append(fid)
-        new, changed, dispensed = [], [], set()
+        new, dispensed = [], set()
         for key, f in batch.fills.items():
             of = batch.prescriptions.get(f.prescription)
             mrn, rx_source = (of.patient, of.source_id) if of else f.prescription.split("|", 1)
@@ -242,12 +256,11 @@ def store_batch(
             values = w.values(FILL_COLUMNS, (f.fill_date, f.days_supply, f.quantity, f.estimated))
             if not f.estimated:
                 dispensed.add(rid)
+            line = w.line("fills", key)
             found = have_fills.get((rid, f.source_id))
             if found is None:
-                new.append((rid, f.source_id, *values))
-            elif found[1] != values:
-                changed.append((found[0], values))
-            else:
+                new.append((rid, f.source_id, *values, line))
+            elif not w.sort("fills", *found, values, line):
                 continue
             out.changed_patients.add(rx_patient[rid])
             out.fills_estimated += bool(f.estimated)
@@ -257,9 +270,12 @@ def store_batch(
             w.conn.exec_driver_sql(
                 f"DELETE FROM fills WHERE id IN ({', '.join(str(int(x)) for x in stale[i : i + 500])})"
             )
-        w.insert("fills", (("prescription_id", "int4"), ("source_id", "text"), *FILL_COLUMNS), new)
-        w.update("fills", FILL_COLUMNS, changed)
-        out.fills = len(new) + len(changed)
+        w.insert(
+            "fills",
+            (("prescription_id", "int4"), ("source_id", "text"), *FILL_COLUMNS, *DIGEST),
+            new,
+        )
+        out.fills = len(new) + w.flush("fills", FILL_COLUMNS)
     advance(len(batch.fills))
 
     out.conditions = _simple(
@@ -343,9 +359,52 @@ def _names(columns: Sequence[tuple[str, str]]) -> str:
 class _Writer:
     """Values as the driver stores and returns them, and set-based writes of them."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, digests: LineDigests | None = None) -> None:
         self.conn = conn
         self.sqlite = conn.dialect.name == "sqlite"
+        self.digests = digests
+        self._changed: dict[str, list[tuple[int, tuple[Any, ...]]]] = defaultdict(list)
+        self._relined: dict[str, list[tuple[int, tuple[Any, ...]]]] = defaultdict(list)
+        self._converters: dict[tuple[tuple[str, str], ...], list[Callable[[Any], Any] | None]] = {}
+
+    def line(self, table_name: str, key: str) -> int | None:
+        """The digest of the CSV line the record `key` of `table_name` was read from, if any."""
+        d = self.digests
+        return d.of.get(key) if d is not None and d.table == table_name else None
+
+    def sort(
+        self,
+        table_name: str,
+        rid: int,
+        stored: tuple[Any, ...],
+        stored_line: int | None,
+        values: tuple[Any, ...],
+        line: int | None,
+    ) -> bool:
+        """An existing row against its record: True (and kept for `flush`) when its values
+        changed; a row whose values stand but whose line is new only takes the line's digest."""
+        d = self.digests
+        if (
+            stored_line is not None
+            and d is not None
+            and d.table == table_name
+            and stored_line != line
+            and stored_line in d.passed
+        ):
+            raise DuplicateLine(table_name)
+        if stored != values:
+            self._changed[table_name].append((rid, (*values, line)))
+            return True
+        if line is not None and line != stored_line:
+            self._relined[table_name].append((rid, (line,)))
+        return False
+
+    def flush(self, table_name: str, columns: Sequence[tuple[str, str]]) -> int:
+        """Write the changes `sort` kept for `table_name`; how many rows changed."""
+        changed = self._changed.pop(table_name, [])
+        self.update(table_name, (*columns, *DIGEST), changed)
+        self.update(table_name, DIGEST, self._relined.pop(table_name, []))
+        return len(changed)
 
     def rows(self, sql: str) -> list[Any]:
         cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
@@ -355,24 +414,27 @@ class _Writer:
         finally:
             cursor.close()
 
-    def values(self, columns: Sequence[tuple[str, str]], raw: Sequence[Any]) -> tuple[Any, ...]:
+    def values(self, columns: tuple[tuple[str, str], ...], raw: Sequence[Any]) -> tuple[Any, ...]:
         """As a read of the stored row gives them back: SQLite keeps dates as ISO text and
         booleans as 0/1; a float column gives a float."""
-        out: list[Any] = []
-        for (_, kind), value in zip(columns, raw, strict=True):
-            if value is None:
-                out.append(None)
-            elif kind == "float8":
-                out.append(float(value))
-            elif not self.sqlite:
-                out.append(value)
-            elif kind == "date":
-                out.append(value.isoformat() if isinstance(value, date) else value)
-            elif kind == "bool":
-                out.append(int(bool(value)))
-            else:
-                out.append(value)
-        return tuple(out)
+        converters = self._converters.get(columns)
+        if converters is None:
+            converters = self._converters[columns] = [self._converter(k) for _, k in columns]
+        return tuple(
+            value if convert is None or value is None else convert(value)
+            for convert, value in zip(converters, raw, strict=True)
+        )
+
+    def _converter(self, kind: str) -> Callable[[Any], Any] | None:
+        if kind == "float8":
+            return float
+        if not self.sqlite:
+            return None
+        if kind == "date":
+            return lambda v: v.isoformat() if isinstance(v, date) else v
+        if kind == "bool":
+            return lambda v: int(bool(v))
+        return None
 
     def insert(
         self, name: str, columns: Sequence[tuple[str, str]], rows: list[tuple[Any, ...]]
@@ -442,3 +504,21 @@ def unresolved_errors(
         field = {"fills": "rx_id"}.get(kind, "mrn") if "prescription" in why else "mrn"
         out.append(ImportRowError(file, line, field, why))
     return out
+
+
+def stored_digests(conn: Connection, pharmacy_id: int, table_name: str) -> set[int]:
+    """The line digests of a pharmacy's rows of `table_name` (queues.imports.digests)."""
+    mine = f"patient_id IN (SELECT id FROM patients WHERE pharmacy_id = {int(pharmacy_id)})"
+    where = {
+        "patients": f"pharmacy_id = {int(pharmacy_id)}",
+        "phones": mine,
+        "prescriptions": mine,
+        "fills": f"prescription_id IN (SELECT id FROM prescriptions WHERE {mine})",
+    }[table_name]
+    w = _Writer(conn)
+    return {
+        digest
+        for (digest,) in w.rows(
+            f"SELECT source_digest FROM {table_name} WHERE source_digest IS NOT NULL AND {where}"
+        )
+    }

@@ -122,6 +122,8 @@ class Patient(Base):
     # Consent to outreach calls: None unknown (health-care calls allowed), False refused.
     consent_to_call: Mapped[bool | None] = mapped_column(Boolean)
     gender: Mapped[str | None] = mapped_column(String(16))  # as the source says (migration 0013)
+    # The digest of the CSV line it was last written from (0019, queues.imports.digests).
+    source_digest: Mapped[int | None] = mapped_column(BigInteger)
     __table_args__ = (UniqueConstraint("pharmacy_id", "mrn", name="uq_patients_pharmacy_mrn"),)
 
     phones: Mapped[list[Phone]] = relationship(back_populates="patient", order_by="Phone.rank")
@@ -139,6 +141,8 @@ class Phone(Base):
     best_time: Mapped[str | None] = mapped_column(String(64))  # e.g. "afternoon", "after 17:00"
     wrong_number: Mapped[bool] = mapped_column(Boolean, default=False)
     do_not_call: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The digest of the CSV line it was last written from (0019, queues.imports.digests).
+    source_digest: Mapped[int | None] = mapped_column(BigInteger)
     patient: Mapped[Patient] = relationship(back_populates="phones")
 
 
@@ -158,6 +162,8 @@ class Prescription(Base):
     written_on: Mapped[date | None] = mapped_column(Date)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     source_id: Mapped[str | None] = mapped_column(String(64))  # the import's identifier (0013)
+    # The digest of the CSV line it was last written from (0019, queues.imports.digests).
+    source_digest: Mapped[int | None] = mapped_column(BigInteger)
     __table_args__ = (Index("uq_prescriptions_source", "patient_id", "source_id", unique=True),)
 
 
@@ -175,6 +181,8 @@ class Fill(Base):
     # Worked out by an import from the prescription, not dispensed as such (queues.imports).
     estimated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     source_id: Mapped[str | None] = mapped_column(String(64))  # the import's identifier (0013)
+    # The digest of the CSV line it was last written from (0019, queues.imports.digests).
+    source_digest: Mapped[int | None] = mapped_column(BigInteger)
     __table_args__ = (Index("uq_fills_source", "prescription_id", "source_id", unique=True),)
 
 
