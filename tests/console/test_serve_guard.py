@@ -78,8 +78,8 @@ def _descendants(pid: int) -> list[str]:
     return found
 
 
-def make_world(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'outreach.db'}"
+def make_world(tmp_path: Path, url: str | None = None) -> str:
+    url = url or f"sqlite:///{tmp_path / 'outreach.db'}"
     engine = make_engine(url)
     upgrade(engine)
     with transaction(session_factory(engine)) as session:
@@ -351,7 +351,8 @@ async def test_five_failed_sign_ins_lock_the_account_here_too(
 # -- the ticket: once, unforgeable -----------------------------------------------------------------
 
 
-def test_a_ticket_works_once_and_a_forged_or_expired_one_never(world: str, tmp_path: Path) -> None:
+def test_a_ticket_works_once_and_a_forged_or_expired_one_never(db_url: str, tmp_path: Path) -> None:
+    world = make_world(tmp_path, db_url)
     engine = make_engine(world)
     sessions = session_factory(engine)
     try:
@@ -374,9 +375,14 @@ def test_a_ticket_works_once_and_a_forged_or_expired_one_never(world: str, tmp_p
     assert why == ["unknown", "expired", "unknown"]
     # The console itself: a used ticket in its environment opens nothing (no login fallback).
     run = subprocess.run(
-        [sys.executable, "-m", "console", "console", "--database", world],
+        [sys.executable, "-m", "console", "console"],
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "OUTREACH_CONSOLE_TICKET": ticket},
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "OUTREACH_DATABASE_URL": world,  # never on the command line (a password would show)
+            "OUTREACH_CONSOLE_TICKET": ticket,
+        },
         capture_output=True,
         text=True,
         timeout=120,
@@ -479,3 +485,54 @@ def test_serve_settings_are_checked_naming_file_and_key(
         os.chdir(cwd)
     assert error.value.key == key and why in error.value.expected
     assert error.value.path == str(config)
+
+
+async def test_an_account_with_a_one_time_code_signs_in_with_it(
+    served: Served, http: aiohttp.ClientSession
+) -> None:
+    import pyotp
+
+    secret = pyotp.random_base32()
+    engine = make_engine(served.db)
+    with transaction(session_factory(engine)) as session:
+        ann = session.scalars(select(User).where(User.username == "ann")).one()
+        ann.totp_secret = secret
+    engine.dispose()
+    async with http.post(
+        f"{served.url}/sign-in",
+        data={"username": "ann", "password": PASSWORD, "code": ""},
+        headers={"Origin": served.origin},
+        allow_redirects=False,
+    ) as resp:
+        assert resp.status == 401
+        assert "6-digit code" in await resp.text()
+        assert "Set-Cookie" not in resp.headers
+    async with http.post(
+        f"{served.url}/sign-in",
+        data={"username": "ann", "password": PASSWORD, "code": pyotp.TOTP(secret).now()},
+        headers={"Origin": served.origin},
+        allow_redirects=False,
+    ) as resp:
+        assert resp.status == 303 and "outreach_session=" in resp.headers["Set-Cookie"]
+
+
+def test_a_session_ends_after_its_idle_time_unless_a_console_is_open() -> None:
+    from console.serve.sessions import WebSessions
+    from queues.views.user import SignedInUser
+
+    now = [0.0]
+    sessions = WebSessions(
+        max_consoles=3, max_consoles_per_user=2, idle_seconds=900, clock=lambda: now[0]
+    )
+    sue = SignedInUser(1, "sue", "Sue", "supervisor", (1,), ("TX1",))
+    first, second = sessions.open(sue, "web@a"), sessions.open(sue, "web@a")
+    assert first.token != second.token  # a new token at every sign-in
+    console = sessions.add_console(second, lambda: None)
+    now[0] = 901
+    assert sessions.find(first.token) is None  # idle past 15 minutes
+    assert sessions.find(second.token) is second  # its console keeps it
+    sessions.remove_console(second, console)
+    now[0] = 901 + 899
+    assert sessions.find(second.token) is second  # idle counts from the console's end
+    now[0] = 901 + 899 + 901
+    assert sessions.find(second.token) is None
