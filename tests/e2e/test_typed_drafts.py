@@ -212,3 +212,62 @@ async def test_a_wrap_up_opened_while_the_database_was_away_reads_its_list_when_
     with w.store.sessions() as s:
         attempt = s.scalars(select(Attempt)).one()
         assert (attempt.disposition, attempt.notes) == ("no_answer", "No answer, no voicemail box")
+
+
+async def test_a_call_made_then_released_opens_its_wrap_up_to_be_stored_late(
+    tmp_path: Path,
+) -> None:
+    """The supervisor releases a patient the agent has just called: the call is not dropped —
+    the wrap-up opens, and its save is stored late."""
+    from queues.floor import controls
+    from tests.e2e.test_console_call import _supervisor
+
+    w = _world(tmp_path, f"sqlite:///{tmp_path / 'shift.db'}")
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await login(pilot, "ana")
+        await press(pilot, "r")
+        await press(pilot, "d")
+        await press(pilot, "a")  # no answer
+        sue = _supervisor(w)
+        with transaction(w.store.sessions) as s:
+            controls.release_lease(s, sue, w.patients["Alvarez"], NOW)  # type: ignore[arg-type]
+        await until(pilot, lambda: isinstance(app.screen, WrapUpScreen), "the wrap-up to open")
+        await settle(pilot)
+        assert any("stored as a late call" in n.message for n in app._notifications)
+        await press(pilot, "ctrl+s")
+        assert isinstance(app.screen, WorkspaceScreen)
+        assert any(n.message == STORED_LATE for n in app._notifications)
+    with w.store.sessions() as s:
+        attempt = s.scalars(select(Attempt)).one()
+        assert (attempt.disposition, attempt.late) == ("no_answer", True)
+
+
+async def test_back_to_the_call_and_again_carries_on_with_what_was_typed(tmp_path: Path) -> None:
+    w = _world(tmp_path, f"sqlite:///{tmp_path / 'shift.db'}")
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await login(pilot, "ana")
+        await press(pilot, "r")
+        await press(pilot, "d")
+        await press(pilot, "c")
+        await press(pilot, "w")
+        first = app.screen
+        assert isinstance(first, WrapUpScreen)
+        await choose_disposition(pilot, "refused")
+        first.query_one("#notes", TextArea).text = "Not today, try next week"
+        await settle(pilot)
+        await press(pilot, "escape")  # back to the call
+        assert isinstance(app.screen, WorkspaceScreen)
+        await press(pilot, "w")
+        again = app.screen
+        assert isinstance(again, WrapUpScreen) and again is not first
+        assert again.draft.uid == first.draft.uid  # one draft, one attempt
+        assert again.query_one("#notes", TextArea).text == "Not today, try next week"
+        assert again.chosen == "refused"
+        await press(pilot, "ctrl+s")
+        assert isinstance(app.screen, WorkspaceScreen)
+    with w.store.sessions() as s:
+        attempt = s.scalars(select(Attempt)).one()
+        assert (attempt.uid, attempt.disposition) == (first.draft.uid, "refused")
+    assert DraftStore(tmp_path / "drafts", "ana").drafts() == []
