@@ -148,8 +148,13 @@ def list_campaigns(
         if pharmacy is not None and pharmacy != ALL and pharmacy not in mine:
             raise NotAllowed(f"{by.username} is not assigned to pharmacy {pharmacy}")
         views = [v for v in views if v.pharmacy == ALL or v.pharmacy in mine]
-    return sorted(views, key=lambda v: (v.pharmacy != ALL, v.pharmacy, KINDS.index(v.kind)
-                                         if v.kind in KINDS else len(KINDS), v.id))  # fmt: skip
+    return sorted(views, key=_listed_order)
+
+
+def _listed_order(v: CampaignView) -> tuple[bool, str, int, int]:
+    """The shared ones first, then by pharmacy; within one, the kinds in the standard's order."""
+    kind = KINDS.index(v.kind) if v.kind in KINDS else len(KINDS)
+    return (v.pharmacy != ALL, v.pharmacy, kind, v.id)
 
 
 def add_standard_campaigns(
