@@ -365,11 +365,18 @@ class GuardedServer(Server):
             await self.refuse(request, refused.status, refused.why, str(refused), session.user.id)
             over = web.HTTPTooManyRequests if refused.status == 429 else web.HTTPServiceUnavailable
             raise over(text=str(refused)) from None
-        app_service: ServedConsole | None = None
         try:
             ticket = await asyncio.to_thread(self._issue_ticket, session)
-            if console not in session.consoles:  # signed out meanwhile
-                raise web.HTTPUnauthorized(text="Signed out.")
+        except DatabaseUnavailable:
+            self.sessions.remove_console(session, console)
+            raise web.HTTPServiceUnavailable(text="The database is unreachable.") from None
+        except BaseException:
+            self.sessions.remove_console(session, console)
+            raise
+        if console not in session.consoles:  # signed out meanwhile
+            raise web.HTTPUnauthorized(text="Signed out.")
+        app_service: ServedConsole | None = None
+        try:
             await websocket.prepare(request)
             app_service = ServedConsole(
                 self.command,
@@ -390,8 +397,6 @@ class GuardedServer(Server):
             await self._process_messages(websocket, app_service)
         except asyncio.CancelledError:
             await websocket.close()
-        except web.HTTPException:
-            raise
         except Exception:
             log.exception("serve: a console's socket failed")
         finally:
