@@ -536,3 +536,52 @@ def test_a_session_ends_after_its_idle_time_unless_a_console_is_open() -> None:
     assert sessions.find(second.token) is second  # idle counts from the console's end
     now[0] = 901 + 899 + 901
     assert sessions.find(second.token) is None
+
+
+async def test_signing_out_on_the_page_ends_the_session(
+    served: Served, http: aiohttp.ClientSession
+) -> None:
+    assert (await sign_in(http, served)).status == 303
+    async with http.post(
+        f"{served.url}/sign-out", headers={"Origin": "http://evil.example"}, allow_redirects=False
+    ) as resp:
+        assert resp.status == 403  # another site's page cannot sign anyone out
+    async with http.post(
+        f"{served.url}/sign-out", headers={"Origin": served.origin}, allow_redirects=False
+    ) as resp:
+        assert resp.status == 303
+    async with http.get(f"{served.url}/") as page:
+        assert page.status == 401
+    assert [row.detail["why"] for row in audit_rows(served.db, "serve_session_ended")] == [
+        "signed_out"
+    ]
+
+
+async def test_behind_a_tls_proxy_the_browser_address_is_the_one_the_proxy_saw(
+    tmp_path: Path, world: str, http: aiohttp.ClientSession
+) -> None:
+    proc, port = start_server(
+        tmp_path, world, "", ("--behind-tls-proxy", "--public-url", "https://outreach.example")
+    )
+    try:
+        wait_for_port(port, proc, _deadline(30))
+        async with http.post(
+            f"http://127.0.0.1:{port}/sign-in",
+            data={"username": "sue", "password": PASSWORD},
+            # What the proxy passes on: the browser's Origin, and the address it came from.
+            headers={"Origin": "https://outreach.example", "X-Forwarded-For": "203.0.113.9"},
+            allow_redirects=False,
+        ) as resp:
+            assert resp.status == 303
+            assert "Secure" in resp.headers["Set-Cookie"]  # the browser is on HTTPS
+        async with http.post(
+            f"http://127.0.0.1:{port}/sign-in",
+            data={"username": "sue", "password": PASSWORD},
+            headers={"Origin": f"http://127.0.0.1:{port}"},  # around the proxy
+            allow_redirects=False,
+        ) as resp:
+            assert resp.status == 403
+    finally:
+        stop(proc)
+    assert [row.detail["source"] for row in audit_rows(world, "login")] == ["web@203.0.113.9"]
+    assert "expecting a TLS proxy" in (tmp_path / "serve.log").read_text()
