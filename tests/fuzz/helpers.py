@@ -62,10 +62,16 @@ def assert_refused_plainly(result: Run, argv: list[str]) -> None:
     assert "internal error" not in result.err, (argv, result)
 
 
+_SCHEMAS: dict[str, MetaData] = {}
+
+
 def digest(engine: Engine, skip: frozenset[str] = frozenset()) -> dict[str, str]:
     """Per table (but `skip`), a SHA-256 of every row in primary-key order."""
-    meta = MetaData()
-    meta.reflect(engine)
+    key = engine.url.render_as_string()
+    meta = _SCHEMAS.get(key)
+    if meta is None:  # read once per database: its schema does not change under a test
+        meta = _SCHEMAS[key] = MetaData()
+        meta.reflect(engine)
     out: dict[str, str] = {}
     with engine.connect() as conn:
         for name, table in sorted(meta.tables.items()):
@@ -77,3 +83,40 @@ def digest(engine: Engine, skip: frozenset[str] = frozenset()) -> dict[str, str]
                 h.update(json.dumps(list(row), default=repr).encode())
             out[name] = h.hexdigest()
     return out
+
+
+ADMIN, ADMIN_PASSWORD = "fuzz_admin", "fuzz-admin-password-1"
+PHARMACY = ["--name", "Kansas One", "--timezone", "America/Chicago", "--caller-id", "+13165550100"]
+
+
+def cheap_passwords(monkeypatch: Any) -> None:
+    """Argon2 at its lowest cost for the fuzzed commands' sign-ins: what is fuzzed is the input,
+    not the hash (at the product's cost each sign-in takes ~0.5 s on a loaded machine)."""
+    import argon2
+
+    from queues import auth
+
+    if hasattr(auth, "_hasher"):
+        cheap = argon2.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+        monkeypatch.setattr(auth, "_hasher", cheap)
+
+
+def signed_in_site(db_url: str, monkeypatch: Any, code: str = "KS1") -> None:
+    """A database with pharmacy `code` and an admin, and OUTREACH_USER/OUTREACH_PASSWORD set to
+    that admin, so every command reaches past its sign-in. Works whether or not the commands ask
+    for a sign-in yet: the first admin is added as the first user (no sign-in needed), with the
+    pharmacy when `users add` still wants one."""
+    database = ["--database", db_url]
+    monkeypatch.delenv("OUTREACH_USER", raising=False)
+    monkeypatch.delenv("OUTREACH_PASSWORD", raising=False)
+    added = run(["pharmacy", "add", code, *PHARMACY, *database]).rc == 0
+    user = ["users", "add", ADMIN, "--role", "admin", *database]
+    made = run(user, stdin=ADMIN_PASSWORD + "\n")
+    if made.rc != 0:
+        made = run([*user, "--pharmacy", code], stdin=ADMIN_PASSWORD + "\n")
+    assert made.rc == 0, made
+    monkeypatch.setenv("OUTREACH_USER", ADMIN)
+    monkeypatch.setenv("OUTREACH_PASSWORD", ADMIN_PASSWORD)
+    if not added:
+        done = run(["pharmacy", "add", code, *PHARMACY, *database])
+        assert done.rc == 0, done
