@@ -202,15 +202,12 @@ class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
         self.form = dataclasses.replace(self.form, callback_text=raw, seq=self.form.seq + 1)
         return outcome, self.form
 
-    def _journal(self, now: bool = False) -> None:
+    def _journal(self) -> None:
         if self._writer is None or self._sent:
             return
         outcome, form = self._typed()
         _TYPED[outcome.lease_token] = (outcome, form)
-        if now:
-            self._writer.save(outcome, form)
-        else:
-            self._writer.save_soon(outcome, form)
+        self._writer.save_soon(outcome, form)
 
     @on(TextArea.Changed, "#notes")
     @on(Input.Changed, "#callback-at")
@@ -244,9 +241,12 @@ class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
         answers (a timer; the form works meanwhile)."""
         if not self._unread or not self.is_attached or self._sent:
             return
-        if "options" in self._unread:
+        # One read of each list at a time: a server that does not answer at all takes its
+        # connect timeout, longer than this timer.
+        asking = {w.group for w in self.app.workers if w.node is self and w.is_running}
+        if "options" in self._unread and "options" not in asking:
             self._load_options()
-        if "callback-times" in self._unread:
+        if "callback-times" in self._unread and "callback-times" not in asking:
             self._load_callback_times()
         self.set_timer(RELOAD_SECONDS, self._retry_lists)
 
