@@ -88,6 +88,7 @@ async def test_database_away_when_the_agent_dials(tmp_path: Path, pg_url: str) -
             await press(pilot, "d")  # the dial-time check cannot ask the database: no call
             messages = [n.message for n in app._notifications]
             assert any("Could not check the number" in m for m in messages), messages
+            assert not _address_in(" ".join(messages), pg_url), messages
             assert screen.phase == "preview"
         await press(pilot, "d")
         assert screen.phase == "dialing"
