@@ -18,6 +18,7 @@ import json
 import logging
 import ssl
 import sys
+from asyncio.subprocess import Process
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -64,8 +65,22 @@ class ServedConsole(AppService):
         super().__init__(command, **kwargs)
         self._ticket = ticket
         self._on_ended = on_ended
+        self._stderr_task: asyncio.Task[None] | None = None
         self.stopping = False  # the server is stopping it (the browser went away)
         self.ended_itself = False  # it exited or died while the browser was still there
+
+    async def _open_app_process(self, width: int = 80, height: int = 24) -> Process:
+        process = await super()._open_app_process(width, height)
+        # textual-serve copies a console's stderr to the server's stdout whole; a Textual crash
+        # report there lists the locals of every frame (a patient's name, a number). We keep our
+        # own one-line errors ("outreach: …", which never carry health information) and the fact
+        # that there was more, never the text.
+        stderr, quiet = process.stderr, asyncio.StreamReader()
+        quiet.feed_eof()
+        process.stderr = quiet
+        if stderr is not None:
+            self._stderr_task = asyncio.create_task(_keep_own_errors(stderr))
+        return process
 
     def _build_environment(self, width: int = 80, height: int = 24) -> dict[str, str]:
         environment = super()._build_environment(width, height)
@@ -408,6 +423,18 @@ class GuardedServer(Server):
     def _issue_ticket(self, session: WebSession) -> str:
         with transaction(self.store.sessions) as db:
             return issue_console_ticket(db, session.user.id, session.source, utcnow())
+
+
+async def _keep_own_errors(stderr: asyncio.StreamReader) -> None:
+    other = 0
+    while line := await stderr.readline():
+        text = line.decode("utf-8", "replace").rstrip()
+        if text.startswith("outreach: ") and len(text) < 500:
+            log.warning("serve: a console said: %s", text)
+        elif text:
+            other += len(line)
+    if other:
+        log.error("serve: a console wrote %d bytes of other output on stderr (not kept)", other)
 
 
 def _closer(websocket: web.WebSocketResponse) -> Callable[[], object]:

@@ -585,3 +585,25 @@ async def test_behind_a_tls_proxy_the_browser_address_is_the_one_the_proxy_saw(
         stop(proc)
     assert [row.detail["source"] for row in audit_rows(world, "login")] == ["web@203.0.113.9"]
     assert "expecting a TLS proxy" in (tmp_path / "serve.log").read_text()
+
+
+async def test_a_user_deactivated_after_signing_in_gets_no_console(
+    served: Served, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    assert (await sign_in(http, served, "ann")).status == 303
+    engine = make_engine(served.db)
+    with transaction(session_factory(engine)) as session:
+        session.scalars(select(User).where(User.username == "ann")).one().active = False
+    engine.dispose()
+    console = Console(await open_console(http, served))
+    # The console refuses its ticket and ends; the socket and the session end with it.
+    await asyncio.wait_for(console.closed.wait(), 90)
+    assert "Ready" not in console.screen
+    async with http.get(f"{served.url}/") as page:
+        assert page.status == 401
+    assert [row.detail["why"] for row in audit_rows(served.db, "console_ticket_refused")] == [
+        "inactive"
+    ]
+    # The server's log keeps the console's own one-line error, nothing else of its stderr.
+    log = (tmp_path / "outreach.log").read_text()
+    assert "a console said: outreach: This console's sign-in ticket is not valid" in log
