@@ -251,8 +251,12 @@ def add_user(
     role: str,
     pharmacy_codes: list[str],
     display_name: str | None = None,
+    *,
+    by: SignedInUser | None = None,
 ) -> SignedInUser:
-    """Create a user; every problem is named before anything is written."""
+    """Create a user; every problem is named before anything is written. The audit row names
+    `by`, the admin who added them (None: the site's first admin, who adds themselves; who may
+    add whom is queues.access.check_may_add_user)."""
     if role not in ROLES:
         raise OutreachError(f"role {role!r} is not one of {', '.join(ROLES)}")
     if (
@@ -279,6 +283,9 @@ def add_user(
     session.add(user)
     session.flush()
     record(
-        session, "user_added", user_id=user.id, detail={"role": role, "at": utcnow().isoformat()}
+        session,
+        "user_added",
+        user_id=by.id if by is not None else user.id,
+        detail={"role": role, "at": utcnow().isoformat(), "added_user_id": user.id},
     )
     return signed_in(user)

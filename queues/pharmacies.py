@@ -1,4 +1,6 @@
-"""A BPO's clients: add a pharmacy, change its settings, list them (`outreach pharmacy …`)."""
+"""A BPO's clients: add a pharmacy, change its settings, list them (`outreach pharmacy …`).
+
+Adding and changing is an admin's (audited as them); a supervisor lists their own pharmacies."""
 
 from __future__ import annotations
 
@@ -11,9 +13,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from queues.access import acting_scope, require_role
+from queues.audit import record
 from queues.compliance.zones import place_of_number, valid_number
 from queues.errors import OutreachError
 from queues.store.models import Pharmacy
+from queues.views.user import SignedInUser
 
 CODE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
@@ -110,7 +115,10 @@ def _checked(c: PharmacyChanges) -> dict[str, Any]:
     return out
 
 
-def add_pharmacy(session: Session, code: str, changes: PharmacyChanges) -> PharmacyView:
+def add_pharmacy(
+    session: Session, code: str, changes: PharmacyChanges, *, by: SignedInUser
+) -> PharmacyView:
+    require_role(by, ("admin",), "add pharmacies")
     if not CODE.fullmatch(code):
         raise OutreachError(f"CODE: {code!r}: use 1 to 32 letters, digits, - or _")
     if session.scalar(select(Pharmacy.id).where(Pharmacy.code == code)) is not None:
@@ -133,10 +141,14 @@ def add_pharmacy(session: Session, code: str, changes: PharmacyChanges) -> Pharm
     pharmacy = Pharmacy(code=code, **values)
     session.add(pharmacy)
     session.flush()
+    record(session, "pharmacy_added", user_id=by.id, detail={"pharmacy": code})
     return _view(pharmacy)
 
 
-def set_pharmacy(session: Session, code: str, changes: PharmacyChanges) -> PharmacyView:
+def set_pharmacy(
+    session: Session, code: str, changes: PharmacyChanges, *, by: SignedInUser
+) -> PharmacyView:
+    require_role(by, ("admin",), "change pharmacies")
     pharmacy = session.scalar(select(Pharmacy).where(Pharmacy.code == code))
     if pharmacy is None:
         raise OutreachError(f"no pharmacy {code!r}; see `outreach pharmacy list`")
@@ -146,8 +158,15 @@ def set_pharmacy(session: Session, code: str, changes: PharmacyChanges) -> Pharm
     for key, value in values.items():
         setattr(pharmacy, key, value)
     session.flush()
+    record(
+        session, "pharmacy_changed", user_id=by.id, detail={"pharmacy": code, "set": sorted(values)}
+    )
     return _view(pharmacy)
 
 
-def list_pharmacies(session: Session) -> list[PharmacyView]:
-    return [_view(p) for p in session.scalars(select(Pharmacy).order_by(Pharmacy.code))]
+def list_pharmacies(session: Session, by: SignedInUser) -> list[PharmacyView]:
+    """The pharmacies `by` acts on: a supervisor's own, every one for an admin."""
+    require_role(by, ("supervisor", "admin"), "list pharmacies")
+    scope = acting_scope(session, by)
+    query = select(Pharmacy).where(Pharmacy.id.in_(scope.pharmacy_ids)).order_by(Pharmacy.code)
+    return [_view(p) for p in session.scalars(query)]

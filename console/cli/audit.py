@@ -68,7 +68,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     store = services_for(args)
     try:
-        user = sign_in(args, store, "admin")
+        user = sign_in(args, store, "admin", doing="verify the audit log")
         with reading(store.sessions) as session:
             report = verify_chain(session)
         with transaction(store.sessions) as session:
@@ -103,7 +103,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
     store = services_for(args)
     try:
-        user = sign_in(args, store, "admin")
+        user = sign_in(args, store, "admin", doing="purge the audit log")
         years = store.settings.audit.retention_years
         with transaction(store.sessions) as session:
             result = purge(session, retention_years=years, user_id=user.id, dry_run=args.dry_run)
@@ -155,7 +155,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise OutreachError("--to: must be after --from")
     store = services_for(args)
     try:
-        user = sign_in(args, store, "admin")
+        user = sign_in(args, store, "admin", doing="export the audit log")
         out: TextIO
         if args.output:
             path = Path(args.output)

@@ -9,11 +9,20 @@ import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from console.cli.signin import (
+    SIGN_IN_HELP,
+    add_sign_in_arguments,
+    cli_source,
+    sign_in,
+    wants_sign_in,
+)
 from console.config import settings_from_args, setup_logging
 from queues.errors import OutreachError
 from queues.views.user import ROLES, SignedInUser
 
 if TYPE_CHECKING:  # the domain and the database load when a command runs, not to print --help
+    from sqlalchemy.orm import Session
+
     from console.services.store import Store
 
 # The demo writes where every other command reads by default ([database].url, else this), so
@@ -55,21 +64,28 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     add = users_sub.add_parser(
         "add",
         parents=[common],
-        help="add a user",
-        description="Add a user. The password is asked twice on a terminal, "
-        "read from standard input (first line) otherwise.",
+        help="add a user (an admin's command; the site's first admin needs no sign-in)",
+        description="Add a user: an admin's command, audited as that admin. On a database "
+        "without any user, its first admin (--role admin) is added without a sign-in. The new "
+        "user's password is asked twice on a terminal, read from standard input (first line) "
+        "otherwise. Agents and supervisors work for the pharmacies given; an admin acts on "
+        "every pharmacy (--pharmacy optional). " + SIGN_IN_HELP,
     )
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=ROLES)
-    add.add_argument("--pharmacy", nargs="+", required=True, metavar="CODE", default=[])
+    add.add_argument("--pharmacy", nargs="+", metavar="CODE", default=[])
     add.add_argument("--display-name", help="name shown in the console (default: NAME)")
+    add_sign_in_arguments(add)
     add.set_defaults(func=cmd_users_add)
     users.users_sub = users_sub  # `users totp` (console/cli/users.py) joins the same command
 
     queue = sub.add_parser("queue", help="outreach queues")
     queue_sub = queue.add_subparsers(dest="queue_command", metavar="ACTION", required=True)
     stats = queue_sub.add_parser(
-        "stats", parents=[common], help="counts of patients, tasks, attempts"
+        "stats",
+        parents=[common],
+        help="counts of patients, tasks, attempts",
+        description="Counts over every pharmacy (no patient is named): no sign-in needed.",
     )
     stats.add_argument("--json", action="store_true", help="one JSON object on the last line")
     stats.set_defaults(func=cmd_queue_stats)
@@ -77,8 +93,15 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         "build",
         parents=[common],
         help="run the campaign rules and bring the queues up to date (idempotent)",
+        description="Bring the tasks and queue entries in line with the campaign rules "
+        "(idempotent; it prints counts only). With a user named (--user or OUTREACH_USER) it "
+        "runs as that supervisor or admin, for their pharmacies' patients (an admin: every "
+        "pharmacy), audited as them. With none it is the site's scheduled rebuild of every "
+        "pharmacy, as `db upgrade` is its maintenance: run it from cron or a timer, at least "
+        "daily. " + SIGN_IN_HELP,
     )
     build.add_argument("--now", metavar="TIME", help="build as of this ISO time (default: now)")
+    add_sign_in_arguments(build)
     build.set_defaults(func=cmd_queue_build)
     # Other groups add their actions (`queue build`, `queue explain`) to the same `queue` command.
     queue.queue_sub = queue_sub
@@ -161,10 +184,10 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_password() -> str:
+def _read_password(name: str) -> str:
     if sys.stdin.isatty():
-        first = getpass.getpass("Password: ")
-        second = getpass.getpass("Password again: ")
+        first = getpass.getpass(f"New password for {name}: ")
+        second = getpass.getpass(f"{name}'s password again: ")
         if first != second:
             raise OutreachError("the two passwords differ; nothing was saved")
         return first
@@ -173,19 +196,29 @@ def _read_password() -> str:
 
 
 def cmd_users_add(args: argparse.Namespace) -> int:
+    from queues.access import check_may_add_user, no_users_yet
     from queues.auth import add_user
-    from queues.store.db import transaction
+    from queues.store.db import reading, transaction
 
+    if args.role != "admin" and not args.pharmacy:
+        raise OutreachError(f"--pharmacy: {args.role}s work for at least one pharmacy; give CODE")
     services = services_for(args)
     try:
-        password = _read_password()
+        with reading(services.sessions) as session:
+            first = no_users_yet(session)
+        by = None if first else sign_in(args, services, "admin", doing="add users")
+        password = _read_password(args.name)
         with transaction(services.sessions) as session:
+            check_may_add_user(session, by, args.role)
             user = add_user(
-                session, args.name, password, args.role, args.pharmacy, args.display_name
+                session, args.name, password, args.role, args.pharmacy, args.display_name, by=by
             )
-        print(f"added {user.role} {user.username} for {', '.join(user.pharmacy_codes)}")
     finally:
         services.close()
+    where = ", ".join(user.pharmacy_codes) or "every pharmacy"
+    if user.role == "admin":
+        where = "every pharmacy"
+    print(f"added {user.role} {user.username} for {where}")
     return 0
 
 
@@ -211,17 +244,60 @@ def cmd_queue_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_queue_build(args: argparse.Namespace) -> int:
+    from queues.access import acting_scope, patients_in_scope
+    from queues.audit import record
+    from queues.building.build import build_queues
     from queues.building.stepwise import build_queues_in_steps
+    from queues.store.db import reading, transaction
 
+    at = parse_time_arg(args.now, "--now") if args.now else None
     services = services_for(args)
     try:
-        now = parse_time_arg(args.now, "--now") if args.now else services.clock.now()
-        # Read outside the write lock, written in short steps: agents keep claiming meanwhile.
-        result = build_queues_in_steps(services.sessions, now, services.settings.queue)
+        now = at or services.clock.now()
+        user = (
+            sign_in(args, services, "supervisor", "admin", doing="build the queues")
+            if wants_sign_in(args)
+            else None
+        )
+        codes: tuple[str, ...] | None = None
+        patients: list[int] | None = None
+        if user is not None:
+            with reading(services.sessions) as session:
+                scope = acting_scope(session, user)
+                every = scope.role == "admin" or len(scope.pharmacy_ids) == _pharmacies(session)
+                patients = None if every else patients_in_scope(session, scope)
+            codes = None if every else scope.pharmacy_codes
+        if codes is None:
+            # Read outside the write lock, written in short steps: agents keep claiming meanwhile.
+            result = build_queues_in_steps(services.sessions, now, services.settings.queue)
+        else:
+            with transaction(services.sessions) as session:  # their pharmacies' patients only
+                result = build_queues(session, now, services.settings.queue, patients=patients)
+        with transaction(services.sessions) as session:
+            record(
+                session,
+                "queue_built",
+                user_id=user.id if user else None,
+                detail={
+                    "pharmacies": list(codes) if codes is not None else "all",
+                    "source": cli_source(),
+                    "as_of": now.isoformat(),
+                    "open_tasks": result.open_tasks,
+                    **({} if user else {"unattended": True}),
+                },
+            )
     finally:
         services.close()
     print(result.describe())
     return 0
+
+
+def _pharmacies(session: Session) -> int:
+    from sqlalchemy import func, select
+
+    from queues.store.models import Pharmacy
+
+    return session.scalar(select(func.count()).select_from(Pharmacy)) or 0
 
 
 def parse_time_arg(value: str, what: str) -> datetime:

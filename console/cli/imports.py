@@ -1,5 +1,6 @@
 """`outreach import fhir|csv …`: a pharmacy's data in, all or nothing, then its changed patients'
-queues rebuilt. A progress bar on the terminal (stderr) for anything longer than a second."""
+queues rebuilt. A progress bar on the terminal (stderr) for anything longer than a second.
+An admin's command, or a supervisor's for their own pharmacies: signed in, audited as them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console.cli.core import services_for
+from console.cli.signin import SIGN_IN_HELP, add_sign_in_arguments, sign_in
 
 if TYPE_CHECKING:
     from rich.progress import Progress as Bar
@@ -19,6 +21,10 @@ if TYPE_CHECKING:
     from queues.imports.run import ImportSummary
 
 CSV_KINDS = ("patients", "prescriptions", "fills", "phones")
+WHO = (
+    "Admins (any pharmacy) and supervisors (their own pharmacies); the import is audited as "
+    "the signed-in user. " + SIGN_IN_HELP
+)
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -32,11 +38,12 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         "NDJSON (a file or a folder of them), or a FHIR server's base URL (a bulk $export, or "
         "paged searches with fhir_bulk = false in [imports]). A bearer token or SMART Backend "
         "Services credentials come from the environment variables named in [imports]. Nothing is "
-        "stored if any resource is invalid; a re-import changes nothing.",
+        "stored if any resource is invalid; a re-import changes nothing. " + WHO,
     )
     fhir.add_argument("source", metavar="PATH|URL")
     fhir.add_argument("--pharmacy", required=True, metavar="CODE")
     fhir.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    add_sign_in_arguments(fhir)
     fhir.set_defaults(func=cmd_import_fhir)
     csv = actions.add_parser(
         "csv",
@@ -44,7 +51,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help="a CSV export: patients, prescriptions, fills or phones (columns in README)",
         description="Import one CSV file (UTF-8, with or without BOM; header row; columns in "
         "README.md, 'Importing data'). Errors are listed as file:line: field: why and nothing is "
-        "stored, unless --skip-bad-rows (then the good rows are stored and the rest reported).",
+        "stored, unless --skip-bad-rows (then the good rows are stored and the rest reported). "
+        + WHO,
     )
     csv.add_argument("kind", choices=CSV_KINDS)
     csv.add_argument("file", type=Path)
@@ -53,6 +61,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     csv.add_argument(
         "--skip-bad-rows", action="store_true", help="store the good rows, report the bad ones"
     )
+    add_sign_in_arguments(csv)
     csv.set_defaults(func=cmd_import_csv)
 
 
@@ -119,6 +128,7 @@ def cmd_import_fhir(args: argparse.Namespace) -> int:
     store = services_for(args)
     progress = TerminalProgress()
     try:
+        user = sign_in(args, store, "supervisor", "admin", doing="import data")
         summary = import_fhir(
             store.sessions,
             args.source,
@@ -127,6 +137,7 @@ def cmd_import_fhir(args: argparse.Namespace) -> int:
             store.settings.queue,
             _settings(store),
             progress,
+            by=user,
         )
     finally:
         progress.stop()
@@ -140,6 +151,7 @@ def cmd_import_csv(args: argparse.Namespace) -> int:
     store = services_for(args)
     progress = TerminalProgress()
     try:
+        user = sign_in(args, store, "supervisor", "admin", doing="import data")
         summary = import_csv(
             store.sessions,
             args.kind,
@@ -150,6 +162,7 @@ def cmd_import_csv(args: argparse.Namespace) -> int:
             _settings(store),
             progress,
             skip_bad_rows=args.skip_bad_rows,
+            by=user,
         )
     finally:
         progress.stop()

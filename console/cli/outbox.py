@@ -1,4 +1,5 @@
-"""`outreach outbox deliver [--loop] [--json]`: send the follow-up actions to the pharmacies."""
+"""`outreach outbox deliver [--loop] [--json]`: send the follow-up actions to the pharmacies.
+An admin's command (it sends every pharmacy's actions), signed in and audited as them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from types import FrameType
 from typing import Any
 
 from console.cli.core import services_for
+from console.cli.signin import SIGN_IN_HELP, add_sign_in_arguments, sign_in
 from queues.errors import OutreachError
 
 # The outbox's states --json reports beside what this run delivered.
@@ -28,7 +30,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         "(HTTPS; signed with the key in the environment variable [outbox].key_env names, "
         "default OUTREACH_OUTBOX_KEY), once each; a failed one is retried later with "
         "backoff, dead after [outbox].max_tries. Any number of deliverers may run at once "
-        "(consoles deliver too): each action is claimed while it is sent.",
+        "(consoles deliver too): each action is claimed while it is sent. An admin's command "
+        "(it sends every pharmacy's actions; a service runs it with an admin account's "
+        "OUTREACH_USER and OUTREACH_PASSWORD); the run is audited as that admin. " + SIGN_IN_HELP,
     )
     deliver.add_argument(
         "--loop",
@@ -41,15 +45,19 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help="end with one JSON object: delivered (by this run), and the actions now "
         "retrying, dead and pending",
     )
+    add_sign_in_arguments(deliver)
     deliver.set_defaults(func=cmd_deliver)
 
 
 def cmd_deliver(args: argparse.Namespace) -> int:
+    from queues.audit import record
     from queues.outbox.delivery import Deliverer, Tally
     from queues.outbox.settings import signing_key
+    from queues.store.db import transaction
 
     store = services_for(args)
     try:
+        user = sign_in(args, store, "admin", doing="deliver the outbox")
         try:
             key = signing_key(store.settings.outbox)
         except OutreachError as missing:
@@ -94,6 +102,17 @@ def cmd_deliver(args: argparse.Namespace) -> int:
             now = deliverer.counts()
         finally:
             deliverer.close()
+        with transaction(store.sessions) as session:
+            record(
+                session,
+                "outbox_delivered",
+                user_id=user.id,
+                detail={
+                    "delivered": total.delivered,
+                    "retrying": total.retrying,
+                    "dead": total.dead,
+                },
+            )
     finally:
         store.close()
     summary = {"delivered": total.delivered, **now}

@@ -1,4 +1,6 @@
-"""`outreach pharmacy add|set|list`: a BPO takes on a client without touching the database."""
+"""`outreach pharmacy add|set|list`: a BPO takes on a client without touching the database.
+`add` and `set` are an admin's (audited as them); `list` a supervisor's (their pharmacies) or an
+admin's (every one), signed in."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import json
 from typing import Any
 
 from console.cli.core import services_for
+from console.cli.signin import SIGN_IN_HELP, add_sign_in_arguments, sign_in
 
 
 def _options(parser: argparse.ArgumentParser, *, adding: bool) -> None:
@@ -24,19 +27,46 @@ def _options(parser: argparse.ArgumentParser, *, adding: bool) -> None:
     parser.add_argument(
         "--endpoint", metavar="URL", help="where follow-up actions are delivered ('' clears it)"
     )
+    if adding:
+        parser.add_argument(
+            "--no-campaigns",
+            action="store_true",
+            help="add none of the standard campaigns (default: every kind the site does not run "
+            "for all pharmacies already; see `outreach campaigns`)",
+        )
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     group = sub.add_parser("pharmacy", help="add, change and list pharmacies (the BPO's clients)")
     actions = group.add_subparsers(dest="pharmacy_command", metavar="ACTION", required=True)
-    add = actions.add_parser("add", parents=[common], help="add a pharmacy")
+    add = actions.add_parser(
+        "add",
+        parents=[common],
+        help="add a pharmacy (admins)",
+        description="Add a pharmacy: an admin's command, audited as them. " + SIGN_IN_HELP,
+    )
     _options(add, adding=True)
+    add_sign_in_arguments(add)
     add.set_defaults(func=cmd_pharmacy_add)
-    change = actions.add_parser("set", parents=[common], help="change a pharmacy's settings")
+    change = actions.add_parser(
+        "set",
+        parents=[common],
+        help="change a pharmacy's settings (admins)",
+        description="Change a pharmacy's settings: an admin's command, audited as them. "
+        + SIGN_IN_HELP,
+    )
     _options(change, adding=False)
+    add_sign_in_arguments(change)
     change.set_defaults(func=cmd_pharmacy_set)
-    listing = actions.add_parser("list", parents=[common], help="the pharmacies")
+    listing = actions.add_parser(
+        "list",
+        parents=[common],
+        help="the pharmacies (supervisors: theirs; admins: all)",
+        description="The pharmacies the signed-in user works for: a supervisor's own, every "
+        "pharmacy for an admin. " + SIGN_IN_HELP,
+    )
     listing.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    add_sign_in_arguments(listing)
     listing.set_defaults(func=cmd_pharmacy_list)
 
 
@@ -57,16 +87,29 @@ def _changes(args: argparse.Namespace) -> Any:
 
 
 def cmd_pharmacy_add(args: argparse.Namespace) -> int:
+    from queues.campaigns import add_standard_campaigns
     from queues.pharmacies import add_pharmacy
     from queues.store.db import transaction
 
     store = services_for(args)
     try:
+        user = sign_in(args, store, "admin", doing="add pharmacies")
         with transaction(store.sessions) as session:
-            view = add_pharmacy(session, args.code, _changes(args))
+            view = add_pharmacy(session, args.code, _changes(args), by=user)
+            # Its programs in the same transaction: a pharmacy without campaigns gets no tasks.
+            campaigns = (
+                [] if args.no_campaigns else add_standard_campaigns(session, view.code, by=user)
+            )
     finally:
         store.close()
     print(f"added pharmacy {view.code} ({view.name}), {view.timezone}, caller ID {view.caller_id}")
+    if campaigns:
+        kinds = ", ".join(c.kind for c in campaigns)
+        print(f"with {len(campaigns)} standard campaigns ({kinds}); see `outreach campaigns list`")
+    elif args.no_campaigns:
+        print("with no campaigns of its own: add them with `outreach campaigns add`")
+    else:
+        print("its work comes from the campaigns every pharmacy shares (`outreach campaigns list`)")
     return 0
 
 
@@ -76,8 +119,9 @@ def cmd_pharmacy_set(args: argparse.Namespace) -> int:
 
     store = services_for(args)
     try:
+        user = sign_in(args, store, "admin", doing="change pharmacies")
         with transaction(store.sessions) as session:
-            view = set_pharmacy(session, args.code, _changes(args))
+            view = set_pharmacy(session, args.code, _changes(args), by=user)
     finally:
         store.close()
     print(
@@ -92,8 +136,9 @@ def cmd_pharmacy_list(args: argparse.Namespace) -> int:
 
     store = services_for(args)
     try:
+        user = sign_in(args, store, "supervisor", "admin", doing="list pharmacies")
         with reading(store.sessions) as session:
-            views = list_pharmacies(session)
+            views = list_pharmacies(session, user)
     finally:
         store.close()
     print(f"{'code':<10}{'name':<32}{'time zone':<22}{'caller ID':<15}{'hours':<13}endpoint")

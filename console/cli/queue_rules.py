@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from console.cli.signin import SIGN_IN_HELP, add_sign_in_arguments, sign_in
+
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     # `queue` belongs to console.cli.core, which leaves its action list on the parser for us.
@@ -16,25 +18,36 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help="why a patient is or is not callable now: the rules, their tasks, scores and caps",
         description="The compliance verdict for one patient in the database (by id or MRN), with "
         "their open tasks and priority parts, their attempts against the caps and their queue "
-        "entry. The view is written to the audit trail.",
+        "entry. Any signed-in user, for a patient of their own pharmacies (an admin: any "
+        "pharmacy); a patient elsewhere is refused as if unknown. The view is audited as the "
+        "signed-in user. " + SIGN_IN_HELP,
     )
     explain.add_argument("patient", metavar="PATIENT", help="patient id or MRN")
     explain.add_argument("--now", metavar="TIME", help="as of this ISO time (default: now)")
     explain.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    add_sign_in_arguments(explain)
     explain.set_defaults(func=cmd_queue_explain)
 
 
 def cmd_queue_explain(args: argparse.Namespace) -> int:
     from console.cli.compliance import print_verdict
     from console.cli.core import parse_time_arg, services_for
+    from queues.access import acting_scope
     from queues.compliance.explain import explain_patient
     from queues.store.db import transaction
 
+    now = parse_time_arg(args.now, "--now") if args.now else None
     services = services_for(args)
     try:
-        now = parse_time_arg(args.now, "--now") if args.now else services.clock.now()
+        user = sign_in(args, services)
         with transaction(services.sessions) as session:
-            found = explain_patient(session, args.patient, now, services.settings.queue)
+            found = explain_patient(
+                session,
+                args.patient,
+                now or services.clock.now(),
+                services.settings.queue,
+                viewer=acting_scope(session, user),
+            )
     finally:
         services.close()
     print(f"patient {found.patient_id} (MRN {found.mrn}) at {found.pharmacy}")

@@ -1,21 +1,19 @@
 """`outreach report`: the program report for a pharmacy (or all) and a period, as CSV, HTML or PDF.
 
-With `--user NAME` the report runs as that console user (password on the terminal, or the first
-line of standard input): only supervisors and admins, and only for their pharmacies. Without it,
-it runs as the operator who holds the database URL — the same trust as `outreach users add` —
-over every pharmacy. Either way the export is audited.
+A supervisor's or an admin's command, signed in (console.cli.signin): a supervisor gets their
+pharmacies ('all': every one of theirs), an admin every pharmacy. Every report, and every
+refusal, is audited as the signed-in user.
 """
 
 from __future__ import annotations
 
 import argparse
-import getpass
-import os
 import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from console.cli.signin import SIGN_IN_HELP, add_sign_in_arguments, sign_in
 from queues.errors import OutreachError
 
 # queues.reports.FORMATS, written out so that `outreach --help` does not import the reports (an
@@ -31,7 +29,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         description="The pharmacy program report for a period: patients called and reached by "
         "campaign, attempts per reached patient, refill requests and fills, med-sync "
         "enrollments, PDC by PQA class, vaccine interests, prescriber-office calls, calls "
-        "outside policy. 'all' gives one section per pharmacy. Every report is audited.",
+        "outside policy. 'all' gives one section per pharmacy the user may see. Supervisors "
+        "(their pharmacies) and admins (every pharmacy); every report is audited as the "
+        "signed-in user. " + SIGN_IN_HELP,
     )
     report.add_argument(
         "--pharmacy", required=True, metavar="CODE|all", help="a pharmacy code, or all"
@@ -46,13 +46,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     report.add_argument(
         "--out", metavar="PATH", help="write here (default: standard output, or for pdf a file)"
     )
-    report.add_argument(
-        "--user",
-        metavar="NAME",
-        default=os.environ.get("OUTREACH_USER") or None,
-        help="run as this supervisor or admin (password from the terminal or the first line of "
-        "standard input; default $OUTREACH_USER, else the database operator)",
-    )
+    add_sign_in_arguments(report)
     report.set_defaults(func=cmd_report)
 
 
@@ -63,19 +57,13 @@ def parse_date(value: str, flag: str) -> date:
         raise OutreachError(f"{flag}: {value!r} is not a date like 2026-07-01") from None
 
 
-def _read_password(name: str) -> str:
-    if sys.stdin.isatty():
-        return getpass.getpass(f"Password for {name}: ")
-    return sys.stdin.readline().rstrip("\r\n")
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     from console.cli.core import services_for
     from console.cli.empty import require_pharmacies
+    from queues.access import acting_scope
     from queues.audit import record
-    from queues.auth import authenticate
     from queues.reports import ALL, ReportNotAllowed, Requester, export_report
-    from queues.store.db import transaction
+    from queues.store.db import reading, transaction
 
     start = parse_date(args.start, "--from")
     end = parse_date(args.end, "--to")
@@ -85,13 +73,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     services = services_for(args)
     try:
         require_pharmacies(services)
-        if args.user:
-            password = _read_password(args.user)
-            with transaction(services.sessions) as session:  # the sign-in is audited even if
-                user = authenticate(session, args.user, password)  # the report is refused
-            who = Requester.of(user)
-        else:
-            who = Requester.operator(f"operator:{getpass.getuser()}")
+        user = sign_in(args, services)  # an agent's refusal below is audited, as any refusal
+        with reading(services.sessions) as session:
+            who = Requester.of(acting_scope(session, user))
         try:
             with transaction(services.sessions) as session:
                 made = export_report(

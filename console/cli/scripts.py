@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from console.cli.signin import SIGN_IN_HELP, add_sign_in_arguments, sign_in
 from queues.errors import OutreachError
 from scripts_library.engine import AnswerError, ScriptedCall, ScriptError
 from scripts_library.facts import SAMPLE_PATIENT, DueItem, PatientFacts
@@ -43,16 +44,19 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         description="Walk FLOW (an id or a .toml file) step by step. A section is tried inside a "
         "whole call: greeting and identity check, the section, the close. Keys: Enter goes on, "
         "a number picks an answer, text answers a question, b goes back, l switches language, "
-        "q quits. Without --patient a synthetic sample patient is used.",
+        "q quits. Without --patient a synthetic sample patient is used (no sign-in). With "
+        "--patient ID a patient from the database is shown: a signed-in user's view, of their "
+        "own pharmacies' patients only (an admin: any pharmacy), audited as them. " + SIGN_IN_HELP,
     )
     try_cmd.add_argument("flow", metavar="FLOW")
     try_cmd.add_argument("--lang", choices=("en", "es"), help="language (default: the patient's)")
     try_cmd.add_argument(
-        "--patient", type=int, metavar="ID", help="a patient from the database (an audited view)"
+        "--patient",
+        type=int,
+        metavar="ID",
+        help="a patient of your pharmacies from the database (signed in; an audited view)",
     )
-    try_cmd.add_argument(
-        "--user", metavar="NAME", help="whose view --patient is (their pharmacies apply)"
-    )
+    add_sign_in_arguments(try_cmd)
     try_cmd.set_defaults(func=cmd_try)
 
 
@@ -181,27 +185,22 @@ def sample_item(flow: Flow, facts: PatientFacts) -> DueItem:
 
 
 def _patient(args: argparse.Namespace) -> tuple[PatientFacts, tuple[DueItem, ...]]:
-    from sqlalchemy import select
-
     from console.cli.core import services_for
+    from queues.access import acting_scope
     from queues.context import load_patient_context
     from queues.store.db import transaction
-    from queues.store.models import User
     from scripts_library.facts import facts_from_context, items_from_context
 
-    if not args.user:
-        raise OutreachError("--patient needs --user NAME: the view is audited as that user's")
     services = services_for(args)
     try:
+        user = sign_in(args, services)
         with transaction(services.sessions) as session:
-            user = session.scalar(select(User).where(User.username == args.user))
-            if user is None:
-                raise OutreachError(f"--user: there is no user {args.user!r}")
-            ctx = load_patient_context(
+            scope = acting_scope(session, user)
+            ctx = load_patient_context(  # NotAllowed for a patient of another pharmacy
                 session,
                 args.patient,
                 user_id=user.id,
-                pharmacy_ids=tuple(p.id for p in user.pharmacies),
+                pharmacy_ids=scope.pharmacy_ids,
                 today=services.clock.now().date(),
             )
             facts = facts_from_context(ctx, user.display_name)

@@ -2,8 +2,9 @@
 OUTREACH_PASSWORD or a prompt; the one-time code from `--code`, OUTREACH_TOTP or a prompt.
 
 The same check as the console's (queues.auth: lockout per account, slowing per place, TOTP), with
-the place "cli@HOST". A command that reads or changes patient data or users calls `sign_in` first
-and acts, and is audited, as that user.
+the place "cli@HOST". A command that reads or changes patient data, users or pharmacies calls
+`sign_in` first and acts, and is audited, as that user; what each role may do, and on which
+pharmacies, is queues.access's rule (the CLI asks it, the domain enforces it).
 """
 
 from __future__ import annotations
@@ -15,11 +16,18 @@ import socket
 import sys
 from typing import TYPE_CHECKING
 
-from queues.errors import NotAllowed, OutreachError, SecondFactorRequired
+from queues.errors import OutreachError, SecondFactorRequired
 from queues.views.user import SignedInUser
 
 if TYPE_CHECKING:
     from console.services.store import Store
+
+
+# Said in the --help of every command that signs a user in.
+SIGN_IN_HELP = (
+    "Sign-in: --user NAME (or OUTREACH_USER); the password from OUTREACH_PASSWORD or a prompt "
+    "on a terminal; --code DIGITS (or OUTREACH_TOTP) if the account has one-time codes."
+)
 
 
 def add_sign_in_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,8 +50,17 @@ def _ask(prompt: str, env: str, secret: bool) -> str:
     return getpass.getpass(prompt) if secret else input(prompt)
 
 
-def sign_in(args: argparse.Namespace, store: Store, *roles: str) -> SignedInUser:
-    """The signed-in user, with one of `roles` (any role when none are named)."""
+def wants_sign_in(args: argparse.Namespace) -> bool:
+    """A user was named (--user or OUTREACH_USER), for a command a sign-in is optional to."""
+    return bool(getattr(args, "user", None) or os.environ.get("OUTREACH_USER"))
+
+
+def sign_in(
+    args: argparse.Namespace, store: Store, *roles: str, doing: str = "do that"
+) -> SignedInUser:
+    """The signed-in user, with one of `roles` (any role when none are named); `doing` words
+    the action for a refusal ("import data")."""
+    from queues.access import require_role
     from queues.auth import authenticate
     from queues.store.db import transaction
     from queues.timeutil import utcnow
@@ -76,11 +93,6 @@ def sign_in(args: argparse.Namespace, store: Store, *roles: str) -> SignedInUser
             code = input("One-time code: ")
     else:  # pragma: no cover - the loop breaks or raises
         raise OutreachError("sign-in did not complete")
-    if roles and user.role not in roles:
-        needed = " or ".join(_a(r) for r in roles)
-        raise NotAllowed(f"{user.username} is {_a(user.role)}; this needs {needed}")
+    if roles:
+        require_role(user, roles, doing)
     return user
-
-
-def _a(role: str) -> str:
-    return f"an {role}" if role[:1] in "aeiou" else f"a {role}"

@@ -34,7 +34,7 @@ def cmd_totp(args: argparse.Namespace) -> int:
 
     store = services_for(args)
     try:
-        sign_in(args, store, "admin")
+        sign_in(args, store, "admin", doing="set up one-time codes")
         with transaction(store.sessions) as session:
             if args.remove:
                 remove_totp(session, args.name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,10 +13,11 @@ from sqlalchemy.orm import Session
 from queues.audit import record
 from queues.compliance.patient import UnknownPatient, limits_for, patient_facts, patient_verdict
 from queues.compliance.verdict import Verdict
-from queues.errors import ConfigError
+from queues.errors import ConfigError, NotAllowed
 from queues.settings import QueueSettings
 from queues.store.models import Campaign, Patient, Pharmacy, QueueEntry, Task
 from queues.timeutil import as_utc
+from queues.views.user import SignedInUser
 
 
 @dataclass(frozen=True)
@@ -84,12 +86,17 @@ class Explanation:
         }
 
 
-def find_patient(session: Session, key: str) -> Patient:
-    """By id, or by MRN (which must then name one patient)."""
+def find_patient(
+    session: Session, key: str, pharmacy_ids: Collection[int] | None = None
+) -> Patient:
+    """By id, or by MRN (which must then name one patient); with `pharmacy_ids`, only theirs."""
     conditions = [Patient.mrn == key]
     if key.isdigit():
         conditions.append(Patient.id == int(key))
-    found = session.scalars(select(Patient).where(or_(*conditions)).order_by(Patient.id)).all()
+    query = select(Patient).where(or_(*conditions)).order_by(Patient.id)
+    if pharmacy_ids is not None:
+        query = query.where(Patient.pharmacy_id.in_(pharmacy_ids))
+    found = session.scalars(query).all()
     by_id = [p for p in found if key.isdigit() and p.id == int(key)]
     if by_id:
         return by_id[0]
@@ -104,12 +111,20 @@ def explain_patient(
     now: datetime,
     settings: QueueSettings | None = None,
     *,
-    user_id: int | None = None,
+    viewer: SignedInUser,
 ) -> Explanation:
-    """Explain one patient (an audited view of their record)."""
+    """Explain one patient of `viewer`'s pharmacies (an audited view of their record; pass the
+    user as queues.access.acting_scope widens them). A patient of another pharmacy is refused
+    with the same words as one that does not exist: no probing for ids."""
     settings = settings or QueueSettings()
     now = as_utc(now)
-    patient = find_patient(session, key)
+    try:
+        patient = find_patient(session, key, viewer.pharmacy_ids)
+    except UnknownPatient:
+        mine = ", ".join(viewer.pharmacy_codes) or "none"
+        raise NotAllowed(
+            f"no patient {key!r} in your pharmacies ({mine}); give the patient id or the MRN"
+        ) from None
     pharmacy = session.get_one(Pharmacy, patient.pharmacy_id)
     verdict = patient_verdict(session, patient.id, now, settings)
     tasks = tuple(
@@ -144,5 +159,5 @@ def explain_patient(
             entry.lease_expires_at is not None and as_utc(entry.lease_expires_at) > now
         )
         queue = QueueLine(entry.status, as_utc(entry.available_at), entry.blocked_reason, held)
-    record(session, "explain", user_id=user_id, patient_id=patient.id)
+    record(session, "explain", user_id=viewer.id, patient_id=patient.id)
     return Explanation(patient.id, patient.mrn, pharmacy.code, verdict, tasks, caps, queue)

@@ -15,6 +15,8 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from queues.access import check_may_import
+from queues.audit import record
 from queues.building.build import build_queues
 from queues.errors import OutreachError
 from queues.imports.csv_files import read_csv
@@ -28,6 +30,7 @@ from queues.imports.store import StoreResult, store_batch, stored_digests, unres
 from queues.settings import QueueSettings
 from queues.store.db import reading, transaction
 from queues.store.models import Pharmacy
+from queues.views.user import SignedInUser
 
 
 class Progress(Protocol):
@@ -142,10 +145,13 @@ def import_batch(
     origins: dict[tuple[str, str], tuple[str, int]] | None = None,
     skip_bad_rows: bool = False,
     on_stored: Callable[[StoreResult], None] = lambda _r: None,
+    by: SignedInUser | None = None,
+    what: str = "batch",
     digests: LineDigests | None = None,
 ) -> ImportSummary:
     """Store and rebuild in one transaction. A reference the database cannot match (a fill for
-    an unknown patient) fails the import unless `skip_bad_rows`, then it is reported."""
+    an unknown patient) fails the import unless `skip_bad_rows`, then it is reported. The import
+    is audited in the same transaction, as `by` (what: "fhir", "csv patients"…; counts only)."""
     progress.start("storing", len(batch.patients) + len(batch.prescriptions) + len(batch.fills))
     with transaction(sessions) as session:
         pid = pharmacy_id(session, pharmacy_code)
@@ -163,6 +169,18 @@ def import_batch(
         on_stored(result)
         progress.start("rebuilding queues", None)
         built = build_queues(session, now, queue_settings, patients=result.changed_patients)
+        record(
+            session,
+            "data_imported",
+            user_id=by.id if by is not None else None,
+            detail={
+                "pharmacy": pharmacy_code,
+                "what": what,
+                "patients_created": result.patients_created,
+                "patients_updated": result.patients_updated,
+                "rejected": len(result.rejected),
+            },
+        )
     seconds = time.perf_counter() - started
     return ImportSummary(
         result.patients_created,
@@ -191,14 +209,28 @@ def import_fhir(
     queue_settings: QueueSettings,
     settings: ImportSettings,
     progress: Progress | None = None,
+    *,
+    by: SignedInUser | None = None,
 ) -> ImportSummary:
+    """`by`: the signed-in user, who must be an admin or a supervisor of the pharmacy (None: a
+    trusted caller in the same process, a test or a benchmark)."""
     started = time.perf_counter()
     progress = progress or NoProgress()
     with transaction(sessions) as session:
         pharmacy_id(session, pharmacy_code)  # a wrong code fails before any download
+        if by is not None:
+            check_may_import(session, by, pharmacy_code)
     batch = read_fhir(source, settings, progress)
     return import_batch(
-        sessions, pharmacy_code, batch, now, queue_settings, progress, started=started
+        sessions,
+        pharmacy_code,
+        batch,
+        now,
+        queue_settings,
+        progress,
+        started=started,
+        by=by,
+        what="fhir",
     )
 
 
@@ -213,11 +245,15 @@ def import_csv(
     progress: Progress | None = None,
     *,
     skip_bad_rows: bool = False,
+    by: SignedInUser | None = None,
 ) -> ImportSummary:
+    """`by` as for import_fhir."""
     started = time.perf_counter()
     progress = progress or NoProgress()
     with reading(sessions) as session:
         pid = pharmacy_id(session, pharmacy_code)  # a wrong code fails before the file is read
+        if by is not None:
+            check_may_import(session, by, pharmacy_code)
         # The lines stored as they are are passed over (queues.imports.digests).
         stored = (
             stored_digests(session.connection(), pid, TABLES[kind]) if kind in TABLES else set()
@@ -245,6 +281,8 @@ def import_csv(
                 origins=read.origins,
                 skip_bad_rows=skip_bad_rows,
                 digests=digests,
+                by=by,
+                what=f"csv {kind}",
             )
         except DuplicateLine:
             if again:

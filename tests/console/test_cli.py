@@ -20,8 +20,12 @@ ROOT = Path(__file__).parents[2]
 def outreach(
     *args: str, stdin: str = "", env: dict[str, str] | None = None, cwd: Path = ROOT
 ) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("OUTREACH_DATABASE_URL", None)
+    full_env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OUTREACH_DATABASE_URL", "OUTREACH_USER", "OUTREACH_PASSWORD")
+    }
+    full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "console", *args],
         input=stdin,
@@ -57,6 +61,13 @@ def test_db_upgrade_then_users_add_reads_password_from_stdin(tmp_path: Path) -> 
                 closes_at=__import__("datetime").time(18),
             )
         )
+    # The site's first user is its admin, added without a sign-in (there is no one to sign in).
+    first = outreach(
+        "users", "add", "root", "--role", "admin", "--database", url, stdin="root-password-1\n"
+    )
+    assert first.returncode == 0, first.stderr
+    assert "added admin root for every pharmacy" in first.stdout
+    admin = {"OUTREACH_USER": "root", "OUTREACH_PASSWORD": "root-password-1"}
     result = outreach(
         "users",
         "add",
@@ -68,16 +79,21 @@ def test_db_upgrade_then_users_add_reads_password_from_stdin(tmp_path: Path) -> 
         "--database",
         url,
         stdin="s3cret-enough\n",
+        env=admin,
     )
     assert result.returncode == 0, result.stderr
     with session_factory(engine)() as s:
+        root = s.scalar(select(User).where(User.username == "root"))
         user = s.scalar(select(User).where(User.username == "maria"))
-        assert user is not None and user.role == "agent"
+        assert root is not None and user is not None and user.role == "agent"
         assert [p.code for p in user.pharmacies] == ["FL1"]
         assert user.password_hash.startswith("$argon2id$")
-        assert s.scalar(select(AuditEvent.action).where(AuditEvent.user_id == user.id)) == (
-            "user_added"
-        )
+        added = s.scalars(select(AuditEvent).where(AuditEvent.action == "user_added")).all()
+        # audited as the admin who added maria (the first admin as themselves)
+        assert [(e.user_id, e.detail["added_user_id"]) for e in added] == [
+            (root.id, root.id),
+            (root.id, user.id),
+        ]
     # An unknown pharmacy is named and nothing is written.
     bad = outreach(
         "users",
@@ -90,11 +106,41 @@ def test_db_upgrade_then_users_add_reads_password_from_stdin(tmp_path: Path) -> 
         "--database",
         url,
         stdin="s3cret-enough\n",
+        env=admin,
     )
     assert bad.returncode != 0 and "ZZ9" in bad.stderr
+    # Once a user exists, nobody adds another without signing in as an admin.
+    anon = outreach(
+        "users", "add", "evil", "--role", "admin", "--database", url, stdin="s3cret-enough\n"
+    )
+    assert anon.returncode == 1 and "sign in first" in anon.stderr
+    assert "Traceback" not in anon.stderr
+    agent = outreach(
+        "users",
+        "add",
+        "evil",
+        "--role",
+        "admin",
+        "--database",
+        url,
+        stdin="s3cret-enough\n",
+        env={"OUTREACH_USER": "maria", "OUTREACH_PASSWORD": "s3cret-enough"},
+    )
+    assert agent.returncode == 1
+    assert "maria is an agent; to add users you must be an admin" in agent.stderr
     with session_factory(engine)() as s:
-        assert s.scalar(select(User).where(User.username == "tom")) is None
+        assert s.scalar(select(User).where(User.username.in_(["tom", "evil"]))) is None
     engine.dispose()
+
+
+def test_the_first_user_of_a_site_must_be_an_admin(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'first.db'}"
+    result = outreach(
+        "users", "add", "ana", "--role", "agent", "--pharmacy", "X", "--database", url,
+        stdin="s3cret-enough\n",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "the first user of a site must be an admin" in result.stderr
 
 
 def test_queue_stats_json_counts_what_the_database_holds(tmp_path: Path) -> None:

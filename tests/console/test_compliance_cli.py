@@ -13,16 +13,23 @@ import pytest
 from sqlalchemy import select
 
 from queues.store.db import make_engine, session_factory
-from queues.store.models import AuditEvent
-from tests.world import make_world
+from queues.store.models import AuditEvent, User
+from tests.world import PASSWORD, make_world
 
 ROOT = Path(__file__).parents[2]
 
 
-def outreach(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def outreach(
+    *args: str, cwd: Path = ROOT, user: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """A real `outreach` process; `user` signs in (make_world's password) for `queue explain`."""
     env = {
-        k: v for k, v in os.environ.items() if k not in ("OUTREACH_DATABASE_URL", "OUTREACH_CONFIG")
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OUTREACH_DATABASE_URL", "OUTREACH_CONFIG", "OUTREACH_USER")
     }
+    if user is not None:
+        env |= {"OUTREACH_USER": user, "OUTREACH_PASSWORD": PASSWORD}
     return subprocess.run(
         [sys.executable, "-m", "console", *args],
         capture_output=True,
@@ -136,8 +143,9 @@ def test_queue_explain_shows_verdict_tasks_scores_and_caps(tmp_path: Path) -> No
     world.services.close()
     pid = str(world.patients["Able"])
     result = outreach(
-        "queue", "explain", pid, "--now", "2026-12-02T10:00-06:00", "--json", "--database", url
-    )
+        "queue", "explain", pid, "--now", "2026-12-02T10:00-06:00", "--json", "--database", url,
+        user="ana",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     found = last_json(result.stdout)
     assert found["callable"] is True and found["zones"] == ["America/Chicago"]
@@ -148,18 +156,30 @@ def test_queue_explain_shows_verdict_tasks_scores_and_caps(tmp_path: Path) -> No
     }
     tasks = found["tasks"]
     assert isinstance(tasks, list) and tasks and "score" in tasks[0] and "parts" in tasks[0]
-    late = outreach("queue", "explain", pid, "--now", "2026-12-02T21:30-06:00", "--database", url)
+    late = outreach(
+        "queue", "explain", pid, "--now", "2026-12-02T21:30-06:00", "--database", url, user="sue"
+    )
     assert late.returncode == 0, late.stderr
     assert "federal_window" in late.stdout and "next open" in late.stdout
     engine = make_engine(url)
     with session_factory(engine)() as s:
         views = s.scalars(select(AuditEvent).where(AuditEvent.action == "explain")).all()
+        users = {uid: name for uid, name in s.execute(select(User.id, User.username))}
     engine.dispose()
     assert len(views) == 2 and views[0].patient_id == int(pid)
+    assert [users[v.user_id] for v in views if v.user_id] == ["ana", "sue"]  # who looked
+    unknown = outreach("queue", "explain", "NOPE-1", "--database", url, user="ana")
+    assert unknown.returncode == 1 and unknown.stdout == ""
+    assert "no patient 'NOPE-1' in your pharmacies (TX1)" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
 
 
-def test_queue_explain_unknown_patient_is_a_clear_error(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'e.db'}"
-    result = outreach("queue", "explain", "NOPE-1", "--database", url)
-    assert result.returncode == 1
-    assert "no patient 'NOPE-1'" in result.stderr
+def test_queue_explain_without_a_sign_in_shows_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    world = make_world(tmp_path, url, datetime(2026, 12, 2, 16, 0, tzinfo=UTC), {"Able": 1})
+    world.services.close()
+    result = outreach("queue", "explain", str(world.patients["Able"]), "--database", url)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.strip() == (
+        "outreach: sign in first: give --user NAME (or set OUTREACH_USER)"
+    )

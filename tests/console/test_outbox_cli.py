@@ -14,8 +14,9 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from queues.store.db import make_engine, reading, session_factory, upgrade
-from queues.store.models import FollowUpAction
+from queues.auth import add_user
+from queues.store.db import make_engine, reading, session_factory, transaction, upgrade
+from queues.store.models import AuditEvent, FollowUpAction
 from tests.outbox_receiver import KEY, running_receiver, seed_actions
 
 ROOT = Path(__file__).parents[2]
@@ -50,17 +51,35 @@ def command(db_url: str, tmp_path: Path, *args: str) -> list[str]:
     ]
 
 
-def environment(key: str | None = KEY) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "OUTREACH_OUTBOX_KEY"}
+ADMIN, ADMIN_PASSWORD = "root", "root-password-1"
+
+
+def add_admin(db_url: str) -> None:
+    """The site's admin, whom the deliverer runs as (an admin's command: every pharmacy)."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    with transaction(session_factory(engine)) as s:
+        add_user(s, ADMIN, ADMIN_PASSWORD, "admin", [])
+    engine.dispose()
+
+
+def environment(key: str | None = KEY, signed_in: bool = True) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OUTREACH_OUTBOX_KEY", "OUTREACH_USER", "OUTREACH_PASSWORD")
+    }
     env.pop("OUTREACH_DATABASE_URL", None)
     if key is not None:
         env["OUTREACH_OUTBOX_KEY"] = key
+    if signed_in:
+        env |= {"OUTREACH_USER": ADMIN, "OUTREACH_PASSWORD": ADMIN_PASSWORD}
     return env
 
 
 def test_deliver_sends_what_is_due_and_ends_with_the_counts(db_url: str, tmp_path: Path) -> None:
+    add_admin(db_url)
     engine = make_engine(db_url)
-    upgrade(engine)
     sessions = session_factory(engine)
     with running_receiver() as receiver:
         keys = seed_actions(sessions, receiver.url, 4)
@@ -74,6 +93,9 @@ def test_deliver_sends_what_is_due_and_ends_with_the_counts(db_url: str, tmp_pat
             cwd=tmp_path,
             timeout=120,
         )
+    with reading(sessions) as s:
+        runs = s.scalars(select(AuditEvent).where(AuditEvent.action == "outbox_delivered")).all()
+        admin_id = s.scalar(select(AuditEvent.user_id).where(AuditEvent.action == "login"))
     engine.dispose()
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[-1]) == {
@@ -83,11 +105,27 @@ def test_deliver_sends_what_is_due_and_ends_with_the_counts(db_url: str, tmp_pat
         "pending": 1,
     }
     assert receiver.bad_signatures == []
+    assert [(r.user_id, r.detail["delivered"]) for r in runs] == [(admin_id, 2)]  # as the admin
+
+
+def test_without_a_sign_in_nothing_is_sent(sqlite_url: str, tmp_path: Path) -> None:
+    add_admin(sqlite_url)
+    done = subprocess.run(
+        [*command(sqlite_url, tmp_path), "--json"],
+        env=environment(signed_in=False),
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == "outreach: sign in first: give --user NAME (or set OUTREACH_USER)\n"
 
 
 def test_without_the_signing_key_nothing_is_sent_and_it_says_why(
     sqlite_url: str, tmp_path: Path
 ) -> None:
+    add_admin(sqlite_url)
     done = subprocess.run(
         command(sqlite_url, tmp_path),
         env=environment(key=None),
@@ -126,8 +164,8 @@ def wait_for(ready: object, what: str, limit: float = 90.0) -> None:
 def test_killed_midway_and_run_again_nothing_is_lost_and_nothing_is_doubled(
     db_url: str, tmp_path: Path
 ) -> None:
+    add_admin(db_url)
     engine = make_engine(db_url)
-    upgrade(engine)
     sessions = session_factory(engine)
 
     def delivered() -> int:

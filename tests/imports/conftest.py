@@ -12,6 +12,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from console.cli import main
+from queues.auth import hash_password
 from queues.store.models import (
     Campaign,
     Condition,
@@ -21,6 +22,7 @@ from queues.store.models import (
     Phone,
     Prescription,
     Task,
+    User,
 )
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "fhir-bulk-10-patients"
@@ -28,9 +30,24 @@ NOW_ISO = "2026-12-02T16:00:00+00:00"
 KINDS = ("refill_reminder", "adherence", "vaccine", "diabetes_education", "smoking_cessation")
 
 
+ADMIN, ADMIN_PASSWORD = "root", "root-password-1"
+
+
 @pytest.fixture
-def site(db_url: str, sessions: sessionmaker[Session]) -> str:
-    """`outreach pharmacy add` through the CLI, then campaigns for every pharmacy."""
+def site(db_url: str, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> str:
+    """The site's admin signed in (OUTREACH_USER, OUTREACH_PASSWORD) for the test's commands,
+    `outreach pharmacy add` through the CLI, then campaigns for every pharmacy."""
+    with sessions.begin() as s:
+        s.add(
+            User(
+                username=ADMIN,
+                display_name="Root",
+                role="admin",
+                password_hash=hash_password(ADMIN_PASSWORD),
+            )
+        )
+    monkeypatch.setenv("OUTREACH_USER", ADMIN)
+    monkeypatch.setenv("OUTREACH_PASSWORD", ADMIN_PASSWORD)
     rc = main(
         [
             "pharmacy", "add", "KS1", "--name", "Kansas One", "--timezone", "America/Chicago",

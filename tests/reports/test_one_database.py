@@ -11,9 +11,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _outreach(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _outreach(
+    cwd: Path, *args: str, signed_in: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
     env["PYTHONPATH"] = str(ROOT)
+    env.update(signed_in or {})
     return subprocess.run(
         [sys.executable, "-m", "console", *args],
         cwd=cwd,
@@ -44,6 +47,7 @@ def test_after_the_demo_every_command_opens_its_database(tmp_path: Path) -> None
         "2026-11-30",
         "--format",
         "csv",
+        signed_in={"OUTREACH_USER": "supervisor", "OUTREACH_PASSWORD": "supervisor-demo-1"},
     )
     assert report.returncode == 0, report.stderr
     rows = [line.split(",") for line in report.stdout.splitlines()]

@@ -1,9 +1,8 @@
 """Who may run the report: supervisors and admins, each for their own pharmacies only; the CLI
-signs the user in with the password from standard input."""
+signs the user in (OUTREACH_PASSWORD here) and runs nothing for anyone who is not signed in."""
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -64,10 +63,11 @@ def cli_db(sqlite_url: str) -> str:
 
 
 def run_cli(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str, *args: str, stdin: str = ""
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str, *args: str, password: str = ""
 ) -> int:
     monkeypatch.chdir(tmp_path)  # var/outreach.log lands in the test's folder
-    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    monkeypatch.delenv("OUTREACH_USER", raising=False)
+    monkeypatch.setenv("OUTREACH_PASSWORD", password)
     return main(["report", "--database", url, "--from", "2026-07-01", "--to", "2026-09-28", *args])
 
 
@@ -87,7 +87,7 @@ def test_cli_supervisor_writes_the_report_and_it_is_audited(
         str(out),
         "--user",
         "sue",
-        stdin=PASSWORD + "\n",
+        password=PASSWORD,
     )
     assert rc == 0
     lines = out.read_text().splitlines()
@@ -104,9 +104,11 @@ def test_cli_refuses_an_agent_and_a_wrong_password(
 ) -> None:
     out = tmp_path / "r.pdf"
     args = ("--pharmacy", "TX1", "--format", "pdf", "--out", str(out))
-    assert run_cli(monkeypatch, tmp_path, cli_db, *args, "--user", "ana", stdin=PASSWORD) == 1
+    assert run_cli(monkeypatch, tmp_path, cli_db, *args, password=PASSWORD) == 1
+    assert "sign in first" in capsys.readouterr().err  # no one signed in: no report at all
+    assert run_cli(monkeypatch, tmp_path, cli_db, *args, "--user", "ana", password=PASSWORD) == 1
     assert "Only supervisors and admins" in capsys.readouterr().err
-    assert run_cli(monkeypatch, tmp_path, cli_db, *args, "--user", "sue", stdin="nope") == 1
+    assert run_cli(monkeypatch, tmp_path, cli_db, *args, "--user", "sue", password="nope") == 1
     assert "Sign-in failed" in capsys.readouterr().err
     assert not out.exists()
     engine = make_engine(cli_db)
