@@ -55,8 +55,15 @@ __all__ = [
     "Recorded",
     "disposition_options",
     "record_outcome",
+    "stored",
     "validate",
 ]
+
+
+def stored(session: Session, uid: str) -> bool:
+    """Whether the attempt with this uid is in the database (a console killed between the commit
+    and removing its draft finds its draft answered)."""
+    return session.scalar(select(Attempt.id).where(Attempt.uid == uid)) is not None
 
 
 def disposition_options(session: Session) -> tuple[DispositionOption, ...]:

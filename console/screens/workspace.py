@@ -181,7 +181,11 @@ class WorkspaceScreen(CallingScreen):
         patient and `_show_offer` reopens the form. Its claim gone: the form opens to be saved
         late, the call it was."""
         assert self.shift is not None
-        for draft in self._drafts().pending():
+        drafts = self._drafts()
+        for draft in drafts.pending():
+            if self.shift.already_stored(draft):  # stopped between the save and the clean-up
+                drafts.discard(draft.uid)
+                continue
             if self.shift.still_holds(draft):
                 self.app.call_from_thread(self._resume_wrap_up)
                 return

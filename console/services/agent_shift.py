@@ -17,7 +17,7 @@ from queues.compliance import patient_verdict
 from queues.context import load_patient_context
 from queues.errors import WrapUpPending
 from queues.floor import agents, controls
-from queues.outcomes import disposition_options, record_outcome
+from queues.outcomes import disposition_options, record_outcome, stored
 from queues.store.db import reading, transaction
 from queues.views.outcome import CallbackTimes, DispositionOption, Outcome, Recorded
 from queues.views.patient import PatientContext
@@ -163,6 +163,12 @@ class AgentShift:
             agents.set_state(session, self.user.id, "ready", self.now)
         self.offer = None
         return recorded
+
+    def already_stored(self, draft: Outcome) -> bool:
+        """Whether a wrap-up draft's attempt is in the database already (the console stopped
+        between the save and removing the draft): the draft is then answered."""
+        with reading(self._store.sessions) as session:
+            return stored(session, draft.uid)
 
     def still_holds(self, draft: Outcome) -> bool:
         """Whether a wrap-up draft's claim is still this console's to resume (Ready gives the

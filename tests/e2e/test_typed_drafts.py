@@ -271,3 +271,31 @@ async def test_back_to_the_call_and_again_carries_on_with_what_was_typed(tmp_pat
         attempt = s.scalars(select(Attempt)).one()
         assert (attempt.uid, attempt.disposition) == (first.draft.uid, "refused")
     assert DraftStore(tmp_path / "drafts", "ana").drafts() == []
+
+
+async def test_a_draft_whose_save_went_through_is_cleared_at_sign_in(tmp_path: Path) -> None:
+    """Killed between the database's commit and removing the draft: at sign-in the draft is seen
+    answered and removed; no wrap-up opens again, the call is stored once."""
+    w = _world(tmp_path, f"sqlite:///{tmp_path / 'shift.db'}")
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await login(pilot, "ana")
+        await press(pilot, "r")
+        await press(pilot, "d")
+        await press(pilot, "c")
+        await press(pilot, "w")
+        wrap = app.screen
+        assert isinstance(wrap, WrapUpScreen)
+        await choose_disposition(pilot, "completed")
+        sent = wrap._collect()
+        await press(pilot, "ctrl+s")
+        assert isinstance(app.screen, WorkspaceScreen)
+    drafts = DraftStore(tmp_path / "drafts", "ana")
+    drafts.save(sent)  # as the save worker left it, had the kill come before its clean-up
+    again = OutreachApp(w.services)
+    async with again.run_test(size=(120, 40)) as pilot:
+        await login(pilot, "ana")
+        assert isinstance(again.screen, WorkspaceScreen)
+        assert drafts.drafts() == []
+    with w.store.sessions() as s:
+        assert len(s.scalars(select(Attempt)).all()) == 1
