@@ -11,8 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from console.cli.signin import add_sign_in_arguments, sign_in
+from console.cli.signin import SIGN_IN_HELP, add_sign_in_arguments, sign_in
 from queues.errors import OutreachError
+
+ADMINS = "An admin's command, audited as them. " + SIGN_IN_HELP
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -27,7 +29,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         "that was edited, deleted, inserted out of order or added outside the chains, and exits "
         "1; exits 0 when every chain is intact. Prints each chain's head (seq and hash) and, with "
         "several, one digest of them all: keep them elsewhere to check later that nothing before "
-        "them was rewritten.",
+        "them was rewritten. " + ADMINS,
     )
     verify.add_argument("--json", action="store_true", help="one JSON object on the last line")
     add_sign_in_arguments(verify)
@@ -37,7 +39,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="the audit rows between two times, as CSV or JSON lines",
         description="Write the audit rows with FROM <= at < TO (UTC unless the time says), in "
-        "chain order, with their chain, place and hashes. The export itself is audited.",
+        "chain order, with their chain, place and hashes. The export itself is audited. " + ADMINS,
     )
     export.add_argument("--from", dest="start", required=True, metavar="TIME", help="ISO time")
     export.add_argument("--to", dest="end", required=True, metavar="TIME", help="ISO time")
@@ -53,7 +55,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         "(default 6, never less: 45 CFR 164.316(b)(2)), and move the chain's base past them so "
         "`audit verify` still passes. Only a run from the start of the chain goes: a younger "
         "row keeps every row after it. A chain that does not verify is never purged. The purge "
-        "is itself a row of the chain. Export the rows first if they must be kept elsewhere.",
+        "is itself a row of the chain. Export the rows first if they must be kept elsewhere. "
+        + ADMINS,
     )
     purge.add_argument("--dry-run", action="store_true", help="say what would go; change nothing")
     purge.add_argument("--json", action="store_true", help="one JSON object on the last line")

@@ -8,7 +8,7 @@ import io
 import sys
 from typing import Any
 
-from console.cli.signin import add_sign_in_arguments, sign_in
+from console.cli.signin import SIGN_IN_HELP, add_sign_in_arguments, sign_in
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -19,7 +19,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help="set up (or --remove) a user's one-time codes (TOTP), with a QR code to scan",
         description="Give NAME a new TOTP secret (replacing any) and draw it as a QR code for an "
         "authenticator app; from then on NAME signs in with a code too. Roles that must have "
-        "one are listed in [auth].totp_required_roles.",
+        "one are listed in [auth].totp_required_roles. An admin's command, audited as them. "
+        + SIGN_IN_HELP,
     )
     totp.add_argument("name")
     totp.add_argument("--remove", action="store_true", help="switch the second factor off")
