@@ -72,22 +72,23 @@ class AgentShift:
 
     def next_patient(self) -> Offer | None:
         """Claim the best next patient and load everything the workspace draws (an audited view):
-        one claim, then one transaction for the context, its calling verdict and the agent's
-        state. None when nobody is callable (the agent is then marked ready)."""
+        one transaction for the claim, the context, its calling verdict and the agent's state
+        (one commit; a failure anywhere undoes the claim too). None when nobody is callable
+        (the agent is then marked ready)."""
         store, now = self._store, self.now
         if self.offer is not None:
             raise WrapUpPending()
-        claim = store.claimer.next(
-            user_id=self.user.id,
-            pharmacy_ids=self.user.pharmacy_ids,
-            now=now,
-            lease_seconds=store.settings.queue.lease_seconds,
-        )
         with transaction(store.sessions) as session:
+            claim = store.claimer.next_in(
+                session,
+                user_id=self.user.id,
+                pharmacy_ids=self.user.pharmacy_ids,
+                now=now,
+                lease_seconds=store.settings.queue.lease_seconds,
+            )
             if claim is None:
                 agents.set_state(session, self.user.id, "ready", now)
                 return None
-            # A second, short transaction: the claim is committed (row lock released) first.
             patient = load_patient_context(
                 session,
                 claim.patient_id,

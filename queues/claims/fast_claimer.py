@@ -124,6 +124,38 @@ class Claimer:
                 settings=self.settings,
             )
 
+    def next_in(
+        self,
+        session: Session,
+        *,
+        user_id: int,
+        pharmacy_ids: Sequence[int],
+        now: datetime,
+        lease_seconds: int,
+    ) -> Claim | None:
+        """As `next`, in the caller's transaction: the console claims and reads the patient's
+        context in one transaction (one commit), and a one statement that takes nothing falls
+        through to claim_next in that same transaction (on PostgreSQL the head it locked with
+        SKIP LOCKED stays its own). The claim is undone if the transaction rolls back."""
+        if pharmacy_ids:
+            token = str(uuid.uuid4())
+            expires = now + timedelta(seconds=lease_seconds)
+            ids = list(pharmacy_ids)
+            sql, params = self._statement(user_id, ids, now, expires, token)
+            row = session.connection().exec_driver_sql(sql, params).first()
+            if row is not None:
+                self.fast += 1
+                return Claim(int(row[0]), token, as_utc(now), as_utc(expires))
+        self.full += 1
+        return claim_next(
+            session,
+            user_id=user_id,
+            pharmacy_ids=pharmacy_ids,
+            now=now,
+            lease_seconds=lease_seconds,
+            settings=self.settings,
+        )
+
     def open(self) -> None:
         """Connect now rather than at the first claim (the benchmark's claimers do, so that no
         timed claim pays for a connect)."""
@@ -144,27 +176,8 @@ class Claimer:
         dbapi_error: type[Exception] = self.engine.dialect.dbapi.Error  # type: ignore[union-attr]
         try:
             conn = self._connection()
-            if self.postgres:
-                params: dict[str, Any] = {
-                    "user": user,
-                    "token": token,
-                    "now": _naive_utc(now),
-                    "expires": _naive_utc(expires),
-                    "ids": ids,
-                    "key": self.key,
-                    "at": _naive_utc(utcnow()),
-                }
-                row = conn.execute(_POSTGRES, params).fetchone()
-            else:
-                params = {
-                    "user": user,
-                    "token": token,
-                    "now": sqlite_text(now),
-                    "expires": sqlite_text(expires),
-                    "key": self.key,
-                }
-                params.update({f"p{i}": pid for i, pid in enumerate(ids)})
-                row = conn.execute(self._sqlite(len(ids)), params).fetchone()
+            sql, params = self._statement(user, ids, now, expires, token)
+            row = conn.execute(sql, params).fetchone()
         except dbapi_error as exc:
             if sqlite_busy(exc):
                 # Another writer held the file for all of busy_timeout: the full claim would wait
@@ -175,6 +188,30 @@ class Claimer:
             self._discard()
             return None
         return None if row is None else int(row[0])
+
+    def _statement(
+        self, user: int, ids: list[int], now: datetime, expires: datetime, token: str
+    ) -> tuple[str, dict[str, Any]]:
+        """The one statement and its parameters, in the driver's own style."""
+        if self.postgres:
+            return _POSTGRES, {
+                "user": user,
+                "token": token,
+                "now": _naive_utc(now),
+                "expires": _naive_utc(expires),
+                "ids": ids,
+                "key": self.key,
+                "at": _naive_utc(utcnow()),
+            }
+        params: dict[str, Any] = {
+            "user": user,
+            "token": token,
+            "now": sqlite_text(now),
+            "expires": sqlite_text(expires),
+            "key": self.key,
+        }
+        params.update({f"p{i}": pid for i, pid in enumerate(ids)})
+        return self._sqlite(len(ids)), params
 
     def _sqlite(self, n: int) -> str:
         sql = self._sqlite_sql.get(n)

@@ -93,6 +93,48 @@ def test_an_agent_who_holds_a_patient_gets_them_back_not_a_second_one(
     assert again.lease_token == first.lease_token
 
 
+def test_a_claim_in_the_callers_transaction_commits_with_it_or_not_at_all(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    """The console claims and reads the patient's context in one transaction (next_in): the
+    one statement when the head was admitted ahead, the full claim in the same transaction when
+    it was not; a rollback undoes the claim and its audit row."""
+    with transaction(sessions) as s:
+        ph, pids = small_queue(s, 3)
+        amy, bob = add_agent(s, "amy"), add_agent(s, "bob")
+        admit_entries(s, NOON)
+        s.execute(
+            update(QueueEntry).where(QueueEntry.patient_id == pids[1]).values(admitted_until=None)
+        )
+    claimer = Claimer(engine, sessions)
+
+    class Undone(Exception):
+        pass
+
+    try:
+        with transaction(sessions) as s:
+            got = claimer.next_in(s, user_id=amy, pharmacy_ids=[ph], now=NOON, lease_seconds=LEASE)
+            assert got is not None and got.patient_id == pids[0]
+            raise Undone
+    except Undone:
+        pass
+    with sessions() as s:
+        assert s.get_one(QueueEntry, pids[0]).holder_id is None
+        assert not s.scalars(select(AuditEvent).where(AuditEvent.action == "claim")).all()
+    with transaction(sessions) as s:
+        first = claimer.next_in(s, user_id=amy, pharmacy_ids=[ph], now=NOON, lease_seconds=LEASE)
+    with transaction(sessions) as s:  # the head's admission was cleared: the full claim
+        second = claimer.next_in(s, user_id=bob, pharmacy_ids=[ph], now=NOON, lease_seconds=LEASE)
+    assert first is not None and first.patient_id == pids[0]
+    assert second is not None and second.patient_id == pids[1]
+    assert (claimer.fast, claimer.full) == (2, 1)
+    with sessions() as s:
+        held = dict(s.execute(select(QueueEntry.patient_id, QueueEntry.holder_id)).all())
+        assert held == {pids[0]: amy, pids[1]: bob, pids[2]: None}
+        claims = s.scalars(select(AuditEvent.patient_id).where(AuditEvent.action == "claim"))
+        assert sorted(claims) == sorted(pids[:2])
+
+
 def test_an_expired_lease_puts_the_patient_back_first(
     engine: Engine, sessions: sessionmaker[Session]
 ) -> None:
