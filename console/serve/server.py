@@ -18,6 +18,7 @@ import json
 import logging
 import ssl
 import sys
+import time
 from asyncio.subprocess import Process
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -146,6 +147,7 @@ class GuardedServer(Server):
             max_consoles_per_user=settings.max_consoles_per_user,
             idle_seconds=settings.session_idle_minutes * 60,
         )
+        self._refusals = RefusalCounter()
         # Secure when the browser reaches us over HTTPS: ours, or the proxy's in front.
         self.secure_cookie = self.tls or behind_tls_proxy
 
@@ -178,6 +180,8 @@ class GuardedServer(Server):
         for session in self.sessions:
             for close in self.sessions.end(session):
                 close()
+        for source, count in self._refusals.overflowed(everything=True):
+            await self.audit("serve_refusals_not_itemized", None, source=source, count=count)
 
     def serve(self, debug: bool = False) -> None:
         """Serve until SIGINT or SIGTERM (textual-serve's loop, with our TLS context)."""
@@ -257,9 +261,11 @@ class GuardedServer(Server):
     async def refuse(
         self, request: web.Request, status: int, why: str, message: str, user_id: int | None
     ) -> web.Response:
-        await self.audit(
-            "serve_refused", user_id, source=self.source(request), path=request.path, why=why
-        )
+        source = self.source(request)
+        if self._refusals.count(source):
+            await self.audit("serve_refused", user_id, source=source, path=request.path, why=why)
+        for source, count in self._refusals.overflowed():
+            await self.audit("serve_refusals_not_itemized", None, source=source, count=count)
         titles = {401: "Sign in first", 403: "Refused", 429: "Too many consoles"}
         return _html(refusal_page(titles.get(status, "Not now"), message), status)
 
@@ -435,6 +441,44 @@ async def _keep_own_errors(stderr: asyncio.StreamReader) -> None:
             other += len(line)
     if other:
         log.error("serve: a console wrote %d bytes of other output on stderr (not kept)", other)
+
+
+class RefusalCounter:
+    """Refusals are audited one row each, up to PER_MINUTE per source in a minute; past that a
+    page looping on the socket would write the audit as fast as it can refuse, so the rest are
+    counted and written as one row when the minute is over (or the server stops)."""
+
+    PER_MINUTE = 20
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._windows: dict[str, list[float]] = {}  # source -> [start, itemized, counted]
+        self._done: list[tuple[str, int]] = []  # minutes over, their counts not yet written
+
+    def count(self, source: str) -> bool:
+        """True: audit this refusal as a row of its own."""
+        now = self._clock()
+        window = self._windows.get(source)
+        if window is None or now - window[0] >= 60:
+            if window is not None and window[2]:
+                self._done.append((source, int(window[2])))
+            window = self._windows[source] = [now, 0, 0]
+        if window[1] < self.PER_MINUTE:
+            window[1] += 1
+            return True
+        window[2] += 1
+        return False
+
+    def overflowed(self, *, everything: bool = False) -> list[tuple[str, int]]:
+        """(source, refusals not itemized) for the minutes that are over; all with everything."""
+        now = self._clock()
+        for source, window in list(self._windows.items()):
+            if everything or now - window[0] >= 60:
+                if window[2]:
+                    self._done.append((source, int(window[2])))
+                del self._windows[source]
+        done, self._done = self._done, []
+        return done
 
 
 def _closer(websocket: web.WebSocketResponse) -> Callable[[], object]:

@@ -607,3 +607,30 @@ async def test_a_user_deactivated_after_signing_in_gets_no_console(
     # The server's log keeps the console's own one-line error, nothing else of its stderr.
     log = (tmp_path / "outreach.log").read_text()
     assert "a console said: outreach: This console's sign-in ticket is not valid" in log
+
+
+async def test_a_page_looping_on_the_socket_cannot_flood_the_audit(
+    served: Served, http: aiohttp.ClientSession
+) -> None:
+    for _ in range(30):
+        with pytest.raises(aiohttp.WSServerHandshakeError):
+            await open_console(http, served, origin="http://evil.example")
+    assert served.consoles() == 0
+    stop(served.proc)  # the minute's count is written as the server stops
+    assert len(audit_rows(served.db, "serve_refused")) == 20
+    rest = audit_rows(served.db, "serve_refusals_not_itemized")
+    assert [row.detail for row in rest] == [{"source": "web@127.0.0.1", "count": 10}]
+
+
+def test_refusals_past_the_minute_s_share_are_counted_and_written_when_it_is_over() -> None:
+    from console.serve.server import RefusalCounter
+
+    now = [0.0]
+    counter = RefusalCounter(clock=lambda: now[0])
+    assert [counter.count("web@a") for _ in range(25)] == [True] * 20 + [False] * 5
+    assert counter.count("web@b")  # another address has its own share
+    assert counter.overflowed() == []  # the minute is not over
+    now[0] = 60
+    assert counter.count("web@a")  # a new minute, and the last one's count is ready
+    assert counter.overflowed() == [("web@a", 5)]
+    assert counter.overflowed(everything=True) == []
