@@ -14,27 +14,24 @@ its AppService, which runs one console process per socket); what is ours:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import ssl
 import sys
-import time
-from asyncio.subprocess import Process
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
-from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
 
 from console.serve import is_loopback
 from console.serve.pages import refusal_page, sign_in_page
+from console.serve.process import ServedConsole
+from console.serve.refusals import RefusalCounter
 from console.serve.sessions import Refused, WebSession, WebSessions
 from console.serve.settings import ServeSettings, origin_of
-from console.serve.ticket import TICKET_ENV
 from console.services.accounts import Accounts
 from console.services.store import Store
 from queues.audit import record
@@ -54,65 +51,6 @@ log = logging.getLogger("outreach.serve")
 COOKIE = "outreach_session"
 # A typed password or code longer than this is refused unread (argon2 would hash it whole).
 MAX_FIELD = 256
-
-
-class ServedConsole(AppService):
-    """One console process for one signed-in socket: its ticket goes in its environment (never
-    on a command line `ps` shows), and it tells whether it ended on its own."""
-
-    def __init__(
-        self, command: str, *, ticket: str, on_ended: Callable[[], Awaitable[None]], **kwargs: Any
-    ) -> None:
-        super().__init__(command, **kwargs)
-        self._ticket = ticket
-        self._on_ended = on_ended
-        self._stderr_task: asyncio.Task[None] | None = None
-        self.stopping = False  # the server is stopping it (the browser went away)
-        self.ended_itself = False  # it exited or died while the browser was still there
-
-    async def _open_app_process(self, width: int = 80, height: int = 24) -> Process:
-        process = await super()._open_app_process(width, height)
-        # textual-serve copies a console's stderr to the server's stdout whole; a Textual crash
-        # report there lists the locals of every frame (a patient's name, a number). We keep our
-        # own one-line errors ("outreach: …", which never carry health information) and the fact
-        # that there was more, never the text.
-        stderr, quiet = process.stderr, asyncio.StreamReader()
-        quiet.feed_eof()
-        process.stderr = quiet
-        if stderr is not None:
-            self._stderr_task = asyncio.create_task(_keep_own_errors(stderr))
-        return process
-
-    def _build_environment(self, width: int = 80, height: int = 24) -> dict[str, str]:
-        environment = super()._build_environment(width, height)
-        environment[TICKET_ENV] = self._ticket
-        return environment
-
-    async def run(self) -> None:
-        try:
-            await super().run()
-        finally:
-            if not self.stopping:
-                # The process ended (sign-out, quit, a crash): the socket ends with it; a dead
-                # process behind a live socket would leave the page blank and the place taken.
-                await self._ended()
-                await self.remote_close()
-
-    async def on_meta(self, data: bytes) -> None:
-        if not self.stopping and json.loads(data).get("type") == "exit":
-            await self._ended()
-        await super().on_meta(data)
-
-    async def _ended(self) -> None:
-        """Before the socket closes: the browser must find its session gone (and the audit
-        saying so) once it sees that."""
-        if not self.ended_itself:
-            self.ended_itself = True
-            await self._on_ended()
-
-    async def stop(self) -> None:
-        self.stopping = True
-        await super().stop()
 
 
 class GuardedServer(Server):
@@ -429,56 +367,6 @@ class GuardedServer(Server):
     def _issue_ticket(self, session: WebSession) -> str:
         with transaction(self.store.sessions) as db:
             return issue_console_ticket(db, session.user.id, session.source, utcnow())
-
-
-async def _keep_own_errors(stderr: asyncio.StreamReader) -> None:
-    other = 0
-    while line := await stderr.readline():
-        text = line.decode("utf-8", "replace").rstrip()
-        if text.startswith("outreach: ") and len(text) < 500:
-            log.warning("serve: a console said: %s", text)
-        elif text:
-            other += len(line)
-    if other:
-        log.error("serve: a console wrote %d bytes of other output on stderr (not kept)", other)
-
-
-class RefusalCounter:
-    """Refusals are audited one row each, up to PER_MINUTE per source in a minute; past that a
-    page looping on the socket would write the audit as fast as it can refuse, so the rest are
-    counted and written as one row when the minute is over (or the server stops)."""
-
-    PER_MINUTE = 20
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._windows: dict[str, list[float]] = {}  # source -> [start, itemized, counted]
-        self._done: list[tuple[str, int]] = []  # minutes over, their counts not yet written
-
-    def count(self, source: str) -> bool:
-        """True: audit this refusal as a row of its own."""
-        now = self._clock()
-        window = self._windows.get(source)
-        if window is None or now - window[0] >= 60:
-            if window is not None and window[2]:
-                self._done.append((source, int(window[2])))
-            window = self._windows[source] = [now, 0, 0]
-        if window[1] < self.PER_MINUTE:
-            window[1] += 1
-            return True
-        window[2] += 1
-        return False
-
-    def overflowed(self, *, everything: bool = False) -> list[tuple[str, int]]:
-        """(source, refusals not itemized) for the minutes that are over; all with everything."""
-        now = self._clock()
-        for source, window in list(self._windows.items()):
-            if everything or now - window[0] >= 60:
-                if window[2]:
-                    self._done.append((source, int(window[2])))
-                del self._windows[source]
-        done, self._done = self._done, []
-        return done
 
 
 def _closer(websocket: web.WebSocketResponse) -> Callable[[], object]:

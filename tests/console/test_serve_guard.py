@@ -623,7 +623,7 @@ async def test_a_page_looping_on_the_socket_cannot_flood_the_audit(
 
 
 def test_refusals_past_the_minute_s_share_are_counted_and_written_when_it_is_over() -> None:
-    from console.serve.server import RefusalCounter
+    from console.serve.refusals import RefusalCounter
 
     now = [0.0]
     counter = RefusalCounter(clock=lambda: now[0])
