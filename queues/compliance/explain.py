@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from queues.audit import record
 from queues.compliance.patient import UnknownPatient, limits_for, patient_facts, patient_verdict
 from queues.compliance.verdict import Verdict
-from queues.errors import ConfigError, NotAllowed
+from queues.errors import ConfigError, NotAllowed, OutreachError
 from queues.settings import QueueSettings
 from queues.store.models import Campaign, Patient, Pharmacy, QueueEntry, Task
 from queues.timeutil import as_utc
@@ -102,6 +102,11 @@ def find_patient(
         return by_id[0]
     if len(found) == 1:
         return found[0]
+    if found:  # one MRN in two pharmacies: each keeps its own numbering
+        raise OutreachError(
+            f"MRN {key!r} names {len(found)} patients (ids "
+            f"{', '.join(str(p.id) for p in found)}); give the patient id"
+        )
     raise UnknownPatient(key)
 
 

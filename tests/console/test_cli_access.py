@@ -325,3 +325,18 @@ def test_a_wrong_password_is_refused_and_nothing_is_shown(site: Site, run: Runne
     out, err = run.capsys.readouterr()
     assert (rc, out) == (1, "")
     assert err.startswith("outreach: Sign-in failed") and err.count("\n") == 1
+
+
+def test_an_mrn_is_looked_up_in_the_users_pharmacies_only(site: Site, run: Runner) -> None:
+    """Each pharmacy numbers its own patients: OK1 gets a T0000 too."""
+    with transaction(site.sessions) as s:
+        ok1 = s.scalar(select(Pharmacy.id).where(Pharmacy.code == "OK1"))
+        assert ok1 is not None
+        twin = _patient(s, ok1, 0, "Twin", NOW.date(), 2)
+    rc, out, err = run("ana", "queue", "explain", "T0000")  # TX1's: OK1's twin is out of sight
+    assert rc == 0 and out.startswith(f"patient {site.able} (MRN T0000) at TX1"), err
+    rc, out, err = run("root", "queue", "explain", "T0000")  # both are an admin's
+    assert (rc, out) == (1, "")
+    assert err == (
+        f"outreach: MRN 'T0000' names 2 patients (ids {site.able}, {twin}); give the patient id\n"
+    )
