@@ -174,6 +174,7 @@ class Console:
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self.ws = ws
         self.screen = ""
+        self.downloads: list[str] = []
         self.closed = asyncio.Event()
         self.changed = asyncio.Event()
         self.reader = asyncio.create_task(self._read())
@@ -183,6 +184,11 @@ class Console:
             if msg.type == aiohttp.WSMsgType.BINARY:
                 self.screen += ANSI.sub("", msg.data.decode("utf-8", "replace"))
                 self.changed.set()
+            elif msg.type == aiohttp.WSMsgType.TEXT:
+                kind, *rest = json.loads(msg.data)
+                if kind == "deliver_file_start":  # a file for the browser to fetch
+                    self.downloads.append(rest[0])
+                    self.changed.set()
         self.closed.set()
         self.changed.set()
 
@@ -634,3 +640,38 @@ def test_refusals_past_the_minute_s_share_are_counted_and_written_when_it_is_ove
     assert counter.count("web@a")  # a new minute, and the last one's count is ready
     assert counter.overflowed() == [("web@a", 5)]
     assert counter.overflowed(everything=True) == []
+
+
+async def test_a_report_downloads_only_to_the_session_whose_console_made_it(
+    served: Served, http: aiohttp.ClientSession
+) -> None:
+    assert (await sign_in(http, served)).status == 303
+    console = Console(await open_console(http, served))
+    try:
+        await console.wait_for("Agents")
+        await console.press("R")
+        await console.wait_for("Program report")
+        await console.press("\r")  # the default pharmacy, dates and format
+
+        async def offered() -> None:
+            while not console.downloads:
+                console.changed.clear()
+                await console.changed.wait()
+
+        await asyncio.wait_for(offered(), 90)
+        key = console.downloads[0]
+        async with (
+            aiohttp.ClientSession() as stranger,  # no session
+            stranger.get(f"{served.url}/download/{key}") as resp,
+        ):
+            assert resp.status == 401
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as ann:
+            assert (await sign_in(ann, served, "ann")).status == 303
+            async with ann.get(f"{served.url}/download/{key}") as resp:
+                assert resp.status == 404  # another session's console made it
+        async with http.get(f"{served.url}/download/{key}") as resp:
+            assert resp.status == 200
+            assert "attachment" in resp.headers["Content-Disposition"]
+            assert len(await resp.read()) > 0
+    finally:
+        await console.ws.close()
