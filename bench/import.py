@@ -47,8 +47,9 @@ from queues.claims.fast_claimer import Claimer
 from queues.errors import DatabaseBusy
 from queues.imports.run import ImportSummary, import_csv, import_fhir
 from queues.imports.settings import ImportSettings
-from queues.imports.store import FILL_COLUMNS, PATIENT_COLUMNS, RX_COLUMNS, insert_rows
+from queues.imports.store import FILL_COLUMNS, PATIENT_COLUMNS, RX_COLUMNS
 from queues.settings import QueueSettings
+from queues.store.bulk import insert_rows
 from queues.store.db import make_engine, session_factory, upgrade
 from queues.store.models import Campaign, Pharmacy, User
 
@@ -444,7 +445,10 @@ def main(argv: list[str] | None = None) -> int:
             idle_window = max(3.0, min(20.0, build_s))
             timer = threading.Timer(idle_window, stop.set)
             timer.start()
-            idle = claimers(engine, users[:20_000], pharmacy_id, stop, args.claimers)
+            # At most a fifth of the patients claimed with no build, so that at a small --patients
+            # the queue is not empty before the build starts.
+            idle_claims = min(20_000, args.patients // 5)
+            idle = claimers(engine, users[:idle_claims], pharmacy_id, stop, args.claimers)
             log("claims during a full build (outreach queue build, a day later)")
             stop = threading.Event()
             run: dict[str, Any] = {}
@@ -465,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
 
             builder = threading.Thread(target=build)
             builder.start()
-            during = claimers(engine, users[20_000:], pharmacy_id, stop, args.claimers)
+            during = claimers(engine, users[idle_claims:], pharmacy_id, stop, args.claimers)
             builder.join()
             engine.dispose()
 

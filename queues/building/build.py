@@ -37,7 +37,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
@@ -48,6 +47,7 @@ from queues.building.rules.snapshot import Snapshot, driver_rows, load_snapshot
 from queues.building.scope import IN_SCOPE, drop_scope, set_scope
 from queues.claims.admission import Judge, Undialed, admission_key, admit_entries, read_undialed
 from queues.settings import QueueSettings
+from queues.store.bulk import insert_rows
 from queues.store.models import Attempt, Task
 from queues.timeutil import as_utc
 
@@ -210,18 +210,7 @@ def _build(
     if scoped:
         drop_scope(conn)
     phases["admission"] = clock() - started - sum(phases.values())
-    filled = sum(1 for c in closes if c["closed_reason"] == FILLED)
-    return BuildResult(
-        work.created,
-        len(work.reopen),
-        len(closes),
-        filled,
-        len(work.changed),
-        len(work.due),
-        len(work.queued),
-        admitted,
-        {k: round(v, 3) for k, v in phases.items()},
-    )
+    return work.result(closes, admitted, phases)
 
 
 # The advisory lock builds take turns on, in the build's transaction (any fixed 64-bit number).
@@ -334,6 +323,40 @@ class _Work:
             rows.append((patient_id, pharmacy_id, "open", sort_key, stored_at, *admission))
         writer.submit(_insert_rows, self.conn, "queue_entries", rows)
 
+    def entry_changes(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[int]]:
+        """The queue entries that were there before: to reopen and to re-sort (patient, sort
+        key), and the patients whose entry is done (nothing due, nobody holding it)."""
+        reopens, rekeys = [], []
+        for patient_id, key in self.queued.items():
+            entry = self.entries.get(patient_id)
+            if entry is None:
+                continue
+            if entry[0] != "open":
+                reopens.append({"_pid": patient_id, "sk": key})
+            elif entry[1] != key:
+                rekeys.append({"_pid": patient_id, "sk": key})
+        finished = [
+            pid
+            for pid, (status, _key, holder) in self.entries.items()
+            if pid not in self.queued and status == "open" and holder is None
+        ]
+        return reopens, rekeys, finished
+
+    def result(
+        self, closes: list[dict[str, Any]], admitted: int, phases: dict[str, float]
+    ) -> BuildResult:
+        return BuildResult(
+            self.created,
+            len(self.reopen),
+            len(closes),
+            sum(1 for c in closes if c["closed_reason"] == FILLED),
+            len(self.changed),
+            len(self.due),
+            len(self.queued),
+            admitted,
+            {k: round(v, 3) for k, v in phases.items()},
+        )
+
 
 class _Writer:
     """Runs a build's statements in order on its connection, on one worker thread, so the
@@ -375,16 +398,8 @@ class _Writer:
 
 def _update_entries(conn: Connection, work: _Work, now: datetime) -> None:
     """Reopen, re-sort and finish the queue entries that were there before."""
-    available_at, entries = _bind_utc(now), work.entries
-    reopens, rekeys = [], []
-    for patient_id, key in work.queued.items():
-        entry = entries.get(patient_id)
-        if entry is None:
-            continue
-        if entry[0] != "open":
-            reopens.append({"_pid": patient_id, "sk": key})
-        elif entry[1] != key:
-            rekeys.append({"_pid": patient_id, "sk": key})
+    available_at = _bind_utc(now)
+    reopens, rekeys, finished = work.entry_changes()
     if reopens:
         conn.execute(
             update(_Q)
@@ -397,11 +412,6 @@ def _update_entries(conn: Connection, work: _Work, now: datetime) -> None:
             update(_Q).where(_Q.c.patient_id == bindparam("_pid")).values(sort_key=bindparam("sk")),
             rekeys,
         )
-    finished = [
-        pid
-        for pid, (status, _key, holder) in entries.items()
-        if pid not in work.queued and status == "open" and holder is None
-    ]
     for i in range(0, len(finished), 500):
         conn.execute(
             update(_Q).where(_Q.c.patient_id.in_(finished[i : i + 500])).values(status="done")
@@ -426,23 +436,15 @@ _T = table(
     column("closed_at", DateTime),
     column("closed_reason", String),
 )
-_REOPEN = (
-    update(_T)
-    .where(_T.c.id == bindparam("_id"))
-    .values(
-        status="open",
-        closed_at=None,
-        closed_reason=None,
-        priority_parts=bindparam("pp"),
-        score=bindparam("sc"),
-        reason=bindparam("re"),
-    )
-)
-_RESCORE = (
-    update(_T)
-    .where(_T.c.id == bindparam("_id"))
-    .values(priority_parts=bindparam("pp"), score=bindparam("sc"), reason=bindparam("re"))
-)
+# What a rescore and a reopen write (queues.building.stepwise writes them too, guarded).
+RESCORED: dict[str, Any] = {
+    "priority_parts": bindparam("pp"),
+    "score": bindparam("sc"),
+    "reason": bindparam("re"),
+}
+REOPENED: dict[str, Any] = {"status": "open", "closed_at": None, "closed_reason": None, **RESCORED}
+_REOPEN = update(_T).where(_T.c.id == bindparam("_id")).values(REOPENED)
+_RESCORE = update(_T).where(_T.c.id == bindparam("_id")).values(RESCORED)
 
 
 # The columns a build writes new rows of, in the order its tuples hold them, with the PostgreSQL
@@ -475,38 +477,8 @@ _COLUMN_TYPES: dict[str, tuple[tuple[str, str], ...]] = {
 
 
 def _insert_rows(conn: Connection, table_name: str, rows: list[tuple[Any, ...]]) -> None:
-    """Many new rows at once through the driver, values already in the form the column stores
-    (JSON as text, naive UTC times): binary COPY on PostgreSQL, one INSERT … SELECT over a JSON
-    array on SQLite."""
-    if not rows:
-        return
-    columns = _COLUMN_TYPES[table_name]
-    names = ", ".join(name for name, _ in columns)
-    if conn.dialect.name == "postgresql":
-        statement = f"COPY {table_name} ({names}) FROM STDIN (FORMAT BINARY)"
-        dbapi_error = conn.dialect.loaded_dbapi.Error
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            # Binary: the server parses no text (about a twentieth of its work on new tasks).
-            with cursor.copy(statement) as copy:
-                copy.set_types([kind for _, kind in columns])
-                for row in rows:
-                    copy.write_row(row)
-        except dbapi_error as error:  # as SQLAlchemy raises it for every other statement
-            raise DBAPIError.instance(statement, None, error, dbapi_error) from error
-        finally:
-            cursor.close()
-        return
-    # SQLite, the other database queues.store.db connects to: one statement over the rows as one JSON
-    # array. SQLite unpacks and inserts them all in one step, without the GIL (an executemany
-    # takes it back for every row, so on the writer's thread it would wait on the rules' thread
-    # for each). The values are already what SQLite stores (text dates, JSON as text), and come
-    # back out of JSON unchanged.
-    values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
-    conn.exec_driver_sql(
-        f"INSERT INTO {table_name} ({names}) SELECT {values} FROM json_each(?)",
-        (orjson.dumps(rows).decode(),),
-    )
+    """New tasks or queue entries, values already as the columns store them (queues.store.bulk)."""
+    insert_rows(conn, table_name, _COLUMN_TYPES[table_name], rows)
 
 
 def _json_text(value: dict[str, Any]) -> str:

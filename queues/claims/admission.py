@@ -240,6 +240,23 @@ def admit_entries(
     """Run the claim-time check now for every queued patient without a live admission and store
     it on those found callable; returns how many were admitted. Runs in the caller's transaction.
     With `scoped`, only the patients in build_scope (a scoped build's)."""
+    admitted = judge_waiting(session, now, settings, pharmacy_ids=pharmacy_ids, scoped=scoped)
+    store_admissions(session, admitted, now, settings)
+    return sum(len(ids) for ids in admitted.values())
+
+
+def judge_waiting(
+    session: Session,
+    now: datetime,
+    settings: QueueSettings | None = None,
+    *,
+    pharmacy_ids: Sequence[int] | None = None,
+    scoped: bool = False,
+) -> dict[datetime, list[int]]:
+    """admit_entries' reads and verdicts, writing nothing: admitted until -> patients. A full
+    build (queues.building.stepwise) reads them outside SQLite's write lock and stores them in
+    short steps; the store's guards (still unclaimed, still undialed) hold for what changed in
+    between, and the dial-time check stands between any other change and a call."""
     settings = settings or QueueSettings()
     key = admission_key(settings)
     now = as_utc(now)
@@ -262,10 +279,20 @@ def admit_entries(
                 admitted[until].append(head.patient_id)
         if len(heads) < CHUNK:
             break
+    return admitted
+
+
+def store_admissions(
+    session: Session,
+    admitted: dict[datetime, list[int]],
+    now: datetime,
+    settings: QueueSettings | None = None,
+) -> None:
+    """Store judge_waiting's verdicts, in the caller's transaction."""
+    key, now, conn = admission_key(settings or QueueSettings()), as_utc(now), session.connection()
     for until, ids in admitted.items():
         for i in range(0, len(ids), WRITE_CHUNK):
             _store(conn, ids[i : i + WRITE_CHUNK], until, key, now)
-    return sum(len(ids) for ids in admitted.values())
 
 
 _STORE_SQLITE = (

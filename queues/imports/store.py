@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, bindparam, column, table, update
-from sqlalchemy.exc import DBAPIError
 
 from queues.imports.digests import DuplicateLine, LineDigests
 from queues.imports.records import Batch, ImportRowError, Rejected
+from queues.store.bulk import insert_rows
 
 # The columns an import writes, per table, with the PostgreSQL type a binary COPY sends each as.
 PATIENT_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -462,36 +461,6 @@ class _Writer:
             params.append(row)
         for i in range(0, len(params), 5000):
             self.conn.execute(statement, params[i : i + 5000])
-
-
-def insert_rows(
-    conn: Connection, name: str, columns: Sequence[tuple[str, str]], rows: list[tuple[Any, ...]]
-) -> None:
-    """New rows at once, values in the form the column stores: binary COPY on PostgreSQL, one
-    INSERT … SELECT over a JSON array on SQLite (as the queue build writes its tasks)."""
-    if not rows:
-        return
-    names = _names(columns)
-    if conn.dialect.name == "postgresql":
-        statement = f"COPY {name} ({names}) FROM STDIN (FORMAT BINARY)"
-        dbapi_error = conn.dialect.loaded_dbapi.Error
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            with cursor.copy(statement) as copy:
-                copy.set_types([kind for _, kind in columns])
-                for row in rows:
-                    copy.write_row(row)
-        except dbapi_error as error:
-            raise DBAPIError.instance(statement, None, error, dbapi_error) from error
-        finally:
-            cursor.close()
-        return
-    values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
-    for i in range(0, len(rows), 200_000):
-        conn.exec_driver_sql(
-            f"INSERT INTO {name} ({names}) SELECT {values} FROM json_each(?)",
-            (orjson.dumps(rows[i : i + 200_000]).decode(),),
-        )
 
 
 def unresolved_errors(

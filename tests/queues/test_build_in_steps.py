@@ -32,6 +32,8 @@ def test_agents_claim_between_the_steps_of_a_full_build(
         agent_id = agent.id
         pharmacies = list(s.scalars(select(Pharmacy.id)))
     monkeypatch.setattr(stepwise, "STEP_ROWS", 200)
+    # Steps of 200 rows whatever they take (SQLite's are sized by time): a claim after each.
+    monkeypatch.setattr(stepwise, "SQLITE_STEP_SECONDS", 60.0)
     claims: list[Any] = []
     real_run = stepwise._Steps.run
 
