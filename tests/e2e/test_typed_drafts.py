@@ -10,6 +10,7 @@ import selectors
 import signal
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -299,3 +300,43 @@ async def test_a_draft_whose_save_went_through_is_cleared_at_sign_in(tmp_path: P
         assert drafts.drafts() == []
     with w.store.sessions() as s:
         assert len(s.scalars(select(Attempt)).all()) == 1
+
+
+async def test_a_wrap_up_whose_lease_ran_out_and_was_taken_is_stored_late_beside_the_new_holder(
+    tmp_path: Path, url: str
+) -> None:
+    """Ana's lease ran out while she typed (her heartbeats could not reach the database) and Ben's
+    console took the patient: her save is the call it was, marked late; Ben keeps the patient."""
+    w = _world(tmp_path, url)
+    ana_app, ben_app = OutreachApp(w.services), OutreachApp(w.services)
+    async with ana_app.run_test(size=(120, 40)) as ana, ben_app.run_test(size=(120, 40)) as ben:
+        await login(ana, "ana")
+        await press(ana, "r")
+        await press(ana, "d")
+        await press(ana, "c")
+        await press(ana, "w")
+        wrap = ana_app.screen
+        assert isinstance(wrap, WrapUpScreen)
+        await choose_disposition(ana, "completed")
+        wrap.query_one("#notes", TextArea).text = "Will pick up Friday"
+        await settle(ana)
+        alvarez = w.patients["Alvarez"]
+        with transaction(w.store.sessions) as s:  # the lease ran out
+            s.execute(
+                update(QueueEntry)
+                .where(QueueEntry.patient_id == alvarez)
+                .values(lease_expires_at=NOW - timedelta(seconds=1), available_at=NOW)
+            )
+        await login(ben, "ben")
+        await press(ben, "r")
+        assert "Pat Alvarez" in visible_text(ben_app)  # hers no longer: the best is his now
+        await press(ana, "ctrl+s")
+        assert isinstance(ana_app.screen, WorkspaceScreen)
+        assert any(n.message == STORED_LATE for n in ana_app._notifications)
+    with w.store.sessions() as s:
+        attempt = s.scalars(select(Attempt)).one()
+        assert (attempt.notes, attempt.late) == ("Will pick up Friday", True)
+        entry = s.get_one(QueueEntry, alvarez)
+        assert entry.holder_id is not None and entry.holder_id != attempt.user_id
+        assert not patient_verdict(s, alvarez, NOW).callable  # a connected call today: capped
+    assert DraftStore(tmp_path / "drafts", "ana").drafts() == []
