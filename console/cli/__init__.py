@@ -7,9 +7,12 @@ Every command accepts `--database URL` (overrides OUTREACH_DATABASE_URL and conf
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from queues.errors import OutreachError
 
@@ -47,11 +50,19 @@ def _optional_groups() -> None:
         GROUPS.append(module.register)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a mistake on the command line said in one line (no usage block); every
+    subcommand's parser is one too (add_subparsers makes its parsers of the parent's class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--database", metavar="URL", help="database URL (overrides config and env)")
     common.add_argument("--config", metavar="FILE", help="config file (default: ./config.toml)")
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="outreach",
         description="Outreach Console: proactive pharmacy outreach calls for BPO agents.",
     )
@@ -67,6 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from console.config import private_files
 
     private_files()  # the database, log, drafts and reports it writes: 0600 in 0700 folders
+    # A file or argument name that is not UTF-8 (Python keeps its bytes as surrogates) is
+    # printed escaped, as stderr already does, instead of failing the command at its output.
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -81,7 +97,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         # traceback. Output goes to the null device so the exit's flush cannot fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # as a shell reports a command ended by SIGPIPE
+    except Exception as exc:  # a bug: one line for the person, where it happened for the log
+        return _internal_error(exc)
     return rc
+
+
+def _internal_error(exc: Exception) -> int:
+    """What a person sees when a command fails in a way nobody foresaw: one line, no traceback.
+    The log gets the frames (file, line, code) and the exception's type, never its message: a
+    message may carry the values it was given (a name, a birth date)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f"{os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else "?"
+    logging.getLogger("outreach.cli").error(
+        "internal error %s at %s\n%s",
+        type(exc).__name__,
+        where,
+        "".join(traceback.format_list(frames)),
+    )
+    print(
+        f"outreach: internal error ({type(exc).__name__} at {where}); the command stopped "
+        "there. Please report it: the log says where it happened.",
+        file=sys.stderr,
+    )
+    return 1
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import io
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,12 @@ from console.cli import main
 SIGN_IN_TABLES = frozenset({"audit_events", "audit_chain", "sign_in_sources"})
 
 
+def examples(default: int) -> int:
+    """Examples per property: a handful of seconds in the suite; OUTREACH_FUZZ_EXAMPLES=2000 for a
+    long hunt."""
+    return int(os.environ.get("OUTREACH_FUZZ_EXAMPLES", default))
+
+
 @dataclass(frozen=True)
 class Run:
     rc: int
@@ -29,7 +36,9 @@ class Run:
 def run(argv: list[str], stdin: str = "") -> Run:
     """`outreach ARGV` in this process: its exit status, stdout and stderr. Anything but an exit
     status (an exception, a traceback) fails the test that called it."""
-    out, err = io.StringIO(), io.StringIO()
+    # As a terminal's streams are: UTF-8, stdout strict and stderr escaping what it cannot encode
+    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")
+    err = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="backslashreplace")
     with (
         contextlib.redirect_stdout(out),
         contextlib.redirect_stderr(err),
@@ -39,7 +48,14 @@ def run(argv: list[str], stdin: str = "") -> Run:
             rc = main(argv)
         except SystemExit as exit_:  # argparse's usage errors
             rc = exit_.code if isinstance(exit_.code, int) else 1
-    return Run(rc, out.getvalue(), err.getvalue())
+    return Run(rc, _text_of(out), _text_of(err))
+
+
+def _text_of(stream: io.TextIOWrapper) -> str:
+    stream.flush()
+    buffer = stream.buffer
+    assert isinstance(buffer, io.BytesIO)
+    return buffer.getvalue().decode("utf-8", "replace")
 
 
 @contextlib.contextmanager

@@ -17,12 +17,20 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 
 from queues.imports.csv_files import COLUMNS
 from queues.store.db import make_engine, upgrade
 from queues.store.models import Campaign, Patient
-from tests.fuzz.helpers import SIGN_IN_TABLES, Run, cheap_passwords, digest, run, signed_in_site
+from tests.fuzz.helpers import (
+    SIGN_IN_TABLES,
+    Run,
+    cheap_passwords,
+    digest,
+    examples,
+    run,
+    signed_in_site,
+)
 
 KINDS = tuple(COLUMNS)
 PATIENTS = (
@@ -93,7 +101,8 @@ def csv_files(draw: st.DrawFn) -> tuple[str, bytes, list[str]]:
     for _ in range(draw(st.integers(0, 6))):
         row = [draw(cells(h.strip().lower())) for h in header]
         if draw(st.integers(0, 9)) == 0:
-            row = row[:-1] if row and draw(st.booleans()) else [*row, "extra"]
+            shorter = bool(row) and draw(st.booleans())
+            row = row[:-1] if shorter else [*row, "extra"]
         rows.append(row)
     # A row that is always wrong: "x" is no date, number or known MRN.
     rows.insert(draw(st.integers(0, len(rows))), ["x"] * len(header))
@@ -127,12 +136,13 @@ def prepare(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Engine
     upgrade(engine)
     signed_in_site(url, monkeypatch)
     with engine.begin() as conn:
-        for kind in ("refill_reminder", "adherence", "vaccine"):
-            conn.execute(
-                Campaign.__table__.insert().values(
-                    pharmacy_id=None, kind=kind, name=kind, script_id=kind, weight=1.0
-                )
-            )
+        conn.execute(
+            insert(Campaign),
+            [
+                dict(pharmacy_id=None, kind=kind, name=kind, script_id=kind, weight=1.0)
+                for kind in ("refill_reminder", "adherence", "vaccine")
+            ],
+        )
     for kind, text in (("patients", PATIENTS), ("prescriptions", RX)):
         path = tmp_path / f"{kind}.csv"
         path.write_text(text)
@@ -187,7 +197,7 @@ def rejected_lines(result: Run) -> int:
 # the failing file is printed as generated (a few short rows).
 FUZZ = settings(
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
-    max_examples=30,
+    max_examples=examples(30),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

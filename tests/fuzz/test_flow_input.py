@@ -23,12 +23,12 @@ from hypothesis import strategies as st
 
 from scripts_library.library import FLOWS_DIR
 from scripts_library.schema import STEP_TYPES
-from tests.fuzz.helpers import Run, run
+from tests.fuzz.helpers import Run, examples, run
 from tests.scripts_library.helpers import SECTION
 
 OUTREACH = str(Path(sys.executable).with_name("outreach"))  # the installed entry point
 FUZZ = settings(
-    max_examples=60,
+    max_examples=examples(60),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
