@@ -273,7 +273,7 @@ def main() -> int:
     first, last = (t * ms for t in run.claim_tenths)
     print(
         f"claim p50 over the first tenth of the actions {fmt(first, 2)} ms, the last tenth "
-        f"{fmt(last, 2)} ms (the delivered rows the claim passes over grow meanwhile)"
+        f"{fmt(last, 2)} ms"
     )
     print(
         f"deliver vs floor: throughput {fmt(ratio(d_rate, f_rate), 3)}x, p50 "
