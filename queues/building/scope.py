@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import ColumnElement, Connection, Integer, column, insert, select, table, text
+from sqlalchemy import ColumnElement, Connection, Integer, column, select, table, text
+
+from queues.store.bulk import insert_rows
 
 SCOPE = table("build_scope", column("patient_id", Integer))
 IN_SCOPE = "IN (SELECT patient_id FROM build_scope)"  # for the driver-level reads
@@ -23,8 +25,9 @@ def set_scope(conn: Connection, patients: Collection[int]) -> None:
         text("CREATE TEMP TABLE IF NOT EXISTS build_scope (patient_id INTEGER PRIMARY KEY)")
     )
     conn.execute(text("DELETE FROM build_scope"))
-    if patients:
-        conn.execute(insert(SCOPE), [{"patient_id": pid} for pid in set(patients)])
+    # In bulk (COPY on PostgreSQL): after a first import every patient is in scope, and an
+    # executemany of 100,000 ids took seconds.
+    insert_rows(conn, "build_scope", (("patient_id", "int4"),), [(pid,) for pid in set(patients)])
 
 
 def drop_scope(conn: Connection) -> None:

@@ -419,6 +419,8 @@ class _Writer:
         converters = self._converters.get(columns)
         if converters is None:
             converters = self._converters[columns] = [self._converter(k) for _, k in columns]
+        if not any(converters):  # most columns on PostgreSQL: as they are
+            return tuple(raw)
         return tuple(
             value if convert is None or value is None else convert(value)
             for convert, value in zip(converters, raw, strict=True)

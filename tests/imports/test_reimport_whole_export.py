@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from queues.imports.records import ImportFailed
 from queues.imports.run import ImportSummary, import_csv
 from queues.imports.settings import ImportSettings
 from queues.settings import QueueSettings
@@ -98,20 +99,19 @@ def test_a_row_changed_by_another_file_is_put_back_by_the_export(
 
 
 @pytest.mark.parametrize(
-    ("lines", "last"),
-    [
-        ((BOB.replace("67202", "67250"), BOB), "67202"),
-        ((BOB, BOB.replace("67202", "67299")), "67299"),
-    ],
+    "lines",
+    [(BOB.replace("67202", "67250"), BOB), (BOB, BOB.replace("67202", "67299"))],
     ids=["the-stored-line-last", "a-new-line-last"],
 )
-def test_a_row_named_twice_takes_the_last_line_even_when_one_is_passed_over(
-    site: str, sessions: sessionmaker[Session], write: Writer, lines: tuple[str, str], last: str
+def test_a_row_named_twice_is_refused_even_when_one_line_is_passed_over(
+    site: str, sessions: sessionmaker[Session], write: Writer, lines: tuple[str, str]
 ) -> None:
-    """B2 is stored from the line `BOB`; the file names B2 twice, once with `BOB` itself."""
+    """B2 is stored from the line `BOB`; a file naming B2 twice, once with `BOB` itself, is read
+    again in full, and the repeat is named as in any file (csv_files), nothing stored."""
     run(sessions, "patients", write("patients.csv", HEADER + ANN + BOB))
-    run(sessions, "patients", write("twice.csv", HEADER + ANN + "".join(lines)))
-    assert zip_of(sessions, "B2") == last
+    with pytest.raises(ImportFailed, match=r"twice\.csv:4: mrn: given again \(first on line 3\)"):
+        run(sessions, "patients", write("twice.csv", HEADER + ANN + "".join(lines)))
+    assert zip_of(sessions, "B2") == "67202"
 
 
 def test_the_same_values_under_another_header_change_nothing_and_are_known_after(
