@@ -280,6 +280,8 @@ def test_every_command_is_fuzzed() -> None:
         ["demo", "--seed-only", "--patients", "abc"],
         ["demo", "--seed-only", "--now", "yesterday"],
         ["serve", "--port", "abc"],
+        ["serve", "--port", "99999"],
+        ["serve", "--port", "-1"],
     ],
 )
 def test_the_long_running_commands_refuse_bad_arguments_before_starting(
