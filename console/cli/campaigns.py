@@ -11,12 +11,8 @@ import json
 from typing import Any
 
 from console.cli.core import services_for
+from console.cli.signin import SIGN_IN_HELP as SIGN_IN
 from console.cli.signin import add_sign_in_arguments, sign_in
-
-SIGN_IN = (
-    "Sign-in: --user NAME (or OUTREACH_USER); the password from OUTREACH_PASSWORD or a prompt "
-    "on a terminal; --code DIGITS (or OUTREACH_TOTP) if the account has one-time codes."
-)
 
 
 def _weight(text: str) -> float:
@@ -115,7 +111,7 @@ def cmd_campaigns_list(args: argparse.Namespace) -> int:
 
     store = services_for(args)
     try:
-        user = sign_in(args, store, "supervisor", "admin")
+        user = sign_in(args, store, "supervisor", "admin", doing="list campaigns")
         with reading(store.sessions) as session:
             views = list_campaigns(session, user, args.pharmacy)
     finally:
@@ -141,7 +137,7 @@ def cmd_campaigns_add(args: argparse.Namespace) -> int:
         )
     store = services_for(args)
     try:
-        user = sign_in(args, store, "admin")
+        user = sign_in(args, store, "admin", doing="add campaigns")
         with transaction(store.sessions) as session:
             if args.standard:
                 views = add_standard_campaigns(session, args.pharmacy, by=user)
@@ -168,7 +164,7 @@ def cmd_campaigns_set(args: argparse.Namespace) -> int:
     active = True if args.resume else False if args.pause else None
     store = services_for(args)
     try:
-        user = sign_in(args, store, "admin")
+        user = sign_in(args, store, "admin", doing="change campaigns")
         with transaction(store.sessions) as session:
             view = set_campaign(
                 session,
