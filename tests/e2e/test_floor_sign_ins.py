@@ -9,6 +9,7 @@ import contextlib
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from console.app import OutreachApp
@@ -19,7 +20,7 @@ from queues.store.db import transaction
 from queues.store.models import AuditEvent, Pharmacy, User
 from queues.timeutil import utcnow
 from tests.e2e.helpers import floor_world, login, press
-from tests.world import PASSWORD, World, visible_text
+from tests.world import PASSWORD, World, make_world, visible_text
 
 NOW = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)  # Wednesday 10:00 in Dallas
 
@@ -57,10 +58,17 @@ async def test_a_locked_account_and_a_slowed_place_show_on_the_floor(tmp_path: P
         assert s.scalars(select(AuditEvent.action).where(AuditEvent.action == "account_locked"))
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'scope.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
 async def test_another_pharmacys_supervisor_sees_the_slowed_place_not_the_lock(
-    tmp_path: Path,
+    tmp_path: Path, url: str
 ) -> None:
-    w = floor_world(tmp_path, NOW)
+    w = make_world(tmp_path, url, NOW, {"Alvarez": 1})
     fail_five_times(w, "ana", "cli@host7", utcnow())
     with transaction(w.store.sessions) as s:
         s.add(
