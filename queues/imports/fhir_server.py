@@ -33,6 +33,8 @@ LONGEST_WAIT = 120.0  # seconds, whatever a Retry-After asks
 EXPORT_TIMEOUT = 3600.0  # seconds a bulk export may take to be ready
 # What a server answers a search for a resource type it does not serve or lets this client read.
 REFUSED = (400, 403, 404, 405, 410, 501)
+# How a refused type is named among the skipped resources: "Kind (search refused: 404: why)".
+SEARCH_REFUSED = "search refused"
 
 
 @dataclass(frozen=True)
@@ -253,7 +255,7 @@ class FhirServer:
                     why = (
                         f"{refused.status}: {refused.reason}" if refused.reason else refused.status
                     )
-                    reader.batch.skip(f"{kind} (search refused: {why})")
+                    reader.batch.skip(f"{kind} ({SEARCH_REFUSED}: {why})")
                     break
                 advance(len(response.content))
                 bundle = _json(response, url)

@@ -23,7 +23,7 @@ from queues.imports.csv_files import read_csv
 from queues.imports.digests import TABLES, DuplicateLine, LineDigests
 from queues.imports.fhir import FhirReader
 from queues.imports.fhir_files import files_of, read_file
-from queues.imports.fhir_server import FhirServer
+from queues.imports.fhir_server import SEARCH_REFUSED, FhirServer
 from queues.imports.records import Batch, ImportFailed, ImportRowError, Rejected
 from queues.imports.settings import ImportSettings
 from queues.imports.store import StoreResult, store_batch, stored_digests, unresolved_errors
@@ -85,7 +85,11 @@ class ImportSummary:
         }
 
     def lines(self) -> list[str]:
-        skipped = sum(self.skipped_resources.values())
+        # A type the server refused to search is named on its own line: its data is missing, not
+        # unused (its fills, say, never came in).
+        refused = sorted(k for k in self.skipped_resources if f"({SEARCH_REFUSED}" in k)
+        skipped = sum(v for k, v in self.skipped_resources.items() if k not in refused)
+        not_read = [f"not read: the server refused the search for {k}" for k in refused]
         return [
             f"patients: {self.patients_created} new, {self.patients_updated} changed, "
             f"{self.patients_unchanged} unchanged",
@@ -94,6 +98,7 @@ class ImportSummary:
             f"conditions, {self.immunizations} immunizations (new or changed)",
             f"skipped: {skipped} resources of types the console does not use; "
             f"rejected: {len(self.rejected)}",
+            *not_read,
             f"queues rebuilt for {self.rebuilt_patients} patients: {self.build}",
             f"took {self.seconds:.1f} s",
         ]

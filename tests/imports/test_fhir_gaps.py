@@ -164,6 +164,10 @@ def test_a_contained_medication_and_a_patient_contact_are_imported_from_a_server
         add_pharmacy(session, "KS1")
     result = import_fhir(sessions, server.base, "KS1", NOW, QueueSettings(), searches())
     assert result.patients_created == 14
+    assert (
+        "not read: the server refused the search for MedicationDispense (search refused: 404: "
+        "Resource type MedicationDispense is not supported by this server)"
+    ) in result.lines()
     assert not [r for r in result.rejected if "rx-contained" in r.source]
     with sessions() as session:
         stored = session.scalars(select(Patient).where(Patient.mrn == "contact-1")).one()
