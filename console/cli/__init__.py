@@ -98,8 +98,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # as a shell reports a command ended by SIGPIPE
     except Exception as exc:  # a bug: one line for the person, where it happened for the log
+        if _number_out_of_range(exc):
+            print(
+                "outreach: a number given is too large for the database (an id, a count or a "
+                f"priority: whole numbers up to {2**31 - 1}); refused",
+                file=sys.stderr,
+            )
+            return 1
         return _internal_error(exc)
     return rc
+
+
+def _number_out_of_range(exc: Exception) -> bool:
+    """An id or number past what the database stores, from any command's argument: PostgreSQL's
+    INTEGER is 32 bits (SQLSTATE 22003), SQLite's driver refuses past 64 bits (OverflowError)."""
+    if getattr(getattr(exc, "orig", None), "sqlstate", None) == "22003":
+        return True
+    frames = traceback.extract_tb(exc.__traceback__)
+    return isinstance(exc, OverflowError) and bool(frames) and "sqlalchemy" in frames[-1].filename
 
 
 def _internal_error(exc: Exception) -> int:

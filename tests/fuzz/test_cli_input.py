@@ -149,9 +149,13 @@ TEXT = st.one_of(
 POOLS: dict[str, st.SearchStrategy[str]] = {
     "date": st.sampled_from(
         ["2026-12-02", "2026-13-45", "2026-02-30", "9999-12-31T25:00", "0001-01-01", "yesterday",
-         "2026-12-02T10:00:00+99:00", "12/02/2026", "10:00", "25:61", "2026-12-02T10:00:00Z"]
+         "2026-12-02T10:00:00+99:00", "12/02/2026", "10:00", "25:61", "2026-12-02T10:00:00Z",
+         "9999-12-31", "9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00"]
     ),
-    "int": st.sampled_from(["-1", "0", "1", "7", "1.5", "abc", "99999999999999999999", "٣", "1e3"]),
+    "int": st.sampled_from(
+        ["-1", "0", "1", "7", "1.5", "abc", "99999999999999999999", "٣", "1e3", "2147483648",
+         "9223372036854775808", "-9223372036854775809"]
+    ),
     "float": st.sampled_from(["-1", "0", "0.5", "nan", "inf", "1e400", "abc", "1e-400"]),
     "url": st.sampled_from(
         ["http://127.0.0.1:1/", "https://[::1]:1/fhir", "ftp://127.0.0.1/", "http://", "not a url",
@@ -293,6 +297,48 @@ def test_the_long_running_commands_refuse_bad_arguments_before_starting(
     assert result.rc in (1, 2), result
     assert_clear(result, argv)
     assert digest(engine, SIGN_IN_TABLES) == before
+
+
+BIG = ("3000000000", "9223372036854775808")  # past PostgreSQL's INTEGER; past SQLite's too
+OUT_OF_RANGE = [
+    ["queue", "explain", BIG[1]],
+    ["campaigns", "set", BIG[1], "--weight", "1"],
+    ["scripts", "try", "refill_reminder", "--patient", BIG[1]],
+    ["pharmacy", "set", "KS1", "--priority", BIG[1]],
+]
+
+
+@pytest.mark.parametrize("argv", OUT_OF_RANGE)
+def test_an_id_past_what_the_database_stores_is_refused_plainly(
+    site: tuple[str, Engine, Places], argv: list[str]
+) -> None:
+    url, engine, _places = site
+    before = digest(engine, SIGN_IN_TABLES)
+    result = run([*argv, "--database", url])
+    assert_clear(result, argv)
+    assert result.rc in (1, 2), result
+    assert digest(engine, SIGN_IN_TABLES) == before
+
+
+def test_on_postgresql_an_id_past_its_integer_is_refused_plainly(pg_url: str) -> None:
+    """PostgreSQL's INTEGER ends at 2**31 - 1 (SQLite's at 2**63 - 1)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        cheap_passwords(monkeypatch)
+        engine = make_engine(pg_url)
+        try:
+            upgrade(engine)
+            signed_in_site(pg_url, monkeypatch)
+            before = digest(engine, SIGN_IN_TABLES)
+            for argv in (
+                ["queue", "explain", BIG[0]],
+                ["pharmacy", "set", "KS1", "--priority", BIG[0]],
+            ):
+                result = run([*argv, "--database", pg_url])
+                assert_clear(result, argv)
+                assert result.rc == 1 and "too large for the database" in result.err, result
+            assert digest(engine, SIGN_IN_TABLES) == before
+        finally:
+            engine.dispose()
 
 
 def smoke_argv(command: Command, places: Places, url: str) -> list[str]:
