@@ -98,24 +98,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # as a shell reports a command ended by SIGPIPE
     except Exception as exc:  # a bug: one line for the person, where it happened for the log
-        if _number_out_of_range(exc):
-            print(
-                "outreach: a number given is too large for the database (an id, a count or a "
-                f"priority: whole numbers up to {2**31 - 1}); refused",
-                file=sys.stderr,
-            )
+        beyond = _beyond_the_database(exc)
+        if beyond is not None:
+            print(f"outreach: {beyond}; refused", file=sys.stderr)
+            return 1
+        if isinstance(exc, OSError) and exc.filename is not None:  # a path it was given
+            name = str(exc.filename)
+            name = name if len(name) <= 120 else name[:60] + "…" + name[-59:]
+            print(f"outreach: {name}: {exc.strerror or type(exc).__name__}", file=sys.stderr)
             return 1
         return _internal_error(exc)
     return rc
 
 
-def _number_out_of_range(exc: Exception) -> bool:
-    """An id or number past what the database stores, from any command's argument: PostgreSQL's
-    INTEGER is 32 bits (SQLSTATE 22003), SQLite's driver refuses past 64 bits (OverflowError)."""
-    if getattr(getattr(exc, "orig", None), "sqlstate", None) == "22003":
-        return True
+def _beyond_the_database(exc: Exception) -> str | None:
+    """A command's argument past what the database stores, said plainly (the commands check
+    their own arguments first; this is for what one forgot): a number past PostgreSQL's 32-bit
+    INTEGER (SQLSTATE 22003) or SQLite's 64 bits (its driver's OverflowError), a text longer than
+    its PostgreSQL column (22001; SQLite keeps any length)."""
+    orig = getattr(exc, "orig", None)
+    state = getattr(orig, "sqlstate", None)
     frames = traceback.extract_tb(exc.__traceback__)
-    return isinstance(exc, OverflowError) and bool(frames) and "sqlalchemy" in frames[-1].filename
+    if state == "22003" or (
+        isinstance(exc, OverflowError) and bool(frames) and "sqlalchemy" in frames[-1].filename
+    ):
+        return (
+            "a number given is too large for the database (an id, a count or a priority: whole "
+            f"numbers up to {2**31 - 1})"
+        )
+    if state == "22001":  # "value too long for type character varying(200)": no value in it
+        return f"a text given is longer than the database keeps ({str(orig).splitlines()[0]})"
+    return None
 
 
 def _internal_error(exc: Exception) -> int:

@@ -320,8 +320,32 @@ def test_an_id_past_what_the_database_stores_is_refused_plainly(
     assert digest(engine, SIGN_IN_TABLES) == before
 
 
-def test_on_postgresql_an_id_past_its_integer_is_refused_plainly(pg_url: str) -> None:
-    """PostgreSQL's INTEGER ends at 2**31 - 1 (SQLite's at 2**63 - 1)."""
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["scripts", "lint", "x" * 5000],
+        ["import", "csv", "patients", "x" * 5000, "--pharmacy", "KS1"],
+        ["pdc", "--fills", "x" * 5000, "--from", "2026-01-01", "--to", "2026-02-01"],
+    ],
+)
+def test_a_path_the_system_cannot_take_is_named_in_one_line(
+    site: tuple[str, Engine, Places], argv: list[str]
+) -> None:
+    """A file name too long for the file system: one line, not a traceback."""
+    url, engine, _places = site
+    database = ["--database", url] if argv[0] != "scripts" else []
+    before = digest(engine, SIGN_IN_TABLES)
+    result = run([*argv, *database])
+    assert_clear(result, argv)
+    assert result.rc == 1 and len(result.err.rstrip("\n").split("\n")) <= 2, short(argv, result)
+    assert digest(engine, SIGN_IN_TABLES) == before
+
+
+def test_on_postgresql_an_id_past_its_integer_or_a_text_past_its_column_is_refused_plainly(
+    pg_url: str,
+) -> None:
+    """PostgreSQL's INTEGER ends at 2**31 - 1 (SQLite's at 2**63 - 1), and its VARCHAR(n) at n
+    characters (SQLite keeps any length)."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         cheap_passwords(monkeypatch)
         engine = make_engine(pg_url)
@@ -336,6 +360,14 @@ def test_on_postgresql_an_id_past_its_integer_is_refused_plainly(pg_url: str) ->
                 result = run([*argv, "--database", pg_url])
                 assert_clear(result, argv)
                 assert result.rc == 1 and "too large for the database" in result.err, result
+            long = "x" * 5000
+            for argv in (
+                ["pharmacy", "set", "KS1", "--endpoint", f"https://{long}.example/"],
+                ["users", "add", "bob", "--role", "admin", "--display-name", long],
+            ):
+                result = run([*argv, "--database", pg_url], stdin="bob-password-123\n")
+                assert_clear(result, argv)
+                assert result.rc == 1 and "longer than the database keeps" in result.err, result
             assert digest(engine, SIGN_IN_TABLES) == before
         finally:
             engine.dispose()
