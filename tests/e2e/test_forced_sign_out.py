@@ -2,7 +2,7 @@
 apps on one SQLite file): the locked console shows the sign-in screen within a refresh, saying
 why; the patient goes back to the queue, claimable by another agent at once; the floor shows the
 agent offline. The same from under an open wrap-up: nothing of the agent's session is left on
-the console's screen stack."""
+the console's screen stack, and what was typed in it is stored late at the next sign-in."""
 
 from __future__ import annotations
 
@@ -14,15 +14,18 @@ import pytest
 from sqlalchemy import select
 from textual.app import App
 from textual.pilot import Pilot
+from textual.widgets import TextArea
 
 from console.app import OutreachApp
+from console.drafts import DraftStore
 from console.screens.lock import LockScreen
 from console.screens.login import LoginScreen
 from console.screens.prompt import ConfirmScreen
+from console.screens.workspace import WorkspaceScreen
 from console.screens.wrap_up import WrapUpScreen
 from console.widgets.floor_tables import AgentsTable
-from queues.store.models import AgentState, AuditEvent, QueueEntry
-from tests.e2e.helpers import login, press, settle, until, user_id
+from queues.store.models import AgentState, Attempt, AuditEvent, QueueEntry
+from tests.e2e.helpers import choose_disposition, login, press, settle, until, user_id
 from tests.world import World, make_world, visible_text
 
 NOW = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)  # Wednesday 10:00 in Dallas
@@ -115,3 +118,44 @@ async def test_a_locked_console_no_one_signed_out_stays_locked(tmp_path: Path) -
         assert ana.screen is lock and ana.user is not None
     with w.store.sessions() as s:
         assert s.get_one(QueueEntry, w.patients["Alvarez"]).holder_id == user_id(s, "ana")
+
+
+async def test_a_wrap_up_typed_before_the_lock_is_stored_late_at_the_next_sign_in(
+    tmp_path: Path,
+) -> None:
+    """Signed out from under the lock with a typed wrap-up: the patient is freed at once, and
+    what was typed comes back when the agent signs in again, stored once as the late call it was
+    (the draft journal and the late store are console/drafts.py's and queues/outcomes.py's)."""
+    w = world(tmp_path)
+    supervisor, ana = OutreachApp(w.services), OutreachApp(w.services)
+    async with supervisor.run_test(size=(120, 40)) as sp, ana.run_test(size=(120, 40)) as a:
+        await login(a, "ana")
+        await press(a, "r", "d", "c", "w")
+        wrap = ana.screen
+        assert isinstance(wrap, WrapUpScreen)
+        await choose_disposition(a, "completed")
+        wrap.query_one("#notes", TextArea).text = "Refill for Friday, she will pick it up"
+        await settle(a)
+        ana.lock()
+        await settle(a)
+        await login(sp, "sue")
+        await sign_out_from_the_floor(sp, "Ana")
+        await until(a, lambda: isinstance(ana.screen, LoginScreen), "Ana's sign-in screen")
+        await settle(a)
+        with w.store.sessions() as s:
+            assert s.get_one(QueueEntry, w.patients["Alvarez"]).holder_id is None
+
+        await login(a, "ana")  # her wrap-up comes back as typed, to be stored late
+        back = ana.screen
+        assert isinstance(back, WrapUpScreen), visible_text(ana)
+        assert back.query_one("#notes", TextArea).text == "Refill for Friday, she will pick it up"
+        await press(a, "ctrl+s")
+        assert isinstance(ana.screen, WorkspaceScreen), visible_text(ana)
+    with w.store.sessions() as s:
+        attempt = s.scalars(select(Attempt)).one()
+        assert (attempt.patient_id, attempt.disposition, attempt.late) == (
+            w.patients["Alvarez"],
+            "completed",
+            True,
+        )
+    assert DraftStore(tmp_path / "drafts", "ana").drafts() == []
