@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import shutil
 import statistics
 import sys
 import tempfile
@@ -295,6 +296,7 @@ async def shift(args: argparse.Namespace) -> dict[str, Any]:
         }
     finally:
         server.close()
+        shutil.rmtree(tmp, ignore_errors=True)  # the drafts and the log of the run
 
 
 def main() -> None:
