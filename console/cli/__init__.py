@@ -128,6 +128,8 @@ def _beyond_the_database(exc: Exception) -> str | None:
         )
     if state == "22001":  # "value too long for type character varying(200)": no value in it
         return f"a text given is longer than the database keeps ({str(orig).splitlines()[0]})"
+    if isinstance(exc, OverflowError):  # "date value out of range": a time past year 9999
+        return f"a date or number given is out of range ({exc})"
     return None
 
 

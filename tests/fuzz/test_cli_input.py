@@ -269,6 +269,39 @@ def test_every_command_refuses_garbage_plainly_and_stores_nothing(
     event(f"exit {result.rc}")
 
 
+@pytest.fixture
+def pg_site(pg_url: str, site: tuple[str, Engine, Places]) -> Iterator[tuple[str, Engine]]:
+    """The same site on PostgreSQL (its INTEGER and VARCHAR(n) refuse what SQLite keeps)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        cheap_passwords(monkeypatch)
+        engine = make_engine(pg_url)
+        try:
+            upgrade(engine)
+            signed_in_site(pg_url, monkeypatch)
+            yield pg_url, engine
+        finally:
+            engine.dispose()
+
+
+@settings(
+    max_examples=examples(25),
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_on_postgresql_every_command_refuses_garbage_plainly_and_stores_nothing(
+    site: tuple[str, Engine, Places], pg_site: tuple[str, Engine], data: st.DataObject
+) -> None:
+    url, engine = pg_site
+    argv = data.draw(invocations(site[2], url))
+    before = digest(engine, SIGN_IN_TABLES)
+    result = run(argv)
+    assert_clear(result, argv)
+    if result.rc != 0:
+        assert digest(engine, SIGN_IN_TABLES) == before, short(argv, result)
+
+
 def test_every_command_is_fuzzed() -> None:
     """The commands above are the parser's, less the long-running ones (a new one is in)."""
     words = {c.words for c in COMMANDS}
@@ -301,6 +334,8 @@ def test_the_long_running_commands_refuse_bad_arguments_before_starting(
 
 BIG = ("3000000000", "9223372036854775808")  # past PostgreSQL's INTEGER; past SQLite's too
 OUT_OF_RANGE = [
+    ["queue", "explain", "A1", "--now", "9999-12-31T23:59:59-12:00"],  # UTC: year 10000
+    ["queue", "build", "--now", "9999-12-31T23:59:59-12:00"],
     ["queue", "explain", BIG[1]],
     ["campaigns", "set", BIG[1], "--weight", "1"],
     ["scripts", "try", "refill_reminder", "--patient", BIG[1]],
