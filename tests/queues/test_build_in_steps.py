@@ -3,6 +3,9 @@ through at once, on SQLite (no write lock held across steps) and on PostgreSQL."
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -59,3 +62,23 @@ def test_agents_claim_between_the_steps_of_a_full_build(
         open_tasks = s.scalars(select(Task.id).where(Task.status == "open")).all()
         entries = s.scalars(select(QueueEntry.patient_id)).all()
     assert len(open_tasks) == result.open_tasks and len(entries) == result.queued_patients
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a nice value per thread: Linux")
+def test_a_full_build_runs_at_a_lower_cpu_priority_and_leaves_the_callers_as_it_was(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The consoles' claims get the CPU first while a build works out its rules."""
+    seed_demo(sessions, patients=30, seed=5, now=T0)
+    caller = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen: list[int] = []
+    real_run = stepwise._Steps.run
+
+    def run_and_note(self: stepwise._Steps, write: Any, *args: Any) -> None:
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        real_run(self, write, *args)
+
+    monkeypatch.setattr(stepwise._Steps, "run", run_and_note)
+    stepwise.build_queues_in_steps(sessions, T0 + timedelta(days=1))
+    assert seen and set(seen) == {min(caller + stepwise.BUILD_NICENESS, 19)}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == caller
