@@ -5,6 +5,7 @@ The screen composes widgets and decides; database work runs in thread workers th
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 import uuid
@@ -478,6 +479,10 @@ class WorkspaceScreen(CallingScreen):
         self._lease_gone = False  # stored (late if the claim was gone): nothing more to hold
         self._saved = True
         self._let_go("Saved. Press r for your next patient, or p to take a break.")
+        # Each wrap-up screen (~50 widgets, ~100 style nodes) is dropped as cycles: collected
+        # here, as the save lands, not at a moment of Python's choosing — between the next `r`
+        # and its frame, or during a call, whose audio thread would wait on it.
+        gc.collect()
         if self._logout_seen:
             self._sign_out()
 
