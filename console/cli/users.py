@@ -1,5 +1,8 @@
 """`outreach users totp NAME`: enrol a user in the TOTP second factor (a QR code in the terminal
-for their authenticator app), or `--remove` it. An admin's command, signed in."""
+for their authenticator app), or `--remove` it. An admin's command, signed in.
+
+`outreach users unlock NAME`: unlock an account locked after failed sign-ins before its 15
+minutes run out (a supervisor: an agent of their pharmacies; an admin: anyone), signed in."""
 
 from __future__ import annotations
 
@@ -27,6 +30,19 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     add_sign_in_arguments(totp)
     totp.set_defaults(func=cmd_totp)
 
+    unlock = users_sub.add_parser(
+        "unlock",
+        parents=[common],
+        help="unlock an account locked after failed sign-ins (supervisors and admins)",
+        description="Unlock NAME's account before its lockout runs out: their failed sign-ins "
+        "are forgotten, and the place the failures that locked it came from is no longer "
+        "slowed. A supervisor unlocks an agent of their own pharmacies, an admin any account; "
+        "audited (account_unlocked) as the user signed in. " + SIGN_IN_HELP,
+    )
+    unlock.add_argument("name")
+    add_sign_in_arguments(unlock)
+    unlock.set_defaults(func=cmd_unlock)
+
 
 def cmd_totp(args: argparse.Namespace) -> int:
     from console.cli.core import services_for
@@ -51,6 +67,23 @@ def cmd_totp(args: argparse.Namespace) -> int:
     print(qr_text(uri))
     print(f"Or enter this by hand: {uri}")
     print(f"From now on {args.name} signs in with a one-time code too.", file=sys.stderr)
+    return 0
+
+
+def cmd_unlock(args: argparse.Namespace) -> int:
+    from console.cli.core import services_for
+    from queues.floor.sign_ins import unlock_account
+    from queues.store.db import transaction
+    from queues.timeutil import utcnow
+
+    store = services_for(args)
+    try:
+        user = sign_in(args, store, "supervisor", "admin", doing="unlock an account")
+        with transaction(store.sessions) as session:
+            done = unlock_account(session, user, args.name, utcnow())
+    finally:
+        store.close()
+    print(done)
     return 0
 
 

@@ -22,7 +22,7 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.timer import Timer
-from textual.widgets import Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
 from console.screens.base import OutreachScreen
 from console.widgets.floor_tables import (
@@ -38,7 +38,7 @@ from console.widgets.floor_tables import (
 from console.widgets.footer import Footer
 from queues.errors import NotAllowed, OutreachError
 from queues.views.floor import FloorAlerts, FloorSnapshot, QueueRow
-from queues.views.user import SignedInUser, SignInAlerts
+from queues.views.user import LockedAccount, SignedInUser, SignInAlerts
 
 if TYPE_CHECKING:
     from console.services.floor import Floor
@@ -60,6 +60,7 @@ CONTROL_TAB = {
     "release": "tab-agents",
     "log_out_agent": "tab-agents",
     "reassign": "tab-callbacks",
+    "unlock_account": "tab-sign-ins",
 }
 
 
@@ -141,6 +142,13 @@ class FloorScreen(OutreachScreen[None]):
             tooltip="Give the selected callback to another agent, or to anyone",
         ),
         Binding(
+            "u",
+            "unlock_account",
+            "Unlock",
+            id="unlock_account",
+            tooltip="Unlock the selected account, locked after failed sign-ins",
+        ),
+        Binding(
             "n",
             "do_not_call",
             "Do-not-call",
@@ -163,6 +171,7 @@ class FloorScreen(OutreachScreen[None]):
         super().__init__()
         self.user = user
         self.snapshot: FloorSnapshot | None = None
+        self.sign_ins = SignInAlerts()  # as of the last refresh
         self.floor: Floor | None = None
         self._floor_timers: list[Timer] = []
         self._loading = False
@@ -227,8 +236,15 @@ class FloorScreen(OutreachScreen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         tab = CONTROL_TAB.get(action)
         if tab is not None and self.is_mounted:
-            return self.query_one(TabbedContent).active == tab
+            if self.query_one(TabbedContent).active != tab:
+                return False
+            if action == "unlock_account":  # only on a locked account's row
+                return self._selected_lock() is not None
         return True
+
+    @on(DataTable.RowHighlighted, "#sign-ins")
+    def _sign_in_row(self) -> None:
+        self.refresh_bindings()  # `u` Unlock shows on a locked account's row only
 
     # -- refresh -----------------------------------------------------------------------------
     def action_refresh(self, recount: bool = False) -> None:
@@ -294,11 +310,13 @@ class FloorScreen(OutreachScreen[None]):
             self._failing = False
             self.notify("The floor is refreshing again.", timeout=5)
         self.snapshot = snap
+        self.sign_ins = sign_ins
         self.query_one(QueuesTable).show(snap.pharmacies, snap.queues, snap.zone, snap.at)
         self.query_one(AgentsTable).show(snap.agents, snap.at, snap.alerts)
         self.query_one(CallbacksTable).show(snap.callbacks, snap.zone, snap.at)
         self.query_one(OutcomesPanel).show(snap.outcomes)
         self.query_one(SignInsTable).show(sign_ins, snap.zone, snap.at)
+        self.refresh_bindings()  # a lock came or went under the cursor
         tz = ZoneInfo(snap.zone)
         local = snap.at.astimezone(tz)
         practice = "practice clock " if self.outreach.services.clock.is_practice else ""
@@ -318,7 +336,9 @@ class FloorScreen(OutreachScreen[None]):
         due = snap.outcomes.callbacks_due
         late = snap.outcomes.callbacks_overdue
         callbacks = f"callbacks {due} due" + (f" ([b red]{late} late[/])" if late else "")
-        codes = ", ".join(self.user.pharmacy_codes)
+        # The floor's pharmacies (queues.access: an admin's are every pharmacy); many are counted.
+        scope = (self.floor.user if self.floor else self.user).pharmacy_codes
+        codes = ", ".join(scope) if len(scope) <= 4 else f"{len(scope)} pharmacies"
         clock = f"{local:%a %H:%M} {local.tzname()}"
         need = [f"[b red]{alerts} need a look[/]"] if alerts else []
         calls = plural(snap.outcomes.attempts, "call") + " today"
@@ -514,6 +534,25 @@ class FloorScreen(OutreachScreen[None]):
             "locked console at once, its patient back in the queue.",
             "Log out agent",
             lambda: floor.log_out_agent(agent_id, name),
+        )
+
+    def _selected_lock(self) -> LockedAccount | None:
+        key = self.query_one(SignInsTable).selected_key
+        if key is None or not key.startswith("u"):
+            return None
+        return next((a for a in self.sign_ins.locked if f"u{a.user_id}" == key), None)
+
+    def action_unlock_account(self) -> None:
+        locked = self._selected_lock()
+        floor = self.floor
+        if locked is None or floor is None:
+            return
+        until = locked.until.astimezone(ZoneInfo(floor.zone))
+        self._confirm(
+            f"Unlock [b]{locked.username}[/]'s account now?\nLocked until {until:%H:%M} after "
+            "failed sign-ins; they can sign in at once. Do it only when you know it was them.",
+            "Unlock account",
+            lambda: floor.unlock_account(locked.username),
         )
 
     def action_do_not_call(self) -> None:

@@ -1,7 +1,8 @@
 """The supervisor's floor as use cases: the monitor's snapshot, the controls, the program report.
 
 Built per signed-in supervisor (every control is checked against their pharmacies and audited by
-the domain). Blocking: the floor screen calls it from thread workers. Returns frozen data and, for
+the domain). The pharmacies are queues.access's rule, as on the command line: a supervisor's own,
+an admin's every pharmacy (assigned or not), as they stand when the floor opens. Blocking: the floor screen calls it from thread workers. Returns frozen data and, for
 a control, the sentence to show.
 """
 
@@ -13,11 +14,13 @@ from datetime import date
 from sqlalchemy import select
 
 from console.services.store import Store
+from queues.access import acting_scope
 from queues.errors import NotAllowed, OutreachError
-from queues.floor import controls
+from queues.floor import controls, sign_ins
 from queues.floor.monitor import FloorMonitor, floor_zone
 from queues.store.db import reading, transaction
 from queues.store.models import QueueEntry, User, UserPharmacy
+from queues.timeutil import utcnow
 from queues.views.floor import AlertLimits, FloorSnapshot, QueueRow
 from queues.views.user import SignedInUser
 
@@ -36,12 +39,14 @@ class Floor:
         if not user.is_supervisor:  # invariant 6: only supervisors see the monitor
             raise NotAllowed("only supervisors can open the floor monitor")
         self._store = store
-        self.user = user
+        with reading(store.sessions) as session:
+            # The user as they act here: an admin's pharmacies are every pharmacy.
+            self.user = acting_scope(session, user)
         self.zone = "UTC"  # the floor's time zone, known after the first refresh
         # The screen recounts in its own worker; the monitor never does it inside a refresh.
         limits = store.settings.floor
         self._monitor = FloorMonitor(
-            user.pharmacy_ids,
+            self.user.pharmacy_ids,
             store.settings.queue.callback_grace_minutes,
             recount_every=None,
             limits=AlertLimits(
@@ -121,6 +126,12 @@ class Floor:
             f"{name}'s console will sign out after their current wrap-up "
             "(a locked one at its next check, its patient back in the queue)"
         )
+
+    def unlock_account(self, username: str) -> str:
+        """Unlock an account locked after failed sign-ins (an agent of the supervisor's
+        pharmacies; an admin: anyone's), audited; on the wall clock, as lockouts are."""
+        with transaction(self._store.sessions) as session:
+            return sign_ins.unlock_account(session, self.user, username, utcnow())
 
     def do_not_call(self, what: str) -> str:
         """A phone number or a patient's MRN (CODE:MRN) to do-not-call."""
