@@ -96,6 +96,8 @@ BASELINE_SQL = {
 
 # The audited floor (SQLite): the bare dequeue plus the claim's audit row, written as the claim's
 # own trigger writes it (migration 0009), so that the two differ only in the lease's bookkeeping.
+# The audit log's seal (migration 0015, AFTER INSERT ON audit_events) chains this row as it chains
+# the claim's: the floor pays for the hash chain too (unless --audit-chain off drops the seal).
 FLOOR_AUDIT_TRIGGER = (
     "CREATE TRIGGER bench_floor_audit AFTER UPDATE OF status ON queue_entries "
     "WHEN NEW.status = 'claimed' AND OLD.status = 'open' BEGIN "
