@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # the domain and the database load when a command runs, not t
 # The demo writes where every other command reads by default ([database].url, else this), so
 # after `./dev demo` a report, `serve` or `queue stats` without --database sees the demo.
 DEMO_URL = "sqlite:///var/outreach.db"
+DEMO_MAX_PATIENTS = 1_000_000
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -126,8 +127,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from demo.history import HISTORY_DAYS
     from demo.world import DemoAlreadyThere, parse_practice_time, seed_demo
 
-    if args.patients < 1:
-        raise OutreachError("--patients: give at least 1")
+    if not 1 <= args.patients <= DEMO_MAX_PATIENTS:
+        # The demo is for trying the console; past a million it would run for hours, not fail.
+        raise OutreachError(f"--patients: give 1 to {DEMO_MAX_PATIENTS:,}")
     settings = settings_from_args(args.config, args.database or None)
     setup_logging(settings)
     from console.services.store import open_store
@@ -307,4 +309,8 @@ def parse_time_arg(value: str, what: str) -> datetime:
         raise OutreachError(
             f"{what}: {value!r} is not an ISO time like 2026-12-02T10:00-06:00"
         ) from None
+    if not 1900 <= parsed.year <= 9000:
+        # Calling windows add days and zones to it: a year at either end of datetime's range
+        # overflows there, far from the flag that carried it.
+        raise OutreachError(f"{what}: {value!r}: give a time between the years 1900 and 9000")
     return parsed

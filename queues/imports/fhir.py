@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import phonenumbers
@@ -135,6 +135,18 @@ def _day(value: Any) -> date | None:
     return None
 
 
+def _implausible(day: date | None, earliest: date = date(1900, 1, 1)) -> str | None:
+    """Why a date cannot be a real one here (None when it can): before `earliest`, or more than a
+    year ahead. The CSV reader holds its dates to the same; a fill dated 9999-12-30 stored would
+    overflow the rebuild's run-out arithmetic."""
+    if day is None:
+        return None
+    latest = date.today() + timedelta(days=366)
+    if earliest <= day <= latest:
+        return None
+    return f"{day.isoformat()} is not from {earliest.year} to a year from today"
+
+
 def _codes(concept: Any) -> list[tuple[str | None, str]]:
     if concept is None:
         return []
@@ -217,6 +229,8 @@ class FhirReader:
             why = "no family and given name"
         elif p.birthDate is None:
             why = "no birth date"
+        elif bad_birth := _implausible(_day(p.birthDate), earliest=date(1880, 1, 1)):
+            why = f"birth date {bad_birth}"
         elif len(zip_code) != 5 or not zip_code.isdigit():
             why = "no 5-digit ZIP code in its address"
         elif len(state) != 2:
@@ -313,6 +327,10 @@ class FhirReader:
         refills = int(dr.numberOfRepeatsAllowed or 0) if dr else 0
         start = _day(dr.validityPeriod.start) if dr and dr.validityPeriod else None
         written = _day(r.authoredOn)
+        bad = _implausible(written) or _implausible(start)
+        if bad:
+            self.batch.rejected.append(Rejected(source, f"date {bad}"))
+            return
         rec = PrescriptionRec(
             r.id,
             patient,
@@ -344,6 +362,9 @@ class FhirReader:
         if not d.id or request is None or when is None:
             why = "no authorizingPrescription" if request is None else "no date handed over"
             self.batch.rejected.append(Rejected(source, why))
+            return
+        if bad := _implausible(when):
+            self.batch.rejected.append(Rejected(source, f"date handed over {bad}"))
             return
         days = _days(d.daysSupply)
         if days is not None and days > MAX_DAYS_SUPPLY:
