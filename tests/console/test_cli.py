@@ -1,4 +1,6 @@
-"""The `outreach` command as a user runs it: a real process, a real SQLite file."""
+"""The `outreach` command as a user runs it, on a real SQLite file: in this process through
+`console.cli.main` (tests/cli.py), and as a real process where the process is the point (`python
+-m console` starts, a reader that leaves early)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from sqlalchemy import select
 
 from queues.store.db import make_engine, session_factory, upgrade
 from queues.store.models import AuditEvent, Pharmacy, User
+from tests import cli
 from tests.world import make_world
 
 ROOT = Path(__file__).parents[2]
@@ -20,6 +23,14 @@ ROOT = Path(__file__).parents[2]
 def outreach(
     *args: str, stdin: str = "", env: dict[str, str] | None = None, cwd: Path = ROOT
 ) -> subprocess.CompletedProcess[str]:
+    """`outreach ARGS` in this process (tests/cli.py): exit status, stdout, stderr."""
+    return cli.run(*args, stdin=stdin, env=env, cwd=cwd)
+
+
+def outreach_process(
+    *args: str, stdin: str = "", env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
+    """`python -m console ARGS`: a real process, for what only a process shows."""
     full_env = {
         k: v
         for k, v in os.environ.items()
@@ -38,7 +49,7 @@ def outreach(
 
 
 def test_help_lists_the_commands() -> None:
-    result = outreach("--help")
+    result = outreach_process("--help")  # `python -m console` starts and exits 0
     assert result.returncode == 0
     for command in ("demo", "console", "db", "users", "queue"):
         assert command in result.stdout
@@ -159,7 +170,8 @@ def test_queue_stats_json_counts_what_the_database_holds(tmp_path: Path) -> None
 def test_unreachable_database_names_url_without_password() -> None:
     # The password comes from the environment (a URL on the command line may not hold one).
     url = "postgresql+psycopg://clerk@127.0.0.1:1/outreach"
-    result = outreach(
+    # a real process: exit status and stderr as the terminal gets them, no traceback there
+    result = outreach_process(
         "queue", "stats", "--database", url, env={"OUTREACH_DATABASE_PASSWORD": "pw_must_not_show"}
     )
     assert result.returncode != 0
