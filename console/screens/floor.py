@@ -37,7 +37,7 @@ from console.widgets.floor_tables import (
 )
 from console.widgets.footer import Footer
 from queues.errors import NotAllowed, OutreachError
-from queues.views.floor import FloorAlerts, FloorSnapshot, QueueRow
+from queues.views.floor import AgentRow, CallbackRow, FloorAlerts, FloorSnapshot, QueueRow
 from queues.views.user import LockedAccount, SignedInUser, SignInAlerts
 
 if TYPE_CHECKING:
@@ -50,11 +50,13 @@ RECOUNT_SECONDS = 60.0
 # `+` then `-` always gets back to where it started (0.5 from 1.1 never could).
 WEIGHT_STEP = 0.1
 WEIGHT_MAX = 10.0
+WEIGHT_KEYS = Binding.Group("Weight", compact=True)
 REPORTS_DIR = Path("var/reports")  # where the terminal console saves reports (relative to cwd)
 
 # Which tab each control belongs to: the footer shows only the controls of the open tab.
 CONTROL_TAB = {
-    "toggle_campaign": "tab-queues",
+    "pause_campaign": "tab-queues",
+    "resume_campaign": "tab-queues",
     "weight": "tab-queues",
     "type_weight": "tab-queues",
     "release": "tab-agents",
@@ -86,32 +88,50 @@ def alert_words(a: FloorAlerts, sign_ins: Sequence[str] = ()) -> str:
 
 
 class FloorScreen(OutreachScreen[None]):
+    # The compact footer (every key readable at 80 columns): a space after a group's word too.
+    DEFAULT_CSS = """
+    FloorScreen Footer.-compact FooterLabel {
+        margin: 0 1 0 0;
+    }
+    """
     BINDINGS = [
         Binding("1", "tab('tab-queues')", "Queues", id="tab_queues", show=False),
         Binding("2", "tab('tab-agents')", "Agents", id="tab_agents", show=False),
         Binding("3", "tab('tab-callbacks')", "Callbacks", id="tab_callbacks", show=False),
         Binding("4", "tab('tab-today')", "Today", id="tab_today", show=False),
         Binding("5", "tab('tab-sign-ins')", "Sign-ins", id="tab_sign_ins", show=False),
+        # One key, the word for what it does to the selected campaign: Pause or Resume.
         Binding(
             "space",
-            "toggle_campaign",
-            "Pause/resume",
-            id="toggle_campaign",
-            tooltip="Pause or resume the selected campaign",
+            "pause_campaign",
+            "Pause",
+            id="pause_campaign",
+            tooltip="Pause the selected campaign: its tasks leave the queue until resumed",
         ),
+        Binding(
+            "space",
+            "resume_campaign",
+            "Resume",
+            id="resume_campaign",
+            tooltip="Resume the selected campaign: its tasks come back into the queue",
+        ),
+        # The weight's three keys under one word in the footer ("+-w Weight"), each its own
+        # command in the palette.
         Binding(
             "plus,equals_sign",
             f"weight({WEIGHT_STEP})",
             "Weight+",
             id="weight_up",
-            tooltip="Raise the selected campaign's priority weight",
+            tooltip="Raise the selected campaign's priority weight by 0.1",
+            group=WEIGHT_KEYS,
         ),
         Binding(
             "minus",
             f"weight({-WEIGHT_STEP})",
             "Weight−",
             id="weight_down",
-            tooltip="Lower the selected campaign's priority weight",
+            tooltip="Lower the selected campaign's priority weight by 0.1",
+            group=WEIGHT_KEYS,
         ),
         Binding(
             "w",
@@ -119,13 +139,14 @@ class FloorScreen(OutreachScreen[None]):
             "Set weight",
             id="set_weight",
             tooltip="Type the selected campaign's priority weight (0 to 10)",
+            group=WEIGHT_KEYS,
         ),
         Binding(
             "x",
             "release",
-            "Release patient",
+            "Release",
             id="release_lease",
-            tooltip="Put the selected agent's patient back in the queue",
+            tooltip="Put the patient the selected agent holds back in the queue",
         ),
         Binding(
             "o",
@@ -194,7 +215,7 @@ class FloorScreen(OutreachScreen[None]):
                 yield OutcomesPanel(id="outcomes")
             with TabPane("5 Sign-ins", id="tab-sign-ins"):
                 yield SignInsTable(id="sign-ins")
-        yield Footer()
+        yield Footer(compact=True)  # every key readable at 80 columns
 
     def on_mount(self) -> None:
         try:
@@ -238,13 +259,32 @@ class FloorScreen(OutreachScreen[None]):
         if tab is not None and self.is_mounted:
             if self.query_one(TabbedContent).active != tab:
                 return False
-            if action == "unlock_account":  # only on a locked account's row
-                return self._selected_lock() is not None
+            return self._acts_on_selection(action)
         return True
 
-    @on(DataTable.RowHighlighted, "#sign-ins")
-    def _sign_in_row(self) -> None:
-        self.refresh_bindings()  # `u` Unlock shows on a locked account's row only
+    def _acts_on_selection(self, action: str) -> bool:
+        """Whether a tab's control acts on the row selected now (the footer shows only those)."""
+        if action in ("pause_campaign", "resume_campaign", "weight", "type_weight"):
+            row = self._queue_row()
+            if row is None:  # a pharmacy's row: its campaigns are the rows under it
+                return False
+            return action != ("resume_campaign" if row.active else "pause_campaign")
+        if action in ("release", "log_out_agent"):
+            agent = self._agent_row()
+            if agent is None:
+                return False
+            if action == "release":
+                return agent.holding_patient_id is not None
+            return agent.state != "offline" and not agent.logout_requested
+        if action == "reassign":
+            return self._callback_row() is not None
+        if action == "unlock_account":  # only on a locked account's row
+            return self._selected_lock() is not None
+        return True
+
+    @on(DataTable.RowHighlighted)
+    def _row_changed(self) -> None:
+        self.refresh_bindings()  # the footer shows what acts on the selected row
 
     # -- refresh -----------------------------------------------------------------------------
     def action_refresh(self, recount: bool = False) -> None:
@@ -309,9 +349,14 @@ class FloorScreen(OutreachScreen[None]):
         if self._failing:
             self._failing = False
             self.notify("The floor is refreshing again.", timeout=5)
+        first = self.snapshot is None
         self.snapshot = snap
         self.sign_ins = sign_ins
-        self.query_one(QueuesTable).show(snap.pharmacies, snap.queues, snap.zone, snap.at)
+        queues = self.query_one(QueuesTable)
+        queues.show(snap.pharmacies, snap.queues, snap.zone, snap.at)
+        if first and queues.row_count > 1 and snap.queues:
+            # Start on the first campaign: the row its keys (Pause, Weight) act on.
+            queues.move_cursor(row=1, animate=False)
         self.query_one(AgentsTable).show(snap.agents, snap.at, snap.alerts)
         self.query_one(CallbacksTable).show(snap.callbacks, snap.zone, snap.at)
         self.query_one(OutcomesPanel).show(snap.outcomes)
@@ -390,11 +435,28 @@ class FloorScreen(OutreachScreen[None]):
         self.app.call_from_thread(self.notify, done, title=what, timeout=4)
         self.app.call_from_thread(self.action_refresh, True)
 
-    def _selected_queue(self) -> QueueRow | None:
+    def _queue_row(self) -> QueueRow | None:
         key = self.query_one(QueuesTable).selected_key
         if self.snapshot is None or key is None:
             return None
-        row = next((q for q in self.snapshot.queues if q.key == key), None)
+        return next((q for q in self.snapshot.queues if q.key == key), None)
+
+    def _agent_row(self) -> AgentRow | None:
+        key = self.query_one(AgentsTable).selected_key
+        if self.snapshot is None or key is None:
+            return None
+        return next((a for a in self.snapshot.agents if str(a.user_id) == key), None)
+
+    def _callback_row(self) -> CallbackRow | None:
+        key = self.query_one(CallbacksTable).selected_key
+        if self.snapshot is None or key is None:
+            return None
+        return next((c for c in self.snapshot.callbacks if str(c.callback_id) == key), None)
+
+    def _selected_queue(self) -> QueueRow | None:
+        row = self._queue_row()
+        if self.snapshot is None or self.query_one(QueuesTable).selected_key is None:
+            return None
         if row is None:
             self.notify("Select a campaign (the rows under a pharmacy)", severity="warning")
         return row
@@ -411,7 +473,13 @@ class FloorScreen(OutreachScreen[None]):
             return False
         return True
 
-    def action_toggle_campaign(self) -> None:
+    def action_pause_campaign(self) -> None:
+        self._toggle_campaign()
+
+    def action_resume_campaign(self) -> None:
+        self._toggle_campaign()
+
+    def _toggle_campaign(self) -> None:
         row = self._selected_queue()
         if row is None or not self._changeable(row):
             return
@@ -502,10 +570,7 @@ class FloorScreen(OutreachScreen[None]):
         )
 
     def _selected_agent(self) -> tuple[int, str] | None:
-        key = self.query_one(AgentsTable).selected_key
-        if self.snapshot is None or key is None:
-            return None
-        agent = next((a for a in self.snapshot.agents if str(a.user_id) == key), None)
+        agent = self._agent_row()
         return (agent.user_id, agent.name) if agent else None
 
     def action_release(self) -> None:
@@ -587,12 +652,7 @@ class FloorScreen(OutreachScreen[None]):
     def action_reassign(self) -> None:
         from console.screens.prompt import PromptScreen
 
-        key = self.query_one(CallbacksTable).selected_key
-        callback = (
-            next((c for c in self.snapshot.callbacks if str(c.callback_id) == key), None)
-            if self.snapshot and key
-            else None
-        )
+        callback = self._callback_row()
         floor = self.floor
         if callback is None or floor is None:
             return

@@ -257,6 +257,8 @@ class AgentsTable(InPlaceTable):
                 duration(a.avg_wrap_up_s),
                 Text("; ".join(notes), style="bold red" if marked else "yellow"),
             )
+        if not out:
+            out["none"] = (Text("no agents", style="dim"), "", "", "", "", "", "", "")
         self.sync(out)
 
 
@@ -277,6 +279,8 @@ class CallbacksTable(InPlaceTable):
                 ),
                 c.owner or "anyone",
             )
+        if not out:  # said, so an empty tab never looks like one still loading
+            out["none"] = (Text("none open", style="dim"), "", "", "", "")
         self.sync(out)
 
 

@@ -71,7 +71,8 @@ async def test_supervisor_lands_on_the_floor_with_queues_by_pharmacy_and_campaig
         assert campaign[2:5] == ["3", "3", "0"]
         text = visible_text(app)
         assert "FLOOR TX1" in text and "1 call today" in text
-        assert "Pause/resume" in text  # the open tab's controls are in the footer
+        # The open tab's controls for the selected campaign are in the footer, whole at 80.
+        assert "space Pause" in text and "Weight" in text and "L Sign out" in text
 
 
 async def test_agents_panel_shows_state_and_a_long_wrap_up_stands_out(tmp_path: Path) -> None:
