@@ -9,11 +9,14 @@ checks every signature and applies each idempotency key once. Each phase gets a 
 - floor: for each action, its body (built beforehand, exactly as the outbox builds it), the HMAC
   signature and one `httpx.Client.post` on a kept-alive connection, with the deliverer's headers.
 - deliver: `queues.outbox.delivery.Deliverer.deliver_due` as `outreach outbox deliver` runs it,
-  one deliverer: per action a claim (a short transaction that leases the row and builds its
-  body), the signed POST, and a transaction recording that it was delivered.
+  one deliverer: batches of up to `BATCH` actions, each a claim (one short transaction that leases
+  the rows and builds their bodies), the signed POSTs one after another, and one transaction
+  recording what became of them (batches of 1, 2, 4, … while every POST is delivered).
 
-Latency per action: the floor's, one POST; the deliverer's, from the end of the previous action's
-record (or the pass's start) to the end of this one's — claim, POST and record. Both must end with
+Latency per action: the floor's, one POST; the deliverer's, from the previous action's end to this
+one's — an action ends with its POST, a batch's last with the batch's record committed — so a
+batch's first action carries its claim and its last the record (the gaps add up to the run).
+The claim and the record are timed per batch, the POST per action. Both must end with
 every action received once with a good signature (`received_once`, `bad_signatures`).
 """
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,7 +41,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.outbox.claims import Claimed
-from queues.outbox.delivery import Deliverer, Tally, Verdict
+from queues.outbox.delivery import BATCH, Deliverer, Tally, Verdict
 from queues.outbox.payload import SIGNATURE_HEADER, action_body, signature
 from queues.outbox.settings import OutboxSettings
 from queues.store.db import make_engine, session_factory, upgrade
@@ -131,15 +135,20 @@ def floor(
 
 
 class TimedDeliverer(Deliverer):
-    """The product's deliverer, timing each action's parts: the POST (its client's `post`,
-    wrapped) and the record (`_record`); the claim is the rest of the action's time. Nothing else
+    """The product's deliverer, timing its parts: each POST (its client's `post`, wrapped), each
+    batch's record (`_record`) and each batch's claim (from the previous batch's record, or the
+    pass's start, to its first POST: the claim transaction and what surrounds it). Nothing else
     is changed."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.marks: list[float] = []  # when each action's record was done
+        self.started = 0.0
+        # When each action was done: its POST's end; a batch's last, its record's commit.
+        self.marks: list[float] = []
         self.posts: list[float] = []
-        self.records: list[float] = []
+        self.claims: list[float] = []  # per batch
+        self.records: list[float] = []  # per batch
+        self.batch_sizes: list[int] = []
         post = self._client.post
 
         def timed_post(*a: Any, **k: Any) -> httpx.Response:
@@ -147,23 +156,41 @@ class TimedDeliverer(Deliverer):
             try:
                 return post(*a, **k)
             finally:
-                self.posts.append(time.perf_counter() - t0)
+                end = time.perf_counter()
+                self.posts.append(end - t0)
+                self.marks.append(end)
 
         self._client.post = timed_post  # type: ignore[method-assign]
 
-    def _record(self, claimed: Claimed, verdict: Verdict, tally: Tally) -> None:
+    def _send_batch(
+        self,
+        batch: list[Claimed],
+        usable: dict[int, str],
+        tally: Tally,
+        stop: threading.Event | None,
+    ) -> None:
+        self.claims.append(time.perf_counter() - (self.marks[-1] if self.marks else self.started))
+        self.batch_sizes.append(len(batch))
+        super()._send_batch(batch, usable, tally, stop)
+
+    def _record(
+        self, results: list[tuple[Claimed, Verdict]], untried: list[Claimed], tally: Tally
+    ) -> None:
         t0 = time.perf_counter()
-        super()._record(claimed, verdict, tally)
-        self.marks.append(time.perf_counter())
-        self.records.append(self.marks[-1] - t0)
+        super()._record(results, untried, tally)
+        end = time.perf_counter()
+        self.records.append(end - t0)
+        if results:
+            self.marks[-1] = end
 
 
 @dataclass
 class Delivered:
     seconds: float
     latencies: list[float]  # each action's, sorted
-    parts: dict[str, list[float]]  # claim, post, record: each action's, sorted
+    parts: dict[str, list[float]]  # post: each action's; claim, record: each batch's; sorted
     claim_tenths: tuple[float, float]  # the claim's median over the first and the last tenth
+    batch_sizes: list[int]
     receiver: Receiver
     delivered: int
 
@@ -175,17 +202,14 @@ def deliver(sessions: sessionmaker[Session], settings: OutboxSettings) -> Delive
             pharmacy.endpoint_url = receiver.url
         deliverer = TimedDeliverer(sessions, settings, KEY.encode(), now=lambda: NOW)
         try:
-            started = time.perf_counter()
+            started = deliverer.started = time.perf_counter()
             tally = deliverer.deliver_due()
             seconds = time.perf_counter() - started
         finally:
             deliverer.close()
     previous = [started, *deliverer.marks[:-1]]
     latencies = [end - begin for begin, end in zip(previous, deliverer.marks, strict=True)]
-    claims = [
-        total - post - record
-        for total, post, record in zip(latencies, deliverer.posts, deliverer.records, strict=True)
-    ]
+    claims = deliverer.claims
     parts = {"claim": claims, "post": deliverer.posts, "record": deliverer.records}
     tenth = max(1, len(claims) // 10)
     return Delivered(
@@ -193,6 +217,7 @@ def deliver(sessions: sessionmaker[Session], settings: OutboxSettings) -> Delive
         sorted(latencies),
         {k: sorted(v) for k, v in parts.items()},
         (percentile(sorted(claims[:tenth]), 50), percentile(sorted(claims[-tenth:]), 50)),
+        deliverer.batch_sizes,
         receiver,
         tally.delivered,
     )
@@ -257,12 +282,14 @@ def main() -> int:
         ],
     )  # fmt: skip
     print_table(
-        "Where a delivered action's time goes (ms)",
+        f"Where the time goes (ms): {len(run.batch_sizes):,} batches of up to {BATCH} "
+        f"(mean {sum(run.batch_sizes) / max(1, len(run.batch_sizes)):.1f})",
         ["part", "p50", "p99", "mean"],
         [
             [
-                {"claim": "claim (lease + body, a transaction)", "post": "signed POST",
-                 "record": "record delivered (a transaction)"}[name],
+                {"claim": "claim a batch (lease + bodies, a transaction)",
+                 "post": "signed POST (each action)",
+                 "record": "record a batch delivered (a transaction)"}[name],
                 fmt(percentile(values, 50) * ms, 2),
                 fmt(percentile(values, 99) * ms, 2),
                 fmt(sum(values) / len(values) * ms, 2),
@@ -272,7 +299,7 @@ def main() -> int:
     )  # fmt: skip
     first, last = (t * ms for t in run.claim_tenths)
     print(
-        f"claim p50 over the first tenth of the actions {fmt(first, 2)} ms, the last tenth "
+        f"claim p50 over the first tenth of the batches {fmt(first, 2)} ms, the last tenth "
         f"{fmt(last, 2)} ms"
     )
     print(
@@ -305,6 +332,8 @@ def main() -> int:
                     for name, values in run.parts.items()
                     for q, pct in (("p50", 50), ("p99", 99))
                 },
+                "batch": BATCH,
+                "batches": len(run.batch_sizes),
                 "claim_first_tenth_p50_ms": round(first, 3),
                 "claim_last_tenth_p50_ms": round(last, 3),
                 "received_once": checks["received_once"],

@@ -467,6 +467,11 @@ class DemoSetting(Base):
     value: Mapped[str] = mapped_column(String(200))
 
 
+# Outbox rows still to send (pending or retrying; queues.outbox.states), as the partial index of
+# migration 0020 and the deliverer's claim both write it.
+UNDELIVERED_ACTIONS = "status IN ('pending', 'retrying')"
+
+
 class FollowUpAction(Base):
     """What a call produced for the pharmacy (refill request, pharmacist escalation, med-sync
     enrollment, vaccine interest, …): an outbox row, delivered over HTTP with its idempotency key."""
@@ -498,4 +503,11 @@ class FollowUpAction(Base):
     __table_args__ = (
         Index("ix_follow_up_actions_pharmacy_created", "pharmacy_id", "created_at"),
         Index("ix_follow_up_actions_status_next", "status", "next_attempt_at"),
+        # The deliverer's claim walks what is left to send in id order (migration 0020).
+        Index(
+            "ix_follow_up_actions_undelivered",
+            "id",
+            postgresql_where=text(UNDELIVERED_ACTIONS),
+            sqlite_where=text(UNDELIVERED_ACTIONS),
+        ),
     )
