@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from demo.history import History, write_history
 from queues.auth import hash_password
 from queues.building.build import build_queues
+from queues.campaigns import STANDARD
 from queues.clock import PRACTICE_CLOCK_KEY
 from queues.errors import OutreachError
 from queues.settings import QueueSettings
@@ -84,16 +85,8 @@ USERS = (
     ("admin", "Ari Admin", "admin", "admin-demo-1"),  # every pharmacy, like the others
 )
 
-CAMPAIGNS = (
-    ("refill_reminder", "Refill reminder", 1.0, 3),
-    ("med_sync_enrollment", "Med-sync enrollment", 0.6, 2),
-    ("pre_sync_check", "Pre-sync check", 1.1, 3),
-    ("post_dispense", "New-start follow-up", 0.9, 2),
-    ("adherence", "Adherence (PQA)", 1.2, 3),
-    ("vaccine", "Vaccine outreach", 0.5, 2),
-    ("diabetes_education", "Diabetes education", 0.4, 2),
-    ("smoking_cessation", "Smoking cessation", 0.4, 2),
-)
+# The demo's campaigns are the standard ones every new pharmacy gets (one list, in the domain).
+CAMPAIGNS = STANDARD
 
 # (drug name, ingredient, PQA class, chronic, usual days supply)
 DRUGS = (
