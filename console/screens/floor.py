@@ -739,7 +739,9 @@ class FloorScreen(OutreachScreen[None]):
     def action_outbox(self) -> None:
         from console.screens.outbox import OutboxScreen
 
-        self.app.push_screen(OutboxScreen(self.outreach.services.outbox(self.user)))
+        # The floor's pharmacies (queues.access: an admin's are every pharmacy), as the CLI's.
+        scope = self.floor.user if self.floor else self.user
+        self.app.push_screen(OutboxScreen(self.outreach.services.outbox(scope)))
 
     def action_sign_out(self) -> None:
         self.outreach.signed_out()

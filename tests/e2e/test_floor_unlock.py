@@ -15,6 +15,7 @@ from textual.pilot import Pilot
 
 from console.app import OutreachApp
 from console.screens.floor import FloorScreen
+from console.screens.outbox import OutboxCountsTable
 from console.screens.workspace import WorkspaceScreen
 from console.widgets.floor_tables import SignInsTable
 from queues.auth import add_user
@@ -116,3 +117,36 @@ async def test_another_pharmacys_supervisor_has_no_unlock(tmp_path: Path) -> Non
     with w.store.sessions() as s:
         ana = s.scalars(select(User).where(User.username == "ana")).one()
         assert ana.locked_until is not None and as_utc(ana.locked_until) > utcnow()
+
+
+async def test_an_admins_floor_covers_every_pharmacy_as_the_cli_does(tmp_path: Path) -> None:
+    """queues.access for every door: Adam, an admin assigned to OK1 only, sees TX1's queues and
+    its outbox (its refill request) on the floor, as `outreach report` and the CLI let him."""
+    w = floor_world(tmp_path, NOW)
+    with transaction(w.store.sessions) as s:
+        s.add(
+            Pharmacy(
+                code="OK1",
+                name="Sooner Pharmacy",
+                caller_id="+14055550100",
+                callback_number="+14055550101",
+                timezone="America/Chicago",
+                state="OK",
+                opens_at=time(8),
+                closes_at=time(20),
+            )
+        )
+        s.flush()
+        add_user(s, "adam", PASSWORD, "admin", ["OK1"])
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await login(pilot, "adam")
+        assert isinstance(app.screen, FloorScreen)
+        text = visible_text(app)
+        assert "FLOOR OK1, TX1" in text and "TX1 patients" in text and "OK1 patients" in text
+        await press(pilot, "O")
+        assert not isinstance(app.screen, FloorScreen)
+        counts = app.screen.query_one(OutboxCountsTable)
+        rows = [[str(c) for c in counts.get_row_at(i)] for i in range(counts.row_count)]
+        assert [r[0] for r in rows] == ["OK1", "TX1"]
+        assert rows[1][2] == "1"  # TX1's refill request, pending
