@@ -81,6 +81,29 @@ _SQLITE_PICK = text(
 )
 
 
+def pick_statement(
+    dialect: str, pharmacy_ids: list[int], now: datetime, due_by: datetime, limit: int
+) -> Any:
+    """The claim's pick: ids (and claim tokens) of the oldest claimable rows, locked on
+    PostgreSQL (SKIP LOCKED); SQLite's transaction holds the write lock already."""
+    if dialect == "sqlite":
+        return _SQLITE_PICK.bindparams(
+            pharmacies=list(pharmacy_ids), due_by=due_by, now=now, limit=limit
+        )
+    return (
+        select(FollowUpAction.id, FollowUpAction.claim_token)
+        .where(
+            text(UNDELIVERED_ACTIONS),
+            FollowUpAction.pharmacy_id.in_(pharmacy_ids),
+            _due(due_by),
+            _free(now),
+        )
+        .order_by(FollowUpAction.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+
+
 def claimable(pharmacy_ids: list[int], now: datetime, due_by: datetime) -> ColumnElement[bool]:
     return and_(
         FollowUpAction.status.in_(UNDELIVERED),
@@ -121,23 +144,7 @@ def claim_batch(
     # Its predicate is written out as the index's is (a bound parameter would hide that the
     # index applies). SQLite's planner, with no statistics, still prefers a full index of the
     # table and a sort, so there the index is named.
-    if session.get_bind().dialect.name == "sqlite":
-        pick: Any = _SQLITE_PICK.bindparams(
-            pharmacies=list(pharmacy_ids), due_by=due_by, now=now, limit=limit
-        )
-    else:
-        pick = (
-            select(FollowUpAction.id, FollowUpAction.claim_token)
-            .where(
-                text(UNDELIVERED_ACTIONS),
-                FollowUpAction.pharmacy_id.in_(pharmacy_ids),
-                _due(due_by),
-                _free(now),
-            )
-            .order_by(FollowUpAction.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
+    pick = pick_statement(session.get_bind().dialect.name, pharmacy_ids, now, due_by, limit)
     candidates = session.execute(pick).all()
     left = [row.id for row in candidates if row.claim_token is not None]
     ids = left[:1] if left else [row.id for row in candidates]

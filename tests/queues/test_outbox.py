@@ -251,3 +251,73 @@ def test_a_supervisor_change_while_sending_is_not_overwritten(
     with transaction(sessions) as s:
         assert not claims.mark_delivered(s, taken, clock.at)
     assert rows(sessions)[keys[0]].status == "discarded"
+
+
+def test_a_stopped_deliverer_gives_back_the_batch_it_did_not_try(
+    engine: Engine, sessions: sessionmaker[Session], receiver: Receiver
+) -> None:
+    # Batches of 1, 2, then 4 (keys 3-6): the pharmacy holds the fifth's answer while the
+    # deliverer is told to stop; the fifth is recorded, the sixth and seventh go back untried.
+    keys = seed_actions(sessions, receiver.url, 10)
+    receiver.plan = {keys[4]: ["hold"]}
+    stop = threading.Event()
+    d = deliverer(sessions, MovedClock())
+    done: list[int] = []
+    sender = threading.Thread(target=lambda: done.append(d.deliver_due(stop).delivered))
+    try:
+        sender.start()
+        assert receiver.holding.wait(60), "the deliverer never reached the fifth action"
+        stop.set()
+        receiver.release.set()
+        sender.join()
+        after = rows(sessions)
+        assert done == [5]
+        assert {after[k].status for k in keys[:5]} == {"delivered"}
+        assert {
+            (a.status, a.tries, a.claimed_until, a.claim_token)
+            for k, a in after.items()
+            if k in keys[5:]
+        } == {("pending", 0, None, None)}
+        assert d.deliver_due().delivered == 5  # the next pass sends them, at once
+    finally:
+        d.close()
+    assert receiver.requests == dict.fromkeys(keys, 1)
+
+
+def test_a_row_its_deliverer_died_holding_is_claimed_alone(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    keys = seed_actions(sessions, "http://127.0.0.1:9/unused", 5)
+    at = MovedClock().at
+    with transaction(sessions) as s:  # a deliverer claims two, then is killed
+        pharmacy_id = s.scalars(select(Pharmacy.id)).one()
+        held = claims.claim_batch(s, [pharmacy_id], at, at, 60, 2)
+    assert [c.key for c in held] == keys[:2]
+    at += timedelta(seconds=60)
+    taken: list[list[tuple[str, int]]] = []
+    for _ in range(3):
+        with transaction(sessions) as s:
+            batch = claims.claim_batch(s, [pharmacy_id], at, at, 60, 50)
+        taken.append([(c.key, c.tries) for c in batch])
+    # Each row the dead deliverer held comes back alone (a row that kills its deliverer counts
+    # tries against itself only); the rest come together.
+    assert taken == [[(keys[0], 2)], [(keys[1], 2)], [(k, 1) for k in keys[2:]]]
+
+
+def test_the_claim_reads_only_what_is_left_to_send_oldest_first(engine: Engine) -> None:
+    at = MovedClock().at
+    pick = claims.pick_statement(engine.dialect.name, [1, 2], at, at, 50)
+    compiled = pick.compile(engine, compile_kwargs={"render_postcompile": True})
+    with engine.connect() as c:
+        if engine.dialect.name == "sqlite":
+            values = tuple(compiled.params[name] for name in compiled.positiontup or ())
+            found = c.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", values)
+            plan = " ".join(str(row[3]) for row in found)
+            assert plan == "SCAN follow_up_actions USING INDEX ix_follow_up_actions_undelivered"
+        else:  # an empty table, which the planner would read whole: is the index usable in order
+            c.exec_driver_sql("SET enable_seqscan = off")
+            c.exec_driver_sql("SET enable_bitmapscan = off")
+            found = c.exec_driver_sql(f"EXPLAIN {compiled}", compiled.params)
+            plan = " ".join(str(row[0]) for row in found)
+            assert "Index Scan using ix_follow_up_actions_undelivered" in plan, plan
+            assert "Sort" not in plan, plan
