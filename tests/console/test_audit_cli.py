@@ -1,5 +1,5 @@
-"""`outreach audit verify|export` as an admin runs them: a real process, signed in, on an SQLite file
-and on PostgreSQL; the chain tampered with as an attacker would (guards dropped for the edit)."""
+"""`outreach audit verify|export` as an admin runs them (in this process, tests/cli.py), signed in,
+on an SQLite file and on PostgreSQL; the chain tampered with as an attacker would (guards dropped for the edit)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""`outreach compliance check` and `outreach queue explain` as a user runs them (real processes)."""
+"""`outreach compliance check` and `outreach queue explain` as a user runs them: in this process
+through `console.cli.main` (tests/cli.py), one refusal as a real process (its exit status)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy import select
 
 from queues.store.db import make_engine, session_factory
 from queues.store.models import AuditEvent, User
+from tests import cli
 from tests.world import PASSWORD, make_world
 
 ROOT = Path(__file__).parents[2]
@@ -22,14 +24,18 @@ ROOT = Path(__file__).parents[2]
 def outreach(
     *args: str, cwd: Path = ROOT, user: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """A real `outreach` process; `user` signs in (make_world's password) for `queue explain`."""
+    """`outreach ARGS` in this process; `user` signs in (make_world's password) for `queue explain`."""
+    env = {} if user is None else {"OUTREACH_USER": user, "OUTREACH_PASSWORD": PASSWORD}
+    return cli.run(*args, env=env, cwd=cwd)
+
+
+def outreach_process(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """A real `outreach` process."""
     env = {
         k: v
         for k, v in os.environ.items()
         if k not in ("OUTREACH_DATABASE_URL", "OUTREACH_CONFIG", "OUTREACH_USER")
     }
-    if user is not None:
-        env |= {"OUTREACH_USER": user, "OUTREACH_PASSWORD": PASSWORD}
     return subprocess.run(
         [sys.executable, "-m", "console", *args],
         capture_output=True,
@@ -127,7 +133,7 @@ def test_a_zip_that_does_not_exist_falls_back_to_the_area_code_and_says_so() -> 
 
 
 def test_a_zip_that_does_not_exist_and_a_number_of_no_known_place_are_refused() -> None:
-    result = outreach(
+    result = outreach_process(  # a real process: "not callable" is exit status 1 to the shell
         "compliance", "check", "--zip", "00000", "--phone", "+18005550100",
         "--at", "2026-12-02T18:00:00Z", "--json",
     )  # fmt: skip

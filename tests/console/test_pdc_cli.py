@@ -1,4 +1,4 @@
-"""`outreach pdc` as a user runs it: a real process on a CSV of fills."""
+"""`outreach pdc` as a user runs it (in this process, tests/cli.py) on a CSV of fills."""
 
 from __future__ import annotations
 

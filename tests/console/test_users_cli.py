@@ -1,6 +1,6 @@
 """Signing in on the command line as a user does: a TOTP enrolment drawn as a QR code, then sign-ins
 with the authenticator's codes; five wrong passwords lock the account for 15 minutes, audited.
-A real `outreach` process each time (console/cli/signin.py), on an SQLite file."""
+`outreach` run in this process (tests/cli.py; console/cli/signin.py), on an SQLite file."""
 
 from __future__ import annotations
 

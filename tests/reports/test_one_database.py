@@ -5,27 +5,18 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests import cli
 
 
 def _outreach(
     cwd: Path, *args: str, signed_in: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
-    env["PYTHONPATH"] = str(ROOT)
-    env.update(signed_in or {})
-    return subprocess.run(
-        [sys.executable, "-m", "console", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    """`outreach ARGS` in `cwd` (in this process, tests/cli.py), no OUTREACH_* variable set but
+    `signed_in`'s."""
+    clear = [k for k in os.environ if k.startswith("OUTREACH_")]
+    return cli.run(*args, cwd=cwd, env=signed_in or {}, clear=clear)
 
 
 def test_after_the_demo_every_command_opens_its_database(tmp_path: Path) -> None:
