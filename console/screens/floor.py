@@ -12,7 +12,7 @@ import io
 import math
 import time
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -311,9 +311,11 @@ class FloorScreen(OutreachScreen[None]):
         assert self.floor is not None
         started = time.perf_counter()
         snap = self.floor.snapshot()
-        sign_ins = self.outreach.services.accounts.sign_in_alerts(self.user)
+        accounts = self.outreach.services.accounts
+        sign_ins = accounts.sign_in_alerts(self.user)
+        wall = accounts.wall_clock()  # lockouts run on it, whatever the floor's clock
         elapsed = (time.perf_counter() - started) * 1000
-        self.app.call_from_thread(self._show, snap, sign_ins, elapsed)
+        self.app.call_from_thread(self._show, snap, sign_ins, wall, elapsed)
 
     def worker_failed(self, group: str, error: BaseException | None, message: str) -> None:
         if group == "floor":  # the database went away: say so, the next refresh retries
@@ -345,7 +347,9 @@ class FloorScreen(OutreachScreen[None]):
             self._again = False
             self.call_later(self.action_refresh)
 
-    def _show(self, snap: FloorSnapshot, sign_ins: SignInAlerts, elapsed_ms: float) -> None:
+    def _show(
+        self, snap: FloorSnapshot, sign_ins: SignInAlerts, wall: datetime, elapsed_ms: float
+    ) -> None:
         if self._failing:
             self._failing = False
             self.notify("The floor is refreshing again.", timeout=5)
@@ -360,7 +364,7 @@ class FloorScreen(OutreachScreen[None]):
         self.query_one(AgentsTable).show(snap.agents, snap.at, snap.alerts)
         self.query_one(CallbacksTable).show(snap.callbacks, snap.zone, snap.at)
         self.query_one(OutcomesPanel).show(snap.outcomes)
-        self.query_one(SignInsTable).show(sign_ins, snap.zone, snap.at)
+        self.query_one(SignInsTable).show(sign_ins, snap.zone, wall)
         self.refresh_bindings()  # a lock came or went under the cursor
         tz = ZoneInfo(snap.zone)
         local = snap.at.astimezone(tz)
@@ -373,7 +377,7 @@ class FloorScreen(OutreachScreen[None]):
             + len(sign_ins.locked)
             + len(sign_ins.slowed)
         )
-        words = alert_words(snap.alerts, sign_in_sentences(sign_ins, snap.zone, snap.at))
+        words = alert_words(snap.alerts, sign_in_sentences(sign_ins, snap.zone, wall))
         line = self.query_one("#alerts-line", Static)
         line.update(words)
         line.display = bool(words)  # no empty line taking a row from the tables

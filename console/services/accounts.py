@@ -5,6 +5,7 @@ then shows the demo log-ins)."""
 from __future__ import annotations
 
 import socket
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -66,6 +67,10 @@ class Accounts:
         for a supervisor's floor (NotAllowed otherwise). On the wall clock, as lockouts are."""
         with reading(self._store.sessions) as session:
             return sign_ins.alerts_for(session, user, utcnow())
+
+    def wall_clock(self) -> datetime:
+        """Now on the wall clock, as lockouts run on it (the floor's may be a practice clock)."""
+        return utcnow()
 
     def present(self, user: SignedInUser) -> None:
         """The console's presence beat (the app's, every third of a lease while signed in):

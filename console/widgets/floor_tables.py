@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -310,16 +311,22 @@ def wrap_parts(parts: Sequence[Text], width: int, sep: str = " · ") -> list[Tex
     return lines
 
 
+def _left(until: datetime, now: datetime) -> str:
+    """'(14 min)': how long a lockout has left, whatever clock the floor shows (a practice
+    clock's time is not the lockout's)."""
+    return f"({max(1, math.ceil((until - now).total_seconds() / 60))} min)"
+
+
 def sign_in_sentences(alerts: SignInAlerts, zone: str, now: datetime) -> list[str]:
-    """Each locked account and slowed place in words, for the alerts line (markup)."""
+    """Each locked account and slowed place in words, for the alerts line (markup). `now`: the
+    wall clock, as lockouts run on it."""
     tz = ZoneInfo(zone)
     out = []
     for a in alerts.locked:
         where = f" from {a.source}" if a.source else ""
         tries = f"{plural(a.failures, 'failed sign-in')} for " if a.failures else ""
-        out.append(
-            f"[b red]{tries}'{a.username}'{where}, locked until {_clock(a.until, tz, now)}[/]"
-        )
+        until = f"{_clock(a.until, tz, now)} {_left(a.until, now)}"
+        out.append(f"[b red]{tries}'{a.username}'{where}, locked until {until}[/]")
     for p in alerts.slowed:
         out.append(f"[b]{plural(p.failures, 'failed sign-in')} from {p.source}: slowed[/]")
     return out
@@ -333,6 +340,7 @@ class SignInsTable(InPlaceTable):
     CURSOR: str = "row"
 
     def show(self, alerts: SignInAlerts, zone: str, now: datetime) -> None:
+        """`now`: the wall clock, as lockouts run on it."""
         tz = ZoneInfo(zone)
         out: dict[str, tuple[Cell, ...]] = {}
         for a in alerts.locked:
@@ -340,7 +348,7 @@ class SignInsTable(InPlaceTable):
                 Text(f"'{a.username}' locked", style="bold red"),
                 str(a.failures or "—"),
                 a.source or "—",
-                f"until {_clock(a.until, tz, now)}",
+                f"until {_clock(a.until, tz, now)} {_left(a.until, now)}",
             )
         for p in alerts.slowed:
             out[f"s{p.source}"] = (
