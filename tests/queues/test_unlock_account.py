@@ -151,10 +151,13 @@ def test_an_admins_floor_and_report_cover_every_pharmacy(site: Site) -> None:
 
 
 def run_cli(
-    site: Site, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], user: str,
-    *args: str,
+    site: Site, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    user: str | None, *args: str,
 ) -> tuple[int, str, str]:  # fmt: skip
-    monkeypatch.setenv("OUTREACH_USER", user)
+    if user is None:
+        monkeypatch.delenv("OUTREACH_USER", raising=False)
+    else:
+        monkeypatch.setenv("OUTREACH_USER", user)
     monkeypatch.setenv("OUTREACH_PASSWORD", PASSWORD)
     monkeypatch.delenv("OUTREACH_DATABASE_URL", raising=False)
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
@@ -168,6 +171,12 @@ def test_users_unlock_on_the_command_line(
     site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)  # var/outreach.log lands in the test's folder
+    rc, out, err = run_cli(site, monkeypatch, capsys, None, "users", "unlock", "ana")
+    assert (rc, out, err) == (
+        1,
+        "",
+        "outreach: sign in first: give --user NAME (or set OUTREACH_USER)\n",
+    )
     rc, out, err = run_cli(site, monkeypatch, capsys, "olga", "users", "unlock", "ana")
     assert (rc, out) == (1, "")
     assert err == (
