@@ -62,6 +62,7 @@ PHONE_COLUMNS = (("kind", "text"), ("rank", "int4"))
 DIGEST = (
     ("source_digest", "int8"),
 )  # the CSV line a row was written from (queues.imports.digests)
+_DECEASED = [name for name, _ in PATIENT_COLUMNS].index("deceased")
 
 
 @dataclass
@@ -116,6 +117,11 @@ def store_batch(
         )  # fmt: skip
         line = w.line("patients", mrn)
         have = stored.get(mrn)
+        if have is not None and have[1][_DECEASED] and not values[_DECEASED]:
+            # A death already known (recorded on a call, or by an earlier file) is never undone
+            # by an export that lags it: calling a family about their dead relative is the harm
+            # to avoid above all. The rest of the line still applies.
+            values = (*values[:_DECEASED], have[1][_DECEASED], *values[_DECEASED + 1 :])
         if have is None:
             new.append((pharmacy_id, mrn, *values, False, False, line))
         elif w.sort("patients", have[0], have[1], have[2], values, line):
