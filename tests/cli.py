@@ -15,6 +15,8 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
+import pytest
+
 # Variables a developer's shell may hold that would change what a command does.
 CLEARED = ("OUTREACH_DATABASE_URL", "OUTREACH_CONFIG", "OUTREACH_USER", "OUTREACH_PASSWORD")
 
@@ -95,3 +97,15 @@ def _process_state(cwd: Path | None) -> Iterator[None]:
             if handler not in root.handlers:
                 root.addHandler(handler)
         root.setLevel(level)
+
+
+def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2 at its lowest cost for a test whose point is not the hash (the product's parameters
+    are checked in tests/queues/test_auth.py): each hash and sign-in at the product's cost takes
+    ~0.5 s, seconds on a loaded machine. Commands run in this process (run) use it too."""
+    import argon2
+
+    from queues import auth
+
+    cheap = argon2.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    monkeypatch.setattr(auth, "_hasher", cheap)

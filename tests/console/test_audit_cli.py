@@ -1,5 +1,6 @@
 """`outreach audit verify|export` as an admin runs them (in this process, tests/cli.py), signed in,
-on an SQLite file and on PostgreSQL; the chain tampered with as an attacker would (guards dropped for the edit)."""
+on an SQLite file and on PostgreSQL; the chain tampered with as an attacker would (guards dropped
+for the edit)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from queues.audit import record
 from queues.auth import hash_password
 from queues.store.db import transaction
 from queues.store.models import AuditEvent, Pharmacy, User
+from tests.cli import cheap_passwords
 from tests.conftest import add_pharmacy
 from tests.console.test_cli import outreach
 from tests.queues.test_audit_chain import _drop_guards, _put_guards_back
@@ -81,7 +83,10 @@ def make_site(db_url: str, engine: Engine, sessions: sessionmaker[Session]) -> S
 
 
 @pytest.fixture
-def site(db_url: str, engine: Engine, sessions: sessionmaker[Session]) -> Site:
+def site(
+    db_url: str, engine: Engine, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> Site:
+    cheap_passwords(monkeypatch)  # what is tested is the audit chain, not the hash
     return make_site(db_url, engine, sessions)
 
 

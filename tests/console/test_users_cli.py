@@ -15,11 +15,13 @@ from sqlalchemy import select, text
 from queues.store.db import make_engine, session_factory, upgrade
 from queues.store.models import User
 from queues.timeutil import as_utc
+from tests.cli import cheap_passwords
 from tests.console.test_audit_cli import ADMIN_PASSWORD, Site, make_site
 
 
 @pytest.fixture
-def site(sqlite_url: str) -> Iterator[Site]:
+def site(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+    cheap_passwords(monkeypatch)  # what is tested is TOTP and the lockout, not the hash
     engine = make_engine(sqlite_url)
     upgrade(engine)
     yield make_site(sqlite_url, engine, session_factory(engine))

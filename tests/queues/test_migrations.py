@@ -19,7 +19,7 @@ def test_migrated_schema_matches_the_models(engine: Engine) -> None:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
         if engine.dialect.name == "postgresql":
             # Not compared by Alembic: the build's keys in byte order (migration 0011, models).
-            collations = dict(
+            collations: dict[str, str] = dict(
                 conn.execute(
                     text(
                         "SELECT column_name, collation_name FROM information_schema.columns "
