@@ -83,7 +83,13 @@ class CallingScreen(OutreachScreen[None]):
         The one check per dial; the softphone gets a permit, never the database."""
         assert self.shift is not None
         permit = self.shift.dial_permit(offer, number)
+        # Written ahead: the call is on this computer's disk before the INVITE leaves, so a
+        # console killed mid-call reopens its wrap-up at sign-in and the call counts (caps).
+        self._journal_call(offer, permit)
         self.app.call_from_thread(self._dial, offer, permit)
+
+    def _journal_call(self, offer: Offer, permit: DialPermit) -> None:
+        """On the dial's worker thread, before the dial: the workspace keeps a draft of it."""
 
     def worker_failed(self, group: str, error: BaseException | None, message: str) -> None:
         if group == "dial":  # nothing was dialled: back to the preview, with the reason

@@ -5,6 +5,7 @@ The screen composes widgets and decides; database work runs in thread workers th
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import threading
 import time
@@ -38,6 +39,8 @@ from queues.views.user import SignedInUser
 
 if TYPE_CHECKING:
     from console.services.phone_line import PhoneLine
+    from console.softphone import DialPermit
+    from queues.views.shift import Offer
 
 WAIT_RETRY_SECONDS = 10
 SUPERVISOR_POLL_SECONDS = 2  # a supervisor's "log out" shows within one monitor refresh
@@ -135,6 +138,7 @@ class WorkspaceScreen(CallingScreen):
         self._script_store: ScriptDrafts | None = None
         self._logout_seen = False
         self._lease_gone = False  # the claim was lost (released or expired) while held here
+        self._call_uid: str | None = None  # the attempt's uid from its first dial: one draft
         self._line: PhoneLine | None = None  # the softphone, once mounted; `softphone` once running
         self._line_draft: Outcome | None = None  # a line failure being recorded
         self._script_moves = (False, False)  # the script's Back and Forward: possible now?
@@ -354,6 +358,7 @@ class WorkspaceScreen(CallingScreen):
             return
         self.offer = offer
         self.call = CallFacts()
+        self._call_uid = None
         self.phone_index = 0
         patient = offer.patient
         self.query_one(PatientCard).show(patient)
@@ -375,7 +380,8 @@ class WorkspaceScreen(CallingScreen):
                 (d for d in self._drafts().pending() if d.lease_token == offer.claim.lease_token),
                 None,
             )
-            if draft is not None:  # the console stopped mid-save: reopen what was entered
+            if draft is not None:  # the console stopped mid-call or mid-save: reopen it
+                self._call_uid = draft.uid
                 self._open_wrap_up(draft)
 
     def _retry_claim(self) -> None:
@@ -439,7 +445,7 @@ class WorkspaceScreen(CallingScreen):
             suggested = SUGGESTED.get(self.call.result or "")
         facts = self.call
         return Outcome(
-            uid=str(uuid.uuid4()),
+            uid=self._call_uid or str(uuid.uuid4()),
             patient_id=self.offer.claim.patient_id,
             lease_token=self.offer.claim.lease_token,
             user_id=self.user.id,
@@ -454,6 +460,29 @@ class WorkspaceScreen(CallingScreen):
             script_id=script.flow_id,
             answers=script.answers_state(),
             actions=() if disposition == LINE_FAILED else script.actions(),
+        )
+
+    def _journal_call(self, offer: Offer, permit: DialPermit) -> None:
+        draft = self.app.call_from_thread(self._call_draft, offer, permit)
+        if draft is not None:
+            self._drafts().save(draft)  # fsynced; a save of the wrap-up later replaces it
+
+    def _call_draft(self, offer: Offer, permit: DialPermit) -> Outcome | None:
+        """The call about to be placed, as its wrap-up would open with it: no disposition yet
+        (the agent says what happened)."""
+        if self.offer is not offer:
+            return None
+        if self._call_uid is None:
+            self._call_uid = str(uuid.uuid4())
+        now = self.outreach.services.clock.now()
+        return dataclasses.replace(
+            self._draft(),
+            disposition="",
+            phone_number=permit.number,
+            started_at=now,
+            ended_at=now,
+            call_result=None,
+            dial_mode="sip" if self.softphone is not None else "manual",
         )
 
     def _open_wrap_up(self, draft: Outcome, ended: str = "") -> None:
