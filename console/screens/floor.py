@@ -193,6 +193,7 @@ class FloorScreen(OutreachScreen[None]):
         self.user = user
         self.snapshot: FloorSnapshot | None = None
         self.sign_ins = SignInAlerts()  # as of the last refresh
+        self._keys: tuple[object, ...] = ()  # what the footer's keys were drawn for
         self.floor: Floor | None = None
         self._floor_timers: list[Timer] = []
         self._loading = False
@@ -245,7 +246,7 @@ class FloorScreen(OutreachScreen[None]):
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
-        self.refresh_bindings()
+        self._keys_may_have_changed()
         pane = event.pane
         tables = pane.query("DataTable")
         if tables:
@@ -284,7 +285,19 @@ class FloorScreen(OutreachScreen[None]):
 
     @on(DataTable.RowHighlighted)
     def _row_changed(self) -> None:
-        self.refresh_bindings()  # the footer shows what acts on the selected row
+        self._keys_may_have_changed()
+
+    def _keys_may_have_changed(self) -> None:
+        """The footer shows what acts on the selected row: draw its keys again only when that
+        changed (a refresh every 2 s, or a cursor moving down a tab's rows, mostly changes
+        nothing; the weight keys' group makes each redraw a full one)."""
+        if not self.is_mounted:
+            return
+        tab = self.query_one(TabbedContent).active
+        keys = (tab, *(self._acts_on_selection(action) for action in CONTROL_TAB))
+        if keys != self._keys:
+            self._keys = keys
+            self.refresh_bindings()
 
     # -- refresh -----------------------------------------------------------------------------
     def action_refresh(self, recount: bool = False) -> None:
@@ -365,7 +378,7 @@ class FloorScreen(OutreachScreen[None]):
         self.query_one(CallbacksTable).show(snap.callbacks, snap.zone, snap.at)
         self.query_one(OutcomesPanel).show(snap.outcomes)
         self.query_one(SignInsTable).show(sign_ins, snap.zone, wall)
-        self.refresh_bindings()  # a lock came or went under the cursor
+        self._keys_may_have_changed()  # a lock came or went under the cursor
         tz = ZoneInfo(snap.zone)
         local = snap.at.astimezone(tz)
         practice = "practice clock " if self.outreach.services.clock.is_practice else ""
