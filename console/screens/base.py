@@ -52,6 +52,25 @@ def log_failure(group: str, error: BaseException | None) -> None:
     log.error("%s worker failed: %s at %s", group, type(error).__name__, where or "?")
 
 
+def let_go_of_closed_watchers(watched: object) -> int:
+    """Drop the watchers of widgets already removed from `watched` (the app): Textual keeps each
+    (widget, callback) a `watch()` made until the watched attribute next changes, so every wrap-up's
+    notes TextArea (it watches the app's theme, which never changes in a shift) stayed alive with
+    its screen's ~55 widgets and their render caches: +9.4 MiB over 40 patients. Returns how many
+    were dropped."""
+    watchers: dict[str, list[tuple[object, object]]] = getattr(watched, "__watchers", {})
+    dropped = 0
+    for entries in watchers.values():
+        kept = [
+            (node, callback)
+            for node, callback in entries
+            if not (getattr(node, "_closing", False) or getattr(node, "_closed", False))
+        ]
+        dropped += len(entries) - len(kept)
+        entries[:] = kept
+    return dropped
+
+
 class WorkerFailures:
     """Workers raise; `Worker.StateChanged` (posted to the node that started the worker) turns
     every failure into one clear message and a log line. Override `worker_failed` to also put

@@ -23,6 +23,7 @@ from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState
 
 from console.drafts import DraftStore
+from console.screens.base import let_go_of_closed_watchers
 from console.screens.calling import LIVE, SUGGESTED, CallFacts, CallingScreen, Phase
 from console.widgets.dial_bar import DialBar
 from console.widgets.footer import Footer
@@ -511,6 +512,7 @@ class WorkspaceScreen(CallingScreen):
         # Each wrap-up screen (~50 widgets, ~100 style nodes) is dropped as cycles: collected
         # here, as the save lands, not at a moment of Python's choosing — between the next `r`
         # and its frame, or during a call, whose audio thread would wait on it.
+        let_go_of_closed_watchers(self.app)
         gc.collect()
         if self._logout_seen:
             self._sign_out()
