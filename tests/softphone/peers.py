@@ -3,6 +3,8 @@ callee, SRTP) started on loopback on free ports for the interop tests, and stopp
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import signal
 import subprocess
@@ -31,13 +33,17 @@ class Kamailio:
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
+    """End the peer and every process it forked (kamailio's workers): each peer starts in a
+    session of its own, and a worker left behind by a run stopped midway once span on a closed
+    socket, writing its log until the disk was full."""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def kamailio_available() -> bool:
@@ -86,6 +92,7 @@ def start_kamailio(workdir: Path, cert: Path, key: Path, *, min_expires: int = 6
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=workdir,
+            start_new_session=True,
         )
     peer = Kamailio(udp, tls, proc, log)
     try:
@@ -156,6 +163,7 @@ def start_baresip(workdir: Path, registrar_port: int, *, srtp: str = "srtp-mand"
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=workdir,
+            start_new_session=True,
         )
     peer = Baresip(port, proc, log)
     try:
