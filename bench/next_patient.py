@@ -782,10 +782,10 @@ def main(argv: list[str] | None = None) -> int:
             fig = console_figures(url, args.presses)
         finally:
             others = claimers.finish() if claimers else {}
+        log("the bare app reading each patient through SQLAlchemy's ORM")
+        rss_bare_store = measure_bare(args.presses, url)
     log("the bare app")
     rss_bare = measure_bare(args.presses)
-    log("the bare app reading each patient through SQLAlchemy's ORM")
-    rss_bare_store = measure_bare(args.presses, url)
 
     nxt, dial, cpu = sorted(fig.next_ms), sorted(fig.dial_ms), sorted(fig.next_cpu_ms)
     tx = fig.transactions
