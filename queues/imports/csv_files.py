@@ -371,7 +371,7 @@ def _fill(row: dict[str, str], batch: Batch, default_days: int) -> str:
     assert when is not None
     days = _number(row, "days_supply", None, low=1, high=1e9, whole=True)
     if days is not None and days > MAX_DAYS_SUPPLY:
-        why = f"{days:g} days: at most {MAX_DAYS_SUPPLY} days per fill"
+        why = f"{int(days)} days: at most {MAX_DAYS_SUPPLY} days per fill"
         raise _Bad("days_supply", why)
     quantity = _number(row, "quantity", 0.0)
     key = f"{mrn}|{rx_id}"
