@@ -14,7 +14,7 @@ from bench.kill_shift import PHASES, run, table
 SEED = 20
 # Random kills, plus one forced in each phase (typing, saving, claiming, dialing). PostgreSQL runs
 # fewer: a kill costs a console start (~6-10 s on two loaded cores) and the bench runs hundreds.
-RANDOM_KILLS = {"sqlite": 6, "postgres": 2}
+RANDOM_KILLS = {"sqlite": 3, "postgres": 1}  # bench/kill_shift.py runs 200
 
 
 # Each kill starts a console again (forked from a server that imported the app once): about 6 s a
