@@ -187,7 +187,7 @@ class Deliverer:
             headers={"User-Agent": "outreach-console-outbox/1"},
         )
         self._wait = tenacity.wait_exponential_jitter(
-            initial=settings.first_retry_seconds,
+            multiplier=settings.first_retry_seconds,
             max=settings.backoff_cap_seconds,
             jitter=settings.first_retry_seconds / 2,
         )
