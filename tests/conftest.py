@@ -76,7 +76,9 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 NOW = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)  # a Wednesday, 10:00 in Chicago
 
 
-def add_pharmacy(session: Session, code: str = "TX1", tz: str = "America/Chicago") -> int:
+def add_pharmacy(
+    session: Session, code: str = "TX1", tz: str = "America/Chicago", state: str = "TX"
+) -> int:
     from queues.store.models import Pharmacy
 
     ph = Pharmacy(
@@ -85,7 +87,7 @@ def add_pharmacy(session: Session, code: str = "TX1", tz: str = "America/Chicago
         caller_id="+12145550100",
         callback_number="+12145550101",
         timezone=tz,
-        state="TX",
+        state=state,
         opens_at=time(8),
         closes_at=time(20),
         priority=0,

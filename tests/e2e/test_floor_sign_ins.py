@@ -6,7 +6,7 @@ fits 80 columns whole."""
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,8 +17,9 @@ from console.widgets.floor_tables import SignInsTable
 from queues.auth import add_user, authenticate, signed_in
 from queues.errors import AuthenticationFailed
 from queues.store.db import transaction
-from queues.store.models import AuditEvent, Pharmacy, User
+from queues.store.models import AuditEvent, User
 from queues.timeutil import utcnow
+from tests.conftest import add_pharmacy
 from tests.e2e.helpers import floor_world, login, press
 from tests.world import PASSWORD, World, make_world, visible_text
 
@@ -71,19 +72,7 @@ async def test_another_pharmacys_supervisor_sees_the_slowed_place_not_the_lock(
     w = make_world(tmp_path, url, NOW, {"Alvarez": 1})
     fail_five_times(w, "ana", "cli@host7", utcnow())
     with transaction(w.store.sessions) as s:
-        s.add(
-            Pharmacy(
-                code="OK1",
-                name="Sooner Pharmacy",
-                caller_id="+14055550100",
-                callback_number="+14055550101",
-                timezone="America/Chicago",
-                state="OK",
-                opens_at=time(8),
-                closes_at=time(20),
-            )
-        )
-        s.flush()
+        add_pharmacy(s, "OK1", state="OK")
         add_user(s, "olga", PASSWORD, "supervisor", ["OK1"])
         add_user(s, "adam", PASSWORD, "admin", ["OK1"])
     with w.store.sessions() as s:

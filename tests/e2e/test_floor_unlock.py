@@ -6,7 +6,7 @@ domain's rule, on SQLite and PostgreSQL: tests/queues/test_unlock_account.py."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,9 @@ from console.screens.workspace import WorkspaceScreen
 from console.widgets.floor_tables import SignInsTable
 from queues.auth import add_user
 from queues.store.db import transaction
-from queues.store.models import AuditEvent, Pharmacy, SignInSource, User
+from queues.store.models import AuditEvent, SignInSource, User
 from queues.timeutil import as_utc, utcnow
+from tests.conftest import add_pharmacy
 from tests.e2e.helpers import floor_world, login, press
 from tests.e2e.test_floor_sign_ins import fail_five_times
 from tests.world import PASSWORD, visible_text
@@ -92,19 +93,7 @@ async def test_another_pharmacys_supervisor_has_no_unlock(tmp_path: Path) -> Non
     w = floor_world(tmp_path, NOW)
     fail_five_times(w, "ana", "cli@host7", utcnow())
     with transaction(w.store.sessions) as s:
-        s.add(
-            Pharmacy(
-                code="OK1",
-                name="Sooner Pharmacy",
-                caller_id="+14055550100",
-                callback_number="+14055550101",
-                timezone="America/Chicago",
-                state="OK",
-                opens_at=time(8),
-                closes_at=time(20),
-            )
-        )
-        s.flush()
+        add_pharmacy(s, "OK1", state="OK")
         add_user(s, "olga", PASSWORD, "supervisor", ["OK1"])
     app = OutreachApp(w.services)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -124,19 +113,7 @@ async def test_an_admins_floor_covers_every_pharmacy_as_the_cli_does(tmp_path: P
     its outbox (its refill request) on the floor, as `outreach report` and the CLI let him."""
     w = floor_world(tmp_path, NOW)
     with transaction(w.store.sessions) as s:
-        s.add(
-            Pharmacy(
-                code="OK1",
-                name="Sooner Pharmacy",
-                caller_id="+14055550100",
-                callback_number="+14055550101",
-                timezone="America/Chicago",
-                state="OK",
-                opens_at=time(8),
-                closes_at=time(20),
-            )
-        )
-        s.flush()
+        add_pharmacy(s, "OK1", state="OK")
         add_user(s, "adam", PASSWORD, "admin", ["OK1"])
     app = OutreachApp(w.services)
     async with app.run_test(size=(120, 40)) as pilot:

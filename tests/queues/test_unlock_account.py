@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -22,9 +22,10 @@ from queues.auth import add_user, signed_in
 from queues.errors import NotAllowed, OutreachError
 from queues.floor.sign_ins import unlock_account
 from queues.store.db import transaction
-from queues.store.models import AuditEvent, Pharmacy, SignInSource, User
+from queues.store.models import AuditEvent, SignInSource, User
 from queues.timeutil import as_utc, utcnow
 from queues.views.user import SignedInUser
+from tests.conftest import add_pharmacy
 from tests.e2e.test_floor_sign_ins import fail_five_times
 from tests.world import PASSWORD, World, make_world
 
@@ -58,19 +59,7 @@ def site(tmp_path: Path, db_url: str) -> Iterator[Site]:
     OK1 only); Ana locked by five wrong passwords from PLACE."""
     w = make_world(tmp_path, db_url, NOW, {"Alvarez": 1})
     with transaction(w.store.sessions) as s:
-        s.add(
-            Pharmacy(
-                code="OK1",
-                name="Sooner Pharmacy",
-                caller_id="+14055550100",
-                callback_number="+14055550101",
-                timezone="America/Chicago",
-                state="OK",
-                opens_at=time(8),
-                closes_at=time(20),
-            )
-        )
-        s.flush()
+        add_pharmacy(s, "OK1", state="OK")
         add_user(s, "olga", PASSWORD, "supervisor", ["OK1"])
         add_user(s, "adam", PASSWORD, "admin", ["OK1"])
         add_user(s, "sam", PASSWORD, "supervisor", ["TX1"])
