@@ -20,6 +20,10 @@ release, in a loop, until told to stop) it times P presses of the agent's keys:
   and ends the call with 487 when the console cancels it on `h`;
 - then `h`, `w` and ctrl+s with "no answer", freeing the agent for the next `r`.
 
+Then, while the same claimers still run, a press floor: a bare Textual app with the same widgets
+whose `r` dequeues one patient as bench/claim.py's floor does and reads their name and
+prescriptions, timed the same way (the work no console can skip, under the same load).
+
 Memory: the app process's resident set after sign-in and after the presses, against a bare
 Textual app (in a fresh process) with the same widgets after the same number of redraws.
 
@@ -659,6 +663,142 @@ def console_figures(url: str, presses: int) -> Figures:
 
 
 # ---------------------------------------------------------------------------------------------
+# The press floor: the least any console does for `r`, timed as the console is, in the same run
+
+
+FLOOR_DEQUEUE = {  # bench/claim.py's bare dequeue, marking the row as that floor does
+    "postgresql": (
+        "SELECT patient_id FROM queue_entries WHERE status = 'open' AND claimed_at IS NULL "
+        "AND blocked_reason IS NULL ORDER BY sort_key, patient_id LIMIT 1 FOR UPDATE SKIP LOCKED",
+        "UPDATE queue_entries SET status = 'claimed', holder_id = :u WHERE patient_id = :p",
+    ),
+    "sqlite": (
+        "UPDATE queue_entries SET status = 'claimed', holder_id = :u WHERE patient_id = "
+        "(SELECT patient_id FROM queue_entries WHERE status = 'open' AND claimed_at IS NULL "
+        "AND blocked_reason IS NULL ORDER BY sort_key, patient_id LIMIT 1) RETURNING patient_id",
+        "",
+    ),
+}
+FLOOR_READ = (
+    "SELECT p.first_name, p.last_name, p.birth_date, p.language, r.drug_name, r.refills_left "
+    "FROM patients p LEFT JOIN prescriptions r ON r.patient_id = p.id WHERE p.id = :p"
+)
+
+
+def floor_press_ms(url: str, presses: int, user_id: int) -> list[float]:
+    """`r` in a bare Textual app with the workspace's widgets (as the memory floor's): a thread
+    worker dequeues one patient (the bare SKIP LOCKED / UPDATE…RETURNING of bench/claim.py) and
+    reads their name and prescriptions in one transaction, then the widgets are updated; timed
+    from the key to the first frame painted with the name, as the console's presses are. The
+    work no console can skip, on the same database while the same other claimers run: it shows
+    how much of the console's figure is the machine's queue, not the console."""
+    from textual.app import App, ComposeResult
+    from textual.containers import VerticalScroll
+    from textual.widgets import DataTable, Footer, Header, Static
+
+    engine = create_engine(url, pool_size=2)
+    dequeue, mark = FLOOR_DEQUEUE[engine.dialect.name]
+
+    class Floor(App[None]):
+        BINDINGS = [("r", "next", "Next")]
+
+        def compose(self) -> ComposeResult:
+            yield Header()
+            yield Static("", id="status")
+            yield Static("", id="card")
+            yield DataTable(id="meds")
+            with VerticalScroll(id="script"):
+                for part in ("head", "text", "choices", "answers"):
+                    yield Static("", id=part)
+            yield Footer()
+
+        def action_next(self) -> None:
+            self.run_worker(self._next, thread=True, exclusive=True)
+
+        def _next(self) -> None:
+            with engine.begin() as conn:
+                patient = conn.execute(text(dequeue), {"u": user_id}).scalar_one()
+                if mark:
+                    conn.execute(text(mark), {"u": user_id, "p": patient})
+                rows = conn.execute(text(FLOOR_READ), {"p": patient}).all()
+            self.call_from_thread(self._draw, patient, rows)
+
+        def _draw(self, patient: int, rows: list[Any]) -> None:
+            first, last, born, language = rows[0][:4]
+            self.query_one("#status", Static).update(f"PREVIEW · patient {patient}")
+            self.query_one("#card", Static).update(
+                f"{first} {last}  {born} · {language}\nWhy this patient:\n • Refill: runs out"
+            )
+            table = self.query_one(DataTable)
+            table.clear()
+            for row in rows:
+                table.add_row("Dec 01", row[4] or "", str(row[5] or 0), "Nov 01, 2026", "30", "")
+            for part in ("head", "text", "choices", "answers"):
+                self.query_one(f"#{part}", Static).update(f"{part} of step 1 for {first}")
+
+    times: list[float] = []
+
+    async def run() -> None:
+        app = Floor()
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.query_one(DataTable).add_columns(
+                "Runs out", "Medication", "Refills", "Last fill", "Days", "Class"
+            )
+            await pilot.pause()
+            seen: list[float] = []
+            waiting = [""]
+            display = app._display
+
+            def painted(screen: Any, renderable: Any) -> None:
+                display(screen, renderable)
+                card = _plain(app.query_one("#card", Static).content)
+                fresh = waiting[0] and waiting[0] not in card and NAME.search(card)
+                if fresh and renderable is not None:
+                    seen.append(time.perf_counter())
+                    waiting[0] = ""
+
+            app._display = painted  # type: ignore[method-assign]
+            for _ in range(presses):
+                waiting[0] = _plain(app.query_one("#card", Static).content) or "\0"
+                t0 = time.perf_counter()
+                send_key(app, "r")
+                await until(pilot, lambda: not waiting[0], "the floor's patient")
+                times.append((seen[-1] - t0) * 1000)
+                await pilot.pause()
+
+    try:
+        asyncio.run(run())
+    finally:
+        engine.dispose()
+    return times
+
+
+def _floor_process(url: str, presses: int, user_id: int, out: Any) -> None:
+    try:
+        out.put(floor_press_ms(url, presses, user_id))
+    except Exception as exc:
+        out.put(f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def floor_figures(url: str, presses: int, user_id: int) -> list[float]:
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    proc = ctx.Process(target=_floor_process, args=(url, presses, user_id, out))
+    proc.start()
+    got: Any = None
+    while got is None:
+        with contextlib.suppress(queue.Empty):
+            got = out.get(timeout=1)
+        if got is None and not proc.is_alive():
+            got = f"the floor's process ended with {proc.exitcode}"
+    proc.join()
+    if not isinstance(got, list):
+        raise SystemExit(f"error: the press floor failed: {got}")
+    return got
+
+
+# ---------------------------------------------------------------------------------------------
 # The bare app: the same widgets, the same number of redraws, nothing else
 
 
@@ -771,6 +911,9 @@ def main(argv: list[str] | None = None) -> int:
         queued = 0
         with engine.connect() as conn:
             queued = int(conn.scalar(text("SELECT count(*) FROM queue_entries")) or 0)
+            agent_id = int(
+                conn.scalar(text("SELECT id FROM users WHERE username = :u"), {"u": AGENT}) or 0
+            )
         users, pharmacy_ids = add_claimers(engine, args.claimers)
         engine.dispose()
         claimers = None
@@ -780,6 +923,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             log(f"the console: {args.presses} presses of r, d, h, w, ctrl+s")
             fig = console_figures(url, args.presses)
+            log(f"the press floor: {args.presses} presses of r in a bare app, same database")
+            floor_ms = sorted(floor_figures(url, args.presses, agent_id))
         finally:
             others = claimers.finish() if claimers else {}
         log("the bare app reading each patient through SQLAlchemy's ORM")
@@ -801,6 +946,10 @@ def main(argv: list[str] | None = None) -> int:
         "next_p90_ms": round(percentile(nxt, 90), 1),
         "next_p99_ms": round(percentile(nxt, 99), 1),
         "next_max_ms": round(nxt[-1], 1) if nxt else 0.0,
+        # The press floor (floor_press_ms): the same presses' least work, same run, same load.
+        "floor_next_p50_ms": round(percentile(floor_ms, 50), 1),
+        "floor_next_p99_ms": round(percentile(floor_ms, 99), 1),
+        "next_p99_vs_floor": ratio(percentile(nxt, 99), percentile(floor_ms, 99)),
         "next_loop_cpu_p50_ms": round(percentile(cpu, 50), 1),
         "next_loop_cpu_p99_ms": round(percentile(cpu, 99), 1),
         "next_loop_cpu_mean_ms": round(sum(cpu) / len(cpu), 1) if cpu else None,
@@ -855,6 +1004,13 @@ def main(argv: list[str] | None = None) -> int:
                 fmt(result["next_p99_ms"]),
                 fmt(result["next_max_ms"]),
                 budget_line("next_p99_ms", f"p99 <= {budget:.0f}"),
+            ],
+            [
+                "  floor: bare app, bare dequeue + read",
+                fmt(result["floor_next_p50_ms"]),
+                fmt(result["floor_next_p99_ms"]),
+                fmt(floor_ms[-1] if floor_ms else None),
+                f"p99 {fmt(result['next_p99_vs_floor'], 2)}x the floor's",
             ],
             [
                 "  of it, the event loop's CPU (ms)",
