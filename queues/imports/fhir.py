@@ -274,7 +274,7 @@ class FhirReader:
 
     def _relatedperson(self, r: Any, aliases: dict[str, str]) -> None:
         patient = local_ref(r.patient.reference if r.patient else None, "Patient", aliases)
-        if patient is None or r.active is False:
+        if patient is None or r.active is False or _ended(r.period):
             return
         self._facts.setdefault(patient, {}).update(
             _caregiver(next(iter(r.name or []), None), r.relationship or [], r.telecom or [])
@@ -511,17 +511,26 @@ def _caregiver(name: Any, relationships: Iterable[Any], telecom: Iterable[Any]) 
 
 
 def _contact_caregiver(contacts: Iterable[Any]) -> dict[str, Any] | None:
-    """The caregiver among a Patient's contacts: the first person (not an employer's, insurer's or
-    agency's desk) with a phone, else the first person with a name; None when there is none."""
+    """The caregiver among a Patient's current contacts (none whose period ended): the first person
+    (not an employer's, insurer's or agency's desk) with a phone, else the first person with a
+    name; None when there is none."""
     people = []
     for c in contacts:
         codes = {code for rel in c.relationship or [] for _, code in _codes(rel)}
         if codes & NOT_CAREGIVERS or (c.name is None and c.organization is not None):
             continue
+        if _ended(c.period):
+            continue  # a former contact (period.end in the past) is no one to call now
         found = _caregiver(c.name, c.relationship or [], c.telecom or [])
         if found["caregiver_name"] or found["caregiver_phone"]:
             people.append(found)
     return next((p for p in people if p["caregiver_phone"]), next(iter(people), None))
+
+
+def _ended(period: Any) -> bool:
+    """True for a Period whose end is before today (an open or future end is current)."""
+    end = _day(period.end) if period is not None else None
+    return end is not None and end < date.today()
 
 
 def _daily_dose(dosage: Iterable[Any]) -> float | None:

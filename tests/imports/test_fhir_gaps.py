@@ -238,3 +238,26 @@ def test_a_missing_contained_medication_is_rejected_by_name() -> None:
     assert [(r.source, r.reason) for r in batch.rejected] == [
         ("MedicationRequest/rx-broken", "no drug named")
     ]
+
+
+def test_a_contact_whose_period_ended_is_not_a_current_caregiver() -> None:
+    ended = contact("N", "Formerkin", "316-555-0144", period={"end": "2020-06-30"})
+    current = contact("C", "Stillhere", "316-555-0155", period={"start": "2019-01-01"})
+    later = contact("N", "Untilnextyear", "316-555-0166", period={"end": "2099-12-31"})
+    rec = read(patient("p5", contact=[ended, current])).finish().patients["p5"]
+    assert (rec.caregiver_name, rec.caregiver_phone) == ("Casey Stillhere", "+13165550155")
+    rec = read(patient("p6", contact=[ended])).finish().patients["p6"]
+    assert rec.caregiver_name is None and rec.caregiver_phone is None
+    rec = read(patient("p7", contact=[later])).finish().patients["p7"]
+    assert rec.caregiver_phone == "+13165550166"  # an end still ahead: current
+    related = {
+        "resourceType": "RelatedPerson",
+        "id": "rp-ended",
+        "patient": {"reference": "Patient/p8"},
+        "relationship": [{"text": "son"}],
+        "name": [{"family": "Gone", "given": ["Lee"]}],
+        "telecom": [{"system": "phone", "value": "316-555-0188"}],
+        "period": {"start": "2015-01-01", "end": "2021-01-01"},
+    }
+    rec = read(patient("p8", contact=[current]), related).finish().patients["p8"]
+    assert rec.caregiver_name == "Casey Stillhere"  # the ended RelatedPerson does not win
