@@ -16,6 +16,7 @@ raised whenever the reading of a line changes (queues.imports.csv_files).
 from __future__ import annotations
 
 from functools import cache
+from typing import Protocol
 
 import xxhash
 
@@ -31,6 +32,18 @@ TABLES = {
     "prescriptions": "prescriptions",
     "fills": "fills",
 }
+
+
+class StoredLines(Protocol):
+    """What the store asks of an import's digests (LineDigests for a CSV file, FhirDigests for a
+    FHIR import, queues.imports.fhir_digests): which digest the row of `key` in `table` was made
+    from, and whether a digest was passed over as stored."""
+
+    def line_of(self, table: str, key: str) -> int | None: ...
+
+    def was_passed(self, table: str, digest: int) -> bool: ...
+
+    def passed_count(self, table: str) -> int: ...
 
 
 class DuplicateLine(Exception):
@@ -74,6 +87,16 @@ class LineDigests:
     def note(self, key: str) -> None:
         """The record `key` was made by the line `unchanged` last said was not stored."""
         self.of[key] = self._current
+
+    # StoredLines
+    def line_of(self, table: str, key: str) -> int | None:
+        return self.of.get(key) if table == self.table else None
+
+    def was_passed(self, table: str, digest: int) -> bool:
+        return table == self.table and digest in self.passed
+
+    def passed_count(self, table: str) -> int:
+        return len(self.passed) if table == self.table else 0
 
 
 @cache

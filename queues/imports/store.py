@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, column, table, update
 
-from queues.imports.digests import DuplicateLine, LineDigests
+from queues.imports.digests import DuplicateLine, StoredLines
 from queues.imports.records import Batch, ImportRowError, Rejected
 from queues.store.bulk import insert_rows
 
@@ -86,10 +86,10 @@ def store_batch(
     pharmacy_id: int,
     batch: Batch,
     advance: Callable[[int], None] = lambda _n: None,
-    digests: LineDigests | None = None,
+    digests: StoredLines | None = None,
 ) -> StoreResult:
-    """`digests`: of the CSV file the batch was read from; the lines it passed over are stored
-    as they are, and every row written keeps the digest of its line."""
+    """`digests`: of the CSV file (or FHIR import) the batch was read from; the lines it passed
+    over are stored as they are, and every row written keeps the digest of its line."""
     out = StoreResult(rejected=list(batch.rejected))
     w = _Writer(conn, digests)
     # Only the rows of the patients this batch names are read back to compare: a small file
@@ -104,8 +104,8 @@ def store_batch(
         )
     }
     new: list[tuple[Any, ...]] = []
-    if digests is not None and digests.kind == "patients":
-        out.patients_unchanged += len(digests.passed)
+    if digests is not None:
+        out.patients_unchanged += digests.passed_count("patients")
     for mrn, p in batch.patients.items():
         values = w.values(
             PATIENT_COLUMNS,
@@ -364,7 +364,7 @@ def _names(columns: Sequence[tuple[str, str]]) -> str:
 class _Writer:
     """Values as the driver stores and returns them, and set-based writes of them."""
 
-    def __init__(self, conn: Connection, digests: LineDigests | None = None) -> None:
+    def __init__(self, conn: Connection, digests: StoredLines | None = None) -> None:
         self.conn = conn
         self.sqlite = conn.dialect.name == "sqlite"
         self.digests = digests
@@ -375,7 +375,7 @@ class _Writer:
     def line(self, table_name: str, key: str) -> int | None:
         """The digest of the CSV line the record `key` of `table_name` was read from, if any."""
         d = self.digests
-        return d.of.get(key) if d is not None and d.table == table_name else None
+        return d.line_of(table_name, key) if d is not None else None
 
     def sort(
         self,
@@ -392,9 +392,8 @@ class _Writer:
         if (
             stored_line is not None
             and d is not None
-            and d.table == table_name
             and stored_line != line
-            and stored_line in d.passed
+            and d.was_passed(table_name, stored_line)
         ):
             raise DuplicateLine(table_name)
         if stored != values:
