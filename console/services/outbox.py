@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 from console.services.store import Store
 from queues.errors import NotAllowed, OutreachError
 from queues.outbox import supervision
-from queues.outbox.delivery import Deliverer
 from queues.outbox.settings import signing_key
 from queues.store.db import reading, transaction
 from queues.views.outbox import OutboxView
 from queues.views.user import SignedInUser
+
+if TYPE_CHECKING:  # httpx and tenacity (~4 MiB) load only in a console that has a key to send with
+    from queues.outbox.delivery import Deliverer
 
 log = logging.getLogger("console.outbox")
 
@@ -67,6 +70,8 @@ class OutboxCourier:
                 store.settings.outbox.key_env,
             )
             return None
+        from queues.outbox.delivery import Deliverer
+
         return cls(Deliverer(store.sessions, store.settings.outbox, key))
 
     @property

@@ -14,12 +14,14 @@ import struct
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol
-
-import pylibsrtp
+from types import ModuleType
+from typing import TYPE_CHECKING, Protocol
 
 from console.softphone import g711
 from console.softphone.sdp import Crypto, RemoteMedia
+
+if TYPE_CHECKING:  # libsrtp (~5 MiB resident) is loaded by the first call that negotiates SRTP
+    import pylibsrtp
 
 log = logging.getLogger(__name__)
 
@@ -34,20 +36,29 @@ GAP_FRAMES = 3  # 60 ms of audio between digits
 RTCP_INTERVAL = 5.0  # RFC 3550 §6.2: the minimum interval; the first report at half of it
 NTP_EPOCH = 2208988800  # seconds from 1900 (NTP) to 1970 (Unix)
 RTCP_SR, RTCP_RR, RTCP_SDES, RTCP_BYE = 200, 201, 202, 203
-_PROFILES = {
-    "AES_CM_128_HMAC_SHA1_80": pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
-    "AES_CM_128_HMAC_SHA1_32": pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_32,
+_PROFILES = {  # SDES suite (RFC 4568) -> the name of pylibsrtp's profile constant
+    "AES_CM_128_HMAC_SHA1_80": "SRTP_PROFILE_AES128_CM_SHA1_80",
+    "AES_CM_128_HMAC_SHA1_32": "SRTP_PROFILE_AES128_CM_SHA1_32",
 }
 
 
+def _libsrtp() -> ModuleType:
+    """pylibsrtp, imported on first use: most consoles never negotiate SRTP."""
+    import pylibsrtp
+
+    return pylibsrtp
+
+
 def srtp_session(crypto: Crypto, outbound: bool) -> pylibsrtp.Session:
-    ssrc_type = (
-        pylibsrtp.Policy.SSRC_ANY_OUTBOUND if outbound else pylibsrtp.Policy.SSRC_ANY_INBOUND
+    srtp = _libsrtp()
+    ssrc_type = srtp.Policy.SSRC_ANY_OUTBOUND if outbound else srtp.Policy.SSRC_ANY_INBOUND
+    policy = srtp.Policy(
+        key=crypto.key,
+        ssrc_type=ssrc_type,
+        srtp_profile=getattr(srtp.Policy, _PROFILES[crypto.suite]),
     )
-    policy = pylibsrtp.Policy(
-        key=crypto.key, ssrc_type=ssrc_type, srtp_profile=_PROFILES[crypto.suite]
-    )
-    return pylibsrtp.Session(policy)
+    session: pylibsrtp.Session = srtp.Session(policy)
+    return session
 
 
 class ReceptionStats:
@@ -359,7 +370,7 @@ class RtpStream:
             if self.srtp_rx is not None:
                 try:
                     data = self.srtp_rx.unprotect_rtcp(data)
-                except pylibsrtp.Error:
+                except _libsrtp().Error:
                     self.srtp_failed += 1
                     continue
             if len(data) < 8 or data[0] >> 6 != 2 or data[1] not in range(200, 205):
@@ -394,7 +405,7 @@ class RtpStream:
         if self.srtp_rx is not None:
             try:
                 data = self.srtp_rx.unprotect(data)
-            except pylibsrtp.Error:
+            except _libsrtp().Error:
                 self.srtp_failed += 1
                 return
         if len(data) < 12 or data[0] >> 6 != 2:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -212,8 +213,47 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+# `revision = "0020"` / `down_revision = "0019"` at the start of a line of a migration file.
+_REVISION_LINE = re.compile(r"""^(down_revision|revision)\s*(?::[^=]*)?=\s*(.+?)\s*$""", re.M)
+_QUOTED = re.compile(r"""(["'])\w+\1""")  # a quoted revision id
+
+
+def newest_revision() -> str | None:
+    """The one head of the migration history, read from the version files' `revision` and
+    `down_revision` lines without importing Alembic (~8 MiB a console would carry all day to
+    learn that nothing is to be done); None when that is not plain (no files, a line it cannot
+    read, a merge, two heads): then `upgrade` asks Alembic."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in sorted((MIGRATIONS / "versions").glob("*.py")):
+        found = dict(_REVISION_LINE.findall(path.read_text(encoding="utf-8")))
+        revision, down = found.get("revision", ""), found.get("down_revision", "")
+        if not _QUOTED.fullmatch(revision) or not (down == "None" or _QUOTED.fullmatch(down)):
+            return None
+        revisions.add(revision[1:-1])
+        if down != "None":
+            parents.add(down[1:-1])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 and parents <= revisions else None
+
+
+def at_newest_revision(engine: Engine) -> bool:
+    """The database is stamped with the newest migration: one query, no Alembic."""
+    newest = newest_revision()
+    if newest is None:
+        return False
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return False
+        stamped = list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+    return stamped == [newest]
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Run the migrations on the engine's database (idempotent)."""
+    """Run the migrations on the engine's database (idempotent). A database already at the newest
+    revision is left as it is without loading Alembic (a console opens one every start)."""
+    if revision == "head" and at_newest_revision(engine):
+        return
     from alembic import command
 
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))

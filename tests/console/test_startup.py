@@ -1,0 +1,48 @@
+"""What a console loads to start: on a database at the newest migration, with a SIP account but
+no SRTP and no outbox key, neither Alembic, httpx nor libsrtp is imported (together ~17 MiB a
+console would hold all day; bench/next_patient.py measures the memory)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from queues.store.db import make_engine, upgrade
+
+PROBE = """
+import sys
+from console.config import DatabaseSettings, LogSettings, Settings, SipSettings, UiSettings
+from console.services.container import build_services
+import console.app, console.screens.login, console.screens.workspace, console.screens.wrap_up
+
+work = sys.argv[2]
+settings = Settings(
+    database=DatabaseSettings(url=sys.argv[1]),
+    ui=UiSettings(drafts_path=work + "/drafts"),
+    log=LogSettings(path=work + "/outreach.log"),
+    sip=SipSettings(server="127.0.0.1", port=5060, audio=False),
+)
+services = build_services(settings)
+assert services.outbox_courier() is None
+services.close()
+print(" ".join(sorted(m for m in ("alembic", "httpx", "pylibsrtp") if m in sys.modules)))
+"""
+
+
+def test_a_console_on_a_current_database_loads_neither_alembic_httpx_nor_libsrtp(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    engine.dispose()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # no OUTREACH_OUTBOX_KEY
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE, sqlite_url, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.split() == []
