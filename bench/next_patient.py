@@ -644,22 +644,29 @@ def make_services(settings: Any, clock: Any) -> Any:
     raise RuntimeError("no console.services.build_services: adapt bench/next_patient.py")
 
 
-def console_figures(url: str, presses: int) -> Figures:
+def in_own_process(target: Callable[..., None], args: tuple[Any, ...], what: str) -> Any:
+    """Run `target(*args, out)` in a spawned process (nothing of this one is inherited) and
+    return what it puts on `out`; a process that dies first ends the run with what it was."""
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    with tempfile.TemporaryDirectory(prefix="outreach-bench-next-app-") as work:
-        proc = ctx.Process(target=run_console, args=(url, presses, work, out))
-        proc.start()
-        got: Any = None
-        while got is None:
-            with contextlib.suppress(queue.Empty):
-                got = out.get(timeout=1)
-            if got is None and not proc.is_alive():
-                got = f"the console's process ended with {proc.exitcode}"
-        proc.join()
-    if not isinstance(got, Figures):
-        raise SystemExit(f"error: the console run failed: {got}")
+    proc = ctx.Process(target=target, args=(*args, out))
+    proc.start()
+    got: Any = None
+    while got is None:
+        with contextlib.suppress(queue.Empty):
+            got = out.get(timeout=1)
+        if got is None and not proc.is_alive():
+            got = f"the process ended with {proc.exitcode}"
+    proc.join()
+    if isinstance(got, str):
+        raise SystemExit(f"error: {what} failed: {got}")
     return got
+
+
+def console_figures(url: str, presses: int) -> Figures:
+    with tempfile.TemporaryDirectory(prefix="outreach-bench-next-app-") as work:
+        fig: Figures = in_own_process(run_console, (url, presses, work), "the console run")
+    return fig
 
 
 # ---------------------------------------------------------------------------------------------
@@ -782,20 +789,8 @@ def _floor_process(url: str, presses: int, user_id: int, out: Any) -> None:
 
 
 def floor_figures(url: str, presses: int, user_id: int) -> list[float]:
-    ctx = mp.get_context("spawn")
-    out = ctx.Queue()
-    proc = ctx.Process(target=_floor_process, args=(url, presses, user_id, out))
-    proc.start()
-    got: Any = None
-    while got is None:
-        with contextlib.suppress(queue.Empty):
-            got = out.get(timeout=1)
-        if got is None and not proc.is_alive():
-            got = f"the floor's process ended with {proc.exitcode}"
-    proc.join()
-    if not isinstance(got, list):
-        raise SystemExit(f"error: the press floor failed: {got}")
-    return got
+    times: list[float] = in_own_process(_floor_process, (url, presses, user_id), "the press floor")
+    return times
 
 
 # ---------------------------------------------------------------------------------------------
