@@ -21,21 +21,19 @@ import argparse
 import csv
 import json
 import random
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import _build_claims
 from _common import (
     emit_json,
     fmt,
     log,
-    percentile,
     print_table,
     ratio,
     scratch_database,
@@ -43,8 +41,6 @@ from _common import (
 )
 from sqlalchemy import Engine, insert, select, text
 
-from queues.claims.fast_claimer import Claimer
-from queues.errors import DatabaseBusy
 from queues.imports.run import ImportSummary, import_csv, import_fhir
 from queues.imports.settings import ImportSettings
 from queues.imports.store import FILL_COLUMNS, PATIENT_COLUMNS, RX_COLUMNS
@@ -324,67 +320,6 @@ def changes_only(w: World) -> World:
     return out
 
 
-@dataclass
-class ClaimRun:
-    latencies: list[float] = field(default_factory=list)
-    busy: int = 0
-    errors: list[str] = field(default_factory=list)
-
-
-def claimers(
-    engine: Engine,
-    users: list[int],
-    pharmacy_id: int,
-    stop: threading.Event,
-    n: int,
-    pause: float = 0.0,
-) -> ClaimRun:
-    """`n` agents claiming until `stop` (or no patient or user is left), each `pause` seconds
-    between claims (an agent's claims are a call apart; without it 4 claimers empty a 100,000
-    patient queue before a build is half done, and the later steps go unmeasured)."""
-    run = ClaimRun()
-    lock = threading.Lock()
-    pool = iter(users)
-
-    def claimer() -> None:
-        sessions = session_factory(engine)
-        c = Claimer(engine, sessions)
-        c.open()
-        try:
-            while not stop.is_set():
-                with lock:
-                    user = next(pool, None)
-                if user is None:
-                    return
-                t0 = time.perf_counter()
-                try:
-                    got = c.next(
-                        user_id=user, pharmacy_ids=[pharmacy_id], now=NOW, lease_seconds=600
-                    )
-                except DatabaseBusy:
-                    with lock:
-                        run.busy += 1
-                    continue
-                except Exception as error:  # counted and shown, the run goes on
-                    with lock:
-                        run.errors.append(type(error).__name__)
-                    continue
-                if got is None:  # nobody left to claim
-                    return
-                with lock:
-                    run.latencies.append(time.perf_counter() - t0)
-                stop.wait(pause)
-        finally:
-            c.close()
-
-    threads = [threading.Thread(target=claimer) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return run
-
-
 def add_users(engine: Engine, count: int) -> list[int]:
     with engine.begin() as conn:
         conn.execute(
@@ -418,8 +353,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--claim-pause-ms", type=float, default=25.0, help="each claimer's pause between claims"
     )
+    parser.add_argument(
+        "--only",
+        choices=("build-claims",),
+        help="build-claims: the import, then only the claims phase (no store floor, no re-imports)",
+    )
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")
     args = parser.parse_args(argv)
+    only_claims = args.only == "build-claims"
     server = server_url(args) if args.backend == "postgres" else None
 
     log(f"making {args.patients:,} patients / {args.fills:,} fills ({args.format})")
@@ -435,11 +376,13 @@ def main(argv: list[str] | None = None) -> int:
         only_dir.mkdir()
         only_src = write(changes_only(world), only_dir)
 
-        with scratch_database(args.backend, server) as url:
-            engine, pharmacy_id = prepare(url)
-            log("store floor")
-            floor_s = store_floor(engine, pharmacy_id, world)
-            engine.dispose()
+        floor_s = 0.0
+        if not only_claims:
+            with scratch_database(args.backend, server) as url:
+                engine, pharmacy_id = prepare(url)
+                log("store floor")
+                floor_s = store_floor(engine, pharmacy_id, world)
+                engine.dispose()
         with scratch_database(args.backend, server) as url:
             engine, pharmacy_id = prepare(url)
             log("full import (and the build of everyone it changed)")
@@ -448,48 +391,30 @@ def main(argv: list[str] | None = None) -> int:
             store_s = sum(s.phases.get("store", 0) for s in summaries)
             import_s = full_s - build_s
             log(f"full: {full_s:.1f} s (store {store_s:.1f} s, builds {build_s:.1f} s)")
-            log("re-import with 1% changed, and its rebuild")
-            delta_s, delta_summaries = run_import(engine, args.format, delta_src, NOW)
-            log("an import of only the changed rows (another 1%), and its rebuild")
-            only_s, _ = run_import(engine, args.format, only_src, NOW)
+            delta_s = only_s = 0.0
+            delta_summaries: list[ImportSummary] = []
+            if not only_claims:
+                log("re-import with 1% changed, and its rebuild")
+                delta_s, delta_summaries = run_import(engine, args.format, delta_src, NOW)
+                log("an import of only the changed rows (another 1%), and its rebuild")
+                only_s, _ = run_import(engine, args.format, only_src, NOW)
             users = add_users(engine, 40_000)
-            log("claims with no build")
-            stop = threading.Event()
-            idle_window = max(3.0, min(20.0, build_s))
-            timer = threading.Timer(idle_window, stop.set)
-            timer.start()
             # At most a fifth of the patients claimed with no build, so that at a small --patients
             # the queue is not empty before the build starts.
-            idle_claims = min(20_000, args.patients // 5)
-            pause = args.claim_pause_ms / 1000
-            idle = claimers(engine, users[:idle_claims], pharmacy_id, stop, args.claimers, pause)
-            log("claims during a full build (outreach queue build, a day later)")
-            stop = threading.Event()
-            run: dict[str, Any] = {}
-
-            def build() -> None:
-                # `outreach queue build` in its own process, as a site runs it beside the
-                # consoles: the claimers here share no GIL with its rules.
-                t0 = time.perf_counter()
-                later = (NOW + timedelta(days=1)).isoformat()
-                done = subprocess.run(
-                    [sys.executable, "-m", "console", "queue", "build", "--database", url,
-                     "--now", later],
-                    capture_output=True, text=True, cwd=ROOT, check=False,
-                )  # fmt: skip
-                run["seconds"] = time.perf_counter() - t0
-                run["said"] = (done.stdout + done.stderr).strip().splitlines()[-1:]
-                stop.set()
-
-            builder = threading.Thread(target=build)
-            builder.start()
-            during = claimers(engine, users[idle_claims:], pharmacy_id, stop, args.claimers, pause)
-            builder.join()
+            claims, claim_rows = _build_claims.measure(
+                engine,
+                url,
+                users,
+                pharmacy_id,
+                claimers_n=args.claimers,
+                pause=args.claim_pause_ms / 1000,
+                idle_window=max(3.0, min(20.0, build_s)),
+                idle_claims=min(20_000, args.patients // 5),
+                now=NOW,
+            )
             engine.dispose()
 
     rows_total = world.rows()
-    idle_p99 = percentile(sorted(idle.latencies), 99) * 1000
-    during_p99 = percentile(sorted(during.latencies), 99) * 1000
     result = {
         "backend": args.backend,
         "format": args.format,
@@ -510,17 +435,9 @@ def main(argv: list[str] | None = None) -> int:
         # long, and claims wait for it.
         "full_longest_transaction_s": round(max(sum(s.phases.values()) for s in summaries), 3),
         "delta_longest_transaction_s": round(
-            max(sum(s.phases.values()) for s in delta_summaries), 3
+            max((sum(s.phases.values()) for s in delta_summaries), default=0.0), 3
         ),
-        "full_build_seconds": round(run.get("seconds", 0.0), 3),
-        "full_build_said": run.get("said", []),
-        "claims_idle": len(idle.latencies),
-        "claims_during_build": len(during.latencies),
-        "claim_p99_during_build_ms": round(during_p99, 2),
-        "claim_p99_idle_ms": round(idle_p99, 2),
-        "claim_p99_ratio": ratio(during_p99, idle_p99),
-        "busy_errors": idle.busy + during.busy,
-        "other_errors": idle.errors + during.errors,
+        **claims,
     }
     print_table(
         f"import: {args.patients:,} patients, {args.fills:,} fills, {args.format}, {args.backend}",
@@ -532,9 +449,7 @@ def main(argv: list[str] | None = None) -> int:
             ("re-import of the whole export, 1% changed, with rebuild", fmt(delta_s, 2), f"{fmt((result['delta_ratio_vs_full'] or 0) * 100, 1)}% of full", "≤ 5%"),
             ("import of only the changed 1%, with rebuild", fmt(only_s, 2), f"{fmt((result['changes_only_ratio_vs_full'] or 0) * 100, 1)}% of full", "≤ 5%"),
             ("longest import transaction: full / re-import of the whole export", f"{result['full_longest_transaction_s']:.2f} / {result['delta_longest_transaction_s']:.2f}", "the write lock, on SQLite", ""),
-            ("claim p99, no build", "", f"{idle_p99:.2f} ms ({len(idle.latencies):,} claims)", ""),
-            ("claim p99, during a full build", fmt(result["full_build_seconds"], 2), f"{during_p99:.2f} ms ({len(during.latencies):,} claims)", "≤ 2× idle"),
-            ("busy errors", "", str(result["busy_errors"]), "0"),
+            *claim_rows,
         ],
     )  # fmt: skip
     if args.json:

@@ -1,0 +1,336 @@
+"""bench/import.py's last phase: agents claiming with no build, then while `outreach queue build`
+(queues.building.stepwise, in its own process) rebuilds everyone a day later.
+
+Beside the p99s it says where a slow claim came from: how many claims were the one statement and
+how many fell to the full claim (queues.claims.fast_claimer), the claims' p99 by what the build was
+doing when each began (PostgreSQL: its backend sampled in pg_stat_activity every 50 ms — reading,
+writing, or its own Python between statements), the claimers' wait events, and what the build did
+to queue_entries and tasks (row versions, HOT updates, dead rows, WAL bytes).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from _common import log, percentile
+from sqlalchemy import Engine
+
+from queues.claims.fast_claimer import Claimer
+from queues.errors import DatabaseBusy
+from queues.store.db import session_factory
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD_APP = "outreach-bench-queue-build"  # the build's application_name (PGAPPNAME)
+SAMPLE_S = 0.05
+
+
+@dataclass
+class ClaimRun:
+    latencies: list[float] = field(default_factory=list)
+    started: list[float] = field(default_factory=list)  # perf_counter at each timed claim's start
+    busy: int = 0
+    errors: list[str] = field(default_factory=list)
+    fast: int = 0
+    full: int = 0
+    full_latencies: list[float] = field(default_factory=list)  # the claims that fell to claim_next
+    full_started: list[float] = field(default_factory=list)
+
+
+def claimers(
+    engine: Engine,
+    users: list[int],
+    pharmacy_id: int,
+    stop: threading.Event,
+    n: int,
+    now: datetime,
+    pause: float = 0.0,
+) -> ClaimRun:
+    """`n` agents claiming at `now` until `stop` (or no patient or user is left), each `pause`
+    seconds between claims (an agent's claims are a call apart; without it 4 claimers empty a
+    100,000 patient queue before a build is half done, and the later steps go unmeasured)."""
+    run = ClaimRun()
+    lock = threading.Lock()
+    pool = iter(users)
+
+    def claimer() -> None:
+        sessions = session_factory(engine)
+        c = Claimer(engine, sessions)
+        c.open()
+        try:
+            while not stop.is_set():
+                with lock:
+                    user = next(pool, None)
+                if user is None:
+                    return
+                t0, fulls = time.perf_counter(), c.full
+                try:
+                    got = c.next(
+                        user_id=user, pharmacy_ids=[pharmacy_id], now=now, lease_seconds=600
+                    )
+                except DatabaseBusy:
+                    with lock:
+                        run.busy += 1
+                    continue
+                except Exception as error:  # counted and shown, the run goes on
+                    with lock:
+                        run.errors.append(type(error).__name__)
+                    continue
+                if got is None:  # nobody left to claim
+                    return
+                took = time.perf_counter() - t0
+                with lock:
+                    run.latencies.append(took)
+                    run.started.append(t0)
+                    if c.full != fulls:
+                        run.full_latencies.append(took)
+                        run.full_started.append(t0)
+                stop.wait(pause)
+        finally:
+            with lock:
+                run.fast += c.fast
+                run.full += c.full
+            c.close()
+
+    threads = [threading.Thread(target=claimer) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return run
+
+
+class _Sampler:
+    """PostgreSQL: pg_stat_activity every SAMPLE_S on a connection of its own, until stopped."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.timeline: list[tuple[float, str]] = []  # (perf_counter, what the build was doing)
+        self.claim_waits: Counter[str] = Counter()
+        self.build_waits: Counter[str] = Counter()
+        self.samples = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> _Sampler:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        raw = self.engine.raw_connection()
+        try:
+            conn = raw.driver_connection
+            conn.autocommit = True  # type: ignore[union-attr]
+            while not self.stop.is_set():
+                t = time.perf_counter()
+                rows = conn.execute(  # type: ignore[union-attr]
+                    "SELECT application_name, state, wait_event_type, wait_event, "
+                    "upper(split_part(ltrim(query), ' ', 1)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                    "AND backend_type = 'client backend'"
+                ).fetchall()
+                self.samples += 1
+                doing = "no build connection"
+                for app, state, wtype, wevent, verb in rows:
+                    wait = f"{wtype}:{wevent}" if wtype else "CPU (no wait)"
+                    if app == BUILD_APP:
+                        if state == "active":
+                            self.build_waits[f"{verb} {wait}"] += 1
+                            if doing != "writing":  # the advisory lock's idle session beside it
+                                doing = "reading" if verb == "SELECT" else "writing"
+                        elif doing == "no build connection":
+                            doing = "its Python (between statements)"
+                    elif state == "active":
+                        self.claim_waits[wait] += 1
+                self.timeline.append((t, doing))
+                self.stop.wait(SAMPLE_S)
+        finally:
+            raw.close()
+
+    def doing_at(self, t: float) -> str:
+        """What the build was doing at the last sample before `t`."""
+        lo, hi = 0, len(self.timeline)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.timeline[mid][0] <= t:
+                lo = mid + 1
+            else:
+                hi = mid
+        return self.timeline[lo - 1][1] if lo else "not started"
+
+
+_TABLE_STATS = (
+    "SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_dead_tup, "
+    "coalesce(last_autovacuum::text, '') FROM pg_stat_user_tables "
+    "WHERE relname IN ('queue_entries', 'tasks')"
+)
+
+
+def _pg_counters(engine: Engine) -> tuple[dict[str, tuple[Any, ...]], int]:
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SELECT pg_stat_force_next_flush()")
+        stats = {r[0]: tuple(r[1:]) for r in conn.exec_driver_sql(_TABLE_STATS)}
+        lsn = int(conn.exec_driver_sql("SELECT pg_current_wal_lsn() - '0/0'").scalar_one())
+    return stats, lsn
+
+
+def _fast_only(run: ClaimRun) -> list[float]:
+    full = Counter(run.full_latencies)
+    out = []
+    for lat in run.latencies:
+        if full[lat]:
+            full[lat] -= 1
+        else:
+            out.append(lat)
+    return out
+
+
+def _p99_ms(values: list[float]) -> float:
+    return round(percentile(sorted(values), 99) * 1000, 2)
+
+
+def measure(
+    engine: Engine,
+    url: str,
+    users: list[int],
+    pharmacy_id: int,
+    *,
+    claimers_n: int,
+    pause: float,
+    idle_window: float,
+    idle_claims: int,
+    now: datetime,
+) -> tuple[dict[str, Any], list[tuple[str, str, str, str]]]:
+    """Claims with no build, then during a full build a day later: the JSON keys and table rows."""
+    postgres = engine.dialect.name == "postgresql"
+    log("claims with no build")
+    stop = threading.Event()
+    timer = threading.Timer(idle_window, stop.set)
+    timer.start()
+    # Sampled as the claims during the build are, so both pay for the sampler alike.
+    idle_sampler = _Sampler(engine) if postgres else None
+    if idle_sampler is not None:
+        idle_sampler.__enter__()
+    idle = claimers(engine, users[:idle_claims], pharmacy_id, stop, claimers_n, now, pause)
+    timer.cancel()
+    if idle_sampler is not None:
+        idle_sampler.__exit__()
+    log("claims during a full build (outreach queue build, a day later)")
+    stop = threading.Event()
+    run: dict[str, Any] = {}
+    before = _pg_counters(engine) if postgres else None
+
+    def build() -> None:
+        # `outreach queue build` in its own process, as a site runs it beside the consoles: the
+        # claimers here share no GIL with its rules.
+        t0 = time.perf_counter()
+        later = (now + timedelta(days=1)).isoformat()
+        done = subprocess.run(
+            [sys.executable, "-m", "console", "queue", "build", "--database", url,
+             "--now", later],
+            capture_output=True, text=True, cwd=ROOT, check=False,
+            env={**os.environ, "PGAPPNAME": BUILD_APP},
+        )  # fmt: skip
+        run["seconds"] = time.perf_counter() - t0
+        run["said"] = (done.stdout + done.stderr).strip().splitlines()[-1:]
+        stop.set()
+
+    sampler = _Sampler(engine) if postgres else None
+    if sampler is not None:
+        sampler.__enter__()
+    builder = threading.Thread(target=build)
+    builder.start()
+    during = claimers(engine, users[idle_claims:], pharmacy_id, stop, claimers_n, now, pause)
+    builder.join()
+    if sampler is not None:
+        sampler.__exit__()
+
+    idle_p99 = percentile(sorted(idle.latencies), 99) * 1000
+    during_p99 = percentile(sorted(during.latencies), 99) * 1000
+    result: dict[str, Any] = {
+        "full_build_seconds": round(run.get("seconds", 0.0), 3),
+        "full_build_said": run.get("said", []),
+        "claims_idle": len(idle.latencies),
+        "claims_during_build": len(during.latencies),
+        "claims_idle_fast_full": [idle.fast, idle.full],
+        "claims_during_fast_full": [during.fast, during.full],
+        "claim_p99_during_build_ms": round(during_p99, 2),
+        "claim_p99_idle_ms": round(idle_p99, 2),
+        "claim_p99_ratio": round(during_p99 / idle_p99, 3) if idle_p99 else None,
+        "claim_p50_during_build_ms": round(percentile(sorted(during.latencies), 50) * 1000, 2),
+        "claim_p50_idle_ms": round(percentile(sorted(idle.latencies), 50) * 1000, 2),
+        "claim_p99_fast_only_idle_ms": _p99_ms(_fast_only(idle)),
+        "claim_p99_fast_only_during_build_ms": _p99_ms(_fast_only(during)),
+        "claim_p99_full_only_during_build_ms": _p99_ms(during.full_latencies),
+        "busy_errors": idle.busy + during.busy,
+        "other_errors": idle.errors + during.errors,
+    }
+    rows = [
+        ("claim p99, no build", "", f"{idle_p99:.2f} ms ({len(idle.latencies):,} claims; "
+         f"{idle.fast:,} one statement, {idle.full:,} full)", ""),
+        ("claim p99, during a full build", f"{result['full_build_seconds']:.2f}",
+         f"{during_p99:.2f} ms ({len(during.latencies):,} claims; {during.fast:,} one "
+         f"statement, {during.full:,} full)", "≤ 2× idle"),
+        ("  one-statement claims only: no build / during", "",
+         f"p99 {result['claim_p99_fast_only_idle_ms']:.2f} / "
+         f"{result['claim_p99_fast_only_during_build_ms']:.2f} ms", ""),
+        ("  full claims during the build (claim_next)", "",
+         f"p99 {result['claim_p99_full_only_during_build_ms']:.2f} ms", ""),
+        ("busy errors", "", str(result["busy_errors"]), "0"),
+    ]  # fmt: skip
+    if sampler is not None and before is not None:
+        after = _pg_counters(engine)
+        by_doing: dict[str, list[float]] = {}
+        for t0, lat in zip(during.started, during.latencies, strict=True):
+            by_doing.setdefault(sampler.doing_at(t0), []).append(lat)
+        fulls: Counter[str] = Counter(sampler.doing_at(t0) for t0 in during.full_started)
+        result["full_claims_by_build_doing"] = dict(fulls)
+        if during.full_started and sampler.timeline:
+            # When the claims began to fall to claim_next, in seconds from the first sample.
+            result["first_full_claim_s"] = round(
+                min(during.full_started) - sampler.timeline[0][0], 1
+            )
+            result["build_sampled_s"] = round(sampler.timeline[-1][0] - sampler.timeline[0][0], 1)
+        result["claim_p99_by_build_doing_ms"] = {
+            k: [len(v), round(percentile(sorted(v), 99) * 1000, 2)] for k, v in by_doing.items()
+        }
+        doing = Counter(d for _, d in sampler.timeline)
+        result["build_doing_samples"] = dict(doing)  # a sample each SAMPLE_S: about its seconds
+        result["claimer_wait_events"] = dict(sampler.claim_waits.most_common(8))
+        if idle_sampler is not None:
+            result["claimer_wait_events_idle"] = dict(idle_sampler.claim_waits.most_common(8))
+        result["build_wait_events"] = dict(sampler.build_waits.most_common(8))
+        result["server_wal_bytes_during_build"] = after[1] - before[1]
+        result["build_table_stats"] = {
+            name: {
+                "inserted": after[0][name][0] - before[0][name][0],
+                "updated": after[0][name][1] - before[0][name][1],
+                "hot_updated": after[0][name][2] - before[0][name][2],
+                "dead_after": after[0][name][3],
+                "last_autovacuum": after[0][name][4],
+            }
+            for name in after[0]
+        }
+        for k, (n, p99) in sorted(result["claim_p99_by_build_doing_ms"].items()):
+            rows.append((f"  claims while the build was {k}", "", f"p99 {p99:.2f} ms ({n:,})", ""))
+        rows.append(
+            (
+                "  WAL written during the build (the whole server's: shared)",
+                "",
+                f"{after[1] - before[1]:,} bytes",
+                "",
+            )
+        )
+    return result, rows
