@@ -1,5 +1,11 @@
 """CSV exports → import records: patients, phones, prescriptions and fills files, UTF-8 with or
-without a byte-order mark, a header row naming the columns (README "Importing data")."""
+without a byte-order mark, a header row naming the columns (README "Importing data").
+
+A million-line fills file is read at a few microseconds a line (bench/import.py): the csv module's
+C reader splits the lines, each kind's row reader takes its columns by index (no dict per row),
+and a value that repeats down a column — a fill date, a days supply, a state, a drug — is checked
+once per file and its answer (the value, or why it is refused) looked up after that.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from queues.adherence.supply import MAX_DAYS_SUPPLY
 from queues.compliance.states import US_STATES
@@ -26,7 +32,7 @@ from queues.imports.records import (
     PrescriptionRec,
     SourceUnreadable,
 )
-from queues.imports.rxnorm import classify
+from queues.imports.rxnorm import DrugClass, classify
 
 # kind -> (required columns, optional columns)
 COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -56,6 +62,7 @@ COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 KINDS = tuple(COLUMNS)
 TRUE = {"1", "true", "yes", "y", "t"}
 FALSE = {"0", "false", "no", "n", "f"}
+_FLAGS = {**dict.fromkeys(TRUE, True), **dict.fromkeys(FALSE, False)}
 PHONE_KINDS = ("mobile", "home", "work")
 # Where a patient may live: the states and DC (queues.compliance), the territories and the
 # military post offices (USPS codes).
@@ -70,18 +77,18 @@ IDENTIFIERS: dict[str, tuple[str, ...]] = {
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?")
 _LANGUAGE = re.compile(r"([A-Za-z]{2,3})([-_][A-Za-z0-9]{1,8})*")
+# A US number already in E.164 whose area code starts 2-9: phonenumbers gives it back as it is
+# (its parse is ~30 µs a number; test_csv checks the two agree), anything else goes through e164.
+_NANP_E164 = re.compile(r"\+1[2-9][0-9]{9}")
 EARLIEST_DAY = date(1900, 1, 1)
+EARLIEST_BIRTH = date(1880, 1, 1)
+# A column's checked values kept per file, at most this many (an export's fill dates, days
+# supplies, states and drugs are a few thousand; unique values just miss).
+_MEMO_LIMIT = 100_000
+# Bytes read between two progress updates (a terminal's progress bar takes a lock per update).
+_PROGRESS_STEP = 1 << 16
 
-
-class _Today:
-    """The latest plausible date, a year from today: set once per file (date.today() for each
-    of a million rows cost a tenth of the reading)."""
-
-    latest = date.today() + timedelta(days=366)
-
-    @classmethod
-    def set(cls) -> None:
-        cls.latest = date.today() + timedelta(days=366)
+T = TypeVar("T")
 
 
 class _Bad(Exception):
@@ -94,6 +101,11 @@ class CsvResult:
     batch: Batch
     errors: list[ImportRowError]
     origins: dict[tuple[str, str], tuple[str, int]]  # (kind, key) -> (file, line), for store errors
+
+
+# A row reader: the line's values (as the csv module gives them, not stripped) into the batch;
+# returns the record's key. Made per file by _READERS[kind](index, default days supply).
+RowReader = Callable[[list[str], Batch], str]
 
 
 def read_csv(
@@ -110,11 +122,9 @@ def read_csv(
         handle = path.open(encoding="utf-8-sig", newline="")
     except OSError as error:
         raise SourceUnreadable(f"{where}: {error.strerror}") from None
-    _Today.set()
     batch, errors = Batch(), []
     origins: dict[tuple[str, str], tuple[str, int]] = {}
     required, optional = COLUMNS[kind]
-    parse = _PARSERS[kind]
     with handle:
         rows = csv.reader(handle)
         try:
@@ -140,9 +150,15 @@ def read_csv(
         index = {name: i for i, name in enumerate(header)}
         if digests is not None:
             digests.start(header)
-        identifier = IDENTIFIERS.get(kind)
-        first_seen: dict[tuple[str, ...], int] = {}
+        unchanged = digests.unchanged if digests is not None else None
+        note = digests.note if digests is not None else None
+        read_row = _READERS[kind](index, default_days_supply)
+        columns = len(header)
+        ids_at = [index[c] for c in IDENTIFIERS.get(kind, ())]
+        last_id = IDENTIFIERS[kind][-1] if ids_at else ""
+        first_seen: dict[Any, int] = {}
         line = 1  # the last line read; a record starts on the line after it
+        unreported = 0
         while True:
             try:
                 values = next(rows)
@@ -158,31 +174,42 @@ def read_csv(
                 ) from None
             start, line = line + 1, rows.line_num
             joined = "\x1f".join(values)  # the values as one text: its length, its digest
-            advance(len(joined) + 1)
-            if digests is not None and digests.unchanged(joined):
+            unreported += len(joined) + 1
+            if unreported >= _PROGRESS_STEP:
+                advance(unreported)
+                unreported = 0
+            if unchanged is not None and unchanged(joined):
                 continue  # stored as this very line made it (queues.imports.digests)
-            if not any(v.strip() for v in values):
+            # Blank values only (U+001F is whitespace to str.strip, as are the values' own).
+            if not joined.strip():
                 continue
-            if len(values) != len(header):
-                why = f"{len(values)} values for {len(header)} columns"
+            if len(values) != columns:
+                why = f"{len(values)} values for {columns} columns"
                 errors.append(ImportRowError(where, start, "row", why))
                 continue
-            row = {name: values[i].strip() for name, i in index.items()}
             try:
                 if not "".join(values).isprintable():  # one test per row; the field if it fails
-                    _printable(row)
-                if identifier is not None:
-                    ids = tuple(row[c] for c in identifier)
-                    if ids in first_seen and all(ids):
-                        raise _Bad(identifier[-1], f"given again (first on line {first_seen[ids]})")
-                    first_seen.setdefault(ids, start)
-                key = parse(row, batch, default_days_supply)
+                    _printable(header, values)
+                if ids_at:
+                    ids = (
+                        values[ids_at[0]].strip()
+                        if len(ids_at) == 1
+                        else tuple([values[i].strip() for i in ids_at])
+                    )
+                    first = first_seen.get(ids)
+                    if first is None:
+                        first_seen[ids] = start
+                    elif all(ids) if isinstance(ids, tuple) else ids:
+                        raise _Bad(last_id, f"given again (first on line {first})")
+                key = read_row(values, batch)
             except _Bad as bad:
                 errors.append(ImportRowError(where, start, bad.field, bad.why))
                 continue
             origins[(kind, key)] = (where, start)
-            if digests is not None:
-                digests.note(key)
+            if note is not None:
+                note(key)
+        if unreported:
+            advance(unreported)
     return CsvResult(batch, errors, origins)
 
 
@@ -203,19 +230,55 @@ def _not_utf8(path: Path) -> SourceUnreadable:
     return SourceUnreadable(f"{path}:{max(line, 1)}: not UTF-8 text (cut off in a character)")
 
 
-def _printable(row: dict[str, str]) -> None:
+def _printable(header: list[str], values: list[str]) -> None:
     """No control characters (a NUL, an escape, a line break inside a quoted value): PostgreSQL
     refuses a NUL, and the rest would reach an agent's screen. A no-break space and the like
-    are fine (str.isprintable refuses those too, so it only says when to look closer)."""
-    for name, value in row.items():
+    are fine (str.isprintable refuses those too, so it only says when to look closer); so is
+    whitespace around a value, which is stripped."""
+    for name, raw in zip(header, values, strict=True):
+        value = raw.strip()
         if not value.isprintable() and any(
             unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value
         ):
             raise _Bad(name, "contains a control character (a line break, tab, NUL or escape)")
 
 
-def _text(row: dict[str, str], name: str, limit: int, required: bool = True) -> str:
-    value = row.get(name, "")
+# -- values ---------------------------------------------------------------------------------------
+def _memo(check: Callable[[str], T]) -> Callable[[str], T]:
+    """`check` of a column's value, asked once per distinct value (its answer or its _Bad kept)."""
+    answers: dict[str, T] = {}
+    refusals: dict[str, _Bad] = {}
+
+    def checked(value: str) -> T:
+        try:
+            return answers[value]
+        except KeyError:
+            pass
+        bad = refusals.get(value)
+        if bad is not None:
+            raise _Bad(bad.field, bad.why)
+        try:
+            answer = check(value)
+        except _Bad as refused:
+            if len(refusals) < _MEMO_LIMIT:
+                refusals[value] = refused
+            raise
+        if len(answers) < _MEMO_LIMIT:
+            answers[value] = answer
+        return answer
+
+    return checked
+
+
+def _column(index: dict[str, int], name: str) -> Callable[[list[str]], str]:
+    """The stripped value of column `name` of a row; "" when the file has no such column."""
+    at = index.get(name)
+    if at is None:
+        return lambda _values: ""
+    return lambda values: values[at].strip()
+
+
+def _text(value: str, name: str, limit: int, required: bool = True) -> str:
     if required and not value:
         raise _Bad(name, "empty")
     if len(value) > limit:
@@ -223,172 +286,259 @@ def _text(row: dict[str, str], name: str, limit: int, required: bool = True) -> 
     return value
 
 
-def _identifier(row: dict[str, str], name: str) -> str:
+def _identifier(value: str, name: str) -> str:
     """An MRN, rx_id or fill_id: `|` joins them into one key (mrn|rx_id), so it may not be in one."""
-    value = _text(row, name, 64)
+    if not value:
+        raise _Bad(name, "empty")
+    if len(value) > 64:
+        raise _Bad(name, "longer than 64 characters")
     if "|" in value:
         raise _Bad(name, "may not contain |")
     return value
 
 
-def _day(
-    row: dict[str, str], name: str, required: bool = True, earliest: date = EARLIEST_DAY
-) -> date | None:
-    """A YYYY-MM-DD date from `earliest` to a year from today (a fill dated 9999-12-30 would run
-    out past the calendar's end)."""
-    value = row.get(name, "")
-    if not value:
-        if required:
-            raise _Bad(name, "empty")
-        return None
-    try:
-        if not _ISO_DAY.fullmatch(value):
-            raise ValueError(value)
-        day = date.fromisoformat(value)
-    except ValueError:
-        raise _Bad(name, "not a date like 2026-12-02") from None
-    latest = _Today.latest
-    if not earliest <= day <= latest:
-        raise _Bad(name, f"not a plausible date ({earliest} to {latest})")
-    return day
+def _days(name: str, earliest: date = EARLIEST_DAY) -> Callable[[str], date]:
+    """A (non-empty) YYYY-MM-DD date from `earliest` to a year from today (a fill dated
+    9999-12-30 would run out past the calendar's end); today is read once per file."""
+    latest = date.today() + timedelta(days=366)
+
+    def day(value: str) -> date:
+        try:
+            if not _ISO_DAY.fullmatch(value):
+                raise ValueError(value)
+            found = date.fromisoformat(value)
+        except ValueError:
+            raise _Bad(name, "not a date like 2026-12-02") from None
+        if not earliest <= found <= latest:
+            raise _Bad(name, f"not a plausible date ({earliest} to {latest})")
+        return found
+
+    return _memo(day)
 
 
-def _flag(row: dict[str, str], name: str, default: bool | None = False) -> Any:
-    value = row.get(name, "").lower()
+def _flag(value: str, name: str, default: bool | None = False) -> Any:
     if not value:
         return default
-    if value in TRUE:
-        return True
-    if value in FALSE:
-        return False
-    raise _Bad(name, "not true/false (yes/no, 1/0)")
+    found = _FLAGS.get(value.lower())
+    if found is None:
+        raise _Bad(name, "not true/false (yes/no, 1/0)")
+    return found
 
 
-def _number(
-    row: dict[str, str],
-    name: str,
-    default: float | None,
-    low: float = 0,
-    high: float = 1e9,
-    whole: bool = False,
-) -> float | None:
-    value = row.get(name, "")
-    if not value:
-        return default
-    if not _NUMBER.fullmatch(value):  # not float()'s "1_000", "nan", "inf" or other scripts' digits
-        raise _Bad(name, "not a number")
-    number = float(value)
-    if not low <= number <= high:
-        raise _Bad(name, f"must be from {low:g} to {high:g}")
-    if whole and number != int(number):
-        raise _Bad(name, "must be a whole number")
-    return number
+def _numbers(
+    name: str, low: float = 0, high: float = 1e9, whole: bool = False
+) -> Callable[[str], float]:
+    """A (non-empty) number from `low` to `high`, as float() reads it."""
+
+    def number(value: str) -> float:
+        if not _NUMBER.fullmatch(value):  # not float()'s "1_000", "nan", "inf", other digits
+            raise _Bad(name, "not a number")
+        found = float(value)
+        if not low <= found <= high:
+            raise _Bad(name, f"must be from {low:g} to {high:g}")
+        if whole and found != int(found):
+            raise _Bad(name, "must be a whole number")
+        return found
+
+    return _memo(number)
 
 
-def _patient(row: dict[str, str], batch: Batch, _default: int) -> str:
-    mrn = _identifier(row, "mrn")
-    zip_code = _text(row, "zip_code", 10)[:5]
-    if len(zip_code) != 5 or not (zip_code.isascii() and zip_code.isdigit()):
-        raise _Bad("zip_code", "not a 5-digit ZIP code")
-    state = _text(row, "state", 2).upper()
-    if state not in STATES:
-        raise _Bad("state", "not a US state's 2-letter code")
-    language = _text(row, "language", 16, required=False) or "en"
-    tag = _LANGUAGE.fullmatch(language)
-    if tag is None:
-        raise _Bad("language", "not a language code like en, es or es-MX")
-    caregiver_phone = row.get("caregiver_phone", "")
-    phone = e164(caregiver_phone) if caregiver_phone else None
-    if caregiver_phone and phone is None:
-        raise _Bad("caregiver_phone", "not a phone number")
-    birth = _day(row, "birth_date", earliest=date(1880, 1, 1))
-    assert birth is not None
-    if birth > date.today():
-        raise _Bad("birth_date", "not a plausible birth date")
-    batch.patients[mrn] = PatientRec(
-        mrn,
-        _text(row, "first_name", 100),
-        _text(row, "last_name", 100),
-        birth,
-        zip_code,
-        state,
-        gender=_text(row, "gender", 16, required=False) or None,
-        language=tag.group(1).lower(),
-        deceased=_flag(row, "deceased"),
-        caregiver_name=_text(row, "caregiver_name", 200, required=False) or None,
-        caregiver_relation=_text(row, "caregiver_relation", 64, required=False) or None,
-        caregiver_phone=phone,
-        caregiver_authorized=_flag(row, "caregiver_authorized"),
-        consent_to_call=_flag(row, "consent_to_call", None),
-        tobacco_use=_flag(row, "tobacco_use"),
-        hospice=_flag(row, "hospice"),
-        esrd=_flag(row, "esrd"),
+def _phone_number(value: str) -> str | None:
+    return value if _NANP_E164.fullmatch(value) else e164(value)
+
+
+# -- one reader per kind of file -----------------------------------------------------------------
+def _patients(index: dict[str, int], _default_days: int) -> RowReader:
+    mrn_at = index["mrn"]
+    first_at, last_at = index["first_name"], index["last_name"]
+    birth_at, zip_at, state_at = index["birth_date"], index["zip_code"], index["state"]
+    gender, language, deceased = (_column(index, c) for c in ("gender", "language", "deceased"))
+    caregiver_name, caregiver_relation, caregiver_phone, caregiver_authorized = (
+        _column(index, c)
+        for c in ("caregiver_name", "caregiver_relation", "caregiver_phone", "caregiver_authorized")
     )
-    return mrn
-
-
-def _phone(row: dict[str, str], batch: Batch, _default: int) -> str:
-    mrn = _identifier(row, "mrn")
-    number = e164(_text(row, "number", 40))
-    if number is None:
-        raise _Bad("number", "not a phone number")
-    kind = (row.get("kind") or "mobile").lower()
-    if kind not in PHONE_KINDS:
-        raise _Bad("kind", f"not one of {', '.join(PHONE_KINDS)}")
-    rank = _number(row, "rank", 0, high=1000, whole=True)
-    phones = batch.phones.setdefault(mrn, [])
-    phones[:] = [p for p in phones if p.number != number]
-    phones.append(PhoneRec(mrn, number, kind, int(rank or 0)))
-    return f"{mrn}|{number}"
-
-
-def _prescription(row: dict[str, str], batch: Batch, _default: int) -> str:
-    mrn, rx_id = _identifier(row, "mrn"), _identifier(row, "rx_id")
-    name = _text(row, "drug_name", 200)
-    rxnorm = _text(row, "rxnorm", 20, required=False) or None
-    drug = classify(rxnorm, name)
-    refills = _number(row, "refills_left", 0, high=99, whole=True)
-    batch.prescriptions[f"{mrn}|{rx_id}"] = PrescriptionRec(
-        rx_id,
-        mrn,
-        name,
-        drug.ingredient,
-        rxnorm,
-        drug.pqa_class,
-        _flag(row, "chronic", drug.chronic),
-        int(refills or 0),
-        _day(row, "written_on", required=False),
-        _flag(row, "active", True),
-        _text(row, "prescriber", 200, required=False) or None,
+    consent, tobacco, hospice, esrd = (
+        _column(index, c) for c in ("consent_to_call", "tobacco_use", "hospice", "esrd")
     )
-    return f"{mrn}|{rx_id}"
+    today = date.today()
+
+    def zip_code(value: str) -> str:
+        found = _text(value, "zip_code", 10)[:5]
+        if len(found) != 5 or not (found.isascii() and found.isdigit()):
+            raise _Bad("zip_code", "not a 5-digit ZIP code")
+        return found
+
+    def state(value: str) -> str:
+        found = _text(value, "state", 2).upper()
+        if found not in STATES:
+            raise _Bad("state", "not a US state's 2-letter code")
+        return found
+
+    def language_code(value: str) -> str:
+        tag = _LANGUAGE.fullmatch(_text(value, "language", 16, required=False) or "en")
+        if tag is None:
+            raise _Bad("language", "not a language code like en, es or es-MX")
+        return tag.group(1).lower()
+
+    dates = _days("birth_date", EARLIEST_BIRTH)
+
+    def birth_date(value: str) -> date:
+        if not value:
+            raise _Bad("birth_date", "empty")
+        found = dates(value)
+        if found > today:
+            raise _Bad("birth_date", "not a plausible birth date")
+        return found
+
+    zip_codes, states, languages = _memo(zip_code), _memo(state), _memo(language_code)
+
+    def read(values: list[str], batch: Batch) -> str:
+        mrn = _identifier(values[mrn_at].strip(), "mrn")
+        zip_ = zip_codes(values[zip_at].strip())
+        state_ = states(values[state_at].strip())
+        language_ = languages(language(values))
+        phone_given = caregiver_phone(values)
+        phone = _phone_number(phone_given) if phone_given else None
+        if phone_given and phone is None:
+            raise _Bad("caregiver_phone", "not a phone number")
+        birth = birth_date(values[birth_at].strip())
+        batch.patients[mrn] = PatientRec(
+            mrn,
+            _text(values[first_at].strip(), "first_name", 100),
+            _text(values[last_at].strip(), "last_name", 100),
+            birth,
+            zip_,
+            state_,
+            gender=_text(gender(values), "gender", 16, required=False) or None,
+            language=language_,
+            deceased=_flag(deceased(values), "deceased"),
+            caregiver_name=_text(caregiver_name(values), "caregiver_name", 200, False) or None,
+            caregiver_relation=_text(caregiver_relation(values), "caregiver_relation", 64, False)
+            or None,
+            caregiver_phone=phone,
+            caregiver_authorized=_flag(caregiver_authorized(values), "caregiver_authorized"),
+            consent_to_call=_flag(consent(values), "consent_to_call", None),
+            tobacco_use=_flag(tobacco(values), "tobacco_use"),
+            hospice=_flag(hospice(values), "hospice"),
+            esrd=_flag(esrd(values), "esrd"),
+        )
+        return mrn
+
+    return read
 
 
-def _fill(row: dict[str, str], batch: Batch, default_days: int) -> str:
-    mrn, rx_id = _identifier(row, "mrn"), _identifier(row, "rx_id")
-    fill_id = _identifier(row, "fill_id")
-    when = _day(row, "fill_date")
-    assert when is not None
-    days = _number(row, "days_supply", None, low=1, high=1e9, whole=True)
-    if days is not None and days > MAX_DAYS_SUPPLY:
-        why = f"{int(days)} days: at most {MAX_DAYS_SUPPLY} days per fill"
-        raise _Bad("days_supply", why)
-    quantity = _number(row, "quantity", 0.0)
-    key = f"{mrn}|{rx_id}"
-    batch.fills[f"{key}|{fill_id}"] = FillRec(
-        fill_id,
-        key,
-        when,
-        int(days) if days is not None else default_days,
-        float(quantity or 0.0),
-        estimated=days is None,
+def _phones(index: dict[str, int], _default_days: int) -> RowReader:
+    mrn_at, number_at = index["mrn"], index["number"]
+    kind_of, rank_of = _column(index, "kind"), _column(index, "rank")
+    ranks = _numbers("rank", high=1000, whole=True)
+
+    def read(values: list[str], batch: Batch) -> str:
+        mrn = _identifier(values[mrn_at].strip(), "mrn")
+        number = _phone_number(_text(values[number_at].strip(), "number", 40))
+        if number is None:
+            raise _Bad("number", "not a phone number")
+        kind = (kind_of(values) or "mobile").lower()
+        if kind not in PHONE_KINDS:
+            raise _Bad("kind", f"not one of {', '.join(PHONE_KINDS)}")
+        rank = rank_of(values)
+        phones = batch.phones.setdefault(mrn, [])
+        if phones:
+            phones[:] = [p for p in phones if p.number != number]
+        phones.append(PhoneRec(mrn, number, kind, int(ranks(rank)) if rank else 0))
+        return f"{mrn}|{number}"
+
+    return read
+
+
+def _prescriptions(index: dict[str, int], _default_days: int) -> RowReader:
+    mrn_at, rx_at, name_at = index["mrn"], index["rx_id"], index["drug_name"]
+    rxnorm_of, refills_of, written_of = (
+        _column(index, c) for c in ("rxnorm", "refills_left", "written_on")
     )
-    return f"{key}|{fill_id}"
+    active_of, chronic_of, prescriber_of = (
+        _column(index, c) for c in ("active", "chronic", "prescriber")
+    )
+    refill_counts = _numbers("refills_left", high=99, whole=True)
+    written_days = _days("written_on")
+    drugs: dict[tuple[str | None, str], DrugClass] = {}
+
+    def read(values: list[str], batch: Batch) -> str:
+        mrn = _identifier(values[mrn_at].strip(), "mrn")
+        rx_id = _identifier(values[rx_at].strip(), "rx_id")
+        name = _text(values[name_at].strip(), "drug_name", 200)
+        rxnorm = _text(rxnorm_of(values), "rxnorm", 20, required=False) or None
+        drug = drugs.get((rxnorm, name))
+        if drug is None:
+            drug = classify(rxnorm, name)
+            if len(drugs) < _MEMO_LIMIT:
+                drugs[(rxnorm, name)] = drug
+        refills = refills_of(values)
+        refills_left = int(refill_counts(refills)) if refills else 0
+        written = written_of(values)
+        key = f"{mrn}|{rx_id}"
+        batch.prescriptions[key] = PrescriptionRec(
+            rx_id,
+            mrn,
+            name,
+            drug.ingredient,
+            rxnorm,
+            drug.pqa_class,
+            _flag(chronic_of(values), "chronic", drug.chronic),
+            refills_left,
+            written_days(written) if written else None,
+            _flag(active_of(values), "active", True),
+            _text(prescriber_of(values), "prescriber", 200, required=False) or None,
+        )
+        return key
+
+    return read
 
 
-_PARSERS: dict[str, Callable[[dict[str, str], Batch, int], str]] = {
-    "patients": _patient,
-    "phones": _phone,
-    "prescriptions": _prescription,
-    "fills": _fill,
+def _fills(index: dict[str, int], default_days: int) -> RowReader:
+    mrn_at, rx_at, fill_at, date_at = (
+        index["mrn"], index["rx_id"], index["fill_id"], index["fill_date"]
+    )  # fmt: skip
+    days_of, quantity_of = _column(index, "days_supply"), _column(index, "quantity")
+    fill_days = _days("fill_date")
+    supply_days = _numbers("days_supply", low=1, high=1e9, whole=True)
+
+    def supply(value: str) -> int:
+        days = supply_days(value)
+        if days > MAX_DAYS_SUPPLY:
+            why = f"{int(days)} days: at most {MAX_DAYS_SUPPLY} days per fill"
+            raise _Bad("days_supply", why)
+        return int(days)
+
+    supplies, quantities = _memo(supply), _numbers("quantity")
+
+    def read(values: list[str], batch: Batch) -> str:
+        mrn = _identifier(values[mrn_at].strip(), "mrn")
+        rx_id = _identifier(values[rx_at].strip(), "rx_id")
+        fill_id = _identifier(values[fill_at].strip(), "fill_id")
+        when = values[date_at].strip()
+        if not when:
+            raise _Bad("fill_date", "empty")
+        day = fill_days(when)
+        days = days_of(values)
+        quantity = quantity_of(values)
+        key = f"{mrn}|{rx_id}"
+        fill_key = f"{key}|{fill_id}"
+        batch.fills[fill_key] = FillRec(
+            fill_id,
+            key,
+            day,
+            supplies(days) if days else default_days,
+            quantities(quantity) if quantity else 0.0,
+            estimated=not days,
+        )
+        return fill_key
+
+    return read
+
+
+_READERS: dict[str, Callable[[dict[str, int], int], RowReader]] = {
+    "patients": _patients,
+    "phones": _phones,
+    "prescriptions": _prescriptions,
+    "fills": _fills,
 }

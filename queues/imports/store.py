@@ -12,11 +12,12 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, column, table, update
 
-from queues.imports.digests import DuplicateLine, StoredLines
+from queues.imports.digests import DuplicateLine, LineDigests, StoredLines
 from queues.imports.records import Batch, ImportRowError, Rejected
 from queues.store.bulk import insert_rows
 
@@ -106,16 +107,14 @@ def store_batch(
     new: list[tuple[Any, ...]] = []
     if digests is not None:
         out.patients_unchanged += digests.passed_count("patients")
+    patient_line = w.lines("patients")
     for mrn, p in batch.patients.items():
-        values = w.values(
-            PATIENT_COLUMNS,
-            (
-                p.first_name, p.last_name, p.birth_date, p.gender, p.language, p.zip_code, p.state,
-                p.deceased, p.caregiver_name, p.caregiver_relation, p.caregiver_phone,
-                p.caregiver_authorized, p.consent_to_call, p.tobacco_use, p.hospice, p.esrd,
-            ),
+        values: tuple[Any, ...] = (
+            p.first_name, p.last_name, p.birth_date, p.gender, p.language, p.zip_code, p.state,
+            p.deceased, p.caregiver_name, p.caregiver_relation, p.caregiver_phone,
+            p.caregiver_authorized, p.consent_to_call, p.tobacco_use, p.hospice, p.esrd,
         )  # fmt: skip
-        line = w.line("patients", mrn)
+        line = patient_line(mrn)
         have = stored.get(mrn)
         if have is not None and have[1][_DECEASED] and not values[_DECEASED]:
             # A death already known (recorded on a call, or by an earlier file) is never undone
@@ -164,13 +163,14 @@ def store_batch(
             )
         }
         new = []
+        phone_line = w.lines("phones")
         for mrn, phones in batch.phones.items():
             for ph in phones:
                 key = f"{mrn}|{ph.number}"
                 pid = patient_of("phones", key, mrn)
                 if pid is None:
                     continue
-                values, line = (ph.kind, ph.rank), w.line("phones", key)
+                values, line = (ph.kind, ph.rank), phone_line(key)
                 found = have_phones.get((pid, ph.number))
                 if found is None:
                     new.append((pid, ph.number, *values, False, False, line))
@@ -204,16 +204,16 @@ def store_batch(
             rx_ids[(pid, source)] = rid
             rx_patient[rid] = pid
         new = []
+        rx_line = w.lines("prescriptions")
         for key, rx in batch.prescriptions.items():
             pid = patient_of("prescriptions", key, rx.patient)
             if pid is None:
                 continue
-            values = w.values(
-                RX_COLUMNS,
-                (rx.drug_name, rx.ingredient, rx.rxnorm, rx.pqa_class, rx.chronic, rx.refills_left,
-                 rx.prescriber, rx.written_on, rx.active),
+            values = (
+                rx.drug_name, rx.ingredient, rx.rxnorm, rx.pqa_class, rx.chronic, rx.refills_left,
+                rx.prescriber, rx.written_on, rx.active,
             )  # fmt: skip
-            line = w.line("prescriptions", key)
+            line = rx_line(key)
             found = have_rx.get((pid, rx.source_id))
             if found is None:
                 new.append((pid, rx.source_id, *values, line))
@@ -247,21 +247,31 @@ def store_batch(
             if values[-1]:
                 estimated_of[rid].append(fid)
         new, dispensed = [], set()
+        fill_line = w.lines("fills")
+        # A fill's prescription and patient, found once per prescription (a million fills name
+        # about a fifth as many).
+        resolved: dict[str, tuple[int | None, int | None, str, str]] = {}
         for key, f in batch.fills.items():
-            of = batch.prescriptions.get(f.prescription)
-            mrn, rx_source = (of.patient, of.source_id) if of else f.prescription.split("|", 1)
-            pid = patient_of("fills", key, mrn)
-            rid = rx_ids.get((pid, rx_source)) if pid is not None else None
+            found_rx = resolved.get(f.prescription)
+            if found_rx is None:
+                of = batch.prescriptions.get(f.prescription)
+                mrn, rx_source = (of.patient, of.source_id) if of else f.prescription.split("|", 1)
+                pid = patient_ids.get(mrn)
+                rid = rx_ids.get((pid, rx_source)) if pid is not None else None
+                found_rx = resolved[f.prescription] = (pid, rid, mrn, rx_source)
+            pid, rid, mrn, rx_source = found_rx
             if rid is None:
-                if pid is not None:
+                if pid is None:
+                    out.unresolved.append(("fills", key, f"no patient {mrn} at this pharmacy"))
+                else:
                     out.unresolved.append(
                         ("fills", key, f"no prescription {rx_source} for this patient")
                     )
                 continue
-            values = w.values(FILL_COLUMNS, (f.fill_date, f.days_supply, f.quantity, f.estimated))
+            values = (f.fill_date, f.days_supply, float(f.quantity), f.estimated)
             if not f.estimated:
                 dispensed.add(rid)
-            line = w.line("fills", key)
+            line = fill_line(key)
             found = have_fills.get((rid, f.source_id))
             if found is None:
                 new.append((rid, f.source_id, *values, line))
@@ -343,11 +353,11 @@ def _simple(
         pid = patient_of(name, key, mrn)
         if pid is None:
             continue
-        values = w.values(columns, raw)
+        values = tuple(raw)
         found = have.get((pid, source))
         if found is None:
             new.append((pid, source, *values))
-        elif found[1] != values:
+        elif not w.same(name, found[1], values):
             changed.append((found[0], values))
         else:
             continue
@@ -361,8 +371,46 @@ def _names(columns: Sequence[tuple[str, str]]) -> str:
     return ", ".join(name for name, _ in columns)
 
 
+# Where each table's dates are among the columns an import writes (SQLite gives them back as text).
+_DATES = {
+    name: tuple(i for i, (_, kind) in enumerate(columns) if kind == "date")
+    for name, columns in (
+        ("patients", PATIENT_COLUMNS),
+        ("phones", PHONE_COLUMNS),
+        ("prescriptions", RX_COLUMNS),
+        ("fills", FILL_COLUMNS),
+        ("conditions", CONDITION_COLUMNS),
+        ("immunizations", IMMUNIZATION_COLUMNS),
+    )
+}
+
+
+def _no_line(_key: str) -> int | None:
+    return None
+
+
+def _sqlite_form(value: Any) -> Any:
+    """A value as SQLAlchemy writes it to SQLite: a date as its ISO text, a boolean as 0/1."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
 class _Writer:
-    """Values as the driver stores and returns them, and set-based writes of them."""
+    """Set-based writes of a batch's values, and stored rows compared with them.
+
+    A record's values stay as Python gives them (dates, booleans, floats): a new row is written so
+    (binary COPY by its column's type; on SQLite orjson writes a date as its ISO text and a
+    boolean as true/false, which json_extract stores as 1/0, the forms SQLAlchemy writes), a
+    changed row's values are put in the stored form for its UPDATE (`update`), and a stored row
+    is brought to the record's form only when the two are compared (`same`): a first import of a
+    million fills converts nothing."""
 
     def __init__(self, conn: Connection, digests: StoredLines | None = None) -> None:
         self.conn = conn
@@ -370,12 +418,32 @@ class _Writer:
         self.digests = digests
         self._changed: dict[str, list[tuple[int, tuple[Any, ...]]]] = defaultdict(list)
         self._relined: dict[str, list[tuple[int, tuple[Any, ...]]]] = defaultdict(list)
-        self._converters: dict[tuple[tuple[str, str], ...], list[Callable[[Any], Any] | None]] = {}
 
-    def line(self, table_name: str, key: str) -> int | None:
-        """The digest of the CSV line the record `key` of `table_name` was read from, if any."""
+    def lines(self, table_name: str) -> Callable[[str], int | None]:
+        """For a record's key, the digest of the CSV line it was read from, if any."""
         d = self.digests
-        return d.line_of(table_name, key) if d is not None else None
+        if d is None:
+            return _no_line
+        if isinstance(d, LineDigests):  # one table's: its dict's own lookup, a million times
+            return d.of.get if d.table == table_name else _no_line
+        return partial(d.line_of, table_name)
+
+    def same(self, table_name: str, stored: tuple[Any, ...], values: tuple[Any, ...]) -> bool:
+        """A stored row's values (as the driver gives them back) against a record's. SQLite's
+        booleans come back as 0/1, equal to False/True already; its dates as ISO text."""
+        if stored == values:
+            return True
+        dates = _DATES.get(table_name, ()) if self.sqlite else ()
+        if not dates:
+            return False
+        as_read = list(stored)
+        for i in dates:
+            if isinstance(as_read[i], str):
+                try:
+                    as_read[i] = date.fromisoformat(as_read[i])
+                except ValueError:
+                    return False
+        return tuple(as_read) == values
 
     def sort(
         self,
@@ -396,7 +464,7 @@ class _Writer:
             and d.was_passed(table_name, stored_line)
         ):
             raise DuplicateLine(table_name)
-        if stored != values:
+        if not self.same(table_name, stored, values):
             self._changed[table_name].append((rid, (*values, line)))
             return True
         if line is not None and line != stored_line:
@@ -418,30 +486,6 @@ class _Writer:
         finally:
             cursor.close()
 
-    def values(self, columns: tuple[tuple[str, str], ...], raw: Sequence[Any]) -> tuple[Any, ...]:
-        """As a read of the stored row gives them back: SQLite keeps dates as ISO text and
-        booleans as 0/1; a float column gives a float."""
-        converters = self._converters.get(columns)
-        if converters is None:
-            converters = self._converters[columns] = [self._converter(k) for _, k in columns]
-        if not any(converters):  # most columns on PostgreSQL: as they are
-            return tuple(raw)
-        return tuple(
-            value if convert is None or value is None else convert(value)
-            for convert, value in zip(converters, raw, strict=True)
-        )
-
-    def _converter(self, kind: str) -> Callable[[Any], Any] | None:
-        if kind == "float8":
-            return float
-        if not self.sqlite:
-            return None
-        if kind == "date":
-            return lambda v: v.isoformat() if isinstance(v, date) else v
-        if kind == "bool":
-            return lambda v: int(bool(v))
-        return None
-
     def insert(
         self, name: str, columns: Sequence[tuple[str, str]], rows: list[tuple[Any, ...]]
     ) -> None:
@@ -462,8 +506,11 @@ class _Writer:
             .values({c: bindparam(f"v_{c}") for c, _ in columns})
         )
         params = []
+        stored_form = _sqlite_form if self.sqlite else _as_is
         for rid, values in changed:
-            row: dict[str, Any] = {f"v_{c}": v for (c, _), v in zip(columns, values, strict=True)}
+            row: dict[str, Any] = {
+                f"v_{c}": stored_form(v) for (c, _), v in zip(columns, values, strict=True)
+            }
             row["_id"] = rid
             params.append(row)
         for i in range(0, len(params), 5000):
