@@ -5,7 +5,9 @@ Read: Patient (with Patient.contact as the caregiver when no RelatedPerson names
 (caregiver), Medication (also contained in a MedicationRequest), MedicationRequest, MedicationDispense (fills),
 Condition (diabetes, ESRD, hospice), Immunization (the vaccines the campaigns ask about),
 Observation (tobacco smoking status), Consent. Every other resource type is counted and skipped.
-A prescription with no dispense gets one estimated fill (`FhirReader.finish`).
+A prescription with no dispense gets one estimated fill (`FhirReader.finish`). With the digests of
+a pharmacy's stored rows (queues.imports.fhir_digests) the lines stored as they are are passed over
+unvalidated, and `finish` reads the few whose row depends on what changed elsewhere.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import orjson
 import phonenumbers
 from pydantic import ValidationError
 
 from queues.adherence.supply import MAX_DAYS_SUPPLY
+from queues.imports.fhir_digests import FhirDigests, StoredFill, StoredRequest
 from queues.imports.records import (
     Batch,
     ConditionRec,
@@ -83,10 +87,17 @@ CAREGIVER_RELATIONS = {
 NOT_CAREGIVERS = {"E", "F", "I", "S", "BP", "PR"}
 
 
-def _model(kind: str) -> Any:
-    from fhir.resources.R4B import get_fhir_model_class  # a second to import: load when used
+_MODELS: dict[str, Any] = {}
 
-    return get_fhir_model_class(kind)
+
+def _model(kind: str) -> Any:
+    """The R4B model class of a resource type, looked up once."""
+    found = _MODELS.get(kind)
+    if found is None:
+        from fhir.resources.R4B import get_fhir_model_class  # a second to import: when used
+
+        found = _MODELS[kind] = get_fhir_model_class(kind)
+    return found
 
 
 def validation_errors(error: ValidationError, where: str, line: int | str) -> list[ImportRowError]:
@@ -185,6 +196,76 @@ class FhirReader:
     # patient -> caregiver from Patient.contact; a RelatedPerson's (in _facts) wins over it
     _contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     _smoking_at: dict[str, date] = field(default_factory=dict)
+    # Passing over what is stored (queues.imports.fhir_digests); None: every line is read.
+    digests: FhirDigests | None = None
+    _digest: int | None = None  # of the line being read
+    _line_of: dict[str, dict[str, int]] = field(default_factory=dict)  # table -> key -> digest
+    _passed_fills: dict[str, StoredFill] = field(default_factory=dict)
+    _passed_requests: dict[str, tuple[StoredRequest, bytes, str, int, int]] = field(
+        default_factory=dict
+    )
+    _deferred_patients: list[tuple[str, int, bytes, str, int]] = field(default_factory=list)
+
+    def pass_over(self, digest: int, line: bytes, where: str, number: int) -> bool:
+        """True for a line whose fill or prescription is stored as it is: it is not read."""
+        d = self.digests
+        if d is None:
+            return False
+        fill = d.fills.get(digest)
+        if fill is not None:
+            self._passed_fills[fill.fill] = fill
+            d.passed["fills"].add(digest)
+            return True
+        request = d.prescriptions.get(digest)
+        if request is not None:
+            self._passed_requests[request.prescription] = (request, line, where, number, digest)
+            d.passed["prescriptions"].add(digest)
+            return True
+        return False
+
+    def defer(self, raw: dict[str, Any], digest: int, line: bytes, where: str, number: int) -> bool:
+        """A Patient line of a pharmacy with stored patients waits for `finish`, which knows what
+        the other resources said of the patient (its row holds that too)."""
+        d = self.digests
+        pid = raw.get("id")
+        if d is None or not d.patients or raw.get("resourceType") != "Patient":
+            return False
+        if not isinstance(pid, str):
+            return False
+        self._deferred_patients.append((pid, digest, line, where, number))
+        return True
+
+    def merge(self, other: FhirReader) -> None:
+        """What another reader read of the lines after this one's (a worker's share of a file,
+        queues.imports.fhir_files), as if this reader had read them itself."""
+        b, o = self.batch, other.batch
+        b.patients.update(o.patients)
+        b.phones.update(o.phones)
+        b.fills.update(o.fills)
+        b.conditions.update(o.conditions)
+        b.immunizations.update(o.immunizations)
+        b.rejected.extend(o.rejected)
+        for kind, count in o.skipped.items():
+            b.skipped[kind] = b.skipped.get(kind, 0) + count
+        self.errors.extend(other.errors)
+        self._medications.update(other._medications)
+        self._requests.update(other._requests)
+        self._contacts.update(other._contacts)
+        for patient, facts in other._facts.items():
+            facts = dict(facts)
+            at = other._smoking_at.get(patient)
+            if at is not None:
+                if at < self._smoking_at.get(patient, date.min):
+                    facts.pop("tobacco_use", None)  # an older status than one already read
+                else:
+                    self._smoking_at[patient] = at
+            self._facts.setdefault(patient, {}).update(facts)
+        for table, found in other._line_of.items():
+            self._line_of.setdefault(table, {}).update(found)
+
+    def _noted(self, table: str, key: str) -> None:
+        if self._digest is not None:
+            self._line_of.setdefault(table, {})[key] = self._digest
 
     def read(
         self,
@@ -192,7 +273,11 @@ class FhirReader:
         where: str,
         line: int | str,
         aliases: dict[str, str] | None = None,
+        *,
+        digest: int | None = None,
     ) -> None:
+        """One resource; `digest`: of the NDJSON line it is (None: from a bundle)."""
+        self._digest = digest
         kind = raw.get("resourceType") if isinstance(raw, dict) else None
         if not isinstance(kind, str):
             self.errors.append(ImportRowError(where, line, "resourceType", "missing"))
@@ -266,6 +351,7 @@ class FhirReader:
                 continue
             rank = t.rank if t.rank is not None else 100 + i
             phones.append(PhoneRec(p.id, number, PHONE_KINDS.get(t.use or "", "home"), rank))
+        self._noted("patients", p.id)
         phones.sort(key=lambda ph: ph.rank)
         self.batch.phones[p.id] = [replace(ph, rank=n) for n, ph in enumerate(phones)]
         contact = _contact_caregiver(p.contact or [])
@@ -348,6 +434,7 @@ class FhirReader:
         if any(code == "acute" for _, code in course):
             rec = replace(rec, chronic=False)
         self._requests[r.id] = _Request(rec, med_ref, supply, quantity, start or written)
+        self._noted("prescriptions", r.id)
 
     def _medicationdispense(self, d: Any, aliases: dict[str, str]) -> None:
         source = f"MedicationDispense/{d.id}"
@@ -375,6 +462,7 @@ class FhirReader:
         self.batch.fills[d.id] = FillRec(
             d.id, request, when, days or self.default_days_supply, quantity, estimated=days is None
         )
+        self._noted("fills", d.id)
 
     def _condition(self, c: Any, aliases: dict[str, str]) -> None:
         patient = local_ref(c.subject.reference if c.subject else None, "Patient", aliases)
@@ -432,10 +520,39 @@ class FhirReader:
             return
         self._facts.setdefault(patient, {})["consent_to_call"] = c.provision.type != "deny"
 
+    def _read_again(self, line: bytes, where: str, number: int, digest: int) -> None:
+        """A line passed over or deferred, read after all (it decoded once already)."""
+        self.read(orjson.loads(line.removeprefix(b"\xef\xbb\xbf")), where, number, digest=digest)
+
+    def _settle_passed(self) -> None:
+        """Read the deferred patients whose line or facts changed, and the passed-over requests
+        left with no dispense (their estimated fill is made or checked)."""
+        d = self.digests
+        if d is None:
+            return
+        for pid, digest, line, where, number in self._deferred_patients:
+            made = digest ^ d.facts(self._facts.get(pid))
+            if made in d.patients:
+                d.passed["patients"].add(made)
+            else:
+                self._read_again(line, where, number, digest)
+        self._deferred_patients.clear()
+        dispensed = {f.prescription for f in self.batch.fills.values()}
+        dispensed.update(f.prescription for f in self._passed_fills.values())
+        for rx, (request, line, where, number, digest) in list(self._passed_requests.items()):
+            # (One also read from another line stays passed: the store then reads the whole
+            # source again, queues.imports.digests.DuplicateLine.)
+            if rx not in dispensed and rx not in self._requests and not request.estimated:
+                del self._passed_requests[rx]
+                d.passed["prescriptions"].discard(digest)
+                self._read_again(line, where, number, digest)
+
     def finish(self) -> Batch:
         """Resolve medications, classify drugs, estimate missing fills, set patient facts."""
+        self._settle_passed()
         batch = self.batch
         dispensed = {f.prescription for f in batch.fills.values()}
+        dispensed.update(f.prescription for f in self._passed_fills.values())
         for request_id, req in self._requests.items():
             rxnorm, name = req.rec.rxnorm, req.rec.drug_name
             if not name and req.medication_ref:
@@ -474,9 +591,21 @@ class FhirReader:
                     req.quantity,
                     estimated=True,
                 )
+        passed = {rx: kept[0] for rx, kept in self._passed_requests.items()}
         for fill_id, f in list(batch.fills.items()):
-            if f.prescription not in batch.prescriptions:
+            if f.prescription in passed and f.prescription not in batch.prescriptions:
+                # Its prescription is stored as it is: named as the store finds it, "MRN|id".
+                of = passed[f.prescription]
+                batch.fills[fill_id] = replace(f, prescription=f"{of.patient}|{of.prescription}")
+            elif f.prescription not in batch.prescriptions:
                 del batch.fills[fill_id]
+                batch.rejected.append(
+                    Rejected(
+                        f"MedicationDispense/{fill_id}", "its prescription is not in this import"
+                    )
+                )
+        for fill_id, stored in self._passed_fills.items():
+            if stored.prescription not in batch.prescriptions and stored.prescription not in passed:
                 batch.rejected.append(
                     Rejected(
                         f"MedicationDispense/{fill_id}", "its prescription is not in this import"
@@ -487,7 +616,25 @@ class FhirReader:
             if rec is not None:
                 facts = {**self._contacts.get(patient, {}), **self._facts.get(patient, {})}
                 batch.patients[patient] = replace(rec, **facts)
+        self._note_digests()
         return batch
+
+    def _note_digests(self) -> None:
+        """The digest each row written is made from (a patient's mixed with its facts)."""
+        d = self.digests
+        if d is None:
+            return
+        lines = self._line_of
+        for table, records in (
+            ("fills", self.batch.fills),
+            ("prescriptions", self.batch.prescriptions),
+        ):
+            found = lines.get(table, {})
+            d.of[table] = {k: found[k] for k in records if k in found}
+        found = lines.get("patients", {})
+        d.of["patients"] = {
+            k: found[k] ^ d.facts(self._facts.get(k)) for k in self.batch.patients if k in found
+        }
 
 
 def _caregiver(name: Any, relationships: Iterable[Any], telecom: Iterable[Any]) -> dict[str, Any]:

@@ -1,9 +1,20 @@
 """FHIR input from files: bulk-data NDJSON (one resource a line), bundles (transaction, batch,
-collection, searchset) or single resources as JSON, and folders of them."""
+collection, searchset) or single resources as JSON, and folders of them.
+
+A large NDJSON file (or download) is validated by a pool of worker processes, one per core: each
+reads a share of consecutive lines into a reader of its own, which comes back to be merged in file
+order (FhirReader.merge), so what is read is what one process reading the lines in turn reads.
+The lines stored as they are are passed over here first, never sent (queues.imports.fhir_digests).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +24,10 @@ from queues.imports.fhir import FhirReader
 from queues.imports.records import ImportRowError, SourceUnreadable
 
 SUFFIXES = (".ndjson", ".json")
+# Below this many bytes of NDJSON one process reads it (starting workers costs ~0.5 s); the
+# validation of one resource by fhir.resources is ~70 µs of CPU (bench/import.py).
+POOL_MIN_BYTES = 4 << 20
+CHUNK_LINES = 2000  # lines a worker reads at a time: ~0.15 s of validation
 
 
 def files_of(path: Path) -> list[Path]:
@@ -52,10 +67,8 @@ def read_file(
         raise SourceUnreadable(f"{where}: {error.strerror}") from None
     with handle:
         if path.suffix == ".ndjson":
-            for number, line in enumerate(handle, 1):
-                advance(len(line))
-                if line.strip():
-                    read_line(line, where, number, reader)
+            size = path.stat().st_size
+            read_lines(enumerate(handle, 1), where, reader, advance, size >= POOL_MIN_BYTES)
             return
         data = handle.read()
     advance(len(data))
@@ -67,7 +80,117 @@ def read_file(
     read_document(document, where, reader)
 
 
+def read_lines(
+    lines: Iterable[tuple[int, bytes]],
+    where: str,
+    reader: FhirReader,
+    advance: Callable[[int], None] = lambda _n: None,
+    parallel: bool = False,
+) -> None:
+    """NDJSON lines (numbered from 1) into `reader`; `parallel`: by the worker pool."""
+    workers = _cores() if parallel else 1
+    if workers < 2:
+        for number, line in lines:
+            advance(len(line))
+            if line.strip():
+                read_line(line, where, number, reader)
+        return
+    try:
+        _read_in_pool(lines, where, reader, advance, workers)
+    except BrokenProcessPool as error:
+        raise SourceUnreadable(
+            f"{where}: a worker process reading it stopped ({error}); nothing was stored"
+        ) from None
+
+
+def _read_in_pool(
+    lines: Iterable[tuple[int, bytes]],
+    where: str,
+    reader: FhirReader,
+    advance: Callable[[int], None],
+    workers: int,
+) -> None:
+    pending: deque[Future[FhirReader]] = deque()
+    chunk: list[tuple[int, bytes, int | None]] = []
+    days = reader.default_days_supply
+    with ProcessPoolExecutor(workers, mp_context=_context()) as pool:
+        for number, line in lines:
+            advance(len(line))
+            if not line.strip():
+                continue
+            handled, digest = _first_look(line, where, number, reader)
+            if not handled:
+                chunk.append((number, line, digest))
+            if len(chunk) >= CHUNK_LINES:
+                pending.append(pool.submit(_read_chunk, where, chunk, days))
+                chunk = []
+                while len(pending) > 2 * workers:  # bounded memory; merged in file order
+                    reader.merge(pending.popleft().result())
+        if chunk:
+            pending.append(pool.submit(_read_chunk, where, chunk, days))
+        while pending:
+            reader.merge(pending.popleft().result())
+
+
+def _first_look(
+    line: bytes, where: str, number: int, reader: FhirReader
+) -> tuple[bool, int | None]:
+    """What the parent does with a line before any worker: (True, _) when that is all (passed
+    over as stored, or deferred to the end), else (False, its digest or None)."""
+    d = reader.digests
+    if d is None:
+        return False, None
+    # A request naming a Medication resource is always read: that resource may have changed.
+    digest = None if b"medicationReference" in line else d.digest(line)
+    if digest is None:
+        return False, None
+    if reader.pass_over(digest, line, where, number):
+        return True, digest
+    if d.patients:
+        try:
+            raw = orjson.loads(line.removeprefix(b"\xef\xbb\xbf"))
+        except orjson.JSONDecodeError:
+            return False, digest  # reported when it is read
+        if isinstance(raw, dict) and reader.defer(raw, digest, line, where, number):
+            return True, digest
+    return False, digest
+
+
+def _read_chunk(
+    where: str, chunk: list[tuple[int, bytes, int | None]], default_days_supply: int
+) -> FhirReader:
+    """In a worker: a share of a file's lines, read into a reader of its own."""
+    reader = FhirReader(default_days_supply=default_days_supply)
+    for number, line, digest in chunk:
+        _decode_and_read(line, where, number, reader, digest)
+    return reader
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _context() -> Any:
+    """Workers forked from a server process that imported the reader and the FHIR models once
+    (not from this one: its threads, a progress bar's, must not be forked)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["queues.imports.fhir_files", "fhir.resources.R4B"])
+    return context
+
+
 def read_line(line: bytes, where: str, number: int, reader: FhirReader) -> None:
+    """One NDJSON line: passed over when stored as it is, else read."""
+    handled, digest = _first_look(line, where, number, reader)
+    if not handled:
+        _decode_and_read(line, where, number, reader, digest)
+
+
+def _decode_and_read(
+    line: bytes, where: str, number: int, reader: FhirReader, digest: int | None
+) -> None:
     try:
         raw = orjson.loads(line.removeprefix(b"\xef\xbb\xbf"))
     except orjson.JSONDecodeError as error:
@@ -79,7 +202,7 @@ def read_line(line: bytes, where: str, number: int, reader: FhirReader) -> None:
     if raw.get("resourceType") == "Bundle":
         read_document(raw, where, reader, number)
         return
-    reader.read(raw, where, number)
+    reader.read(raw, where, number, digest=digest)
 
 
 def read_document(document: Any, where: str, reader: FhirReader, line: int = 1) -> None:

@@ -24,8 +24,8 @@ import orjson
 from tenacity import RetryCallState, retry, retry_if_exception_type, stop_after_attempt
 
 from queues.imports.fhir import READ, FhirReader
-from queues.imports.fhir_files import read_document, read_line
-from queues.imports.records import SourceUnreadable
+from queues.imports.fhir_files import POOL_MIN_BYTES, read_document, read_lines
+from queues.imports.records import Rejected, SourceUnreadable
 
 FHIR_JSON = "application/fhir+json"
 RETRIES = 6  # tries of one request that a server answers 429/503
@@ -35,6 +35,9 @@ EXPORT_TIMEOUT = 3600.0  # seconds a bulk export may take to be ready
 REFUSED = (400, 403, 404, 405, 410, 501)
 # How a refused type is named among the skipped resources: "Kind (search refused: 404: why)".
 SEARCH_REFUSED = "search refused"
+# How the errors a bulk export reports (its manifest's `error` files) are named among the
+# rejected: "$export error (OperationOutcome.ndjson:3)", with the issue's text only.
+EXPORT_ERROR = "$export error"
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,12 @@ def _outcome_reason(response: httpx.Response) -> str:
         data = orjson.loads(response.content) if response.content else None
     except orjson.JSONDecodeError:
         return ""
+    return _outcome_text(data)
+
+
+def _outcome_text(data: Any) -> str:
+    """An OperationOutcome's first issue's diagnostics or details text, shortened ("" for
+    anything else): never the rest of it, which may carry the resource it is about."""
     if not isinstance(data, dict) or data.get("resourceType") != "OperationOutcome":
         return ""
     for issue in data.get("issue") or []:
@@ -299,9 +308,48 @@ class FhirServer:
                 response = self._send("GET", url, headers=headers)
             advance(len(response.content))
             name = url.rsplit("/", 1)[-1]
+            content = response.content
+            lines = enumerate(_lines(content), 1)
+            read_lines(lines, name, reader, parallel=len(content) >= POOL_MIN_BYTES)
+        self._export_errors(manifest, reader, advance)
+
+    def _export_errors(
+        self, manifest: dict[str, Any], reader: FhirReader, advance: Callable[[int], None]
+    ) -> None:
+        """The manifest's `error` files (NDJSON of OperationOutcomes, Bulk Data IG): each issue
+        is counted and named among the rejected by its text alone; an error file that cannot be
+        fetched is named so. They fail nothing: what the export did give is whole."""
+        for entry in manifest.get("error") or []:
+            url = entry.get("url") if isinstance(entry, dict) else None
+            if not isinstance(url, str):
+                continue
+            name = url.rsplit("/", 1)[-1]
+            headers = {"Accept": "application/fhir+ndjson"}
+            try:
+                response = self._send(
+                    "GET",
+                    url,
+                    headers=headers,
+                    authorize=manifest.get("requiresAccessToken") is not False,
+                )
+            except SourceUnreadable as error:
+                why = f"the error file could not be fetched: {error}"
+                reader.batch.rejected.append(Rejected(f"{EXPORT_ERROR} ({name})", why))
+                continue
+            advance(len(response.content))
             for number, line in enumerate(_lines(response.content), 1):
-                if line.strip():
-                    read_line(line, name, number, reader)
+                if not line.strip():
+                    continue
+                try:
+                    text = _outcome_text(orjson.loads(line))
+                except orjson.JSONDecodeError:
+                    text = ""
+                reader.batch.rejected.append(
+                    Rejected(
+                        f"{EXPORT_ERROR} ({name}:{number})",
+                        text or "an error the server did not explain (no OperationOutcome text)",
+                    )
+                )
 
 
 def _lines(content: bytes) -> Iterator[bytes]:

@@ -20,10 +20,11 @@ from queues.audit import record
 from queues.building.build import build_queues
 from queues.errors import OutreachError
 from queues.imports.csv_files import read_csv
-from queues.imports.digests import TABLES, DuplicateLine, LineDigests
+from queues.imports.digests import TABLES, DuplicateLine, LineDigests, StoredLines
 from queues.imports.fhir import FhirReader
+from queues.imports.fhir_digests import FhirDigests, stored_fhir_digests
 from queues.imports.fhir_files import files_of, read_file
-from queues.imports.fhir_server import SEARCH_REFUSED, FhirServer
+from queues.imports.fhir_server import EXPORT_ERROR, SEARCH_REFUSED, FhirServer
 from queues.imports.records import Batch, ImportFailed, ImportRowError, Rejected
 from queues.imports.settings import ImportSettings
 from queues.imports.store import StoreResult, store_batch, stored_digests, unresolved_errors
@@ -80,9 +81,14 @@ class ImportSummary:
             "immunizations": self.immunizations,
             "phones": self.phones,
             "skipped_resources": dict(sorted(self.skipped_resources.items())),
+            "export_errors": len(self.export_errors()),
             "rebuilt_patients": self.rebuilt_patients,
             "seconds": round(self.seconds, 3),
         }
+
+    def export_errors(self) -> list[Rejected]:
+        """What a bulk export's manifest listed as errors (their OperationOutcomes' text)."""
+        return [r for r in self.rejected if r.source.startswith(EXPORT_ERROR)]
 
     def lines(self) -> list[str]:
         # A type the server refused to search is named on its own line: its data is missing, not
@@ -90,6 +96,11 @@ class ImportSummary:
         refused = sorted(k for k in self.skipped_resources if f"({SEARCH_REFUSED}" in k)
         skipped = sum(v for k, v in self.skipped_resources.items() if k not in refused)
         not_read = [f"not read: the server refused the search for {k}" for k in refused]
+        errors = self.export_errors()
+        if errors:
+            shown = "; ".join(f"{r.source}: {r.reason}" for r in errors[:3])
+            more = f" … and {len(errors) - 3} more (in rejected)" if len(errors) > 3 else ""
+            not_read.append(f"the server's export reported {len(errors)} error(s): {shown}{more}")
         return [
             f"patients: {self.patients_created} new, {self.patients_updated} changed, "
             f"{self.patients_unchanged} unchanged",
@@ -114,10 +125,16 @@ def pharmacy_id(session: Session, code: str) -> int:
 
 
 def read_fhir(
-    source: str, settings: ImportSettings, progress: Progress, *, bulk: bool | None = None
+    source: str,
+    settings: ImportSettings,
+    progress: Progress,
+    *,
+    bulk: bool | None = None,
+    digests: FhirDigests | None = None,
 ) -> Batch:
-    """Every resource of a file, folder or server into one Batch; any invalid one fails it all."""
-    reader = FhirReader(default_days_supply=settings.default_days_supply)
+    """Every resource of a file, folder or server into one Batch; any invalid one fails it all.
+    `digests`: of the pharmacy's stored rows, whose lines are passed over (fhir_digests)."""
+    reader = FhirReader(default_days_supply=settings.default_days_supply, digests=digests)
     if source.startswith(("http://", "https://")):
         server = FhirServer(source, settings.auth())
         try:
@@ -152,7 +169,7 @@ def import_batch(
     on_stored: Callable[[StoreResult], None] = lambda _r: None,
     by: SignedInUser | None = None,
     what: str = "batch",
-    digests: LineDigests | None = None,
+    digests: StoredLines | None = None,
 ) -> ImportSummary:
     """Store and rebuild in one transaction. A reference the database cannot match (a fill for
     an unknown patient) fails the import unless `skip_bad_rows`, then it is reported. The import
@@ -221,22 +238,33 @@ def import_fhir(
     trusted caller in the same process, a test or a benchmark)."""
     started = time.perf_counter()
     progress = progress or NoProgress()
-    with transaction(sessions) as session:
-        pharmacy_id(session, pharmacy_code)  # a wrong code fails before any download
+    with reading(sessions) as session:
+        pid = pharmacy_id(session, pharmacy_code)  # a wrong code fails before any download
         if by is not None:
             check_may_import(session, by, pharmacy_code)
-    batch = read_fhir(source, settings, progress)
-    return import_batch(
-        sessions,
-        pharmacy_code,
-        batch,
-        now,
-        queue_settings,
-        progress,
-        started=started,
-        by=by,
-        what="fhir",
-    )
+        # The lines stored as they are are passed over (queues.imports.fhir_digests).
+        days = settings.default_days_supply
+        stored = stored_fhir_digests(session.connection(), pid, days)
+    for again in (False, True):
+        digests = None if again else stored
+        batch = read_fhir(source, settings, progress, digests=digests)
+        try:
+            return import_batch(
+                sessions,
+                pharmacy_code,
+                batch,
+                now,
+                queue_settings,
+                progress,
+                started=started,
+                by=by,
+                what="fhir",
+                digests=digests,
+            )
+        except DuplicateLine:
+            if again:
+                raise
+    raise AssertionError("unreachable")
 
 
 def import_csv(

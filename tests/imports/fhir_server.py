@@ -33,6 +33,9 @@ class ServerState:
     page_size: int = 5
     # resource type -> (status, body) its search is answered with (a type the server refuses)
     refused: dict[str, tuple[int, Any]] = field(default_factory=dict)
+    # a bulk export's error files: name -> NDJSON lines of OperationOutcomes (None: listed in the
+    # manifest, answered 404)
+    errors: dict[str, list[str] | None] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -118,9 +121,19 @@ def _handler(state: ServerState) -> type[BaseHTTPRequestHandler]:
                         "transactionTime": "2026-12-02T00:00:00Z",
                         "requiresAccessToken": True,
                         "output": output,
-                        "error": [],
+                        "error": [
+                            {"type": "OperationOutcome", "url": f"{state.base}/errors/{name}"}
+                            for name in state.errors
+                        ],
                     },
                 )
+                return
+            if url.path.startswith("/errors/"):
+                found = state.errors.get(url.path.removeprefix("/errors/"))
+                if found is None:
+                    self._send(404, {"resourceType": "OperationOutcome"})
+                else:
+                    self._send(200, ("\n".join(found) + "\n").encode())
                 return
             if url.path.startswith("/files/"):
                 kind = url.path.removeprefix("/files/").removesuffix(".ndjson")

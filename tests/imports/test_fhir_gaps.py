@@ -261,3 +261,44 @@ def test_a_contact_whose_period_ended_is_not_a_current_caregiver() -> None:
     }
     rec = read(patient("p8", contact=[current]), related).finish().patients["p8"]
     assert rec.caregiver_name == "Casey Stillhere"  # the ended RelatedPerson does not win
+
+
+def outcome(text: str, **extra: Any) -> str:
+    issue = {"severity": "error", "code": "processing", "diagnostics": text, **extra}
+    return json.dumps({"resourceType": "OperationOutcome", "issue": [issue]})
+
+
+def test_a_bulk_exports_error_files_are_counted_and_named_by_their_text_alone(
+    server: ServerState, sessions: sessionmaker[Session]
+) -> None:
+    # The server's own words, and (in `expression`, `details.coding`) what it was reading: only
+    # the words are kept.
+    server.errors["err-1.ndjson"] = [
+        outcome("Unable to export Observation: timeout", expression=["Patient/secret-77"]),
+        outcome("MedicationDispense page 4 could not be read"),
+        json.dumps({"resourceType": "Patient", "id": "p-in-error", "birthDate": "1950-01-01"}),
+    ]
+    server.errors["gone.ndjson"] = None  # listed, but the server answers 404
+    with sessions.begin() as session:
+        add_pharmacy(session, "KS1")
+    bulk = ImportSettings(fhir_client_id=CLIENT_ID, fhir_private_key_env="TEST_FHIR_KEY")
+    result = import_fhir(sessions, server.base, "KS1", NOW, QueueSettings(), bulk)
+    assert result.patients_created == 13  # the export's data is imported whole
+    errors = [(r.source, r.reason) for r in result.export_errors()]
+    assert errors[:3] == [
+        ("$export error (err-1.ndjson:1)", "Unable to export Observation: timeout"),
+        ("$export error (err-1.ndjson:2)", "MedicationDispense page 4 could not be read"),
+        (
+            "$export error (err-1.ndjson:3)",
+            "an error the server did not explain (no OperationOutcome text)",
+        ),
+    ]
+    assert errors[3][0] == "$export error (gone.ndjson)"
+    assert errors[3][1].startswith("the error file could not be fetched:")
+    assert "404" in errors[3][1]
+    assert result.as_json()["export_errors"] == 4
+    said = "\n".join(result.lines())
+    assert "the server's export reported 4 error(s): $export error (err-1.ndjson:1): Unable" in said
+    everything = json.dumps(result.as_json())
+    assert "secret-77" not in everything and "p-in-error" not in everything
+    assert "1950-01-01" not in everything
