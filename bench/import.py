@@ -41,6 +41,7 @@ from _common import (
 )
 from sqlalchemy import Engine, insert, select, text
 
+import queues.imports.run as import_run
 from queues.imports.run import ImportSummary, import_csv, import_fhir
 from queues.imports.settings import ImportSettings
 from queues.imports.store import FILL_COLUMNS, PATIENT_COLUMNS, RX_COLUMNS
@@ -215,26 +216,55 @@ def prepare(url: str) -> tuple[Engine, int]:
         return engine, ph.id
 
 
+@dataclass
+class Cpu:
+    """This process's CPU seconds (every thread's: on SQLite the database's work is in them too)
+    for a whole import and for the builds it ran, so the import's own is the difference."""
+
+    total: float = 0.0
+    builds: float = 0.0
+
+
 def run_import(
-    engine: Engine, fmt_: str, source: Path | dict[str, Path], now: datetime
+    engine: Engine,
+    fmt_: str,
+    source: Path | dict[str, Path],
+    now: datetime,
+    cpu: Cpu | None = None,
 ) -> tuple[float, list[ImportSummary]]:
     sessions = session_factory(engine)
     queue, settings = QueueSettings(), ImportSettings()
-    started = time.perf_counter()
+    cpu = cpu if cpu is not None else Cpu()
+    build = import_run.build_queues  # type: ignore[attr-defined]
+
+    def timed_build(*args: Any, **kwargs: Any) -> Any:
+        # Each import's build runs in its call (its writer thread joined before it returns).
+        mark = time.process_time()
+        try:
+            return build(*args, **kwargs)
+        finally:
+            cpu.builds += time.process_time() - mark
+
+    import_run.build_queues = timed_build  # type: ignore[attr-defined]
+    started, cpu_started = time.perf_counter(), time.process_time()
     out = []
-    if fmt_ == "ndjson":
-        assert isinstance(source, Path)
-        out.append(import_fhir(sessions, str(source), "BENCH", now, queue, settings))
-    else:
-        assert isinstance(source, dict)
-        for kind in ("patients", "phones", "prescriptions", "fills"):
-            out.append(import_csv(sessions, kind, source[kind], "BENCH", now, queue, settings))
+    try:
+        if fmt_ == "ndjson":
+            assert isinstance(source, Path)
+            out.append(import_fhir(sessions, str(source), "BENCH", now, queue, settings))
+        else:
+            assert isinstance(source, dict)
+            for kind in ("patients", "phones", "prescriptions", "fills"):
+                out.append(import_csv(sessions, kind, source[kind], "BENCH", now, queue, settings))
+    finally:
+        import_run.build_queues = build  # type: ignore[attr-defined]
+    cpu.total += time.process_time() - cpu_started
     return time.perf_counter() - started, out
 
 
-def store_floor(engine: Engine, pharmacy_id: int, w: World) -> float:
+def store_floor(engine: Engine, pharmacy_id: int, w: World) -> tuple[float, float]:
     """The same rows, written set-based: patients, their ids read back, phones and prescriptions,
-    their ids read back, fills; one transaction."""
+    their ids read back, fills; one transaction. Seconds, and this process's CPU seconds."""
     sqlite = engine.dialect.name == "sqlite"
 
     def v(value: Any) -> Any:
@@ -249,7 +279,7 @@ def store_floor(engine: Engine, pharmacy_id: int, w: World) -> float:
          v(False), None, v(False), v(False), v(False), v(False), v(False))
         for m, g, f, b, z, s in w.patients
     ]  # fmt: skip
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     with engine.begin() as conn:
         insert_rows(
             conn,
@@ -291,7 +321,7 @@ def store_floor(engine: Engine, pharmacy_id: int, w: World) -> float:
                 for m, rx, fid, day, days in w.fills
             ],
         )
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu_started
 
 
 def changed_world(w: World) -> World:
@@ -355,12 +385,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=("build-claims",),
-        help="build-claims: the import, then only the claims phase (no store floor, no re-imports)",
+        choices=("build-claims", "import"),
+        help="build-claims: the import, then only the claims phase (no store floor, no "
+        "re-imports); import: the store floor, the import and the re-imports (no claims)",
     )
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")
     args = parser.parse_args(argv)
     only_claims = args.only == "build-claims"
+    only_import = args.only == "import"
     server = server_url(args) if args.backend == "postgres" else None
 
     log(f"making {args.patients:,} patients / {args.fills:,} fills ({args.format})")
@@ -376,17 +408,18 @@ def main(argv: list[str] | None = None) -> int:
         only_dir.mkdir()
         only_src = write(changes_only(world), only_dir)
 
-        floor_s = 0.0
+        floor_s = floor_cpu = 0.0
         if not only_claims:
             with scratch_database(args.backend, server) as url:
                 engine, pharmacy_id = prepare(url)
                 log("store floor")
-                floor_s = store_floor(engine, pharmacy_id, world)
+                floor_s, floor_cpu = store_floor(engine, pharmacy_id, world)
                 engine.dispose()
         with scratch_database(args.backend, server) as url:
             engine, pharmacy_id = prepare(url)
             log("full import (and the build of everyone it changed)")
-            full_s, summaries = run_import(engine, args.format, full_src, NOW)
+            full_cpu = Cpu()
+            full_s, summaries = run_import(engine, args.format, full_src, NOW, full_cpu)
             build_s = sum(v for s in summaries for k, v in s.phases.items() if k != "store")
             store_s = sum(s.phases.get("store", 0) for s in summaries)
             import_s = full_s - build_s
@@ -398,23 +431,28 @@ def main(argv: list[str] | None = None) -> int:
                 delta_s, delta_summaries = run_import(engine, args.format, delta_src, NOW)
                 log("an import of only the changed rows (another 1%), and its rebuild")
                 only_s, _ = run_import(engine, args.format, only_src, NOW)
-            users = add_users(engine, 40_000)
-            # At most a fifth of the patients claimed with no build, so that at a small --patients
-            # the queue is not empty before the build starts.
-            claims, claim_rows = _build_claims.measure(
-                engine,
-                url,
-                users,
-                pharmacy_id,
-                claimers_n=args.claimers,
-                pause=args.claim_pause_ms / 1000,
-                idle_window=max(3.0, min(20.0, build_s)),
-                idle_claims=min(20_000, args.patients // 5),
-                now=NOW,
-            )
+            claims: dict[str, Any] = {}
+            claim_rows: list[tuple[str, str, str, str]] = []
+            if not only_import:
+                users = add_users(engine, 40_000)
+                # At most a fifth of the patients claimed with no build, so that at a small
+                # --patients the queue is not empty before the build starts.
+                claims, claim_rows = _build_claims.measure(
+                    engine,
+                    url,
+                    users,
+                    pharmacy_id,
+                    claimers_n=args.claimers,
+                    pause=args.claim_pause_ms / 1000,
+                    idle_window=max(3.0, min(20.0, build_s)),
+                    idle_claims=min(20_000, args.patients // 5),
+                    now=NOW,
+                )
             engine.dispose()
 
     rows_total = world.rows()
+    sqlite = args.backend == "sqlite"
+    import_cpu = full_cpu.total - full_cpu.builds
     result = {
         "backend": args.backend,
         "format": args.format,
@@ -426,6 +464,12 @@ def main(argv: list[str] | None = None) -> int:
         "rows_per_s": round(rows_total / import_s),
         "store_floor_s": round(floor_s, 3),
         "ratio_vs_store_floor": ratio(import_s, floor_s),
+        # The same ratio in this process's CPU seconds (SQLite only: its database works in this
+        # process; PostgreSQL's server does not): steadier than wall time on a shared machine
+        # whose load moves between the floor and the import.
+        "import_cpu_s": round(import_cpu, 3) if sqlite else None,
+        "store_floor_cpu_s": round(floor_cpu, 3) if sqlite else None,
+        "cpu_ratio_vs_store_floor": ratio(import_cpu, floor_cpu) if sqlite else None,
         "delta_seconds": round(delta_s, 3),
         "delta_ratio_vs_full": ratio(delta_s, full_s),
         "changes_only_seconds": round(only_s, 3),
@@ -445,6 +489,7 @@ def main(argv: list[str] | None = None) -> int:
         [
             ("import (read + upsert)", fmt(import_s, 2), f"{result['rows_per_s']:,} rows/s", ""),
             ("store floor (same rows, set-based)", fmt(floor_s, 2), f"{fmt(result['ratio_vs_store_floor'], 2)}× floor", "≤ 3×"),
+            *([("CPU: import / store floor (this process)", f"{import_cpu:.2f} / {floor_cpu:.2f}", f"{fmt(result['cpu_ratio_vs_store_floor'], 2)}× floor", "")] if sqlite else []),
             ("build of the imported patients", fmt(build_s, 2), "", ""),
             ("re-import of the whole export, 1% changed, with rebuild", fmt(delta_s, 2), f"{fmt((result['delta_ratio_vs_full'] or 0) * 100, 1)}% of full", "≤ 5%"),
             ("import of only the changed 1%, with rebuild", fmt(only_s, 2), f"{fmt((result['changes_only_ratio_vs_full'] or 0) * 100, 1)}% of full", "≤ 5%"),
