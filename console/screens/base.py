@@ -7,6 +7,7 @@ import logging
 import traceback
 from typing import TYPE_CHECKING, TypeVar
 
+from textual._styles_cache import StylesCache
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.worker import Worker, WorkerState
@@ -69,6 +70,18 @@ def let_go_of_closed_watchers(watched: object) -> int:
         dropped += len(entries) - len(kept)
         entries[:] = kept
     return dropped
+
+
+def let_go_of_render_caches() -> None:
+    """Empty the cache Textual keeps of widgets' rendered lines past their widgets' lives: its
+    `StylesCache.get_inner_outer` is an lru_cache(1024) on an instance method, so it kept the
+    `StylesCache` of up to 1,024 removed widgets, each with the Strips of its lines and their
+    small caches (Textualize/textual#6665, open for 8.2.8): +7,300 Strips and +51,000 FIFOCaches in
+    20 patients, a wrap-up screen's worth each. Live widgets hold their own; the entry (two
+    Styles from two colours) is made again on their next render."""
+    clear = getattr(StylesCache.get_inner_outer, "cache_clear", None)
+    if clear is not None:  # gone when Textual fixes it
+        clear()
 
 
 class WorkerFailures:

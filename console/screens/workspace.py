@@ -23,7 +23,7 @@ from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState
 
 from console.drafts import DraftStore
-from console.screens.base import let_go_of_closed_watchers
+from console.screens.base import let_go_of_closed_watchers, let_go_of_render_caches
 from console.screens.calling import LIVE, SUGGESTED, CallFacts, CallingScreen, Phase
 from console.widgets.dial_bar import DialBar
 from console.widgets.footer import Footer
@@ -513,6 +513,7 @@ class WorkspaceScreen(CallingScreen):
         # here, as the save lands, not at a moment of Python's choosing — between the next `r`
         # and its frame, or during a call, whose audio thread would wait on it.
         let_go_of_closed_watchers(self.app)
+        let_go_of_render_caches()
         gc.collect()
         if self._logout_seen:
             self._sign_out()

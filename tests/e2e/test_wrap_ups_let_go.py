@@ -1,6 +1,7 @@
 """A shift's wrap-ups do not pile up in memory: each wrap-up screen (its notes TextArea watched
-the app's theme, and Textual kept the watcher) is let go once the next one is saved, so a console
-worked all day does not grow by a screen of widgets per patient."""
+the app's theme, and Textual kept the watcher) is let go once the next one is saved, and so are
+its widgets' rendered lines (Textual's StylesCache.get_inner_outer kept them in an lru_cache), so a
+console worked all day does not grow by a screen of widgets per patient."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import gc
 from datetime import UTC, datetime
 from pathlib import Path
 
+from textual._styles_cache import StylesCache
+from textual.widget import Widget
 from textual.widgets import TextArea
 
 from console.app import OutreachApp
@@ -34,3 +37,7 @@ async def test_four_saved_wrap_ups_leave_at_most_the_last_one_alive(tmp_path: Pa
         gc.collect()
         alive = [o for o in gc.get_objects() if isinstance(o, TextArea)]
         assert len(alive) <= 1, f"{len(alive)} wrap-up notes fields still alive after 4 saves"
+        objects = gc.get_objects()
+        owned = {id(o._styles_cache) for o in objects if isinstance(o, Widget)}
+        orphans = [o for o in objects if isinstance(o, StylesCache) and id(o) not in owned]
+        assert orphans == [], f"{len(orphans)} removed widgets' rendered lines kept after 4 saves"
