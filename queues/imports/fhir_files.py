@@ -1,9 +1,9 @@
 """FHIR input from files: bulk-data NDJSON (one resource a line), bundles (transaction, batch,
 collection, searchset) or single resources as JSON, and folders of them.
 
-A large NDJSON file (or download) is validated by a pool of worker processes, one per core: each
-reads a share of consecutive lines into a reader of its own, which comes back to be merged in file
-order (FhirReader.merge), so what is read is what one process reading the lines in turn reads.
+A large NDJSON file (or download) can be validated by a pool of worker processes (PARSE_WORKERS;
+off, as measured on two shared cores): each reads a share of consecutive lines into a reader of its
+own, merged back in file order (FhirReader.merge), so what is read is what one process reads.
 The lines stored as they are are passed over here first, never sent (queues.imports.fhir_digests).
 """
 
@@ -24,10 +24,16 @@ from queues.imports.fhir import FhirReader
 from queues.imports.records import ImportRowError, SourceUnreadable
 
 SUFFIXES = (".ndjson", ".json")
-# Below this many bytes of NDJSON one process reads it (starting workers costs ~0.5 s); the
-# validation of one resource by fhir.resources is ~70 µs of CPU (bench/import.py).
+# Worker processes for a large file: 1, no pool. Measured 2026-12-07 on the shared 2-core machine
+# (load 16-60), reading the same NDJSON alternately: 22,000 resources one process 7.0-10.0 s, two
+# workers 15.7-19.2 s; 220,000 resources one process 107.5 s (25.6 s CPU), two workers 250 s.
+# Each worker imports the program again (forkserver) and competes for the same two cores, so the
+# pool is kept (tested equal to one process) but off; raise it where cores are free.
+PARSE_WORKERS = 1
+# Below this many bytes of NDJSON one process reads it; validating one resource with
+# fhir.resources is ~70 µs of CPU, ~120 µs with the reading around it.
 POOL_MIN_BYTES = 4 << 20
-CHUNK_LINES = 2000  # lines a worker reads at a time: ~0.15 s of validation
+CHUNK_LINES = 2000  # lines a worker reads at a time: ~0.25 s of CPU
 
 
 def files_of(path: Path) -> list[Path]:
@@ -88,7 +94,7 @@ def read_lines(
     parallel: bool = False,
 ) -> None:
     """NDJSON lines (numbered from 1) into `reader`; `parallel`: by the worker pool."""
-    workers = _cores() if parallel else 1
+    workers = min(_cores(), PARSE_WORKERS) if parallel else 1
     if workers < 2:
         for number, line in lines:
             advance(len(line))

@@ -240,6 +240,8 @@ def test_a_pool_of_workers_reads_what_one_process_reads(
     with (folder / "Patient.000.ndjson").open("a") as handle:
         handle.write(json.dumps(extra) + "\n")
     one = read_fhir(str(folder), ImportSettings(), NoProgress())
+    monkeypatch.setattr(fhir_files, "PARSE_WORKERS", 2)
+    monkeypatch.setattr(fhir_files, "_cores", lambda: 2)
     monkeypatch.setattr(fhir_files, "POOL_MIN_BYTES", 0)
     monkeypatch.setattr(fhir_files, "CHUNK_LINES", 1)
     pooled = read_fhir(str(folder), ImportSettings(), NoProgress())
