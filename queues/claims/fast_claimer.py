@@ -14,36 +14,35 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.claims.admission import admission_key
-from queues.claims.claiming import Claim, claim_next
+from queues.claims.claiming import Claim, claim_next, new_lease_token
 from queues.errors import DatabaseBusy
 from queues.settings import QueueSettings
 from queues.store.db import safe_url, sqlite_busy, transaction
 from queues.store.models import CLAIMABLE, WAITING_TO_WAKE
-from queues.timeutil import as_utc, sqlite_text, utcnow
+from queues.timeutil import as_utc, utcnow
 
 # The predicates are the claimable and wake indexes' own (queues.store.models), so both planners use them.
 _SQLITE = """
-UPDATE queue_entries SET holder_id = :user, lease_token = :token, claimed_at = :now,
-    lease_expires_at = :expires, available_at = :expires
+UPDATE queue_entries SET holder_id = ?1, lease_token = ?2, claimed_at = ?3,
+    lease_expires_at = ?4, available_at = ?4
 WHERE patient_id = (
         SELECT patient_id FROM queue_entries
-        WHERE {claimable} AND +available_at <= :now AND pharmacy_id IN ({ids})
-          AND (reserved_for_id IS NULL OR reserved_for_id = :user OR reserved_until <= :now)
+        WHERE {claimable} AND +available_at <= ?3 AND pharmacy_id IN ({ids})
+          AND (reserved_for_id IS NULL OR reserved_for_id = ?1 OR reserved_until <= ?3)
         ORDER BY sort_key, patient_id LIMIT 1)
-  AND admitted_at <= :now AND admitted_until > :now AND admitted_key = :key
+  AND admitted_at <= ?3 AND admitted_until > ?3 AND admitted_key = ?5
   AND NOT EXISTS (SELECT 1 FROM queue_entries INDEXED BY ix_queue_entries_holder
-                  WHERE holder_id = :user AND status = 'open' AND lease_expires_at > :now)
+                  WHERE holder_id = ?1 AND status = 'open' AND lease_expires_at > ?3)
   AND NOT EXISTS (SELECT 1 FROM queue_entries INDEXED BY ix_queue_entries_wake
-                  WHERE {waiting} AND available_at <= :now)
+                  WHERE {waiting} AND available_at <= ?3)
 RETURNING patient_id
 """
 
@@ -75,6 +74,15 @@ def _naive_utc(value: datetime) -> datetime:
     return as_utc(value).replace(tzinfo=None)
 
 
+def _sqlite_time(value: datetime) -> str:
+    """A time as SQLAlchemy stores a DateTime on SQLite ("2026-12-02 18:00:00.000000": naive UTC,
+    four-digit year, microseconds always), as queues.timeutil.sqlite_text writes it, at a third
+    of strftime's cost: a claim formats two, under the GIL every claimer of the process shares."""
+    if value.tzinfo is not None:
+        value = (value if value.tzinfo is UTC else value.astimezone(UTC)).replace(tzinfo=None)
+    return value.isoformat(" ", "microseconds")
+
+
 class Claimer:
     """Claims for one console (or one benchmark thread); safe to share between threads."""
 
@@ -92,6 +100,7 @@ class Claimer:
         self._raw: Any = None
         self._lock = threading.Lock()
         self._sqlite_sql: dict[int, str] = {}
+        self._dbapi_error: type[Exception] = engine.dialect.dbapi.Error  # type: ignore[union-attr]
         # How the claims went (the benchmark reports it): one statement, or the full claim.
         self.fast = 0
         self.full = 0
@@ -106,7 +115,7 @@ class Claimer:
     ) -> Claim | None:
         """The best next patient for the user, claimed (as claim_next), or None."""
         if pharmacy_ids:
-            token = str(uuid.uuid4())
+            token = new_lease_token()
             expires = now + timedelta(seconds=lease_seconds)
             with self._lock:
                 taken = self._one_statement(user_id, list(pharmacy_ids), now, expires, token)
@@ -138,7 +147,7 @@ class Claimer:
         through to claim_next in that same transaction (on PostgreSQL the head it locked with
         SKIP LOCKED stays its own). The claim is undone if the transaction rolls back."""
         if pharmacy_ids:
-            token = str(uuid.uuid4())
+            token = new_lease_token()
             expires = now + timedelta(seconds=lease_seconds)
             ids = list(pharmacy_ids)
             sql, params = self._statement(user_id, ids, now, expires, token)
@@ -173,12 +182,11 @@ class Claimer:
     def _one_statement(
         self, user: int, ids: list[int], now: datetime, expires: datetime, token: str
     ) -> int | None:
-        dbapi_error: type[Exception] = self.engine.dialect.dbapi.Error  # type: ignore[union-attr]
         try:
             conn = self._connection()
             sql, params = self._statement(user, ids, now, expires, token)
             row = conn.execute(sql, params).fetchone()
-        except dbapi_error as exc:
+        except self._dbapi_error as exc:
             if sqlite_busy(exc):
                 # Another writer held the file for all of busy_timeout: the full claim would wait
                 # as long again for the same lock. Say so now.
@@ -191,8 +199,9 @@ class Claimer:
 
     def _statement(
         self, user: int, ids: list[int], now: datetime, expires: datetime, token: str
-    ) -> tuple[str, dict[str, Any]]:
-        """The one statement and its parameters, in the driver's own style."""
+    ) -> tuple[str, dict[str, Any] | tuple[Any, ...]]:
+        """The one statement and its parameters, in the driver's own style (SQLite: numbered,
+        bound by position — the driver looks no name up)."""
         if self.postgres:
             return _POSTGRES, {
                 "user": user,
@@ -203,20 +212,13 @@ class Claimer:
                 "key": self.key,
                 "at": _naive_utc(utcnow()),
             }
-        params: dict[str, Any] = {
-            "user": user,
-            "token": token,
-            "now": sqlite_text(now),
-            "expires": sqlite_text(expires),
-            "key": self.key,
-        }
-        params.update({f"p{i}": pid for i, pid in enumerate(ids)})
+        params = (user, token, _sqlite_time(now), _sqlite_time(expires), self.key, *ids)
         return self._sqlite(len(ids)), params
 
     def _sqlite(self, n: int) -> str:
         sql = self._sqlite_sql.get(n)
         if sql is None:
-            ids = ", ".join(f":p{i}" for i in range(n))
+            ids = ", ".join(f"?{i}" for i in range(6, 6 + n))
             sql = self._sqlite_sql[n] = _SQLITE.format(
                 claimable=CLAIMABLE, waiting=WAITING_TO_WAKE, ids=ids
             )
