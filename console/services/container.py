@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from console.config import Settings
 from console.services.accounts import Accounts
 from console.services.agent_shift import AgentShift
-from console.services.floor import Floor
 from console.services.outbox import Outbox, OutboxCourier
 from console.services.phone_line import PhoneLine
 from console.services.store import Store, open_store
 from console.softphone.events import PhoneEvent
 from queues.clock import Clock
 from queues.views.user import SignedInUser
+
+if TYPE_CHECKING:  # the floor (and the reports under it) loads with a supervisor's first use
+    from console.services.floor import Floor
 
 
 class Services:
@@ -30,6 +33,8 @@ class Services:
 
     def floor(self, user: SignedInUser) -> Floor:
         """NotAllowed for anyone but a supervisor (or an admin)."""
+        from console.services.floor import Floor
+
         return Floor(self._store, user)
 
     def outbox(self, user: SignedInUser) -> Outbox:

@@ -1,6 +1,7 @@
-"""What a console loads to start: on a database at the newest migration, with a SIP account but
-no SRTP and no outbox key, neither Alembic, httpx nor libsrtp is imported (together ~17 MiB a
-console would hold all day; bench/next_patient.py measures the memory)."""
+"""What an agent's console loads to start: on a database at the newest migration, with a SIP
+account but no SRTP and no outbox key, neither Alembic, httpx, libsrtp nor the supervisor's floor
+and reports are imported (together ~18 MiB a console would hold all day; bench/next_patient.py
+measures the memory)."""
 
 from __future__ import annotations
 
@@ -26,11 +27,12 @@ settings = Settings(
 services = build_services(settings)
 assert services.outbox_courier() is None
 services.close()
-print(" ".join(sorted(m for m in ("alembic", "httpx", "pylibsrtp") if m in sys.modules)))
+unwanted = ("alembic", "httpx", "pylibsrtp", "queues.reports", "console.services.floor")
+print(" ".join(sorted(m for m in unwanted if m in sys.modules)))
 """
 
 
-def test_a_console_on_a_current_database_loads_neither_alembic_httpx_nor_libsrtp(
+def test_an_agents_console_loads_no_alembic_httpx_libsrtp_or_floor_to_start(
     tmp_path: Path, sqlite_url: str
 ) -> None:
     engine = make_engine(sqlite_url)
