@@ -389,6 +389,12 @@ def main(argv: list[str] | None = None) -> int:
         help="build-claims: the import, then only the claims phase (no store floor, no "
         "re-imports); import: the store floor, the import and the re-imports (no claims)",
     )
+    parser.add_argument(
+        "--claims-a-day-behind",
+        action="store_true",
+        help="claims during the build at the import's clock, a day behind the build's (as "
+        "before 2026-12-07: the build's admissions, dated the next day, are no use to them)",
+    )
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")
     args = parser.parse_args(argv)
     only_claims = args.only == "build-claims"
@@ -447,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
                     idle_window=max(3.0, min(20.0, build_s)),
                     idle_claims=min(20_000, args.patients // 5),
                     now=NOW,
+                    at_build_clock=not args.claims_a_day_behind,
                 )
             engine.dispose()
 
