@@ -418,6 +418,52 @@ def rss_mb() -> float:
     return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
 
 
+MEMORY_TRACE_ENV = "OUTREACH_BENCH_MEMORY_TRACE"  # --memory-trace, read by the console's process
+
+
+class MemoryTrace:
+    """--memory-trace A: what the console's process keeps between press A and the last press —
+    live objects by type after a full collection, and tracemalloc's growth by traceback (traced
+    from the first press, so the run is slower: its timings are not comparable)."""
+
+    def __init__(self) -> None:
+        self.at = int(os.environ.get(MEMORY_TRACE_ENV, "0"))
+        self._first: tuple[Any, dict[str, int], float] | None = None
+
+    def press(self, n: int) -> None:
+        import tracemalloc
+
+        if self.at and n == 1:
+            tracemalloc.start(10)
+        if self.at and n == self.at:
+            self._first = self._snapshot()
+
+    @staticmethod
+    def _snapshot() -> tuple[Any, dict[str, int], float]:
+        import collections
+        import gc
+        import tracemalloc
+
+        gc.collect()
+        types = collections.Counter(
+            f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects()
+        )
+        return tracemalloc.take_snapshot(), dict(types), rss_mb()
+
+    def report(self, last: int) -> None:
+        if self._first is None:
+            return
+        (snap1, types1, rss1), (snap2, types2, rss2) = self._first, self._snapshot()
+        log(f"memory from press {self.at} to {last}: RSS {rss1} -> {rss2} MiB")
+        grown = sorted(((n - types1.get(t, 0), t) for t, n in types2.items()), reverse=True)
+        for count, name in grown[:25]:
+            log(f"  {count:+8,d} {name}")
+        for stat in snap2.compare_to(snap1, "traceback")[:15]:
+            log(f"  {stat.size_diff / 1024:+9,.0f} KiB in {stat.count_diff:+,d} blocks, from:")
+            for line in stat.traceback.format(limit=6):
+                log(f"      {line.strip()[:150]}")
+
+
 def _plain(content: Any) -> str:
     """The text of what a Static shows (a str, a rich Text or Group, a Textual Content)."""
     renderables = getattr(content, "renderables", None)
@@ -559,6 +605,7 @@ async def drive(services: Any, presses: int, peer: InvitePeer, fig: Figures) -> 
         screen = app.screen
         await until(pilot, lambda: screen.check_action("ready", ()) is True, "Ready")
         fig.rss_start_mb = rss_mb()
+        trace = MemoryTrace()
         counter = TransactionCount()
         frame = FirstFrame(app, screen, counter.now)
         try:
@@ -572,6 +619,7 @@ async def drive(services: Any, presses: int, peer: InvitePeer, fig: Figures) -> 
                 fig.next_cpu_ms.append((cpu1 - cpu0) * 1000)
                 fig.transactions.append(after - before)
                 fig.names.append(name)
+                trace.press(n + 1)
                 await pilot.pause()
                 if screen.check_action("dial", ()) is True:
                     peer.expect()
@@ -600,6 +648,7 @@ async def drive(services: Any, presses: int, peer: InvitePeer, fig: Figures) -> 
         finally:
             counter.close()
         fig.rss_end_mb = rss_mb()
+        trace.report(presses)
 
 
 def run_console(url: str, presses: int, work: str, out: Any) -> None:
@@ -892,7 +941,18 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="spread the other claimers over this many processes (default: one per 10 claimers)",
     )
+    parser.add_argument(
+        "--memory-trace",
+        type=int,
+        default=0,
+        metavar="A",
+        help="print what the console's memory kept from press A to the last (objects by type, "
+        "tracemalloc by traceback); slows the run and adds tracemalloc's own memory: its timings "
+        "and RSS are not comparable",
+    )
     args = parser.parse_args(argv)
+    if args.memory_trace:
+        os.environ[MEMORY_TRACE_ENV] = str(args.memory_trace)  # the console's spawned process
     if args.patients < 100 or args.presses < 1 or args.claimers < 0:
         parser.error("--patients at least 100, --presses at least 1, --claimers at least 0")
     postgres = args.backend == "postgres"
