@@ -11,9 +11,11 @@ tests/queues/test_zone_tables.py), loaded on first use: the packages' own data w
 from __future__ import annotations
 
 import gzip
+import io
 import re
 from array import array
 from bisect import bisect_left
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib.resources import files
@@ -43,10 +45,14 @@ def _known_zone(name: str) -> bool:
     return True
 
 
-def _table(name: str) -> list[list[str]]:
-    """The rows of data/NAME (gzipped, tab-separated, `#` lines are its header)."""
+def _table(name: str) -> Iterator[list[str]]:
+    """The rows of data/NAME (gzipped, tab-separated, `#` lines are its header), one at a time:
+    the ZIP table as a list of lists was ~16 MB of short-lived objects at a console's first
+    patient, and the process kept that much more resident memory for the rest of the shift."""
     text = gzip.decompress(files("queues.compliance").joinpath("data", name).read_bytes()).decode()
-    return [line.split("\t") for line in text.splitlines() if not line.startswith("#")]
+    for line in io.StringIO(text):
+        if not line.startswith("#"):
+            yield line.rstrip("\n").split("\t")
 
 
 @dataclass(frozen=True)
