@@ -7,10 +7,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Center, Vertical
 from textual.widgets import Button, Header, Input, Label, Static
+from textual.worker import Worker, WorkerState
 
 from console.screens.base import OutreachScreen
 from console.widgets.footer import Footer
 from queues.errors import AuthenticationFailed, SecondFactorRequired, SignInSlowed
+from queues.views.user import SignedInUser
 
 DEMO_HINT = (
     "Demo database. Log-ins (user / password):\n"
@@ -77,9 +79,19 @@ class LoginScreen(OutreachScreen[None]):
         self._sign_in(username, password, code)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="login")
-    def _sign_in(self, username: str, password: str, code: str | None) -> None:
-        user = self.outreach.services.accounts.sign_in(username, password, code)
-        self.app.call_from_thread(self.outreach.signed_in, user)
+    def _sign_in(self, username: str, password: str, code: str | None) -> SignedInUser:
+        return self.outreach.services.accounts.sign_in(username, password, code)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # The console is entered from the app's own queue: the workspace's tasks copy the context
+        # they are started in, and started from the worker (call_from_thread) or from this
+        # screen's handler they would keep Textual's active_worker or active_message_pump — the
+        # worker, this screen and the typed password — reachable all shift.
+        # (Failures: WorkerFailures.on_worker_state_changed, also called.)
+        if event.worker.group == "login" and event.state is WorkerState.SUCCESS:
+            user = event.worker.result
+            assert isinstance(user, SignedInUser)
+            self.app.call_later(self.outreach.signed_in, user)
 
     def worker_failed(self, group: str, error: BaseException | None, message: str) -> None:
         if group == "demo-hint":
