@@ -233,13 +233,12 @@ class WorkspaceScreen(CallingScreen):
             self.notify(why, title="Manual dialling", severity="warning", timeout=10)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        worker = event.worker
-        if worker.group == "softphone" and event.state == WorkerState.SUCCESS:
-            if self._line is not None and self._line.enabled:
-                self.softphone = self._line
-                self.refresh_bindings()
-            return
-        super().on_worker_state_changed(event)
+        # Failures: WorkerFailures.on_worker_state_changed. Textual calls every class's handler
+        # along the MRO, so calling it here too told the agent every failure twice.
+        started = event.worker.group == "softphone" and event.state == WorkerState.SUCCESS
+        if started and self._line is not None and self._line.enabled:
+            self.softphone = self._line
+            self.refresh_bindings()
 
     def on_unmount(self) -> None:
         line, self._line, self.softphone = self._line, None, None

@@ -65,7 +65,8 @@ async def test_database_away_when_the_agent_presses_ready(tmp_path: Path, pg_url
             # Told what happened, back where Ready can be pressed again: not stuck on claiming
             # with Ready, Pause and Sign out all dimmed.
             messages = [n.message for n in app._notifications]
-            assert any("the database is unreachable — your work is kept" in m for m in messages)
+            told = [m for m in messages if "the database is unreachable — your work is kept" in m]
+            assert len(told) == 1, messages  # said once, not once per handler
             assert not _address_in(" ".join(messages), pg_url), messages
             assert screen.phase == "not_ready"
             assert screen.check_action("ready", ()) is True
