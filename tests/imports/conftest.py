@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from console.cli import main
@@ -88,6 +89,25 @@ def snapshot(engine: Engine) -> list[tuple[Any, ...]]:
 
 
 Writer = Callable[[str, str], Path]
+
+
+@contextmanager
+def writes(engine: Engine) -> Iterator[list[str]]:
+    """The statements that write to a pharmacy's patients, phones, prescriptions or fills while
+    the block runs (a re-import that changes nothing writes none)."""
+    seen: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        head = statement.lstrip().split(None, 1)
+        tables = ("patients", "phones", "prescriptions", "fills")
+        if head and head[0].upper() in ("INSERT", "UPDATE", "DELETE", "COPY"):
+            seen.extend([statement] if any(t in statement for t in tables) else [])
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import queues.imports.fhir as fhir
@@ -26,7 +26,7 @@ from queues.imports.settings import ImportSettings
 from queues.settings import QueueSettings
 from queues.store.models import Fill, Patient, Pharmacy, Prescription
 from tests.conftest import add_pharmacy
-from tests.imports.conftest import FIXTURE
+from tests.imports.conftest import FIXTURE, writes
 
 NOW = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)
 READ_KINDS = ("Patient", "MedicationRequest", "Condition", "Immunization", "Encounter")
@@ -89,23 +89,6 @@ def validated() -> Iterator[dict[str, int]]:
         yield seen
     finally:
         fhir._model = original
-
-
-@contextmanager
-def writes(engine: Engine) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def note(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
-        head = statement.lstrip().split(None, 1)
-        tables = ("patients", "phones", "prescriptions", "fills")
-        if head and head[0].upper() in ("INSERT", "UPDATE", "DELETE", "COPY"):
-            seen.extend([statement] if any(t in statement for t in tables) else [])
-
-    event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
 
 
 def stored(sessions: sessionmaker[Session], code: str) -> dict[str, Any]:

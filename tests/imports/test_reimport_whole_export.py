@@ -4,13 +4,11 @@ this file, another file or another import — is brought back to what the file s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.imports.records import ImportFailed
@@ -18,7 +16,7 @@ from queues.imports.run import ImportSummary, import_csv
 from queues.imports.settings import ImportSettings
 from queues.settings import QueueSettings
 from queues.store.models import Fill, Patient
-from tests.imports.conftest import Writer, snapshot
+from tests.imports.conftest import Writer, snapshot, writes
 
 NOW = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)
 HEADER = "mrn,first_name,last_name,birth_date,zip_code,state\n"
@@ -30,24 +28,6 @@ RX = "mrn,rx_id,drug_name,rxnorm,refills_left\nA1,RX-1,Lisinopril 10 MG Oral Tab
 def run(sessions: sessionmaker[Session], kind: str, path: Path, days: int = 30) -> ImportSummary:
     settings = ImportSettings(default_days_supply=days)
     return import_csv(sessions, kind, path, "KS1", NOW, QueueSettings(), settings)
-
-
-@contextmanager
-def writes(engine: Engine) -> Iterator[list[str]]:
-    """The statements that write to the pharmacy's rows while the block runs."""
-    seen: list[str] = []
-
-    def note(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
-        head = statement.lstrip().split(None, 2)
-        tables = ("patients", "phones", "prescriptions", "fills")
-        if head and head[0].upper() in ("INSERT", "UPDATE", "DELETE", "COPY"):
-            seen.extend([statement] if any(t in statement for t in tables) else [])
-
-    event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
 
 
 def zip_of(sessions: sessionmaker[Session], mrn: str) -> str:
