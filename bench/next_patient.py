@@ -718,6 +718,22 @@ def console_figures(url: str, presses: int) -> Figures:
     return fig
 
 
+def bare_widgets() -> Iterator[Any]:
+    """The workspace's widgets as the bare apps show them: Header, a status and a card Static, a
+    DataTable, a VerticalScroll of Statics, Footer."""
+    from textual.containers import VerticalScroll
+    from textual.widgets import DataTable, Footer, Header, Static
+
+    yield Header()
+    yield Static("", id="status")
+    yield Static("", id="card")
+    yield DataTable(id="meds")
+    with VerticalScroll(id="script"):
+        for part in ("head", "text", "choices", "answers"):
+            yield Static("", id=part)
+    yield Footer()
+
+
 # ---------------------------------------------------------------------------------------------
 # The press floor: the least any console does for `r`, timed as the console is, in the same run
 
@@ -749,8 +765,7 @@ def floor_press_ms(url: str, presses: int, user_id: int) -> list[float]:
     work no console can skip, on the same database while the same other claimers run: it shows
     how much of the console's figure is the machine's queue, not the console."""
     from textual.app import App, ComposeResult
-    from textual.containers import VerticalScroll
-    from textual.widgets import DataTable, Footer, Header, Static
+    from textual.widgets import DataTable, Static
 
     engine = create_engine(url, pool_size=2)
     dequeue, mark = FLOOR_DEQUEUE[engine.dialect.name]
@@ -759,14 +774,7 @@ def floor_press_ms(url: str, presses: int, user_id: int) -> list[float]:
         BINDINGS = [("r", "next", "Next")]
 
         def compose(self) -> ComposeResult:
-            yield Header()
-            yield Static("", id="status")
-            yield Static("", id="card")
-            yield DataTable(id="meds")
-            with VerticalScroll(id="script"):
-                for part in ("head", "text", "choices", "answers"):
-                    yield Static("", id=part)
-            yield Footer()
+            yield from bare_widgets()
 
         def action_next(self) -> None:
             self.run_worker(self._next, thread=True, exclusive=True)
@@ -851,19 +859,11 @@ def bare_app_rss(redraws: int, store_url: str | None = None) -> float:
     `store_url`, the same app also reading each redraw's patient through SQLAlchemy's ORM from
     the product's tables (the design card's persistence: what no implementation can skip)."""
     from textual.app import App, ComposeResult
-    from textual.containers import VerticalScroll
-    from textual.widgets import DataTable, Footer, Header, Static
+    from textual.widgets import DataTable, Static
 
     class Bare(App[None]):
         def compose(self) -> ComposeResult:
-            yield Header()
-            yield Static("", id="status")
-            yield Static("", id="card")
-            yield DataTable(id="meds")
-            with VerticalScroll(id="script"):
-                for part in ("head", "text", "choices", "answers"):
-                    yield Static("", id=part)
-            yield Footer()
+            yield from bare_widgets()
 
     read = None
     if store_url:

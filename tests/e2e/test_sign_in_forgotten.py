@@ -29,7 +29,7 @@ def _holding_password() -> list[str]:
             held.append("the sign-in screen")
         elif isinstance(o, Input) and o.value == PASSWORD:
             held.append("a password field")
-        elif isinstance(o, Worker) and PASSWORD in getattr(o._work, "args", ()):  # noqa: SLF001
+        elif isinstance(o, Worker) and PASSWORD in getattr(o._work, "args", ()):
             held.append(f"worker {o.name!r}")
     return held
 
