@@ -61,7 +61,10 @@ class CallFacts:
 
 
 class CallingScreen(OutreachScreen[None]):
-    phase: reactive[Phase] = reactive("not_ready")
+    # init=False: the first read of `phase` may come before the screen is composed (the footer
+    # asks check_action as the screen is being switched to), and the watcher draws the status
+    # line; on_mount draws it.
+    phase: reactive[Phase] = reactive("not_ready", init=False)
 
     def __init__(self) -> None:
         super().__init__()

@@ -29,6 +29,22 @@ def world(tmp_path: Path) -> World:
     )
 
 
+async def test_the_footer_may_ask_a_workspace_what_works_before_it_is_drawn(
+    tmp_path: Path,
+) -> None:
+    # As the console switches to the workspace, the footer asks the new screen which keys work
+    # before the screen is composed; that first question drew the status line, which was not
+    # there yet, and the console stopped with an error (seen in CI, a timing race).
+    w = world(tmp_path)
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await login(pilot, "ana")
+        assert app.user is not None
+        fresh = WorkspaceScreen(app.user)  # not composed
+        assert fresh.check_action("ready", ()) is True
+        assert fresh.check_action("dial", ()) is False
+
+
 async def test_wrong_password_gets_one_generic_message(tmp_path: Path) -> None:
     w = world(tmp_path)
     app = OutreachApp(w.services)
