@@ -22,9 +22,12 @@ def as_utc(value: datetime) -> datetime:
 
 
 def sqlite_text(value: datetime) -> str:
-    """A time as UTCDateTime stores it on SQLite (naive UTC text, microseconds always), for
-    statements that go to the driver directly."""
-    return as_utc(value).strftime("%Y-%m-%d %H:%M:%S.%f")
+    """A time as UTCDateTime stores it on SQLite (naive UTC text, four-digit year, microseconds
+    always), for statements that go to the driver directly. isoformat, not strftime: a third of
+    the cost, and the claim formats two under the GIL every claimer of a process shares."""
+    if value.tzinfo is not None and value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 class UTCDateTime(TypeDecorator[datetime]):

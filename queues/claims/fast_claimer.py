@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -27,7 +27,7 @@ from queues.errors import DatabaseBusy
 from queues.settings import QueueSettings
 from queues.store.db import safe_url, sqlite_busy, transaction
 from queues.store.models import CLAIMABLE, WAITING_TO_WAKE
-from queues.timeutil import as_utc, utcnow
+from queues.timeutil import as_utc, sqlite_text, utcnow
 
 # The predicates are the claimable and wake indexes' own (queues.store.models), so both planners use them.
 _SQLITE = """
@@ -72,15 +72,6 @@ RETURNING patient_id
 
 def _naive_utc(value: datetime) -> datetime:
     return as_utc(value).replace(tzinfo=None)
-
-
-def _sqlite_time(value: datetime) -> str:
-    """A time as SQLAlchemy stores a DateTime on SQLite ("2026-12-02 18:00:00.000000": naive UTC,
-    four-digit year, microseconds always), as queues.timeutil.sqlite_text writes it, at a third
-    of strftime's cost: a claim formats two, under the GIL every claimer of the process shares."""
-    if value.tzinfo is not None:
-        value = (value if value.tzinfo is UTC else value.astimezone(UTC)).replace(tzinfo=None)
-    return value.isoformat(" ", "microseconds")
 
 
 class Claimer:
@@ -212,7 +203,7 @@ class Claimer:
                 "key": self.key,
                 "at": _naive_utc(utcnow()),
             }
-        params = (user, token, _sqlite_time(now), _sqlite_time(expires), self.key, *ids)
+        params = (user, token, sqlite_text(now), sqlite_text(expires), self.key, *ids)
         return self._sqlite(len(ids)), params
 
     def _sqlite(self, n: int) -> str:
