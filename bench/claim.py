@@ -563,13 +563,24 @@ def run_phase(job: Job, claimers: int, processes: int) -> Outcome:
     return total
 
 
+# A transaction open this long anywhere on the server (any database: xids are the cluster's) keeps
+# every row version since its start visible, so the claims' index scans walk every entry taken
+# since — both phases slow as the queue drains, whichever is running. The figures are then the
+# server's, not the claim's: the bench says so.
+HORIZON_HELD_S = 10.0
+
+
 class LockSampler:
     """PostgreSQL: how many of the bench's connections wait on a lock (pg_stat_activity, every
-    50 ms) while a phase runs — what a hot row costs, seen apart from the machine's CPU noise."""
+    50 ms) while a phase runs — what a hot row costs, seen apart from the machine's CPU noise —
+    and the oldest transaction open on the whole server that holds back the cleanup of dead
+    row versions (another program's, or a forgotten session)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.samples: list[tuple[int, int]] = []  # (waiting on a lock, active)
+        self.horizon_held_s = 0.0  # the oldest such transaction seen, in seconds
+        self.horizon_holder = ""  # its database and state, for the warning
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -593,6 +604,24 @@ class LockSampler:
                 ).fetchone()
                 if row is not None:
                     self.samples.append((int(row[0]), int(row[1])))
+                held = conn.execute(
+                    "SELECT extract(epoch FROM now() - xact_start), datname, state "
+                    "FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+                    "AND (backend_xid IS NOT NULL OR backend_xmin IS NOT NULL) "
+                    "ORDER BY xact_start LIMIT 1"
+                ).fetchone()
+                if held is not None and held[0] is not None and held[0] > self.horizon_held_s:
+                    self.horizon_held_s = float(held[0])
+                    self.horizon_holder = f"{held[1]}, {held[2]}"
+
+    def horizon_warning(self, phase: str) -> str | None:
+        if self.horizon_held_s < HORIZON_HELD_S:
+            return None
+        return (
+            f"warning: during the {phase} a transaction stayed open {self.horizon_held_s:.0f} s on "
+            f"the server ({self.horizon_holder}): dead row versions could not be cleaned up and "
+            "every dequeue walked past them — this phase's figures are the server's, not the claim's"
+        )
 
     def mean_waiting(self) -> float | None:
         if not self.samples:
@@ -864,6 +893,10 @@ def main(argv: list[str] | None = None) -> int:
         "audit_chain": args.audit_chain,
         "lock_waiting_mean": prod_locks.mean_waiting() if prod_locks else None,
         "baseline_lock_waiting_mean": base_locks.mean_waiting() if base_locks else None,
+        # The oldest transaction open on the server during each phase (seconds): over
+        # HORIZON_HELD_S, that phase's figures are not the claim's (see LockSampler).
+        "horizon_held_s": round(prod_locks.horizon_held_s, 1) if prod_locks else None,
+        "baseline_horizon_held_s": round(base_locks.horizon_held_s, 1) if base_locks else None,
         "finished": not prod.stopped_early and checks["unclaimed"] == checks["passed_over"],
         "claims": p["claims"],
         "seconds": p["seconds"],
@@ -901,6 +934,7 @@ def main(argv: list[str] | None = None) -> int:
         result["ratio_audited_floor_vs_baseline"] = ratio(af["per_s"], b["per_s"])
         result["p99_ratio_audited_floor_vs_baseline"] = ratio(af["p99_ms"], b["p99_ms"])
         result["ratio_vs_audited_floor"] = ratio(p["per_s"], af["per_s"])
+        result["p99_ratio_vs_audited_floor"] = ratio(p["p99_ms"], af["p99_ms"])
     if pgq is not None:
         result["pgqueuer"] = pgq
         result["pgqueuer_batch1_per_s"] = pgq["batch1"]["per_s"]
@@ -943,15 +977,21 @@ def main(argv: list[str] | None = None) -> int:
             f"claim_next {fmt(result['lock_waiting_mean'], 2)}, "
             f"floor {fmt(result['baseline_lock_waiting_mean'], 2)}"
         )
+    for sampler, phase in ((base_locks, "floor"), (prod_locks, "claim_next phase")):
+        warning = sampler.horizon_warning(phase) if sampler else None
+        if warning:
+            print(warning)
     if not args.no_compliance:
         print(
             f"admission done ahead (as queue build does): {admitted:,} patients in "
             f"{fmt(admit_s, 2)} s, not timed in the claims; claims in one statement "
             f"{prod.one_statement:,}, through the full claim {prod.full_claims:,}"
         )
+    # DESIGN.md's budgets: PostgreSQL against this floor; SQLite against the audited one (below).
+    budgets = (" (budget >= 1.0)", " (budget <= 1.2)") if postgres else ("", "")
     print(
-        f"claim_next vs floor: throughput {fmt(result['ratio_vs_baseline'], 3)}x (budget >= 0.67), "
-        f"p99 {fmt(result['p99_ratio_vs_baseline'], 3)}x (budget <= 1.5); "
+        f"claim_next vs floor: throughput {fmt(result['ratio_vs_baseline'], 3)}x{budgets[0]}, "
+        f"p99 {fmt(result['p99_ratio_vs_baseline'], 3)}x{budgets[1]}; "
         f"unclaimed {result['unclaimed']}, passed over by admission {result['passed_over']}, "
         f"finished {result['finished']}"
     )
@@ -960,7 +1000,9 @@ def main(argv: list[str] | None = None) -> int:
             "bare + audit row vs floor (the audit log's own share of the budget): throughput "
             f"{fmt(result['ratio_audited_floor_vs_baseline'], 3)}x, "
             f"p99 {fmt(result['p99_ratio_audited_floor_vs_baseline'], 3)}x; "
-            f"claim_next vs bare + audit row {fmt(result['ratio_vs_audited_floor'], 3)}x"
+            f"claim_next vs bare + audit row: throughput "
+            f"{fmt(result['ratio_vs_audited_floor'], 3)}x (budget >= 0.67), "
+            f"p99 {fmt(result['p99_ratio_vs_audited_floor'], 3)}x (budget <= 1.5)"
         )
     if pgq is not None:
         print(
