@@ -47,8 +47,13 @@ from queues.building.build import (
 )
 from queues.building.rules import default_rules
 from queues.building.rules.base import Rule
-from queues.building.rules.snapshot import driver_rows, load_snapshot
-from queues.claims.admission import judge_waiting, read_undialed, store_admissions
+from queues.building.rules.snapshot import load_snapshot
+from queues.claims.admission import (
+    judge_in_claim_order,
+    judge_waiting,
+    read_undialed,
+    store_admissions,
+)
 from queues.settings import QueueSettings
 from queues.store.bulk import insert_rows
 from queues.store.db import reading, transaction
@@ -190,31 +195,23 @@ def _build_in_steps(
 def _admit_queue_first(
     sessions: sessionmaker[Session], steps: _Steps, now: datetime, settings: QueueSettings
 ) -> int:
-    """Judge every open entry without a live admission (judge_waiting, in a read) and store the
-    verdicts in steps, lowest sort key first; returns how many were found callable. The pass
-    after the writes judges what this one could not (entries the build reopens, a guard that
-    kept a row claimed since as it was). An entry the build then finishes keeps the admission:
-    it is a verdict on the patient, which the triggers clear when its facts change."""
-    with reading(sessions) as session:
-        verdicts = judge_waiting(session, now, settings)
-        if not verdicts:
-            return 0
-        keys = dict(
-            driver_rows(
-                session.connection(),
-                "SELECT patient_id, sort_key FROM queue_entries WHERE status = 'open'",
-            )
-        )
-    ordered = sorted(
-        ((keys.get(pid, 0.0), pid, until) for until, ids in verdicts.items() for pid in ids),
-        key=lambda x: (x[0], x[1]),
-    )
-    for chunk in steps.chunks(ordered):
-        by_until: dict[datetime, list[int]] = {}
-        for _key, pid, until in chunk:
-            by_until.setdefault(until, []).append(pid)
-        steps.run_in_session(store_admissions, by_until, now, settings)
-    return len(ordered)
+    """Judge the open entries without a live admission head of the queue first and store each
+    read's verdicts at once, in steps (judge_in_claim_order: small reads at first, each a short
+    read of its own), so the first claims of a new day find the head admitted within a fraction
+    of a second of the build's start instead of after the whole queue is judged; returns how
+    many were found callable. The pass after the writes judges what this one could not (entries
+    the build reopens, a guard that kept a row claimed since as it was). An entry the build then
+    finishes keeps the admission: it is a verdict on the patient, which the triggers clear when
+    its facts change."""
+    admitted = 0
+    for verdicts in judge_in_claim_order(sessions, now, settings):
+        for chunk in steps.chunks(verdicts):
+            by_until: dict[datetime, list[int]] = {}
+            for pid, until in chunk:
+                by_until.setdefault(until, []).append(pid)
+            steps.run_in_session(store_admissions, by_until, now, settings)
+        admitted += len(verdicts)
+    return admitted
 
 
 class _Steps:

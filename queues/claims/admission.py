@@ -29,9 +29,22 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final, cast
 
-from sqlalchemy import Integer, Table, and_, any_, bindparam, exists, func, or_, select, update
+from sqlalchemy import (
+    Float,
+    Integer,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from queues.building.scope import in_scope
 from queues.compliance.check import evaluate
@@ -39,6 +52,7 @@ from queues.compliance.limits import site_limits
 from queues.compliance.patient import PATIENT_COLUMNS, hours_of, limits_of, undialed_facts
 from queues.compliance.zones import place_of_number, place_of_zip
 from queues.settings import QueueSettings
+from queues.store.db import reading
 from queues.store.models import Attempt, Patient, Pharmacy, Phone, QueueEntry
 from queues.timeutil import UTCDateTime, as_utc, sqlite_text
 
@@ -65,30 +79,36 @@ def _dialed_since(since: Any, patient_id: Any = _qe.c.patient_id) -> Any:
     return exists().where(_attempts.c.patient_id == patient_id, _attempts.c.started_at > since)
 
 
-def _waiting_query(key: str, pharmacy_ids: Sequence[int] | None, scoped: bool = False) -> Any:
-    """Open, claimable entries without a live admission, nobody dialed in the lookback."""
+def _waiting_where(key: str) -> tuple[Any, ...]:
+    """Open, claimable entries (the predicate of ix_queue_entries_claimable) without a live
+    admission under `key`, nobody dialed in the lookback."""
     now = bindparam("now", type_=_UTC)
+    return (
+        _qe.c.status == "open",
+        _qe.c.claimed_at.is_(None),
+        _qe.c.blocked_reason.is_(None),
+        or_(
+            _qe.c.admitted_until.is_(None),
+            _qe.c.admitted_until <= now,
+            _qe.c.admitted_at > now,
+            _qe.c.admitted_key != key,
+            _qe.c.admitted_key.is_(None),
+        ),
+        ~_dialed_since(bindparam("since", type_=_UTC)),
+    )
+
+
+_WAITING_FROM = _qe.join(_patients, _patients.c.id == _qe.c.patient_id).join(
+    _pharmacies, _pharmacies.c.id == _patients.c.pharmacy_id
+)
+
+
+def _waiting_query(key: str, pharmacy_ids: Sequence[int] | None, scoped: bool = False) -> Any:
+    """Waiting entries (`_waiting_where`) in patient_id order, CHUNK after `after`."""
     query = (
         select(_qe.c.patient_id, *PATIENT_COLUMNS)
-        .select_from(
-            _qe.join(_patients, _patients.c.id == _qe.c.patient_id).join(
-                _pharmacies, _pharmacies.c.id == _patients.c.pharmacy_id
-            )
-        )
-        .where(
-            _qe.c.status == "open",
-            _qe.c.claimed_at.is_(None),
-            _qe.c.blocked_reason.is_(None),
-            _qe.c.patient_id > bindparam("after"),
-            or_(
-                _qe.c.admitted_until.is_(None),
-                _qe.c.admitted_until <= now,
-                _qe.c.admitted_at > now,
-                _qe.c.admitted_key != key,
-                _qe.c.admitted_key.is_(None),
-            ),
-            ~_dialed_since(bindparam("since", type_=_UTC)),
-        )
+        .select_from(_WAITING_FROM)
+        .where(*_waiting_where(key), _qe.c.patient_id > bindparam("after"))
         .order_by(_qe.c.patient_id)
         .limit(CHUNK)
     )
@@ -96,6 +116,26 @@ def _waiting_query(key: str, pharmacy_ids: Sequence[int] | None, scoped: bool = 
         query = query.where(_qe.c.pharmacy_id.in_(list(pharmacy_ids)))
     if scoped:
         query = query.where(in_scope(_qe.c.patient_id))
+    return query
+
+
+def _claim_order_query(key: str, *, after: bool) -> Any:
+    """Waiting entries in the order claims take them (sort_key, patient_id: the order of
+    ix_queue_entries_claimable, whose predicate `_waiting_where` repeats), `n` of them; with
+    `after`, those past (`after_key`, `after`) — a keyset on a row value (SQLite >= 3.15,
+    PostgreSQL), which both walk as a range of that index."""
+    query = (
+        select(_qe.c.patient_id, _qe.c.sort_key, *PATIENT_COLUMNS)
+        .select_from(_WAITING_FROM)
+        .where(*_waiting_where(key))
+        .order_by(_qe.c.sort_key, _qe.c.patient_id)
+        .limit(bindparam("n", type_=Integer))
+    )
+    if after:
+        query = query.where(
+            tuple_(_qe.c.sort_key, _qe.c.patient_id)
+            > tuple_(bindparam("after_key", type_=Float), bindparam("after", type_=Integer))
+        )
     return query
 
 
@@ -280,6 +320,57 @@ def judge_waiting(
         if len(heads) < CHUNK:
             break
     return admitted
+
+
+# The first reads of judge_in_claim_order are small, so the head's verdicts are stored a fraction of
+# a second after a build starts; each read after is twice the last, up to CLAIM_ORDER_CHUNK.
+CLAIM_ORDER_FIRST: Final = 500
+CLAIM_ORDER_CHUNK: Final = 8_000
+
+
+def judge_in_claim_order(
+    sessions: sessionmaker[Session],
+    now: datetime,
+    settings: QueueSettings | None = None,
+    *,
+    first: int | None = None,
+    largest: int | None = None,
+) -> Iterator[list[tuple[int, datetime]]]:
+    """judge_waiting's verdicts for the whole queue, head of the queue first: the waiting
+    entries in the order claims take them, `first` at first, then twice as many each read up
+    to `largest` (CLAIM_ORDER_FIRST and CLAIM_ORDER_CHUNK unless told); yields each read's
+    callable patients as (patient_id, admitted until), in that order. Each read is a short read of its own (a keyset on (sort_key, patient_id)), none held
+    open while the caller stores what the last one found, so a build can store the head's
+    admissions while the tail is still to be read. An entry whose sort key a writer moves
+    between two reads may be judged twice or not at all: a later pass (judge_waiting) or the
+    claim's full check covers it."""
+    settings = settings or QueueSettings()
+    key = admission_key(settings)
+    now = as_utc(now)
+    judge = Judge(settings, now)
+    params: dict[str, Any] = {"now": now, "since": now - DIAL_LOOKBACK}
+    size, largest = first or CLAIM_ORDER_FIRST, largest or CLAIM_ORDER_CHUNK
+    query = _claim_order_query(key, after=False)
+    following = _claim_order_query(key, after=True)
+    while True:
+        with reading(sessions) as session:
+            conn = session.connection()
+            heads = conn.execute(query, {**params, "n": size}).all()
+            if not heads:
+                return
+            ids = [head.patient_id for head in heads]
+            phones = _phones_of(conn, _PHONES_IN, {"ids": ids})
+        found = [
+            (head.patient_id, until)
+            for head in heads
+            if (until := judge.until(head, phones.get(head.patient_id, ()))) is not None
+        ]
+        if found:
+            yield found
+        if len(heads) < size:
+            return
+        params["after_key"], params["after"] = heads[-1].sort_key, heads[-1].patient_id
+        query, size = following, min(largest, size * 2)
 
 
 def store_admissions(

@@ -23,7 +23,12 @@ from queues.building.build import build_queues, due_tasks
 from queues.building.rules import DEFAULT_RULES
 from queues.building.rules.base import DueTask, RuleContext
 from queues.building.rules.snapshot import load_snapshot
-from queues.claims.admission import admit_entries, read_undialed
+from queues.claims.admission import (
+    admit_entries,
+    judge_in_claim_order,
+    judge_waiting,
+    read_undialed,
+)
 from queues.settings import QueueSettings
 from queues.store.db import make_engine, session_factory, transaction, upgrade
 from queues.store.models import Patient, Pharmacy, Phone, QueueEntry, Task, User
@@ -126,6 +131,39 @@ def test_scattered_patients_read_by_id_as_they_read_by_range(
         by_range = [r for r in read_undialed(s.connection(), everyone, EARLY) if r[0][0] in few]
     assert by_id == by_range
     assert len(by_id) == len(few) and all(phones for _head, phones in by_id)
+
+
+def test_the_queue_judged_head_first_gets_the_verdicts_of_one_pass_over_everyone(
+    sessions: sessionmaker[Session],
+) -> None:
+    """judge_in_claim_order (a full build's first pass) reads the queue in the order claims
+    take it, in reads of 3, 6, then 7 at most here, through runs of equal sort keys, and finds
+    what judge_waiting finds in one pass by patient id: each patient once, in claim order."""
+    seed_demo(sessions, patients=120, seed=5, now=EARLY)
+    with transaction(sessions) as s:  # runs of equal keys, which the keyset must step through
+        s.execute(
+            update(QueueEntry).values(
+                sort_key=QueueEntry.patient_id % 4,
+                admitted_at=None,
+                admitted_until=None,
+                admitted_key=None,
+            )
+        )
+        keys = {
+            pid: key for pid, key in s.execute(select(QueueEntry.patient_id, QueueEntry.sort_key))
+        }
+    reads = list(judge_in_claim_order(sessions, EARLY, first=3, largest=7))
+    head_first = [verdict for read in reads for verdict in read]
+    with sessions() as s:
+        one_pass = judge_waiting(s, EARLY)
+    assert sorted(head_first) == sorted(
+        (pid, until) for until, ids in one_pass.items() for pid in ids
+    )
+    assert 20 < len(head_first) < len(keys)  # some judged not callable now (Florida only)
+    assert [pid for pid, _ in head_first] == sorted(
+        (pid for pid, _ in head_first), key=lambda pid: (keys[pid], pid)
+    )
+    assert max(len(read) for read in reads) <= 7
 
 
 def _tables(sessions: sessionmaker[Session]) -> tuple[list[Any], list[Any]]:

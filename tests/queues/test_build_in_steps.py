@@ -6,16 +6,19 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from demo.world import seed_demo
 from queues.building import stepwise
+from queues.claims import admission
 from queues.claims.claiming import claim_next
+from queues.claims.fast_claimer import Claimer
 from queues.store.db import transaction
 from queues.store.models import Pharmacy, QueueEntry, Task, User
 
@@ -82,3 +85,80 @@ def test_a_full_build_runs_at_a_lower_cpu_priority_and_leaves_the_callers_as_it_
     stepwise.build_queues_in_steps(sessions, T0 + timedelta(days=1))
     assert seen and set(seen) == {min(caller + stepwise.BUILD_NICENESS, 19)}
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == caller
+
+
+def test_a_build_on_a_new_day_admits_the_head_of_the_queue_before_it_judges_the_tail(
+    engine: Engine, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Yesterday's admissions have run out: the build's first step stores the verdicts of the
+    patients claims take first, and a claim right after it is the one statement, not the full
+    check it would be until the build reached that patient."""
+    seed_demo(sessions, patients=300, seed=5, now=T0)
+    day_after = T0 + timedelta(days=1)
+    with sessions() as s:
+        agent = s.scalars(select(User.id).where(User.role == "agent").order_by(User.id)).first()
+        pharmacies = list(s.scalars(select(Pharmacy.id)))
+        # The queue as a claim walks it (ix_queue_entries_claimable's order).
+        claim_order = list(
+            s.scalars(
+                select(QueueEntry.patient_id)
+                .where(
+                    QueueEntry.status == "open",
+                    QueueEntry.claimed_at.is_(None),
+                    QueueEntry.blocked_reason.is_(None),
+                )
+                .order_by(QueueEntry.sort_key, QueueEntry.patient_id)
+            )
+        )
+    assert agent is not None and len(claim_order) > 100
+    assert admitted_at(sessions, day_after) == set()  # all of yesterday's have run out
+    monkeypatch.setattr(admission, "CLAIM_ORDER_FIRST", 20)
+    judged: list[int] = []  # patients judged so far, in the order the build read them
+    real_judge = admission.Judge.until
+
+    def judge_and_note(self: admission.Judge, head: Any, phones: Any) -> Any:
+        judged.append(head.patient_id)
+        return real_judge(self, head, phones)
+
+    monkeypatch.setattr(admission.Judge, "until", judge_and_note)
+    first_step: dict[str, Any] = {}
+    real_run = stepwise._Steps.run_in_session
+
+    def run_and_look(self: stepwise._Steps, write: Any, *args: Any) -> None:
+        real_run(self, write, *args)
+        if first_step:
+            return
+        first_step["judged"] = list(judged)
+        first_step["admitted"] = admitted_at(sessions, day_after)
+        with closing(Claimer(engine, sessions)) as claimer:
+            claim = claimer.next(
+                user_id=agent, pharmacy_ids=pharmacies, now=day_after, lease_seconds=60
+            )
+            first_step["claim"] = (claim.patient_id if claim else None, claimer.fast)
+
+    monkeypatch.setattr(stepwise._Steps, "run_in_session", run_and_look)
+    stepwise.build_queues_in_steps(sessions, day_after)
+
+    # The first step stored the head's verdicts having judged only the head: 20 patients.
+    assert first_step["judged"] == claim_order[:20]
+    head = first_step["admitted"]
+    assert head and head <= set(claim_order[:20])
+    # The claim after it took the best admitted patient in one statement.
+    best = next(pid for pid in claim_order if pid in head)
+    assert first_step["claim"] == (best, 1)
+    # The rest of the queue came after, and its callable patients were admitted too.
+    assert len(judged) >= len(claim_order)
+    later = admitted_at(sessions, day_after) - head
+    assert later and all(claim_order.index(pid) >= 20 for pid in later if pid in claim_order)
+
+
+def admitted_at(sessions: sessionmaker[Session], at: datetime) -> set[int]:
+    """Open entries whose admission was made at `at`."""
+    with sessions() as s:
+        return set(
+            s.scalars(
+                select(QueueEntry.patient_id).where(
+                    QueueEntry.status == "open", QueueEntry.admitted_at == at
+                )
+            )
+        )
