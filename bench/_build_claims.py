@@ -204,6 +204,18 @@ def _fast_only(run: ClaimRun) -> list[float]:
     return out
 
 
+def _fast_started(run: ClaimRun) -> list[float]:
+    """When each one-statement claim began."""
+    full = Counter(run.full_started)
+    out = []
+    for t in run.started:
+        if full[t]:
+            full[t] -= 1
+        else:
+            out.append(t)
+    return out
+
+
 def _p99_ms(values: list[float]) -> float:
     return round(percentile(sorted(values), 99) * 1000, 2)
 
@@ -247,7 +259,7 @@ def measure(
     def build() -> None:
         # `outreach queue build` in its own process, as a site runs it beside the consoles: the
         # claimers here share no GIL with its rules.
-        t0 = time.perf_counter()
+        t0 = run["spawned"] = time.perf_counter()
         later = (now + timedelta(days=1)).isoformat()
         done = subprocess.run(
             [sys.executable, "-m", "console", "queue", "build", "--database", url,
@@ -306,8 +318,66 @@ def measure(
          f"p99 {result['claim_p99_full_only_during_build_ms']:.2f} ms", ""),
         ("busy errors", "", str(result["busy_errors"]), "0"),
     ]  # fmt: skip
+    spawned = run.get("spawned")
+    fast_started = _fast_started(during)
+    if spawned is not None and fast_started:
+        # The first claim that found its head admitted again by the build, from the build's
+        # spawn: until then every claim was the full one (yesterday's admissions had run out).
+        first_fast = min(fast_started)
+        result["first_one_statement_claim_s"] = round(first_fast - spawned, 3)
+        result["full_claims_before_first_one_statement"] = sum(
+            t < first_fast for t in during.full_started
+        )
+        # A diagnostic, not the budget's figure: the claims from then on, so the start-up of the
+        # build's process (and the clock's jump at its spawn) is seen apart from the build.
+        from_then = [
+            lat for t, lat in zip(during.started, during.latencies, strict=True) if t >= first_fast
+        ]
+        result["claim_p99_from_first_one_statement_ms"] = _p99_ms(from_then)
+        rows.append(
+            (
+                "  first one-statement claim after the build's spawn",
+                f"{first_fast - spawned:.2f}",
+                f"{result['full_claims_before_first_one_statement']:,} full claims before it",
+                "",
+            )
+        )
+        rows.append(
+            (
+                "  claims from then on (a diagnostic)",
+                "",
+                f"p99 {result['claim_p99_from_first_one_statement_ms']:.2f} ms "
+                f"({len(from_then):,} claims)",
+                "",
+            )
+        )
     if sampler is not None and before is not None:
         after = _pg_counters(engine)
+        if spawned is not None:
+            # When the build's process first showed in pg_stat_activity (its start-up: the
+            # interpreter, its imports, the config) and first wrote, from its spawn.
+            seen = [t for t, d in sampler.timeline if d != "no build connection"]
+            wrote = [t for t, d in sampler.timeline if d == "writing"]
+            if seen:
+                result["build_connected_s"] = round(seen[0] - spawned, 3)
+                result["full_claims_before_build_connected"] = sum(
+                    t < seen[0] for t in during.full_started
+                )
+            if wrote:
+                result["build_first_write_s"] = round(wrote[0] - spawned, 3)
+                result["full_claims_before_build_first_write"] = sum(
+                    t < wrote[0] for t in during.full_started
+                )
+            rows.append(
+                (
+                    "  build connected / first wrote, from its spawn",
+                    f"{result.get('build_connected_s', 0):.2f} / "
+                    f"{result.get('build_first_write_s', 0):.2f}",
+                    f"full claims before: {result.get('full_claims_before_build_connected', 0):,}"
+                    f" / {result.get('full_claims_before_build_first_write', 0):,}",
+                    "",
+                )
+            )
         by_doing: dict[str, list[float]] = {}
         for t0, lat in zip(during.started, during.latencies, strict=True):
             by_doing.setdefault(sampler.doing_at(t0), []).append(lat)
