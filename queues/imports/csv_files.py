@@ -13,9 +13,11 @@ import codecs
 import csv
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
+from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -96,16 +98,45 @@ class _Bad(Exception):
         self.field, self.why = field, why
 
 
+class FileLines(Mapping[tuple[str, str], tuple[str, int]]):
+    """Where each record of one file was read, for the store's errors: (kind, key) -> (file,
+    line), kept as one dictionary of key -> line (a tuple key and a tuple value a line were a
+    tenth of reading a fills file)."""
+
+    def __init__(self, kind: str, where: str) -> None:
+        self.kind, self.where = kind, where
+        self.line: dict[str, int] = {}
+
+    def __getitem__(self, item: tuple[str, str]) -> tuple[str, int]:
+        kind, key = item
+        if kind != self.kind:
+            raise KeyError(item)
+        return self.where, self.line[key]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return ((self.kind, key) for key in self.line)
+
+    def __len__(self) -> int:
+        return len(self.line)
+
+
 @dataclass
 class CsvResult:
     batch: Batch
     errors: list[ImportRowError]
-    origins: dict[tuple[str, str], tuple[str, int]]  # (kind, key) -> (file, line), for store errors
+    origins: FileLines  # (kind, key) -> (file, line), for store errors
 
 
 # A row reader: the line's values (as the csv module gives them, not stripped) into the batch;
 # returns the record's key. Made per file by _READERS[kind](index, default days supply).
 RowReader = Callable[[list[str], Batch], str]
+# A chunk reader: a chunk of clean lines as columns (each a tuple of one column's values, as the
+# csv module gives them) into the batch; returns the records' keys in line order, or raises _Bad
+# at the first value the row reader would refuse (which value, it does not say: the file is then
+# read again line by line, which names each). Made per file by _CHUNKS[kind](index, default days).
+ChunkReader = Callable[[list[tuple[str, ...]], Batch], list[str]]
+# Lines read and checked together on the column path (a progress update each).
+_CHUNK = 20_000
 
 
 def read_csv(
@@ -115,15 +146,27 @@ def read_csv(
     advance: Callable[[int], None] = lambda _n: None,
     digests: LineDigests | None = None,
 ) -> CsvResult:
+    """A file's records, and its bad rows as `file:line: field: why`. A file of clean lines (no
+    error, no repeat, one line a record) is read by columns, each distinct value of a column
+    checked once; any other is read line by line, as the column path's answer would be the same
+    wherever it has one (tests/imports/test_csv_columns.py)."""
     if kind not in COLUMNS:
         raise SourceUnreadable(f"{kind}: not one of {', '.join(KINDS)}")
+    if kind in _CHUNKS:
+        read = _by_columns(kind, path, default_days_supply, advance, digests)
+        if read is not None:
+            return read
+    return _by_lines(kind, path, default_days_supply, advance, digests)
+
+
+@contextmanager
+def _rows(kind: str, path: Path) -> Iterator[tuple[Any, list[str], dict[str, int]]]:
+    """The file's csv reader past its header, the header, and each column's index in it."""
     where = str(path)
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
     except OSError as error:
         raise SourceUnreadable(f"{where}: {error.strerror}") from None
-    batch, errors = Batch(), []
-    origins: dict[tuple[str, str], tuple[str, int]] = {}
     required, optional = COLUMNS[kind]
     with handle:
         rows = csv.reader(handle)
@@ -147,7 +190,91 @@ def read_csv(
                 f"{where}:1: header: {why if header else 'the file is empty'} (columns: "
                 f"{', '.join(required)} required; {', '.join(optional)} optional)"
             )
-        index = {name: i for i, name in enumerate(header)}
+        yield rows, header, {name: i for i, name in enumerate(header)}
+
+
+def _by_columns(
+    kind: str,
+    path: Path,
+    default_days_supply: int,
+    advance: Callable[[int], None],
+    digests: LineDigests | None,
+) -> CsvResult | None:
+    """The file read _CHUNK lines at a time, each chunk's values checked by column (a value that
+    repeats down a column once), as _by_lines would read it; None at anything _by_lines would
+    report or read otherwise (a bad value, a wrong count of values, a control character, a
+    repeated identifier, a record over more than one line, a byte that is not UTF-8), before
+    anything is kept: the file is then read line by line. The progress advanced is not taken
+    back (a file with errors goes past its size)."""
+    where = str(path)
+    batch = Batch()
+    origins = FileLines(kind, where)
+    of: dict[str, int] = {}
+    passed: set[int] = set()
+    stored = digests.stored if digests is not None else set()
+    with _rows(kind, path) as (rows, header, index):
+        if digests is not None:
+            digests.start(header)
+        columns = len(header)
+        read_chunk = _CHUNKS[kind](index, default_days_supply)
+        line = rows.line_num
+        try:
+            while chunk := list(islice(rows, _CHUNK)):
+                first, line = line + 1, rows.line_num
+                if line - first + 1 != len(chunk):
+                    return None  # a quoted value over more than one line
+                joined = list(map("\x1f".join, chunk))
+                advance(sum(map(len, joined)) + len(joined))
+                lines: Sequence[int] = range(first, line + 1)
+                found = digests.chunk(joined) if digests is not None else []
+                # Lines stored as they are, and lines of blank values only, are passed over.
+                stored_here = bool(found) and not stored.isdisjoint(found)
+                if stored_here or not all(map(str.strip, joined)):
+                    keep = [
+                        i
+                        for i, text in enumerate(joined)
+                        if text.strip() and not (stored_here and found[i] in stored)
+                    ]
+                    if stored_here:
+                        passed.update(d for d in found if d in stored)
+                    chunk = [chunk[i] for i in keep]
+                    lines = [lines[i] for i in keep]
+                    found = [found[i] for i in keep] if found else found
+                    if not chunk:
+                        continue
+                if set(map(len, chunk)) != {columns}:
+                    return None
+                if not "".join(map("".join, chunk)).isprintable():
+                    return None  # _printable says which, and whether it is one
+                held = len(batch.patients) + len(batch.prescriptions) + len(batch.fills)
+                keys = read_chunk(list(zip(*chunk, strict=True)), batch)
+                if len(batch.patients) + len(batch.prescriptions) + len(batch.fills) != held + len(
+                    keys
+                ):
+                    return None  # an identifier given twice
+                if found:
+                    of.update(zip(keys, found, strict=True))
+                origins.line.update(zip(keys, lines, strict=True))
+        except (_Bad, csv.Error, UnicodeDecodeError):
+            return None
+    if digests is not None:
+        digests.of.update(of)
+        digests.passed.update(passed)
+    return CsvResult(batch, [], origins)
+
+
+def _by_lines(
+    kind: str,
+    path: Path,
+    default_days_supply: int,
+    advance: Callable[[int], None],
+    digests: LineDigests | None,
+) -> CsvResult:
+    where = str(path)
+    batch, errors = Batch(), []
+    origins = FileLines(kind, where)
+    line_of = origins.line
+    with _rows(kind, path) as (rows, header, index):
         if digests is not None:
             digests.start(header)
         unchanged = digests.unchanged if digests is not None else None
@@ -205,7 +332,7 @@ def read_csv(
             except _Bad as bad:
                 errors.append(ImportRowError(where, start, bad.field, bad.why))
                 continue
-            origins[(kind, key)] = (where, start)
+            line_of[key] = start
             if note is not None:
                 note(key)
         if unreported:
@@ -347,19 +474,11 @@ def _phone_number(value: str) -> str | None:
     return value if _NANP_E164.fullmatch(value) else e164(value)
 
 
-# -- one reader per kind of file -----------------------------------------------------------------
-def _patients(index: dict[str, int], _default_days: int) -> RowReader:
-    mrn_at = index["mrn"]
-    first_at, last_at = index["first_name"], index["last_name"]
-    birth_at, zip_at, state_at = index["birth_date"], index["zip_code"], index["state"]
-    gender, language, deceased = (_column(index, c) for c in ("gender", "language", "deceased"))
-    caregiver_name, caregiver_relation, caregiver_phone, caregiver_authorized = (
-        _column(index, c)
-        for c in ("caregiver_name", "caregiver_relation", "caregiver_phone", "caregiver_authorized")
-    )
-    consent, tobacco, hospice, esrd = (
-        _column(index, c) for c in ("consent_to_call", "tobacco_use", "hospice", "esrd")
-    )
+def _patient_values() -> tuple[
+    Callable[[str], str], Callable[[str], str], Callable[[str], str], Callable[[str], date]
+]:
+    """A patients file's checks of a ZIP code, a state, a language and a birth date (stripped
+    values; each distinct value checked once)."""
     today = date.today()
 
     def zip_code(value: str) -> str:
@@ -390,7 +509,37 @@ def _patients(index: dict[str, int], _default_days: int) -> RowReader:
             raise _Bad("birth_date", "not a plausible birth date")
         return found
 
-    zip_codes, states, languages = _memo(zip_code), _memo(state), _memo(language_code)
+    return _memo(zip_code), _memo(state), _memo(language_code), birth_date
+
+
+def _supplies(name: str = "days_supply") -> Callable[[str], int]:
+    """A fill's days supply: a whole number of days from 1 to MAX_DAYS_SUPPLY."""
+    supply_days = _numbers(name, low=1, high=1e9, whole=True)
+
+    def supply(value: str) -> int:
+        days = supply_days(value)
+        if days > MAX_DAYS_SUPPLY:
+            why = f"{int(days)} days: at most {MAX_DAYS_SUPPLY} days per fill"
+            raise _Bad("days_supply", why)
+        return int(days)
+
+    return _memo(supply)
+
+
+# -- one reader per kind of file -----------------------------------------------------------------
+def _patients(index: dict[str, int], _default_days: int) -> RowReader:
+    mrn_at = index["mrn"]
+    first_at, last_at = index["first_name"], index["last_name"]
+    birth_at, zip_at, state_at = index["birth_date"], index["zip_code"], index["state"]
+    gender, language, deceased = (_column(index, c) for c in ("gender", "language", "deceased"))
+    caregiver_name, caregiver_relation, caregiver_phone, caregiver_authorized = (
+        _column(index, c)
+        for c in ("caregiver_name", "caregiver_relation", "caregiver_phone", "caregiver_authorized")
+    )
+    consent, tobacco, hospice, esrd = (
+        _column(index, c) for c in ("consent_to_call", "tobacco_use", "hospice", "esrd")
+    )
+    zip_codes, states, languages, birth_date = _patient_values()
 
     def read(values: list[str], batch: Batch) -> str:
         mrn = _identifier(values[mrn_at].strip(), "mrn")
@@ -500,16 +649,7 @@ def _fills(index: dict[str, int], default_days: int) -> RowReader:
     )  # fmt: skip
     days_of, quantity_of = _column(index, "days_supply"), _column(index, "quantity")
     fill_days = _days("fill_date")
-    supply_days = _numbers("days_supply", low=1, high=1e9, whole=True)
-
-    def supply(value: str) -> int:
-        days = supply_days(value)
-        if days > MAX_DAYS_SUPPLY:
-            why = f"{int(days)} days: at most {MAX_DAYS_SUPPLY} days per fill"
-            raise _Bad("days_supply", why)
-        return int(days)
-
-    supplies, quantities = _memo(supply), _numbers("quantity")
+    supplies, quantities = _supplies(), _numbers("quantity")
 
     def read(values: list[str], batch: Batch) -> str:
         mrn = _identifier(values[mrn_at].strip(), "mrn")
@@ -541,4 +681,167 @@ _READERS: dict[str, Callable[[dict[str, int], int], RowReader]] = {
     "phones": _phones,
     "prescriptions": _prescriptions,
     "fills": _fills,
+}
+
+
+# -- the same, a chunk of clean lines at a time (read_csv's column path) -------------------------
+def _stripped(values: tuple[str, ...]) -> list[str]:
+    return list(map(str.strip, values))
+
+
+def _optional(columns: list[tuple[str, ...]], at: int | None) -> list[str]:
+    """A column's stripped values; "" on every line when the file has no such column."""
+    return [""] * len(columns[0]) if at is None else _stripped(columns[at])
+
+
+def _identifiers(values: tuple[str, ...], name: str) -> list[str]:
+    """_identifier of every value of a column."""
+    found = _stripped(values)
+    if not all(found) or max(map(len, found)) > 64 or "|" in "".join(found):
+        raise _Bad(name, "an identifier _identifier refuses")
+    return found
+
+
+def _each(values: list[str], check: Callable[[str], T]) -> list[T]:
+    """`check` of each value of a column, asked once per distinct value."""
+    answers = {value: check(value) for value in set(values)}
+    return list(map(answers.__getitem__, values))
+
+
+def _patient_chunks(index: dict[str, int], _default_days: int) -> ChunkReader:
+    zip_codes, states, languages, birth_date = _patient_values()
+    at = index.get
+
+    def caregiver_phone(value: str) -> str | None:
+        phone = _phone_number(value) if value else None
+        if value and phone is None:
+            raise _Bad("caregiver_phone", "not a phone number")
+        return phone
+
+    def optional_text(name: str, limit: int) -> Callable[[str], str | None]:
+        return lambda value: _text(value, name, limit, required=False) or None
+
+    def flag(name: str, default: bool | None = False) -> Callable[[str], Any]:
+        return lambda value: _flag(value, name, default)
+
+    def read(columns: list[tuple[str, ...]], batch: Batch) -> list[str]:
+        mrn = _identifiers(columns[index["mrn"]], "mrn")
+        records = map(
+            PatientRec,
+            mrn,
+            _each(_stripped(columns[index["first_name"]]), lambda v: _text(v, "first_name", 100)),
+            _each(_stripped(columns[index["last_name"]]), lambda v: _text(v, "last_name", 100)),
+            _each(_stripped(columns[index["birth_date"]]), birth_date),
+            _each(_stripped(columns[index["zip_code"]]), zip_codes),
+            _each(_stripped(columns[index["state"]]), states),
+            _each(_optional(columns, at("gender")), optional_text("gender", 16)),
+            _each(_optional(columns, at("language")), languages),
+            _each(_optional(columns, at("deceased")), flag("deceased")),
+            _each(_optional(columns, at("caregiver_name")), optional_text("caregiver_name", 200)),
+            _each(
+                _optional(columns, at("caregiver_relation")),
+                optional_text("caregiver_relation", 64),
+            ),
+            _each(_optional(columns, at("caregiver_phone")), caregiver_phone),
+            _each(_optional(columns, at("caregiver_authorized")), flag("caregiver_authorized")),
+            _each(_optional(columns, at("consent_to_call")), flag("consent_to_call", None)),
+            _each(_optional(columns, at("tobacco_use")), flag("tobacco_use")),
+            _each(_optional(columns, at("hospice")), flag("hospice")),
+            _each(_optional(columns, at("esrd")), flag("esrd")),
+        )
+        batch.patients.update(zip(mrn, records, strict=True))
+        return mrn
+
+    return read
+
+
+def _prescription_chunks(index: dict[str, int], _default_days: int) -> ChunkReader:
+    refill_counts = _numbers("refills_left", high=99, whole=True)
+    written_days = _days("written_on")
+    at = index.get
+
+    def read(columns: list[tuple[str, ...]], batch: Batch) -> list[str]:
+        mrn = _identifiers(columns[index["mrn"]], "mrn")
+        rx_id = _identifiers(columns[index["rx_id"]], "rx_id")
+        name = _each(_stripped(columns[index["drug_name"]]), lambda v: _text(v, "drug_name", 200))
+        rxnorm = _each(
+            _optional(columns, at("rxnorm")),
+            lambda v: _text(v, "rxnorm", 20, required=False) or None,
+        )
+        codes = list(zip(rxnorm, name, strict=True))
+        classes = {code: classify(*code) for code in set(codes)}
+        drug = list(map(classes.__getitem__, codes))
+        chronic = [
+            d.chronic if given is None else given
+            for given, d in zip(
+                _each(_optional(columns, at("chronic")), lambda v: _flag(v, "chronic", None)),
+                drug,
+                strict=True,
+            )
+        ]
+        keys = list(map("|".join, zip(mrn, rx_id, strict=True)))
+        records = map(
+            PrescriptionRec,
+            rx_id,
+            mrn,
+            name,
+            [d.ingredient for d in drug],
+            rxnorm,
+            [d.pqa_class for d in drug],
+            chronic,
+            _each(
+                _optional(columns, at("refills_left")),
+                lambda v: int(refill_counts(v)) if v else 0,
+            ),
+            _each(_optional(columns, at("written_on")), lambda v: written_days(v) if v else None),
+            _each(_optional(columns, at("active")), lambda v: _flag(v, "active", True)),
+            _each(
+                _optional(columns, at("prescriber")),
+                lambda v: _text(v, "prescriber", 200, required=False) or None,
+            ),
+        )
+        batch.prescriptions.update(zip(keys, records, strict=True))
+        return keys
+
+    return read
+
+
+def _fill_chunks(index: dict[str, int], default_days: int) -> ChunkReader:
+    fill_days = _days("fill_date")
+    supplies, quantities = _supplies(), _numbers("quantity")
+    days_at, quantity_at = index.get("days_supply"), index.get("quantity")
+
+    def day(value: str) -> date:
+        if not value:
+            raise _Bad("fill_date", "empty")
+        return fill_days(value)
+
+    def read(columns: list[tuple[str, ...]], batch: Batch) -> list[str]:
+        mrn = _identifiers(columns[index["mrn"]], "mrn")
+        rx_id = _identifiers(columns[index["rx_id"]], "rx_id")
+        fill_id = _identifiers(columns[index["fill_id"]], "fill_id")
+        days = _optional(columns, days_at)
+        prescriptions = list(map("|".join, zip(mrn, rx_id, strict=True)))
+        keys = list(map("|".join, zip(prescriptions, fill_id, strict=True)))
+        records = map(
+            FillRec,
+            fill_id,
+            prescriptions,
+            _each(_stripped(columns[index["fill_date"]]), day),
+            _each(days, lambda v: supplies(v) if v else default_days),
+            _each(_optional(columns, quantity_at), lambda v: quantities(v) if v else 0.0),
+            [not v for v in days],
+        )
+        batch.fills.update(zip(keys, records, strict=True))
+        return keys
+
+    return read
+
+
+# Phones are left to the line path: a number given twice for a patient is no error there (the
+# later line stands), and a phones file is a tenth of a fills file.
+_CHUNKS: dict[str, Callable[[dict[str, int], int], ChunkReader]] = {
+    "patients": _patient_chunks,
+    "prescriptions": _prescription_chunks,
+    "fills": _fill_chunks,
 }

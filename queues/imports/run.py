@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -183,7 +183,7 @@ def import_batch(
     progress: Progress,
     *,
     started: float,
-    origins: dict[tuple[str, str], tuple[str, int]] | None = None,
+    origins: Mapping[tuple[str, str], tuple[str, int]] | None = None,
     skip_bad_rows: bool = False,
     on_stored: Callable[[StoreResult], None] = lambda _r: None,
     by: SignedInUser | None = None,

@@ -9,7 +9,7 @@ history). A prescription that gets a dispensed fill loses the fills an import es
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
@@ -538,7 +538,7 @@ class _Writer:
 
 
 def unresolved_errors(
-    result: StoreResult, origins: dict[tuple[str, str], tuple[str, int]]
+    result: StoreResult, origins: Mapping[tuple[str, str], tuple[str, int]]
 ) -> list[ImportRowError]:
     """A reference the database could not match, as the CSV line that made it."""
     out = []
