@@ -46,6 +46,9 @@ WHERE patient_id = (
 RETURNING patient_id
 """
 
+# "Anyone due to wake?" asks the wake index for its earliest row (min() is always that index's
+# first entry): as NOT EXISTS, the planner took held rows, leases running, for due ones once
+# statistics showed many of them, and read the whole queue in every claim (tests/queues/test_claimer).
 _POSTGRES = f"""
 WITH head AS (
     SELECT patient_id, admitted_at, admitted_until, admitted_key FROM queue_entries
@@ -61,7 +64,8 @@ WITH head AS (
       AND head.admitted_key = %(key)s
       AND NOT EXISTS (SELECT 1 FROM queue_entries h WHERE h.holder_id = %(user)s
                       AND h.status = 'open' AND h.lease_expires_at > %(now)s)
-      AND NOT EXISTS (SELECT 1 FROM queue_entries w WHERE {WAITING_TO_WAKE} AND w.available_at <= %(now)s)
+      AND NOT coalesce((SELECT min(w.available_at) FROM queue_entries w WHERE {WAITING_TO_WAKE})
+                       <= %(now)s, false)
     RETURNING q.patient_id
 )
 INSERT INTO audit_events (at, user_id, action, patient_id, detail)

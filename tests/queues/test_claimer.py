@@ -395,3 +395,62 @@ def test_reads_go_on_while_another_writer_holds_the_file(sqlite_url: str) -> Non
         other.driver_connection.execute("ROLLBACK")
         other.close()
         engine.dispose()
+
+
+def test_a_postgres_claim_reads_no_more_of_the_queue_when_many_patients_are_held(
+    pg_url: str,
+) -> None:
+    """Half the queue held (leases running) and half claimable, as the server's statistics then
+    say: the planner guessed that some held patient was likely due back and looked for one by
+    reading every row of the queue — the one statement's "is anyone due to wake?" check became a
+    scan of the whole table in every claim (2.7 s a claim at 1,000,000 entries; claims fell from
+    ~1,250 to ~22 a second once autovacuum's ANALYZE ran). The check now asks the wake index for
+    its earliest row, whatever the estimates."""
+    from queues.store.db import make_engine, session_factory, upgrade
+
+    engine = make_engine(pg_url)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    claimer = Claimer(engine, sessions)
+    try:
+        with transaction(sessions) as s:
+            ph, (first,) = small_queue(s, 1)
+            holder, agent = add_agent(s, "held"), add_agent(s, "next")
+        clone = [c.name for c in Patient.__table__.columns if c.name not in ("id", "mrn")]
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                f"INSERT INTO patients (mrn, {', '.join(clone)}) "
+                f"SELECT p.mrn || '-' || g, {', '.join('p.' + c for c in clone)} "
+                "FROM patients p, generate_series(1, 20000) g"
+            )
+            # Even ids held (claimed at NOON - 1 min, lease to NOON + 4 min); odd ids claimable.
+            conn.exec_driver_sql(
+                "INSERT INTO queue_entries (patient_id, pharmacy_id, status, sort_key, "
+                "available_at, holder_id, lease_token, claimed_at, lease_expires_at) "
+                "SELECT id, pharmacy_id, 'open', id, CASE WHEN id %% 2 = 0 THEN %(expires)s "
+                "ELSE %(due)s END, CASE WHEN id %% 2 = 0 THEN %(holder)s END, "
+                "CASE WHEN id %% 2 = 0 THEN 'lease' END, CASE WHEN id %% 2 = 0 THEN %(claimed)s "
+                "END, CASE WHEN id %% 2 = 0 THEN %(expires)s END FROM patients WHERE id <> %(first)s",
+                {
+                    "expires": (NOON + timedelta(minutes=4)).replace(tzinfo=None),
+                    "due": (NOON - timedelta(hours=1)).replace(tzinfo=None),
+                    "claimed": (NOON - timedelta(minutes=1)).replace(tzinfo=None),
+                    "holder": holder,
+                    "first": first,
+                },
+            )
+        with transaction(sessions) as s:
+            admit_entries(s, NOON)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE queue_entries")
+            sql, params = claimer._statement(
+                agent, [ph], NOON, NOON + timedelta(seconds=LEASE), "t"
+            )
+            plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + sql, params))
+        assert "Seq Scan" not in plan, plan
+        got = take(claimer, agent, ph)
+        assert got is not None and got.patient_id == first  # the head, in one statement
+        assert claimer.fast == 1
+    finally:
+        claimer.close()
+        engine.dispose()
