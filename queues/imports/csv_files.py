@@ -228,15 +228,13 @@ def _by_columns(
                 lines: Sequence[int] = range(first, line + 1)
                 found = digests.chunk(joined) if digests is not None else []
                 # Lines stored as they are, and lines of blank values only, are passed over.
-                stored_here = bool(found) and not stored.isdisjoint(found)
+                stored_here = stored.intersection(found) if found else set()
                 if stored_here or not all(map(str.strip, joined)):
-                    keep = [
-                        i
-                        for i, text in enumerate(joined)
-                        if text.strip() and not (stored_here and found[i] in stored)
-                    ]
+                    passed |= stored_here
+                    keep: Sequence[int] = range(len(chunk))
                     if stored_here:
-                        passed.update(d for d in found if d in stored)
+                        keep = [i for i, digest in enumerate(found) if digest not in stored_here]
+                    keep = [i for i in keep if joined[i].strip()]
                     chunk = [chunk[i] for i in keep]
                     lines = [lines[i] for i in keep]
                     found = [found[i] for i in keep] if found else found

@@ -16,6 +16,7 @@ raised whenever the reading of a line changes (queues.imports.csv_files).
 from __future__ import annotations
 
 from functools import cache
+from itertools import repeat
 from typing import Protocol
 
 import xxhash
@@ -87,8 +88,8 @@ class LineDigests:
     def chunk(self, joined: list[str]) -> list[int]:
         """The digest of each of a chunk of lines, as `unchanged` makes it (read_csv's column
         path, which keeps what they say itself)."""
-        seed, digest = self._seed, self._hash
-        return [digest(text.encode(), seed) >> 1 for text in joined]
+        digests = map(self._hash, map(str.encode, joined), repeat(self._seed))
+        return [digest >> 1 for digest in digests]
 
     def note(self, key: str) -> None:
         """The record `key` was made by the line `unchanged` last said was not stored."""

@@ -203,13 +203,21 @@ def store_batch(
     rx_patient: dict[int, int] = {}
     if batch.prescriptions or batch.fills:
         have_rx = {}
-        for rid, digest, pid, source, *values in w.rows(
-            f"SELECT id, source_digest, patient_id, source_id, {_names(RX_COLUMNS)} "
-            f"FROM prescriptions WHERE source_id IS NOT NULL AND {in_pharmacy}"
-        ):
-            have_rx[(pid, source)] = (rid, tuple(values), digest)
-            rx_ids[(pid, source)] = rid
-            rx_patient[rid] = pid
+        if batch.prescriptions:
+            for rid, digest, pid, source, *values in w.rows(
+                f"SELECT id, source_digest, patient_id, source_id, {_names(RX_COLUMNS)} "
+                f"FROM prescriptions WHERE source_id IS NOT NULL AND {in_pharmacy}"
+            ):
+                have_rx[(pid, source)] = (rid, tuple(values), digest)
+                rx_ids[(pid, source)] = rid
+                rx_patient[rid] = pid
+        else:  # a file of fills only: which prescription is which, not what they say
+            for rid, pid, source in w.rows(
+                "SELECT id, patient_id, source_id FROM prescriptions "
+                f"WHERE source_id IS NOT NULL AND {in_pharmacy}"
+            ):
+                rx_ids[(pid, source)] = rid
+                rx_patient[rid] = pid
         new = []
         rx_line = w.lines("prescriptions")
         for key, rx in batch.prescriptions.items():
@@ -258,6 +266,7 @@ def store_batch(
         # A fill's prescription and patient, found once per prescription (a million fills name
         # about a fifth as many).
         resolved: dict[str, tuple[int | None, int | None, str, str]] = {}
+        changed_rx: set[int] = set()
         for key, f in batch.fills.items():
             found_rx = resolved.get(f.prescription)
             if found_rx is None:
@@ -275,17 +284,26 @@ def store_batch(
                         ("fills", key, f"no prescription {rx_source} for this patient")
                     )
                 continue
-            values = (f.fill_date, f.days_supply, float(f.quantity), f.estimated)
-            if not f.estimated:
+            estimated = f.estimated
+            if not estimated:
                 dispensed.add(rid)
-            line = fill_line(key)
-            found = have_fills.get((rid, f.source_id))
+            found = have_fills.get((rid, f.source_id)) if have_fills else None
             if found is None:
-                new.append((rid, f.source_id, *values, line))
-            elif not w.sort("fills", *found, values, line):
+                new.append(
+                    (rid, f.source_id, f.fill_date, f.days_supply, float(f.quantity), estimated,
+                     fill_line(key))
+                )  # fmt: skip
+            elif not w.sort(
+                "fills",
+                *found,
+                (f.fill_date, f.days_supply, float(f.quantity), estimated),
+                fill_line(key),
+            ):
                 continue
-            out.changed_patients.add(rx_patient[rid])
-            out.fills_estimated += bool(f.estimated)
+            changed_rx.add(rid)
+            if estimated:
+                out.fills_estimated += 1
+        out.changed_patients.update(rx_patient[rid] for rid in changed_rx)
         # A prescription's estimate gives way to a real dispense.
         stale = [fid for rid in dispensed for fid in estimated_of.get(rid, ())]
         for i in range(0, len(stale), 500):
