@@ -8,7 +8,6 @@ import math
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
-import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
@@ -176,6 +175,8 @@ def _failed(
 
 def _totp_step(secret: str, code: str, now: datetime) -> int | None:
     """The time step (RFC 6238, 30 s) whose code this is, one step of clock drift either way."""
+    import pyotp  # only for accounts with a second factor: an agent without one never loads it
+
     totp = pyotp.TOTP(secret)
     if not (code.isdigit() and len(code) == totp.digits):
         return None
@@ -188,6 +189,8 @@ def _totp_step(secret: str, code: str, now: datetime) -> int | None:
 
 def enroll_totp(session: Session, username: str) -> str:
     """A new TOTP secret for the user (replacing any), audited; the otpauth:// URI to scan."""
+    import pyotp
+
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         raise OutreachError(f"no user {username!r}")

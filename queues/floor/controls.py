@@ -9,7 +9,6 @@ from sqlalchemy.orm import Session
 
 from queues.audit import record
 from queues.auth import SignedInUser
-from queues.building.build import build_queues
 from queues.errors import NotAllowed, OutreachError
 from queues.settings import QueueSettings
 from queues.store.models import (
@@ -60,6 +59,8 @@ def set_campaign_active(
     for 15-20 s. A pause rebuilds the patients with open work in it; a resume every patient of
     its pharmacy (everyone, for a campaign all pharmacies share), so that those who became due
     while it was paused get their tasks too."""
+    from queues.building.build import build_queues  # a supervisor's control: agents never load it
+
     campaign = _campaign(session, user, campaign_id)
     if campaign.active == active:
         return
@@ -91,6 +92,8 @@ def set_campaign_weight(
     now: datetime,
     settings: QueueSettings | None = None,
 ) -> None:
+    from queues.building.build import build_queues  # a supervisor's control: agents never load it
+
     if not 0 <= weight <= 10:
         raise OutreachError(f"weight {weight}: use a number from 0 to 10")
     campaign = _campaign(session, user, campaign_id)

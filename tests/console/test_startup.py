@@ -1,7 +1,8 @@
 """What an agent's console loads to start: on a database at the newest migration, with a SIP
 account but no SRTP and no outbox key, neither Alembic, httpx, libsrtp nor the supervisor's floor
 and reports are imported (together ~18 MiB a console would hold all day; bench/next_patient.py
-measures the memory)."""
+measures the memory), nor the queue build (a supervisor's campaign controls rebuild queues) and
+pyotp (accounts with a second factor only): ~0.45 MiB more."""
 
 from __future__ import annotations
 
@@ -27,7 +28,10 @@ settings = Settings(
 services = build_services(settings)
 assert services.outbox_courier() is None
 services.close()
-unwanted = ("alembic", "httpx", "pylibsrtp", "queues.reports", "console.services.floor")
+unwanted = (
+    "alembic", "httpx", "pylibsrtp", "queues.reports", "console.services.floor",
+    "queues.building.build", "pyotp",
+)
 print(" ".join(sorted(m for m in unwanted if m in sys.modules)))
 """
 
