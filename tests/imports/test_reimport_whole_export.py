@@ -129,3 +129,27 @@ def test_an_estimated_fill_follows_a_new_default_days_supply(
     assert run(sessions, "fills", fills, days=90).fills == 1
     with sessions() as s:
         assert s.scalars(select(Fill.days_supply)).one() == 90
+
+
+def test_a_file_much_smaller_than_the_table_is_read_in_full_with_the_same_result(
+    site: str, engine: Engine, sessions: sessionmaker[Session], write: Writer
+) -> None:
+    """Fewer bytes than the table has rows: the stored digests are not read (run._few_lines);
+    its unchanged line still writes nothing, its changed line updates its row and keeps its
+    digest, and the whole export after it passes over both lines."""
+    many = "".join(f"M{n},Mo,Many,1950-03-04,66801,KS\n" for n in range(400))
+    export = HEADER + ANN + BOB + many
+    run(sessions, "patients", write("patients.csv", export))
+    small = write("small.csv", HEADER + ANN + BOB.replace("67202", "67203"))
+    assert small.stat().st_size < 402  # the table's highest id
+    with writes(engine) as written:
+        result = run(sessions, "patients", small)
+    assert (result.patients_updated, result.patients_unchanged) == (1, 1)
+    assert len(written) == 1 and "UPDATE patients" in written[0]
+    assert zip_of(sessions, "B2") == "67203"
+    whole = write("whole.csv", export.replace("67202", "67203"))
+    before = snapshot(engine)
+    with writes(engine) as written:
+        again = run(sessions, "patients", whole)
+    assert (again.patients_updated, again.patients_unchanged) == (0, 402)
+    assert written == [] and snapshot(engine) == before
