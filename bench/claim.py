@@ -33,6 +33,7 @@ import time
 import uuid
 from array import array
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
@@ -318,15 +319,19 @@ class Users:
     def __init__(self, counter: Any, first: int) -> None:
         self.counter, self.first = counter, first
         self.next, self.stop = 0, 0
+        # A process's claimer threads share this: unguarded, two of them could take the same id
+        # or each a new block (a 1,000,000-task run ran out of its users that way).
+        self._lock = threading.Lock()
 
     def take(self) -> int:
-        if self.next == self.stop:
-            with self.counter.get_lock():
-                start = self.counter.value
-                self.counter.value = start + USER_BLOCK
-            self.next, self.stop = start, start + USER_BLOCK
-        self.next += 1
-        return self.first + self.next - 1
+        with self._lock:
+            if self.next == self.stop:
+                with self.counter.get_lock():
+                    start = self.counter.value
+                    self.counter.value = start + USER_BLOCK
+                self.next, self.stop = start, start + USER_BLOCK
+            self.next += 1
+            return self.first + self.next - 1
 
 
 def _product_claimer(
@@ -342,6 +347,24 @@ def _product_claimer(
     out.start = time.monotonic()
     deadline = out.start + job.deadline_s if job.deadline_s else 0.0
     clock = time.perf_counter
+    try:
+        _product_claims(job, claimer, sessions, users, out, deadline, clock)
+    finally:  # a claimer that fails keeps the count of how it claimed
+        out.end = time.monotonic()
+        out.one_statement, out.full_claims = claimer.fast, claimer.full
+        claimer.close()
+    return out
+
+
+def _product_claims(
+    job: Job,
+    claimer: Claimer,
+    sessions: Any,
+    users: Users,
+    out: Outcome,
+    deadline: float,
+    clock: Callable[[], float],
+) -> None:
     while True:
         user = users.take()
         t0 = clock()
@@ -370,10 +393,6 @@ def _product_claimer(
         if deadline and time.monotonic() > deadline:
             out.stopped_early = True
             break
-    out.end = time.monotonic()
-    out.one_statement, out.full_claims = claimer.fast, claimer.full
-    claimer.close()
-    return out
 
 
 def _baseline_claimer(
