@@ -514,8 +514,11 @@ async def until(pilot: Any, ready: Callable[[], Any], what: str, timeout: float 
             return got
         if time.perf_counter() > deadline:
             shown = " ".join(_text_of(pilot.app.screen, "Static").split())[:600]
+            # What the console told the agent (a failed save stays on its screen with a notice).
+            notices = " | ".join(n.message for n in pilot.app._notifications)[:600]
             raise RuntimeError(
-                f"timed out waiting for {what}; {type(pilot.app.screen).__name__}: {shown}"
+                f"timed out waiting for {what}; {type(pilot.app.screen).__name__}: {shown}; "
+                f"notices: {notices or 'none'}"
             )
         await asyncio.sleep(0.001)
 
@@ -710,7 +713,9 @@ def run_console(url: str, presses: int, work: str, out: Any) -> None:
         asyncio.run(drive(services, presses, peer, fig))
         services.close()
     except Exception as exc:
-        out.put(f"{type(exc).__name__}: {exc}")
+        log_file = Path(work) / "outreach.log"  # errors and events only: no health information
+        tail = log_file.read_text(errors="replace").splitlines()[-15:] if log_file.exists() else []
+        out.put(f"{type(exc).__name__}: {exc}" + "".join(f"\n  log: {line}" for line in tail))
         raise
     finally:
         peer.close()
