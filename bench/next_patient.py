@@ -478,6 +478,16 @@ def _text_of(screen: Any, selector: str) -> str:
     return " ".join(_plain(w.content) for w in screen.query(selector))
 
 
+def _shown_noting_nobody(screen: Any, frame: Any, fig: Figures) -> Any:
+    """frame.shown, noting a claim that found nobody callable on its way."""
+    if not fig.seen_nobody and getattr(screen, "phase", None) == "waiting":
+        fig.seen_nobody = True
+        fig.found_nobody += 1
+        if not fig.found_nobody_why:
+            fig.found_nobody_why = " ".join(_text_of(screen, "PatientCard").split())[:300]
+    return frame.shown()
+
+
 def patient_drawn(screen: Any) -> str | None:
     """The patient's name once the card shows it with their reasons, the medications table has
     rows and the script panel its first step; else None. (Selectors by widget class, so they
@@ -531,6 +541,11 @@ class Figures:
     transactions: list[int] = dataclasses.field(default_factory=list)
     names: list[str] = dataclasses.field(default_factory=list)
     not_dialable: int = 0
+    # Presses whose claim found nobody callable (the card says why; the console looks again
+    # 10 s later, so such a press is ~10 s): how many, and the first card's text.
+    found_nobody: int = 0
+    found_nobody_why: str = ""
+    seen_nobody: bool = False  # within the current press
     rss_start_mb: float = 0.0
     rss_end_mb: float = 0.0
 
@@ -657,7 +672,10 @@ async def drive(services: Any, presses: int, peer: InvitePeer, fig: Figures) -> 
                 frame.wait()
                 t0, cpu0 = time.perf_counter(), time.thread_time()
                 send_key(app, "r")
-                name, t1, after, cpu1 = await until(pilot, frame.shown, f"patient {n + 1}")
+                name, t1, after, cpu1 = await until(
+                    pilot, partial(_shown_noting_nobody, screen, frame, fig), f"patient {n + 1}"
+                )
+                fig.seen_nobody = False
                 fig.next_ms.append((t1 - t0) * 1000)
                 fig.next_cpu_ms.append((cpu1 - cpu0) * 1000)
                 fig.transactions.append(after - before)
@@ -1055,6 +1073,8 @@ def main(argv: list[str] | None = None) -> int:
         "next_loop_cpu_mean_ms": round(sum(cpu) / len(cpu), 1) if cpu else None,
         "dials": len(dial),
         "not_dialable": fig.not_dialable,
+        "found_nobody": fig.found_nobody,
+        "found_nobody_why": fig.found_nobody_why,
         "dial_p50_ms": round(percentile(dial, 50), 1),
         "dial_p99_ms": round(percentile(dial, 99), 1),
         "dial_max_ms": round(dial[-1], 1) if dial else 0.0,
@@ -1152,7 +1172,9 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"end vs bare {fmt(result['rss_end_vs_bare'], 2)}x; patients not dialable (no number "
         f"callable now) {fig.not_dialable}; the same patient twice {result['repeated_patients']}; "
-        f"other consoles' claims {result['other_claims']:,} (errors {result['other_errors']})"
+        f"other consoles' claims {result['other_claims']:,} (errors {result['other_errors']}); "
+        f"presses whose claim found nobody callable (then a 10 s wait) {fig.found_nobody}"
+        + (f" — the first said: {fig.found_nobody_why}" if fig.found_nobody_why else "")
         + (f"; world built in {built_s:.0f} s" if built_s else "")
     )
     if result["other_first_error"]:
