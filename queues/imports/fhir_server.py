@@ -124,6 +124,7 @@ class FhirServer:
         self.auth = auth
         self.client = client or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0))
         self._token: str | None = None
+        self._signing_key: Any = None  # the SMART client's private key, parsed once
         self._sleep = sleep
 
     def close(self) -> None:
@@ -149,7 +150,12 @@ class FhirServer:
         import jwt  # PyJWT, with cryptography for RS384/ES384
 
         token_url = self.auth.token_url or self._discover_token_url()
-        key = self._secret(self.auth.private_key_env, "the SMART client's private key")
+        if self._signing_key is None:
+            # Parsed (and, for RSA, checked by cryptography: ~40 ms) once, not at every token:
+            # a server whose tokens run out often had an import re-read it every few requests.
+            pem = self._secret(self.auth.private_key_env, "the SMART client's private key")
+            self._signing_key = jwt.get_algorithm_by_name(self.auth.algorithm).prepare_key(pem)
+        key = self._signing_key
         now = int(time.time())
         assertion = jwt.encode(
             {
