@@ -11,12 +11,10 @@ part's new rows while the rules work out the next, so the database's share of a 
 
 from __future__ import annotations
 
-import gc
 import time
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -46,6 +44,7 @@ from queues.building.rules.base import DueTask, Rule, RuleContext, run_rule
 from queues.building.rules.snapshot import Snapshot, driver_rows, load_snapshot
 from queues.building.scope import IN_SCOPE, drop_scope, set_scope
 from queues.claims.admission import Judge, Undialed, admission_key, admit_entries, read_undialed
+from queues.collector import collector_paused
 from queues.settings import QueueSettings
 from queues.store.bulk import insert_rows
 from queues.store.models import Attempt, Task
@@ -132,24 +131,8 @@ def build_queues(
     them (every rule reads one patient's own rows), and nobody else's are read or touched. A
     supervisor's control uses it for the patients with work in one campaign; the result's counts
     are then theirs."""
-    with _collector_paused():
+    with collector_paused():
         return _build(session, now, settings or QueueSettings(), rules, patients)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cycle collector off while a build runs, back as it was after. A build holds
-    millions of objects until it ends (the snapshot: a tuple per fill) and makes no reference
-    cycles to speak of, yet the collector's full passes over all of them, which the build's own
-    allocations keep triggering, took a fifth of its time (100,000 patients: a first build and a
-    rebuild made 22 full passes, 5.6-6.2 s). Reference counting still frees what it lets go of."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _build(

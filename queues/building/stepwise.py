@@ -38,7 +38,6 @@ from queues.building.build import (
     BuildResult,
     _bind_utc,
     _closings,
-    _collector_paused,
     _due_in,
     _existing_entries,
     _existing_tasks,
@@ -54,6 +53,7 @@ from queues.claims.admission import (
     read_undialed,
     store_admissions,
 )
+from queues.collector import collector_paused
 from queues.settings import QueueSettings
 from queues.store.bulk import insert_rows
 from queues.store.db import reading, transaction
@@ -136,7 +136,7 @@ def _build_in_steps(
     rules = tuple(default_rules() if rules is None else rules)
     clock = time.perf_counter
     started = clock()
-    with _collector_paused(), _builds_wait(sessions):
+    with collector_paused(), _builds_wait(sessions):
         steps = _Steps(sessions)
         # The calling rules' verdicts for the queue as it stands, stored first, the head of the
         # queue first: a build at a new day finds yesterday's admissions run out, and until a

@@ -5,10 +5,8 @@ closing step: queues.building.build)."""
 
 from __future__ import annotations
 
-import gc
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from queues.access import check_may_import
 from queues.audit import record
 from queues.building.build import build_queues
+from queues.collector import collector_paused
 from queues.errors import OutreachError
 from queues.imports.csv_files import read_csv
 from queues.imports.digests import TABLES, DuplicateLine, LineDigests, StoredLines
@@ -115,23 +114,6 @@ class ImportSummary:
             f"queues rebuilt for {self.rebuilt_patients} patients: {self.build}",
             f"took {self.seconds:.1f} s",
         ]
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cycle collector off while a file is read and its batch stored, back as it was
-    after (as queues.building.build does for a build). Reading makes a record, a few strings and
-    dictionary entries per line and keeps them all to the end, with no reference cycles to speak
-    of, yet the collector's passes over everything alive, which those allocations keep
-    triggering, were a third of reading a fills file (200,000 lines: 1.68 s of CPU with it,
-    1.25 s without). Reference counting still frees what the import lets go of."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def pharmacy_id(session: Session, code: str) -> int:
