@@ -21,8 +21,10 @@ process had connected (its start-up, mostly imports: ~3 s at load 7).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -223,6 +225,71 @@ def _p99_ms(values: list[float]) -> float:
     return round(percentile(sorted(values), 99) * 1000, 2)
 
 
+_PHASE_LINE = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO queues\.building\.stepwise full build: (.*)$"
+)
+
+
+def _build_config(folder: Path) -> tuple[Path, Path]:
+    """The project's config.toml (the same queue settings the claimers' admission key is made
+    from) with the log in `folder`: the build logs each phase's start there (stepwise._log)."""
+    log_path = folder / "build.log"
+    text = (ROOT / "config.toml").read_text()
+    text, n = re.subn(r'(?m)^path = "var/outreach.log"', f'path = "{log_path}"', text)
+    if n != 1:
+        raise SystemExit("bench: config.toml has no [log] path to replace")
+    config = folder / "config.toml"
+    config.write_text(text)
+    return config, log_path
+
+
+def _build_phases(log_path: Path, wall_minus_perf: float) -> list[tuple[float, str]]:
+    """(perf_counter, phase) for each phase the build logged, in this process's clock."""
+    out: list[tuple[float, str]] = []
+    if not log_path.exists():
+        return out
+    for line in log_path.read_text().splitlines():
+        m = _PHASE_LINE.match(line)
+        if m:
+            wall = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            out.append((wall - wall_minus_perf, re.sub(r" \(.*", "", m.group(2))))
+    return out
+
+
+def _phase_at(phases: list[tuple[float, str]], t: float) -> str:
+    name = "spawned, not started"
+    for at, what in phases:
+        if at <= t:
+            name = what
+    return name
+
+
+def _by_phase(
+    run: ClaimRun, phases: list[tuple[float, str]], slow_s: float
+) -> dict[str, dict[str, Any]]:
+    """Per build phase (at each claim's start): claims, full claims, p99, and the claims over
+    `slow_s` (2x the idle p99) by path."""
+    full = Counter(zip(run.full_started, run.full_latencies, strict=True))
+    groups: dict[str, list[tuple[float, bool]]] = {}
+    for t, lat in zip(run.started, run.latencies, strict=True):
+        is_full = full[(t, lat)] > 0
+        if is_full:
+            full[(t, lat)] -= 1
+        groups.setdefault(_phase_at(phases, t), []).append((lat, is_full))
+    order = ["spawned, not started"] + [name for _, name in phases]
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted(groups, key=lambda n: order.index(n) if n in order else len(order)):
+        claims = groups[name]
+        out[name] = {
+            "claims": len(claims),
+            "full": sum(f for _, f in claims),
+            "p99_ms": _p99_ms([lat for lat, _ in claims]),
+            "slow_one_statement": sum(lat > slow_s and not f for lat, f in claims),
+            "slow_full": sum(lat > slow_s and f for lat, f in claims),
+        }
+    return out
+
+
 def measure(
     engine: Engine,
     url: str,
@@ -259,6 +326,10 @@ def measure(
     run: dict[str, Any] = {}
     before = _pg_counters(engine) if postgres else None
 
+    folder = tempfile.TemporaryDirectory(prefix="outreach-bench-build-log-")
+    config, log_path = _build_config(Path(folder.name))
+    wall_minus_perf = time.time() - time.perf_counter()
+
     def build() -> None:
         # `outreach queue build` in its own process, as a site runs it beside the consoles: the
         # claimers here share no GIL with its rules.
@@ -268,7 +339,7 @@ def measure(
             [sys.executable, "-m", "console", "queue", "build", "--database", url,
              "--now", later],
             capture_output=True, text=True, cwd=ROOT, check=False,
-            env={**os.environ, "PGAPPNAME": BUILD_APP},
+            env={**os.environ, "PGAPPNAME": BUILD_APP, "OUTREACH_CONFIG": str(config)},
         )  # fmt: skip
         run["seconds"] = time.perf_counter() - t0
         run["said"] = (done.stdout + done.stderr).strip().splitlines()[-1:]
@@ -287,6 +358,13 @@ def measure(
 
     idle_p99 = percentile(sorted(idle.latencies), 99) * 1000
     during_p99 = percentile(sorted(during.latencies), 99) * 1000
+    phases = _build_phases(log_path, wall_minus_perf)
+    folder.cleanup()
+    by_phase = (
+        _by_phase(during, [(run["spawned"], "spawned, not started"), *phases], 2 * idle_p99 / 1000)
+        if "spawned" in run
+        else {}
+    )
     result: dict[str, Any] = {
         "claims_during_build_clock": "the build's"
         if at_build_clock
@@ -307,6 +385,16 @@ def measure(
         "claim_p99_full_only_during_build_ms": _p99_ms(during.full_latencies),
         "busy_errors": idle.busy + during.busy,
         "other_errors": idle.errors + during.errors,
+        # Where the claims during the build fell, by the build's phase at each claim's start
+        # (its log; "spawned, not started": its process starting, before it logged anything).
+        "build_phases_s": [
+            [name, round(at - run["spawned"], 3)] for at, name in phases if "spawned" in run
+        ],
+        "claims_by_build_phase": by_phase,
+        "slow_claims_over_2x_idle_p99": [
+            sum(v["slow_one_statement"] for v in by_phase.values()),
+            sum(v["slow_full"] for v in by_phase.values()),
+        ],
     }
     rows = [
         ("claim p99, no build", "", f"{idle_p99:.2f} ms ({len(idle.latencies):,} claims; "
@@ -321,6 +409,13 @@ def measure(
          f"p99 {result['claim_p99_full_only_during_build_ms']:.2f} ms", ""),
         ("busy errors", "", str(result["busy_errors"]), "0"),
     ]  # fmt: skip
+    starts = dict(reversed([(name, at) for name, at in result["build_phases_s"]]))
+    for name, v in by_phase.items():
+        rows.append((
+            f"  while the build was: {name}", f"{starts.get(name, 0.0):.2f}",
+            f"{v['claims']:,} claims ({v['full']:,} full), p99 {v['p99_ms']:.2f} ms; over 2x idle "
+            f"p99: {v['slow_one_statement']:,} one statement, {v['slow_full']:,} full", "",
+        ))  # fmt: skip
     spawned = run.get("spawned")
     fast_started = _fast_started(during)
     if spawned is not None and fast_started:

@@ -13,6 +13,7 @@ control) may write between two steps, and the new rows a full build writes yield
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -67,6 +68,10 @@ SQLITE_STEP_ROWS = 500
 # during a build near its p99 without one; the rows a step writes follow from the last step's.
 SQLITE_STEP_SECONDS = 0.010
 SQLITE_MIN_STEP_ROWS = 20
+
+# Each phase's start and end at INFO (names and counts only: no health information), so a person
+# (or bench/_build_claims.py) can line a slow claim up with what the build was doing.
+_log = logging.getLogger(__name__)
 
 
 class _Collector:
@@ -136,14 +141,17 @@ def _build_in_steps(
     rules = tuple(default_rules() if rules is None else rules)
     clock = time.perf_counter
     started = clock()
+    _log.info("full build: started")
     with collector_paused(), _builds_wait(sessions):
         steps = _Steps(sessions)
+        _log.info("full build: admission first")
         # The calling rules' verdicts for the queue as it stands, stored first, the head of the
         # queue first: a build at a new day finds yesterday's admissions run out, and until a
         # patient's is stored again each claim of them is the full one (claim_next: ~5x the one
         # statement's p99), for as long as the read and the rules take (most of the build).
         admitted_first = _admit_queue_first(sessions, steps, now, settings)
         phases = {"admission first": clock() - started}
+        _log.info("full build: read and rules (%d admitted first)", admitted_first)
         with reading(sessions) as session:
             conn = session.connection()
             snapshot = load_snapshot(session, now)
@@ -159,6 +167,7 @@ def _build_in_steps(
             stale_ids = [v[0] for key, v in existing.open_by_key.items() if key not in work.due]
             closes = list(_closings(session, snapshot, _stale_rows(session, stale_ids), now))
         phases["read and rules"] = clock() - started - sum(phases.values())
+        _log.info("full build: writes")
         for name in ("tasks", "queue_entries"):
             for chunk in steps.chunks(collector.rows[name]):
                 steps.run(_insert_new, name, chunk)
@@ -178,6 +187,7 @@ def _build_in_steps(
             ids = ", ".join(str(int(p)) for p in finished[i : i + 500])
             steps.run(_finish_entries, ids)
         phases["writes"] = clock() - started - sum(phases.values())
+        _log.info("full build: admission (%d steps so far)", steps.steps)
         admitted = work.admitted + admitted_first
         if entries:
             # Judged in a read (on SQLite no lock: 1.2 s at 20,000 patients held it before), then
@@ -189,6 +199,7 @@ def _build_in_steps(
                     steps.run_in_session(store_admissions, {until: chunk}, now, settings)
                 admitted += len(callable_ids)
         phases["admission"] = clock() - started - sum(phases.values())
+    _log.info("full build: done (%d steps)", steps.steps)
     return work.result(closes, admitted, phases)
 
 
@@ -210,6 +221,8 @@ def _admit_queue_first(
             for pid, until in chunk:
                 by_until.setdefault(until, []).append(pid)
             steps.run_in_session(store_admissions, by_until, now, settings)
+        if not admitted:
+            _log.info("full build: first admissions stored (%d)", len(verdicts))
         admitted += len(verdicts)
     return admitted
 
