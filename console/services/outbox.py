@@ -15,6 +15,7 @@ from queues.errors import NotAllowed, OutreachError
 from queues.outbox import supervision
 from queues.outbox.settings import signing_key
 from queues.store.db import reading, transaction
+from queues.timeutil import utcnow
 from queues.views.outbox import OutboxView
 from queues.views.user import SignedInUser
 
@@ -37,15 +38,16 @@ class Outbox:
         with reading(self._store.sessions) as session:
             return supervision.outbox_view(session, self.user)
 
+    # Retry and discard are judged on the wall clock, the deliverers' (queues.outbox.delivery):
+    # their claims and retry times are real time. The store's clock may be the demo's practice
+    # clock, hours ahead: a retry then waited those hours, a discard passed over a live claim.
     def retry(self, action_id: int) -> str:
         with transaction(self._store.sessions) as session:
-            return supervision.retry_action(session, self.user, action_id, self._store.clock.now())
+            return supervision.retry_action(session, self.user, action_id, utcnow())
 
     def discard(self, action_id: int) -> str:
         with transaction(self._store.sessions) as session:
-            return supervision.discard_action(
-                session, self.user, action_id, self._store.clock.now()
-            )
+            return supervision.discard_action(session, self.user, action_id, utcnow())
 
 
 class OutboxCourier:
