@@ -1,24 +1,27 @@
 """Claim next patient under load: queues.claims.claiming.claim_next against a bare dequeue floor.
 
-    bench/claim.py --backend sqlite|postgres --tasks N --claimers K [--json] [--database URL]
+    bench/claim.py --backend sqlite|postgres --tasks N --claimers K [--rounds R] [--json]
 
 Fills a fresh database with N open tasks (one per patient, over three pharmacies in three time
-zones, every patient callable at the benchmark's clock), then runs K concurrent claimers until every
-task is claimed, three times on the same rows:
+zones, every patient callable at the benchmark's clock, the calling rules checked ahead on every
+row), then K concurrent claimers drain that one queue, the sides taking turns in R rounds (each
+turn a slice of N / (R x sides) claims; floor, claim, audited floor, then the other way round):
 
 - floor: a bare dequeue — PostgreSQL `SELECT … FOR UPDATE SKIP LOCKED LIMIT 1` + `UPDATE` in one
-  transaction, SQLite one `UPDATE … RETURNING` — then the rows are put back as they were (each
-  phase starts from the same compacted table, the calling rules checked ahead on every row);
-- product: `claim_next` exactly as the console calls it, one transaction per claim, each claim by a
-  console that holds nobody yet (as in tests/queues/test_claiming.py), so the queue drains by claims;
-- SQLite only: the floor again with the audit row every claim must write (the same INSERT the
-  product's claim trigger makes), to show how much of the budget the audit log alone takes;
-- PostgreSQL only: pgqueuer's dequeue of the same number of jobs on the same database, at batch 1
-  and batch 10.
+  transaction, SQLite one `UPDATE … RETURNING`;
+- product: `claim_next` exactly as the console calls it (queues.claims.fast_claimer.Claimer), each
+  claim by a console that holds nobody yet (as in tests/queues/test_claiming.py);
+- audited floor: the floor's dequeue plus the audit row every claim must write (the same INSERT
+  the product's claim trigger makes, sealed into the audit chain alike) — SQLite's budget is
+  against it; on PostgreSQL it shows how much of the claim's tail the audit log takes;
+- PostgreSQL only, afterwards: pgqueuer's dequeue of the same number of jobs on the same database,
+  at batch 1 and batch 10.
 
-Claimers are threads, each with its own connection; on PostgreSQL they can be spread over several
-processes (`--processes`), since claim_next's Python work holds the GIL. Double claims are counted
-from what each claimer was told and checked against the rows afterwards.
+Taking turns on one queue, every side sees the queue at every depth and the machine's load swings
+land on all of them alike; the per-round ratios show the spread. Claimers are threads, each with
+its own connections, kept for the whole run; on PostgreSQL they are spread over several processes
+(`--processes`), since claim_next's Python work holds the GIL. Double claims are counted from what
+each claimer was told and checked against the rows afterwards.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing as mp
+import os
 import random
 import sys
 import threading
@@ -33,7 +37,6 @@ import time
 import uuid
 from array import array
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
@@ -58,7 +61,7 @@ from _common import (
     sqlite_synchronous,
     sync_sequences,
 )
-from sqlalchemy import Engine, func, or_, select, text, update
+from sqlalchemy import Engine, func, select, text
 
 from queues.claims import claiming
 from queues.claims.admission import admit_entries
@@ -79,29 +82,41 @@ PHARMACIES = (  # code, zone, state, ZIP, area code
 PGQ_ENTRYPOINT = "claim"
 
 # The floor reads the same partial index as claim_next (queues.store.models.CLAIMABLE): its predicate
-# is spelled out so that both planners use the index, as a bare dequeue on this schema would.
+# is spelled out so that both planners use the index, as a bare dequeue on this schema would. The
+# audited floor is the same dequeue marking its rows 'audited' (not 'claimed'): its trigger, below,
+# writes the audit row for those only, so both floors run on one queue beside the claim.
 CLAIMABLE = "status = 'open' AND claimed_at IS NULL AND blocked_reason IS NULL"
-BASELINE_SQL = {
-    "postgresql": (
-        f"SELECT patient_id FROM queue_entries WHERE {CLAIMABLE} "
-        "ORDER BY sort_key, patient_id LIMIT 1 FOR UPDATE SKIP LOCKED",
-        "UPDATE queue_entries SET status = 'claimed', holder_id = %s WHERE patient_id = %s",
-    ),
-    "sqlite": (
-        "UPDATE queue_entries SET status = 'claimed', holder_id = ? WHERE patient_id = "
-        f"(SELECT patient_id FROM queue_entries WHERE {CLAIMABLE} "
-        "ORDER BY sort_key, patient_id LIMIT 1) RETURNING patient_id",
-        "",
-    ),
+_PG_PICK = (
+    f"SELECT patient_id FROM queue_entries WHERE {CLAIMABLE} "
+    "ORDER BY sort_key, patient_id LIMIT 1 FOR UPDATE SKIP LOCKED"
+)
+_LITE_TAKE = (
+    "UPDATE queue_entries SET status = '{status}', holder_id = ? WHERE patient_id = "
+    f"(SELECT patient_id FROM queue_entries WHERE {CLAIMABLE} "
+    "ORDER BY sort_key, patient_id LIMIT 1) RETURNING patient_id"
+)
+FLOOR_STATUS = {"baseline": "claimed", "audited": "audited"}
+FLOOR_SQL = {  # dialect -> side -> (pick, mark); SQLite's is one statement
+    "postgresql": {
+        side: (
+            _PG_PICK,
+            f"UPDATE queue_entries SET status = '{status}', holder_id = %s WHERE patient_id = %s",
+        )
+        for side, status in FLOOR_STATUS.items()
+    },
+    "sqlite": {
+        side: (_LITE_TAKE.format(status=status), "") for side, status in FLOOR_STATUS.items()
+    },
 }
 
-# The audited floor (SQLite): the bare dequeue plus the claim's audit row, written as the claim's
-# own trigger writes it (migration 0009), so that the two differ only in the lease's bookkeeping.
-# The audit log's seal (migration 0015, AFTER INSERT ON audit_events) chains this row as it chains
-# the claim's: the floor pays for the hash chain too (unless --audit-chain off drops the seal).
+# The audited floor: the bare dequeue plus the claim's audit row, written as the claim's own
+# trigger writes it on SQLite (migration 0009), so that the two differ only in the lease's
+# bookkeeping. The audit log's seal (migration 0015, AFTER INSERT ON audit_events) chains this row
+# as it chains the claim's: the floor pays for the hash chain too (unless --audit-chain off drops
+# the seal). The bare floor's UPDATE passes this trigger's WHEN (one comparison a row).
 FLOOR_AUDIT_TRIGGER = (
     "CREATE TRIGGER bench_floor_audit AFTER UPDATE OF status ON queue_entries "
-    "WHEN NEW.status = 'claimed' AND OLD.status = 'open' BEGIN "
+    "WHEN NEW.status = 'audited' AND OLD.status = 'open' BEGIN "
     "INSERT INTO audit_events (at, user_id, action, patient_id, detail) VALUES "
     "(strftime('%Y-%m-%d %H:%M:%f', 'now') || '000', NEW.holder_id, 'claim', NEW.patient_id, '{}'); "
     "END"
@@ -113,11 +128,7 @@ FLOOR_AUDIT_TRIGGER_PG = (
     "INSERT INTO audit_events (at, user_id, action, patient_id, detail) VALUES "
     "(now() AT TIME ZONE 'UTC', NEW.holder_id, 'claim', NEW.patient_id, '{}'); RETURN NULL; END $$",
     "CREATE TRIGGER bench_floor_audit AFTER UPDATE OF status ON queue_entries FOR EACH ROW "
-    "WHEN (NEW.status = 'claimed' AND OLD.status = 'open') EXECUTE FUNCTION bench_floor_audit()",
-)
-FLOOR_AUDIT_DROP_PG = (
-    "DROP TRIGGER bench_floor_audit ON queue_entries",
-    "DROP FUNCTION bench_floor_audit()",
+    "WHEN (NEW.status = 'audited' AND OLD.status = 'open') EXECUTE FUNCTION bench_floor_audit()",
 )
 
 
@@ -241,25 +252,6 @@ def fill(engine: Engine, tasks: int, users: int, seed: int = 7) -> World:
     return World(pharmacy_ids, first_user, users)
 
 
-def reset_queue(engine: Engine) -> None:
-    """Put the entries the floor took back open and unheld, as they were before it (the floor
-    writes no audit rows, and the audit log is append-only: there is nothing else to undo)."""
-    with engine.begin() as conn:
-        conn.execute(
-            update(QueueEntry)
-            .where(or_(QueueEntry.status != "open", QueueEntry.holder_id.is_not(None)))
-            .values(
-                status="open",
-                holder_id=None,
-                lease_token=None,
-                claimed_at=None,
-                lease_expires_at=None,
-                blocked_reason=None,
-                available_at=NOW,
-            )
-        )
-
-
 def compact(engine: Engine) -> None:
     """The queue rewritten compactly, fresh statistics and (SQLite) an empty WAL: the state a
     timed phase starts from."""
@@ -287,19 +279,36 @@ def admission_state() -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Claimers
+#
+# The sides (the floor, the claim, the audited floor) take turns on one queue: round r runs each
+# side for a slice of the tasks, floor - claim - audited floor, then the other way round, so that
+# the claim always runs between the two floors and a swing of the machine's load lands on every
+# side alike. Each claimer thread keeps its connections for the whole run (one per side), and
+# each process its threads' connections: only the claims are timed, never a connect or a spawn.
+
+SIDES = ("baseline", "product", "audited")
+SIDE_NAMES = {"baseline": "floor", "product": "claim_next", "audited": "audited floor"}
 
 
 @dataclass
 class Job:
-    kind: str  # product | baseline | pgqueuer
+    kind: str  # rounds (the three sides) | pgqueuer
     url: str
     threads: int
     pharmacy_ids: list[int]
     first_user: int
     batch: int = 1
     limit: int = 0  # pgqueuer: stop after this many jobs
-    deadline_s: float = 0.0  # stop after this long (0: run until the queue is empty)
     no_compliance: bool = False  # claim_next(admit=None): the foundation's claim, no window checks
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One side's share of a round, for one process."""
+
+    side: str  # baseline | product | audited
+    quota: int  # claims this process makes at most
+    deadline_s: float  # stop after this long (0: the quota or an empty queue)
 
 
 @dataclass
@@ -311,6 +320,7 @@ class Outcome:
     end: float = 0.0
     errors: list[str] = field(default_factory=list)
     stopped_early: bool = False
+    emptied: bool = False  # a claimer found nothing left to claim
     one_statement: int = 0  # claims the Claimer made in one statement
     full_claims: int = 0  # and through claim_next (the head needed the full check, or none left)
 
@@ -324,6 +334,7 @@ class Outcome:
         self.end = max(self.end, other.end)
         self.errors.extend(other.errors)
         self.stopped_early = self.stopped_early or other.stopped_early
+        self.emptied = self.emptied or other.emptied
 
 
 class Users:
@@ -347,120 +358,239 @@ class Users:
             return self.first + self.next - 1
 
 
-def _product_claimer(
-    job: Job, engine: Engine, users: Users, gate: threading.Barrier, out: Outcome
-) -> Outcome:
-    sessions = session_factory(engine)
-    with sessions() as warm:  # open this thread's connection before the clock starts
-        warm.execute(text("SELECT 1"))
-    # As the console claims (console.shift): one Claimer per console, its own connection.
-    claimer = Claimer(engine, sessions)
-    claimer.open()
-    gate.wait()
-    out.start = time.monotonic()
-    deadline = out.start + job.deadline_s if job.deadline_s else 0.0
-    clock = time.perf_counter
+class Tickets:
+    """A process's quota of claims for one turn, shared by its threads."""
+
+    def __init__(self, quota: int) -> None:
+        self.left = quota
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self.left <= 0:
+                return False
+            self.left -= 1
+            return True
+
+
+def _warm_up(engine: Engine) -> None:
+    """Load what the first claim would (ZIP and phone-number tables, holidays) before the clock
+    starts: a console pays it once per shift, not per claim. Read-only."""
     try:
-        _product_claims(job, claimer, sessions, users, out, deadline, clock)
-    finally:  # a claimer that fails keeps the count of how it claimed
-        out.end = time.monotonic()
-        out.one_statement, out.full_claims = claimer.fast, claimer.full
-        claimer.close()
-    return out
+        from queues.compliance.patient import patient_verdict
+    except ImportError:  # no compliance module: nothing to warm
+        return
+    with session_factory(engine)() as s:
+        first = s.scalar(select(func.min(QueueEntry.patient_id)))
+        if first is not None:
+            patient_verdict(s, first, NOW)
+        s.rollback()
 
 
-def _product_claims(
-    job: Job,
-    claimer: Claimer,
-    sessions: Any,
-    users: Users,
-    out: Outcome,
-    deadline: float,
-    clock: Callable[[], float],
-) -> None:
-    while True:
-        user = users.take()
-        t0 = clock()
-        if job.no_compliance:
-            with transaction(sessions) as s:
-                got = claiming.claim_next(
-                    s,
-                    user_id=user,
-                    pharmacy_ids=job.pharmacy_ids,
-                    now=NOW,
-                    lease_seconds=LEASE,
-                    admit=None,
-                )
+class Seat:
+    """One claimer thread's connections, kept for the whole run: the console's Claimer (its own
+    connection, as console.shift claims) and the floors' bare connection."""
+
+    def __init__(self, job: Job, engine: Engine, floor_engine: Engine) -> None:
+        self.job = job
+        self.sessions = session_factory(engine)
+        with self.sessions() as warm:  # open the session pool's connection before any clock
+            warm.execute(text("SELECT 1"))
+        self.claimer = Claimer(engine, self.sessions)
+        self.claimer.open()
+        self.postgres = is_postgres(engine)
+        if self.postgres:
+            import psycopg
+
+            self.pg: Any = psycopg.connect(libpq_url(job.url), autocommit=True)
         else:
-            got = claimer.next(
-                user_id=user, pharmacy_ids=job.pharmacy_ids, now=NOW, lease_seconds=LEASE
-            )
-        t1 = clock()
-        if got is None:
-            break
-        if got.resumed:
-            out.errors.append(f"user {user} was handed a patient it already held")
-        out.ids.append(got.patient_id)
-        out.users.append(user)
-        out.latencies.append(t1 - t0)
-        if deadline and time.monotonic() > deadline:
-            out.stopped_early = True
-            break
+            # The product's pragmas (WAL, synchronous, busy_timeout), from a pool of its own.
+            self.raw = floor_engine.raw_connection()
+            self.lite: Any = self.raw.driver_connection
+
+    def claim(self, side: str, user: int) -> int | None:
+        """One claim of the side, as timed: the patient taken, or None when none is left."""
+        if side == "product":
+            if self.job.no_compliance:
+                with transaction(self.sessions) as s:
+                    got = claiming.claim_next(
+                        s,
+                        user_id=user,
+                        pharmacy_ids=self.job.pharmacy_ids,
+                        now=NOW,
+                        lease_seconds=LEASE,
+                        admit=None,
+                    )
+            else:
+                got = self.claimer.next(
+                    user_id=user, pharmacy_ids=self.job.pharmacy_ids, now=NOW, lease_seconds=LEASE
+                )
+            if got is None:
+                return None
+            if got.resumed:
+                raise RuntimeError(f"user {user} was handed a patient it already held")
+            return got.patient_id
+        if self.postgres:
+            pick, mark = FLOOR_SQL["postgresql"][side]
+            with self.pg.transaction():
+                row = self.pg.execute(pick).fetchone()
+                if row is not None:
+                    self.pg.execute(mark, (user, row[0]))
+            return None if row is None else int(row[0])
+        rows = self.lite.execute(FLOOR_SQL["sqlite"][side][0], (user,)).fetchall()
+        return int(rows[0][0]) if rows else None  # autocommit: one statement
+
+    def close(self) -> None:
+        self.claimer.close()
+        if self.postgres:
+            self.pg.close()
+        else:
+            self.raw.close()
 
 
-def _baseline_claimer(
-    job: Job, engine: Engine, users: Users, gate: threading.Barrier, out: Outcome
-) -> Outcome:
-    clock = time.perf_counter
-    if is_postgres(engine):
-        import psycopg
+class Crew:
+    """A process's claimer threads and their seats; runs one turn at a time."""
 
-        pick, mark = BASELINE_SQL["postgresql"]
-        with psycopg.connect(libpq_url(job.url), autocommit=True) as conn:
-            gate.wait()
-            out.start = time.monotonic()
-            deadline = out.start + job.deadline_s if job.deadline_s else 0.0
-            while True:
-                user = users.take()
-                t0 = clock()
-                with conn.transaction():
-                    row = conn.execute(pick).fetchone()
-                    if row is not None:
-                        conn.execute(mark, (user, row[0]))
-                t1 = clock()
-                if row is None:
-                    break
-                out.ids.append(row[0])
-                out.users.append(user)
-                out.latencies.append(t1 - t0)
-                if deadline and time.monotonic() > deadline:
-                    out.stopped_early = True
-                    break
-    else:
-        sql, _ = BASELINE_SQL["sqlite"]
-        raw = engine.raw_connection()  # the product's pragmas: WAL, same synchronous, busy_timeout
+    def __init__(self, job: Job, counter: Any) -> None:
+        self.job = job
+        self.engine = make_engine(job.url, pool_size=job.threads)
+        self.floor_engine = make_engine(job.url, pool_size=job.threads)
+        _warm_up(self.engine)
+        self.users = Users(counter, job.first_user)
+        self.seats = [Seat(job, self.engine, self.floor_engine) for _ in range(job.threads)]
+
+    def run(self, turn: Turn) -> Outcome:
+        tickets = Tickets(turn.quota)
+        gate = threading.Barrier(len(self.seats))
+        results: list[Outcome] = []
+        lock = threading.Lock()
+
+        def run(seat: Seat) -> None:
+            out = Outcome()  # filled as it goes: a claimer that fails keeps the claims it made
+            try:
+                self._claims(seat, turn, tickets, gate, out)
+            except BaseException as exc:  # reported with the run's figures
+                out.errors.append(f"{type(exc).__name__}: {exc}")
+                out.end = time.monotonic()
+                gate.abort()
+            with lock:
+                results.append(out)
+
+        threads = [threading.Thread(target=run, args=(seat,)) for seat in self.seats]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        total = Outcome()
+        for r in results:
+            total.merge(r)
+        return total
+
+    def _claims(
+        self, seat: Seat, turn: Turn, tickets: Tickets, gate: threading.Barrier, out: Outcome
+    ) -> None:
+        clock = time.perf_counter
+        fast, full = seat.claimer.fast, seat.claimer.full
         try:
-            lite: Any = raw.driver_connection
             gate.wait()
-            out.start = time.monotonic()
-            deadline = out.start + job.deadline_s if job.deadline_s else 0.0
-            while True:
-                user = users.take()
+        except threading.BrokenBarrierError:
+            return  # another thread failed before the clock started: its error is reported
+        out.start = time.monotonic()
+        deadline = out.start + turn.deadline_s if turn.deadline_s else 0.0
+        try:
+            while tickets.take():
+                user = self.users.take()
                 t0 = clock()
-                rows = lite.execute(sql, (user,)).fetchall()  # autocommit: one statement
+                got = seat.claim(turn.side, user)
                 t1 = clock()
-                if not rows:
+                if got is None:
+                    out.emptied = True
                     break
-                out.ids.append(rows[0][0])
+                out.ids.append(got)
                 out.users.append(user)
                 out.latencies.append(t1 - t0)
                 if deadline and time.monotonic() > deadline:
                     out.stopped_early = True
                     break
-        finally:
-            raw.close()
-    out.end = time.monotonic()
-    return out
+        finally:  # a claimer that fails keeps its one-statement/full counts
+            out.end = time.monotonic()
+            out.one_statement = seat.claimer.fast - fast
+            out.full_claims = seat.claimer.full - full
+
+    def close(self) -> None:
+        for seat in self.seats:
+            seat.close()
+        self.engine.dispose()
+        self.floor_engine.dispose()
+
+
+def _crew_process(job: Job, counter: Any, start: Any, turns: Any, results: Any) -> None:
+    """A child process: its crew runs each turn it is sent once every process is ready."""
+    crew: Crew | None = None
+    failed = ""
+    try:
+        crew = Crew(job, counter)
+    except BaseException as exc:  # reported at every turn: the parent is told, not left waiting
+        failed = f"{type(exc).__name__}: {exc}"
+    try:
+        while (turn := turns.get()) is not None:
+            start.wait()
+            results.put(crew.run(turn) if crew is not None else Outcome(errors=[failed]))
+    finally:
+        if crew is not None:
+            crew.close()
+
+
+class Claimers:
+    """K claimers as threads over `processes` processes, kept for the whole run."""
+
+    def __init__(self, job: Job, claimers: int, processes: int) -> None:
+        self.counter = mp.get_context("spawn").Value("q", 0)
+        self.local: Crew | None = None
+        self.procs: list[Any] = []
+        if processes <= 1:
+            self.share = [claimers]
+            self.local = Crew(Job(**{**job.__dict__, "threads": claimers}), self.counter)
+            return
+        ctx = mp.get_context("spawn")
+        self.share = [
+            claimers // processes + (1 if i < claimers % processes else 0) for i in range(processes)
+        ]
+        self.share = [n for n in self.share if n]
+        self.start = ctx.Barrier(len(self.share) + 1)
+        self.results = ctx.Queue()
+        self.turns = [ctx.Queue() for _ in self.share]
+        for n, turns in zip(self.share, self.turns, strict=True):
+            sub = Job(**{**job.__dict__, "threads": n})
+            p = ctx.Process(
+                target=_crew_process, args=(sub, self.counter, self.start, turns, self.results)
+            )
+            p.start()
+            self.procs.append(p)
+
+    def run(self, side: str, claims: int, deadline_s: float) -> Outcome:
+        """One turn: the side's claimers make `claims` claims (fewer if the queue empties)."""
+        total_threads = sum(self.share)
+        quotas = [claims * n // total_threads for n in self.share]
+        quotas[0] += claims - sum(quotas)
+        if self.local is not None:
+            return self.local.run(Turn(side, quotas[0], deadline_s))
+        for q, turns in zip(quotas, self.turns, strict=True):
+            turns.put(Turn(side, q, deadline_s))
+        self.start.wait()
+        total = Outcome()
+        for _ in self.procs:
+            total.merge(self.results.get())
+        return total
+
+    def close(self) -> None:
+        if self.local is not None:
+            self.local.close()
+            return
+        for turns in self.turns:
+            turns.put(None)
+        for p in self.procs:
+            p.join()
 
 
 async def _pgqueuer_consumers(job: Job, counter: Any, ready: Any) -> Outcome:
@@ -508,73 +638,19 @@ async def _pgqueuer_consumers(job: Job, counter: Any, ready: Any) -> Outcome:
     return out
 
 
-def _warm_up(engine: Engine) -> None:
-    """Load what the first claim would (ZIP and phone-number tables, holidays) before the clock
-    starts: a console pays it once per shift, not per claim. Read-only."""
+def _pgqueuer_child(job: Job, counter: Any, barrier: Any, queue: Any) -> None:
     try:
-        from queues.compliance.patient import patient_verdict
-    except ImportError:  # no compliance module: nothing to warm
-        return
-    with session_factory(engine)() as s:
-        first = s.scalar(select(func.min(QueueEntry.patient_id)))
-        if first is not None:
-            patient_verdict(s, first, NOW)
-        s.rollback()
-
-
-def run_in_process(job: Job, counter: Any, ready: Any) -> Outcome:
-    """Run job.threads claimers in this process; `ready()` returns when every process may start."""
-    if job.kind == "pgqueuer":
-        return asyncio.run(_pgqueuer_consumers(job, counter, ready))
-    engine = make_engine(job.url, pool_size=job.threads)
-    if job.kind == "product":
-        _warm_up(engine)
-    users = Users(counter, job.first_user)
-    gate = threading.Barrier(job.threads + 1)
-    results: list[Outcome] = []
-    lock = threading.Lock()
-    target = _product_claimer if job.kind == "product" else _baseline_claimer
-
-    def run() -> None:
-        result = Outcome()  # filled as it goes: a claimer that fails keeps the claims it made
-        try:
-            target(job, engine, users, gate, result)
-        except BaseException as exc:  # reported with the run's figures
-            result.errors.append(f"{type(exc).__name__}: {exc}")
-            result.end = time.monotonic()
-            if gate.n_waiting:
-                gate.abort()
-        with lock:
-            results.append(result)
-
-    threads = [threading.Thread(target=run) for _ in range(job.threads)]
-    for t in threads:
-        t.start()
-    ready()
-    with contextlib.suppress(threading.BrokenBarrierError):
-        gate.wait()
-    for t in threads:
-        t.join()
-    engine.dispose()
-    total = Outcome()
-    for r in results:
-        total.merge(r)
-    return total
-
-
-def _child(job: Job, counter: Any, barrier: Any, queue: Any) -> None:
-    try:
-        queue.put(run_in_process(job, counter, barrier.wait))
+        queue.put(asyncio.run(_pgqueuer_consumers(job, counter, barrier.wait)))
     except BaseException as exc:
         queue.put(Outcome(errors=[f"{type(exc).__name__}: {exc}"]))
 
 
-def run_phase(job: Job, claimers: int, processes: int) -> Outcome:
-    """K claimers of one kind, as threads over `processes` processes; returns their claims."""
+def run_pgqueuer(job: Job, claimers: int, processes: int) -> Outcome:
+    """K pgqueuer consumers over `processes` processes; returns their dequeues."""
     counter = mp.get_context("spawn").Value("q", 0)
     if processes <= 1:
         job.threads = claimers
-        return run_in_process(job, counter, lambda: None)
+        return asyncio.run(_pgqueuer_consumers(job, counter, lambda: None))
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(processes)
     queue = ctx.Queue()
@@ -584,7 +660,7 @@ def run_phase(job: Job, claimers: int, processes: int) -> Outcome:
     procs = []
     for n in share:
         sub = Job(**{**job.__dict__, "threads": n})
-        p = ctx.Process(target=_child, args=(sub, counter, barrier, queue))
+        p = ctx.Process(target=_pgqueuer_child, args=(sub, counter, barrier, queue))
         p.start()
         procs.append(p)
     total = Outcome()
@@ -597,22 +673,22 @@ def run_phase(job: Job, claimers: int, processes: int) -> Outcome:
 
 # A transaction open this long anywhere on the server (any database: xids are the cluster's) keeps
 # every row version since its start visible, so the claims' index scans walk every entry taken
-# since — both phases slow as the queue drains, whichever is running. The figures are then the
+# since — every side slows as the queue drains, whichever is running. The figures are then the
 # server's, not the claim's: the bench says so.
 HORIZON_HELD_S = 10.0
 
 
 class LockSampler:
     """PostgreSQL: how many of the bench's connections wait on a lock (pg_stat_activity, every
-    50 ms) while a phase runs — what a hot row costs, seen apart from the machine's CPU noise —
+    50 ms) while each side runs — what a hot row costs, seen apart from the machine's CPU noise —
     and the oldest transaction open on the whole server that holds back the cleanup of dead
     row versions (another program's, or a forgotten session)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.samples: list[tuple[int, int]] = []  # (waiting on a lock, active)
-        self.horizon_held_s = 0.0  # the oldest such transaction seen, in seconds
-        self.horizon_holder = ""  # its database and state, for the warning
+        self.side = ""  # the side running now (set between turns); "" samples nothing
+        self.samples: dict[str, list[tuple[int, int]]] = {}  # side -> (waiting on a lock, active)
+        self.held: dict[str, tuple[float, str]] = {}  # side -> oldest such transaction, holder
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -629,46 +705,55 @@ class LockSampler:
 
         with psycopg.connect(libpq_url(self.url), autocommit=True) as conn:
             while not self._stop.wait(0.05):  # a sampling period, not a synchronization
+                side = self.side
+                if not side:
+                    continue
                 row = conn.execute(
                     "SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'), "
                     "count(*) FILTER (WHERE state = 'active') FROM pg_stat_activity "
                     "WHERE datname = current_database() AND pid <> pg_backend_pid()"
                 ).fetchone()
                 if row is not None:
-                    self.samples.append((int(row[0]), int(row[1])))
+                    self.samples.setdefault(side, []).append((int(row[0]), int(row[1])))
                 held = conn.execute(
                     "SELECT extract(epoch FROM now() - xact_start), datname, state "
                     "FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
                     "AND (backend_xid IS NOT NULL OR backend_xmin IS NOT NULL) "
                     "ORDER BY xact_start LIMIT 1"
                 ).fetchone()
-                if held is not None and held[0] is not None and held[0] > self.horizon_held_s:
-                    self.horizon_held_s = float(held[0])
-                    self.horizon_holder = f"{held[1]}, {held[2]}"
+                oldest = self.held.get(side, (0.0, ""))[0]
+                if held is not None and held[0] is not None and float(held[0]) > oldest:
+                    self.held[side] = (float(held[0]), f"{held[1]}, {held[2]}")
 
-    def horizon_warning(self, phase: str) -> str | None:
-        if self.horizon_held_s < HORIZON_HELD_S:
+    def horizon_held_s(self, side: str) -> float:
+        return round(self.held.get(side, (0.0, ""))[0], 1)
+
+    def horizon_warning(self, side: str) -> str | None:
+        seconds, holder = self.held.get(side, (0.0, ""))
+        if seconds < HORIZON_HELD_S:
             return None
         return (
-            f"warning: during the {phase} a transaction stayed open {self.horizon_held_s:.0f} s on "
-            f"the server ({self.horizon_holder}): dead row versions could not be cleaned up and "
-            "every dequeue walked past them — this phase's figures are the server's, not the claim's"
+            f"warning: during the {SIDE_NAMES[side]}'s turns a transaction stayed open "
+            f"{seconds:.0f} s on the server ({holder}): dead row versions could not be cleaned up "
+            "and every dequeue walked past them — those figures are the server's, not the claim's"
         )
 
-    def mean_waiting(self) -> float | None:
-        if not self.samples:
+    def mean_waiting(self, side: str) -> float | None:
+        samples = self.samples.get(side)
+        if not samples:
             return None
-        return round(sum(w for w, _ in self.samples) / len(self.samples), 2)
+        return round(sum(w for w, _ in samples) / len(samples), 2)
 
 
 # ---------------------------------------------------------------------------------------------
 # Figures
 
 
-def figures(out: Outcome, unit_claims: int | None = None) -> dict[str, Any]:
+def figures(out: Outcome, seconds: float | None = None) -> dict[str, Any]:
+    """Claims, wall time (the turns' own, summed, when given), rate and latency percentiles."""
     lat = sorted(out.latencies)
-    wall = max(out.end - out.start, 1e-9)
-    claims = len(out.ids) if unit_claims is None else unit_claims
+    wall = max(out.end - out.start if seconds is None else seconds, 1e-9)
+    claims = len(out.ids)
     return {
         "claims": claims,
         "seconds": round(wall, 3),
@@ -680,18 +765,19 @@ def figures(out: Outcome, unit_claims: int | None = None) -> dict[str, Any]:
     }
 
 
-def double_claims(engine: Engine, out: Outcome, held_status: str) -> dict[str, int]:
-    """Duplicates among what claimers were told, plus claims the rows disagree with."""
-    told = Counter(out.ids)
-    duplicates = sum(n - 1 for n in told.values() if n > 1)
+def double_claims(engine: Engine, sides: dict[str, Outcome]) -> dict[str, Any]:
+    """Per side: claims of a patient someone else (any side) was told too, and claims the rows
+    disagree with (another holder, or the other side's status); and what was left unclaimed."""
+    told = Counter(p for out in sides.values() for p in out.ids)
     with engine.connect() as conn:
-        held = dict(
-            conn.execute(
-                select(QueueEntry.patient_id, QueueEntry.holder_id).where(
-                    QueueEntry.holder_id.is_not(None), QueueEntry.status == held_status
+        held = {
+            int(p): (u, str(s))
+            for p, u, s in conn.execute(
+                select(QueueEntry.patient_id, QueueEntry.holder_id, QueueEntry.status).where(
+                    QueueEntry.holder_id.is_not(None)
                 )
             ).all()
-        )
+        }
         left = conn.scalar(
             select(func.count()).select_from(QueueEntry).where(QueueEntry.holder_id.is_(None))
         )
@@ -700,14 +786,15 @@ def double_claims(engine: Engine, out: Outcome, held_status: str) -> dict[str, i
             .select_from(QueueEntry)
             .where(QueueEntry.blocked_reason.is_not(None))
         )
-    disagree = sum(1 for p, u in zip(out.ids, out.users, strict=False) if held.get(p) != u)
-    return {
-        "duplicates": duplicates,
-        "disagree": disagree if duplicates == 0 else 0,
-        "unclaimed": int(left or 0),
-        "passed_over": int(passed_over or 0),
-        "held_rows": len(held),
-    }
+    result: dict[str, Any] = {"unclaimed": int(left or 0), "passed_over": int(passed_over or 0)}
+    for side, out in sides.items():
+        status = FLOOR_STATUS.get(side, "open")
+        duplicates = sum(1 for p in out.ids if told[p] > 1)
+        disagree = sum(
+            1 for p, u in zip(out.ids, out.users, strict=True) if held.get(p) != (u, status)
+        )
+        result[side] = duplicates + (disagree if duplicates == 0 else 0)
+    return result
 
 
 def pgqueuer_phase(
@@ -740,7 +827,7 @@ def pgqueuer_phase(
     for batch in (1, 10):
         log(f"pgqueuer: {claimers} consumers dequeue {jobs:,} jobs at batch {batch}")
         job = Job("pgqueuer", url, claimers, [], 0, batch=batch, limit=jobs)
-        out = run_phase(job, claimers, processes)
+        out = run_pgqueuer(job, claimers, processes)
         if out.errors:
             raise RuntimeError(f"pgqueuer consumers failed: {out.errors[0]}")
         f = figures(out)
@@ -762,10 +849,39 @@ def _table_row(name: str, f: dict[str, Any], double: int) -> list[Any]:
     ]
 
 
+def _round_ratios(
+    detail: list[dict[str, Any]], side: str, floor: str, key: str
+) -> list[float | None]:
+    """Per round: the side's figure over the floor's, both measured in that round."""
+    by = {(d["round"], d["side"]): d for d in detail}
+    rounds = sorted({d["round"] for d in detail})
+    return [
+        ratio(by[(r, side)][key], by[(r, floor)][key])
+        for r in rounds
+        if (r, side) in by
+        and (r, floor) in by
+        and by[(r, side)]["claims"]
+        and by[(r, floor)]["claims"]
+    ]
+
+
+def _spread(values: list[float | None]) -> str:
+    known = [v for v in values if v is not None]
+    return f"{min(known):.3f}-{max(known):.3f}" if known else "-"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, required=True, metavar="N")
     parser.add_argument("--claimers", type=int, required=True, metavar="K")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=10,
+        metavar="R",
+        help="the sides take turns on the queue R times each, a slice of N / (R x sides) claims "
+        "a turn (default 10)",
+    )
     parser.add_argument(
         "--processes",
         type=int,
@@ -776,8 +892,8 @@ def main(argv: list[str] | None = None) -> int:
         "--max-seconds",
         type=float,
         default=0.0,
-        help="stop each of the floor and claim_next phases after this long and report what it "
-        "reached (default: run until every task is claimed)",
+        help="stop each side after about this long in all (each turn after S / R seconds) and "
+        "report what it reached (default: run until every task is claimed)",
     )
     parser.add_argument(
         "--pgqueuer-jobs",
@@ -790,8 +906,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-audited-floor",
         action="store_true",
-        help="PostgreSQL: skip the floor with the claim's audit row (a third drain of the queue; "
-        "SQLite always runs it: its budget is measured against it)",
+        help="PostgreSQL: no turns for the floor with the claim's audit row (SQLite always runs "
+        "it: its budget is measured against it)",
     )
     parser.add_argument(
         "--audit-chain",
@@ -809,6 +925,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.tasks < 1 or args.claimers < 1:
         parser.error("--tasks and --claimers must be at least 1")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     postgres = args.backend == "postgres"
     # Each console is a process of its own; with few processes the claimers' wait for the GIL,
     # not the database, made the tail (4 processes: p99 2.5x the floor's; 8: 1.3x).
@@ -816,7 +934,11 @@ def main(argv: list[str] | None = None) -> int:
     if not postgres and processes != 1:
         parser.error("--processes applies to PostgreSQL (SQLite claimers are threads)")
     server = server_url(args) if postgres else None
-    users = args.tasks + args.claimers * (USER_BLOCK + 1) * 2
+    sides = ["baseline", "product"] + ([] if postgres and args.no_audited_floor else ["audited"])
+    slice_ = -(-args.tasks // (args.rounds * len(sides)))  # claims a turn, rounded up
+    # Fresh user ids: one per claim, a block per claimer thread, one more per turn that ends
+    # on an empty queue.
+    users = args.tasks + args.claimers * (USER_BLOCK + 1) * 2 + args.claimers * 2 * len(sides)
 
     with scratch_database(args.backend, server) as url:
         engine = make_engine(url, pool_size=4)
@@ -844,108 +966,116 @@ def main(argv: list[str] | None = None) -> int:
         admitted, admit_s = 0, 0.0
         if not args.no_compliance:
             # What `outreach queue build` does after building: the claim-time check, done ahead.
-            # Before the floor, so that both phases run on rows that carry it.
             log("admission: the calling rules for every queued patient (as queue build does)")
             t0 = time.perf_counter()
             with transaction(session_factory(engine)) as s:
                 admitted = admit_entries(s, NOW)
             admit_s = time.perf_counter() - t0
-        # Each phase starts from the same compact table: without this the second phase ran on
-        # a table the first and the reset between them had rewritten (on PostgreSQL, indexes
-        # grown by dead entries), a handicap of whichever phase came second.
-        compact(engine)
-
-        log(f"floor: {args.claimers} bare dequeuers over {args.tasks:,} tasks")
-        job = Job(
-            "baseline", url, 0, world.pharmacy_ids, world.first_user, deadline_s=args.max_seconds
-        )
-        with contextlib.ExitStack() as stack:
-            base_locks = stack.enter_context(LockSampler(url)) if postgres else None
-            base = run_phase(job, args.claimers, processes)
-        if base.errors:
-            raise SystemExit(f"error: bare dequeue failed: {base.errors[0]}")
-        base_checks = double_claims(engine, base, "claimed")
-        reset_queue(engine)
-        compact(engine)
+        if "audited" in sides:
+            with engine.begin() as conn:
+                for statement in FLOOR_AUDIT_TRIGGER_PG if postgres else (FLOOR_AUDIT_TRIGGER,):
+                    conn.exec_driver_sql(statement)
+        compact(engine)  # the rounds start from a compact table, fresh statistics, an empty WAL
 
         admission = "off (--no-compliance: admit=None)" if args.no_compliance else admission_state()
         log(
-            f"claim_next: {args.claimers} claimers over {args.tasks:,} tasks (admission {admission})"
+            f"{args.claimers} claimers, {args.rounds} rounds of {' / '.join(sides)} "
+            f"({slice_:,} claims a turn) over {args.tasks:,} tasks; admission {admission}"
         )
         job = Job(
-            "product",
+            "rounds",
             url,
             0,
             world.pharmacy_ids,
             world.first_user,
-            deadline_s=args.max_seconds,
             no_compliance=args.no_compliance,
         )
+        outs = {side: Outcome() for side in sides}
+        seconds = dict.fromkeys(sides, 0.0)
+        detail: list[dict[str, Any]] = []
+        turn_s = args.max_seconds / args.rounds if args.max_seconds else 0.0
+        failed: list[str] = []
         with contextlib.ExitStack() as stack:
-            prod_locks = stack.enter_context(LockSampler(url)) if postgres else None
-            prod = run_phase(job, args.claimers, processes)
-        checks = double_claims(engine, prod, "open")
+            sampler = stack.enter_context(LockSampler(url)) if postgres else None
+            crew = Claimers(job, args.claimers, processes)
+            stack.callback(crew.close)
+            for r in range(args.rounds):
+                # Floor, claim, audited floor; then the other way round: the claim always runs
+                # between the two floors, and each floor as often first as last.
+                for side in sides if r % 2 == 0 else sides[::-1]:
+                    if sampler:
+                        sampler.side = side
+                    load = os.getloadavg()[0]
+                    out = crew.run(side, slice_, turn_s)
+                    if sampler:
+                        sampler.side = ""
+                    f = figures(out)
+                    detail.append({"round": r + 1, "side": side, **f, "load1": round(load, 2)})
+                    log(
+                        f"round {r + 1}/{args.rounds} {SIDE_NAMES[side]}: {f['claims']:,} claims, "
+                        f"{f['per_s']:,.1f}/s, p99 {f['p99_ms']:.2f} ms (load {load:.1f})"
+                    )
+                    outs[side].merge(out)
+                    seconds[side] += f["seconds"]
+                    if out.errors:
+                        failed.append(f"{SIDE_NAMES[side]}: {out.errors[0]}")
+                        break
+                if failed:
+                    break
+        checks = double_claims(engine, outs)
         with engine.connect() as conn:
-            audited = conn.scalar(
+            audit_rows = conn.scalar(
                 select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "claim")
             )
-        audited_floor: dict[str, Any] | None = None
-        audit_locks: LockSampler | None = None
-        if not postgres or not args.no_audited_floor:
-            # Last, so the product's claims ran on an audit log as empty as the floor's did;
-            # this phase starts with the product's 100,000-odd audit rows already there.
-            log(f"audited floor: {args.claimers} bare dequeuers, each claim with its audit row")
-            reset_queue(engine)
-            compact(engine)
-            with engine.begin() as conn:
-                for statement in FLOOR_AUDIT_TRIGGER_PG if postgres else (FLOOR_AUDIT_TRIGGER,):
-                    conn.exec_driver_sql(statement)
-            job = Job(
-                "baseline",
-                url,
-                0,
-                world.pharmacy_ids,
-                world.first_user,
-                deadline_s=args.max_seconds,
-            )
-            with contextlib.ExitStack() as stack:
-                audit_locks = stack.enter_context(LockSampler(url)) if postgres else None
-                floor_audited = run_phase(job, args.claimers, processes)
-            with engine.begin() as conn:
-                for statement in (
-                    FLOOR_AUDIT_DROP_PG if postgres else ("DROP TRIGGER bench_floor_audit",)
-                ):
-                    conn.exec_driver_sql(statement)
-            audit_checks = double_claims(engine, floor_audited, "claimed")
-            audited_floor = {
-                **figures(floor_audited),
-                "double_claims": audit_checks["duplicates"] + audit_checks["disagree"],
-            }
         pgq: dict[str, Any] | None = None
-        if postgres and not args.no_pgqueuer:
+        if postgres and not args.no_pgqueuer and not failed:
             jobs = args.pgqueuer_jobs or min(args.tasks, 100_000)
             pgq = pgqueuer_phase(url, args.tasks, min(jobs, args.tasks), args.claimers, processes)
         engine.dispose()
 
-    p, b = figures(prod), figures(base)
+    prod, base = outs["product"], outs["baseline"]
+    p, b = figures(prod, seconds["product"]), figures(base, seconds["baseline"])
+    audited_floor: dict[str, Any] | None = None
+    if "audited" in outs:
+        audited_floor = {
+            **figures(outs["audited"], seconds["audited"]),
+            "double_claims": checks["audited"],
+        }
+    stopped = any(o.stopped_early for o in outs.values())
+    rounds: dict[str, Any] = {
+        "rounds": args.rounds,
+        "round_claims": slice_,
+        "round_order": "floor, claim_next, audited floor; the other way round in even rounds",
+        "rounds_detail": detail,
+        "round_ratio_vs_baseline": _round_ratios(detail, "product", "baseline", "per_s"),
+        "round_p99_ratio_vs_baseline": _round_ratios(detail, "product", "baseline", "p99_ms"),
+    }
+    if audited_floor is not None:
+        rounds["round_ratio_vs_audited_floor"] = _round_ratios(
+            detail, "product", "audited", "per_s"
+        )
+        rounds["round_p99_ratio_vs_audited_floor"] = _round_ratios(
+            detail, "product", "audited", "p99_ms"
+        )
     result: dict[str, Any] = {
         "backend": args.backend,
         "tasks": args.tasks,
         "claimers": args.claimers,
         "processes": processes,
+        "method": "alternating rounds on one queue",
         "sqlite_synchronous": sync or None,
         "compliance_admission": admission,
         "audit_chain": args.audit_chain,
-        "lock_waiting_mean": prod_locks.mean_waiting() if prod_locks else None,
-        "baseline_lock_waiting_mean": base_locks.mean_waiting() if base_locks else None,
-        # The oldest transaction open on the server during each phase (seconds): over
-        # HORIZON_HELD_S, that phase's figures are not the claim's (see LockSampler).
-        "horizon_held_s": round(prod_locks.horizon_held_s, 1) if prod_locks else None,
-        "baseline_horizon_held_s": round(base_locks.horizon_held_s, 1) if base_locks else None,
+        "lock_waiting_mean": sampler.mean_waiting("product") if sampler else None,
+        "baseline_lock_waiting_mean": sampler.mean_waiting("baseline") if sampler else None,
+        # The oldest transaction open on the server during each side's turns (seconds): over
+        # HORIZON_HELD_S, that side's figures are not the claim's (see LockSampler).
+        "horizon_held_s": sampler.horizon_held_s("product") if sampler else None,
+        "baseline_horizon_held_s": sampler.horizon_held_s("baseline") if sampler else None,
         "audited_floor_horizon_held_s": (
-            round(audit_locks.horizon_held_s, 1) if audit_locks else None
+            sampler.horizon_held_s("audited") if sampler and audited_floor else None
         ),
-        "finished": not prod.stopped_early and checks["unclaimed"] == checks["passed_over"],
+        "finished": not stopped and not failed and checks["unclaimed"] == checks["passed_over"],
         "claims": p["claims"],
         "seconds": p["seconds"],
         "claims_per_s": p["per_s"],
@@ -953,15 +1083,16 @@ def main(argv: list[str] | None = None) -> int:
         "p90_ms": p["p90_ms"],
         "p99_ms": p["p99_ms"],
         "max_ms": p["max_ms"],
-        "double_claims": checks["duplicates"] + checks["disagree"],
+        "double_claims": checks["product"],
         "unclaimed": checks["unclaimed"],
         "passed_over": checks["passed_over"],
-        "audited_claims": int(audited or 0),
+        # Audit rows of claims: the claim's own, plus the audited floor's (one a claim).
+        "audited_claims": int(audit_rows or 0) - len(outs["audited"].ids if audited_floor else ()),
         "admission_precompute_s": round(admit_s, 3),
         "admitted_ahead": admitted,
         "one_statement_claims": prod.one_statement,
         "full_claims": prod.full_claims,
-        "errors": prod.errors[:3],
+        "errors": [*failed, *prod.errors][:3],
         "baseline_finished": not base.stopped_early,
         "baseline_claims": b["claims"],
         "baseline_seconds": b["seconds"],
@@ -970,9 +1101,10 @@ def main(argv: list[str] | None = None) -> int:
         "baseline_p90_ms": b["p90_ms"],
         "baseline_p99_ms": b["p99_ms"],
         "baseline_max_ms": b["max_ms"],
-        "baseline_double_claims": base_checks["duplicates"] + base_checks["disagree"],
+        "baseline_double_claims": checks["baseline"],
         "ratio_vs_baseline": ratio(p["per_s"], b["per_s"]),
         "p99_ratio_vs_baseline": ratio(p["p99_ms"], b["p99_ms"]),
+        **rounds,
     }
     if audited_floor is not None:
         af = audited_floor
@@ -1013,27 +1145,46 @@ def main(argv: list[str] | None = None) -> int:
     setting = f", synchronous={sync}" if sync else f", {processes} process(es)"
     print_table(
         f"claim next patient — {args.backend}, {args.tasks:,} tasks, "
-        f"{args.claimers} claimers{setting}",
+        f"{args.claimers} claimers{setting}, {args.rounds} alternating rounds "
+        f"(seconds: the side's turns summed)",
         ("dequeue", "claims", "seconds", "claims/s", "p50 ms", "p99 ms", "double"),
         rows,
     )
+    by = {(d["round"], d["side"]): d for d in detail}
+    round_rows: list[list[Any]] = []
+    for r in sorted({d["round"] for d in detail}):
+        row: list[Any] = [r, fmt(by.get((r, "product"), {}).get("load1"), 1)]
+        for side in sides:
+            cell = by.get((r, side))
+            row += [fmt(cell["per_s"]) if cell else "-", fmt(cell["p99_ms"], 2) if cell else "-"]
+        for floor in ("baseline", "audited") if audited_floor else ("baseline",):
+            claim, under = by.get((r, "product"), {}), by.get((r, floor), {})
+            both = bool(claim.get("claims") and under.get("claims"))
+            row += [
+                fmt(ratio(claim["per_s"], under["per_s"]), 3) if both else "-",
+                fmt(ratio(claim["p99_ms"], under["p99_ms"]), 3) if both else "-",
+            ]
+        round_rows.append(row)
+    header = ["round", "load"]
+    for side in sides:
+        header += [f"{SIDE_NAMES[side]}/s", "p99 ms"]
+    header += ["claim/floor", "p99"]
+    if audited_floor:
+        header += ["claim/audited", "p99"]
+    print()
+    print_table("each round (the claim against the floors of the same round)", header, round_rows)
     print(f"compliance admission: {admission}")
     print(f"audit chain: {args.audit_chain}")
-    if prod_locks and base_locks:
+    if sampler:
         print(
             "connections waiting on a lock (mean of 50 ms samples): "
             f"claim_next {fmt(result['lock_waiting_mean'], 2)}, "
             f"floor {fmt(result['baseline_lock_waiting_mean'], 2)}"
         )
-    samplers = (
-        (base_locks, "floor"),
-        (prod_locks, "claim_next phase"),
-        (audit_locks, "audited floor"),
-    )
-    for sampler, phase in samplers:
-        warning = sampler.horizon_warning(phase) if sampler else None
-        if warning:
-            print(warning)
+        for side in sides:
+            warning = sampler.horizon_warning(side)
+            if warning:
+                print(warning)
     if not args.no_compliance:
         print(
             f"admission done ahead (as queue build does): {admitted:,} patients in "
@@ -1044,7 +1195,9 @@ def main(argv: list[str] | None = None) -> int:
     budgets = (" (budget >= 1.0)", " (budget <= 1.2)") if postgres else ("", "")
     print(
         f"claim_next vs floor: throughput {fmt(result['ratio_vs_baseline'], 3)}x{budgets[0]}, "
-        f"p99 {fmt(result['p99_ratio_vs_baseline'], 3)}x{budgets[1]}; "
+        f"p99 {fmt(result['p99_ratio_vs_baseline'], 3)}x{budgets[1]} (rounds: throughput "
+        f"{_spread(rounds['round_ratio_vs_baseline'])}, p99 "
+        f"{_spread(rounds['round_p99_ratio_vs_baseline'])}); "
         f"unclaimed {result['unclaimed']}, passed over by admission {result['passed_over']}, "
         f"finished {result['finished']}"
     )
@@ -1055,19 +1208,22 @@ def main(argv: list[str] | None = None) -> int:
             f"p99 {fmt(result['p99_ratio_audited_floor_vs_baseline'], 3)}x; "
             f"claim_next vs bare + audit row: throughput "
             f"{fmt(result['ratio_vs_audited_floor'], 3)}x{'' if postgres else ' (budget >= 0.67)'}, "
-            f"p99 {fmt(result['p99_ratio_vs_audited_floor'], 3)}x{'' if postgres else ' (budget <= 1.5)'}"
+            f"p99 {fmt(result['p99_ratio_vs_audited_floor'], 3)}x"
+            f"{'' if postgres else ' (budget <= 1.5)'} (rounds: throughput "
+            f"{_spread(rounds['round_ratio_vs_audited_floor'])}, p99 "
+            f"{_spread(rounds['round_p99_ratio_vs_audited_floor'])})"
         )
     if pgq is not None:
         print(
             f"claim_next vs pgqueuer: {fmt(result['ratio_vs_pgqueuer_batch1'], 3)}x batch 1, "
             f"{fmt(result['ratio_vs_pgqueuer_batch10'], 3)}x batch 10 (budget >= 1 at batch 10)"
         )
-    if prod.errors:
-        print(f"errors: {prod.errors[0]}", file=sys.stderr)
+    for error in result["errors"]:
+        print(f"error: {error}", file=sys.stderr)
     if args.json:
         emit_json(result)
-    clean = result["double_claims"] == 0 and not (audited_floor or {}).get("double_claims")
-    return 0 if clean and not prod.errors else 1
+    clean = not any(checks[side] for side in sides)
+    return 0 if clean and not result["errors"] else 1
 
 
 if __name__ == "__main__":
