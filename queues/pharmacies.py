@@ -111,6 +111,13 @@ def _checked(c: PharmacyChanges) -> dict[str, Any]:
         url = c.endpoint_url.strip()
         if url and not re.match(r"https?://[^/\s]+", url):
             raise OutreachError(f"--endpoint: {url!r} is not an http(s) URL")
+        if url:
+            # Refused now rather than at every delivery (where its actions would only wait). The
+            # outbox's rule, imported here only: it loads httpx.
+            from queues.outbox.delivery import endpoint_problem
+
+            if why := endpoint_problem(url):
+                raise OutreachError(f"--endpoint: {url!r} {why}")
         out["endpoint_url"] = url or None
     return out
 

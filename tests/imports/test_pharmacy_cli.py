@@ -53,6 +53,10 @@ def test_add_set_and_list_a_pharmacy(site: str, capsys: pytest.CaptureFixture[st
         (["set", "NOPE", "--name", "x"], "no pharmacy 'NOPE'"),
         (["set", "KS1"], "nothing to change"),
         (["set", "KS1", "--endpoint", "ftp://x"], "--endpoint: 'ftp://x' is not an http(s) URL"),
+        (
+            ["set", "KS1", "--endpoint", "http://pharmacy.example/outreach"],
+            "--endpoint: 'http://pharmacy.example/outreach' is plain HTTP",
+        ),
     ],
 )
 def test_bad_pharmacy_input_is_refused_plainly(
