@@ -393,7 +393,15 @@ _STORE_SQLITE = (
 )
 
 
-def _store(conn: Any, ids: list[int], until: datetime, key: str, now: datetime) -> None:
+def _store(
+    conn: Any,
+    ids: list[int],
+    until: datetime,
+    key: str,
+    now: datetime,
+    *,
+    skip_locked: bool = False,
+) -> None:
     # Still claimable and still undialed at write time: an attempt saved while this ran (its
     # trigger cleared the admission) must not be covered by a verdict that did not see it.
     # PostgreSQL takes the ids as one array; SQLite one row per execution through the driver
@@ -407,11 +415,19 @@ def _store(conn: Any, ids: list[int], until: datetime, key: str, now: datetime) 
         finally:
             cursor.close()
         return
+    which = _qe.c.patient_id == any_(bindparam("ids", type_=ARRAY(Integer)))
+    if skip_locked:  # a row a claim is taking now is the claim's: no wait for it
+        which = _qe.c.patient_id.in_(
+            select(_qe.c.patient_id)
+            .where(which, _qe.c.claimed_at.is_(None))
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
     conn.execute(
         update(_qe)
         .where(
             and_(
-                _qe.c.patient_id == any_(bindparam("ids", type_=ARRAY(Integer))),
+                which,
                 _qe.c.claimed_at.is_(None),
                 ~_dialed_since(bindparam("since", type_=_UTC)),
             )

@@ -8,6 +8,8 @@ whose audit row a trigger writes on SQLite — in autocommit, so a claim is one 
 session. When any of the three does not hold, the statement takes nothing and the claim runs
 queues.claims.claiming.claim_next in a transaction: the held patient comes back, due rows are woken, the
 head gets the full compliance check. Both paths make the same decision; only the cost differs.
+A full claim that took a new patient then admits the heads after it (queues.claims.admission_ahead),
+after its commit, so the claims after it are the one statement again.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.claims.admission import admission_key
+from queues.claims.admission_ahead import ADMIT_AHEAD
 from queues.claims.claiming import Claim, claim_next, new_lease_token
 from queues.errors import DatabaseBusy
 from queues.settings import QueueSettings
@@ -119,7 +122,7 @@ class Claimer:
                 return Claim(taken, token, as_utc(now), as_utc(expires))
         self.full += 1
         with transaction(self.sessions) as session:
-            return claim_next(
+            claim = claim_next(
                 session,
                 user_id=user_id,
                 pharmacy_ids=pharmacy_ids,
@@ -127,6 +130,9 @@ class Claimer:
                 lease_seconds=lease_seconds,
                 settings=self.settings,
             )
+        if claim is not None and not claim.resumed:  # the heads after it may be as stale
+            ADMIT_AHEAD.after_full_claim(self.sessions, now, self.settings, pharmacy_ids)
+        return claim
 
     def next_in(
         self,
@@ -151,7 +157,7 @@ class Claimer:
                 self.fast += 1
                 return Claim(int(row[0]), token, as_utc(now), as_utc(expires))
         self.full += 1
-        return claim_next(
+        claim = claim_next(
             session,
             user_id=user_id,
             pharmacy_ids=pharmacy_ids,
@@ -159,6 +165,14 @@ class Claimer:
             lease_seconds=lease_seconds,
             settings=self.settings,
         )
+        if claim is not None and not claim.resumed:  # after the caller's commit, in its own
+            ids = list(pharmacy_ids)
+
+            def ahead(_session: Session) -> None:
+                ADMIT_AHEAD.after_full_claim(self.sessions, now, self.settings, ids)
+
+            event.listen(session, "after_commit", ahead, once=True)
+        return claim
 
     def open(self) -> None:
         """Connect now rather than at the first claim (the benchmark's claimers do, so that no

@@ -1,0 +1,157 @@
+"""Admission ahead of the claims: a claim that had to run the full check judges the heads after it.
+
+A claim is one statement when its head holds a live admission (queues.claims.admission); otherwise
+it runs the full check (queues.claims.claiming.claim_next). On a new day every admission has run
+out until a build stores them again, and a build's process takes seconds to start, so each claim
+meanwhile finds its head as stale as the last one's and runs the full check. Instead, the claim
+that found a stale head judges the next heads of its pharmacies too, after its own commit and in
+transactions of their own, as a build would (`Judge`: undialed patients only; the store's guards),
+so the claims after it are the one statement again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import Integer, bindparam, literal_column, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from queues.claims.admission import (
+    _PHONES_IN,
+    _UTC,
+    DIAL_LOOKBACK,
+    Judge,
+    _patients,
+    _pharmacies,
+    _phones_of,
+    _qe,
+    _store,
+    _waiting_where,
+    admission_key,
+)
+from queues.compliance.patient import PATIENT_COLUMNS
+from queues.errors import OutreachError
+from queues.settings import QueueSettings
+from queues.store.db import reading, transaction
+from queues.timeutil import as_utc
+
+AHEAD_FIRST: Final = 128
+AHEAD_MOST: Final = 1_024
+AHEAD_WRITE: Final = 256  # rows per write transaction (on SQLite each holds the write lock)
+_log = logging.getLogger(__name__)
+
+
+def _ahead_query(key: str, postgres: bool) -> Any:
+    """Of the first `n` claimable entries of these pharmacies, in the order claims take them (the
+    claim's own head query, queues.claims.claiming._head, without its lock), those waiting for an
+    admission (`_waiting_where`): a read of at most `n` entries of ix_queue_entries_claimable,
+    however much of the queue is admitted already."""
+    now = bindparam("now", type_=_UTC)
+    available = _qe.c.available_at
+    heads = (
+        select(_qe.c.patient_id)
+        .where(
+            _qe.c.status == literal_column("'open'"),
+            _qe.c.claimed_at.is_(None),
+            _qe.c.blocked_reason.is_(None),
+            # As in the claim's head query: a unary + keeps SQLite walking the claimable index
+            # in order rather than ranging over ix_queue_entries_waiting and sorting.
+            (available if postgres else literal_column("+queue_entries.available_at", _UTC)) <= now,
+            _qe.c.pharmacy_id.in_(bindparam("ids", expanding=True)),
+        )
+        .order_by(_qe.c.sort_key, _qe.c.patient_id)
+        .limit(bindparam("n", type_=Integer))
+        .subquery("ahead")
+    )
+    joined = (
+        heads.join(_qe, _qe.c.patient_id == heads.c.patient_id)
+        .join(_patients, _patients.c.id == _qe.c.patient_id)
+        .join(_pharmacies, _pharmacies.c.id == _patients.c.pharmacy_id)
+    )
+    return (
+        select(_qe.c.patient_id, *PATIENT_COLUMNS).select_from(joined).where(*_waiting_where(key))
+    )
+
+
+def admit_ahead(
+    sessions: sessionmaker[Session],
+    now: datetime,
+    settings: QueueSettings,
+    pharmacy_ids: Sequence[int],
+    n: int,
+) -> tuple[int, int]:
+    """Judge those of the first `n` claimable entries of these pharmacies (claim order) that have
+    no live admission, as a build does, and store the verdicts of those found callable, at most
+    AHEAD_WRITE rows a transaction; returns (waiting, admitted). On PostgreSQL a row a claim is
+    taking meanwhile is skipped, not waited for; the guards (still unclaimed, still undialed) hold
+    for whatever changed since the read, and the dial-time check runs in full before every call."""
+    key, now = admission_key(settings), as_utc(now)
+    bind = sessions.kw.get("bind")
+    postgres = bind is not None and bind.dialect.name == "postgresql"
+    with reading(sessions) as session:
+        conn = session.connection()
+        heads = conn.execute(
+            _ahead_query(key, postgres),
+            {"now": now, "since": now - DIAL_LOOKBACK, "ids": list(pharmacy_ids), "n": n},
+        ).all()
+        if not heads:
+            return 0, 0
+        phones = _phones_of(conn, _PHONES_IN, {"ids": [h.patient_id for h in heads]})
+    judge = Judge(settings, now)
+    by_until: dict[datetime, list[int]] = defaultdict(list)
+    for head in heads:
+        until = judge.until(head, phones.get(head.patient_id, ()))
+        if until is not None:
+            by_until[until].append(head.patient_id)
+    for until, ids in by_until.items():
+        for i in range(0, len(ids), AHEAD_WRITE):
+            with transaction(sessions) as session:
+                chunk = ids[i : i + AHEAD_WRITE]
+                _store(session.connection(), chunk, until, key, now, skip_locked=True)
+    return len(heads), sum(len(ids) for ids in by_until.values())
+
+
+class AdmitAhead:
+    """When to admit ahead and how far, for the claimers of one process (shared: one of them
+    admits ahead at a time, and the others' claims meanwhile do not wait for it). When the heads
+    it read were mostly waiting, it reads twice as many the next time, up to AHEAD_MOST; else
+    AHEAD_FIRST again."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.size = AHEAD_FIRST
+        self.runs = 0
+        self.admitted = 0
+
+    def after_full_claim(
+        self,
+        sessions: sessionmaker[Session],
+        now: datetime,
+        settings: QueueSettings,
+        pharmacy_ids: Sequence[int],
+    ) -> None:
+        """Admit ahead unless another claimer of this process is doing it now. A failure is
+        logged (its type only) and ends it: the claim already made stands, and the claims after
+        it run the full check, as they would have."""
+        if not pharmacy_ids or not self._lock.acquire(blocking=False):
+            return
+        try:
+            size = self.size
+            waiting, admitted = admit_ahead(sessions, now, settings, pharmacy_ids, size)
+            self.size = min(AHEAD_MOST, size * 2) if 2 * waiting >= size else AHEAD_FIRST
+            self.runs += 1
+            self.admitted += admitted
+        except (OutreachError, SQLAlchemyError) as error:
+            _log.warning("admission ahead of the claims failed: %s", type(error).__name__)
+        finally:
+            self._lock.release()
+
+
+# One for the process: every Claimer in it shares it (a console has one; a benchmark several).
+ADMIT_AHEAD: Final = AdmitAhead()
