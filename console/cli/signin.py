@@ -16,7 +16,7 @@ import socket
 import sys
 from typing import TYPE_CHECKING
 
-from queues.errors import OutreachError, SecondFactorRequired
+from queues.errors import AuthenticationFailed, OutreachError, SecondFactorRequired
 from queues.views.user import SignedInUser
 
 if TYPE_CHECKING:
@@ -48,6 +48,26 @@ def _ask(prompt: str, env: str, secret: bool) -> str:
     if not sys.stdin.isatty():
         raise OutreachError(f"{prompt.rstrip(': ').lower()} needed: set {env} or run on a terminal")
     return getpass.getpass(prompt) if secret else input(prompt)
+
+
+def _refuse_a_database_without_users(store: Store) -> None:
+    """A sign-in refused by a database that holds no user at all says so (a mistyped SQLite
+    --database opens a new, empty file): the generic refusal would send the user after their
+    password. It tells nothing of any account."""
+    from sqlalchemy import select
+
+    from queues.store.db import reading
+    from queues.store.models import User
+
+    with reading(store.sessions) as session:
+        anyone = session.scalar(select(User.id).limit(1))
+    if anyone is None:
+        url = store.engine.url.render_as_string(hide_password=True)
+        raise OutreachError(
+            f"the database {url} holds no users: point --database (or OUTREACH_DATABASE_URL) at "
+            "the database that holds them, or make its first admin with `outreach users add NAME "
+            "--role admin`"
+        )
 
 
 def wants_sign_in(args: argparse.Namespace) -> bool:
@@ -84,6 +104,9 @@ def sign_in(
                     totp_roles=totp_roles,
                 )
             break
+        except AuthenticationFailed:
+            _refuse_a_database_without_users(store)
+            raise
         except SecondFactorRequired:
             if code is not None or not sys.stdin.isatty():
                 raise OutreachError(
