@@ -25,7 +25,10 @@ whose `r` dequeues one patient as bench/claim.py's floor does and reads their na
 prescriptions, timed the same way (the work no console can skip, under the same load).
 
 Memory: the app process's resident set after sign-in and after the presses, against a bare
-Textual app (in a fresh process) with the same widgets after the same number of redraws.
+Textual app with the same widgets (bench/_same_widgets.py: the agent's screen at the last patient,
+dumped in the console's process and rebuilt from Textual's own classes in a fresh process that
+imports nothing else) after the same number of redraws; beside it that app also reading each
+patient through SQLAlchemy's ORM (a floor), and the small bare app of earlier runs.
 
 Budgets (../shared/DESIGN.md): next p99 ≤ 100 ms on SQLite (no other claimers), ≤ 150 ms on
 PostgreSQL with 50 other claimers; ≤ 2 transactions per next; memory ≤ 1.5× the bare app's.
@@ -39,6 +42,7 @@ import contextlib
 import dataclasses
 import hashlib
 import inspect
+import json
 import multiprocessing as mp
 import os
 import queue
@@ -548,6 +552,9 @@ class Figures:
     seen_nobody: bool = False  # within the current press
     rss_start_mb: float = 0.0
     rss_end_mb: float = 0.0
+    # The agent's screen after the presses, as data (bench/_same_widgets.py): the bare app of
+    # the memory budget rebuilds it from Textual's classes.
+    tree: dict[str, Any] | None = None
 
 
 class TransactionCount:
@@ -681,6 +688,10 @@ async def drive(services: Any, presses: int, peer: InvitePeer, fig: Figures) -> 
                 fig.transactions.append(after - before)
                 fig.names.append(name)
                 trace.press(n + 1)
+                if n == presses - 1:  # the last patient's screen, for the bare app to rebuild
+                    from _same_widgets import screen_tree
+
+                    fig.tree = screen_tree(app, screen)
                 await pilot.pause()
                 if screen.check_action("dial", ()) is True:
                     peer.expect()
@@ -966,6 +977,29 @@ def bare_app_rss(redraws: int, store_url: str | None = None) -> float:
     return asyncio.run(run())
 
 
+def measure_same(
+    tree: dict[str, Any], redraws: int, store_url: str | None = None
+) -> dict[str, Any]:
+    """The bare app of the budget: the agent's screen after the presses rebuilt from Textual's
+    classes (bench/_same_widgets.py), in a process that imports Textual and nothing of the
+    console, SQLAlchemy or this file (`store_url`: plus the ORM reads, as a floor)."""
+    with tempfile.NamedTemporaryFile("w", prefix="outreach-bench-tree-", suffix=".json") as f:
+        json.dump(tree, f)
+        f.flush()
+        script = str(Path(__file__).with_name("_same_widgets.py"))
+        store = ["--store", store_url] if store_url else []
+        out = subprocess.run(
+            [sys.executable, script, f.name, "--redraws", str(redraws), *store],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+    if out.returncode:
+        raise SystemExit(f"error: the same-widgets bare app failed: {out.stderr[-2000:]}")
+    got: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return got
+
+
 def measure_bare(redraws: int, store_url: str | None = None) -> float:
     store = ["--bare-store", store_url] if store_url else []
     out = subprocess.run(
@@ -1045,10 +1079,20 @@ def main(argv: list[str] | None = None) -> int:
             floor_ms = sorted(floor_figures(url, args.presses, agent_id))
         finally:
             others = claimers.finish() if claimers else {}
-        log("the bare app reading each patient through SQLAlchemy's ORM")
-        rss_bare_store = measure_bare(args.presses, url)
-    log("the bare app")
-    rss_bare = measure_bare(args.presses)
+        assert fig.tree is not None
+        log("the bare app with the same widgets, reading each patient through SQLAlchemy's ORM")
+        bare_store = measure_same(fig.tree, args.presses, url)
+    log("the bare app with the same widgets as the agent's screen")
+    bare = measure_same(fig.tree, args.presses)
+    log("the small bare app of earlier runs (in this file's process: SQLAlchemy imported)")
+    rss_bare_small = measure_bare(args.presses)
+    rss_bare, rss_bare_store = bare["rss_mb"], bare_store["rss_mb"]
+    if bare["first_differ"]:
+        shown, drawn = bare["first_differ"]
+        log(
+            f"the bare app draws {bare['lines_differ']} lines otherwise; the first, the agent's "
+            f"screen then the bare app's:\n  {shown}\n  {drawn}"
+        )
 
     nxt, dial, cpu = sorted(fig.next_ms), sorted(fig.dial_ms), sorted(fig.next_cpu_ms)
     tx = fig.transactions
@@ -1085,6 +1129,19 @@ def main(argv: list[str] | None = None) -> int:
         "rss_end_mb": fig.rss_end_mb,
         "rss_bare_mb": rss_bare,
         "rss_end_vs_bare": ratio(fig.rss_end_mb, rss_bare),
+        # The agent's screen (widgets, the screen included, without the tooltip and toast rack
+        # the Screen makes) and the same-widgets app's: the same tree, counted by Textual base.
+        "screen_widgets": fig.tree["widgets"],
+        "bare_widgets": bare["widgets"],
+        "screen_widgets_by_base": fig.tree["by_base"],
+        "bare_widgets_by_base": bare["by_base"],
+        # Lines of the 120x40 screen the bare app draws otherwise than the agent's last patient
+        # (names apart): 0 when it shows the same widgets, texts and rows in the same places.
+        "bare_lines_differ": bare["lines_differ"],
+        # The bare app of the runs before (Header, two Statics, a 3-row DataTable, a scroll of 4
+        # Statics, Footer; in this file's process, so SQLAlchemy's core imported): to compare.
+        "rss_bare_small_mb": rss_bare_small,
+        "rss_end_vs_bare_small": ratio(fig.rss_end_mb, rss_bare_small),
         # The floor under the memory budget: the bare app plus the ORM reads every implementation
         # on SQLAlchemy 2 makes; it alone shows whether 1.5x the bare app can be met at all.
         "rss_bare_store_mb": rss_bare_store,
@@ -1154,14 +1211,29 @@ def main(argv: list[str] | None = None) -> int:
                 budget_line("transactions_per_next", f"mean <= {BUDGET_TRANSACTIONS:.0f}"),
             ],
             [
-                "RSS MiB: start, end / bare",
+                "RSS MiB: start, end / bare (same widgets)",
                 fmt(fig.rss_start_mb),
                 fmt(fig.rss_end_mb),
                 fmt(rss_bare),
                 budget_line("rss_end_vs_bare", f"end <= {BUDGET_RSS}x bare"),
             ],
             [
-                "RSS MiB: bare + ORM reads (floor)",
+                f"  widgets: agent's screen {fig.tree['widgets']}, bare {bare['widgets']}",
+                "",
+                "",
+                "",
+                ("the same tree" if fig.tree["by_base"] == bare["by_base"] else "NOT the same")
+                + f", {bare['lines_differ']} lines drawn otherwise",
+            ],
+            [
+                "RSS MiB: small bare app (runs before)",
+                fmt(rss_bare_small),
+                "",
+                "",
+                f"end {fmt(result['rss_end_vs_bare_small'], 2)}x it",
+            ],
+            [
+                "RSS MiB: same widgets + ORM reads (floor)",
                 fmt(rss_bare_store),
                 f"{fmt(result['rss_bare_store_vs_bare'], 2)}x",
                 "",
