@@ -68,23 +68,49 @@ def test_agents_claim_between_the_steps_of_a_full_build(
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a nice value per thread: Linux")
-def test_a_full_build_runs_at_a_lower_cpu_priority_and_leaves_the_callers_as_it_was(
+def test_a_full_build_works_out_its_rules_at_a_lower_cpu_priority_and_writes_at_the_callers(
     sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The consoles' claims get the CPU first while a build works out its rules."""
+    """The consoles' claims get the CPU first while a build works out its rules; its writes run
+    at the caller's priority (on SQLite a step starved of CPU would hold the write lock while
+    claims wait), and the caller's priority is left as it was."""
     seed_demo(sessions, patients=30, seed=5, now=T0)
     caller = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    seen: list[int] = []
-    real_run = stepwise._Steps.run
+    working: list[int] = []
+    writing: list[int] = []
+    real_run, real_execute = stepwise._Steps.run, stepwise._execute
 
     def run_and_note(self: stepwise._Steps, write: Any, *args: Any) -> None:
-        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        working.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
         real_run(self, write, *args)
 
+    def execute_and_note(conn: Any, statement: Any, params: Any) -> None:
+        writing.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        real_execute(conn, statement, params)
+
     monkeypatch.setattr(stepwise._Steps, "run", run_and_note)
+    monkeypatch.setattr(stepwise, "_execute", execute_and_note)
     stepwise.build_queues_in_steps(sessions, T0 + timedelta(days=1))
-    assert seen and set(seen) == {min(caller + stepwise.BUILD_NICENESS, 19)}
+    assert working and set(working) == {min(caller + stepwise.BUILD_NICENESS, 19)}
+    assert writing and set(writing) == {caller}
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == caller
+
+
+def test_a_write_step_that_fails_fails_the_build_on_the_callers_thread(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write step runs on the caller's thread: its error reaches the caller as it was raised."""
+    seed_demo(sessions, patients=30, seed=5, now=T0)
+
+    class StepFailed(Exception):
+        pass
+
+    def failing(conn: Any, statement: Any, params: Any) -> None:
+        raise StepFailed("the third step")
+
+    monkeypatch.setattr(stepwise, "_execute", failing)
+    with pytest.raises(StepFailed):
+        stepwise.build_queues_in_steps(sessions, T0 + timedelta(days=1))
 
 
 def test_a_build_on_a_new_day_admits_the_head_of_the_queue_before_it_judges_the_tail(
