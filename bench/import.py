@@ -440,9 +440,12 @@ def main(argv: list[str] | None = None) -> int:
             claims: dict[str, Any] = {}
             claim_rows: list[tuple[str, str, str, str]] = []
             if not only_import:
-                users = add_users(engine, 40_000)
                 # At most a fifth of the patients claimed with no build, so that at a small
-                # --patients the queue is not empty before the build starts.
+                # --patients the queue is not empty before the build starts; during the build a
+                # user for every patient, so the claims end with the build or an empty queue,
+                # not when the users run out (at 20,000 they ran out mid-build at 100k patients).
+                idle_claims = min(20_000, args.patients // 5)
+                users = add_users(engine, idle_claims + args.patients)
                 claims, claim_rows = _build_claims.measure(
                     engine,
                     url,
@@ -451,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
                     claimers_n=args.claimers,
                     pause=args.claim_pause_ms / 1000,
                     idle_window=max(3.0, min(20.0, build_s)),
-                    idle_claims=min(20_000, args.patients // 5),
+                    idle_claims=idle_claims,
                     now=NOW,
                     at_build_clock=not args.claims_a_day_behind,
                 )
