@@ -23,7 +23,7 @@ from queues.claims.admission_ahead import ADMIT_AHEAD, AHEAD_FIRST, admit_ahead
 from queues.claims.fast_claimer import Claimer
 from queues.compliance import patient_verdict
 from queues.settings import QueueSettings
-from queues.store.db import transaction
+from queues.store.db import reading, transaction
 from queues.store.models import Patient, Pharmacy, QueueEntry, User
 from tests.queues.test_admission import add_agent, add_dial
 from tests.queues.test_claimer import LEASE, NOON, small_queue
@@ -40,7 +40,7 @@ def fresh_admit_ahead() -> Iterator[None]:
 
 
 def live_admissions(sessions: sessionmaker[Session], at: datetime) -> dict[int, datetime | None]:
-    with sessions() as s:
+    with reading(sessions) as s:  # on SQLite a snapshot: no wait for a writer's lock
         rows = s.execute(
             select(QueueEntry.patient_id, QueueEntry.admitted_until).where(
                 QueueEntry.status == "open",
@@ -214,3 +214,30 @@ def test_admitting_ahead_skips_a_row_another_transaction_holds_rather_than_wait(
         assert set(live) == set(pids) - set(held)
     finally:
         engine.dispose()
+
+
+def test_a_claim_in_the_callers_transaction_admits_ahead_only_once_it_commits(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    """The console claims in its own transaction (Claimer.next_in): the heads after a full claim
+    are admitted after that transaction commits, and not at all when it rolls back."""
+    with transaction(sessions) as s:
+        ph, pids = small_queue(s, 6)
+        amy, bob = add_agent(s, "amy"), add_agent(s, "bob")
+        admit_entries(s, NOON)
+
+    class Undone(Exception):
+        pass
+
+    with closing(Claimer(engine, sessions)) as claimer:
+        with pytest.raises(Undone), transaction(sessions) as s:
+            claimer.next_in(s, user_id=amy, pharmacy_ids=[ph], now=DAY_AFTER, lease_seconds=LEASE)
+            raise Undone
+        assert live_admissions(sessions, DAY_AFTER) == {}
+        with transaction(sessions) as s:
+            claim = claimer.next_in(
+                s, user_id=bob, pharmacy_ids=[ph], now=DAY_AFTER, lease_seconds=LEASE
+            )
+            assert claim is not None and claim.patient_id == pids[0]
+            assert live_admissions(sessions, DAY_AFTER) == {}  # nothing before its commit
+        assert set(live_admissions(sessions, DAY_AFTER)) == set(pids)
