@@ -79,7 +79,10 @@ class TerminalProgress:
     def start(self, what: str, total: int | None) -> None:
         self._what, self._total, self._done = what, total, 0
         if self._bar is not None and self._task is not None:
-            self._bar.update(self._task, description=what, total=total, completed=0)
+            # A task of its own for each step: update(total=None) keeps the step before's total
+            # (a "0%" that never moves); a task made with no total is drawn as a pulsing bar.
+            self._bar.remove_task(self._task)
+            self._task = self._bar.add_task(what, total=total)
         self._tick()
 
     def advance(self, amount: int) -> None:

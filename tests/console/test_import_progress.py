@@ -5,6 +5,7 @@ never for a short import. The step's clock is the module's, stood still or moved
 from __future__ import annotations
 
 import io
+import re
 import sys
 import types
 
@@ -50,3 +51,22 @@ def test_a_step_under_a_second_shows_nothing(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_off_a_terminal_nothing_is_drawn(monkeypatch: pytest.MonkeyPatch) -> None:
     assert run_a_step(monkeypatch, Pipe(), seconds=30) == ""
+
+
+def test_a_step_of_unknown_length_after_a_counted_one_shows_no_percentage(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The rebuild after the store has no count: a pulsing bar, not the store's total at 0%."""
+    clock = [100.0]
+    monkeypatch.setattr(imports, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    progress = imports.TerminalProgress()
+    progress.start("storing", 10)
+    clock[0] += 1.5
+    progress.advance(10)
+    progress.start("rebuilding queues", None)
+    progress.stop()
+    frames = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", terminal.getvalue()).split("\r")
+    rebuilding = [f for f in frames if f.startswith("rebuilding queues")]
+    assert rebuilding and not any("%" in f for f in rebuilding), rebuilding
