@@ -329,7 +329,8 @@ class WorkspaceScreen(CallingScreen):
             self.notify(message, title="Could not take a patient", severity="error", timeout=10)
         elif group == "heartbeat":
             if isinstance(error, LeaseLost):
-                self._lease_lost(str(error))
+                if self.offer is not None and error.patient_id == self.offer.claim.patient_id:
+                    self._lease_lost(str(error), self.offer.claim.lease_token)
             else:  # the database away for a moment: the next beat tries again
                 self.notify(f"Lost touch with the database: {message}", severity="warning")
         elif group == "supervisor":
@@ -431,6 +432,19 @@ class WorkspaceScreen(CallingScreen):
             return
         self._open_wrap_up(self._draft(), self.call.ended_how)
 
+    def _wrapping_up(self) -> bool:
+        """A wrap-up form is open (or its save is landing): this call has its form already."""
+        from console.screens.wrap_up import WrapUpScreen
+
+        if any(isinstance(s, WrapUpScreen) for s in self.app.screen_stack):
+            return True
+        # Saved and popped, `_wrapped_up` not run yet: the shift let go of the claim first.
+        return (
+            self.offer is not None
+            and self.shift is not None
+            and not self.shift.holding(self.offer.claim.lease_token)
+        )
+
     def _draft(self, disposition: str | None = None) -> Outcome:
         """The outcome as the call left it: what the wrap-up opens with."""
         assert self.offer is not None
@@ -489,6 +503,8 @@ class WorkspaceScreen(CallingScreen):
         from console.screens.wrap_up import WrapUpScreen
 
         assert self.offer is not None and self.shift is not None
+        if self._wrapping_up():  # one form per call: a second would be for a call stored already
+            return
         self._set_agent_state("wrap_up")
         self.app.push_screen(
             WrapUpScreen(self.shift, self.offer.patient, draft, ended=ended),
@@ -605,6 +621,7 @@ class WorkspaceScreen(CallingScreen):
                 self._lease_lost,
                 "A supervisor released this patient (or the claim ran out): "
                 "record what happened in the wrap-up; it is stored as a late call.",
+                word.lease_token,
             )
         if word.log_out and not self._logout_seen:
             self.app.call_from_thread(self._supervisor_logout)
@@ -622,8 +639,14 @@ class WorkspaceScreen(CallingScreen):
                 timeout=30,
             )
 
-    def _lease_lost(self, message: str) -> None:
-        if self.offer is None or self._lease_gone:
+    def _lease_lost(self, message: str, lease_token: str | None) -> None:
+        """The claim `lease_token` is gone. Said only of the claim this screen holds, and not once
+        its wrap-up's save has begun: a poll that read while the save stored the call, or that
+        came back after the next patient was taken, is about a claim already done with."""
+        offer = self.offer
+        if offer is None or self._lease_gone or offer.claim.lease_token != lease_token:
+            return
+        if self.shift is None or not self.shift.holding(lease_token):
             return
         self._lease_gone = True
         self.notify(message, title="Patient released", severity="error", timeout=15)

@@ -60,7 +60,11 @@ _TYPED: dict[str, tuple[Outcome, FormState]] = {}
 
 class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
     BINDINGS = [
-        Binding("ctrl+s", "save", "Save", id="save_wrap_up", priority=True),
+        # Not a priority binding: a ctrl+s typed right after w reaches the app through the
+        # workspace (the form was not on top yet when the key came in) and is looked up again
+        # as it bubbles up, by then on this form — a priority binding is never looked up there,
+        # so the key was dropped. No widget of the form takes ctrl+s itself.
+        Binding("ctrl+s", "save", "Save", id="save_wrap_up"),
         Binding("escape", "cancel", "Back to call", id="cancel_wrap_up"),
     ]
 
@@ -84,6 +88,7 @@ class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
         self.chosen: str | None = draft.disposition or None
         self._writer: DraftWriter | None = None
         self._sent = False  # stored: a change after that is not journaled
+        self._save_asked = False  # ctrl+s came before the form was ready: saved once it is
         self._unread: set[str] = set()  # lists not read (the database away): "options", …
         # Callback times are the patient's: what they say on the phone is their own clock.
         self.zone = ZoneInfo(patient.timezone or patient.pharmacy.timezone)
@@ -176,6 +181,8 @@ class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
         self._journal()  # the call's facts and the suggestion, from the moment the form opens
         self._load_options()
         self._load_callback_times()
+        if self._save_asked:  # typed ahead (w, ctrl+s): the key is taken now, not dropped
+            self.action_save()
 
     def on_unmount(self) -> None:
         writer, self._writer = self._writer, None
@@ -359,12 +366,15 @@ class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
 
     @on(Button.Pressed, "#save")
     def action_save(self) -> None:
+        if self._writer is None:
+            # Before on_mount (an agent who types w and ctrl+s at once, on a busy machine, is
+            # ahead of the form): taken as soon as the form is up. After unmount: nothing to do.
+            self._save_asked = not self._sent
+            return
         try:
             outcome = self._collect()
         except InvalidOutcome as exc:
             self._invalid(exc)
-            return
-        if self._writer is None:
             return
         self.query_one("#save", Button).disabled = True
         self.query_one("#wrap-up-error", Static).update("Saving…")

@@ -15,7 +15,7 @@ from console.softphone.permit import DialPermit
 from queues.claims import claiming
 from queues.compliance import patient_verdict
 from queues.context import load_patient_context
-from queues.errors import WrapUpPending
+from queues.errors import LeaseLost, WrapUpPending
 from queues.floor import agents, controls
 from queues.outcomes import disposition_options, record_outcome, stored
 from queues.store.db import reading, transaction
@@ -44,6 +44,7 @@ class SupervisorWord:
 
     log_out: bool  # asked this agent to sign out
     released: bool  # released (or let expire) the patient this agent holds
+    lease_token: str | None = None  # the claim `released` is about (None: holding nobody)
 
 
 def permit_seconds(now: datetime, open_until: datetime | None) -> float:
@@ -61,6 +62,9 @@ class AgentShift:
         self._store = store
         self.user = user
         self.offer: Offer | None = None
+        # The claim whose wrap-up is being stored (or was, last): from the moment `record` starts,
+        # its lease going away is the save's own doing, not a supervisor's or the clock's.
+        self._recording: str | None = None
 
     @property
     def now(self) -> datetime:
@@ -139,19 +143,35 @@ class AgentShift:
             windows = calling_windows(session, patient_id, self._store.settings.queue)
         return CallbackTimes(windows.zone, windows.slots(self.now, count))
 
-    def heartbeat(self) -> datetime | None:
-        """Keep the lease alive while the agent works; LeaseLost propagates to the screen."""
+    def holding(self, lease_token: str) -> bool:
+        """Whether this shift still holds that claim with nothing stored for it yet: False from
+        the moment its wrap-up's save starts (the screen's word may still lag behind)."""
         offer = self.offer
-        if offer is None:
+        return (
+            offer is not None
+            and offer.claim.lease_token == lease_token
+            and self._recording != lease_token
+        )
+
+    def heartbeat(self) -> datetime | None:
+        """Keep the lease alive while the agent works; LeaseLost propagates to the screen (not
+        when the lease went because this shift's own save stored the call meanwhile)."""
+        offer = self.offer
+        if offer is None or not self.holding(offer.claim.lease_token):
             return None
-        with transaction(self._store.sessions) as session:
-            return claiming.renew_lease(
-                session,
-                offer.claim.patient_id,
-                offer.claim.lease_token,
-                self.now,
-                self._store.settings.queue.lease_seconds,
-            )
+        try:
+            with transaction(self._store.sessions) as session:
+                return claiming.renew_lease(
+                    session,
+                    offer.claim.patient_id,
+                    offer.claim.lease_token,
+                    self.now,
+                    self._store.settings.queue.lease_seconds,
+                )
+        except LeaseLost:
+            if self.holding(offer.claim.lease_token):
+                raise
+            return None  # the wrap-up was saved while the beat ran: nothing was lost
 
     def set_state(self, state: str, pause_code: str | None = None) -> None:
         with transaction(self._store.sessions) as session:
@@ -159,9 +179,14 @@ class AgentShift:
 
     def record(self, outcome: Outcome) -> Recorded:
         """Store the wrap-up; on success the agent is free for the next patient."""
-        with transaction(self._store.sessions) as session:
-            recorded = record_outcome(session, outcome, self.now, self._store.settings.queue)
-            agents.set_state(session, self.user.id, "ready", self.now)
+        before, self._recording = self._recording, outcome.lease_token
+        try:
+            with transaction(self._store.sessions) as session:
+                recorded = record_outcome(session, outcome, self.now, self._store.settings.queue)
+                agents.set_state(session, self.user.id, "ready", self.now)
+        except BaseException:
+            self._recording = before  # not stored: the claim is still this shift's to lose
+            raise
         self.offer = None
         return recorded
 
@@ -192,14 +217,21 @@ class AgentShift:
 
     def supervisor_check(self) -> SupervisorWord:
         """Polled by the workspace: has a supervisor asked this session to sign out, has the
-        patient this agent holds been released from under them."""
+        patient this agent holds been released from under them. A lease that went because this
+        shift's own save stored the call (while the poll read) is not a release: under load the
+        poll and the save overlap, and the workspace opened a second wrap-up for a call already
+        stored (bench/next_patient.py's saves that "timed out")."""
         offer = self.offer
         with reading(self._store.sessions) as session:
             logout = controls.logout_requested(session, self.user.id, EPOCH)
             released = offer is not None and not controls.lease_still_held(
                 session, offer.claim.patient_id, offer.claim.lease_token
             )
-        return SupervisorWord(logout, released)
+        if offer is None:
+            return SupervisorWord(logout, False)
+        # Read after the lease: a save that cleared it had marked its claim before it began.
+        released = released and self.holding(offer.claim.lease_token)
+        return SupervisorWord(logout, released, offer.claim.lease_token)
 
     def forget(self) -> None:
         """The claim is gone (a supervisor released it, or it expired and another agent has the
