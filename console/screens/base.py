@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
-from console.softphone.phone import SoftphoneError
+from console.softphone.errors import SoftphoneError
 from queues.errors import DatabaseBusy, DatabaseUnavailable, NotCallable, OutreachError
 
 if TYPE_CHECKING:

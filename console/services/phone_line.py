@@ -12,24 +12,23 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from console.config import SipSettings
-from console.softphone import (
-    CallEvent,
-    CallState,
-    DialPermit,
-    PhoneEvent,
-    PhoneNotice,
-    SipAccount,
-    SipTimers,
-    Softphone,
-    SoftphoneError,
-)
+from console.softphone.errors import SoftphoneError
+from console.softphone.events import CallEvent, CallState, PhoneEvent, PhoneNotice
+from console.softphone.permit import DialPermit
+
+if TYPE_CHECKING:  # the SIP stack loads with a line's start: never in manual-dial mode
+    from console.softphone.account import SipAccount, SipTimers
+    from console.softphone.phone import Softphone
 
 log = logging.getLogger(__name__)
 
 
 def account_from_settings(sip: SipSettings) -> SipAccount:
+    from console.softphone.account import SipAccount
+
     return SipAccount(
         server=sip.server,
         port=sip.port,
@@ -91,6 +90,8 @@ class PhoneLine:
         with self._life:
             if self._stopped:
                 return "softphone off: the screen closed"
+            from console.softphone.phone import Softphone
+
             phone = Softphone(self.account, self._forward, timers=self._timers)
             try:
                 phone.start()

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from console.softphone.account import SipAccount, SipTimers
 from console.softphone.audio import open_audio
 from console.softphone.call import OutgoingCall
+from console.softphone.errors import SoftphoneError
 from console.softphone.events import (
     CallEvent,
     CallState,
@@ -41,10 +42,6 @@ from console.softphone.transport import Address, SipTransport, TransportError
 log = logging.getLogger(__name__)
 _CALLER_ID = re.compile(r"^\+?[0-9A-Za-z._-]{1,32}$")
 STOP_GRACE = 3.0  # on stop, let a BYE/CANCEL in flight finish for at most this long
-
-
-class SoftphoneError(Exception):
-    """The softphone cannot do what was asked (bad input, socket in use); says what and where."""
 
 
 @dataclass(frozen=True)
