@@ -16,6 +16,8 @@ from queues.views.patient import MedicationView
 PQA_LABELS = {"RASA": "RAS antag.", "STATIN": "statin", "DIABETES": "diabetes"}
 # (label, width): the first three always; the rest when the table is wide enough or asked for.
 MAIN = (("Medication", 25), ("Runs out", 11), ("Refills", 7))
+# A run-out worked out from an imported prescription (no dispense in the source) says so.
+ESTIMATED = " estimated"
 MORE = (("Last fill", 6), ("Days", 4), ("Class", 10))
 # The table's own width from which every column fits (each cell has a column of padding on each
 # side); 120 columns leave the table 75.
@@ -56,10 +58,13 @@ class MedicationsTable(DataTable[str | Text]):
         self._shown = (meds, today)
         self.every_column = self._wants_all()
         self.clear(columns=True)
-        columns = MAIN + MORE if self.every_column else MAIN
+        main: tuple[tuple[str, int], ...] = MAIN
+        if any(med.estimated and med.run_out for med in meds):
+            main = tuple((n, w + len(ESTIMATED) if n == "Runs out" else w) for n, w in MAIN)
+        columns = main + MORE if self.every_column else main
         for label, width in columns:
             if label == "Medication" and not self.every_column:  # the name takes what is left
-                rest = sum(w + 2 for name, w in MAIN if name != label) + 2
+                rest = sum(w + 2 for name, w in main if name != label) + 2
                 width = max(12, min(width, self.size.width - rest))
             self.add_column(label, width=width)
         for med in meds:
@@ -68,6 +73,8 @@ class MedicationsTable(DataTable[str | Text]):
                 days = (med.run_out - today).days
                 style = "bold red" if days < 0 else "yellow" if days <= 7 else ""
                 run_out = Text(f"{med.run_out:%b %d} {days:+d}d", style=style)
+                if med.estimated:
+                    run_out.append(ESTIMATED, style="italic")
             cells: list[str | Text] = [
                 short_name(med.drug_name),
                 run_out,

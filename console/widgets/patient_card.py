@@ -39,9 +39,12 @@ def short_drug(name: str) -> str:
     return " ".join(words) or name
 
 
-def run_out_words(task: TaskView, drugs: dict[int, str], renewal: bool) -> str | None:
+def run_out_words(
+    task: TaskView, drugs: dict[int, str], renewal: bool, estimated: bool = False
+) -> str | None:
     """A refill reason as an agent says it ("Simvastatin ran out 16 days ago — refill"), from the
-    task's prescription and its days to run-out; None for any other kind of reason."""
+    task's prescription and its days to run-out; None for any other kind of reason. `estimated`:
+    the run-out was worked out from an imported prescription, not a dispense (said so)."""
     days = task.priority_parts.get("days_to_run_out")
     drug = drugs.get(task.prescription_id or -1)
     if task.campaign_kind != "refill_reminder" or drug is None or not isinstance(days, int):
@@ -54,7 +57,8 @@ def run_out_words(task: TaskView, drugs: dict[int, str], renewal: bool) -> str |
         else (f"ran out {n} {unit} ago" if days < 0 else f"runs out in {n} {unit}")
     )
     ask = "renewal from the prescriber" if renewal else "refill"
-    return f"{short_drug(drug)} {when} — {ask}"
+    guess = " (estimated)" if estimated else ""
+    return f"{short_drug(drug)} {when}{guess} — {ask}"
 
 
 def by_weight(tasks: tuple[TaskView, ...]) -> list[TaskView]:
@@ -117,12 +121,14 @@ class PatientCard(Static):
         why = Text("Why this patient:", style="bold")
         no_refills = {m.prescription_id for m in patient.medications if m.refills_left <= 0}
         drugs = {m.prescription_id: m.drug_name for m in patient.medications}
+        estimated = {m.prescription_id for m in patient.medications if m.estimated}
         for task in by_weight(patient.tasks):
             # No refills left: the prescriber must renew it; never call that a refill.
             renewal = task.campaign_kind == "refill_reminder" and task.prescription_id in no_refills
             title = "Renewal needed (no refills left)" if renewal else task.campaign_name
             why.append(f"\n • {title}: ", style="bold cyan")
-            why.append(run_out_words(task, drugs, renewal) or task.reason)
+            guessed = task.prescription_id in estimated
+            why.append(run_out_words(task, drugs, renewal, guessed) or task.reason)
             if task.priority_parts and detailed:
                 why.append(f"\n   {explain(task.priority_parts)}", style="dim")
         if not patient.tasks:
