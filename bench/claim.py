@@ -1068,6 +1068,9 @@ def main(argv: list[str] | None = None) -> int:
         "audit_chain": args.audit_chain,
         "lock_waiting_mean": sampler.mean_waiting("product") if sampler else None,
         "baseline_lock_waiting_mean": sampler.mean_waiting("baseline") if sampler else None,
+        "audited_floor_lock_waiting_mean": (
+            sampler.mean_waiting("audited") if sampler and audited_floor else None
+        ),
         # The oldest transaction open on the server during each side's turns (seconds): over
         # HORIZON_HELD_S, that side's figures are not the claim's (see LockSampler).
         "horizon_held_s": sampler.horizon_held_s("product") if sampler else None,
@@ -1179,7 +1182,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             "connections waiting on a lock (mean of 50 ms samples): "
             f"claim_next {fmt(result['lock_waiting_mean'], 2)}, "
-            f"floor {fmt(result['baseline_lock_waiting_mean'], 2)}"
+            f"floor {fmt(result['baseline_lock_waiting_mean'], 2)}, "
+            f"audited floor {fmt(result['audited_floor_lock_waiting_mean'], 2)}"
         )
         for side in sides:
             warning = sampler.horizon_warning(side)
