@@ -793,8 +793,9 @@ def console_figures(url: str, presses: int) -> Figures:
 
 
 def bare_widgets() -> Iterator[Any]:
-    """The workspace's widgets as the bare apps show them: Header, a status and a card Static, a
-    DataTable, a VerticalScroll of Statics, Footer."""
+    """The press floor's widgets, and the small bare app's (the memory figures' bare app before
+    2026-12-07's fifth stop; the budget's is now bench/_same_widgets.py): Header, a status and a
+    card Static, a DataTable, a VerticalScroll of Statics, Footer."""
     from textual.containers import VerticalScroll
     from textual.widgets import DataTable, Footer, Header, Static
 
@@ -832,7 +833,7 @@ FLOOR_READ = (
 
 
 def floor_press_ms(url: str, presses: int, user_id: int) -> list[float]:
-    """`r` in a bare Textual app with the workspace's widgets (as the memory floor's): a thread
+    """`r` in a bare Textual app with the workspace's main widgets (bare_widgets): a thread
     worker dequeues one patient (the bare SKIP LOCKED / UPDATE…RETURNING of bench/claim.py) and
     reads their name and prescriptions in one transaction, then the widgets are updated; timed
     from the key to the first frame painted with the name, as the console's presses are. The
@@ -925,7 +926,8 @@ def floor_figures(url: str, presses: int, user_id: int) -> list[float]:
 
 
 # ---------------------------------------------------------------------------------------------
-# The bare app: the same widgets, the same number of redraws, nothing else
+# The small bare app of the runs before 2026-12-07's fifth stop (rss_bare_small_mb), and the
+# same-widgets app of the budget (bench/_same_widgets.py, in a process of its own)
 
 
 def bare_app_rss(redraws: int, store_url: str | None = None) -> float:
