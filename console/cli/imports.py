@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from queues.imports.run import ImportSummary
 
 CSV_KINDS = ("patients", "prescriptions", "fills", "phones")
+SKIP_HINT = "--skip-bad-rows stores the good rows and reports the rest"
 WHO = (
     "Admins (any pharmacy) and supervisors (their own pharmacies); the import is audited as "
     "the signed-in user. " + SIGN_IN_HELP
@@ -113,8 +114,8 @@ def _settings(store: Any) -> Any:
     return getattr(store.settings, "imports", None) or ImportSettings()
 
 
-def _report(summary: ImportSummary, as_json: bool) -> int:
-    for line in summary.lines():
+def _report(summary: ImportSummary, as_json: bool, *, resources: bool = True) -> int:
+    for line in summary.lines(resources=resources):
         print(line)
     for r in summary.rejected[:50]:
         print(f"rejected: {r.source}: {r.reason}")
@@ -149,6 +150,7 @@ def cmd_import_fhir(args: argparse.Namespace) -> int:
 
 
 def cmd_import_csv(args: argparse.Namespace) -> int:
+    from queues.imports.records import ImportFailed
     from queues.imports.run import import_csv
 
     store = services_for(args)
@@ -167,7 +169,12 @@ def cmd_import_csv(args: argparse.Namespace) -> int:
             skip_bad_rows=args.skip_bad_rows,
             by=user,
         )
+    except ImportFailed as failed:
+        if args.skip_bad_rows:
+            raise
+        # Only this command has the option: `import fhir` lists what it could not use instead.
+        raise ImportFailed(failed.errors, hint=SKIP_HINT) from None
     finally:
         progress.stop()
         store.close()
-    return _report(summary, args.json)
+    return _report(summary, args.json, resources=False)

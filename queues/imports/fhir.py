@@ -13,7 +13,7 @@ unvalidated, and `finish` reads the few whose row depends on what changed elsewh
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -70,6 +70,10 @@ CVX = {
         "influenza",
     ),
 }  # fmt: skip
+# Which of the pharmacy's stored prescriptions have these MedicationRequest ids (their source ids):
+# id -> the MRNs of the patients holding one (queues.imports.fhir_digests.stored_prescriptions).
+StoredPrescriptions = Callable[[set[str]], dict[str, set[str]]]
+
 SMOKING_STATUS = "72166-2"  # LOINC: tobacco smoking status
 SMOKER = {
     "449868002", "428041000124106", "77176002", "65568007", "428071000124103",
@@ -196,6 +200,7 @@ class FhirReader:
     # patient -> caregiver from Patient.contact; a RelatedPerson's (in _facts) wins over it
     _contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     _smoking_at: dict[str, date] = field(default_factory=dict)
+    _dispensed_to: dict[str, str] = field(default_factory=dict)  # fill -> its subject's MRN
     # Passing over what is stored (queues.imports.fhir_digests); None: every line is read.
     digests: FhirDigests | None = None
     _digest: int | None = None  # of the line being read
@@ -251,6 +256,7 @@ class FhirReader:
         self._medications.update(other._medications)
         self._requests.update(other._requests)
         self._contacts.update(other._contacts)
+        self._dispensed_to.update(other._dispensed_to)
         for patient, facts in other._facts.items():
             facts = dict(facts)
             at = other._smoking_at.get(patient)
@@ -462,6 +468,9 @@ class FhirReader:
         self.batch.fills[d.id] = FillRec(
             d.id, request, when, days or self.default_days_supply, quantity, estimated=days is None
         )
+        subject = local_ref(d.subject.reference if d.subject else None, "Patient", aliases)
+        if subject is not None:
+            self._dispensed_to[d.id] = subject
         self._noted("fills", d.id)
 
     def _condition(self, c: Any, aliases: dict[str, str]) -> None:
@@ -547,8 +556,10 @@ class FhirReader:
                 d.passed["prescriptions"].discard(digest)
                 self._read_again(line, where, number, digest)
 
-    def finish(self) -> Batch:
-        """Resolve medications, classify drugs, estimate missing fills, set patient facts."""
+    def finish(self, stored_prescriptions: StoredPrescriptions | None = None) -> Batch:
+        """Resolve medications, classify drugs, estimate missing fills, set patient facts.
+        `stored_prescriptions`: looks up the requests a dispense names that this import does not
+        hold (None: such a dispense is rejected)."""
         self._settle_passed()
         batch = self.batch
         dispensed = {f.prescription for f in batch.fills.values()}
@@ -592,25 +603,38 @@ class FhirReader:
                     estimated=True,
                 )
         passed = {rx: kept[0] for rx, kept in self._passed_requests.items()}
+        elsewhere = {
+            f.prescription
+            for f in batch.fills.values()
+            if f.prescription not in batch.prescriptions and f.prescription not in passed
+        }
+        # A dispense whose request was imported before (a pharmacy's daily delta of dispenses):
+        # its prescription is the one stored for the pharmacy under that request's id.
+        stored = stored_prescriptions(elsewhere) if stored_prescriptions and elsewhere else {}
         for fill_id, f in list(batch.fills.items()):
             if f.prescription in passed and f.prescription not in batch.prescriptions:
                 # Its prescription is stored as it is: named as the store finds it, "MRN|id".
                 of = passed[f.prescription]
                 batch.fills[fill_id] = replace(f, prescription=f"{of.patient}|{of.prescription}")
             elif f.prescription not in batch.prescriptions:
+                holders = stored.get(f.prescription, set())
+                subject = self._dispensed_to.get(fill_id)
+                if subject is not None:
+                    holders = holders & {subject}
+                if len(holders) == 1:
+                    (mrn,) = holders
+                    batch.fills[fill_id] = replace(f, prescription=f"{mrn}|{f.prescription}")
+                    continue
                 del batch.fills[fill_id]
-                batch.rejected.append(
-                    Rejected(
-                        f"MedicationDispense/{fill_id}", "its prescription is not in this import"
-                    )
+                why = (
+                    f"its prescription MedicationRequest/{f.prescription} is stored for "
+                    f"{len(holders)} patients: name the patient in its subject"
+                    if holders
+                    else f"its prescription MedicationRequest/{f.prescription} is neither in "
+                    "this import nor stored for this pharmacy"
+                    + (f" (for Patient/{subject})" if subject is not None else "")
                 )
-        for fill_id, stored in self._passed_fills.items():
-            if stored.prescription not in batch.prescriptions and stored.prescription not in passed:
-                batch.rejected.append(
-                    Rejected(
-                        f"MedicationDispense/{fill_id}", "its prescription is not in this import"
-                    )
-                )
+                batch.rejected.append(Rejected(f"MedicationDispense/{fill_id}", why))
         for patient in self._facts.keys() | self._contacts.keys():
             rec = batch.patients.get(patient)
             if rec is not None:

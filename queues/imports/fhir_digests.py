@@ -25,9 +25,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import xxhash
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from queues.imports.digests import _rxnorm_version
+from queues.store.db import reading
+from queues.store.models import Patient, Prescription
 
 # Raise it when queues.imports.fhir reads a resource into other values than before.
 FHIR_RULES = 1
@@ -121,3 +124,26 @@ def stored_fhir_digests(
     finally:
         cursor.close()
     return FhirDigests(patients, requests, fills, default_days_supply)
+
+
+def stored_prescriptions(
+    sessions: sessionmaker[Session], pharmacy_id: int, ids: set[str]
+) -> dict[str, set[str]]:
+    """Which of `ids` (MedicationRequest ids) name a prescription stored for the pharmacy, and for
+    which patients (MRNs): the requests a file of dispenses alone refers to (FhirReader.finish)."""
+    found: dict[str, set[str]] = defaultdict(set)
+    wanted = sorted(ids)
+    with reading(sessions) as session:
+        for i in range(0, len(wanted), 500):
+            rows = session.execute(
+                select(Prescription.source_id, Patient.mrn)
+                .join(Patient, Patient.id == Prescription.patient_id)
+                .where(
+                    Patient.pharmacy_id == pharmacy_id,
+                    Prescription.source_id.in_(wanted[i : i + 500]),
+                )
+            )
+            for source, mrn in rows:
+                if source is not None:
+                    found[source].add(mrn)
+    return dict(found)

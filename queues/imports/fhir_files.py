@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -36,9 +38,22 @@ POOL_MIN_BYTES = 4 << 20
 CHUNK_LINES = 2000  # lines a worker reads at a time: ~0.25 s of CPU
 
 
-def files_of(path: Path) -> list[Path]:
+def files_of(source: str | Path) -> list[Path]:
     """The file, or a folder's .ndjson and .json files that hold FHIR resources (a bulk export's
-    `log.ndjson` of export events is left out)."""
+    `log.ndjson` of export events is left out). A URL (other than http/https, which name a
+    server) is refused as one, not looked for as a file."""
+    if isinstance(source, str):
+        url = urlsplit(source)
+        if (
+            re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", url.scheme)
+            and source[len(url.scheme) :][:3] == "://"
+        ):
+            where = url._replace(netloc=url.hostname or "").geturl()  # never its user or password
+            raise SourceUnreadable(
+                f"{where}: a {url.scheme}:// URL cannot be imported; give a FHIR server's "
+                "http:// or https:// base URL, or a file or folder"
+            )
+    path = Path(source)
     if path.is_dir():
         found = sorted(
             p for p in path.iterdir() if p.is_file() and p.suffix in SUFFIXES and _holds_fhir(p)

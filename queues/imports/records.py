@@ -120,14 +120,16 @@ class ImportRowError(OutreachError):
 class ImportFailed(OutreachError):
     """A source with errors: nothing was stored. `errors` lists each (first ones in the message)."""
 
-    def __init__(self, errors: list[ImportRowError], shown: int = 20) -> None:
+    def __init__(self, errors: list[ImportRowError], shown: int = 20, *, hint: str = "") -> None:
+        """`hint`: what the caller's command offers besides (`import csv`: --skip-bad-rows); the
+        library names no option, as not every command that imports has one."""
         self.errors = errors
         lines = [str(e) for e in errors[:shown]]
         more = len(errors) - shown
         if more > 0:
             lines.append(f"… and {more} more")
-        hint = "nothing was stored (--skip-bad-rows stores the good rows and reports the rest)"
-        super().__init__(f"{len(errors)} bad record(s); {hint}:\n" + "\n".join(lines))
+        stored = f"nothing was stored ({hint})" if hint else "nothing was stored"
+        super().__init__(f"{len(errors)} bad record(s); {stored}:\n" + "\n".join(lines))
 
 
 class SourceUnreadable(OutreachError):

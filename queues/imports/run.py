@@ -22,8 +22,8 @@ from queues.collector import collector_paused
 from queues.errors import OutreachError
 from queues.imports.csv_files import read_csv
 from queues.imports.digests import TABLES, DuplicateLine, LineDigests, StoredLines
-from queues.imports.fhir import FhirReader
-from queues.imports.fhir_digests import FhirDigests, stored_fhir_digests
+from queues.imports.fhir import FhirReader, StoredPrescriptions
+from queues.imports.fhir_digests import FhirDigests, stored_fhir_digests, stored_prescriptions
 from queues.imports.fhir_files import files_of, read_file
 from queues.imports.fhir_server import EXPORT_ERROR, SEARCH_REFUSED, FhirServer
 from queues.imports.records import Batch, ImportFailed, ImportRowError, Rejected
@@ -91,7 +91,8 @@ class ImportSummary:
         """What a bulk export's manifest listed as errors (their OperationOutcomes' text)."""
         return [r for r in self.rejected if r.source.startswith(EXPORT_ERROR)]
 
-    def lines(self) -> list[str]:
+    def lines(self, *, resources: bool = True) -> list[str]:
+        """`resources`: a FHIR import's (the CSV one reads no resources to skip)."""
         # A type the server refused to search is named on its own line: its data is missing, not
         # unused (its fills, say, never came in).
         refused = sorted(k for k in self.skipped_resources if f"({SEARCH_REFUSED}" in k)
@@ -109,7 +110,9 @@ class ImportSummary:
             f"({self.fills_estimated} estimated), {self.phones} phones, {self.conditions} "
             f"conditions, {self.immunizations} immunizations (new or changed)",
             f"skipped: {skipped} resources of types the console does not use; "
-            f"rejected: {len(self.rejected)}",
+            f"rejected: {len(self.rejected)}"
+            if resources
+            else f"rejected: {len(self.rejected)}",
             *not_read,
             f"queues rebuilt for {self.rebuilt_patients} patients: {self.build}",
             f"took {self.seconds:.1f} s",
@@ -132,9 +135,11 @@ def read_fhir(
     *,
     bulk: bool | None = None,
     digests: FhirDigests | None = None,
+    stored: StoredPrescriptions | None = None,
 ) -> Batch:
     """Every resource of a file, folder or server into one Batch; any invalid one fails it all.
-    `digests`: of the pharmacy's stored rows, whose lines are passed over (fhir_digests)."""
+    `digests`: of the pharmacy's stored rows, whose lines are passed over (fhir_digests);
+    `stored`: finds the stored requests of dispenses whose request is not in the source."""
     reader = FhirReader(default_days_supply=settings.default_days_supply, digests=digests)
     if source.startswith(("http://", "https://")):
         server = FhirServer(source, settings.auth())
@@ -147,13 +152,13 @@ def read_fhir(
         finally:
             server.close()
     else:
-        files = files_of(Path(source))
+        files = files_of(source)  # a str: a URL of another scheme is refused as one
         progress.start("reading", sum(f.stat().st_size for f in files))
         for f in files:
             read_file(f, reader, progress.advance)
     if reader.errors:
         raise ImportFailed(reader.errors)
-    return reader.finish()
+    return reader.finish(stored)
 
 
 def import_batch(
@@ -249,7 +254,13 @@ def import_fhir(
         stored = stored_fhir_digests(session.connection(), pid, days)
     for again in (False, True):
         digests = None if again else stored
-        batch = read_fhir(source, settings, progress, digests=digests)
+        batch = read_fhir(
+            source,
+            settings,
+            progress,
+            digests=digests,
+            stored=lambda ids: stored_prescriptions(sessions, pid, ids),
+        )
         try:
             return import_batch(
                 sessions,

@@ -58,8 +58,8 @@ def test_a_dispense_imported_from_fhir_closes_the_refill_task_and_credits_the_ca
         s.flush()
         call_id = call.id
     later = NOW + timedelta(days=1)
-    # The next export: what it held before and the new dispense. (A dispense whose prescription
-    # is not in the same import is rejected, "its prescription is not in this import".)
+    # The next export: what it held before and the new dispense. (A file of the new dispense
+    # alone does as well: tests/imports/test_fhir_dispense_delta.py.)
     refill = bundle(
         tmp_path / "refill.json",
         patient("p1"),
