@@ -19,14 +19,16 @@ import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import islice
+from itertools import compress, filterfalse, repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from queues.imports.csv_columns import CHUNKS
+from queues.imports.csv_lines import Feed, body, read_header
 from queues.imports.csv_rows import READERS
 from queues.imports.csv_values import IDENTIFIERS, Bad
-from queues.imports.digests import LineDigests
+from queues.imports.digests import LineDigests, Passed
 from queues.imports.records import Batch, ImportRowError, SourceUnreadable
 
 # kind -> (required columns, optional columns)
@@ -55,8 +57,6 @@ COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "fills": (("mrn", "rx_id", "fill_id", "fill_date"), ("days_supply", "quantity")),
 }
 KINDS = tuple(COLUMNS)
-# Bytes read between two progress updates (a terminal's progress bar takes a lock per update).
-_PROGRESS_STEP = 1 << 16
 
 
 class FileLines(Mapping[tuple[str, str], tuple[str, int]]):
@@ -88,10 +88,6 @@ class CsvResult:
     origins: FileLines  # (kind, key) -> (file, line), for store errors
 
 
-# Lines read and checked together on the column path (a progress update each).
-_CHUNK = 20_000
-
-
 def read_csv(
     kind: str,
     path: Path,
@@ -113,22 +109,25 @@ def read_csv(
 
 
 @contextmanager
-def _rows(kind: str, path: Path) -> Iterator[tuple[Any, list[str], dict[str, int]]]:
-    """The file's csv reader past its header, the header, and each column's index in it."""
+def _rows(
+    kind: str, path: Path
+) -> Iterator[tuple[Iterator[bytes], list[str], dict[str, int], int]]:
+    """The file's blocks of lines after its header (queues.imports.csv_lines), the header, each
+    column's index in it, and the header's last line."""
     where = str(path)
     try:
-        handle = path.open(encoding="utf-8-sig", newline="")
+        handle = path.open("rb")
     except OSError as error:
         raise SourceUnreadable(f"{where}: {error.strerror}") from None
     required, optional = COLUMNS[kind]
     with handle:
-        rows = csv.reader(handle)
         try:
-            header = [h.strip().lower() for h in next(rows, [])]
+            read = read_header(handle)
         except UnicodeDecodeError:
             raise _not_utf8(path) from None
         except csv.Error as error:
             raise SourceUnreadable(f"{where}:1: header: not a CSV header ({error})") from None
+        header = [h.strip().lower() for h in read.values]
         missing = [c for c in required if c not in header]
         unknown = [c for c in header if c not in required and c not in optional]
         twice = sorted({c for c in header if header.count(c) > 1})
@@ -143,7 +142,7 @@ def _rows(kind: str, path: Path) -> Iterator[tuple[Any, list[str], dict[str, int
                 f"{where}:1: header: {why if header else 'the file is empty'} (columns: "
                 f"{', '.join(required)} required; {', '.join(optional)} optional)"
             )
-        yield rows, header, {name: i for i, name in enumerate(header)}
+        yield read.rest, header, {name: i for i, name in enumerate(header)}, read.lines
 
 
 def _by_columns(
@@ -153,65 +152,99 @@ def _by_columns(
     advance: Callable[[int], None],
     digests: LineDigests | None,
 ) -> CsvResult | None:
-    """The file read _CHUNK lines at a time, each chunk's values checked by column (a value that
-    repeats down a column once), as _by_lines would read it; None at anything _by_lines would
-    report or read otherwise (a bad value, a wrong count of values, a control character, a
-    repeated identifier, a record over more than one line, a byte that is not UTF-8), before
-    anything is kept: the file is then read line by line. The progress advanced is not taken
-    back (a file with errors goes past its size)."""
+    """The file read a block of lines at a time: the lines stored as they are passed over by
+    their digests before anything else, the others read by the csv module and each block's
+    values checked by column (a value that repeats down a column once), as _by_lines would read
+    them; None at anything _by_lines would report or read otherwise (a bad value, a wrong count
+    of values, a control character, a repeated identifier, a record over more than one line, a
+    byte that is not UTF-8), before anything is kept: the file is then read line by line. The
+    progress advanced is not taken back (a file with errors goes past its size)."""
     where = str(path)
     batch = Batch()
     origins = FileLines(kind, where)
     of: dict[str, int] = {}
-    passed: set[int] = set()
+    passed: list[set[int]] = []
     stored = digests.stored if digests is not None else set()
-    with _rows(kind, path) as (rows, header, index):
+    with _rows(kind, path) as (rest, header, index, line):
         if digests is not None:
             digests.start(header)
         columns = len(header)
         read_chunk = CHUNKS[kind](index, default_days_supply)
-        line = rows.line_num
-        try:
-            while chunk := list(islice(rows, _CHUNK)):
-                first, line = line + 1, rows.line_num
-                if line - first + 1 != len(chunk):
-                    return None  # a quoted value over more than one line
-                joined = list(map("\x1f".join, chunk))
-                advance(sum(map(len, joined)) + len(joined))
-                lines: Sequence[int] = range(first, line + 1)
-                found = digests.chunk(joined) if digests is not None else []
-                # Lines stored as they are, and lines of blank values only, are passed over.
-                stored_here = stored.intersection(found) if found else set()
-                if stored_here or not all(map(str.strip, joined)):
-                    passed |= stored_here
-                    keep: Sequence[int] = range(len(chunk))
-                    if stored_here:
-                        keep = [i for i, digest in enumerate(found) if digest not in stored_here]
-                    keep = [i for i in keep if joined[i].strip()]
-                    chunk = [chunk[i] for i in keep]
+        for block in rest:
+            advance(len(block))
+            bodies = block.splitlines()
+            first, line = line + 1, line + len(bodies)
+            lines: Sequence[int] = range(first, line + 1)
+            found = digests.chunk(bodies) if digests is not None else []
+            # Lines stored as they are are passed over (queues.imports.digests): every line
+            # here starts a record, as each line read below is checked to be one record.
+            if stored and found:
+                missing = list(filterfalse(stored.__contains__, found))
+                if len(missing) < len(found):
+                    here = set(found)
+                    here.difference_update(missing)
+                    passed.append(here)
+                    keep = _where(found, missing)
+                    bodies = [bodies[i] for i in keep]
                     lines = [lines[i] for i in keep]
-                    found = [found[i] for i in keep] if found else found
-                    if not chunk:
+                    found = missing
+                    if not bodies:
                         continue
-                if set(map(len, chunk)) != {columns}:
-                    return None
-                if not "".join(map("".join, chunk)).isprintable():
-                    return None  # _printable says which, and whether it is one
-                held = len(batch.patients) + len(batch.prescriptions) + len(batch.fills)
+            try:
+                texts = b"\n".join(bodies).decode("utf-8").split("\n")
+            except UnicodeDecodeError:
+                return None
+            texts.append("")  # one record a line: a quote left open would run into this one
+            try:
+                chunk = list(csv.reader(texts))
+            except csv.Error:
+                return None
+            if len(chunk) != len(texts):
+                return None  # a quoted value over more than one line
+            chunk.pop()
+            joined = list(map("".join, chunk))
+            if not all(map(str.strip, joined)):  # lines of blank values only are passed over
+                keep = [i for i, values in enumerate(joined) if values.strip()]
+                chunk = [chunk[i] for i in keep]
+                lines = [lines[i] for i in keep]
+                found = [found[i] for i in keep] if found else found
+                if not chunk:
+                    continue
+            if set(map(len, chunk)) != {columns}:
+                return None
+            if not "".join(joined).isprintable():
+                return None  # _printable says which, and whether it is one
+            held = len(batch.patients) + len(batch.prescriptions) + len(batch.fills)
+            try:
                 keys = read_chunk(list(zip(*chunk, strict=True)), batch)
-                if len(batch.patients) + len(batch.prescriptions) + len(batch.fills) != held + len(
-                    keys
-                ):
-                    return None  # an identifier given twice
-                if found:
-                    of.update(zip(keys, found, strict=True))
-                origins.line.update(zip(keys, lines, strict=True))
-        except (Bad, csv.Error, UnicodeDecodeError):
-            return None
+            except Bad:
+                return None
+            if len(batch.patients) + len(batch.prescriptions) + len(batch.fills) != held + len(
+                keys
+            ):
+                return None  # an identifier given twice
+            if found:
+                of.update(zip(keys, found, strict=True))
+            origins.line.update(zip(keys, lines, strict=True))
     if digests is not None:
         digests.of.update(of)
-        digests.passed.update(passed)
+        for here in passed:
+            digests.passed.extend(here)
     return CsvResult(batch, [], origins)
+
+
+def _where(found: list[int], missing: list[int]) -> list[int]:
+    """Where in `found` the digests `missing` (picked out of it, in order) are. A whole export's
+    block has a few dozen lines changed in ~25,000: found by list.index, one scan of the block
+    at C speed in all; a block of mostly new lines by one pass."""
+    if len(missing) > 64:
+        among = set(missing)
+        return list(compress(range(len(found)), map(among.__contains__, found)))
+    at, out = -1, []
+    for digest in missing:
+        at = found.index(digest, at + 1)
+        out.append(at)
+    return out
 
 
 def _by_lines(
@@ -225,41 +258,51 @@ def _by_lines(
     batch, errors = Batch(), []
     origins = FileLines(kind, where)
     line_of = origins.line
-    with _rows(kind, path) as (rows, header, index):
+    with _rows(kind, path) as (rest, header, index, line):
         if digests is not None:
             digests.start(header)
-        unchanged = digests.unchanged if digests is not None else None
-        note = digests.note if digests is not None else None
+        stored = digests.stored if digests is not None else set()
+        passed = digests.passed if digests is not None else Passed()
         read_row = READERS[kind](index, default_days_supply)
         columns = len(header)
         ids_at = [index[c] for c in IDENTIFIERS.get(kind, ())]
         last_id = IDENTIFIERS[kind][-1] if ids_at else ""
         first_seen: dict[Any, int] = {}
-        line = 1  # the last line read; a record starts on the line after it
-        unreported = 0
-        while True:
+        lines = _with_digests(rest, digests, advance)
+        feed = Feed(map(itemgetter(0), lines))
+        rows = csv.reader(feed)
+        # `line`: the last line read; a record starts on the line after it.
+        for raw, digest in lines:
+            start = line = line + 1
+            # Stored as this very line made it (queues.imports.digests): here a record starts.
+            if digest in stored:
+                passed.add(digest)
+                continue
+            feed.first = raw
+            feed.more.clear()
             try:
                 values = next(rows)
-            except StopIteration:
-                break
             except UnicodeDecodeError:
                 raise _not_utf8(path) from None
             except csv.Error as error:
                 # The rest of the file cannot be told apart into rows any more: refuse it whole
                 # (with --skip-bad-rows too: the rows after it would be lost without a word).
                 raise SourceUnreadable(
-                    f"{where}:{line + 1}: row: {error}; nothing was stored"
+                    f"{where}:{start}: row: {error}; nothing was stored"
                 ) from None
-            start, line = line + 1, rows.line_num
-            joined = "\x1f".join(values)  # the values as one text: its length, its digest
-            unreported += len(joined) + 1
-            if unreported >= _PROGRESS_STEP:
-                advance(unreported)
-                unreported = 0
-            if unchanged is not None and unchanged(joined):
-                continue  # stored as this very line made it (queues.imports.digests)
-            # Blank values only (U+001F is whitespace to str.strip, as are the values' own).
-            if not joined.strip():
+            if feed.more and digests is not None:
+                # A quoted value over line ends: the record's digest is of all of its lines.
+                line += len(feed.more)
+                digest = digests.digest(body(b"".join((raw, *feed.more))))
+                if digest in stored:
+                    passed.add(digest)
+                    continue
+            elif feed.more:
+                line += len(feed.more)
+            if feed.cut:
+                digest = None  # a quote still open at the file's end (csv_lines.Feed)
+            # Blank values only.
+            if not "".join(values).strip():
                 continue
             if len(values) != columns:
                 why = f"{len(values)} values for {columns} columns"
@@ -284,11 +327,23 @@ def _by_lines(
                 errors.append(ImportRowError(where, start, bad.field, bad.why))
                 continue
             line_of[key] = start
-            if note is not None:
-                note(key)
-        if unreported:
-            advance(unreported)
+            if digests is not None:
+                digests.of[key] = digest
     return CsvResult(batch, errors, origins)
+
+
+def _with_digests(
+    rest: Iterator[bytes], digests: LineDigests | None, advance: Callable[[int], None]
+) -> Iterator[tuple[bytes, int | None]]:
+    """Each line with its line end, and the digest of its bytes (digests.chunk, a block at a
+    time); the progress advanced by a block as it is reached."""
+    for block in rest:
+        advance(len(block))
+        raws = block.splitlines(keepends=True)
+        if digests is None:
+            yield from zip(raws, repeat(None))
+        else:
+            yield from zip(raws, digests.chunk(block.splitlines()), strict=True)
 
 
 def _not_utf8(path: Path) -> SourceUnreadable:

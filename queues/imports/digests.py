@@ -4,17 +4,28 @@ A pharmacy sends its whole export every night and most of it is what it sent the
 row an import writes from a CSV line keeps that line's digest (`source_digest`, migration 0019);
 the next import of the same kind of file reads the pharmacy's digests once and passes over every
 line whose digest is among them — the row it would make is the row stored — without parsing it,
-comparing it or writing anything. A row changed since by anything else (another file, a FHIR
-import) had its digest replaced or cleared by that write, so its line is read again.
+decoding it, comparing it or writing anything. A row changed since by anything else (another
+file, a FHIR import) had its digest replaced or cleared by that write, so its line is read again.
 
-The digest covers the line's values, the file's header (the same values under other columns say
-other things), the kind of file, and everything else that decides what a line stores: the default
-days supply of a fill, the RxNorm table a prescription is classified by, and LINE_RULES, to be
-raised whenever the reading of a line changes (queues.imports.csv_files).
+The digest covers the line's bytes as the file has them, without the line end ("\r\n" and "\n"
+alike; a byte-order mark is the header's, not a line's), and a record whose quoted value goes on
+over a line end covers all of its lines (queues.imports.csv_lines). Lines with the same values
+written otherwise (quoted or not) are other lines: read once, found equal, then known. It also
+covers the file's header (the same values under other columns say other things), the kind of
+file, and everything else that decides what a line stores: the default days supply
+of a fill, the RxNorm table a prescription is classified by, and LINE_RULES, to be raised
+whenever the reading of a line changes (queues.imports.csv_files).
+
+A line is passed over only where a record starts (the file's first line after the header, or the
+line after a record read or passed over): the bytes of a record stored from one line are that one
+record wherever a record starts, so the line after a quoted value left open is never taken for
+a record of its own (csv_files checks every line it reads is one record before passing over the
+next).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Set
 from functools import cache
 from itertools import repeat
 from typing import Protocol
@@ -23,8 +34,10 @@ import xxhash
 
 from queues.imports.rxnorm import TABLE as RXNORM_TABLE
 
-# Raise it when csv_files reads a line into other values than before: every line is read again.
-LINE_RULES = 1
+# Raise it when csv_files reads a line into other values than before: every line is read again
+# (and its row, when found equal, takes the new digest). 2: a digest of the line's bytes, not of
+# its values as the csv module read them (2026-12-07).
+LINE_RULES = 2
 
 # kind of CSV file -> the table its rows are written to
 TABLES = {
@@ -47,53 +60,68 @@ class StoredLines(Protocol):
     def passed_count(self, table: str) -> int: ...
 
 
+class Passed(Set[int]):
+    """The digests of a file's lines passed over, kept as the blocks of lines found them: one
+    set a block (merging a whole export's million into one set cost a third of passing them
+    over); the store asks after a few of them (DuplicateLine) and counts the patients'."""
+
+    def __init__(self) -> None:
+        self.parts: list[set[int]] = [set()]
+
+    def add(self, digest: int) -> None:
+        self.parts[0].add(digest)
+
+    def extend(self, part: set[int]) -> None:
+        self.parts.append(part)
+
+    def __contains__(self, digest: object) -> bool:
+        return any(digest in part for part in self.parts)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(set().union(*self.parts))
+
+    def __len__(self) -> int:
+        return len(set().union(*self.parts)) if len(self.parts) > 1 else len(self.parts[0])
+
+
 class DuplicateLine(Exception):
     """A file names one row on two lines, one of them passed over as stored: which line comes last
     decides, so the file is read again in full (queues.imports.run)."""
 
 
 class LineDigests:
-    """For one CSV file: passes over the lines stored as they are, and keeps the digest of every
-    other line under the key of the record it made (read_csv calls `start`, `unchanged`, `note`)."""
+    """For one CSV file: the digests of the lines stored as they are (`stored`; those of the file
+    go to `passed`), and the digest of every other line under the key of the record it made
+    (`of`; read_csv calls `start` with the header, then `chunk` or `digest`)."""
 
     def __init__(self, kind: str, stored: set[int], default_days_supply: int) -> None:
         self.kind = kind
         self.table = TABLES[kind]
         self.stored = stored
-        self.of: dict[str, int] = {}  # record key -> digest of the line that made it
-        self.passed: set[int] = set()  # digests of the lines passed over
+        # record key -> digest of the line that made it (None: a record that gets none)
+        self.of: dict[str, int | None] = {}
+        self.passed = Passed()  # digests of the lines passed over
         self._extra = f"{default_days_supply}" if kind == "fills" else ""
         if kind == "prescriptions":
             self._extra = f"{_rxnorm_version()}"
         self._seed = 0
-        self._current = 0
         self._hash = xxhash.xxh3_64_intdigest
 
     def start(self, header: list[str]) -> None:
-        salt = "\x1e".join((str(LINE_RULES), self.kind, self._extra, "\x1f".join(header)))
-        self._seed = xxhash.xxh3_64_intdigest(salt.encode())
+        parts = (str(LINE_RULES), self.kind, self._extra, "\x1f".join(header))
+        self._seed = xxhash.xxh3_64_intdigest("\x1e".join(parts).encode())
 
-    def unchanged(self, joined: str) -> bool:
-        """True for a line stored as it is (then it is not read further). `joined`: the line's
-        values joined by U+001F, the unit separator."""
+    def digest(self, line: bytes) -> int:
+        """The digest of a line: its bytes without its line end (or a record's lines,
+        csv_lines.body)."""
         # 63 bits, so a digest fits a signed BIGINT; xxh3 (xxhash) at ~0.1 µs a line, since a
         # line passed over should cost little more than reading it.
-        digest = self._hash(joined.encode(), self._seed) >> 1
-        if digest in self.stored:
-            self.passed.add(digest)
-            return True
-        self._current = digest
-        return False
+        return int(self._hash(line, self._seed) >> 1)
 
-    def chunk(self, joined: list[str]) -> list[int]:
-        """The digest of each of a chunk of lines, as `unchanged` makes it (read_csv's column
-        path, which keeps what they say itself)."""
-        digests = map(self._hash, map(str.encode, joined), repeat(self._seed))
-        return [digest >> 1 for digest in digests]
-
-    def note(self, key: str) -> None:
-        """The record `key` was made by the line `unchanged` last said was not stored."""
-        self.of[key] = self._current
+    def chunk(self, lines: list[bytes]) -> list[int]:
+        """The digest of each of a block's lines (without their line ends), as `digest`
+        makes it (read_csv's column path, which keeps what they say itself)."""
+        return list(map(_HALF, map(self._hash, lines, repeat(self._seed))))
 
     # StoredLines
     def line_of(self, table: str, key: str) -> int | None:
@@ -104,6 +132,10 @@ class LineDigests:
 
     def passed_count(self, table: str) -> int:
         return len(self.passed) if table == self.table else 0
+
+
+# digest >> 1, mapped over a block's digests at C speed.
+_HALF = (1).__rrshift__
 
 
 @cache

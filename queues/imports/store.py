@@ -8,6 +8,8 @@ history). A prescription that gets a dispensed fill loses the fills an import es
 
 from __future__ import annotations
 
+import sys
+from array import array
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -568,18 +570,41 @@ def unresolved_errors(
 
 
 def stored_digests(conn: Connection, pharmacy_id: int, table_name: str) -> set[int]:
-    """The line digests of a pharmacy's rows of `table_name` (queues.imports.digests)."""
-    mine = f"patient_id IN (SELECT id FROM patients WHERE pharmacy_id = {int(pharmacy_id)})"
-    where = {
-        "patients": f"pharmacy_id = {int(pharmacy_id)}",
-        "phones": mine,
-        "prescriptions": mine,
-        "fills": f"prescription_id IN (SELECT id FROM prescriptions WHERE {mine})",
-    }[table_name]
+    """The line digests of a pharmacy's rows of `table_name` (queues.imports.digests). On a
+    site whose every patient is the pharmacy's, the whole table's, without the join from its
+    rows to the pharmacy's patients (the same rows): reading a million fills' digests took half
+    as long without it (SQLite, 100,000 patients: 0.37 s against 0.73 s)."""
     w = _Writer(conn)
+    mine = f"pharmacy_id = {int(pharmacy_id)}"
+    ((theirs,),) = w.rows(f"SELECT count(*) FROM patients WHERE {mine}")
+    ((everyone,),) = w.rows("SELECT count(*) FROM patients")
+    where = ""
+    if theirs < everyone:
+        of_patients = f"patient_id IN (SELECT id FROM patients WHERE {mine})"
+        where = (
+            " AND "
+            + {
+                "patients": mine,
+                "phones": of_patients,
+                "prescriptions": of_patients,
+                "fills": f"prescription_id IN (SELECT id FROM prescriptions WHERE {of_patients})",
+            }[table_name]
+        )
+    if not w.sqlite:
+        # One value of 8 bytes a digest, big-endian (int8send), read into an array at C speed:
+        # psycopg made a row of each (1,000,000 digests: 0.28 s of this process's CPU against
+        # 0.44 s, the server's time alike).
+        ((packed,),) = w.rows(
+            "SELECT string_agg(int8send(source_digest), ''::bytea) FROM "
+            f"{table_name} WHERE source_digest IS NOT NULL{where}"
+        )
+        digests = array("q", bytes(packed or b""))
+        if sys.byteorder == "little":
+            digests.byteswap()
+        return set(digests)
     return {
         digest
         for (digest,) in w.rows(
-            f"SELECT source_digest FROM {table_name} WHERE source_digest IS NOT NULL AND {where}"
+            f"SELECT source_digest FROM {table_name} WHERE source_digest IS NOT NULL{where}"
         )
     }
