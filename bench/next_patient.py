@@ -688,11 +688,13 @@ async def drive(services: Any, presses: int, peer: InvitePeer, fig: Figures) -> 
                 fig.transactions.append(after - before)
                 fig.names.append(name)
                 trace.press(n + 1)
-                if n == presses - 1:  # the last patient's screen, for the bare app to rebuild
+                await pilot.pause()
+                if n == presses - 1:
+                    # The last patient's screen, settled (the footer's keys too), for the bare
+                    # app of the memory budget to rebuild.
                     from _same_widgets import screen_tree
 
                     fig.tree = screen_tree(app, screen)
-                await pilot.pause()
                 if screen.check_action("dial", ()) is True:
                     peer.expect()
                     pressed = time.time()
