@@ -136,9 +136,10 @@ class AdmitAhead:
         settings: QueueSettings,
         pharmacy_ids: Sequence[int],
     ) -> None:
-        """Admit ahead unless another claimer of this process is doing it now. A failure is
-        logged (its type only) and ends it: the claim already made stands, and the claims after
-        it run the full check, as they would have."""
+        """Admit ahead unless another claimer of this process is doing it now. Any failure is
+        logged (its type only: no values) and ends it, never reaching the claimer: the claim is
+        committed already (for next_in this runs inside the caller's commit), and the claims
+        after it run the full check, as they would have."""
         if not pharmacy_ids or not self._lock.acquire(blocking=False):
             return
         try:
@@ -147,10 +148,24 @@ class AdmitAhead:
             self.size = min(AHEAD_MOST, size * 2) if 2 * waiting >= size else AHEAD_FIRST
             self.runs += 1
             self.admitted += admitted
-        except (OutreachError, SQLAlchemyError) as error:
+        except (OutreachError, SQLAlchemyError) as error:  # the database could not answer
             _log.warning("admission ahead of the claims failed: %s", type(error).__name__)
+        except Exception as error:  # a bug: where it happened, for the log; the claim stands
+            _log.error(
+                "admission ahead of the claims failed: %s at %s",
+                type(error).__name__,
+                _where(error),
+            )
         finally:
             self._lock.release()
+
+
+def _where(error: BaseException) -> str:
+    """file:line of the innermost frame, never the exception's message (it may hold values)."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "?"
 
 
 # One for the process: every Claimer in it shares it (a console has one; a benchmark several).
