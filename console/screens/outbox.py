@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.timer import Timer
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 from console.screens.base import WorkerFailures
 from console.widgets.floor_tables import Cell, InPlaceTable
@@ -64,6 +64,9 @@ class OutboxScreen(WorkerFailures, ModalScreen[None]):
             yield Static("[b]Outbox[/] · loading…", id="outbox-title")
             yield OutboxCountsTable(id="outbox-counts")
             yield OutboxActionsTable(id="outbox-actions")
+            # The selected action's Why in full: at 80 columns the table leaves its column a
+            # few cells, and a failure's reason is what a supervisor retries or discards on.
+            yield Static("", id="outbox-why", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -125,7 +128,24 @@ class OutboxScreen(WorkerFailures, ModalScreen[None]):
             for i in view.items
         }
         self.query_one(OutboxActionsTable).sync(items)
+        self._show_why()
         self.refresh_bindings()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if isinstance(event.data_table, OutboxActionsTable):
+            self._show_why()
+
+    def _show_why(self) -> None:
+        """The detail line: the selected action's number, state and why, unabridged."""
+        selected = self._selected()
+        item = next(
+            (i for i in (self.view.items if self.view else ()) if i.action_id == selected), None
+        )
+        text = ""
+        if item is not None:
+            why = item.last_error or ("not tried yet" if item.status == "pending" else "no reason")
+            text = f"#{item.action_id} {item.status}: {why}"
+        self.query_one("#outbox-why", Static).update(text)
 
     def _selected(self) -> int | None:
         table = self.query_one(OutboxActionsTable)

@@ -172,3 +172,26 @@ async def test_the_running_console_delivers_in_a_thread_and_stops_it_on_exit(
         assert s.get_one(FollowUpAction, ids["retrying"]).status == "delivered"
         assert s.get_one(FollowUpAction, ids["dead"]).status == "dead"  # a person decides
     assert receiver.bad_signatures == []
+
+
+async def test_at_80_columns_the_selected_actions_why_is_shown_in_full(tmp_path: Path) -> None:
+    """The Why column gets a few cells at 80x24; the line under the table says it unabridged."""
+    w, ids = world(tmp_path)
+    app = OutreachApp(w.services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, "sue")
+        await press(pilot, "O")
+        assert isinstance(app.screen, OutboxScreen)
+        screen = app.screen
+        refused = "HTTP 422 Unprocessable Entity: refused by the pharmacy"
+        assert f"#{ids['dead']} dead: {refused}" in visible_text(app)  # the cursor's row
+        table = screen.query_one(OutboxActionsTable)
+        table.move_cursor(row=[r[0] for r in cells(table)].index(str(ids["retrying"])))
+        await pilot.pause()
+        shown = visible_text(app)
+        assert f"#{ids['retrying']} retrying: HTTP 503 Service Unavailable" in shown
+        assert refused not in shown
+        table.move_cursor(row=[r[0] for r in cells(table)].index(str(ids["pending"])))
+        await pilot.pause()
+        assert f"#{ids['pending']} pending: not tried yet" in visible_text(app)
+        assert "Alvarez" not in visible_text(app)
