@@ -112,7 +112,7 @@ class ImportSummary:
             f"skipped: {skipped} resources of types the console does not use; "
             f"rejected: {len(self.rejected)}"
             if resources
-            else f"rejected: {len(self.rejected)}",
+            else f"rows rejected: {len(self.rejected)}",  # each one is a "rejected: …" line
             *not_read,
             f"queues rebuilt for {self.rebuilt_patients} patients: {self.build}",
             f"took {self.seconds:.1f} s",
