@@ -89,7 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         rc: int = args.func(args)
     except OutreachError as exc:
         print(f"outreach: {exc}", file=sys.stderr)
-        return 1
+        status: int = getattr(exc, "exit_status", 1)  # 2: a usage error (core.NoDatabase)
+        return status
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -108,8 +108,45 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     queue.queue_sub = queue_sub
 
 
-def services_for(args: argparse.Namespace, *, default_url: str | None = None) -> Store:
-    """The database as the command line uses it (a command runs one use case and exits)."""
+class NoDatabase(OutreachError):
+    """An SQLite file that is not there, named to a command that only reads or changes a
+    database (a mistyped --database would otherwise become a new, empty one)."""
+
+    exit_status = 2
+
+
+MAKES_A_DATABASE = "outreach demo or outreach db upgrade makes one"
+
+
+def require_database(url: str) -> None:
+    """Refuse (NoDatabase) an SQLite URL whose file does not exist, before anything is created;
+    any other URL (PostgreSQL, an in-memory SQLite, a malformed one: open_store reports it) is
+    left to the opening."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return
+    name = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not name or name == ":memory:":
+        return
+    if name.startswith("file:") or parsed.query.get("mode") == "memory":
+        return  # an SQLite URI filename: SQLite itself says what it lacks
+    path = Path(name)
+    if not path.exists():
+        raise NoDatabase(f"no database at {path.absolute()} ({MAKES_A_DATABASE})")
+
+
+def services_for(
+    args: argparse.Namespace, *, default_url: str | None = None, creates: bool = False
+) -> Store:
+    """The database as the command line uses it (a command runs one use case and exits).
+    `creates`: the command makes the database when there is none (`db upgrade`); any other
+    refuses an SQLite file that does not exist (NoDatabase)."""
     settings = settings_from_args(args.config, args.database or None)
     if default_url and not args.database and settings.database.url == "sqlite:///var/outreach.db":
         from dataclasses import replace
@@ -117,6 +154,8 @@ def services_for(args: argparse.Namespace, *, default_url: str | None = None) ->
         from console.config import DatabaseSettings
 
         settings = replace(settings, database=DatabaseSettings(url=default_url))
+    if not creates:
+        require_database(settings.database.url)
     setup_logging(settings)
     from console.services.store import open_store
 
@@ -180,7 +219,7 @@ def _run_app(store: Store, served: tuple[SignedInUser, str] | None = None) -> in
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    services = services_for(args)  # open_store upgrades
+    services = services_for(args, creates=True)  # open_store makes it, or upgrades it
     print(f"database is at the newest schema: {services.engine.url.render_as_string()}")
     services.close()
     return 0
@@ -236,8 +275,13 @@ def cmd_queue_stats(args: argparse.Namespace) -> int:
             stats = queue_stats(session, services.clock.now(), services.settings.queue)
     finally:
         services.close()
-    for label, value in stats.rows():
-        print(f"{label:<28}{value:>10}")
+    rows = stats.rows()
+    # Fixed widths from the longest label and count: a group's phrase ("  waiting for …") can
+    # be longer than any fixed column, and every count still ends in the same column.
+    label_width = max(len(label) for label, _ in rows)
+    value_width = max(len(f"{value:,}") for _, value in rows)
+    for label, value in rows:
+        print(f"{label:<{label_width}}  {value:>{value_width},}")
     if stats.due is not None:
         print(stats.due.summary())
     if args.json:

@@ -121,9 +121,11 @@ def _public_origin(url: str, from_command_line: str | None) -> str | None:
 
 def _open_store_with_pharmacies(settings: Settings) -> Any:
     """A browser sign-in on an empty database fails every log-in: say why before serving."""
+    from console.cli.core import require_database
     from console.cli.empty import require_pharmacies
     from console.services.store import open_store
 
+    require_database(settings.database.url)
     store = open_store(settings)
     try:
         require_pharmacies(store)

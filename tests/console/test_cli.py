@@ -146,6 +146,7 @@ def test_db_upgrade_then_users_add_reads_password_from_stdin(tmp_path: Path) -> 
 
 def test_the_first_user_of_a_site_must_be_an_admin(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'first.db'}"
+    assert outreach("db", "upgrade", "--database", url).returncode == 0  # a new site's database
     result = outreach(
         "users", "add", "ana", "--role", "agent", "--pharmacy", "X", "--database", url,
         stdin="s3cret-enough\n",

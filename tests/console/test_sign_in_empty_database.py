@@ -1,5 +1,5 @@
-"""A signed-in command pointed at a database that holds no user at all (a mistyped SQLite path
-opens a new, empty file) says so and names the database, instead of the generic "check your user
+"""A signed-in command pointed at a database that holds no user at all (one `db upgrade` just
+made) says so and names the database, instead of the generic "check your user
 name and password" that would send the user after their password. A database with users keeps
 the generic refusal: it never tells whether the name or the password was wrong."""
 
@@ -15,7 +15,9 @@ NOW = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)
 
 
 def test_a_sign_in_on_a_database_without_users_names_the_database(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'typo.db'}"
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    # (A file that is not there at all is refused before any sign-in: test_missing_database.)
+    assert run("db", "upgrade", "--database", url).returncode == 0
     result = run(
         "pharmacy", "list", "--database", url,
         env={"OUTREACH_USER": "admin", "OUTREACH_PASSWORD": "admin-demo-1"},

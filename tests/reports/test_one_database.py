@@ -52,6 +52,9 @@ CSV = ("--format", "csv", "--database")
 
 def test_a_command_on_a_database_without_pharmacies_says_how_to_fix_it(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'empty.db'}"
+    # (A file that is not there is refused sooner: tests/console/test_missing_database.py.)
+    made = _outreach(tmp_path, "db", "upgrade", "--database", url)
+    assert made.returncode == 0, made.stderr
     for args in (
         ("queue", "stats", "--database", url),
         ("report", "--pharmacy", "all", "--from", "2026-09-01", "--to", "2026-09-30", *CSV, url),
