@@ -141,7 +141,7 @@ def read_fhir(
     `digests`: of the pharmacy's stored rows, whose lines are passed over (fhir_digests);
     `stored`: finds the stored requests of dispenses whose request is not in the source."""
     reader = FhirReader(default_days_supply=settings.default_days_supply, digests=digests)
-    if source.startswith(("http://", "https://")):
+    if source.lower().startswith(("http://", "https://")):  # RFC 3986: any case
         server = FhirServer(source, settings.auth())
         try:
             progress.start("downloading", None)

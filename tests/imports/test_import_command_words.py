@@ -94,3 +94,13 @@ def test_the_fhir_summary_keeps_its_skipped_resources_line(
     assert main(["import", "fhir", str(path), "--pharmacy", "KS1", "--database", site]) == 0
     out = capsys.readouterr().out.splitlines()
     assert "skipped: 1 resources of types the console does not use; rejected: 0" in out
+
+
+def test_an_http_url_in_capitals_is_a_server_not_a_file(
+    site: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    source = "HTTP://127.0.0.1:1/fhir"  # nothing listens on port 1
+    assert main(["import", "fhir", source, "--pharmacy", "KS1", "--database", site]) == 1
+    err = capsys.readouterr().err
+    assert "cannot be imported" not in err and "no such file" not in err, err
