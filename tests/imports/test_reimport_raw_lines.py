@@ -239,7 +239,7 @@ def test_a_line_inside_a_quoted_value_is_never_taken_for_the_stored_line_it_equa
     result = run(sessions, "patients", put(tmp_path / "quoted.csv", quoted))
     assert (result.patients_updated, result.patients_unchanged) == (1, 1)
     with sessions() as s:
-        names = dict(s.execute(select(Patient.mrn, Patient.first_name)).tuples().all())
+        names = {mrn: first for mrn, first in s.execute(select(Patient.mrn, Patient.first_name))}
     assert names == {"A1": bob.strip(), "B2": "Bob"}
     # The record over three lines is known by its digest now: passed over next time.
     with writes(engine) as written:
