@@ -51,17 +51,15 @@ def _ask(prompt: str, env: str, secret: bool) -> str:
 
 
 def _refuse_a_database_without_users(store: Store) -> None:
-    """A sign-in refused by a database that holds no user at all says so (a mistyped SQLite
-    --database opens a new, empty file): the generic refusal would send the user after their
-    password. It tells nothing of any account."""
-    from sqlalchemy import select
-
+    """A sign-in refused by a database that holds no user at all says so (one made and never
+    given its first admin): the generic refusal would send the user after their password. It
+    tells nothing of any account."""
+    from queues.access import no_users_yet
     from queues.store.db import reading
-    from queues.store.models import User
 
     with reading(store.sessions) as session:
-        anyone = session.scalar(select(User.id).limit(1))
-    if anyone is None:
+        empty = no_users_yet(session)
+    if empty:
         url = store.engine.url.render_as_string(hide_password=True)
         raise OutreachError(
             f"the database {url} holds no users: point --database (or OUTREACH_DATABASE_URL) at "
