@@ -294,15 +294,13 @@ def _by_lines(
                 raise SourceUnreadable(
                     f"{where}:{start}: row: {error}; nothing was stored"
                 ) from None
+            line += len(feed.more)
             if feed.more and digests is not None:
                 # A quoted value over line ends: the record's digest is of all of its lines.
-                line += len(feed.more)
                 digest = digests.digest(body(b"".join((raw, *feed.more))))
                 if digest in stored:
                     passed.add(digest)
                     continue
-            elif feed.more:
-                line += len(feed.more)
             if feed.cut:
                 digest = None  # a quote still open at the file's end (csv_lines.Feed)
             # Blank values only.
