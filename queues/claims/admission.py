@@ -24,9 +24,12 @@ million patients costs a few thousand evaluations.
 from __future__ import annotations
 
 import hashlib
+import logging
+import threading
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
+from types import SimpleNamespace
 from typing import Any, Final, cast
 
 from sqlalchemy import (
@@ -54,7 +57,7 @@ from queues.compliance.zones import place_of_number, place_of_zip
 from queues.settings import QueueSettings
 from queues.store.db import reading
 from queues.store.models import Attempt, Patient, Pharmacy, Phone, QueueEntry
-from queues.timeutil import UTCDateTime, as_utc, sqlite_text
+from queues.timeutil import UTCDateTime, as_utc, sqlite_text, utcnow
 
 # Bump when the calling rules change in a way a stored admission could not know about.
 RULES_VERSION: Final = "2026-11-30"
@@ -208,6 +211,56 @@ class Judge:
         )
         until = self._verdicts[shape] = verdict.open_until if verdict and verdict.callable else None
         return until
+
+
+# A made-up patient (a ZIP and a 555 number, no one's data) judged once per process in the
+# background, so that the tables the first judgement loads are in memory before any claim needs them.
+_SAMPLE_HEAD: Final = SimpleNamespace(
+    patient_id=0,
+    zip_code="10001",
+    state="NY",
+    do_not_call=False,
+    deceased=False,
+    consent_to_call=True,
+    code="WARM",
+    timezone="America/New_York",
+    opens_at=time(8),
+    closes_at=time(20),
+    calling_limits=None,
+)
+_SAMPLE_PHONES: Final = (
+    SimpleNamespace(
+        patient_id=0, number="+12125550100", best_time=None, wrong_number=False, do_not_call=False
+    ),
+)
+_warm_lock = threading.Lock()
+_warmed: threading.Event | None = None
+_log = logging.getLogger(__name__)
+
+
+def warm_compliance_tables() -> threading.Event:
+    """Load, once per process and on a thread of its own, what the first judgement of a patient
+    loads — the ZIP and phone-prefix tables (queues.compliance.zones), phonenumbers' metadata, the
+    limits: 40-130 ms that the first full claim of a console (or the first claim during a build)
+    paid before. A Claimer starts it when it is made; the Event is set once it is done (or
+    failed: a failure is logged by its type only, and the first claim then loads them as before)."""
+    global _warmed
+    with _warm_lock:
+        if _warmed is None:
+            _warmed = threading.Event()
+            threading.Thread(
+                target=_warm, args=(_warmed,), name="compliance-tables", daemon=True
+            ).start()
+        return _warmed
+
+
+def _warm(done: threading.Event) -> None:
+    try:
+        Judge(QueueSettings(), utcnow()).until(_SAMPLE_HEAD, _SAMPLE_PHONES)
+    except Exception as error:  # never fatal: the first claim loads them instead
+        _log.warning("loading the calling rules' tables ahead failed: %s", type(error).__name__)
+    finally:
+        done.set()
 
 
 def _phones_of(conn: Any, query: Any, params: dict[str, Any]) -> dict[int, list[Any]]:

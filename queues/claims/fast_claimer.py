@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from queues.claims.admission import admission_key
+from queues.claims.admission import admission_key, warm_compliance_tables
 from queues.claims.admission_ahead import ADMIT_AHEAD
 from queues.claims.claiming import Claim, claim_next, new_lease_token
 from queues.errors import DatabaseBusy
@@ -102,6 +102,8 @@ class Claimer:
         # How the claims went (the benchmark reports it): one statement, or the full claim.
         self.fast = 0
         self.full = 0
+        # The calling rules' tables load in the background now, not in the first full claim.
+        warm_compliance_tables()
 
     def next(
         self,
