@@ -21,6 +21,7 @@ from typing import Any
 from console.serve.settings import RANGES as SERVE_RANGES
 from console.serve.settings import ServeSettings, check_serve
 from console.supervisor_settings import FloorSettings, ReportSettings
+from queues.building.settings import BuildSettings
 from queues.errors import ConfigError
 from queues.imports.settings import ImportSettings
 from queues.outbox.settings import OutboxSettings
@@ -107,6 +108,7 @@ class AuditSettings:
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
+    build: BuildSettings = field(default_factory=BuildSettings)
     ui: UiSettings = field(default_factory=UiSettings)
     log: LogSettings = field(default_factory=LogSettings)
     sip: SipSettings = field(default_factory=SipSettings)

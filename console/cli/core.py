@@ -315,7 +315,9 @@ def cmd_queue_build(args: argparse.Namespace) -> int:
             codes = None if every else scope.pharmacy_codes
         if codes is None:
             # Read outside the write lock, written in short steps: agents keep claiming meanwhile.
-            result = build_queues_in_steps(services.sessions, now, services.settings.queue)
+            result = build_queues_in_steps(
+                services.sessions, now, services.settings.queue, build=services.settings.build
+            )
         else:
             with transaction(services.sessions) as session:  # their pharmacies' patients only
                 result = build_queues(session, now, services.settings.queue, patients=patients)

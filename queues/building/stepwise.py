@@ -50,6 +50,7 @@ from queues.building.build import (
 from queues.building.rules import default_rules
 from queues.building.rules.base import Rule
 from queues.building.rules.snapshot import load_snapshot
+from queues.building.settings import BuildSettings
 from queues.claims.admission import (
     judge_in_claim_order,
     judge_waiting,
@@ -95,6 +96,7 @@ def build_queues_in_steps(
     now: datetime,
     settings: QueueSettings | None = None,
     rules: Iterable[Rule] | None = None,
+    build: BuildSettings | None = None,
 ) -> BuildResult:
     """Bring every patient's tasks and queue entries in line with the rules, in short steps.
 
@@ -102,7 +104,8 @@ def build_queues_in_steps(
     (Linux: nice +10 for that thread alone): it is the site's background work, and on a machine
     of two cores the rules' seconds of Python otherwise take the core a console's claim needs.
     Its write steps run on the caller's thread, at the caller's priority: on SQLite a step holds
-    the one write lock, and a step starved of CPU by its nice value held it while claims waited."""
+    the one write lock, and a step starved of CPU by its nice value held it while claims waited.
+    After each step it pauses in proportion to the step's time (`build`, config.toml's `[build]`)."""
     done: list[BuildResult] = []
     failed: list[BaseException] = []
     writes: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
@@ -121,16 +124,16 @@ def build_queues_in_steps(
         writes.put(job)
         finished.result()
 
-    def build() -> None:
+    def build_on_its_thread() -> None:
         _yield_cpu()
         try:
-            done.append(_build_in_steps(sessions, now, settings, rules, on_callers_thread))
+            done.append(_build_in_steps(sessions, now, settings, rules, on_callers_thread, build))
         except BaseException as error:  # raised again on the caller's thread
             failed.append(error)
         finally:
             writes.put(None)
 
-    worker = threading.Thread(target=build, name="queue-build", daemon=True)
+    worker = threading.Thread(target=build_on_its_thread, name="queue-build", daemon=True)
     worker.start()
     while (job := writes.get()) is not None:
         job()
@@ -162,6 +165,7 @@ def _build_in_steps(
     settings: QueueSettings | None,
     rules: Iterable[Rule] | None,
     writer: Callable[[Callable[[], None]], None],
+    build: BuildSettings | None = None,
 ) -> BuildResult:
     settings = settings or QueueSettings()
     rules = tuple(default_rules() if rules is None else rules)
@@ -169,7 +173,7 @@ def _build_in_steps(
     started = clock()
     _log.info("full build: started")
     with collector_paused(), _builds_wait(sessions):
-        steps = _Steps(sessions, writer)
+        steps = _Steps(sessions, writer, build)
         _log.info("full build: admission first")
         # The calling rules' verdicts for the queue as it stands, stored first, the head of the
         # queue first: a build at a new day finds yesterday's admissions run out, and until a
@@ -198,17 +202,20 @@ def _build_in_steps(
             for chunk in steps.chunks(collector.rows[name]):
                 steps.run(_insert_new, name, chunk)
         stored_at = _bind_utc(now)
-        for chunk in steps.chunks(closes):
+        # The updates in the order of the rows' keys: a step's rows then sit on neighbouring pages
+        # of the table, so a step of a given time writes more of them (fewer steps on SQLite).
+        for chunk in steps.chunks(sorted(closes, key=_by_id)):
             steps.run(_execute, _CLOSE, [_close_params(x, stored_at) for x in chunk])
-        for chunk in steps.chunks(work.reopen):
+        for chunk in steps.chunks(sorted(work.reopen, key=_by_param_id)):
             steps.run(_execute, _REOPEN_GUARDED, chunk)
-        for chunk in steps.chunks(work.changed):
+        for chunk in steps.chunks(sorted(work.changed, key=_by_param_id)):
             steps.run(_execute, _RESCORE_GUARDED, chunk)
         reopens, rekeys, finished = work.entry_changes()
-        for chunk in steps.chunks(reopens):
+        for chunk in steps.chunks(sorted(reopens, key=_by_param_pid)):
             steps.run(_execute, _ENTRY_REOPEN, [{**x, "at": stored_at} for x in chunk])
-        for chunk in steps.chunks(rekeys):
+        for chunk in steps.chunks(sorted(rekeys, key=_by_param_pid)):
             steps.run(_execute, _ENTRY_REKEY, chunk)
+        finished.sort()
         for i in range(0, len(finished), 500):
             ids = ", ".join(str(int(p)) for p in finished[i : i + 500])
             steps.run(_finish_entries, ids)
@@ -225,8 +232,25 @@ def _build_in_steps(
                     steps.run_in_session(store_admissions, {until: chunk}, now, settings)
                 admitted += len(callable_ids)
         phases["admission"] = clock() - started - sum(phases.values())
-    _log.info("full build: done (%d steps)", steps.steps)
+    _log.info(
+        "full build: done (%d steps; %.1f s writing, %.1f s paused after the writes)",
+        steps.steps,
+        steps.writing,
+        steps.paused,
+    )
     return work.result(closes, admitted, phases)
+
+
+def _by_id(row: dict[str, Any]) -> int:
+    return int(row["id"])
+
+
+def _by_param_id(row: dict[str, Any]) -> int:
+    return int(row["_id"])
+
+
+def _by_param_pid(row: dict[str, Any]) -> int:
+    return int(row["_pid"])
 
 
 def _admit_queue_first(
@@ -255,16 +279,20 @@ def _admit_queue_first(
 
 class _Steps:
     """Each write its own short transaction, run by `writer` (build_queues_in_steps: on the
-    caller's thread); on SQLite a pause as long as the step held the lock before taking it again,
-    so a claim waiting in SQLite's busy handler gets its turn."""
+    caller's thread), then a pause in proportion to the step's time (`BuildSettings`: a
+    cost-based delay), so the claims waiting meanwhile get their turn: on SQLite the write lock
+    (a claim that found it taken waits in SQLite's busy handler), on both the CPU and the log."""
 
     def __init__(
         self,
         sessions: sessionmaker[Session],
         writer: Callable[[Callable[[], None]], None] | None = None,
+        build: BuildSettings | None = None,
     ) -> None:
         self.sessions = sessions
         self.writer = writer or (lambda write: write())
+        self.build = build or BuildSettings()
+        self.writing = self.paused = 0.0  # seconds, for the build's log
         bind = sessions.kw.get("bind")
         self.sqlite = isinstance(bind, Engine) and bind.dialect.name == "sqlite"
         self.largest = min(STEP_ROWS, SQLITE_STEP_ROWS) if self.sqlite else STEP_ROWS
@@ -288,17 +316,26 @@ class _Steps:
         held: list[float] = []
 
         def step() -> None:
-            began = time.perf_counter()
+            began = _clock()
             with transaction(self.sessions) as session:
                 write(session, *args)
-            held.append(time.perf_counter() - began)
+            held.append(_clock() - began)
 
         self.writer(step)
         self.steps += 1
+        self.writing += held[0]
         if self.sqlite:
             rows = self.size * SQLITE_STEP_SECONDS / max(held[0], 1e-4)
             self.size = max(SQLITE_MIN_STEP_ROWS, min(self.largest, int(rows)))
-            time.sleep(min(held[0], 0.05))
+        pause = self.build.pause_after(held[0])
+        if pause > 0:
+            self.paused += pause
+            _sleep(pause)
+
+
+# The steps' clock and pause, apart so a test can stand in for the wall clock.
+_clock = time.perf_counter
+_sleep = time.sleep
 
 
 @contextmanager

@@ -1,0 +1,163 @@
+"""A full build makes way for agents' claims: after each write step it pauses in proportion to the
+step's time (`[build]` in config.toml), and still stores exactly the build it would have stored
+without pausing."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from console.config import load_settings
+from demo.world import seed_demo
+from queues.building import stepwise
+from queues.building.settings import BuildSettings
+from queues.errors import ConfigError
+from queues.store.db import make_engine, session_factory, upgrade
+
+T0 = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)
+DAY_AFTER = T0 + timedelta(days=1)
+STEP_S = 0.004  # what every write step takes on the stand-in clock
+
+
+class SteppingClock:
+    """Stands in for the wall clock: each reading is STEP_S after the last, so every write step
+    (two readings) took STEP_S exactly; the pauses are noted, never slept."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.pauses: list[float] = []
+
+    def __call__(self) -> float:
+        self.now += STEP_S
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> SteppingClock:
+    stand_in = SteppingClock()
+    monkeypatch.setattr(stepwise, "_clock", stand_in)
+    monkeypatch.setattr(stepwise, "_sleep", stand_in.sleep)
+    return stand_in
+
+
+def steps_logged(caplog: pytest.LogCaptureFixture) -> int:
+    done = [r.getMessage() for r in caplog.records if "full build: done" in r.getMessage()]
+    assert len(done) == 1
+    found = re.search(r"done \((\d+) steps", done[0])
+    assert found is not None
+    return int(found.group(1))
+
+
+def test_a_full_build_pauses_after_each_write_step_in_proportion_to_it(
+    sessions: sessionmaker[Session], clock: SteppingClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    seed_demo(sessions, patients=60, seed=5, now=T0)
+    caplog.set_level(logging.INFO, logger=stepwise.__name__)
+    stepwise.build_queues_in_steps(
+        sessions, DAY_AFTER, build=BuildSettings(write_pause_ratio=3.0, max_write_pause_ms=200)
+    )
+    steps = steps_logged(caplog)
+    assert steps > 1
+    assert clock.pauses == pytest.approx([3.0 * STEP_S] * steps)
+
+
+def test_no_pause_is_longer_than_the_longest_allowed(
+    sessions: sessionmaker[Session], clock: SteppingClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    seed_demo(sessions, patients=30, seed=5, now=T0)
+    caplog.set_level(logging.INFO, logger=stepwise.__name__)
+    stepwise.build_queues_in_steps(
+        sessions, DAY_AFTER, build=BuildSettings(write_pause_ratio=20.0, max_write_pause_ms=50)
+    )
+    assert clock.pauses == pytest.approx([0.05] * steps_logged(caplog))
+
+
+def test_a_ratio_of_zero_never_pauses(
+    sessions: sessionmaker[Session], clock: SteppingClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    seed_demo(sessions, patients=30, seed=5, now=T0)
+    caplog.set_level(logging.INFO, logger=stepwise.__name__)
+    stepwise.build_queues_in_steps(sessions, DAY_AFTER, build=BuildSettings(write_pause_ratio=0))
+    assert steps_logged(caplog) > 1 and clock.pauses == []
+
+
+def rows(sessions: sessionmaker[Session]) -> dict[str, list[tuple[Any, ...]]]:
+    with sessions() as s:
+        return {
+            "tasks": [
+                tuple(r)
+                for r in s.execute(
+                    text(
+                        "SELECT id, patient_id, campaign_id, subject, status, reason, score, "
+                        "priority_parts, closed_reason FROM tasks ORDER BY id"
+                    )
+                )
+            ],
+            "queue_entries": [
+                tuple(r)
+                for r in s.execute(
+                    text(
+                        "SELECT patient_id, status, sort_key, admitted_at, admitted_until, "
+                        "admitted_key FROM queue_entries ORDER BY patient_id"
+                    )
+                )
+            ],
+        }
+
+
+def test_a_paced_build_stores_what_a_build_without_pauses_stores(
+    tmp_path: Path, clock: SteppingClock
+) -> None:
+    built: dict[float, Any] = {}
+    for ratio in (0.0, 5.0):
+        engine = make_engine(f"sqlite:///{tmp_path / f'ratio-{ratio}.db'}")
+        upgrade(engine)
+        sessions = session_factory(engine)
+        seed_demo(sessions, patients=120, seed=7, now=T0)
+        paused_before = len(clock.pauses)
+        result = stepwise.build_queues_in_steps(
+            sessions, DAY_AFTER, build=BuildSettings(write_pause_ratio=ratio)
+        )
+        assert (len(clock.pauses) > paused_before) == (ratio > 0)
+        built[ratio] = (result, rows(sessions))
+        engine.dispose()
+    assert built[0.0][1]["tasks"] and built[0.0][1]["queue_entries"]
+    assert built[5.0] == built[0.0]
+
+
+@pytest.mark.parametrize(
+    ("line", "key", "expected"),
+    [
+        ("write_pause_ratio = -1", "build.write_pause_ratio", "a number from 0 to 20, got -1.0"),
+        ("write_pause_ratio = 21", "build.write_pause_ratio", "a number from 0 to 20, got 21.0"),
+        ("write_pause_ratio = nan", "build.write_pause_ratio", "a number from 0 to 20, got nan"),
+        ('write_pause_ratio = "slow"', "build.write_pause_ratio", "expected a number, got 'slow'"),
+        ("max_write_pause_ms = -5", "build.max_write_pause_ms", "expected 0 to 5000"),
+        ("max_write_pause_ms = 0.5", "build.max_write_pause_ms", "expected an integer, got 0.5"),
+        ("pause = 1", "build.pause", "unknown key; expected one of: max_write_pause_ms"),
+    ],
+)
+def test_a_bad_build_setting_stops_with_the_file_and_the_key(
+    tmp_path: Path, line: str, key: str, expected: str
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(f"[build]\n{line}\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: {key}: ") and expected in message
+
+
+def test_the_shipped_config_paces_builds_by_default() -> None:
+    shipped = load_settings(Path(__file__).parents[2] / "config.toml").build
+    assert shipped == BuildSettings() and shipped.write_pause_ratio > 0
