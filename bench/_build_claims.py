@@ -230,14 +230,21 @@ _PHASE_LINE = re.compile(
 )
 
 
-def _build_config(folder: Path) -> tuple[Path, Path]:
+def _build_config(folder: Path, write_pause_ratio: float | None = None) -> tuple[Path, Path]:
     """The project's config.toml (the same queue settings the claimers' admission key is made
-    from) with the log in `folder`: the build logs each phase's start there (stepwise._log)."""
+    from) with the log in `folder`: the build logs each phase's start there (stepwise._log);
+    with `write_pause_ratio`, its [build] pause after each write step set to that."""
     log_path = folder / "build.log"
     text = (ROOT / "config.toml").read_text()
     text, n = re.subn(r'(?m)^path = "var/outreach.log"', f'path = "{log_path}"', text)
     if n != 1:
         raise SystemExit("bench: config.toml has no [log] path to replace")
+    if write_pause_ratio is not None:
+        text, n = re.subn(
+            r"(?m)^write_pause_ratio = .*$", f"write_pause_ratio = {write_pause_ratio!r}", text
+        )
+        if n != 1:
+            raise SystemExit("bench: config.toml has no [build] write_pause_ratio to replace")
     config = folder / "config.toml"
     config.write_text(text)
     return config, log_path
@@ -253,6 +260,25 @@ def _build_phases(log_path: Path, wall_minus_perf: float) -> list[tuple[float, s
         if m:
             wall = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
             out.append((wall - wall_minus_perf, re.sub(r" \(.*", "", m.group(2))))
+    return out
+
+
+_STEPS_LINE = re.compile(
+    r"full build: done \((\d+) steps(?:; ([\d.]+) s writing, ([\d.]+) s paused)?"
+)
+
+
+def _build_steps(log_path: Path) -> dict[str, Any]:
+    """The build's write steps, and (since 8b918bb) its seconds writing and paused after them."""
+    if not log_path.exists():
+        return {}
+    m = _STEPS_LINE.search(log_path.read_text())
+    if m is None:
+        return {}
+    out: dict[str, Any] = {"build_steps": int(m.group(1))}
+    if m.group(2) is not None:
+        out["build_writing_s"] = float(m.group(2))
+        out["build_paused_s"] = float(m.group(3))
     return out
 
 
@@ -302,6 +328,7 @@ def measure(
     idle_claims: int,
     now: datetime,
     at_build_clock: bool = True,
+    write_pause_ratio: float | None = None,
 ) -> tuple[dict[str, Any], list[tuple[str, str, str, str]]]:
     """Claims at `now` with no build, then during a full build a day later: the JSON keys and
     table rows. With `at_build_clock` the claims during the build are at the build's clock, as a
@@ -327,7 +354,7 @@ def measure(
     before = _pg_counters(engine) if postgres else None
 
     folder = tempfile.TemporaryDirectory(prefix="outreach-bench-build-log-")
-    config, log_path = _build_config(Path(folder.name))
+    config, log_path = _build_config(Path(folder.name), write_pause_ratio)
     wall_minus_perf = time.time() - time.perf_counter()
 
     def build() -> None:
@@ -359,6 +386,7 @@ def measure(
     idle_p99 = percentile(sorted(idle.latencies), 99) * 1000
     during_p99 = percentile(sorted(during.latencies), 99) * 1000
     phases = _build_phases(log_path, wall_minus_perf)
+    steps = _build_steps(log_path)
     folder.cleanup()
     by_phase = (
         _by_phase(during, [(run["spawned"], "spawned, not started"), *phases], 2 * idle_p99 / 1000)
@@ -371,6 +399,8 @@ def measure(
         else "a day before the build's",
         "full_build_seconds": round(run.get("seconds", 0.0), 3),
         "full_build_said": run.get("said", []),
+        "build_write_pause_ratio": write_pause_ratio,  # None: config.toml's
+        **steps,
         "claims_idle": len(idle.latencies),
         "claims_during_build": len(during.latencies),
         "claims_idle_fast_full": [idle.fast, idle.full],
@@ -408,6 +438,9 @@ def measure(
         ("  full claims during the build (claim_next)", "",
          f"p99 {result['claim_p99_full_only_during_build_ms']:.2f} ms", ""),
         ("busy errors", "", str(result["busy_errors"]), "0"),
+        ("  the build's write steps: steps / writing / paused", "",
+         f"{steps.get('build_steps', '?')} / {steps.get('build_writing_s', '?')} s / "
+         f"{steps.get('build_paused_s', '?')} s", ""),
     ]  # fmt: skip
     starts = dict(reversed([(name, at) for name, at in result["build_phases_s"]]))
     for name, v in by_phase.items():

@@ -395,6 +395,11 @@ def main(argv: list[str] | None = None) -> int:
         help="claims during the build at the import's clock, a day behind the build's (as "
         "before 2026-12-07: the build's admissions, dated the next day, are no use to them)",
     )
+    parser.add_argument(
+        "--build-write-pause-ratio",
+        type=float,
+        help="the build's [build] write_pause_ratio (default: config.toml's)",
+    )
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")
     args = parser.parse_args(argv)
     only_claims = args.only == "build-claims"
@@ -459,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
                     idle_claims=idle_claims,
                     now=NOW,
                     at_build_clock=not args.claims_a_day_behind,
+                    write_pause_ratio=args.build_write_pause_ratio,
                 )
             engine.dispose()
 
