@@ -8,8 +8,9 @@ whose audit row a trigger writes on SQLite — in autocommit, so a claim is one 
 session. When any of the three does not hold, the statement takes nothing and the claim runs
 queues.claims.claiming.claim_next in a transaction: the held patient comes back, due rows are woken, the
 head gets the full compliance check. Both paths make the same decision; only the cost differs.
-A full claim that took a new patient then admits the heads after it (queues.claims.admission_ahead),
-after its commit, so the claims after it are the one statement again.
+A full claim that took a new patient then has the heads after it admitted (queues.claims.admission_ahead),
+after its commit and on the process's admission-ahead thread, so the claims after it are the one
+statement again and the claim itself returns as soon as its own commit is done.
 """
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ INSERT INTO audit_events (at, user_id, action, patient_id, detail)
 SELECT %(at)s, %(user)s, 'claim', patient_id, '{{}}' FROM taken
 RETURNING patient_id
 """
+
+
+CLOSE_WAIT_S = 30.0
 
 
 def _naive_utc(value: datetime) -> datetime:
@@ -167,7 +171,7 @@ class Claimer:
             lease_seconds=lease_seconds,
             settings=self.settings,
         )
-        if claim is not None and not claim.resumed:  # after the caller's commit, in its own
+        if claim is not None and not claim.resumed:  # asked after the caller's commit
             ids = list(pharmacy_ids)
 
             def ahead(_session: Session) -> None:
@@ -242,7 +246,10 @@ class Claimer:
                 raw.invalidate()
 
     def close(self) -> None:
-        """Give the connection back to the pool (as the pool handed it out)."""
+        """Give the connection back to the pool (as the pool handed it out), once the admission
+        ahead asked for so far is done (at most CLOSE_WAIT_S): its connections are the same
+        engine's, which its owner may dispose of next."""
+        ADMIT_AHEAD.wait_idle(CLOSE_WAIT_S)
         with self._lock:
             raw, self._raw = self._raw, None
             if raw is None:

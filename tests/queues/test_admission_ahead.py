@@ -36,6 +36,7 @@ def fresh_admit_ahead() -> Iterator[None]:
     """The process's AdmitAhead as a process starts with it (its size grows with use)."""
     ADMIT_AHEAD.size = AHEAD_FIRST
     yield
+    assert ADMIT_AHEAD.wait_idle(60)  # nothing of this test's left running into the next one
     ADMIT_AHEAD.size = AHEAD_FIRST
 
 
@@ -85,6 +86,7 @@ def test_the_claim_that_finds_the_head_run_out_admits_the_heads_after_it(
         )
         assert first is not None and first.patient_id == pids[0]
         assert (claimer.fast, claimer.full) == (0, 1)
+        assert ADMIT_AHEAD.wait_idle(60)  # on the admission-ahead thread, after the claim
         # The heads after it are admitted now, as the full check would admit them (not the two
         # it refuses), each until the time the full check gives (the claimed one keeps its own).
         callable_rest = [p for p in pids[1:] if p not in refused]
@@ -157,7 +159,9 @@ def test_claims_while_a_full_build_runs_get_patients_the_rules_allow(
         )
         assert first is not None and claimer.full == 1
         claimed.append(first.patient_id)
+        assert ADMIT_AHEAD.wait_idle(60)
         stepwise.build_queues_in_steps(sessions, DAY_AFTER)
+        assert ADMIT_AHEAD.wait_idle(60)
     assert len(claimed) > 10 and len(set(claimed)) == len(claimed)
     assert claimer.fast  # heads admitted ahead (patients dialed this week get the full check)
     assert assert_as_the_full_check_says(sessions, DAY_AFTER) > 40
@@ -206,6 +210,7 @@ def test_admitting_ahead_skips_a_row_another_transaction_holds_rather_than_wait(
             worker.start()
             worker.join(timeout=60)  # a failure detector: a claim that waited on `other` hangs
             assert not worker.is_alive()
+            assert ADMIT_AHEAD.wait_idle(60)  # the heads were judged while `other` held its rows
             other.rollback()
         assert done and done[0] is not None and done[0].patient_id == pids[0]
         assert stored == [(9, 9)]  # read and judged, all nine callable...
@@ -240,6 +245,7 @@ def test_a_claim_in_the_callers_transaction_admits_ahead_only_once_it_commits(
             )
             assert claim is not None and claim.patient_id == pids[0]
             assert live_admissions(sessions, DAY_AFTER) == {}  # nothing before its commit
+        assert ADMIT_AHEAD.wait_idle(60)
         assert set(live_admissions(sessions, DAY_AFTER)) == set(pids)
 
 
@@ -259,10 +265,12 @@ def test_a_failure_admitting_ahead_never_undoes_or_fails_the_claim(
     monkeypatch.setattr(admission_ahead, "admit_ahead", broken)
     with closing(Claimer(engine, sessions)) as claimer:
         first = claimer.next(user_id=amy, pharmacy_ids=[ph], now=DAY_AFTER, lease_seconds=LEASE)
+        assert ADMIT_AHEAD.wait_idle(60)  # one run each (asked again before it started: one)
         with transaction(sessions) as s:
             second = claimer.next_in(
                 s, user_id=bob, pharmacy_ids=[ph], now=DAY_AFTER, lease_seconds=LEASE
             )
+    assert ADMIT_AHEAD.wait_idle(60)
     assert first is not None and second is not None
     assert (first.patient_id, second.patient_id) == (pids[0], pids[1])
     with reading(sessions) as s:
@@ -271,3 +279,38 @@ def test_a_failure_admitting_ahead_never_undoes_or_fails_the_claim(
     failures = [r.getMessage() for r in caplog.records if "admission ahead" in r.getMessage()]
     assert len(failures) == 2 and all("RuntimeError at " in m for m in failures)
     assert not any("must not reach" in m for m in failures)
+
+
+def test_a_full_claim_returns_before_the_heads_after_it_are_judged(
+    engine: Engine, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent waits for their own claim's commit only: the admission ahead it asks for runs on
+    the process's admission-ahead thread (here held at its start until the claim has returned),
+    and admits the heads afterwards."""
+    with transaction(sessions) as s:
+        ph, pids = small_queue(s, 8)
+        amy = add_agent(s, "amy")
+        admit_entries(s, NOON)
+    started, release = threading.Event(), threading.Event()
+    threads: list[str] = []
+    real = admission_ahead.admit_ahead
+
+    def held(*args: Any) -> tuple[int, int]:
+        threads.append(threading.current_thread().name)
+        started.set()
+        assert release.wait(60)  # a failure detector: released by the test below
+        return real(*args)
+
+    monkeypatch.setattr(admission_ahead, "admit_ahead", held)
+    with closing(Claimer(engine, sessions)) as claimer:
+        claim = claimer.next(user_id=amy, pharmacy_ids=[ph], now=DAY_AFTER, lease_seconds=LEASE)
+        # Returned while the admission ahead cannot have finished: it waits for `release`.
+        assert claim is not None and claim.patient_id == pids[0] and claimer.full == 1
+        assert started.wait(60)
+        assert not ADMIT_AHEAD.wait_idle(0)  # still running
+        assert set(live_admissions(sessions, DAY_AFTER)) == {pids[0]}  # the claim's own only
+        release.set()
+        assert ADMIT_AHEAD.wait_idle(60)
+    assert threads == ["admission-ahead"]
+    assert set(live_admissions(sessions, DAY_AFTER)) == set(pids)
+    assert assert_as_the_full_check_says(sessions, DAY_AFTER) == len(pids)
