@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import mmap
 import multiprocessing as mp
 import os
 import random
+import struct
 import sys
 import threading
 import time
@@ -63,7 +65,7 @@ from _common import (
 )
 from sqlalchemy import Engine, func, select, text
 
-from queues.claims import claiming
+from queues.claims import admission_ahead, claiming
 from queues.claims.admission import admit_entries
 from queues.claims.fast_claimer import Claimer
 from queues.store.chain import POSTGRES_CHAINS
@@ -300,6 +302,8 @@ class Job:
     batch: int = 1
     limit: int = 0  # pgqueuer: stop after this many jobs
     no_compliance: bool = False  # claim_next(admit=None): the foundation's claim, no window checks
+    tail_causes: bool = False  # SQLite: note what each claim went through (TailProbe)
+    checkpointer: str = "off"  # SQLite experiment: off | claim | all (BackgroundCheckpointer)
 
 
 @dataclass(frozen=True)
@@ -323,8 +327,10 @@ class Outcome:
     emptied: bool = False  # a claimer found nothing left to claim
     one_statement: int = 0  # claims the Claimer made in one statement
     full_claims: int = 0  # and through claim_next (the head needed the full check, or none left)
+    notes: list[tuple[Any, ...]] = field(default_factory=list)  # TailProbe's, one a timed claim
 
     def merge(self, other: Outcome) -> None:
+        self.notes.extend(other.notes)
         self.one_statement += other.one_statement
         self.full_claims += other.full_claims
         self.ids.extend(other.ids)
@@ -373,6 +379,214 @@ class Tickets:
             return True
 
 
+# ---------------------------------------------------------------------------------------------
+# What each claim went through (--tail-causes, SQLite): read around each timed claim, outside
+# its clock, so the latencies are the same claims' as without it (the turns' seconds include the
+# reads, ~20 us a claim, alike on every side).
+
+# The WAL index (the -shm file SQLite maps shared): its header's mxFrame (frames in the WAL) and
+# salt (new at each restart of the WAL), and the checkpoint's nBackfill (frames copied back):
+# https://www.sqlite.org/walformat.html ("The WAL-Index Header"). Native byte order.
+_SHM_MXFRAME, _SHM_SALT, _SHM_BACKFILL = 16, 32, 96
+# A claim's own commit writes ~14 WAL frames (two write calls each); a checkpoint writes every
+# page it copies back to the database file: more than this many write calls is a checkpoint.
+_OWN_CHECKPOINT_WRITES = 80
+_ahead_spent = threading.local()
+
+
+class TailProbe:
+    """Per claimer thread: its /proc/thread-self counters (write calls, CPU and run-queue time,
+    voluntary and forced context switches) and the WAL index, read before and after a claim."""
+
+    def __init__(self, db_path: str) -> None:
+        self.db_path = db_path
+        self._shm: mmap.mmap | None = None
+        self._fds = threading.local()
+
+    def _wal(self) -> tuple[int, bytes, int]:
+        if self._shm is None:
+            with open(self.db_path + "-shm", "rb") as f:
+                self._shm = mmap.mmap(f.fileno(), 0, mmap.MAP_SHARED, mmap.PROT_READ)
+        shm = self._shm
+        return (
+            struct.unpack_from("I", shm, _SHM_MXFRAME)[0],
+            shm[_SHM_SALT : _SHM_SALT + 8],
+            struct.unpack_from("I", shm, _SHM_BACKFILL)[0],
+        )
+
+    def _thread(self) -> tuple[int, int, int, int, int]:
+        fds = getattr(self._fds, "fds", None)
+        if fds is None:
+            fds = self._fds.fds = [
+                os.open(f"/proc/thread-self/{name}", os.O_RDONLY)
+                for name in ("io", "schedstat", "status")
+            ]
+        io, sched, status = (os.pread(fd, 4096, 0).decode() for fd in fds)
+        writes = int(io.split("syscw:")[1].split()[0])
+        cpu, runq = (int(x) for x in sched.split()[:2])
+        vol = int(status.split("voluntary_ctxt_switches:")[1].split()[0])
+        forced = int(status.split("nonvoluntary_ctxt_switches:")[1].split()[0])
+        return writes, cpu, runq, vol, forced
+
+    def before(self) -> tuple[Any, ...]:
+        _ahead_spent.s = 0.0
+        return (*self._thread(), *self._wal())
+
+    def after(self, was: tuple[Any, ...], side: str, latency: float, full: bool) -> tuple[Any, ...]:
+        now = (*self._thread(), *self._wal())
+        d = [b - a for a, b in zip(was[:5], now[:5], strict=True)]
+        # A checkpoint ended during the claim: more frames copied back (nBackfill) in the same
+        # WAL, or copied back in a WAL restarted meanwhile (a new salt; the restart alone, at the
+        # next write after a checkpoint that emptied the WAL, sets nBackfill to 0).
+        checkpoint = now[7] > was[7] if now[6] == was[6] else now[7] > 0
+        return (
+            side,
+            latency,
+            full,
+            getattr(_ahead_spent, "s", 0.0),
+            checkpoint,
+            d[0],  # write calls
+            d[1] / 1e9,  # on a CPU
+            d[2] / 1e9,  # runnable, waiting for a CPU
+            d[3],  # voluntary switches (sleeps: busy handler, GIL, I/O)
+            d[4],  # forced switches
+            now[5],  # frames in the WAL after
+        )
+
+    def close(self) -> None:
+        if self._shm is not None:
+            self._shm.close()
+
+
+def _timing_admission_ahead() -> None:
+    """Note, per thread, the time a claim spends in ADMIT_AHEAD.after_full_claim (the bench's
+    own wrapper on the process's one instance; the product is unchanged)."""
+    ahead = admission_ahead.ADMIT_AHEAD
+    if getattr(ahead, "_bench_timed", False):
+        return
+    real = ahead.after_full_claim
+
+    def timed(*args: Any, **kwargs: Any) -> None:
+        t0 = time.perf_counter()
+        try:
+            real(*args, **kwargs)
+        finally:
+            _ahead_spent.s = getattr(_ahead_spent, "s", 0.0) + time.perf_counter() - t0
+
+    ahead.after_full_claim = timed  # type: ignore[method-assign]
+    ahead._bench_timed = True  # type: ignore[attr-defined]
+
+
+CAUSES = (
+    "admission ahead inside the call",
+    "full claim (the compliance check)",
+    "its own commit checkpointed the WAL",
+    "a checkpoint ran meanwhile (another's)",
+    "waited for a CPU >= half the time",
+    "off CPU >= 1 ms (busy-handler sleeps, GIL, I/O)",
+    "other",
+)
+
+
+def cause_of(note: tuple[Any, ...]) -> str:
+    _side, latency, full, ahead, ckpt, writes, cpu, runq, _vol, _forced, _frames = note
+    if ahead > 0:
+        return CAUSES[0]
+    if full:
+        return CAUSES[1]
+    if ckpt and writes > _OWN_CHECKPOINT_WRITES:
+        return CAUSES[2]
+    if ckpt:
+        return CAUSES[3]
+    if runq >= latency / 2:
+        return CAUSES[4]
+    if latency - cpu - runq >= 0.001:  # a busy-handler sleep is 1 ms or more
+        return CAUSES[5]
+    return CAUSES[6]
+
+
+def tail_table(notes: list[tuple[Any, ...]], sides: list[str]) -> dict[str, Any]:
+    """For each side: its slowest 1% by cause (count, mean ms), and the share of every claim that
+    met each cause; with the means of the slowest 1%'s counters."""
+    out: dict[str, Any] = {}
+    for side in sides:
+        mine = sorted((n for n in notes if n[0] == side), key=lambda n: n[1])
+        if not mine:
+            continue
+        slow = mine[-max(1, len(mine) // 100) :]
+        by: dict[str, list[float]] = {}
+        for n in slow:
+            by.setdefault(cause_of(n), []).append(n[1])
+        every = Counter(cause_of(n) for n in mine)
+        k = len(slow)
+        out[side] = {
+            "claims": len(mine),
+            "slowest": k,
+            "slowest_from_ms": round(slow[0][1] * 1000, 2),
+            "causes": {
+                c: {
+                    "slowest": len(by.get(c, ())),
+                    "slowest_mean_ms": round(1000 * sum(by[c]) / len(by[c]), 2)
+                    if c in by
+                    else None,
+                    "all_claims": every.get(c, 0),
+                }
+                for c in CAUSES
+            },
+            "slowest_mean": {
+                "cpu_ms": round(1000 * sum(n[6] for n in slow) / k, 2),
+                "runq_ms": round(1000 * sum(n[7] for n in slow) / k, 2),
+                "off_cpu_ms": round(1000 * sum(n[1] - n[6] - n[7] for n in slow) / k, 2),
+                "voluntary_switches": round(sum(n[8] for n in slow) / k, 2),
+                "write_calls": round(sum(n[5] for n in slow) / k, 1),
+            },
+            "all_mean": {
+                "voluntary_switches": round(sum(n[8] for n in mine) / len(mine), 2),
+                "write_calls": round(sum(n[5] for n in mine) / len(mine), 1),
+                "checkpoint_seen": round(sum(1 for n in mine if n[4]) / len(mine), 4),
+            },
+        }
+    return out
+
+
+class BackgroundCheckpointer:
+    """An experiment (--checkpointer, SQLite): a thread that copies the WAL back into the database
+    (PRAGMA wal_checkpoint(PASSIVE): it never waits for a reader or a writer) once it holds
+    CHECKPOINT_PAGES frames not yet copied - what the commit crossing 1,000 pages does inline when
+    its connection's wal_autocheckpoint is on. It looks every LOOK_S (a polling period)."""
+
+    CHECKPOINT_PAGES = 1_000
+    LOOK_S = 0.002
+
+    def __init__(self, engine: Engine) -> None:
+        self.raw = engine.raw_connection()
+        self.conn: Any = self.raw.driver_connection
+        self.conn.execute("PRAGMA wal_autocheckpoint=0")
+        self.path = str(engine.url.database)
+        self.runs = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-checkpointer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with open(self.path + "-shm", "rb") as f:
+            shm = mmap.mmap(f.fileno(), 0, mmap.MAP_SHARED, mmap.PROT_READ)
+        try:
+            while not self._stop.wait(self.LOOK_S):
+                frames = struct.unpack_from("I", shm, _SHM_MXFRAME)[0]
+                copied = struct.unpack_from("I", shm, _SHM_BACKFILL)[0]
+                if frames - copied >= self.CHECKPOINT_PAGES:
+                    self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self.runs += 1
+        finally:
+            shm.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.raw.close()
+
+
 def _warm_up(engine: Engine) -> None:
     """Load what the first claim would (ZIP and phone-number tables, holidays) before the clock
     starts: a console pays it once per shift, not per claim. Read-only."""
@@ -407,6 +621,13 @@ class Seat:
             # The product's pragmas (WAL, synchronous, busy_timeout), from a pool of its own.
             self.raw = floor_engine.raw_connection()
             self.lite: Any = self.raw.driver_connection
+            # The experiment: the WAL copied back by a thread of the process instead of by the
+            # commit that crosses 1,000 pages - the claim's connection, or every side's.
+            if job.checkpointer in ("claim", "all"):
+                claims: Any = self.claimer._connection()
+                claims.execute("PRAGMA wal_autocheckpoint=0")
+            if job.checkpointer == "all":
+                self.lite.execute("PRAGMA wal_autocheckpoint=0")
 
     def claim(self, side: str, user: int) -> int | None:
         """One claim of the side, as timed: the patient taken, or None when none is left."""
@@ -458,6 +679,13 @@ class Crew:
         _warm_up(self.engine)
         self.users = Users(counter, job.first_user)
         self.seats = [Seat(job, self.engine, self.floor_engine) for _ in range(job.threads)]
+        self.checkpointer: BackgroundCheckpointer | None = None
+        if job.checkpointer != "off" and not is_postgres(self.engine):
+            self.checkpointer = BackgroundCheckpointer(self.floor_engine)
+        self.probe: TailProbe | None = None
+        if job.tail_causes and not is_postgres(self.engine):
+            _timing_admission_ahead()
+            self.probe = TailProbe(str(self.engine.url.database))
 
     def run(self, turn: Turn) -> Outcome:
         tickets = Tickets(turn.quota)
@@ -498,14 +726,20 @@ class Crew:
         out.start = time.monotonic()
         deadline = out.start + turn.deadline_s if turn.deadline_s else 0.0
         try:
+            probe = self.probe
             while tickets.take():
                 user = self.users.take()
+                if probe is not None:
+                    was, full_was = probe.before(), seat.claimer.full
                 t0 = clock()
                 got = seat.claim(turn.side, user)
                 t1 = clock()
                 if got is None:
                     out.emptied = True
                     break
+                if probe is not None:
+                    full = seat.claimer.full != full_was
+                    out.notes.append(probe.after(was, turn.side, t1 - t0, full))
                 out.ids.append(got)
                 out.users.append(user)
                 out.latencies.append(t1 - t0)
@@ -520,6 +754,10 @@ class Crew:
     def close(self) -> None:
         for seat in self.seats:
             seat.close()
+        if self.probe is not None:
+            self.probe.close()
+        if self.checkpointer is not None:
+            self.checkpointer.close()
         self.engine.dispose()
         self.floor_engine.dispose()
 
@@ -886,7 +1124,8 @@ def main(argv: list[str] | None = None) -> int:
         "--processes",
         type=int,
         default=0,
-        help="spread the claimers over this many processes (default: 1 on SQLite, 10 on PostgreSQL)",
+        help="spread the claimers over this many processes (default: 1 on SQLite, 10 on "
+        "PostgreSQL; on SQLite more than 1 is an experiment: no GIL shared between consoles)",
     )
     parser.add_argument(
         "--max-seconds",
@@ -922,7 +1161,31 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="claim without the calling-window admission (admit=None), as in the foundation issue",
     )
+    parser.add_argument(
+        "--tail-causes",
+        action="store_true",
+        help="SQLite: note what each claim went through (its full check, admission ahead, a WAL "
+        "checkpoint, CPU and sleep time) and print each side's slowest 1%% by cause",
+    )
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="an experiment: sys.setswitchinterval(S) for the claimer threads (Python's default "
+        "0.005)",
+    )
+    parser.add_argument(
+        "--checkpointer",
+        choices=("off", "claim", "all"),
+        default="off",
+        help="SQLite experiment: a background thread checkpoints the WAL past 1,000 pages; "
+        "claim: the claim's connections skip the inline checkpoint (the floors keep it); all: "
+        "every side's do (the floors given the same treatment)",
+    )
     args = parser.parse_args(argv)
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
     if args.tasks < 1 or args.claimers < 1:
         parser.error("--tasks and --claimers must be at least 1")
     if args.rounds < 1:
@@ -931,8 +1194,8 @@ def main(argv: list[str] | None = None) -> int:
     # Each console is a process of its own; with few processes the claimers' wait for the GIL,
     # not the database, made the tail (4 processes: p99 2.5x the floor's; 8: 1.3x).
     processes = args.processes or (10 if postgres else 1)
-    if not postgres and processes != 1:
-        parser.error("--processes applies to PostgreSQL (SQLite claimers are threads)")
+    # SQLite's claimers are threads of one process by default (the budget's figures); more
+    # processes is an experiment: consoles are processes of their own, with no GIL between them.
     server = server_url(args) if postgres else None
     sides = ["baseline", "product"] + ([] if postgres and args.no_audited_floor else ["audited"])
     slice_ = -(-args.tasks // (args.rounds * len(sides)))  # claims a turn, rounded up
@@ -989,6 +1252,8 @@ def main(argv: list[str] | None = None) -> int:
             world.pharmacy_ids,
             world.first_user,
             no_compliance=args.no_compliance,
+            tail_causes=args.tail_causes and not postgres,
+            checkpointer="off" if postgres else args.checkpointer,
         )
         outs = {side: Outcome() for side in sides}
         seconds = dict.fromkeys(sides, 0.0)
@@ -1108,7 +1373,13 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_vs_baseline": ratio(p["per_s"], b["per_s"]),
         "p99_ratio_vs_baseline": ratio(p["p99_ms"], b["p99_ms"]),
         **rounds,
+        "switch_interval_s": sys.getswitchinterval(),
+        "checkpointer": args.checkpointer,
     }
+    tails: dict[str, Any] | None = None
+    if any(o.notes for o in outs.values()):
+        tails = tail_table([n for o in outs.values() for n in o.notes], sides)
+        result["tail_causes"] = tails
     if audited_floor is not None:
         af = audited_floor
         result["audited_floor"] = af
@@ -1222,6 +1493,32 @@ def main(argv: list[str] | None = None) -> int:
             f"claim_next vs pgqueuer: {fmt(result['ratio_vs_pgqueuer_batch1'], 3)}x batch 1, "
             f"{fmt(result['ratio_vs_pgqueuer_batch10'], 3)}x batch 10 (budget >= 1 at batch 10)"
         )
+    if tails:
+        print()
+        tail_rows: list[list[Any]] = []
+        for cause in CAUSES:
+            row = [cause]
+            for side in sides:
+                c = tails[side]["causes"][cause]
+                row += [
+                    f"{c['slowest']} ({fmt(c['slowest_mean_ms'], 1)} ms)" if c["slowest"] else "-",
+                    f"{c['all_claims']:,}",
+                ]
+            tail_rows.append(row)
+        header = ["cause (first that applies)"]
+        for side in sides:
+            header += [f"{SIDE_NAMES[side]}: slowest 1%", "all"]
+        print_table("the slowest 1% of each side's claims, by cause", header, tail_rows)
+        for side in sides:
+            t = tails[side]
+            m, a = t["slowest_mean"], t["all_mean"]
+            print(
+                f"{SIDE_NAMES[side]}: slowest {t['slowest']} from {t['slowest_from_ms']} ms - mean "
+                f"on CPU {m['cpu_ms']} ms, waiting for a CPU {m['runq_ms']} ms, off CPU "
+                f"{m['off_cpu_ms']} ms, {m['voluntary_switches']} sleeps, {m['write_calls']} "
+                f"write calls (every claim: {a['voluntary_switches']} sleeps, {a['write_calls']} "
+                f"write calls, a checkpoint seen in {a['checkpoint_seen']:.2%})"
+            )
     for error in result["errors"]:
         print(f"error: {error}", file=sys.stderr)
     if args.json:
