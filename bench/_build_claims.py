@@ -266,6 +266,7 @@ def _build_phases(log_path: Path, wall_minus_perf: float) -> list[tuple[float, s
 _STEPS_LINE = re.compile(
     r"full build: done \((\d+) steps(?:; ([\d.]+) s writing, ([\d.]+) s paused)?"
     r"(?: after the writes; steps over 3 ms: (\d+), over 8 ms: (\d+))?"
+    r"(?:; ([\d.]+) s checkpointing the WAL)?"
 )
 
 
@@ -282,6 +283,8 @@ def _build_steps(log_path: Path) -> dict[str, Any]:
         out["build_paused_s"] = float(m.group(3))
     if m.group(4) is not None:
         out["build_steps_over_3_8_ms"] = [int(m.group(4)), int(m.group(5))]
+    if m.group(6) is not None:
+        out["build_checkpointing_s"] = float(m.group(6))
     return out
 
 
