@@ -365,7 +365,11 @@ def judge_waiting(
         if not heads:
             break
         after = heads[-1].patient_id
-        phones = _phones_of(conn, _PHONES_OF, {"first": heads[0].patient_id, "last": after})
+        if after - heads[0].patient_id < 2 * len(heads):  # most of the range: read it whole
+            phones = _phones_of(conn, _PHONES_OF, {"first": heads[0].patient_id, "last": after})
+        else:  # a few patients spread over many (a re-import's scoped build): by their ids
+            ids = [head.patient_id for head in heads]
+            phones = _phones_of(conn, _PHONES_IN, {"ids": ids})
         for head in heads:
             until = judge.until(head, phones.get(head.patient_id, ()))
             if until is not None:
