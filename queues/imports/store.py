@@ -592,21 +592,38 @@ def stored_digests(conn: Connection, pharmacy_id: int, table_name: str) -> set[i
                 "fills": f"prescription_id IN (SELECT id FROM prescriptions WHERE {of_patients})",
             }[table_name]
         )
+    found = f"FROM {table_name} WHERE source_digest IS NOT NULL{where}"
     if not w.sqlite:
-        # One value of 8 bytes a digest, big-endian (int8send), read into an array at C speed:
+        # One value of 8 bytes a digest (int8send, big-endian), read into an array at C speed:
         # psycopg made a row of each (1,000,000 digests: 0.28 s of this process's CPU against
         # 0.44 s, the server's time alike).
-        ((packed,),) = w.rows(
-            "SELECT string_agg(int8send(source_digest), ''::bytea) FROM "
-            f"{table_name} WHERE source_digest IS NOT NULL{where}"
+        ((packed,),) = w.rows(f"SELECT string_agg(int8send(source_digest), ''::bytea) {found}")
+        return _digest_set(bytes(packed or b""))
+    # SQLite has no int8send: 16 hex digits a digest (printf of the integer's 64 bits, so a
+    # negative one too), joined in SQLite's own code and read back as one text, with no row
+    # object a digest (1,000,000 fills, load ~1.5: 0.47 s of CPU against 0.55 s for the rows
+    # into a set). A range of ids at a time, so that no text comes near SQLite's longest
+    # (SQLITE_MAX_LENGTH, 10^9 bytes by default).
+    ((top,),) = w.rows(f"SELECT max(id) FROM {table_name}")
+    hexes = [
+        text
+        for low in range(0, int(top or 0) + 1, _DIGESTS_A_READ)
+        for (text,) in w.rows(
+            f"SELECT group_concat(printf('%016x', source_digest), '') {found} "
+            f"AND id >= {low} AND id < {low + _DIGESTS_A_READ}"
         )
-        digests = array("q", bytes(packed or b""))
-        if sys.byteorder == "little":
-            digests.byteswap()
-        return set(digests)
-    return {
-        digest
-        for (digest,) in w.rows(
-            f"SELECT source_digest FROM {table_name} WHERE source_digest IS NOT NULL{where}"
-        )
-    }
+        if text
+    ]
+    return _digest_set(bytes.fromhex("".join(hexes)))
+
+
+# Ids a read of digests covers on SQLite: 16 bytes of text each at most, 256 MB a read.
+_DIGESTS_A_READ = 1 << 24
+
+
+def _digest_set(packed: bytes) -> set[int]:
+    """Digests of 8 bytes each, big-endian, one after the other, as a set."""
+    digests = array("q", packed)
+    if sys.byteorder == "little":
+        digests.byteswap()
+    return set(digests)
