@@ -21,6 +21,7 @@ import codecs
 import csv
 import unicodedata
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -169,18 +170,18 @@ def _by_columns(
     origins = FileLines(kind, where)
     of: dict[str, int] = {}
     passed: list[tuple[list[int], list[int]]] = []  # a block's digests, those not passed
-    stored = digests.stored if digests is not None else set()
+    stored: set[int] = set()
     with _rows(kind, path) as (rest, header, index, line):
         if digests is not None:
             digests.start(header)
         columns = len(header)
         read_chunk = CHUNKS[kind](index, default_days_supply)
-        for block in rest:
+        for block, bodies, found in _digested(rest, digests):
             advance(len(block))
-            bodies = block.splitlines()
             first, line = line + 1, line + len(bodies)
             lines: Sequence[int] = range(first, line + 1)
-            found = digests.chunk(bodies) if digests is not None else []
+            if digests is not None:
+                stored = digests.stored
             # Lines stored as they are are passed over (queues.imports.digests): every line
             # here starts a record, as each line read below is checked to be one record.
             if stored and found:
@@ -234,6 +235,33 @@ def _by_columns(
         for found, missing in passed:
             digests.passed.block(found, missing)
     return CsvResult(batch, [], origins)
+
+
+# Blocks read and digested ahead while the stored digests are still being read: ~1 MB each, so
+# ~32 MB of a file (~800,000 fills) and their lines and digests held at most.
+AHEAD = 32
+
+
+def _digested(
+    rest: Iterator[bytes], digests: LineDigests | None
+) -> Iterator[tuple[bytes, list[bytes], list[int]]]:
+    """Each block, its lines without their ends, and their digests (none without `digests`).
+    While the stored digests are still being read (on a thread: queues.imports.run), up to AHEAD
+    blocks are read and digested ahead, so that the two run at once: the database reads (and
+    SQLite's or psycopg's C code waits) without the interpreter's lock."""
+    if digests is None:
+        for block in rest:
+            yield block, block.splitlines(), []
+        return
+    ahead: deque[tuple[bytes, list[bytes], list[int]]] = deque()
+    for block in rest:
+        bodies = block.splitlines()
+        ahead.append((block, bodies, digests.chunk(bodies)))
+        if len(ahead) < AHEAD and not digests.ready():
+            continue
+        while ahead:
+            yield ahead.popleft()
+    yield from ahead
 
 
 def _where(found: list[int], missing: list[int]) -> list[int]:

@@ -26,6 +26,7 @@ next).
 from __future__ import annotations
 
 from collections.abc import Iterator, Set
+from concurrent.futures import Future
 from functools import cache
 from itertools import repeat
 from typing import Protocol
@@ -108,10 +109,12 @@ class LineDigests:
     go to `passed`), and the digest of every other line under the key of the record it made
     (`of`; read_csv calls `start` with the header, then `chunk` or `digest`)."""
 
-    def __init__(self, kind: str, stored: set[int], default_days_supply: int) -> None:
+    def __init__(
+        self, kind: str, stored: set[int] | Future[set[int]], default_days_supply: int
+    ) -> None:
         self.kind = kind
         self.table = TABLES[kind]
-        self.stored = stored
+        self._stored = stored
         # record key -> digest of the line that made it (None: a record that gets none)
         self.of: dict[str, int | None] = {}
         self.passed = Passed()  # digests of the lines passed over
@@ -120,6 +123,18 @@ class LineDigests:
             self._extra = f"{_rxnorm_version()}"
         self._seed = 0
         self._hash = xxhash.xxh3_64_intdigest
+
+    @property
+    def stored(self) -> set[int]:
+        """The stored digests; still being read (queues.imports.run reads them on a thread while
+        the file's first blocks are read and digested), waited for."""
+        if isinstance(self._stored, Future):
+            self._stored = self._stored.result()
+        return self._stored
+
+    def ready(self) -> bool:
+        """The stored digests are read: asking for them will not wait."""
+        return not isinstance(self._stored, Future) or self._stored.done()
 
     def start(self, header: list[str]) -> None:
         parts = (str(LINE_RULES), self.kind, self._extra, "\x1f".join(header))
