@@ -202,8 +202,8 @@ def _build_in_steps(
             for chunk in steps.chunks(collector.rows[name]):
                 steps.run(_insert_new, name, chunk)
         stored_at = _bind_utc(now)
-        # The updates in the order of the rows' keys: a step's rows then sit on neighbouring pages
-        # of the table, so a step of a given time writes more of them (fewer steps on SQLite).
+        # The updates in the order of the rows' keys, so a step's rows sit on neighbouring pages of
+        # the table. (100k, SQLite, quiet: 837-921 steps against 879-972 before; no clear gain.)
         for chunk in steps.chunks(sorted(closes, key=_by_id)):
             steps.run(_execute, _CLOSE, [_close_params(x, stored_at) for x in chunk])
         for chunk in steps.chunks(sorted(work.reopen, key=_by_param_id)):
