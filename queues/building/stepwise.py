@@ -64,7 +64,10 @@ from queues.store.db import reading, transaction
 
 # Rows per write transaction. SQLite: every step holds the one write lock, so a few milliseconds
 # each; PostgreSQL: a step locks only its own rows, and each commit waits for the log's flush.
-STEP_ROWS = 2_000
+# PostgreSQL, 100k patients, quiet, paced: the claims' p99 while the build wrote was 5.4-8.5 ms
+# with steps of 2,000 rows (~45 ms each) against 3.6-4.4 ms with 500 (1.5-2.0x against
+# 1.1-1.3x the same run's claims while the build read), for the same build time.
+STEP_ROWS = 500
 SQLITE_STEP_ROWS = 500
 # SQLite: how long a step should hold the lock. A claim that finds it taken waits in SQLite's busy
 # handler, which sleeps 1, 2, 5, 10 ms… between tries: behind a 2 ms step a claim waits ~3 ms,
