@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, Phase, event, given, settings
+from hypothesis import HealthCheck, Phase, event, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, insert, select
 
@@ -184,7 +184,9 @@ def assert_refused(result: Run, path: Path, lines: int) -> list[int]:
         match = re.fullmatch(ROW_ERROR, line) or re.fullmatch(r"(.+):(\d+): (.+)", line)
         assert match and match.group(1) == str(path), line
         assert 1 <= int(match.group(2)) <= lines, (line, lines)
-        assert line.isprintable() and len(line) < 400, line
+        # Bounded after the file's name (a 10,000-character field is not echoed); the name is
+        # the test's temporary path, longer under xdist (popen-gwN/).
+        assert line.isprintable() and len(line) - len(str(path)) < 400, line
         found.append(int(match.group(2)))
     return found
 
@@ -205,6 +207,16 @@ FUZZ = settings(
 
 @FUZZ
 @given(made=csv_files())
+# Found under `pytest -n 3`: a header refused with the whole list of columns, a line of 420
+# characters with the temporary path in it.
+@example(
+    made=(
+        "patients",
+        b"\xef\xbb\xbf\xef\xbb\xbfstate,zip_code,last_name,mrn,first_name,consent_to_call,"
+        b"birth_date,mrn \r\nx,x,x,x,x,x,x,x\r\n",
+        [],
+    )
+)
 def test_a_fuzzed_file_is_refused_whole_or_its_good_rows_kept(
     site: tuple[str, Engine], tmp_path: Path, made: tuple[str, bytes, list[str]]
 ) -> None:
