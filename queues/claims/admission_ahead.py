@@ -16,8 +16,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any, Final
 
 from sqlalchemy import Integer, bindparam, literal_column, select
@@ -87,12 +88,15 @@ def admit_ahead(
     settings: QueueSettings,
     pharmacy_ids: Sequence[int],
     n: int,
+    stop: Callable[[], bool] = lambda: False,
 ) -> tuple[int, int]:
     """Judge those of the first `n` claimable entries of these pharmacies (claim order) that have
     no live admission, as a build does, and store the verdicts of those found callable, at most
     AHEAD_WRITE rows a transaction; returns (waiting, admitted). On PostgreSQL a row a claim is
     taking meanwhile is skipped, not waited for; the guards (still unclaimed, still undialed) hold
-    for whatever changed since the read, and the dial-time check runs in full before every call."""
+    for whatever changed since the read, and the dial-time check runs in full before every call.
+    `stop()` true ends it between two write transactions (its Claimer is closing): what is stored
+    stands, the rest is judged again by the next claim or build."""
     key, now = admission_key(settings), as_utc(now)
     bind = sessions.kw.get("bind")
     postgres = bind is not None and bind.dialect.name == "postgresql"
@@ -111,12 +115,16 @@ def admit_ahead(
         until = judge.until(head, phones.get(head.patient_id, ()))
         if until is not None:
             by_until[until].append(head.patient_id)
+    admitted = 0
     for until, ids in by_until.items():
         for i in range(0, len(ids), AHEAD_WRITE):
+            if stop():
+                return len(heads), admitted
+            admitted += len(ids[i : i + AHEAD_WRITE])
             with transaction(sessions) as session:
                 chunk = ids[i : i + AHEAD_WRITE]
                 _store(session.connection(), chunk, until, key, now, skip_locked=True)
-    return len(heads), sum(len(ids) for ids in by_until.values())
+    return len(heads), admitted
 
 
 class AdmitAhead:
@@ -131,7 +139,8 @@ class AdmitAhead:
         self._asked: dict[
             int, tuple[sessionmaker[Session], datetime, QueueSettings, list[int]]
         ] = {}
-        self._running = False
+        self._running: int | None = None  # the database of the run under way
+        self._stopping: int | None = None  # that run's Claimer is closing: end it
         self._thread: threading.Thread | None = None
         self.size = AHEAD_FIRST
         self.runs = 0
@@ -162,10 +171,22 @@ class AdmitAhead:
             self._cond.notify_all()
 
     def wait_idle(self, timeout: float | None = None) -> bool:
-        """Wait until nothing is asked for or running (a Claimer's close; tests): True when so,
-        False when `timeout` seconds passed first."""
+        """Wait until nothing is asked for or running (tests): True when so, False when
+        `timeout` seconds passed first."""
         with self._cond:
-            return self._cond.wait_for(lambda: not self._asked and not self._running, timeout)
+            return self._cond.wait_for(lambda: not self._asked and self._running is None, timeout)
+
+    def forget(self, sessions: sessionmaker[Session], timeout: float) -> bool:
+        """A Claimer on this database is closing: drop its ask not yet started, end a run under
+        way between two of its write transactions, and wait at most `timeout` seconds for that
+        (a write waiting out another writer's lock can take busy_timeout): True when nothing of
+        it runs any more. Quitting the console does not wait on the queue's next heads."""
+        key = id(sessions)
+        with self._cond:
+            self._asked.pop(key, None)
+            if self._running == key:
+                self._stopping = key
+            return self._cond.wait_for(lambda: self._running != key, timeout)
 
     def _serve(self) -> None:
         while True:
@@ -173,13 +194,16 @@ class AdmitAhead:
                 self._cond.wait_for(lambda: bool(self._asked))
                 key = next(iter(self._asked))
                 sessions, now, settings, pharmacy_ids = self._asked.pop(key)
-                self._running = True
+                self._running, self._stopping = key, None
             try:
-                self._run(sessions, now, settings, pharmacy_ids)
+                self._run(sessions, now, settings, pharmacy_ids, partial(self._stops, key))
             finally:
                 with self._cond:
-                    self._running = False
+                    self._running = self._stopping = None
                     self._cond.notify_all()
+
+    def _stops(self, key: int) -> bool:
+        return self._stopping == key
 
     def _run(
         self,
@@ -187,10 +211,11 @@ class AdmitAhead:
         now: datetime,
         settings: QueueSettings,
         pharmacy_ids: Sequence[int],
+        stop: Callable[[], bool],
     ) -> None:
         try:
             size = self.size
-            waiting, admitted = admit_ahead(sessions, now, settings, pharmacy_ids, size)
+            waiting, admitted = admit_ahead(sessions, now, settings, pharmacy_ids, size, stop)
             self.size = min(AHEAD_MOST, size * 2) if 2 * waiting >= size else AHEAD_FIRST
             self.runs += 1
             self.admitted += admitted

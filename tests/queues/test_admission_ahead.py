@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from demo.world import seed_demo
 from queues.building import stepwise
-from queues.claims import admission_ahead
+from queues.claims import admission_ahead, fast_claimer
 from queues.claims.admission import admit_entries
 from queues.claims.admission_ahead import ADMIT_AHEAD, AHEAD_FIRST, admit_ahead
 from queues.claims.fast_claimer import Claimer
@@ -205,6 +205,8 @@ def test_admitting_ahead_skips_a_row_another_transaction_holds_rather_than_wait(
                             user_id=agent, pharmacy_ids=[ph], now=DAY_AFTER, lease_seconds=LEASE
                         )
                     )
+                    # Open until the heads are judged (closing it would end that run).
+                    done.append(ADMIT_AHEAD.wait_idle(60))
 
             worker = threading.Thread(target=claim)
             worker.start()
@@ -212,7 +214,7 @@ def test_admitting_ahead_skips_a_row_another_transaction_holds_rather_than_wait(
             assert not worker.is_alive()
             assert ADMIT_AHEAD.wait_idle(60)  # the heads were judged while `other` held its rows
             other.rollback()
-        assert done and done[0] is not None and done[0].patient_id == pids[0]
+        assert done and done[0] is not None and done[0].patient_id == pids[0] and done[1]
         assert stored == [(9, 9)]  # read and judged, all nine callable...
         live = live_admissions(sessions, DAY_AFTER)
         # ...stored but for the rows held (the claimed patient keeps the claim's own admission).
@@ -270,7 +272,7 @@ def test_a_failure_admitting_ahead_never_undoes_or_fails_the_claim(
             second = claimer.next_in(
                 s, user_id=bob, pharmacy_ids=[ph], now=DAY_AFTER, lease_seconds=LEASE
             )
-    assert ADMIT_AHEAD.wait_idle(60)
+        assert ADMIT_AHEAD.wait_idle(60)  # before closing: a close drops an ask not started
     assert first is not None and second is not None
     assert (first.patient_id, second.patient_id) == (pids[0], pids[1])
     with reading(sessions) as s:
@@ -314,3 +316,43 @@ def test_a_full_claim_returns_before_the_heads_after_it_are_judged(
     assert threads == ["admission-ahead"]
     assert set(live_admissions(sessions, DAY_AFTER)) == set(pids)
     assert assert_as_the_full_check_says(sessions, DAY_AFTER) == len(pids)
+
+
+def test_closing_the_claimer_ends_its_admission_ahead_between_writes(
+    engine: Engine, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Quitting the console does not wait on the queue's next heads: closing the Claimer while
+    its admission ahead runs (held here at its start) returns without waiting for it, and the
+    run then stops before its first write — the claim stands, the heads are left for the next
+    claim or build to judge, nothing half-written."""
+    with transaction(sessions) as s:
+        ph, pids = small_queue(s, 8)
+        amy = add_agent(s, "amy")
+        admit_entries(s, NOON)
+    started, release = threading.Event(), threading.Event()
+    real = admission_ahead.admit_ahead
+
+    def held(*args: Any) -> tuple[int, int]:
+        started.set()
+        assert release.wait(60)  # a failure detector: released by the test below
+        return real(*args)
+
+    monkeypatch.setattr(admission_ahead, "admit_ahead", held)
+    monkeypatch.setattr(fast_claimer, "CLOSE_WAIT_S", 0.0)  # close does not wait for `release`
+    claimer = Claimer(engine, sessions)
+    claim = claimer.next(user_id=amy, pharmacy_ids=[ph], now=DAY_AFTER, lease_seconds=LEASE)
+    assert claim is not None and claim.patient_id == pids[0]
+    assert started.wait(60)
+    claimer.close()  # returned while the run is still held at its start
+    release.set()
+    assert ADMIT_AHEAD.wait_idle(60)
+    assert set(live_admissions(sessions, DAY_AFTER)) == {pids[0]}  # the claim's own only
+    # The next claim runs the full check, as it would have, and asks again.
+    with closing(Claimer(engine, sessions)) as again:
+        bob = None
+        with transaction(sessions) as s:
+            bob = add_agent(s, "bob")
+        nxt = again.next(user_id=bob, pharmacy_ids=[ph], now=DAY_AFTER, lease_seconds=LEASE)
+        assert nxt is not None and again.full == 1
+        assert ADMIT_AHEAD.wait_idle(60)
+    assert set(live_admissions(sessions, DAY_AFTER)) == set(pids)
