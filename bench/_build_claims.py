@@ -335,6 +335,7 @@ def measure(
     now: datetime,
     at_build_clock: bool = True,
     write_pause_ratio: float | None = None,
+    after_users: list[int] | None = None,
 ) -> tuple[dict[str, Any], list[tuple[str, str, str, str]]]:
     """Claims at `now` with no build, then during a full build a day later: the JSON keys and
     table rows. With `at_build_clock` the claims during the build are at the build's clock, as a
@@ -388,6 +389,22 @@ def measure(
     builder.join()
     if sampler is not None:
         sampler.__exit__()
+    # A second window with no build, after it, at the build's clock, as long as the first: the
+    # budget's ratio stays against the window before; this one shows how far one 20 s window's
+    # p99 moves on its own (a diagnostic: both windows pooled, and each alone).
+    idle_after = None
+    if after_users:
+        log("claims with no build, after it")
+        stop = threading.Event()
+        timer = threading.Timer(idle_window, stop.set)
+        timer.start()
+        after_sampler = _Sampler(engine) if postgres else None
+        if after_sampler is not None:
+            after_sampler.__enter__()
+        idle_after = claimers(engine, after_users, pharmacy_id, stop, claimers_n, during_now, pause)
+        timer.cancel()
+        if after_sampler is not None:
+            after_sampler.__exit__()
 
     idle_p99 = percentile(sorted(idle.latencies), 99) * 1000
     during_p99 = percentile(sorted(during.latencies), 99) * 1000
@@ -419,8 +436,8 @@ def measure(
         "claim_p99_fast_only_idle_ms": _p99_ms(_fast_only(idle)),
         "claim_p99_fast_only_during_build_ms": _p99_ms(_fast_only(during)),
         "claim_p99_full_only_during_build_ms": _p99_ms(during.full_latencies),
-        "busy_errors": idle.busy + during.busy,
-        "other_errors": idle.errors + during.errors,
+        "busy_errors": idle.busy + during.busy + (idle_after.busy if idle_after else 0),
+        "other_errors": idle.errors + during.errors + (idle_after.errors if idle_after else []),
         # Where the claims during the build fell, by the build's phase at each claim's start
         # (its log; "spawned, not started": its process starting, before it logged anything).
         "build_phases_s": [
@@ -432,6 +449,17 @@ def measure(
             sum(v["slow_full"] for v in by_phase.values()),
         ],
     }
+    if idle_after is not None and idle_after.latencies:
+        after_p99 = percentile(sorted(idle_after.latencies), 99) * 1000
+        both_p99 = percentile(sorted(idle.latencies + idle_after.latencies), 99) * 1000
+        result.update({
+            "claims_idle_after": len(idle_after.latencies),
+            "claims_idle_after_fast_full": [idle_after.fast, idle_after.full],
+            "claim_p99_idle_after_ms": round(after_p99, 2),
+            "claim_p99_idle_both_ms": round(both_p99, 2),
+            "claim_p99_ratio_vs_after": round(during_p99 / after_p99, 3) if after_p99 else None,
+            "claim_p99_ratio_vs_both": round(during_p99 / both_p99, 3) if both_p99 else None,
+        })  # fmt: skip
     rows = [
         ("claim p99, no build", "", f"{idle_p99:.2f} ms ({len(idle.latencies):,} claims; "
          f"{idle.fast:,} one statement, {idle.full:,} full)", ""),
@@ -443,6 +471,17 @@ def measure(
          f"{result['claim_p99_fast_only_during_build_ms']:.2f} ms", ""),
         ("  full claims during the build (claim_next)", "",
          f"p99 {result['claim_p99_full_only_during_build_ms']:.2f} ms", ""),
+        *(
+            [
+                ("claim p99, no build, after it (a diagnostic)", "",
+                 f"{result['claim_p99_idle_after_ms']:.2f} ms ({result['claims_idle_after']:,} "
+                 f"claims); both windows pooled {result['claim_p99_idle_both_ms']:.2f} ms: "
+                 f"during / after {result['claim_p99_ratio_vs_after']}×, during / both "
+                 f"{result['claim_p99_ratio_vs_both']}×", ""),
+            ]
+            if "claim_p99_idle_after_ms" in result
+            else []
+        ),
         ("busy errors", "", str(result["busy_errors"]), "0"),
         ("  the build's write steps: steps / writing / paused", "",
          f"{steps.get('build_steps', '?')} / {steps.get('build_writing_s', '?')} s / "

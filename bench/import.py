@@ -452,11 +452,12 @@ def main(argv: list[str] | None = None) -> int:
                 # user for every patient, so the claims end with the build or an empty queue,
                 # not when the users run out (at 20,000 they ran out mid-build at 100k patients).
                 idle_claims = min(20_000, args.patients // 5)
-                users = add_users(engine, idle_claims + args.patients)
+                # and as many again for a second window with no build, after it
+                users = add_users(engine, 2 * idle_claims + args.patients)
                 claims, claim_rows = _build_claims.measure(
                     engine,
                     url,
-                    users,
+                    users[: idle_claims + args.patients],
                     pharmacy_id,
                     claimers_n=args.claimers,
                     pause=args.claim_pause_ms / 1000,
@@ -465,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
                     now=NOW,
                     at_build_clock=not args.claims_a_day_behind,
                     write_pause_ratio=args.build_write_pause_ratio,
+                    after_users=users[idle_claims + args.patients :],
                 )
             engine.dispose()
 
