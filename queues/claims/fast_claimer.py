@@ -16,7 +16,9 @@ statement again and the claim itself returns as soon as its own commit is done.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
+import weakref
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,12 +28,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from queues.claims.admission import admission_key, warm_compliance_tables
 from queues.claims.admission_ahead import ADMIT_AHEAD
-from queues.claims.claiming import Claim, claim_next, new_lease_token
+from queues.claims.claiming import Claim, claim_next, new_lease_token, warm_claim_statements
 from queues.errors import DatabaseBusy
 from queues.settings import QueueSettings
 from queues.store.db import safe_url, sqlite_busy, transaction
 from queues.store.models import CLAIMABLE, WAITING_TO_WAKE
 from queues.timeutil import as_utc, sqlite_text, utcnow
+
+_log = logging.getLogger(__name__)
 
 # The predicates are the claimable and wake indexes' own (queues.store.models), so both planners use them.
 _SQLITE = """
@@ -87,6 +91,32 @@ def _naive_utc(value: datetime) -> datetime:
     return as_utc(value).replace(tzinfo=None)
 
 
+_warmed: weakref.WeakKeyDictionary[Engine, threading.Event] = weakref.WeakKeyDictionary()
+_warm_lock = threading.Lock()
+
+
+def statements_warmed(engine: Engine) -> threading.Event:
+    """warm_claim_statements on a thread of its own, once per engine; the Event is set once it
+    is done. A failure (a database not there yet, a lock held all busy_timeout) is logged by its
+    type only: the first full claim then compiles them, as before."""
+    with _warm_lock:
+        done = _warmed.get(engine)
+        if done is not None:
+            return done
+        done = _warmed[engine] = threading.Event()
+
+    def warm() -> None:
+        try:
+            warm_claim_statements(engine)
+        except Exception as error:  # never fatal
+            _log.warning("compiling the claim's statements ahead failed: %s", type(error).__name__)
+        finally:
+            done.set()
+
+    threading.Thread(target=warm, name="claim-statements", daemon=True).start()
+    return done
+
+
 class Claimer:
     """Claims for one console (or one benchmark thread); safe to share between threads."""
 
@@ -108,8 +138,10 @@ class Claimer:
         # How the claims went (the benchmark reports it): one statement, or the full claim.
         self.fast = 0
         self.full = 0
-        # The calling rules' tables load in the background now, not in the first full claim.
+        # The calling rules' tables load in the background now, not in the first full claim;
+        # so are the full claim's statements compiled, once per engine.
         warm_compliance_tables()
+        statements_warmed(engine)
 
     def next(
         self,
