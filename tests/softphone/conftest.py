@@ -170,29 +170,44 @@ def sipp(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..
     def start(
         scenario: str, *extra: str, calls: int | None = 1, transport: str = "udp"
     ) -> SippPeer:
-        port, media = free_udp_port(), free_udp_port(pair=True)
-        n = len(started)
-        messages, errors = tmp_path / f"sipp_{n}_msg.log", tmp_path / f"sipp_{n}_err.log"
-        args = ["sipp", "-sf", str(SCENARIOS / scenario), "-i", "127.0.0.1", "-p", str(port)]
-        args += ["-mi", "127.0.0.1", "-mp", str(media), "-nostdin", "-trace_msg"]
-        args += ["-message_file", str(messages), "-trace_err", "-error_file", str(errors)]
-        if calls is not None:
-            args += ["-m", str(calls)]
-        if transport == "tcp":
-            args += ["-t", "t1"]
-        elif transport == "tls":
-            certs: Certs = request.getfixturevalue("certs")
-            args += ["-t", "l1", "-tls_cert", str(certs.cert), "-tls_key", str(certs.key)]
-        proc = subprocess.Popen(
-            [*args, *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path
-        )
-        peer = SippPeer(scenario, port, media, proc, messages, errors)
-        started.append(peer)
-        if transport == "udp":
-            wait_bound(port)
-        else:
-            wait_listening(port)
-        return peer
+        # A sipp that never comes up on its ports (one CI run in many: it exited at start, its
+        # error file gone with the run) is started again on fresh ports, twice at most; what it
+        # wrote to stderr is in the error if the third fails too.
+        for attempt in range(3):
+            port, media = free_udp_port(), free_udp_port(pair=True)
+            n = len(started)
+            messages, errors = tmp_path / f"sipp_{n}_msg.log", tmp_path / f"sipp_{n}_err.log"
+            args = ["sipp", "-sf", str(SCENARIOS / scenario), "-i", "127.0.0.1", "-p", str(port)]
+            args += ["-mi", "127.0.0.1", "-mp", str(media), "-nostdin", "-trace_msg"]
+            args += ["-message_file", str(messages), "-trace_err", "-error_file", str(errors)]
+            if calls is not None:
+                args += ["-m", str(calls)]
+            if transport == "tcp":
+                args += ["-t", "t1"]
+            elif transport == "tls":
+                certs: Certs = request.getfixturevalue("certs")
+                args += ["-t", "l1", "-tls_cert", str(certs.cert), "-tls_key", str(certs.key)]
+            stderr = tmp_path / f"sipp_{n}_{attempt}_stderr.log"
+            with stderr.open("wb") as err:
+                proc = subprocess.Popen(
+                    [*args, *extra], stdout=subprocess.DEVNULL, stderr=err, cwd=tmp_path
+                )
+            try:
+                if transport == "udp":
+                    wait_bound(port)
+                else:
+                    wait_listening(port)
+            except RuntimeError as error:
+                proc.kill()
+                proc.wait()
+                if attempt == 2:
+                    said = stderr.read_text(errors="replace").strip()[-500:]
+                    raise RuntimeError(f"{error}; sipp said: {said or 'nothing'}") from error
+                continue
+            peer = SippPeer(scenario, port, media, proc, messages, errors)
+            started.append(peer)
+            return peer
+        raise AssertionError("unreachable")
 
     yield start
     for peer in started:
