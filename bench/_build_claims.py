@@ -343,18 +343,24 @@ def measure(
     stores the patient's again. Without it they stay a day behind the build, which no console
     is: the admissions the build stores are dated the next day, and no claim can use them."""
     postgres = engine.dialect.name == "postgresql"
+
+    def no_build(who: list[int], at: datetime) -> tuple[ClaimRun, _Sampler | None]:
+        """Claims for `idle_window` seconds with no build, sampled as the claims during the build
+        are, so both pay for the sampler alike."""
+        stop = threading.Event()
+        timer = threading.Timer(idle_window, stop.set)
+        timer.start()
+        sampled = _Sampler(engine) if postgres else None
+        if sampled is not None:
+            sampled.__enter__()
+        got = claimers(engine, who, pharmacy_id, stop, claimers_n, at, pause)
+        timer.cancel()
+        if sampled is not None:
+            sampled.__exit__()
+        return got, sampled
+
     log("claims with no build")
-    stop = threading.Event()
-    timer = threading.Timer(idle_window, stop.set)
-    timer.start()
-    # Sampled as the claims during the build are, so both pay for the sampler alike.
-    idle_sampler = _Sampler(engine) if postgres else None
-    if idle_sampler is not None:
-        idle_sampler.__enter__()
-    idle = claimers(engine, users[:idle_claims], pharmacy_id, stop, claimers_n, now, pause)
-    timer.cancel()
-    if idle_sampler is not None:
-        idle_sampler.__exit__()
+    idle, idle_sampler = no_build(users[:idle_claims], now)
     log("claims during a full build (outreach queue build, a day later)")
     stop = threading.Event()
     run: dict[str, Any] = {}
@@ -395,16 +401,7 @@ def measure(
     idle_after = None
     if after_users:
         log("claims with no build, after it")
-        stop = threading.Event()
-        timer = threading.Timer(idle_window, stop.set)
-        timer.start()
-        after_sampler = _Sampler(engine) if postgres else None
-        if after_sampler is not None:
-            after_sampler.__enter__()
-        idle_after = claimers(engine, after_users, pharmacy_id, stop, claimers_n, during_now, pause)
-        timer.cancel()
-        if after_sampler is not None:
-            after_sampler.__exit__()
+        idle_after, _ = no_build(after_users, during_now)
 
     idle_p99 = percentile(sorted(idle.latencies), 99) * 1000
     during_p99 = percentile(sorted(during.latencies), 99) * 1000
