@@ -9,6 +9,7 @@ from collections import Counter
 from contextlib import closing
 from datetime import UTC, datetime, time, timedelta
 
+import pytest
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -94,7 +95,7 @@ def test_an_agent_who_holds_a_patient_gets_them_back_not_a_second_one(
 
 
 def test_a_claim_in_the_callers_transaction_commits_with_it_or_not_at_all(
-    engine: Engine, sessions: sessionmaker[Session]
+    engine: Engine, sessions: sessionmaker[Session], request: pytest.FixtureRequest
 ) -> None:
     """The console claims and reads the patient's context in one transaction (next_in): the
     one statement when the head was admitted ahead, the full claim in the same transaction when
@@ -107,6 +108,7 @@ def test_a_claim_in_the_callers_transaction_commits_with_it_or_not_at_all(
             update(QueueEntry).where(QueueEntry.patient_id == pids[1]).values(admitted_until=None)
         )
     claimer = Claimer(engine, sessions)
+    request.addfinalizer(claimer.close)  # its connection back to the pool, even on a failure
 
     class Undone(Exception):
         pass
