@@ -7,7 +7,7 @@ import getpass
 import json
 import sys
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from console.cli.signin import (
     SIGN_IN_HELP,
@@ -203,8 +203,9 @@ def cmd_console(args: argparse.Namespace) -> int:
     return _run_app(store, served_user(store))
 
 
-def _run_app(store: Store, served: tuple[SignedInUser, str] | None = None) -> int:
+def _run_app(store: Store, served: tuple[SignedInUser, str] | None = None) -> NoReturn:
     from console.app import OutreachApp
+    from console.cli.ending import end_console_process
     from console.services.container import Services
 
     services = Services(store)
@@ -215,7 +216,8 @@ def _run_app(store: Store, served: tuple[SignedInUser, str] | None = None) -> in
         app.run()
     finally:
         services.close()
-    return app.return_code or 0
+    # The drafts on disk, then out without the interpreter's teardown (most of quitting's time).
+    end_console_process(app.return_code or 0)
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:

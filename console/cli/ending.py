@@ -1,0 +1,63 @@
+"""How a console process ends once its app has closed: what must reach the disk is waited for,
+then the process exits without Python's teardown.
+
+Quitting a console (ctrl+q, `outreach console` or `demo`) spent most of its time after the app and
+the database were closed: the interpreter's last garbage collection walked every object the
+shift made (after sign-in they are kept out of the collector's walks, and closing puts them back)
+and then every module was torn down — 0.4-0.5 s of 0.7-0.8 s quitting with a patient on screen
+on a quiet 2-core machine, CPU-bound, so several times that on a loaded one. Nothing in that
+teardown writes anything the console keeps: the database is closed by then (Store.close), and
+the threads still alive are daemon threads that the same teardown stops wherever they stand.
+
+What must not be cut short is waited for first, each screen's draft writers: a wrap-up and the
+script's progress are written on a thread of their own (console/drafts.py), asked to close when
+their screen is unmounted, on a closing thread so the event loop never waits on a disk. Their
+closing threads (and then any draft writer still running) are joined here, all within
+DRAFTS_WAIT_S, before the process exits: what the agent typed is on disk first, as the README
+promises, instead of racing the interpreter's teardown as it did.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from contextlib import suppress
+from typing import NoReturn
+
+# Threads that write an agent's drafts, by the names the screens and console/drafts.py give them:
+# a screen's closing thread first (it closes its writers), then the writers themselves.
+CLOSING_THREADS = ("wrap-up-drafts", "workspace-stop")
+WRITER_THREADS = ("draft-writer",)
+# DraftWriter.close waits this long for its disk; so does quitting, for all of them together.
+DRAFTS_WAIT_S = 5.0
+
+
+def wait_for_drafts(timeout: float = DRAFTS_WAIT_S) -> bool:
+    """Join the threads still writing drafts (closing ones first), at most `timeout` seconds in
+    all; True when none is left running."""
+    deadline = time.monotonic() + timeout
+    for names in (CLOSING_THREADS, WRITER_THREADS):
+        for thread in threading.enumerate():
+            if thread.name in names and thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
+    return not any(
+        t.is_alive() and t.name in CLOSING_THREADS + WRITER_THREADS for t in threading.enumerate()
+    )
+
+
+def end_console_process(code: int) -> NoReturn:
+    """The drafts on disk, the log and the terminal's output flushed, then exit with `code`
+    without the interpreter's teardown. Only for a process that ran the console's app (never in
+    a process that goes on, such as a test's)."""
+    if not wait_for_drafts():
+        logging.getLogger(__name__).warning(
+            "a draft writer was still running after %.0f s at exit", DRAFTS_WAIT_S
+        )
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError):  # closed, or the reader went away: nothing to say
+            stream.flush()
+    os._exit(code)
