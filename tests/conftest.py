@@ -29,6 +29,31 @@ def require_service(what: str, available: bool, how: str) -> None:
     pytest.skip(f"{what} not available: {how}")
 
 
+# Argon2 at the product's cost (queues.auth: 64 MiB, 3 passes, 4 lanes) is ~0.13 s a hash and as
+# much a sign-in on a quiet machine, several times that with the suite's workers on two cores, and
+# the suite makes hundreds (each world's users, each sign-in). Tests whose point is not the hash
+# use argon2id at its lowest cost, as Django's test settings do (the hash stays argon2id and is
+# verified for real); tests/queues/test_auth.py checks the product's parameters and keeps them,
+# as does any test marked `product_password_cost`.
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "product_password_cost: argon2 at the product's cost (not the tests' cheap one)"
+    )
+
+
+@pytest.fixture(autouse=True)
+def _cheap_passwords(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("product_password_cost") is not None:
+        return
+    import argon2
+
+    from queues import auth
+
+    monkeypatch.setattr(
+        auth, "_hasher", argon2.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    )
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'outreach.db'}"

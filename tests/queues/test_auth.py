@@ -13,6 +13,8 @@ from queues.store.db import transaction
 from queues.store.models import AuditEvent
 from tests.conftest import add_pharmacy
 
+pytestmark = pytest.mark.product_password_cost  # the product's argon2 parameters are checked here
+
 
 def test_failed_sign_ins_stay_in_the_audit_log_with_one_generic_message(
     sessions: sessionmaker[Session],
