@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager, suppress
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Integer, String, bindparam, column, table, text, update
 from sqlalchemy.engine import Engine
@@ -77,6 +77,12 @@ SQLITE_STEP_ROWS = 500
 # follow from the last step's time.
 SQLITE_STEP_SECONDS = 0.002
 SQLITE_MIN_STEP_ROWS = 20
+# PostgreSQL: a pass of updates that keep a row's indexed columns (a rescore, an admission) takes
+# each page's rows in this many visits (`_Steps.spread`). A page filled to the fillfactor (80%,
+# migration 0023) has room for a fifth of its rows' new versions at once; a visit updates an
+# eighth at most.
+SPREAD_WAYS = 8
+_R = TypeVar("_R")
 
 # Each phase's start and end at INFO (names and counts only: no health information), so a person
 # (or bench/_build_claims.py) can line a slow claim up with what the build was doing.
@@ -212,7 +218,7 @@ def _build_in_steps(
             steps.run(_execute, _CLOSE, [_close_params(x, stored_at) for x in chunk])
         for chunk in steps.chunks(sorted(work.reopen, key=_by_param_id)):
             steps.run(_execute, _REOPEN_GUARDED, chunk)
-        for chunk in steps.chunks(sorted(work.changed, key=_by_param_id)):
+        for chunk in steps.chunks(steps.spread(sorted(work.changed, key=_by_param_id))):
             steps.run(_execute, _RESCORE_GUARDED, chunk)
         reopens, rekeys, finished = work.entry_changes()
         for chunk in steps.chunks(sorted(reopens, key=_by_param_pid)):
@@ -232,7 +238,7 @@ def _build_in_steps(
             with reading(sessions) as session:
                 verdicts = judge_waiting(session, now, settings)
             for until, callable_ids in verdicts.items():
-                for chunk in steps.chunks(callable_ids):
+                for chunk in steps.chunks(steps.spread(callable_ids)):
                     steps.run_in_session(store_admissions, {until: chunk}, now, settings)
                 admitted += len(callable_ids)
         phases["admission"] = clock() - started - sum(phases.values())
@@ -311,6 +317,19 @@ class _Steps:
         self.largest = min(STEP_ROWS, SQLITE_STEP_ROWS) if self.sqlite else STEP_ROWS
         self.size = self.largest
         self.steps = 0
+
+    def spread(self, rows: list[_R]) -> list[_R]:
+        """PostgreSQL: `rows` (in the table's order) reordered so that each step takes every
+        SPREAD_WAYS-th row of a stretch of the table, and each page is updated a few rows at a
+        time in SPREAD_WAYS steps apart, not all its rows in one step: an update stays on its
+        page (HOT: no new index entries) only while the page has room for the new version, and
+        the room the versions of an earlier step take is freed (pruned) when a later step reads
+        the page again. So the tables' free room (fillfactor, migration 0023) serves every
+        update of a pass, not the first few of each page. SQLite's pages are B-tree nodes: the
+        rows stay in order there."""
+        if self.sqlite:
+            return rows
+        return [row for start in range(SPREAD_WAYS) for row in rows[start::SPREAD_WAYS]]
 
     def chunks(self, rows: list[Any]) -> Iterator[list[Any]]:
         """`rows` a step at a time, each as many as the step size is when it is taken."""
