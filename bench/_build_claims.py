@@ -492,6 +492,21 @@ def measure(
                 round(during_p99 / new_day_p99, 3) if new_day_p99 else None
             ),
         })  # fmt: skip
+        # As for the build's window below: the new day's first claims (until the first that
+        # found its head admitted, by admission ahead here) apart from the rest of the window.
+        new_day_fast = _fast_started(new_day)
+        if new_day_fast:
+            first = min(new_day_fast)
+            result["new_day_full_claims_before_first_one_statement"] = sum(
+                t < first for t in new_day.full_started
+            )
+            result["claim_p99_new_day_from_first_one_statement_ms"] = _p99_ms(
+                [
+                    lat
+                    for t, lat in zip(new_day.started, new_day.latencies, strict=True)
+                    if t >= first
+                ]
+            )
     rows = [
         ("claim p99, no build", "", f"{idle_p99:.2f} ms ({len(idle.latencies):,} claims; "
          f"{idle.fast:,} one statement, {idle.full:,} full)", ""),
@@ -505,7 +520,10 @@ def measure(
                  f"({result['claims_new_day_no_build']:,} claims; {new_day.fast:,} one "
                  f"statement, {new_day.full:,} full, p99 "
                  f"{result['claim_p99_full_only_new_day_no_build_ms']:.2f} ms); during / this "
-                 f"{result['claim_p99_ratio_vs_new_day']}×", "≤ 2×"),
+                 f"{result['claim_p99_ratio_vs_new_day']}×; from its first one-statement claim "
+                 f"(after {result.get('new_day_full_claims_before_first_one_statement', '?')} "
+                 f"full) p99 {result.get('claim_p99_new_day_from_first_one_statement_ms', '?')} "
+                 "ms", "≤ 2×"),
             ]
             if new_day is not None and "claim_p99_new_day_no_build_ms" in result
             else []
