@@ -173,6 +173,13 @@ CHANGES = [
 ]
 
 
+@pytest.fixture(scope="module")
+def plain_import(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[Any, ...]]]:
+    """What a first import of the unchanged export stores: the same for every change below, so
+    made once for the module (the tests only read it)."""
+    return _first_import(tmp_path_factory.mktemp("plain"), EXPORT)
+
+
 @pytest.mark.parametrize(
     ("kind", "line", "column", "value"), CHANGES, ids=[f"{k}-{c}" for k, _, c, _ in CHANGES]
 )
@@ -180,6 +187,7 @@ def test_a_changed_value_in_any_column_of_any_file_is_stored(
     site: str,
     sessions: sessionmaker[Session],
     tmp_path: Path,
+    plain_import: dict[str, list[tuple[Any, ...]]],
     kind: str,
     line: int,
     column: str,
@@ -192,7 +200,7 @@ def test_a_changed_value_in_any_column_of_any_file_is_stored(
     changed[kind] = _with(EXPORT[kind], line, column, value)
     import_export(sessions, tmp_path / "again", changed)
     got = stored(sessions)[TABLES[kind]]
-    plain = _first_import(tmp_path / "plain", EXPORT)[TABLES[kind]]
+    plain = plain_import[TABLES[kind]]
     if column in ("mrn", "number", "rx_id", "fill_id"):
         # Another identifier is another row (the other files still name the one before, which
         # the export no longer lists and is kept).
@@ -215,7 +223,7 @@ def _first_import(folder: Path, export: dict[str, str]) -> dict[str, list[tuple[
     from queues.store.db import make_engine, session_factory, upgrade
     from tests.conftest import add_pharmacy
 
-    folder.mkdir()
+    folder.mkdir(exist_ok=True)
     engine = make_engine(f"sqlite:///{folder / 'fresh.db'}")
     try:
         upgrade(engine)
