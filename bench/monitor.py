@@ -1,11 +1,13 @@
-"""One supervisor-monitor refresh (every query it runs) on PostgreSQL at floor scale.
+"""One supervisor-monitor refresh (every query it runs) on PostgreSQL or SQLite at floor scale.
 
 1,000,000 open tasks over 20 pharmacies and 8 campaigns each, 200 agents, a day of attempts,
-follow-up actions and callbacks, loaded with COPY. Times `queues.floor.monitor.floor_snapshot` for a
+follow-up actions and callbacks, bulk-loaded. Times `queues.floor.monitor.floor_snapshot` for a
 supervisor of every pharmacy (the worst case) and of three, each part on its own, and a floor:
 a bare `count(*)` of the open tasks in the same run. Budget (docs: DESIGN.md): ≤ 150 ms.
+`--plans` prints to stderr the plan of every statement one refresh runs on queue_entries
+(EXPLAIN, or EXPLAIN QUERY PLAN on SQLite), so a reader sees each is an index read.
 
-    python bench/monitor.py --backend postgres [--tasks N] [--repeat N] [--json]
+    python bench/monitor.py --backend postgres|sqlite [--tasks N] [--repeat N] [--plans] [--json]
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from _common import (
     server_url,
     sync_sequences,
 )
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session
 
 from queues.floor import monitor
@@ -367,6 +369,31 @@ def timed(fn: Callable[[], object], repeat: int) -> list[float]:
     return sorted(out)
 
 
+def plans(session: Session, ids: tuple[int, ...]) -> list[tuple[str, str]]:
+    """(statement, plan) of each statement a refresh runs on queue_entries."""
+    conn = session.connection()
+    postgres = conn.dialect.name == "postgresql"
+    seen: list[tuple[str, Any]] = []
+
+    def keep(*args: Any) -> None:
+        if "queue_entries" in args[2]:
+            seen.append((args[2], args[3]))
+
+    refresher = monitor.FloorMonitor(ids)
+    event.listen(conn, "before_cursor_execute", keep)
+    try:
+        refresher.refresh(session, NOW, zone=monitor.floor_zone(session, ids))
+    finally:
+        event.remove(conn, "before_cursor_execute", keep)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    out = []
+    for statement, params in seen:
+        cursor.execute(("EXPLAIN " if postgres else "EXPLAIN QUERY PLAN ") + statement, params)
+        out.append((" ".join(statement.split()), "\n".join(str(r[-1]) for r in cursor.fetchall())))
+    session.rollback()
+    return out
+
+
 def parts(session: Session, ids: tuple[int, ...]) -> dict[str, Callable[[], object]]:
     """What one refresh runs. `refresh every 2 s` is the figure a supervisor waits for; the
     recount runs every minute in the background; `first refresh` once per sign-in."""
@@ -410,10 +437,14 @@ def main() -> int:
     parser.add_argument("--attempts-per-agent", type=int, default=110, help="a day's calls each")
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--plans",
+        action="store_true",
+        help="print the plan of each statement a refresh runs on queue_entries (stderr)",
+    )
     args = parser.parse_args()
-    if args.backend != "postgres":
-        raise SystemExit("error: this benchmark measures PostgreSQL (--backend postgres)")
-    with scratch_database("postgres", server_url(args)) as url:
+    postgres = args.backend == "postgres"
+    with scratch_database(args.backend, server_url(args) if postgres else None) as url:
         engine = make_engine(url)
         upgrade(engine)
         log(f"loading {args.tasks:,} tasks, {args.agents} agents …")
@@ -426,6 +457,9 @@ def main() -> int:
         results: dict[str, dict[str, float]] = {}
         rows = []
         with sessions() as session:
+            if args.plans:
+                for statement, plan in plans(session, tuple(range(1, PHARMACIES + 1))):
+                    log(f"{statement}\n  {plan.replace(chr(10), chr(10) + '  ')}")
             floor = timed(
                 lambda: session.execute(
                     text("SELECT count(*) FROM tasks WHERE status = 'open'")
@@ -472,7 +506,8 @@ def main() -> int:
     whole = refresh["median_ms"]
     whole_p99 = refresh["p99_ms"]
     print_table(
-        f"Monitor refresh on PostgreSQL: {counts['tasks']:,} open tasks, "
+        f"Monitor refresh on {'PostgreSQL' if postgres else 'SQLite'}: {counts['tasks']:,} open "
+        "tasks, "
         f"{counts['patients']:,} patients, {args.agents} agents, {counts['attempts']:,} attempts "
         f"today (median of {args.repeat}; budget 150 ms)",
         ("query", "median ms", "p99 ms", "max ms", "vs floor"),
@@ -486,6 +521,7 @@ def main() -> int:
         emit_json(
             {
                 "benchmark": "monitor",
+                "backend": args.backend,
                 "tasks": counts["tasks"],
                 "patients": counts["patients"],
                 "agents": args.agents,
