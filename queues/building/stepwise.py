@@ -78,9 +78,9 @@ SQLITE_STEP_ROWS = 500
 SQLITE_STEP_SECONDS = 0.002
 SQLITE_MIN_STEP_ROWS = 20
 # PostgreSQL: a pass of updates that keep a row's indexed columns (a rescore, an admission) takes
-# each page's rows in this many visits (`_Steps.spread`). A page filled to the fillfactor (80%,
-# migration 0023) has room for a fifth of its rows' new versions at once; a visit updates an
-# eighth at most.
+# each page's rows in this many visits (`_Steps.spread`): on a packed page the first visit's rows
+# move to other pages, the other seven's stay (100k patients, a new day: 71,795 of 85,581 task
+# rescores HOT, against 1,140 with each page's rows in one step).
 SPREAD_WAYS = 8
 _R = TypeVar("_R")
 
@@ -324,9 +324,9 @@ class _Steps:
         time in SPREAD_WAYS steps apart, not all its rows in one step: an update stays on its
         page (HOT: no new index entries) only while the page has room for the new version, and
         the room the versions of an earlier step take is freed (pruned) when a later step reads
-        the page again. So the tables' free room (fillfactor, migration 0023) serves every
-        update of a pass, not the first few of each page. SQLite's pages are B-tree nodes: the
-        rows stay in order there."""
+        the page again (once no transaction can see them). So the room the first visit's rows
+        leave when they move serves the later visits, where all a page's rows in one step found
+        none. SQLite's pages are B-tree nodes: the rows stay in order there."""
         if self.sqlite:
             return rows
         return [row for start in range(SPREAD_WAYS) for row in rows[start::SPREAD_WAYS]]
