@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from queues.audit import record
 from queues.errors import (
@@ -21,6 +21,7 @@ from queues.errors import (
     SecondFactorRequired,
     SignInSlowed,
 )
+from queues.identity import database_id
 from queues.store.models import Pharmacy, SignInSource, User
 from queues.timeutil import as_utc, utcnow
 from queues.views.user import ROLES, LockedAccount, SignedInUser, SignInAlerts, SlowedSource
@@ -235,7 +236,11 @@ def sign_in_alerts(session: Session, now: datetime) -> SignInAlerts:
 
 
 def signed_in(user: User) -> SignedInUser:
+    """The signed-in view of a user row (in a session), with this database's id read in the same
+    transaction: what the console keeps local drafts under (queues.identity)."""
     pharmacies = sorted(user.pharmacies, key=lambda p: p.code)
+    session = object_session(user)
+    assert session is not None, "signed_in needs the user's row in a session"
     return SignedInUser(
         id=user.id,
         username=user.username,
@@ -244,6 +249,7 @@ def signed_in(user: User) -> SignedInUser:
         pharmacy_ids=tuple(p.id for p in pharmacies),
         pharmacy_codes=tuple(p.code for p in pharmacies),
         pharmacy_zones=tuple(p.timezone for p in pharmacies),
+        database_id=database_id(session),
     )
 
 

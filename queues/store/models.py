@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     Float,
     ForeignKey,
@@ -254,6 +255,14 @@ class Task(Base):
 # `available_at` has passed.
 CLAIMABLE = "status = 'open' AND claimed_at IS NULL AND blocked_reason IS NULL"
 WAITING_TO_WAKE = "status = 'open' AND (claimed_at IS NOT NULL OR blocked_reason IS NOT NULL)"
+# The monitor's waiting index (migration 0022): open rows nobody holds. A claim takes its row out
+# (one index entry deleted) instead of moving it to the lease's expiry, and a heartbeat leaves it
+# alone; the few held rows (one per agent) are read through ix_queue_entries_holder.
+NOT_HELD = "status = 'open' AND holder_id IS NULL"
+# ix_queue_entries_holder keeps the held rows only (0022): nothing looks a row up by a NULL holder,
+# so a claim adds one entry instead of also deleting the row's NULL one, and the held rows can be
+# read as the whole index (SQLite cannot range an index on `IS NOT NULL` without STAT4).
+HELD = "holder_id IS NOT NULL"
 
 
 class QueueEntry(Base):
@@ -304,15 +313,21 @@ class QueueEntry(Base):
             postgresql_where=text(WAITING_TO_WAKE),
             sqlite_where=text(WAITING_TO_WAKE),
         ),
-        Index("ix_queue_entries_holder", "holder_id"),
-        # The monitor's "not callable now" (held or waiting) as an index range scan.
+        Index(
+            "ix_queue_entries_holder",
+            "holder_id",
+            postgresql_where=text(HELD),
+            sqlite_where=text(HELD),
+        ),
+        # The monitor's patients waiting (not callable now, nobody holding them) as an index
+        # range scan; held ones come from ix_queue_entries_holder (queues.floor.monitor).
         Index(
             "ix_queue_entries_waiting",
             "available_at",
             "pharmacy_id",
-            postgresql_include=["holder_id", "lease_expires_at", "blocked_reason"],
-            postgresql_where=text("status = 'open'"),
-            sqlite_where=text("status = 'open'"),
+            postgresql_include=["blocked_reason"],
+            postgresql_where=text(NOT_HELD),
+            sqlite_where=text(NOT_HELD),
         ),
     )
 
@@ -457,6 +472,18 @@ class AuditChain(Base):
     hash: Mapped[str] = mapped_column(String(64))
     base_seq: Mapped[int] = mapped_column(BigInteger)
     base_hash: Mapped[str] = mapped_column(String(64))
+
+
+class DatabaseIdentity(Base):
+    """This database's own id (migration 0021): one row, a uuid4 made when the table was. The
+    console keeps its local wrap-up drafts under it (console/drafts.py), so a draft is reopened
+    and saved only on the database it was typed against; a restored backup keeps it."""
+
+    __tablename__ = "database_identity"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    database_id: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime]
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
 
 
 class DemoSetting(Base):

@@ -17,6 +17,9 @@ class SignedInUser:
     pharmacy_ids: tuple[int, ...]
     pharmacy_codes: tuple[str, ...]
     pharmacy_zones: tuple[str, ...] = ()  # IANA zones, in the order of the codes
+    # The id of the database signed in to (queues.identity), read with the sign-in: local drafts
+    # are kept under it. "" only for a view made by hand (tests), which keeps no drafts.
+    database_id: str = ""
 
     @property
     def is_supervisor(self) -> bool:

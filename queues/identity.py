@@ -1,0 +1,65 @@
+"""Which database this is, and whether a wrap-up draft kept on local disk belongs to it.
+
+Row ids say nothing across databases: patient 7 of the demo and patient 7 of a site are different
+people. The database's own id (a uuid4 made by migration 0021, kept by a restored backup) names
+the folder a console keeps its drafts in (console/drafts.py), so a draft is only reopened and
+saved on the database it was typed against.
+
+Drafts written before that (one folder per user name, no database named) are matched by what this
+database recorded: `claimed_here` says whether this user claimed this patient here shortly before
+the draft was last written. Only then is the draft this database's to save.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from queues.errors import OutreachError
+from queues.store.models import AuditEvent, DatabaseIdentity
+from queues.timeutil import as_utc
+
+# A wrap-up is typed within a shift of its claim: a claim longer ago than this before the draft's
+# last write is not taken as that draft's.
+LEGACY_CLAIM_WINDOW = timedelta(hours=12)
+# The claim's audit time and the file's time are both this computer's wall clock; a little room
+# for the clock stepping between the two.
+LEGACY_CLOCK_SLACK = timedelta(minutes=5)
+
+
+class NoDatabaseIdentity(OutreachError):
+    def __init__(self) -> None:
+        super().__init__(
+            "this database has no identity row (table database_identity): run "
+            "`outreach db upgrade` on it"
+        )
+
+
+def database_id(session: Session) -> str:
+    """This database's id (a uuid4 as text); NoDatabaseIdentity when the row is missing."""
+    found = session.scalar(select(DatabaseIdentity.database_id).where(DatabaseIdentity.id == 1))
+    if not found:
+        raise NoDatabaseIdentity()
+    return found
+
+
+def claimed_here(session: Session, *, user_id: int, patient_id: int, written_at: datetime) -> bool:
+    """Whether this database holds a claim of `patient_id` by `user_id` from at most
+    LEGACY_CLAIM_WINDOW before `written_at` (a draft file's last write, wall clock): the evidence
+    that a draft written before drafts were kept per database was typed against this one. Claims
+    are audited on the wall clock (never a practice clock), as the file's time is."""
+    written = as_utc(written_at)
+    found = session.scalar(
+        select(AuditEvent.id)
+        .where(
+            AuditEvent.patient_id == patient_id,
+            AuditEvent.at >= written - LEGACY_CLAIM_WINDOW,
+            AuditEvent.at <= written + LEGACY_CLOCK_SLACK,
+            AuditEvent.action == "claim",
+            AuditEvent.user_id == user_id,
+        )
+        .limit(1)
+    )
+    return found is not None
