@@ -174,12 +174,14 @@ async def child(tmp: Path, url: str, start: datetime, finish: bool) -> None:
     from console.screens.workspace import WorkspaceScreen
     from console.screens.wrap_up import WrapUpScreen
     from console.services.container import Services
+    from queues.identity import database_id
     from tests.e2e.helpers import choose_disposition, login, press, settle, until
 
     # The parent built the schema: no migration check at each start (alembic reads every file).
     store = open_store(settings(tmp, url), migrate=False, clock=PracticeClock(start))
     app = OutreachApp(Services(store))
-    drafts = DraftStore(tmp / "drafts", "ana")
+    with store.sessions() as session:  # the journal's folder is the database's (console/drafts.py)
+        drafts = DraftStore(tmp / "drafts", database_id(session), "ana")
 
     def form(wrap: WrapUpScreen) -> dict[str, Any]:
         return {

@@ -196,6 +196,7 @@ async def shift(args: argparse.Namespace) -> dict[str, Any]:
     from console.services.store import open_store
     from queues.audit import verify_chain
     from queues.auth import add_user
+    from queues.identity import database_id
     from queues.store.db import transaction
     from queues.store.models import Attempt
     from tests.e2e.helpers import login
@@ -261,7 +262,11 @@ async def shift(args: argparse.Namespace) -> dict[str, Any]:
             chains = verify_chain(s)
         counts = Counter(notes for notes, _ in stored)
         waits = sorted(tally.landed[n] - tally.first_save_try[n] for n in tally.landed)
-        drafts = sum(len(DraftStore(Path(settings.ui.drafts_path), n).drafts()) for n in names)
+        with w.store.sessions() as s:
+            here = database_id(s)  # drafts are kept per database (console/drafts.py)
+        drafts = sum(
+            len(DraftStore(Path(settings.ui.drafts_path), here, n).drafts()) for n in names
+        )
         recovery = sorted(tally.first_landed_after_start.values())
         assert outage.down_at is not None and outage.up_at is not None
         return {

@@ -2,9 +2,20 @@
 
 The journal, as another program may read it (a kill harness, a person after a crash):
 
-- Where: `<[ui].drafts_path>/<username>/<uid>.json` for a wrap-up, one file per call (the attempt's
-  uid); the script's progress is the same format under `<drafts_path>/scripts/<username>/`, named
-  `script-<lease_token>.json`. Folders are created 0700, files 0600.
+- Where: `<[ui].drafts_path>/<database-id>/<username>/<uid>.json` for a wrap-up, one file per call
+  (the attempt's uid); the script's progress is the same format under
+  `<drafts_path>/<database-id>/scripts/<username>/`, named `script-<lease_token>.json`.
+  `<database-id>` is the id of the database the draft was typed against (a uuid4 in the database
+  itself, `queues.identity`; the same for a restored backup, never its URL): a draft is reopened
+  and saved only on that database, whatever else the same user signs in to from this computer.
+  Folders are created 0700, files 0600.
+- Before drafts were kept per database (the "legacy" layout): `<drafts_path>/<username>/<uid>.json`
+  and `<drafts_path>/scripts/<username>/`. At sign-in the console moves a legacy wrap-up draft
+  into the signed-in database's folder only when that database shows it typed it (the draft's
+  `user_id` is the signed-in user's and the database holds that user's claim of the draft's
+  patient within 12 hours before the file was last written: `queues.identity.claimed_here`);
+  any other stays where it is, untouched, and the agent is told how many and where. A legacy
+  script progress file is taken up by the claim whose lease token it is named after.
 - What: one JSON object. The keys of `queues.views.outcome.Outcome` (datetimes in ISO 8601 with
   their offset, `actions` as a list of `{"kind", "prescription_id", "detail"}` objects):
   `disposition` is the one shown as chosen ("" for none), `notes` the notes as typed,
@@ -23,7 +34,8 @@ The journal, as another program may read it (a kill harness, a person after a cr
   `.tmp` left by a kill mid-write is ignored.
 - Removed: once the database has the attempt (on time or stored late); a retried send carries the
   same uid, so the database stores it once. A draft the database refused as invalid stays: it is
-  what the agent typed, and the form shows the problem.
+  what the agent typed, and the form shows the problem. A draft whose `user_id` is not the
+  signed-in user's is never saved: it stays, and the agent is told so.
 """
 
 from __future__ import annotations
@@ -33,6 +45,7 @@ import os
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
@@ -40,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from queues.views.outcome import ActionRequest, Outcome
+from queues.views.user import SignedInUser
 
 _DATETIMES = {"started_at", "ended_at", "connected_at", "callback_at"}
 FORM_VERSION = 1
@@ -87,10 +101,46 @@ def _form(raw: Any) -> FormState | None:
     )
 
 
+def database_folder(root: Path, database_id: str) -> Path:
+    """`<drafts_path>/<database-id>`; ValueError when `database_id` is not a database's id (a
+    uuid), so no draft is ever kept where any database would read it."""
+    try:
+        canonical = str(uuid.UUID(database_id))
+    except (ValueError, TypeError, AttributeError):
+        raise ValueError(
+            f"drafts: {database_id!r} is not a database id (a uuid; the signed-in user's)"
+        ) from None
+    return root / canonical
+
+
+def _read(path: Path) -> Draft | None:
+    try:
+        written = path.stat().st_mtime
+        raw: dict[str, Any] = json.loads(path.read_text())
+        return Draft(_outcome(raw), _form(raw.get("form")), written)
+    except (OSError, ValueError, TypeError):
+        return None  # gone meanwhile, or a file a reader cannot use
+
+
 class DraftStore:
-    def __init__(self, root: Path, username: str) -> None:
-        self.dir = root / username
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """One user's drafts typed against one database: `<root>/<database_id>/<username>` (or
+    `<root>/<database_id>/scripts/<username>` for the script's progress)."""
+
+    def __init__(
+        self, root: Path, database_id: str, username: str, *, scripts: bool = False
+    ) -> None:
+        folder = database_folder(root, database_id)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)  # (`root` itself: the default)
+        if scripts:
+            folder = folder / "scripts"
+            folder.mkdir(exist_ok=True, mode=0o700)
+        self.dir = folder / username
+        self.dir.mkdir(exist_ok=True, mode=0o700)
+
+    @classmethod
+    def of(cls, root: Path, user: SignedInUser, *, scripts: bool = False) -> DraftStore:
+        """The signed-in user's drafts on the database they signed in to."""
+        return cls(root, user.database_id, user.username, scripts=scripts)
 
     def save(self, outcome: Outcome, form: FormState | None = None) -> None:
         data: dict[str, Any] = {
@@ -110,11 +160,18 @@ class DraftStore:
 
     def _sync_dir(self) -> None:
         """The rename (or unlink) itself survives a power cut only once the folder is synced."""
-        fd = os.open(self.dir, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _sync_folder(self.dir)
+
+    def adopt(self, legacy: Path) -> bool:
+        """Move a legacy-layout draft file into this store (its name kept); False, and nothing
+        moved, when this store has a draft of that name already."""
+        target = self.dir / legacy.name
+        if target.exists():
+            return False
+        os.replace(legacy, target)  # the same file system: both under drafts_path
+        self._sync_dir()
+        _sync_folder(legacy.parent)
+        return True
 
     def discard(self, uid: str) -> None:
         path = self.dir / f"{uid}.json"
@@ -124,22 +181,43 @@ class DraftStore:
 
     def load(self, uid: str) -> Draft | None:
         """One draft by its uid, or None (none, or torn)."""
-        return self._read(self.dir / f"{uid}.json")
-
-    def _read(self, path: Path) -> Draft | None:
-        try:
-            written = path.stat().st_mtime
-            raw: dict[str, Any] = json.loads(path.read_text())
-            return Draft(_outcome(raw), _form(raw.get("form")), written)
-        except (OSError, ValueError, TypeError):
-            return None  # gone meanwhile, or a file a reader cannot use
+        return _read(self.dir / f"{uid}.json")
 
     def drafts(self) -> list[Draft]:
         """Every draft on disk, in file-name order."""
-        return [d for p in sorted(self.dir.glob("*.json")) if (d := self._read(p)) is not None]
+        return [d for p in sorted(self.dir.glob("*.json")) if (d := _read(p)) is not None]
 
     def pending(self) -> list[Outcome]:
         return [d.outcome for d in self.drafts()]
+
+
+def _sync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class LegacyDraft:
+    """A wrap-up draft in the layout from before drafts were kept per database."""
+
+    path: Path
+    draft: Draft
+
+
+def legacy_folder(root: Path, username: str, *, scripts: bool = False) -> Path:
+    """Where drafts were kept before they were kept per database (see the module's docstring)."""
+    return (root / "scripts" if scripts else root) / username
+
+
+def legacy_drafts(root: Path, username: str) -> list[LegacyDraft]:
+    """The user's wrap-up drafts in the legacy layout, in file-name order (nothing is made)."""
+    folder = legacy_folder(root, username)
+    if not folder.is_dir():
+        return []
+    return [LegacyDraft(p, d) for p in sorted(folder.glob("*.json")) if (d := _read(p)) is not None]
 
 
 _Job = tuple[str, Any]

@@ -10,11 +10,13 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from console.config import DatabaseSettings, LogSettings, Settings, UiSettings
+from console.drafts import DraftStore
 from console.services.container import Services
 from console.services.store import Store, open_store
 from queues.auth import hash_password
 from queues.building.build import build_queues
 from queues.clock import PracticeClock
+from queues.identity import database_id
 from queues.store.db import transaction
 from queues.store.models import Campaign, Fill, Patient, Pharmacy, Phone, Prescription, User
 
@@ -26,6 +28,13 @@ class World:
     store: Store  # the database, for a test's own reads and writes
     services: Services  # what the app is handed
     patients: dict[str, int]  # last name -> id, in the order they should be offered
+
+    def drafts(self, username: str, *, scripts: bool = False) -> DraftStore:
+        """The user's drafts kept on local disk for this world's database (console/drafts.py)."""
+        with self.store.sessions() as session:
+            here = database_id(session)
+        root = Path(self.store.settings.ui.drafts_path)
+        return DraftStore(root, here, username, scripts=scripts)
 
 
 def make_world(tmp_path: Path, url: str, now: datetime, runouts: dict[str, int]) -> World:

@@ -222,7 +222,13 @@ def _run_app(store: Store, served: tuple[SignedInUser, str] | None = None) -> No
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     services = services_for(args, creates=True)  # open_store makes it, or upgrades it
+    from queues.identity import database_id
+
+    with services.sessions() as session:
+        here = database_id(session)
     print(f"database is at the newest schema: {services.engine.url.render_as_string()}")
+    # Consoles keep their unsaved wrap-ups for this database under this id (console/drafts.py).
+    print(f"database id {here} (consoles keep its wrap-up drafts in <[ui].drafts_path>/{here}/)")
     services.close()
     return 0
 

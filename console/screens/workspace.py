@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import logging
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -22,7 +24,7 @@ from textual.timer import Timer
 from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState
 
-from console.drafts import DraftStore
+from console.drafts import DraftStore, legacy_drafts, legacy_folder
 from console.screens.base import let_go_of_closed_watchers, let_go_of_render_caches
 from console.screens.calling import LIVE, SUGGESTED, CallFacts, CallingScreen, Phase
 from console.widgets.dial_bar import DialBar
@@ -43,8 +45,18 @@ if TYPE_CHECKING:
     from console.softphone import DialPermit
     from queues.views.shift import Offer
 
+_log = logging.getLogger("console.drafts")
+
 WAIT_RETRY_SECONDS = 10
 SUPERVISOR_POLL_SECONDS = 2  # a supervisor's "log out" shows within one monitor refresh
+
+
+def _drafts_words(count: int) -> str:
+    return "1 wrap-up draft" if count == 1 else f"{count} wrap-up drafts"
+
+
+def _were(count: int) -> str:
+    return "was" if count == 1 else "were"
 
 
 class WorkspaceScreen(CallingScreen):
@@ -177,18 +189,30 @@ class WorkspaceScreen(CallingScreen):
             self._line = self.outreach.services.phone_line(bars.first().post_phone_event)
             if self._line is not None:
                 self._start_phone(self._line)
-        self._reopen_wrap_ups()
+        self._reopen_wrap_ups(at_sign_in=True)
 
     # -- wrap-ups a stopped console left on this computer --------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="drafts")
-    def _reopen_wrap_ups(self) -> None:
-        """At sign-in (and after each save): a wrap-up kept on this computer (the console killed
-        with the form open) comes back as it was typed. Its claim still held: Ready resumes the
-        patient and `_show_offer` reopens the form. Its claim gone: the form opens to be saved
-        late, the call it was."""
+    def _reopen_wrap_ups(self, at_sign_in: bool = False) -> None:
+        """At sign-in (and after each save): a wrap-up kept on this computer for this database
+        (the console killed with the form open) comes back as it was typed. Its claim still held:
+        Ready resumes the patient and `_show_offer` reopens the form. Its claim gone: the form
+        opens to be saved late, the call it was. A draft of another user id is never opened (the
+        agent is told at sign-in); drafts from before drafts were kept per database are taken up
+        first when this database shows they were typed here (console/drafts.py)."""
         assert self.shift is not None
         drafts = self._drafts()
-        for draft in drafts.pending():
+        if at_sign_in:
+            self._take_up_legacy_drafts(drafts)
+        pending = drafts.pending()
+        mine = [d for d in pending if d.user_id == self.user.id]
+        if at_sign_in and len(mine) < len(pending):
+            others = len(pending) - len(mine)
+            self._tell_drafts(
+                f"{_drafts_words(others)} kept on this computer {_were(others)} typed under "
+                f"another account, not yours: not saved; kept in {drafts.dir.resolve()}.",
+            )
+        for draft in mine:
             if self.shift.already_stored(draft):  # stopped between the save and the clean-up
                 drafts.discard(draft.uid)
                 continue
@@ -198,6 +222,38 @@ class WorkspaceScreen(CallingScreen):
             patient = self.shift.late_wrap_up(draft)
             self.app.call_from_thread(self._open_late_wrap_up, patient, draft)
             return
+
+    def _take_up_legacy_drafts(self, drafts: DraftStore) -> None:
+        """On the drafts worker, at sign-in: legacy-layout wrap-up drafts this database shows were
+        typed here move into its folder; the others stay where they are, and the agent is told
+        how many and where (no patient named: the drafts are not this database's to show)."""
+        assert self.shift is not None
+        root = self._drafts_root()
+        left = 0
+        for legacy in legacy_drafts(root, self.user.username):
+            written = datetime.fromtimestamp(legacy.draft.written, UTC)
+            try:
+                if self.shift.typed_here(legacy.draft.outcome, written) and drafts.adopt(
+                    legacy.path
+                ):
+                    continue
+            except OSError as exc:  # could not be moved: it stays where it is, and is counted
+                _log.warning("a legacy draft could not be moved: %s", type(exc).__name__)
+            left += 1
+        if left:
+            folder = legacy_folder(root, self.user.username).resolve()
+            self._tell_drafts(
+                f"{_drafts_words(left)} kept on this computer by an earlier version of the console "
+                f"could not be matched to this database: not opened here; kept in {folder}."
+            )
+
+    def _tell_drafts(self, message: str) -> None:
+        """(from the drafts worker) One line to the agent, and to the log (counts and folders
+        only: no patient is named)."""
+        _log.warning("%s", message)
+        self.app.call_from_thread(
+            self.notify, message, title="Wrap-ups kept", severity="warning", timeout=20
+        )
 
     def _resume_wrap_up(self) -> None:
         if self.offer is None and self.phase != "claiming" and self.app.screen is self:
@@ -511,9 +567,11 @@ class WorkspaceScreen(CallingScreen):
             callback=self._wrapped_up,
         )
 
+    def _drafts_root(self) -> Path:
+        return Path(self.outreach.services.settings.ui.drafts_path)
+
     def _drafts(self) -> DraftStore:
-        root = Path(self.outreach.services.settings.ui.drafts_path)
-        return DraftStore(root, self.user.username)
+        return DraftStore.of(self._drafts_root(), self.user)
 
     def _wrapped_up(self, recorded: Recorded | None) -> None:
         if recorded is None:  # closed without saving: still holding the patient
@@ -558,9 +616,10 @@ class WorkspaceScreen(CallingScreen):
             self.refresh_bindings()
 
     def _script_drafts(self) -> ScriptDrafts:
-        root = Path(self.outreach.services.settings.ui.drafts_path)
         if self._script_store is None:
-            self._script_store = ScriptDrafts(root, self.user, self._script_not_saved)
+            self._script_store = ScriptDrafts(
+                self._drafts_root(), self.user, self._script_not_saved
+            )
         return self._script_store
 
     def _script_not_saved(self, error: OSError) -> None:  # on the draft writer's thread

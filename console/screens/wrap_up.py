@@ -103,7 +103,7 @@ class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
 
     def _drafts(self) -> DraftStore:
         root = Path(self.outreach.services.settings.ui.drafts_path)
-        return DraftStore(root, self.shift.user.username)
+        return DraftStore.of(root, self.shift.user)
 
     def _carry_on(self) -> None:
         """Take up what was typed before for this claim: in this process (the wrap-up closed with

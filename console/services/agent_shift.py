@@ -15,8 +15,9 @@ from console.softphone.permit import DialPermit
 from queues.claims import claiming
 from queues.compliance import patient_verdict
 from queues.context import load_patient_context
-from queues.errors import LeaseLost, WrapUpPending
+from queues.errors import LeaseLost, NotAllowed, WrapUpPending
 from queues.floor import agents, controls
+from queues.identity import claimed_here
 from queues.outcomes import disposition_options, record_outcome, stored
 from queues.store.db import reading, transaction
 from queues.views.outcome import CallbackTimes, DispositionOption, Outcome, Recorded
@@ -178,7 +179,9 @@ class AgentShift:
             agents.set_state(session, self.user.id, state, self.now, pause_code)
 
     def record(self, outcome: Outcome) -> Recorded:
-        """Store the wrap-up; on success the agent is free for the next patient."""
+        """Store the wrap-up; on success the agent is free for the next patient. NotAllowed, and
+        nothing stored, for a wrap-up of another user id (a draft left by another account)."""
+        self._own(outcome)
         before, self._recording = self._recording, outcome.lease_token
         try:
             with transaction(self._store.sessions) as session:
@@ -202,9 +205,30 @@ class AgentShift:
         with reading(self._store.sessions) as session:
             return controls.lease_still_held(session, draft.patient_id, draft.lease_token)
 
+    def typed_here(self, draft: Outcome, written_at: datetime) -> bool:
+        """Whether a draft from before drafts were kept per database (no database named) was
+        typed against this database: it is this agent's (`user_id`), and this database holds
+        their claim of its patient shortly before the file was last written (`written_at`, wall
+        clock). Only then may it be reopened and saved here (console/drafts.py)."""
+        if draft.user_id != self.user.id:
+            return False
+        with reading(self._store.sessions) as session:
+            return claimed_here(
+                session, user_id=self.user.id, patient_id=draft.patient_id, written_at=written_at
+            )
+
+    def _own(self, outcome: Outcome) -> None:
+        if outcome.user_id != self.user.id:
+            raise NotAllowed(
+                f"This wrap-up was typed under another account (user id {outcome.user_id}), "
+                "not yours: it is not saved."
+            )
+
     def late_wrap_up(self, draft: Outcome) -> PatientContext:
         """The patient of a wrap-up draft whose claim is gone (a console killed, the lease run out
-        or released meanwhile): what the wrap-up shows while it is saved late (an audited view)."""
+        or released meanwhile): what the wrap-up shows while it is saved late (an audited view).
+        NotAllowed for a draft of another user id: it is never opened, nor saved, here."""
+        self._own(draft)
         now = self.now
         with transaction(self._store.sessions) as session:
             return load_patient_context(

@@ -16,7 +16,7 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Static
 
-from console.drafts import DraftStore, DraftWriter
+from console.drafts import DraftStore, DraftWriter, legacy_folder
 from queues.views.outcome import ActionRequest, Outcome, disposition_words
 from queues.views.patient import PatientContext
 from queues.views.shift import Offer
@@ -67,7 +67,9 @@ class ScriptDrafts:
     thread: the UI thread never waits for the disk."""
 
     def __init__(self, root: Path, user: SignedInUser, on_error: Callable[[OSError], None]) -> None:
-        self.store = DraftStore(root / "scripts", user.username)
+        self.store = DraftStore.of(root, user, scripts=True)
+        # Progress kept before drafts were kept per database: taken up by its claim (`find`).
+        self._legacy = legacy_folder(root, user.username, scripts=True)
         self.user = user
         self._writer = DraftWriter(self.store, on_error)
 
@@ -89,7 +91,12 @@ class ScriptDrafts:
         self._writer.save(draft)
 
     def find(self, lease_token: str) -> dict[str, Any] | None:
-        """The saved progress for a claim (read on resuming a held patient only)."""
+        """The saved progress for a claim (read on resuming a held patient only). A legacy-layout
+        file named after this claim's lease token (128 random bits: no other database's claim has
+        it) is moved into this database's folder first."""
+        legacy = self._legacy / f"{self.uid(lease_token)}.json"
+        if legacy.is_file():
+            self.store.adopt(legacy)
         for draft in self.store.pending():
             if draft.lease_token == lease_token and isinstance(draft.answers, dict):
                 state = draft.answers.get("script_state")

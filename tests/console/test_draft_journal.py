@@ -14,6 +14,7 @@ from console.drafts import DraftStore, DraftWriter, FormState
 from queues.outcomes import ActionRequest, Outcome
 
 AT = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)
+DB = "6f1c2a43-8a1e-4e0b-9d55-0c3f4b7e2a10"  # a database's id: drafts are kept under it
 HOUR = 3600.0  # a debounce no test waits out: only flush() or close() writes
 
 
@@ -21,7 +22,7 @@ class CountingStore(DraftStore):
     """A real store that also counts its writes."""
 
     def __init__(self, root: Path, username: str) -> None:
-        super().__init__(root, username)
+        super().__init__(root, DB, username)
         self.writes: list[str] = []
 
     def save(self, outcome: Outcome, form: FormState | None = None) -> None:
@@ -74,7 +75,7 @@ def test_a_save_is_written_at_once_and_after_what_came_before(tmp_path: Path) ->
 
 
 def test_a_finished_draft_never_comes_back(tmp_path: Path) -> None:
-    store = DraftStore(tmp_path / "drafts", "ana")
+    store = DraftStore(tmp_path / "drafts", DB, "ana")
     writer = DraftWriter(store, _failed, debounce=HOUR)
     writer.save(_outcome("sent"))
     writer.save_soon(_outcome("a key typed while it was on its way"))
@@ -86,7 +87,7 @@ def test_a_finished_draft_never_comes_back(tmp_path: Path) -> None:
 
 
 def test_close_writes_what_is_waiting(tmp_path: Path) -> None:
-    store = DraftStore(tmp_path / "drafts", "ana")
+    store = DraftStore(tmp_path / "drafts", DB, "ana")
     writer = DraftWriter(store, _failed, debounce=HOUR)
     writer.save_soon(_outcome("last words"))
     writer.close()
@@ -94,9 +95,9 @@ def test_close_writes_what_is_waiting(tmp_path: Path) -> None:
 
 
 def test_the_file_is_the_documented_format_and_private(tmp_path: Path) -> None:
-    store = DraftStore(tmp_path / "drafts", "ana")
+    store = DraftStore(tmp_path / "drafts", DB, "ana")
     store.save(_outcome("notes"), FormState("no_answer", "2026-12-03 14", 7))
-    path = tmp_path / "drafts" / "ana" / "u-1.json"
+    path = tmp_path / "drafts" / DB / "ana" / "u-1.json"
     raw = json.loads(path.read_text())
     assert raw["notes"] == "notes" and raw["callback_mine"] is False
     assert raw["started_at"] == AT.isoformat()
@@ -111,19 +112,20 @@ def test_the_file_is_the_documented_format_and_private(tmp_path: Path) -> None:
     }
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(path.parent.parent).st_mode) == 0o700  # the database's folder
 
 
 def test_a_torn_write_is_ignored_and_the_last_whole_version_read(tmp_path: Path) -> None:
-    store = DraftStore(tmp_path / "drafts", "ana")
+    store = DraftStore(tmp_path / "drafts", DB, "ana")
     store.save(_outcome("whole"))
-    (tmp_path / "drafts" / "ana" / "u-1.tmp").write_text('{"uid": "u-1", "no')  # killed mid-write
-    (tmp_path / "drafts" / "ana" / "u-2.json").write_text('{"uid": "u-2", "no')
+    (store.dir / "u-1.tmp").write_text('{"uid": "u-1", "no')  # killed mid-write
+    (store.dir / "u-2.json").write_text('{"uid": "u-2", "no')
     assert [d.outcome.notes for d in store.drafts()] == ["whole"]
     assert store.load("u-1") is not None and store.load("u-2") is None
 
 
 def test_an_old_draft_without_a_form_still_reads(tmp_path: Path) -> None:
-    store = DraftStore(tmp_path / "drafts", "ana")
+    store = DraftStore(tmp_path / "drafts", DB, "ana")
     store.save(dataclasses.replace(_outcome("before the journal"), uid="old"))
     (draft,) = store.drafts()
     assert draft.form is None and draft.outcome.notes == "before the journal"

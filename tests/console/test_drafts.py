@@ -23,6 +23,6 @@ def test_a_draft_reads_back_equal_with_its_actions(tmp_path: Path) -> None:
         answers={"refill": {"as_usual": "yes"}},
         actions=(ActionRequest("refill_request", 12, {"when": "Friday"}),),
     )
-    store = DraftStore(tmp_path / "drafts", "ana")
+    store = DraftStore(tmp_path / "drafts", "6f1c2a43-8a1e-4e0b-9d55-0c3f4b7e2a10", "ana")
     store.save(outcome)
     assert store.pending() == [outcome]

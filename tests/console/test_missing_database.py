@@ -66,6 +66,7 @@ def test_db_upgrade_makes_the_database_the_others_then_use(tmp_path: Path) -> No
     url = f"sqlite:///{tmp_path / 'site' / 'outreach.db'}"
     made = run("db", "upgrade", "--database", url, cwd=tmp_path)
     assert made.returncode == 0, made
+    assert "database id " in made.stdout  # where consoles keep its drafts (console/drafts.py)
     assert (tmp_path / "site" / "outreach.db").is_file()
     stats = run("queue", "stats", "--database", url, cwd=tmp_path)
     assert stats.returncode == 1  # there now, and empty: the next step is said

@@ -180,8 +180,6 @@ async def test_console_killed_mid_save_reopens_the_wrap_up_with_what_was_entered
 ) -> None:
     """The draft reaches disk as it is typed, before the database; a restarted console finds it
     again (a real kill -9 is in tests/e2e/test_typed_drafts.py)."""
-    from console.drafts import DraftStore
-
     w = world(tmp_path)
     app = OutreachApp(w.services)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -198,7 +196,7 @@ async def test_console_killed_mid_save_reopens_the_wrap_up_with_what_was_entered
         assert wrap._writer is not None
         assert await asyncio.to_thread(wrap._writer.flush, 10)
         # On disk already, before Save: the "crash" comes before the database write.
-        (draft,) = DraftStore(tmp_path / "drafts", "ana").pending()
+        (draft,) = w.drafts("ana").pending()
         assert draft.notes == "Asked us to call after her shift"
     restarted = OutreachApp(w.services)
     async with restarted.run_test(size=(120, 40)) as pilot:
@@ -213,7 +211,7 @@ async def test_console_killed_mid_save_reopens_the_wrap_up_with_what_was_entered
         attempt = s.scalars(select(Attempt)).one()
         assert attempt.notes == "Asked us to call after her shift"
         assert attempt.disposition == "voicemail"
-    assert DraftStore(tmp_path / "drafts", "ana").pending() == []
+    assert w.drafts("ana").pending() == []
 
 
 async def test_why_this_patient_is_on_screen_at_80x24(tmp_path: Path) -> None:

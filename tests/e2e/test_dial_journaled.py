@@ -12,7 +12,6 @@ from pathlib import Path
 from sqlalchemy import select
 
 from console.app import OutreachApp
-from console.drafts import DraftStore
 from console.screens.workspace import WorkspaceScreen
 from console.screens.wrap_up import WrapUpScreen
 from queues.store.models import Attempt
@@ -26,7 +25,7 @@ async def test_a_console_stopped_after_dialing_reopens_the_call_and_stores_it(
     tmp_path: Path,
 ) -> None:
     w = make_world(tmp_path, f"sqlite:///{tmp_path / 'dial.db'}", NOW, {"Alvarez": 1})
-    drafts = DraftStore(tmp_path / "drafts", "ana")
+    drafts = w.drafts("ana")
     app = OutreachApp(w.services)
     async with app.run_test(size=(120, 40)) as pilot:
         await login(pilot, "ana")

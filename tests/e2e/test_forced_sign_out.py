@@ -17,7 +17,6 @@ from textual.pilot import Pilot
 from textual.widgets import TextArea
 
 from console.app import OutreachApp
-from console.drafts import DraftStore
 from console.screens.lock import LockScreen
 from console.screens.login import LoginScreen
 from console.screens.prompt import ConfirmScreen
@@ -158,4 +157,4 @@ async def test_a_wrap_up_typed_before_the_lock_is_stored_late_at_the_next_sign_i
             "completed",
             True,
         )
-    assert DraftStore(tmp_path / "drafts", "ana").drafts() == []
+    assert w.drafts("ana").drafts() == []

@@ -33,7 +33,6 @@ from textual.pilot import Pilot
 from textual.widgets import Static, TextArea
 
 from console.app import OutreachApp
-from console.drafts import DraftStore
 from console.screens.workspace import WorkspaceScreen
 from console.screens.wrap_up import WrapUpScreen
 from console.services.container import Services
@@ -240,5 +239,5 @@ async def test_postgres_stopped_mid_shift_loses_and_doubles_nothing(
     late = sorted(notes for notes, _, is_late in stored if is_late)
     assert late == sorted(expected_late)
     for name in AGENTS:
-        assert DraftStore(Path(w.store.settings.ui.drafts_path), name).drafts() == []
+        assert w.drafts(name).drafts() == []
     assert chains.intact, chains.problem

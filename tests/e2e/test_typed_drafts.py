@@ -18,7 +18,6 @@ from sqlalchemy import select, update
 from textual.widgets import Checkbox, Input, Static, TextArea
 
 from console.app import OutreachApp
-from console.drafts import DraftStore
 from console.screens.workspace import WorkspaceScreen
 from console.screens.wrap_up import STORED_LATE, WrapUpScreen
 from queues.compliance import patient_verdict
@@ -79,7 +78,7 @@ async def test_killed_with_the_wrap_up_typed_reopens_every_field_at_sign_in(
 ) -> None:
     w = _world(tmp_path, url)
     uid = _typed_then_killed(tmp_path, url)
-    drafts = DraftStore(tmp_path / "drafts", "ana")
+    drafts = w.drafts("ana")
     (kept,) = drafts.drafts()
     assert kept.outcome.uid == uid and typed_in_full(kept)
     app = OutreachApp(w.services)
@@ -139,7 +138,7 @@ async def test_killed_and_released_meanwhile_the_wrap_up_is_stored_late_at_sign_
         assert (attempt.uid, attempt.notes, attempt.late) == (uid, NOTES, True)
         # A connected call today: the daily cap is spent.
         assert not patient_verdict(s, alvarez, NOW).callable
-    assert DraftStore(tmp_path / "drafts", "ana").drafts() == []
+    assert w.drafts("ana").drafts() == []
 
 
 async def test_a_wrap_up_whose_patient_was_released_is_stored_once_and_marked_late(
@@ -169,7 +168,7 @@ async def test_a_wrap_up_whose_patient_was_released_is_stored_once_and_marked_la
         assert isinstance(app.screen, WorkspaceScreen)
         assert any(n.message == STORED_LATE for n in app._notifications)
         assert "Saved. Press r for your next patient" in visible_text(app)
-        assert DraftStore(tmp_path / "drafts", "ana").drafts() == []
+        assert w.drafts("ana").drafts() == []
         await press(pilot, "r")  # the next patient: Brown (Alvarez is done for today)
         assert "Pat Brown" in visible_text(app)
     with w.store.sessions() as s:
@@ -271,7 +270,7 @@ async def test_back_to_the_call_and_again_carries_on_with_what_was_typed(tmp_pat
     with w.store.sessions() as s:
         attempt = s.scalars(select(Attempt)).one()
         assert (attempt.uid, attempt.disposition) == (first.draft.uid, "refused")
-    assert DraftStore(tmp_path / "drafts", "ana").drafts() == []
+    assert w.drafts("ana").drafts() == []
 
 
 async def test_a_draft_whose_save_went_through_is_cleared_at_sign_in(tmp_path: Path) -> None:
@@ -291,7 +290,7 @@ async def test_a_draft_whose_save_went_through_is_cleared_at_sign_in(tmp_path: P
         sent = wrap._collect()
         await press(pilot, "ctrl+s")
         assert isinstance(app.screen, WorkspaceScreen)
-    drafts = DraftStore(tmp_path / "drafts", "ana")
+    drafts = w.drafts("ana")
     drafts.save(sent)  # as the save worker left it, had the kill come before its clean-up
     again = OutreachApp(w.services)
     async with again.run_test(size=(120, 40)) as pilot:
@@ -339,4 +338,4 @@ async def test_a_wrap_up_whose_lease_ran_out_and_was_taken_is_stored_late_beside
         entry = s.get_one(QueueEntry, alvarez)
         assert entry.holder_id is not None and entry.holder_id != attempt.user_id
         assert not patient_verdict(s, alvarez, NOW).callable  # a connected call today: capped
-    assert DraftStore(tmp_path / "drafts", "ana").drafts() == []
+    assert w.drafts("ana").drafts() == []

@@ -26,6 +26,7 @@ from console.screens.wrap_up import WrapUpScreen
 from console.services.container import Services
 from console.services.store import open_store
 from queues.clock import PracticeClock
+from queues.identity import database_id
 from tests.e2e.helpers import choose_disposition, login, press, settle
 
 NOW = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)  # Wednesday 10:00 in Dallas
@@ -62,7 +63,8 @@ async def type_text(pilot: Pilot[Any], text: str) -> None:
 async def main(tmp: Path, url: str) -> None:
     store = open_store(settings(tmp, url), clock=PracticeClock(NOW))
     app = OutreachApp(Services(store))
-    drafts = DraftStore(tmp / "drafts", "ana")
+    with store.sessions() as session:  # the journal's folder is the database's
+        drafts = DraftStore(tmp / "drafts", database_id(session), "ana")
     async with app.run_test(size=(120, 40)) as pilot:
         await login(pilot, "ana")
         await press(pilot, "r")
