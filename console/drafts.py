@@ -11,9 +11,9 @@ The journal, as another program may read it (a kill harness, a person after a cr
   Folders are created 0700, files 0600.
 - Before drafts were kept per database (the "legacy" layout): `<drafts_path>/<username>/<uid>.json`
   and `<drafts_path>/scripts/<username>/`. At sign-in the console moves a legacy wrap-up draft
-  into the signed-in database's folder only when that database shows it typed it (the draft's
-  `user_id` is the signed-in user's and the database holds that user's claim of the draft's
-  patient within 12 hours before the file was last written: `queues.identity.claimed_here`);
+  into the signed-in database's folder only when that database shows it was typed there (the
+  draft's `user_id` is the signed-in user's and the database holds that user's claim of the
+  draft's patient within 12 hours before the file was last written: `queues.identity.claimed_here`);
   any other stays where it is, untouched, and the agent is told how many and where. A legacy
   script progress file is taken up by the claim whose lease token it is named after.
 - What: one JSON object. The keys of `queues.views.outcome.Outcome` (datetimes in ISO 8601 with
