@@ -507,24 +507,34 @@ def pharmacy_rows(
     callbacks: dict[int, tuple[int, int]],
 ) -> tuple[PharmacyRow, ...]:
     """Held and waiting patients per pharmacy, fresh: only the entries not callable now are
-    read (an index range on available_at; a lease moves available_at to its expiry)."""
+    read — those nobody holds as an index range on available_at (ix_queue_entries_waiting, which
+    leaves held rows out), the held ones (one per agent) through ix_queue_entries_holder."""
     if not pharmacy_ids:
         return ()
     state = _entry_state(now).label("state")
-    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     next_at: dict[int, datetime] = {}
-    for pharmacy_id, st, n, first in session.execute(
-        select(QueueEntry.pharmacy_id, state, func.count(), func.min(QueueEntry.available_at))
-        .where(
-            QueueEntry.status == "open",
-            QueueEntry.available_at > now,
-            QueueEntry.pharmacy_id.in_(pharmacy_ids),
-        )
-        .group_by(QueueEntry.pharmacy_id, state)
+    not_callable = (
+        QueueEntry.status == "open",
+        QueueEntry.available_at > now,
+        QueueEntry.pharmacy_id.in_(pharmacy_ids),
+    )
+    # The two halves of the open rows (models.NOT_HELD and its complement), each row read once.
+    # Nobody holds a waiting row, so its state is its reason (on PostgreSQL an index-only scan:
+    # the index includes blocked_reason).
+    waiting = func.coalesce(QueueEntry.blocked_reason, WAITING).label("state")
+    for st_of, holder in (
+        (waiting, QueueEntry.holder_id.is_(None)),
+        (state, QueueEntry.holder_id.is_not(None)),
     ):
-        counts[pharmacy_id][st] = n
-        if st != "held":
-            next_at[pharmacy_id] = min(next_at.get(pharmacy_id, first), first)
+        for pharmacy_id, st, n, first in session.execute(
+            select(QueueEntry.pharmacy_id, st_of, func.count(), func.min(QueueEntry.available_at))
+            .where(*not_callable, holder)
+            .group_by(QueueEntry.pharmacy_id, st_of)
+        ):
+            counts[pharmacy_id][st] += n
+            if st != "held":
+                next_at[pharmacy_id] = min(next_at.get(pharmacy_id, first), first)
     out = []
     for pid, code, name in session.execute(
         select(Pharmacy.id, Pharmacy.code, Pharmacy.name)

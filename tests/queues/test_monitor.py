@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from queues.floor.monitor import FloorMonitor, floor_snapshot
+from queues.floor.monitor import FloorMonitor, floor_snapshot, pharmacy_rows
 from queues.store.db import transaction
 from queues.store.models import (
     AgentState,
@@ -386,3 +387,74 @@ def test_one_oldest_due_target_for_every_campaign(sessions: sessionmaker[Session
             overdue[days] = sorted(c for _, c, _ in alerts.overdue_campaigns)
     assert "Vaccines" in overdue[11] and "Vaccines" not in overdue[12]
     assert all("Refill reminders" not in o for o in overdue.values())
+
+
+def _plans_of_pharmacy_rows(s: Session, pharmacy_ids: tuple[int, ...]) -> list[str]:
+    """Each query pharmacy_rows runs on queue_entries, with the indexes its plan reads (on
+    PostgreSQL with sequential scans off: the index must be able to serve it; the tables here are
+    too small for the planner to prefer one on its own)."""
+    conn = s.connection()
+    postgres = conn.dialect.name == "postgresql"
+    seen: list[tuple[str, Any]] = []
+
+    def keep(*args: Any) -> None:
+        if "FROM queue_entries" in args[2]:
+            seen.append((args[2], args[3]))
+
+    event.listen(conn, "before_cursor_execute", keep)
+    try:
+        pharmacy_rows(s, pharmacy_ids, NOW, {}, {})
+    finally:
+        event.remove(conn, "before_cursor_execute", keep)
+    plans = []
+    driver = conn.connection.driver_connection
+    cursor = driver.cursor()  # type: ignore[union-attr]
+    if postgres:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    for statement, params in seen:
+        prefix = "EXPLAIN " if postgres else "EXPLAIN QUERY PLAN "
+        cursor.execute(prefix + statement, params)
+        plans.append(" ".join(str(r[-1]) for r in cursor.fetchall()))
+    s.rollback()
+    return plans
+
+
+def test_waiting_patients_and_held_ones_are_read_through_their_own_indexes(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The waiting index leaves held rows out (migration 0022), so a claim writes less; the
+    monitor then reads waiting rows from it and held ones from the holder index — never the whole
+    queue — and counts as before: a row called and waiting for its retry (holder cleared,
+    `claimed_at` kept) is waiting, a lease run out is callable now, a live one held."""
+    ids = floor(sessions)
+    with transaction(sessions) as s:
+        called, expired = (
+            e.patient_id
+            for e in s.scalars(
+                select(QueueEntry)
+                .where(QueueEntry.pharmacy_id == ids["tx"], QueueEntry.status == "open")
+                .where(QueueEntry.holder_id.is_(None), QueueEntry.available_at <= NOW)
+                .order_by(QueueEntry.patient_id.desc())
+                .limit(2)
+            )
+        )
+        just_called = s.get_one(QueueEntry, called)
+        just_called.claimed_at, just_called.available_at = NOW, NOW + timedelta(minutes=90)
+        lapsed = s.get_one(QueueEntry, expired)
+        lapsed.holder_id, lapsed.lease_token = ids["ana"], "gone"
+        lapsed.claimed_at = NOW - timedelta(minutes=20)
+        lapsed.lease_expires_at = lapsed.available_at = NOW - timedelta(minutes=1)
+    with sessions() as s:
+        snap = floor_snapshot(s, (ids["tx"],), NOW, grace_minutes=30)
+        plans = _plans_of_pharmacy_rows(s, (ids["tx"],))
+    (tx,) = snap.pharmacies
+    assert (tx.patients, tx.held, tx.callable_later, tx.callable_now) == (9, 1, 3, 5)
+    assert dict(tx.blocked) == {"calling window": 1, "retry/callback time": 2}
+    assert tx.next_at == NOW + timedelta(hours=1)
+    assert len(plans) == 2
+    waiting, held = plans
+    assert "ix_queue_entries_waiting" in waiting and "ix_queue_entries_holder" in held
+    for plan in plans:
+        assert "Seq Scan" not in plan and "SCAN queue_entries" not in plan.replace(
+            "SCAN queue_entries USING", ""
+        )
