@@ -130,12 +130,15 @@ class DraftStore:
         self, root: Path, database_id: str, username: str, *, scripts: bool = False
     ) -> None:
         folder = database_folder(root, database_id)
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)  # (`root` itself: the default)
+        if not root.is_dir():
+            root.mkdir(parents=True, exist_ok=True)  # (`root` itself: the default mode)
+            _sync_folder(root.parent)
+        _make_folder(folder)
         if scripts:
             folder = folder / "scripts"
-            folder.mkdir(exist_ok=True, mode=0o700)
+            _make_folder(folder)
         self.dir = folder / username
-        self.dir.mkdir(exist_ok=True, mode=0o700)
+        _make_folder(self.dir)
 
     @classmethod
     def of(cls, root: Path, user: SignedInUser, *, scripts: bool = False) -> DraftStore:
@@ -197,6 +200,17 @@ def _sync_folder(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _make_folder(folder: Path) -> None:
+    """Make `folder` (0700) unless it is there, and sync its entry in its parent: a draft written
+    or moved into a folder made a moment before must not sit in a folder a power cut forgets (an
+    adopted legacy draft's old entry is gone for good once its folder is synced)."""
+    try:
+        folder.mkdir(mode=0o700)
+    except FileExistsError:
+        return
+    _sync_folder(folder.parent)
 
 
 @dataclass(frozen=True)

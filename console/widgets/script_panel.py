@@ -4,6 +4,7 @@ shown; this widget only draws it and posts `Changed` so the screen can save the 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,8 @@ from scripts_library.placeholders import (
     vaccine_words,
     verify_words,
 )
+
+_log = logging.getLogger("console.drafts")
 
 ACTION_LABELS = {
     "refill_request": "Refill request",
@@ -96,7 +99,10 @@ class ScriptDrafts:
         it) is moved into this database's folder first."""
         legacy = self._legacy / f"{self.uid(lease_token)}.json"
         if legacy.is_file():
-            self.store.adopt(legacy)
+            try:
+                self.store.adopt(legacy)
+            except OSError as exc:  # it stays where it is; the script starts at its beginning
+                _log.warning("legacy script progress could not be moved: %s", type(exc).__name__)
         for draft in self.store.pending():
             if draft.lease_token == lease_token and isinstance(draft.answers, dict):
                 state = draft.answers.get("script_state")

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
-from console.drafts import DraftStore
+import pytest
+
+from console.drafts import DraftStore, legacy_folder
+from console.widgets.script_panel import ScriptDrafts
 from queues.outcomes import ActionRequest, Outcome
+from queues.views.user import SignedInUser
 
 
 def test_a_draft_reads_back_equal_with_its_actions(tmp_path: Path) -> None:
@@ -26,3 +32,63 @@ def test_a_draft_reads_back_equal_with_its_actions(tmp_path: Path) -> None:
     store = DraftStore(tmp_path / "drafts", "6f1c2a43-8a1e-4e0b-9d55-0c3f4b7e2a10", "ana")
     store.save(outcome)
     assert store.pending() == [outcome]
+
+
+DATABASE_ID = "6f1c2a43-8a1e-4e0b-9d55-0c3f4b7e2a10"
+
+
+def test_a_drafts_folder_made_for_a_draft_is_synced_into_its_parent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A legacy draft moved into a database's folder made a moment before is durable only once
+    that folder's own entry (and its database folder's) is synced: else a power cut after the
+    move, whose old entry is synced away, can leave the draft in a folder nobody finds."""
+    root = tmp_path / "drafts"
+    legacy = legacy_folder(root, "ana")
+    legacy.mkdir(parents=True)
+    (legacy / "u-1.json").write_text("{}")
+    synced: list[Path] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    store = DraftStore(root, DATABASE_ID, "ana")
+    assert store.adopt(legacy / "u-1.json")
+    database = root / DATABASE_ID
+    assert {root, database} <= set(synced)  # the new folders' entries
+    assert {store.dir, legacy} <= set(synced)  # the move's both ends
+    assert (store.dir / "u-1.json").is_file() and stat.S_IMODE(store.dir.stat().st_mode) == 0o700
+    synced.clear()
+    DraftStore(root, DATABASE_ID, "ana")  # already there: nothing more to sync
+    assert synced == []
+
+
+def test_legacy_script_progress_that_cannot_be_moved_does_not_fail_the_claim(
+    tmp_path: Path,
+) -> None:
+    """ScriptDrafts.find runs while a resumed patient is drawn: a legacy progress file it cannot
+    move stays where it is and the script starts afresh, instead of failing the claim's worker
+    (on every Ready after it)."""
+    root = tmp_path / "drafts"
+    user = SignedInUser(
+        id=3,
+        username="ana",
+        display_name="Ana",
+        role="agent",
+        pharmacy_ids=(1,),
+        pharmacy_codes=("FL-MIA",),
+        database_id=DATABASE_ID,
+    )
+    drafts = ScriptDrafts(root, user, lambda error: None)
+    try:
+        legacy = legacy_folder(root, "ana", scripts=True)
+        legacy.mkdir(parents=True)
+        (legacy / f"{ScriptDrafts.uid('tok')}.json").write_text("{}")
+        drafts.store.dir.rmdir()  # the move fails (its folder removed under the console)
+        assert drafts.find("tok") is None
+        assert (legacy / f"{ScriptDrafts.uid('tok')}.json").is_file()
+    finally:
+        drafts.close()
