@@ -12,11 +12,13 @@ the draft was last written. Only then is the draft this database's to save.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from queues.audit import record
 from queues.errors import OutreachError
 from queues.store.models import AuditEvent, DatabaseIdentity
 from queues.timeutil import as_utc
@@ -43,6 +45,19 @@ def database_id(session: Session) -> str:
     if not found:
         raise NoDatabaseIdentity()
     return found
+
+
+def give_new_id(session: Session, *, by_user_id: int) -> tuple[str, str]:
+    """Give this database a new id, audited as `by_user_id`: for a copy made to be a database of
+    its own (a training copy of a site), which a copy otherwise shares with its original. Returns
+    (old, new). Drafts kept under the old id stay the original's: none is reopened on the copy."""
+    old = database_id(session)
+    new = str(uuid.uuid4())
+    session.execute(
+        update(DatabaseIdentity).where(DatabaseIdentity.id == 1).values(database_id=new)
+    )
+    record(session, "database_new_id", user_id=by_user_id, detail={"old": old, "new": new})
+    return old, new
 
 
 def claimed_here(session: Session, *, user_id: int, patient_id: int, written_at: datetime) -> bool:

@@ -59,6 +59,22 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     up = db_sub.add_parser("upgrade", parents=[common], help="run the migrations to the newest")
     up.set_defaults(func=cmd_db_upgrade)
+    new_id = db_sub.add_parser(
+        "new-id",
+        parents=[common],
+        help="give a copy of a database an id of its own (an admin's command)",
+        description="A database's id names the folder consoles keep their unsaved wrap-ups "
+        "in, and a copy (pg_dump, CREATE DATABASE ... TEMPLATE, a copied SQLite file) keeps "
+        "its original's. Run this on a copy made to be a database of its own, such as a "
+        "training copy of a site, so no draft typed on one is reopened or saved on the other. "
+        "Never on the original: its agents' unsaved wrap-ups, kept under the old id, would no "
+        "longer reopen. Audited as the admin. " + SIGN_IN_HELP,
+    )
+    new_id.add_argument(
+        "--yes", action="store_true", help="this database is a copy: give it a new id"
+    )
+    add_sign_in_arguments(new_id)
+    new_id.set_defaults(func=cmd_db_new_id)
 
     users = sub.add_parser("users", help="manage users")
     users_sub = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
@@ -230,6 +246,29 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     # Consoles keep their unsaved wrap-ups for this database under this id (console/drafts.py).
     print(f"database id {here} (consoles keep its wrap-up drafts in <[ui].drafts_path>/{here}/)")
     services.close()
+    return 0
+
+
+def cmd_db_new_id(args: argparse.Namespace) -> int:
+    from queues.identity import give_new_id
+    from queues.store.db import transaction
+
+    services = services_for(args)
+    try:
+        where = services.engine.url.render_as_string()
+        if not args.yes:
+            raise OutreachError(
+                f"{where} keeps its id unless you add --yes: give a new id only to a copy made "
+                "to be a database of its own (on the original, its agents' unsaved wrap-ups "
+                "would no longer reopen); nothing was changed"
+            )
+        by = sign_in(args, services, "admin", doing="give a database a new id")
+        with transaction(services.sessions) as session:
+            old, new = give_new_id(session, by_user_id=by.id)
+    finally:
+        services.close()
+    print(f"database id {old} -> {new}: {where}")
+    print(f"consoles keep its wrap-up drafts in <[ui].drafts_path>/{new}/ from now on")
     return 0
 
 

@@ -8,13 +8,16 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.identity import LEGACY_CLAIM_WINDOW, claimed_here, database_id
 from queues.store.db import make_engine, session_factory, transaction, upgrade
 from queues.store.models import AuditEvent
+from tests.cli import cheap_passwords
 from tests.conftest import NOW
+from tests.console.test_audit_cli import AGENT_PASSWORD, make_site
 
 
 def _id_of(url: str) -> str:
@@ -61,3 +64,33 @@ def test_a_claim_ties_a_draft_to_this_database_only_within_its_window(
         assert not here(3, 8, timedelta(minutes=20))  # no claim of that patient (a sign-in)
         assert not here(3, 7, LEGACY_CLAIM_WINDOW + timedelta(minutes=1))  # another day's draft
         assert not here(3, 7, -timedelta(hours=1))  # written before the claim
+
+
+def test_an_admin_gives_a_copy_its_own_id_and_nobody_else_can(
+    db_url: str, engine: Engine, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`outreach db new-id`: only with --yes and only for an admin; the id changes, audited with
+    the old and the new one, and `db upgrade` then names the new one."""
+    cheap_passwords(monkeypatch)
+    site = make_site(db_url, engine, sessions)
+    with sessions() as session:
+        before = database_id(session)
+
+    refused = site.run("db", "new-id")
+    assert refused.returncode == 1
+    assert "keeps its id unless you add --yes" in refused.stderr
+    agent = site.run("db", "new-id", "--yes", user="al", password=AGENT_PASSWORD)
+    assert agent.returncode == 1
+    assert "you must be an admin" in agent.stderr
+    with sessions() as session:
+        assert database_id(session) == before
+    assert site.audit_rows("database_new_id") == []
+
+    done = site.run("db", "new-id", "--yes")
+    assert done.returncode == 0, done.stderr
+    with sessions() as session:
+        after = database_id(session)
+    assert after != before and str(uuid.UUID(after)) == after
+    assert f"database id {before} -> {after}" in done.stdout
+    (row,) = site.audit_rows("database_new_id")
+    assert (row.user_id, row.detail) == (site.admin_id, {"old": before, "new": after})
