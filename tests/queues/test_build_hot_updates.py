@@ -60,3 +60,14 @@ def test_the_spread_takes_every_row_once_each_step_a_few_per_stretch() -> None:
     assert all(b - a == stepwise.SPREAD_WAYS for a, b in itertools.pairwise(first))
     steps.sqlite = True  # SQLite: in the table's order
     assert steps.spread(rows) == rows
+
+
+def test_postgres_write_steps_are_smaller_than_sqlites_largest(engine: Engine) -> None:
+    """PostgreSQL's steps are POSTGRES_STEP_ROWS (200) rows: the claims' p99 in the build's write
+    steps was lower with them than with 500 (bench/README.md); SQLite's are sized by their time,
+    up to SQLITE_STEP_ROWS."""
+    steps = stepwise._Steps(session_factory(engine))
+    if engine.dialect.name == "postgresql":
+        assert steps.largest == stepwise.POSTGRES_STEP_ROWS == 200
+    else:
+        assert steps.largest == stepwise.SQLITE_STEP_ROWS == 500
