@@ -301,10 +301,11 @@ class WorkspaceScreen(CallingScreen):
         drafts, self._script_store = self._script_store, None
 
         def stop() -> None:  # joins threads (and lets a BYE finish): never on the event loop
-            if line is not None:
-                line.stop()
+            # The script's progress first: a BYE may take the whole of quitting's wait for drafts.
             if drafts is not None:
                 drafts.close()
+            if line is not None:
+                line.stop()
 
         threading.Thread(target=stop, name="workspace-stop", daemon=True).start()
 
