@@ -285,6 +285,13 @@ class Claimer:
         between two writes; at most CLOSE_WAIT_S): its connections are the same engine's, which
         its owner may dispose of next — a write still waiting then ends in the log, nothing lost."""
         ADMIT_AHEAD.forget(self.sessions, CLOSE_WAIT_S)
+        # The statements' warm-up holds one of the engine's connections while it runs: one it
+        # still held at the owner's dispose stayed open to the end of the process (SQLite then
+        # left every write of a short command, `outreach demo --seed-only`, in the -wal file).
+        with _warm_lock:
+            warming = _warmed.get(self.engine)
+        if warming is not None:
+            warming.wait(CLOSE_WAIT_S)
         with self._lock:
             raw, self._raw = self._raw, None
             if raw is None:

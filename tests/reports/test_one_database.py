@@ -4,6 +4,7 @@ demo's; a command on a database without pharmacies says so, and how to fix it, w
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -66,3 +67,18 @@ def test_a_command_on_a_database_without_pharmacies_says_how_to_fix_it(tmp_path:
         assert "outreach demo" in done.stderr
         assert "Traceback" not in done.stderr
         assert done.stdout == ""
+
+
+def test_the_demo_database_file_alone_holds_the_seeded_data(tmp_path: Path) -> None:
+    """Once `demo --seed-only` returns, every connection is closed, so SQLite has moved its writes
+    from the -wal file into the database file: a copy of `outreach.db` alone is the whole demo."""
+    made = _outreach(
+        tmp_path, "demo", "--seed-only", "--patients", "30", "--now", "2026-12-02T10:00"
+    )
+    assert made.returncode == 0, made.stderr
+    db = tmp_path / "var" / "outreach.db"
+    assert not db.with_name("outreach.db-wal").exists()
+    copy = tmp_path / "copy.db"
+    copy.write_bytes(db.read_bytes())
+    with sqlite3.connect(copy) as conn:
+        assert conn.execute("SELECT count(*) FROM patients").fetchone() == (30,)
