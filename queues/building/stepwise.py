@@ -222,8 +222,11 @@ def _build_in_steps(
             steps.run(_execute, _CLOSE, [_close_params(x, stored_at) for x in chunk])
         for chunk in steps.chunks(sorted(work.reopen, key=_by_param_id)):
             steps.run(_execute, _REOPEN_GUARDED, chunk)
+        # Each step's rows in id order again: a step where one pass of the spread ends and the
+        # next begins would otherwise update high ids before low ones, against the ascending
+        # order every other writer (a scoped build, a save) takes them in — a deadlock's recipe.
         for chunk in steps.chunks(steps.spread(sorted(work.changed, key=_by_param_id))):
-            steps.run(_execute, _RESCORE_GUARDED, chunk)
+            steps.run(_execute, _RESCORE_GUARDED, sorted(chunk, key=_by_param_id))
         reopens, rekeys, finished = work.entry_changes()
         for chunk in steps.chunks(sorted(reopens, key=_by_param_pid)):
             steps.run(_execute, _ENTRY_REOPEN, [{**x, "at": stored_at} for x in chunk])
@@ -243,7 +246,7 @@ def _build_in_steps(
                 verdicts = judge_waiting(session, now, settings)
             for until, callable_ids in verdicts.items():
                 for chunk in steps.chunks(steps.spread(callable_ids)):
-                    steps.run_in_session(store_admissions, {until: chunk}, now, settings)
+                    steps.run_in_session(store_admissions, {until: sorted(chunk)}, now, settings)
                 admitted += len(callable_ids)
         phases["admission"] = clock() - started - sum(phases.values())
     _log.info(
