@@ -50,6 +50,18 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> SteppingClock:
     return stand_in
 
 
+def an_agent_signs_in(sessions: sessionmaker[Session]) -> None:
+    """The pauses are for agents' claims: a build paces itself only while someone works."""
+    with sessions.begin() as s:
+        s.execute(
+            text(
+                "INSERT INTO agent_states (user_id, state, since) "
+                "SELECT id, 'ready', :at FROM users WHERE role = 'agent' ORDER BY id LIMIT 1"
+            ),
+            {"at": T0.replace(tzinfo=None)},
+        )
+
+
 def steps_logged(caplog: pytest.LogCaptureFixture) -> int:
     done = [r.getMessage() for r in caplog.records if "full build: done" in r.getMessage()]
     assert len(done) == 1
@@ -62,6 +74,7 @@ def test_a_full_build_pauses_after_each_write_step_in_proportion_to_it(
     sessions: sessionmaker[Session], clock: SteppingClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     seed_demo(sessions, patients=60, seed=5, now=T0)
+    an_agent_signs_in(sessions)
     caplog.set_level(logging.INFO, logger=stepwise.__name__)
     stepwise.build_queues_in_steps(
         sessions, DAY_AFTER, build=BuildSettings(write_pause_ratio=3.0, max_write_pause_ms=200)
@@ -77,6 +90,7 @@ def test_no_pause_is_longer_than_the_longest_allowed(
     sessions: sessionmaker[Session], clock: SteppingClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     seed_demo(sessions, patients=30, seed=5, now=T0)
+    an_agent_signs_in(sessions)
     caplog.set_level(logging.INFO, logger=stepwise.__name__)
     stepwise.build_queues_in_steps(
         sessions, DAY_AFTER, build=BuildSettings(write_pause_ratio=20.0, max_write_pause_ms=50)
@@ -88,9 +102,32 @@ def test_a_ratio_of_zero_never_pauses(
     sessions: sessionmaker[Session], clock: SteppingClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     seed_demo(sessions, patients=30, seed=5, now=T0)
+    an_agent_signs_in(sessions)
     caplog.set_level(logging.INFO, logger=stepwise.__name__)
     stepwise.build_queues_in_steps(sessions, DAY_AFTER, build=BuildSettings(write_pause_ratio=0))
     assert steps_logged(caplog) > 1 and clock.pauses == []
+
+
+def test_with_nobody_working_the_build_does_not_pause_and_a_held_patient_paces_it(
+    sessions: sessionmaker[Session], clock: SteppingClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The nightly build, nobody signed in: no pause (the pauses only make way for claims). A
+    patient held (a console claiming, signed in or not) and it paces itself again."""
+    seed_demo(sessions, patients=30, seed=5, now=T0)
+    caplog.set_level(logging.INFO, logger=stepwise.__name__)
+    paced = BuildSettings(write_pause_ratio=3.0)
+    stepwise.build_queues_in_steps(sessions, DAY_AFTER, build=paced)
+    assert steps_logged(caplog) > 1 and clock.pauses == []
+    with sessions.begin() as s:
+        s.execute(
+            text(
+                "UPDATE queue_entries SET holder_id = (SELECT min(id) FROM users) "
+                "WHERE patient_id = (SELECT min(patient_id) FROM queue_entries)"
+            )
+        )
+    caplog.clear()
+    stepwise.build_queues_in_steps(sessions, DAY_AFTER + timedelta(days=1), build=paced)
+    assert len(clock.pauses) == steps_logged(caplog) > 1
 
 
 def rows(sessions: sessionmaker[Session]) -> dict[str, list[tuple[Any, ...]]]:
@@ -126,6 +163,7 @@ def test_a_paced_build_stores_what_a_build_without_pauses_stores(
         upgrade(engine)
         sessions = session_factory(engine)
         seed_demo(sessions, patients=120, seed=7, now=T0)
+        an_agent_signs_in(sessions)
         paused_before = len(clock.pauses)
         result = stepwise.build_queues_in_steps(
             sessions, DAY_AFTER, build=BuildSettings(write_pause_ratio=ratio)
