@@ -476,7 +476,8 @@ def main(argv: list[str] | None = None) -> int:
             steps_engine = make_engine(steps_url, pool_size=2)
             log(
                 "stepwise build (outreach queue build): first build, paced "
-                f"{pacing.write_pause_ratio:g}x, at most {pacing.max_write_pause_ms} ms"
+                f"{pacing.write_pause_ratio:g}x, at most {pacing.max_write_pause_ms} ms, while "
+                "someone works (nobody here: no pause)"
             )
             sw_build_s, sw_first, sw_first_steps = timed_stepwise_build(
                 steps_engine, queue_settings, pacing
@@ -604,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"budget (outreach queue build, paced {pacing.write_pause_ratio:g}x / "
-        f"{pacing.max_write_pause_ms} ms): <= {BUDGET_S:.0f} s and <= "
+        f"{pacing.max_write_pause_ms} ms while someone works; nobody here): <= {BUDGET_S:.0f} s and <= "
         f"{STORE_BUDGET_RATIO:.0f}x the store floor — "
         f"{'met' if result['stepwise_within_budget'] else 'MISSED'} "
         f"({fmt(result['ratio_stepwise_build_vs_store_floor'], 2)}x); "
