@@ -355,22 +355,22 @@ def copy_unbuilt(engine: Engine, url: str, server: str | None, into: str) -> str
         return f"sqlite:///{target}"
     engine.dispose()
     assert server is not None
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{into}" TEMPLATE "{make_url(url).database}"'))
-    finally:
-        admin.dispose()
+    _on_server(server, f'CREATE DATABASE "{into}" TEMPLATE "{make_url(url).database}"')
     return make_url(server).set(database=into).render_as_string(hide_password=False)
 
 
 def drop_copy(url: str, server: str | None) -> None:
     if server is None:
         return  # SQLite: the copy is in the scratch directory, removed with it
+    _on_server(server, f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+def _on_server(server: str, sql: str) -> None:
+    """One statement outside a transaction (CREATE / DROP DATABASE) on the server's own database."""
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+            conn.execute(text(sql))
     finally:
         admin.dispose()
 
