@@ -136,7 +136,7 @@ async def test_spanish_refill_and_vaccine_call_from_greeting_to_wrap_up(tmp_path
         )
         assert actions[0].prescription_id == rx and actions[0].attempt_id == attempt.id
         assert actions[1].detail["vaccine"] == "zoster"
-    assert not list((tmp_path / "drafts" / "scripts" / "ana").glob("*.json"))  # draft cleared
+    assert not list(w.drafts("ana", scripts=True).dir.glob("*.json"))  # draft cleared
 
 
 async def test_a_console_killed_mid_flow_resumes_at_the_same_step(tmp_path: Path) -> None:
@@ -151,7 +151,7 @@ async def test_a_console_killed_mid_flow_resumes_at_the_same_step(tmp_path: Path
         await press(pilot, "l")  # the agent switched to English mid-call
         assert "lower-cost option" in panel.shown_text()
         # The console dies here: no wrap-up, nothing but what each move already saved.
-    drafts = list((tmp_path / "drafts" / "scripts" / "ana").glob("*.json"))
+    drafts = list(w.drafts("ana", scripts=True).dir.glob("*.json"))
     assert len(drafts) == 1
     restarted = OutreachApp(w.services)
     async with restarted.run_test(size=(120, 40)) as pilot:
