@@ -59,6 +59,12 @@ _DATETIMES = {"started_at", "ended_at", "connected_at", "callback_at"}
 FORM_VERSION = 1
 # A burst of keys costs one write: the first change not yet on disk is written this long after it.
 DEBOUNCE_SECONDS = 0.3
+# The threads that write drafts, by name: a process that ends without Python's teardown waits for
+# them first (console/cli/ending.py). A screen closes its writers at unmount on a thread named
+# here; each writer is a WRITER_THREAD.
+WRITER_THREAD = "draft-writer"
+WRAP_UP_CLOSING = "wrap-up-drafts"
+WORKSPACE_CLOSING = "workspace-stop"
 
 
 @dataclass(frozen=True)
@@ -254,7 +260,7 @@ class DraftWriter:
         self._on_error = on_error
         self._debounce = debounce
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="draft-writer", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=WRITER_THREAD, daemon=True)
         self._thread.start()
 
     def save(self, outcome: Outcome, form: FormState | None = None) -> None:

@@ -29,10 +29,12 @@ import time
 from contextlib import suppress
 from typing import NoReturn
 
+from console.drafts import WORKSPACE_CLOSING, WRAP_UP_CLOSING, WRITER_THREAD
+
 # Threads that write an agent's drafts, by the names the screens and console/drafts.py give them:
 # a screen's closing thread first (it closes its writers), then the writers themselves.
-CLOSING_THREADS = ("wrap-up-drafts", "workspace-stop")
-WRITER_THREADS = ("draft-writer",)
+CLOSING_THREADS = (WRAP_UP_CLOSING, WORKSPACE_CLOSING)
+WRITER_THREADS = (WRITER_THREAD,)
 # DraftWriter.close waits this long for its disk; so does quitting, for all of them together.
 DRAFTS_WAIT_S = 5.0
 

@@ -24,7 +24,7 @@ from textual.timer import Timer
 from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState
 
-from console.drafts import DraftStore, legacy_drafts, legacy_folder
+from console.drafts import WORKSPACE_CLOSING, DraftStore, legacy_drafts, legacy_folder
 from console.screens.base import let_go_of_closed_watchers, let_go_of_render_caches
 from console.screens.calling import LIVE, SUGGESTED, CallFacts, CallingScreen, Phase
 from console.widgets.dial_bar import DialBar
@@ -307,7 +307,7 @@ class WorkspaceScreen(CallingScreen):
             if line is not None:
                 line.stop()
 
-        threading.Thread(target=stop, name="workspace-stop", daemon=True).start()
+        threading.Thread(target=stop, name=WORKSPACE_CLOSING, daemon=True).start()
 
     # -- what each key may do now ------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -27,7 +27,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
-from console.drafts import DraftStore, DraftWriter, FormState
+from console.drafts import WRAP_UP_CLOSING, DraftStore, DraftWriter, FormState
 from console.screens.base import WorkerFailures
 from console.widgets.footer import Footer
 from queues.errors import InvalidOutcome
@@ -187,7 +187,7 @@ class WrapUpScreen(WorkerFailures, ModalScreen[Recorded | None]):
     def on_unmount(self) -> None:
         writer, self._writer = self._writer, None
         if writer is not None:  # writes what is queued: joins a thread, never on the event loop
-            threading.Thread(target=writer.close, name="wrap-up-drafts", daemon=True).start()
+            threading.Thread(target=writer.close, name=WRAP_UP_CLOSING, daemon=True).start()
 
     # -- the journal: every change, as it is made -----------------------------------------------
     def _typed(self) -> tuple[Outcome, FormState]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from console.cli.ending import end_console_process
-from console.drafts import DraftWriter
+from console.drafts import WRAP_UP_CLOSING, DraftWriter
 
 out = Path(sys.argv[1])
 
@@ -41,7 +41,7 @@ def close():
     writer.close()
 
 
-threading.Thread(target=close, name="wrap-up-drafts", daemon=True).start()
+threading.Thread(target=close, name=WRAP_UP_CLOSING, daemon=True).start()
 atexit.register(lambda: (out / "teardown").write_text("ran"))
 go.set()
 end_console_process(3)
