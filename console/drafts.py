@@ -16,6 +16,14 @@ The journal, as another program may read it (a kill harness, a person after a cr
   draft's patient within 12 hours before the file was last written: `queues.identity.claimed_here`);
   any other stays where it is, untouched, and the agent is told how many and where. A legacy
   script progress file is taken up by the claim whose lease token it is named after.
+- A database whose id is replaced (`outreach db new-id`, a database made afresh by `outreach demo
+  --reset`, or a downgrade below migration 0021 and back) leaves its drafts under the id it had.
+  They are never reopened on the new id (a copy given its own id is another database). At each
+  sign-in the console notes in `<drafts_path>/<database-id>/database-addresses.json` (a JSON list)
+  the address it reached that database at (backend, host, port and database name, or the SQLite
+  file's absolute path; no user name or password); a folder of another id noted at the address
+  signed in to now is a former id of it here: the agent is told how many of their wrap-up drafts
+  are kept there and where, and they stay as they are.
 - What: one JSON object. The keys of `queues.views.outcome.Outcome` (datetimes in ISO 8601 with
   their offset, `actions` as a list of `{"kind", "prescription_id", "detail"}` objects):
   `disposition` is the one shown as chosen ("" for none), `notes` the notes as typed,
@@ -51,6 +59,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from queues.views.outcome import ActionRequest, Outcome
 from queues.views.user import SignedInUser
@@ -238,6 +247,89 @@ def legacy_drafts(root: Path, username: str) -> list[LegacyDraft]:
     if not folder.is_dir():
         return []
     return [LegacyDraft(p, d) for p in sorted(folder.glob("*.json")) if (d := _read(p)) is not None]
+
+
+# In a database's folder, beside its users' folders: '-' is in no user name (queues.auth.add_user).
+ADDRESSES_NOTE = "database-addresses.json"
+
+
+def database_address(url: str) -> str:
+    """Where a database URL reaches, as this computer names it: the backend, host, port and
+    database name, or for SQLite the file's absolute path (as the console opens it); no driver,
+    user name, password or options. "" for a database in memory (it has no address)."""
+    parts = urlsplit(url)
+    backend = parts.scheme.split("+", 1)[0]
+    if backend == "sqlite":
+        path = unquote(url.split("://", 1)[1].split("?", 1)[0])[1:] if "://" in url else ""
+        if not path or path == ":memory:" or "mode=memory" in url:
+            return ""
+        if not path.startswith("file:"):
+            path = str(Path(path).absolute())
+        return f"sqlite:///{path}"
+    port = parts.port or (5432 if backend == "postgresql" else "")
+    return f"{backend}://{parts.hostname or ''}:{port}/{unquote(parts.path.lstrip('/'))}"
+
+
+def _addresses(note: Path) -> set[str]:
+    try:
+        raw = json.loads(note.read_text())
+    except (OSError, ValueError):
+        return set()
+    return {a for a in raw if isinstance(a, str)} if isinstance(raw, list) else set()
+
+
+def note_address(root: Path, database_id: str, address: str) -> None:
+    """Note (in `<root>/<database_id>/`) that this computer reached that database at `address`;
+    nothing is written when it is noted already."""
+    folder = database_folder(root, database_id)
+    note = folder / ADDRESSES_NOTE
+    known = _addresses(note)
+    if not address or address in known:
+        return
+    if not root.is_dir():
+        root.mkdir(parents=True, exist_ok=True)
+        _sync_folder(root.parent)
+    _make_folder(folder)
+    tmp = note.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(sorted(known | {address}), fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, note)
+    _sync_folder(folder)
+
+
+@dataclass(frozen=True)
+class FormerIdDrafts:
+    """A user's wrap-up drafts kept under a former id of the database signed in to."""
+
+    folder: Path  # <root>/<former id>/<username>
+    count: int
+
+
+def former_id_drafts(
+    root: Path, database_id: str, address: str, username: str
+) -> list[FormerIdDrafts]:
+    """The user's wrap-up drafts under ids other than `database_id` that this computer noted at
+    `address` (see the module's docstring), by folder name; nothing is made or moved."""
+    current = database_folder(root, database_id).name
+    found: list[FormerIdDrafts] = []
+    if not address:
+        return found
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        try:
+            if folder.name == current or str(uuid.UUID(folder.name)) != folder.name:
+                continue
+        except ValueError:
+            continue
+        if address not in _addresses(folder / ADDRESSES_NOTE):
+            continue
+        mine = folder / username
+        count = sum(1 for p in mine.glob("*.json") if _read(p) is not None)
+        if count:
+            found.append(FormerIdDrafts(mine, count))
+    return found
 
 
 _Job = tuple[str, Any]

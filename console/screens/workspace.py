@@ -24,7 +24,15 @@ from textual.timer import Timer
 from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState
 
-from console.drafts import WORKSPACE_CLOSING, DraftStore, legacy_drafts, legacy_folder
+from console.drafts import (
+    WORKSPACE_CLOSING,
+    DraftStore,
+    database_address,
+    former_id_drafts,
+    legacy_drafts,
+    legacy_folder,
+    note_address,
+)
 from console.screens.base import let_go_of_closed_watchers, let_go_of_render_caches
 from console.screens.calling import LIVE, SUGGESTED, CallFacts, CallingScreen, Phase
 from console.widgets.dial_bar import DialBar
@@ -204,6 +212,7 @@ class WorkspaceScreen(CallingScreen):
         drafts = self._drafts()
         if at_sign_in:
             self._take_up_legacy_drafts(drafts)
+            self._tell_former_id_drafts()
         pending = drafts.pending()
         mine = [d for d in pending if d.user_id == self.user.id]
         if at_sign_in and len(mine) < len(pending):
@@ -245,6 +254,28 @@ class WorkspaceScreen(CallingScreen):
             self._tell_drafts(
                 f"{_drafts_words(left)} kept on this computer by an earlier version of the console "
                 f"could not be matched to this database: not opened here; kept in {folder}."
+            )
+
+    def _tell_former_id_drafts(self) -> None:
+        """On the drafts worker, at sign-in: note the address this database is reached at, and
+        tell the agent how many of their wrap-up drafts are kept under an id the database at this
+        address had before (console/drafts.py). They are never opened here (a copy given its own
+        id is another database): they stay where they are."""
+        root = self._drafts_root()
+        address = database_address(self.outreach.services.settings.database.url)
+        try:
+            note_address(root, self.user.database_id, address)
+            found = former_id_drafts(root, self.user.database_id, address, self.user.username)
+        except OSError as exc:
+            _log.warning("drafts under a former database id not looked for: %s", type(exc).__name__)
+            return
+        if found:
+            count = sum(f.count for f in found)
+            where = ", ".join(str(f.folder.resolve()) for f in found)
+            self._tell_drafts(
+                f"{_drafts_words(count)} kept on this computer {_were(count)} typed against the "
+                "database at this address under an id it no longer has (given a new one, or made "
+                f"again): not opened here; kept in {where}."
             )
 
     def _tell_drafts(self, message: str) -> None:

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from console.drafts import DraftStore, legacy_folder
+from console.drafts import (
+    ADDRESSES_NOTE,
+    DraftStore,
+    FormerIdDrafts,
+    database_address,
+    former_id_drafts,
+    legacy_folder,
+    note_address,
+)
 from console.widgets.script_panel import ScriptDrafts
 from queues.outcomes import ActionRequest, Outcome
 from queues.views.user import SignedInUser
@@ -92,3 +102,31 @@ def test_legacy_script_progress_that_cannot_be_moved_does_not_fail_the_claim(
         assert (legacy / f"{ScriptDrafts.uid('tok')}.json").is_file()
     finally:
         drafts.close()
+
+
+def test_drafts_under_a_former_id_are_found_only_at_the_address_it_was_reached_at(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database made again at the same place (`demo --reset`, `db new-id` on it) has a new id:
+    the drafts under the id it had are found (not moved) by the address noted at sign-in; those of
+    another database (another address, say the site a training copy was made from) are not."""
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "drafts"
+    here = database_address("sqlite:///outreach.db")
+    assert here == f"sqlite:///{tmp_path / 'outreach.db'}"  # as the console opens it
+    assert database_address("postgresql+psycopg://al:secret@db1/site?sslmode=require") == (
+        "postgresql://db1:5432/site"  # no user name nor password kept
+    )
+    assert database_address("sqlite://") == ""  # in memory: nothing to note
+    old, site, new = (str(uuid.uuid4()) for _ in range(3))
+    at = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)
+    for database, address in ((old, here), (site, database_address("sqlite:////srv/site.db"))):
+        note_address(root, database, address)
+        DraftStore(root, database, "ana").save(Outcome("u-1", 7, "t", 3, "voicemail", at, at))
+    note_address(root, new, here)
+    note_address(root, new, here)  # once is enough
+    assert json.loads((root / new / ADDRESSES_NOTE).read_text()) == [here]
+    assert former_id_drafts(root, new, here, "ana") == [FormerIdDrafts(root / old / "ana", 1)]
+    assert former_id_drafts(root, new, here, "ben") == []
+    assert former_id_drafts(root, old, here, "ana") == []  # its own drafts are not former
+    assert (root / old / "ana" / "u-1.json").exists()

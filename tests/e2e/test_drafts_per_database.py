@@ -25,6 +25,7 @@ from console.screens.wrap_up import WrapUpScreen
 from console.services.container import Services
 from console.services.store import open_store
 from queues.errors import NotAllowed
+from queues.identity import give_new_id
 from queues.store.db import transaction
 from queues.store.models import Attempt, DatabaseIdentity
 from queues.views.outcome import Outcome
@@ -161,3 +162,37 @@ async def test_a_draft_from_before_is_taken_up_only_by_the_database_that_shows_i
         assert "could not be matched" not in messages(on_a)
     assert not legacy.exists()
     assert [d.outcome.uid for d in a.drafts("ana").drafts()] == [draft.uid]
+
+
+async def test_drafts_under_an_id_the_database_no_longer_has_are_told_and_kept(
+    tmp_path: Path,
+) -> None:
+    a, b = two_databases(tmp_path)  # B: a copy of A at another address, with its own id
+    on_a = OutreachApp(a.services)
+    async with on_a.run_test(size=(120, 40)) as pilot:
+        await login(pilot, "ana")  # this computer notes where A's id was reached
+    draft = left_open(a)
+    kept = a.drafts("ana")
+    kept.save(draft, FormState(suggested="voicemail", seq=1))
+    before = (kept.dir / f"{draft.uid}.json").read_bytes()
+    former = "under an id it no longer has"
+    on_b = OutreachApp(b.services)
+    async with on_b.run_test(size=(120, 40)) as pilot:
+        await login(pilot, "ana")  # the copy: A's draft is A's, nothing to tell
+        assert isinstance(on_b.screen, WorkspaceScreen)
+        assert former not in messages(on_b)
+    with transaction(a.store.sessions) as s:  # `outreach db new-id` run on A itself
+        give_new_id(s, by_user_id=user_id(s, "sue"))
+    on_a = OutreachApp(a.services)
+    async with on_a.run_test(size=(120, 40)) as pilot:
+        await login(pilot, "ana")
+        assert isinstance(on_a.screen, WorkspaceScreen)  # never reopened on the new id
+        told = messages(on_a)
+        assert (
+            "1 wrap-up draft kept on this computer was typed against the database at this "
+            f"address under an id it no longer has (given a new one, or made again): not opened "
+            f"here; kept in {kept.dir.resolve()}."
+        ) in told
+        assert UNSAVED not in told
+    assert (kept.dir / f"{draft.uid}.json").read_bytes() == before  # untouched
+    assert a.drafts("ana").drafts() == [] and stored(a) == []
