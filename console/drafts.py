@@ -13,7 +13,9 @@ The journal, as another program may read it (a kill harness, a person after a cr
   and `<drafts_path>/scripts/<username>/`. At sign-in the console moves a legacy wrap-up draft
   into the signed-in database's folder only when that database shows it was typed there (the
   draft's `user_id` is the signed-in user's and the database holds that user's claim of the
-  draft's patient within 12 hours before the file was last written: `queues.identity.claimed_here`);
+  draft's patient within 12 hours before the file was last written, or within an hour before the
+  draft's `started_at`, which a later write or a copy of the file does not move:
+  `queues.identity.claimed_here`);
   any other stays where it is, untouched, and the agent is told how many and where. A legacy
   script progress file is taken up by the claim whose lease token it is named after.
 - A database whose id is replaced (`outreach db new-id`, a database made afresh by `outreach demo

@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from queues.audit import record
@@ -29,6 +29,10 @@ LEGACY_CLAIM_WINDOW = timedelta(hours=12)
 # The claim's audit time and the file's time are both this computer's wall clock; a little room
 # for the clock stepping between the two.
 LEGACY_CLOCK_SLACK = timedelta(minutes=5)
+# A wrap-up's call starts (its `started_at`: the dial, or the claim when none was made) within this
+# of its claim. The draft's own time, which a later write of the file (a form reopened days later,
+# a copy that does not keep file times) does not move; narrower than LEGACY_CLAIM_WINDOW.
+LEGACY_CALL_WINDOW = timedelta(hours=1)
 
 
 class NoDatabaseIdentity(OutreachError):
@@ -60,18 +64,33 @@ def give_new_id(session: Session, *, by_user_id: int) -> tuple[str, str]:
     return old, new
 
 
-def claimed_here(session: Session, *, user_id: int, patient_id: int, written_at: datetime) -> bool:
+def claimed_here(
+    session: Session,
+    *,
+    user_id: int,
+    patient_id: int,
+    written_at: datetime,
+    started_at: datetime | None = None,
+) -> bool:
     """Whether this database holds a claim of `patient_id` by `user_id` from at most
-    LEGACY_CLAIM_WINDOW before `written_at` (a draft file's last write, wall clock): the evidence
-    that a draft written before drafts were kept per database was typed against this one. Claims
-    are audited on the wall clock (never a practice clock), as the file's time is."""
+    LEGACY_CLAIM_WINDOW before `written_at` (a draft file's last write, wall clock), or from at
+    most LEGACY_CALL_WINDOW before `started_at` (the draft's call start): the evidence that a draft
+    written before drafts were kept per database was typed against this one. Claims are audited
+    on the wall clock (never a practice clock), as the file's time is; a practice clock's
+    `started_at` (the demo) matches no claim but by chance, as a file's time may."""
+
+    def near(at: datetime, window: timedelta) -> ColumnElement[bool]:
+        return and_(AuditEvent.at >= at - window, AuditEvent.at <= at + LEGACY_CLOCK_SLACK)
+
     written = as_utc(written_at)
+    when = near(written, LEGACY_CLAIM_WINDOW)
+    if started_at is not None:
+        when = or_(when, near(as_utc(started_at), LEGACY_CALL_WINDOW))
     found = session.scalar(
         select(AuditEvent.id)
         .where(
             AuditEvent.patient_id == patient_id,
-            AuditEvent.at >= written - LEGACY_CLAIM_WINDOW,
-            AuditEvent.at <= written + LEGACY_CLOCK_SLACK,
+            when,
             AuditEvent.action == "claim",
             AuditEvent.user_id == user_id,
         )

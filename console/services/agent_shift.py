@@ -209,12 +209,17 @@ class AgentShift:
         """Whether a draft from before drafts were kept per database (no database named) was
         typed against this database: it is this agent's (`user_id`), and this database holds
         their claim of its patient shortly before the file was last written (`written_at`, wall
-        clock). Only then may it be reopened and saved here (console/drafts.py)."""
+        clock) or before the draft's call started (`queues.identity.claimed_here`). Only then may
+        it be reopened and saved here (console/drafts.py)."""
         if draft.user_id != self.user.id:
             return False
         with reading(self._store.sessions) as session:
             return claimed_here(
-                session, user_id=self.user.id, patient_id=draft.patient_id, written_at=written_at
+                session,
+                user_id=self.user.id,
+                patient_id=draft.patient_id,
+                written_at=written_at,
+                started_at=draft.started_at,
             )
 
     def _own(self, outcome: Outcome) -> None:

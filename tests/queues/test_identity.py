@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from queues.identity import LEGACY_CLAIM_WINDOW, claimed_here, database_id
+from queues.identity import LEGACY_CALL_WINDOW, LEGACY_CLAIM_WINDOW, claimed_here, database_id
 from queues.store.db import make_engine, session_factory, transaction, upgrade
 from queues.store.models import AuditEvent
 from tests.cli import cheap_passwords
@@ -64,6 +64,19 @@ def test_a_claim_ties_a_draft_to_this_database_only_within_its_window(
         assert not here(3, 8, timedelta(minutes=20))  # no claim of that patient (a sign-in)
         assert not here(3, 7, LEGACY_CLAIM_WINDOW + timedelta(minutes=1))  # another day's draft
         assert not here(3, 7, -timedelta(hours=1))  # written before the claim
+
+        def call(started: timedelta, written: timedelta = timedelta(days=3)) -> bool:
+            return claimed_here(
+                session,
+                user_id=3,
+                patient_id=7,
+                written_at=claimed_at + written,  # the file written again days later
+                started_at=claimed_at + started,
+            )
+
+        assert call(timedelta(minutes=10))  # the call it is of began ten minutes into the claim
+        assert not call(LEGACY_CALL_WINDOW + timedelta(minutes=1))  # a call long after the claim
+        assert not call(-timedelta(hours=1))  # a call before the claim
 
 
 def test_an_admin_gives_a_copy_its_own_id_and_nobody_else_can(
