@@ -161,6 +161,19 @@ def due_breakdown(
     live_checks: int = LIVE_CHECKS,
 ) -> DueBreakdown:
     """Why each open queue entry (of these pharmacies; for this agent) is or is not callable now."""
+    return _due_pass(session, now, pharmacy_ids, user_id, settings, live_checks)[0]
+
+
+def _due_pass(
+    session: Session,
+    now: datetime,
+    pharmacy_ids: Sequence[int] | None,
+    user_id: int | None,
+    settings: QueueSettings | None,
+    live_checks: int,
+) -> tuple[DueBreakdown, int]:
+    """The breakdown, and how many of those entries are claimable now by the queue's own word
+    (`available_at` passed, before any compliance check): one read of the open entries."""
     now = as_utc(now)
     query = (
         select(
@@ -180,10 +193,12 @@ def due_breakdown(
     if pharmacy_ids is not None:
         query = query.where(QueueEntry.pharmacy_id.in_(pharmacy_ids))
     groups: dict[str, list[tuple[datetime | None, str]]] = {}
-    callable_now = due = checked = 0
+    callable_now = due = checked = claimable = 0
     for pid, available, blocked, holder, expires, reserved, until, tz in session.execute(query):
         due += 1
         available = as_utc(available)
+        if available <= now:  # a lapsed lease's row too: claimable, its holder not yet cleared
+            claimable += 1
         if holder is not None and expires is not None and as_utc(expires) > now:
             if holder != user_id:
                 groups.setdefault("with_agent", []).append((as_utc(expires), tz))
@@ -219,7 +234,7 @@ def due_breakdown(
         if t is not None
     ]
     nxt = min(opening, key=lambda m: m[0]) if opening else (None, "UTC")
-    return DueBreakdown(due, callable_now, tuple(waits), nxt[0], nxt[1], now)
+    return DueBreakdown(due, callable_now, tuple(waits), nxt[0], nxt[1], now), claimable
 
 
 def queue_stats(
@@ -228,6 +243,10 @@ def queue_stats(
     def count(q: object) -> int:
         return int(session.scalar(q) or 0)  # type: ignore[call-overload]
 
+    # Patients queued and claimable now come from the breakdown's read of every open entry: a
+    # count of its own would read them all once more (migration 0022's partial waiting index
+    # serves no count on `status = 'open'`; bench/queue_stats.py).
+    due, claimable = _due_pass(session, now, None, None, settings, LIVE_CHECKS)
     held = and_(QueueEntry.holder_id.is_not(None), QueueEntry.lease_expires_at > now)
     open_tasks = count(select(func.count()).select_from(Task).where(Task.status == "open"))
     claimed = count(
@@ -243,13 +262,7 @@ def queue_stats(
         tasks_claimed=claimed,
         tasks_done=count(select(func.count()).select_from(Task).where(Task.status != "open")),
         attempts=count(select(func.count()).select_from(Attempt)),
-        patients_queued=count(
-            select(func.count()).select_from(QueueEntry).where(QueueEntry.status == "open")
-        ),
-        patients_claimable_now=count(
-            select(func.count())
-            .select_from(QueueEntry)
-            .where(QueueEntry.status == "open", QueueEntry.available_at <= now)
-        ),
-        due=due_breakdown(session, now, settings=settings),
+        patients_queued=due.patients_due,
+        patients_claimable_now=claimable,
+        due=due,
     )

@@ -267,6 +267,23 @@ def test_an_empty_queue_says_why_in_numbers(sessions: sessionmaker[Session]) -> 
     assert stats.as_json()["tasks_claimed"] == 1  # the existing keys are kept
 
 
+def test_queue_stats_counts_a_held_patient_queued_and_claimable_once_its_lease_ran_out(
+    sessions: sessionmaker[Session],
+) -> None:
+    with transaction(sessions) as s:
+        tx = add_pharmacy(s, "TX1", "America/Chicago", "TX")
+        for k in range(2):
+            add_patient(s, tx, k, zip_code="75201", state="TX", numbers=(f"+1214555010{k}",))
+        amy = add_agent(s, "amy")
+    taken = claim(sessions, amy, [tx])  # a console then killed: its lease runs out, unreleased
+    assert taken is not None
+    with sessions() as s:
+        held = queue_stats(s, EVENING, QueueSettings())
+        lapsed = queue_stats(s, taken.lease_expires_at + timedelta(minutes=1), QueueSettings())
+    assert (held.patients_queued, held.patients_claimable_now) == (2, 1)
+    assert (lapsed.patients_queued, lapsed.patients_claimable_now) == (2, 2)
+
+
 def test_a_passed_over_patient_comes_back_when_their_window_opens(
     sessions: sessionmaker[Session],
 ) -> None:
