@@ -269,6 +269,12 @@ def cmd_db_new_id(args: argparse.Namespace) -> int:
         services.close()
     print(f"database id {old} -> {new}: {where}")
     print(f"consoles keep its wrap-up drafts in <[ui].drafts_path>/{new}/ from now on")
+    # (console/drafts.py) A console that reached it at this address under the old id tells its
+    # agents at sign-in of their drafts kept under that id; none is reopened here.
+    print(
+        f"drafts kept under {old} stay there, never reopened here; a console that signed in "
+        "to this database at this address before tells its agents at sign-in how many"
+    )
     return 0
 
 

@@ -105,5 +105,6 @@ def test_an_admin_gives_a_copy_its_own_id_and_nobody_else_can(
         after = database_id(session)
     assert after != before and str(uuid.UUID(after)) == after
     assert f"database id {before} -> {after}" in done.stdout
+    assert f"drafts kept under {before} stay there, never reopened here" in done.stdout
     (row,) = site.audit_rows("database_new_id")
     assert (row.user_id, row.detail) == (site.admin_id, {"old": before, "new": after})
