@@ -292,7 +292,7 @@ def note_address(root: Path, database_id: str, address: str) -> None:
         root.mkdir(parents=True, exist_ok=True)
         _sync_folder(root.parent)
     _make_folder(folder)
-    tmp = note.with_suffix(".tmp")
+    tmp = folder / f"{ADDRESSES_NOTE}.{uuid.uuid4().hex}.tmp"  # two consoles at once: each its own
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(sorted(known | {address}), fh)
