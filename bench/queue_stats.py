@@ -1,18 +1,21 @@
-"""`outreach queue stats` at 100,000 patients / 1,000,000 fills: each count it runs, and its plan.
+"""`outreach queue stats` at 100,000 patients / 1,000,000 fills: its counts of queue entries, and plans.
 
     python bench/queue_stats.py --backend sqlite|postgres [--patients N] [--fills N]
         [--repeat N] [--plans] [--json]
 
 The world is bench/queue_build.py's (synthetic patients, prescriptions and fills), built once with
 `build_queues`; then some patients are held as consoles hold them (a lease: `holder_id`,
-`available_at` = the lease's expiry), a few of them with the lease run out. Times, on that data:
+`available_at` = the lease's expiry), a few of them with the lease run out. Times (medians of
+--repeat), on that data:
 
-- each statement `queues.floor.stats.queue_stats` runs, on its own (median of --repeat);
 - "claimable now" and "queued" as they were counted before (one `count(*)` on `status = 'open'`,
-  which migration 0022's partial waiting index no longer serves) beside what `queue_stats` counts
-  now, with both results (they must be equal);
-- the whole of `queue_stats` in-process, and `outreach queue stats` as a command (a process each,
-  its start-up included).
+  which migration 0022's partial waiting index no longer serves), the same with the waiting index
+  as it was before 0022 made beside it, and once more without it at the end (the run's drift);
+  and the index-backed form tried (entries nobody holds through ix_queue_entries_waiting, held
+  ones through ix_queue_entries_holder). `queue_stats` now takes both numbers from the
+  breakdown's read of every open entry; the results must equal the counts before (exit 1 if not);
+- the whole of `queue_stats` in-process, now and as before (now, then the two counts: what it ran
+  before), and `outreach queue stats` as a command (a process each, its start-up included).
 
 `--plans` prints to stderr the plan (EXPLAIN / EXPLAIN QUERY PLAN) of each count.
 """
@@ -213,8 +216,18 @@ def main(argv: list[str] | None = None) -> int:
             def before() -> object:  # what queue_stats ran before: the same and the two counts
                 return (stats.queue_stats(s, NOW), old_queued(s), old_claimable(s))
 
-            whole_ms, whole = median_ms(lambda: stats.queue_stats(s, NOW), args.repeat)
-            before_ms, _ = median_ms(before, args.repeat)
+            whole = stats.queue_stats(s, NOW)  # a first run each, untimed (caches warm)
+            before()
+            now_times: list[float] = []
+            before_times: list[float] = []
+            for r in range(args.repeat):  # alternated, each first every other time
+                pair: list[tuple[list[float], Callable[[], object]]] = [
+                    (now_times, lambda: stats.queue_stats(s, NOW)),
+                    (before_times, before),
+                ]
+                for times, run in pair if r % 2 == 0 else pair[::-1]:
+                    times.append(median_ms(run, 1)[0])
+            whole_ms, before_ms = statistics.median(now_times), statistics.median(before_times)
             breakdown_ms, _ = median_ms(lambda: stats.due_breakdown(s, NOW), args.repeat)
             rows.append(("queue_stats now (in-process)", fmt(whole_ms, 1), ""))
             rows.append(("queue_stats before (now + the two counts)", fmt(before_ms, 1), ""))
@@ -256,6 +269,17 @@ def main(argv: list[str] | None = None) -> int:
                 for label in ("claimable now, before", "queued, before"):
                     plan = explain(s, named[label])
                     print(f"--- {label}, pre-0022 index\n{plan}", file=sys.stderr)
+            s.rollback()
+            s.execute(text("DROP INDEX ix_bench_waiting_pre_0022"))
+            s.commit()
+            analyze(engine, vacuum=False)
+            for label, old_count in (  # the same as the first, measured last: the run's drift
+                ("claimable now: the count before, again (drift)", old_claimable),
+                ("queued: the count before, again (drift)", old_queued),
+            ):
+                ms, value = median_ms(partial(old_count, s), args.repeat)
+                rows.append((label, fmt(ms, 2), f"{value:,}"))
+                results[label] = {"ms": round(ms, 3), "count": value}
             s.rollback()
         engine.dispose()
         cmd_ms = command_ms(url, max(3, args.repeat // 2))
