@@ -38,6 +38,7 @@ from queues.claims.admission import (
     _waiting_where,
     admission_key,
 )
+from queues.claims.claiming import wake_due
 from queues.compliance.patient import PATIENT_COLUMNS
 from queues.errors import OutreachError
 from queues.settings import QueueSettings
@@ -131,7 +132,12 @@ class AdmitAhead:
     """When to admit ahead and how far, for the claimers of one process, on a thread of its own:
     a full claim asks for it and returns (`after_full_claim`), the heads are judged meanwhile, one
     run at a time, and no claim ever waits for it. When the heads it read were mostly waiting, it
-    reads twice as many the next time, up to AHEAD_MOST; else AHEAD_FIRST again."""
+    reads twice as many the next time, up to AHEAD_MOST; else AHEAD_FIRST again.
+
+    The same thread wakes a backlog of due rows (`wake_backlog`: a claim's wake step found a whole
+    batch due), before any admission asked: while one row is due, no claim can be the one
+    statement, and the rows it puts back are mostly heads whose admission has run out (yesterday's
+    leases), so the admission after it goes on until it has read past as many heads as it woke."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
@@ -139,12 +145,18 @@ class AdmitAhead:
         self._asked: dict[
             int, tuple[sessionmaker[Session], datetime, QueueSettings, list[int]]
         ] = {}
+        # Backlogs to wake, per database: the latest clock asked (each run wakes all due by it).
+        self._wake: dict[int, tuple[sessionmaker[Session], datetime]] = {}
+        self._woken_since: dict[int, int] = {}  # rows woken since the last admission ahead
         self._running: int | None = None  # the database of the run under way
+        self._waking: datetime | None = None  # that run wakes the rows due by this clock
         self._stopping: int | None = None  # that run's Claimer is closing: end it
         self._thread: threading.Thread | None = None
         self.size = AHEAD_FIRST
         self.runs = 0
         self.admitted = 0
+        self.wake_runs = 0
+        self.woken = 0
 
     def after_full_claim(
         self,
@@ -163,18 +175,36 @@ class AdmitAhead:
             return
         with self._cond:
             self._asked[id(sessions)] = (sessions, now, settings, list(pharmacy_ids))
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._serve, name="admission-ahead", daemon=True
-                )
-                self._thread.start()
-            self._cond.notify_all()
+            self._start()
+
+    def wake_backlog(self, sessions: sessionmaker[Session], now: datetime) -> None:
+        """Ask for every row due by `now` to be put back (claiming.wake_due), and return at once:
+        a claim's wake step just put back a whole batch, so more may be due. Asked from inside
+        the claim, before its commit: on PostgreSQL the rows the claim woke are locked and
+        skipped; on SQLite the first chunk waits for the claim's commit, on this thread."""
+        key = id(sessions)
+        with self._cond:
+            if self._running == key and self._waking is not None and self._waking >= now:
+                return  # the run under way wakes every row due by then (the claim's own: by it)
+            asked = self._wake.get(key)
+            if asked is None or asked[1] < now:
+                self._wake[key] = (sessions, now)
+            self._start()
+
+    def _start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._serve, name="admission-ahead", daemon=True)
+            self._thread.start()
+        self._cond.notify_all()
+
+    def _idle(self) -> bool:
+        return not self._asked and not self._wake and self._running is None
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until nothing is asked for or running (tests): True when so, False when
         `timeout` seconds passed first."""
         with self._cond:
-            return self._cond.wait_for(lambda: not self._asked and self._running is None, timeout)
+            return self._cond.wait_for(self._idle, timeout)
 
     def forget(self, sessions: sessionmaker[Session], timeout: float) -> bool:
         """A Claimer on this database is closing: drop its ask not yet started, end a run under
@@ -184,6 +214,8 @@ class AdmitAhead:
         key = id(sessions)
         with self._cond:
             self._asked.pop(key, None)
+            self._wake.pop(key, None)
+            self._woken_since.pop(key, None)
             if self._running == key:
                 self._stopping = key
             return self._cond.wait_for(lambda: self._running != key, timeout)
@@ -191,15 +223,22 @@ class AdmitAhead:
     def _serve(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: bool(self._asked))
-                key = next(iter(self._asked))
-                sessions, now, settings, pharmacy_ids = self._asked.pop(key)
+                self._cond.wait_for(lambda: bool(self._wake or self._asked))
+                if self._wake:  # first: no claim is the one statement while a row is due
+                    key = next(iter(self._wake))
+                    sessions, now = self._wake.pop(key)
+                    run = partial(self._run_wake, key, sessions, now)
+                    self._waking = now
+                else:
+                    key = next(iter(self._asked))
+                    sessions, now, settings, pharmacy_ids = self._asked.pop(key)
+                    run = partial(self._run, key, sessions, now, settings, pharmacy_ids)
                 self._running, self._stopping = key, None
             try:
-                self._run(sessions, now, settings, pharmacy_ids, partial(self._stops, key))
+                run(partial(self._stops, key))
             finally:
                 with self._cond:
-                    self._running = self._stopping = None
+                    self._running = self._stopping = self._waking = None
                     self._cond.notify_all()
 
     def _stops(self, key: int) -> bool:
@@ -207,26 +246,50 @@ class AdmitAhead:
 
     def _run(
         self,
+        key: int,
         sessions: sessionmaker[Session],
         now: datetime,
         settings: QueueSettings,
         pharmacy_ids: Sequence[int],
         stop: Callable[[], bool],
     ) -> None:
+        # Rows a wake just put back are mostly heads as stale as the one the claim found: the
+        # run goes on, twice as far each time, until it has read past them (or AHEAD_MOST), the
+        # first read small so that the claims are the one statement again soonest.
+        woken = self._woken_since.pop(key, 0)
         try:
-            size = self.size
-            waiting, admitted = admit_ahead(sessions, now, settings, pharmacy_ids, size, stop)
-            self.size = min(AHEAD_MOST, size * 2) if 2 * waiting >= size else AHEAD_FIRST
-            self.runs += 1
-            self.admitted += admitted
-        except (OutreachError, SQLAlchemyError) as error:  # the database could not answer
-            _log.warning("admission ahead of the claims failed: %s", type(error).__name__)
-        except Exception as error:  # a bug: where it happened, for the log; the claims stand
-            _log.error(
-                "admission ahead of the claims failed: %s at %s",
-                type(error).__name__,
-                _where(error),
-            )
+            size = AHEAD_FIRST if woken else self.size
+            while True:
+                waiting, admitted = admit_ahead(sessions, now, settings, pharmacy_ids, size, stop)
+                grow = 2 * waiting >= size
+                self.size = min(AHEAD_MOST, size * 2) if grow else AHEAD_FIRST
+                self.runs += 1
+                self.admitted += admitted
+                if not grow or size >= min(woken, AHEAD_MOST) or stop():
+                    break
+                size = self.size
+        except Exception as error:
+            _failed("admission ahead of the claims", error)
+
+    def _run_wake(
+        self, key: int, sessions: sessionmaker[Session], now: datetime, stop: Callable[[], bool]
+    ) -> None:
+        try:
+            woken = wake_due(sessions, now, stop)
+            self.wake_runs += 1
+            self.woken += woken
+            self._woken_since[key] = self._woken_since.get(key, 0) + woken
+        except Exception as error:
+            _failed("waking the rows due", error)
+
+
+def _failed(what: str, error: Exception) -> None:
+    """A failure on the thread: logged by its type only (no values), never reaching a claimer;
+    the claims meanwhile run the full check, as they would have."""
+    if isinstance(error, OutreachError | SQLAlchemyError):  # the database could not answer
+        _log.warning("%s failed: %s", what, type(error).__name__)
+    else:  # a bug: where it happened, for the log; the claims stand
+        _log.error("%s failed: %s at %s", what, type(error).__name__, _where(error))
 
 
 def _where(error: BaseException) -> str:

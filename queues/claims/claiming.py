@@ -42,7 +42,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from queues.audit import record
@@ -52,7 +52,7 @@ from queues.compliance.patient import check_at_dial as verdict_at_dial
 from queues.compliance.verdict import Verdict
 from queues.errors import LeaseLost, NotCallable
 from queues.settings import QueueSettings
-from queues.store.db import READ_ONLY
+from queues.store.db import READ_ONLY, transaction
 from queues.store.models import (
     Attempt,
     AuditEvent,
@@ -73,9 +73,12 @@ COMPLIANCE: Final = "compliance"
 # Patients passed over in one claim before giving up for now; each one passed over is moved to
 # when they open, so the next claim starts further down (a whole zone asleep costs a few claims).
 MAX_SKIPS = 200
-# Rows the wake step puts back per claim: enough that a zone opening at 08:00 is back within a
-# few claims, few enough that one claim never rewrites a large part of the queue.
+# Rows the wake step puts back per claim. A claim that wakes a whole batch has more due behind it
+# (a zone's passed-over rows at 08:00, the leases of a day gone by): it says so (`backlog`) and the
+# process wakes the rest off the claimers' path, WAKE_CHUNK rows a transaction (wake_due), so the
+# claims after it are the one statement again instead of each waking a batch more.
 WAKE_BATCH = 200
+WAKE_CHUNK = {True: 2_000, False: 500}  # PostgreSQL, SQLite (each chunk holds its write lock)
 # The compliance facts look back this far for dials (queues.compliance.patient._DIALS).
 DIAL_LOOKBACK = timedelta(days=7)
 
@@ -113,12 +116,12 @@ _WAITING = (
 )
 
 
-def _wake(postgres: bool) -> Executable:
+def _wake(postgres: bool, rows: int = WAKE_BATCH) -> Executable:
     due = (
         select(_qe.c.patient_id)
         .where(*_WAITING, _qe.c.available_at <= bindparam("now", type_=_UTC))
         .order_by(_qe.c.available_at)
-        .limit(WAKE_BATCH)
+        .limit(rows)  # a literal: each size is a statement of its own, planned for it
     )
     if postgres:  # a row another claimer is waking or claiming right now is theirs
         due = due.with_for_update(skip_locked=True)
@@ -256,6 +259,7 @@ _STATEMENTS = {
 }
 
 
+_WAKE_CHUNKS = {postgres: _wake(postgres, WAKE_CHUNK[postgres]) for postgres in (False, True)}
 _NEVER: Final = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -342,6 +346,7 @@ def claim_next(
     lease_seconds: int,
     admit: Admission | Literal["compliance"] | None = COMPLIANCE,
     settings: QueueSettings | None = None,
+    backlog: Callable[[], None] | None = None,
 ) -> Claim | None:
     """Claim the best next patient for the user, or None when nothing is claimable now.
 
@@ -349,6 +354,8 @@ def claim_next(
     who already holds a live lease gets that patient back instead of a second one. A patient the
     calling rules forbid now is passed over: `blocked_reason` says why and `available_at` moves to
     when they open (`settings` carries the site's limits; each pharmacy may tighten them).
+    `backlog` is called, in the claim, when its wake step put back a whole WAKE_BATCH: more rows
+    may be due, for `wake_due` to put back (fast_claimer.Claimer has its process do so at once).
     """
     conn = session.connection()
     sql = _STATEMENTS[conn.dialect.name == "postgresql"]
@@ -363,7 +370,8 @@ def claim_next(
         )
     if not pharmacy_ids:
         return None
-    conn.execute(sql.wake, {"now": now})
+    if conn.execute(sql.wake, {"now": now}).rowcount >= WAKE_BATCH and backlog is not None:
+        backlog()
     compliance = admit == COMPLIANCE
     params = {"now": now, "ids": list(pharmacy_ids), "user": user_id, "since": now - DIAL_LOOKBACK}
     for _ in range(MAX_SKIPS):
@@ -405,6 +413,27 @@ def claim_next(
         conn.execute(sql.take, take)
         return Claim(patient_id, token, now, expires)
     return None
+
+
+def wake_due(
+    sessions: sessionmaker[Session], now: datetime, stop: Callable[[], bool] = lambda: False
+) -> int:
+    """Put back every held or passed-over row due by `now`, as a claim's wake step does, in
+    transactions of WAKE_CHUNK rows (on PostgreSQL rows another claim is waking or taking are
+    skipped: they are that claim's); returns how many. Ends when a chunk finds fewer than it may
+    take, or between two chunks when `stop()` is true."""
+    bind = sessions.kw.get("bind")
+    postgres = bind is not None and bind.dialect.name == "postgresql"
+    chunk = WAKE_CHUNK[postgres]
+    statement = _WAKE_CHUNKS[postgres]
+    woken = 0
+    while not stop():
+        with transaction(sessions) as session:
+            rows = session.connection().execute(statement, {"now": now}).rowcount
+        woken += rows
+        if rows < chunk:
+            break
+    return woken
 
 
 def _locked_entry(session: Session, patient_id: int, token: str) -> QueueEntry:

@@ -8,6 +8,10 @@ whose audit row a trigger writes on SQLite — in autocommit, so a claim is one 
 session. When any of the three does not hold, the statement takes nothing and the claim runs
 queues.claims.claiming.claim_next in a transaction: the held patient comes back, due rows are woken, the
 head gets the full compliance check. Both paths make the same decision; only the cost differs.
+A full claim whose wake step put back a whole batch has the rest of the rows due woken at once, on
+the process's admission-ahead thread (its first chunk beside the claim): while any row is due no
+claim can be the one statement, and a backlog of thousands (a day's expired leases, a time zone's
+passed-over rows at its opening) would otherwise cost a full claim per batch.
 A full claim that took a new patient then has the heads after it admitted (queues.claims.admission_ahead),
 after its commit and on the process's admission-ahead thread, so the claims after it are the one
 statement again and the claim itself returns as soon as its own commit is done.
@@ -21,6 +25,7 @@ import threading
 import weakref
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine, event
@@ -169,6 +174,7 @@ class Claimer:
                 now=now,
                 lease_seconds=lease_seconds,
                 settings=self.settings,
+                backlog=partial(ADMIT_AHEAD.wake_backlog, self.sessions, now),
             )
         if claim is not None and not claim.resumed:  # the heads after it may be as stale
             ADMIT_AHEAD.after_full_claim(self.sessions, now, self.settings, pharmacy_ids)
@@ -204,6 +210,7 @@ class Claimer:
             now=now,
             lease_seconds=lease_seconds,
             settings=self.settings,
+            backlog=partial(ADMIT_AHEAD.wake_backlog, self.sessions, now),
         )
         if claim is not None and not claim.resumed:  # asked after the caller's commit
             ids = list(pharmacy_ids)
