@@ -14,8 +14,10 @@ The world is bench/queue_build.py's (synthetic patients, prescriptions and fills
   and the index-backed form tried (entries nobody holds through ix_queue_entries_waiting, held
   ones through ix_queue_entries_holder). `queue_stats` now takes both numbers from the
   breakdown's read of every open entry; the results must equal the counts before (exit 1 if not);
-- the whole of `queue_stats` in-process, now and as before (now, then the two counts: what it ran
-  before), and `outreach queue stats` as a command (a process each, its start-up included).
+- the whole of `queue_stats` in-process, alone and followed by the two counts it ran up to
+  0447349 (alternated), its breakdown alone, and `outreach queue stats` as a command (a process
+  each, its start-up included). Before/after a change of queues.floor.stats: run this file with
+  PYTHONPATH naming a copy of the earlier `queues` (`git archive REV queues console`).
 
 `--plans` prints to stderr the plan (EXPLAIN / EXPLAIN QUERY PLAN) of each count.
 """
@@ -213,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append((label, fmt(ms, 2), f"{value:,}"))
                 results[label] = {"ms": round(ms, 3), "count": value}
 
-            def before() -> object:  # what queue_stats ran before: the same and the two counts
+            def before() -> object:  # queue_stats, then the two counts it ran up to 0447349
                 return (stats.queue_stats(s, NOW), old_queued(s), old_claimable(s))
 
             whole = stats.queue_stats(s, NOW)  # a first run each, untimed (caches warm)
@@ -230,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             whole_ms, before_ms = statistics.median(now_times), statistics.median(before_times)
             breakdown_ms, _ = median_ms(lambda: stats.due_breakdown(s, NOW), args.repeat)
             rows.append(("queue_stats now (in-process)", fmt(whole_ms, 1), ""))
-            rows.append(("queue_stats before (now + the two counts)", fmt(before_ms, 1), ""))
+            rows.append(("queue_stats, then the two counts", fmt(before_ms, 1), ""))
             rows.append(("  of it due_breakdown", fmt(breakdown_ms, 1), ""))
             results["queue_stats_ms"] = round(whole_ms, 2)
             results["queue_stats_before_ms"] = round(before_ms, 2)

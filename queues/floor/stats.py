@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from queues.compliance.patient import patient_verdict
@@ -173,51 +173,82 @@ def _due_pass(
     live_checks: int,
 ) -> tuple[DueBreakdown, int]:
     """The breakdown, and how many of those entries are claimable now by the queue's own word
-    (`available_at` passed, before any compliance check): one read of the open entries."""
+    (`available_at` passed, before any compliance check).
+
+    Most open entries are usually due (nobody holds them, no callback keeps them, their time has
+    come): those are counted in SQL and only the first `live_checks` of them (best first) are
+    read, to be checked live; the others (held, kept, waiting) are read one by one as before. The
+    groups are then made in queue order, as one pass over every entry made them."""
     now = as_utc(now)
-    query = (
+    qe = QueueEntry
+    held = and_(
+        qe.holder_id.is_not(None), qe.lease_expires_at.is_not(None), qe.lease_expires_at > now
+    )
+    kept = [
+        qe.reserved_for_id.is_not(None),
+        qe.reserved_until.is_not(None),
+        qe.reserved_until > now,
+    ]
+    if user_id is not None:
+        kept.append(qe.reserved_for_id != user_id)
+    waiting = or_(held, and_(*kept), qe.available_at > now)
+    scope = [qe.status == "open"]
+    if pharmacy_ids is not None:
+        scope.append(qe.pharmacy_id.in_(pharmacy_ids))
+    total, due_now, claimable = session.execute(
         select(
-            QueueEntry.patient_id,
-            QueueEntry.available_at,
-            QueueEntry.blocked_reason,
-            QueueEntry.holder_id,
-            QueueEntry.lease_expires_at,
-            QueueEntry.reserved_for_id,
-            QueueEntry.reserved_until,
+            func.count(),
+            func.coalesce(func.sum(case((waiting, 0), else_=1)), 0),
+            func.coalesce(func.sum(case((qe.available_at <= now, 1), else_=0)), 0),
+        ).where(*scope)
+    ).one()
+    in_order = (qe.sort_key, qe.patient_id)
+    others = (
+        select(
+            *in_order,
+            qe.available_at,
+            qe.blocked_reason,
+            qe.holder_id,
+            qe.lease_expires_at,
+            qe.reserved_for_id,
+            qe.reserved_until,
             Pharmacy.timezone,
         )
-        .join(Pharmacy, Pharmacy.id == QueueEntry.pharmacy_id)
-        .where(QueueEntry.status == "open")
-        .order_by(QueueEntry.sort_key, QueueEntry.patient_id)
+        .join(Pharmacy, Pharmacy.id == qe.pharmacy_id)
+        .where(*scope, waiting)
+        .order_by(*in_order)
     )
-    if pharmacy_ids is not None:
-        query = query.where(QueueEntry.pharmacy_id.in_(pharmacy_ids))
-    groups: dict[str, list[tuple[datetime | None, str]]] = {}
-    callable_now = due = checked = claimable = 0
-    for pid, available, blocked, holder, expires, reserved, until, tz in session.execute(query):
-        due += 1
-        available = as_utc(available)
-        if available <= now:  # a lapsed lease's row too: claimable, its holder not yet cleared
-            claimable += 1
+    # (sort_key, patient_id, kind, until, zone): merged in queue order below
+    passed_over: list[tuple[float, int, str, datetime | None, str]] = []
+    for key, pid, available, blocked, holder, expires, reserved, until, tz in session.execute(
+        others
+    ):
         if holder is not None and expires is not None and as_utc(expires) > now:
             if holder != user_id:
-                groups.setdefault("with_agent", []).append((as_utc(expires), tz))
-            continue
-        if reserved is not None and reserved != user_id and until and as_utc(until) > now:
-            groups.setdefault("callback_reserved", []).append((as_utc(until), tz))
-            continue
-        if available > now:
-            groups.setdefault(kind_of(blocked), []).append((available, tz))
-            continue
-        if checked >= live_checks:
-            callable_now += 1  # beyond the live-check budget: what the queue itself says
-            continue
-        checked += 1
-        verdict = patient_verdict(session, pid, now, settings)
-        if verdict.callable:
-            callable_now += 1
+                passed_over.append((key, pid, "with_agent", as_utc(expires), tz))
+        elif reserved is not None and reserved != user_id and until and as_utc(until) > now:
+            passed_over.append((key, pid, "callback_reserved", as_utc(until), tz))
         else:
-            groups.setdefault(kind_of(verdict.codes[0]), []).append((verdict.next_open_at, tz))
+            passed_over.append((key, pid, kind_of(blocked), as_utc(available), tz))
+    callable_now = int(due_now)
+    if live_checks > 0 and due_now:
+        first_due = (
+            select(*in_order, Pharmacy.timezone)
+            .join(Pharmacy, Pharmacy.id == qe.pharmacy_id)
+            .where(*scope, ~waiting)
+            .order_by(*in_order)
+            .limit(live_checks)
+        )
+        for key, pid, tz in session.execute(first_due).all():
+            verdict = patient_verdict(session, pid, now, settings)
+            if not verdict.callable:
+                callable_now -= 1
+                passed_over.append((key, pid, kind_of(verdict.codes[0]), verdict.next_open_at, tz))
+    passed_over.sort(key=lambda m: (m[0], m[1]))
+    groups: dict[str, list[tuple[datetime | None, str]]] = {}
+    for _key, _pid, kind, until, tz in passed_over:
+        groups.setdefault(kind, []).append((until, tz))
+    due = int(total)
     waits: list[WaitGroup] = []
     for kind in KINDS:
         members = groups.get(kind)
@@ -234,7 +265,7 @@ def _due_pass(
         if t is not None
     ]
     nxt = min(opening, key=lambda m: m[0]) if opening else (None, "UTC")
-    return DueBreakdown(due, callable_now, tuple(waits), nxt[0], nxt[1], now), claimable
+    return DueBreakdown(due, callable_now, tuple(waits), nxt[0], nxt[1], now), int(claimable)
 
 
 def queue_stats(
