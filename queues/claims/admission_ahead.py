@@ -256,7 +256,8 @@ class AdmitAhead:
         # Rows a wake just put back are mostly heads as stale as the one the claim found: the
         # run goes on, twice as far each time, until it has read past them (or AHEAD_MOST), the
         # first read small so that the claims are the one statement again soonest.
-        woken = self._woken_since.pop(key, 0)
+        with self._cond:
+            woken = self._woken_since.pop(key, 0)
         try:
             size = AHEAD_FIRST if woken else self.size
             while True:
@@ -278,7 +279,8 @@ class AdmitAhead:
             woken = wake_due(sessions, now, stop)
             self.wake_runs += 1
             self.woken += woken
-            self._woken_since[key] = self._woken_since.get(key, 0) + woken
+            with self._cond:
+                self._woken_since[key] = self._woken_since.get(key, 0) + woken
         except Exception as error:
             _failed("waking the rows due", error)
 
