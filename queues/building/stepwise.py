@@ -6,9 +6,12 @@ for long (PostgreSQL).
 It decides what `build_queues` decides (tests/queues/test_building_equivalence.py runs both). Its
 writes are guarded by what they were worked out from — a task closes only if still open, an entry
 finishes only if nobody holds it — so a row a call changed since the read is left as the call left
-it, for the next build. On PostgreSQL the build holds the builds' advisory lock for its whole run
-(other builds wait, as they wait on each other); on SQLite a scoped build (an import, a supervisor's
-control) may write between two steps, and the new rows a full build writes yield to what it wrote.
+it, for the next build. On PostgreSQL a build's new rows are written, step by step, while its rules
+work out the later parts (the server's work on them runs on the other core); SQLite's steps are
+sized by their time, so there they come after the rules. On PostgreSQL the build holds the
+builds' advisory lock for its whole run (other builds wait, as they wait on each other); on SQLite
+a scoped build (an import, a supervisor's control) may write between two steps, and the new rows a
+full build writes yield to what it wrote.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Integer, String, bindparam, column, table, text, update
@@ -81,6 +86,11 @@ POSTGRES_STEP_ROWS = 200
 # follow from the last step's time.
 SQLITE_STEP_SECONDS = 0.002
 SQLITE_MIN_STEP_ROWS = 20
+# PostgreSQL, while the write steps overlap the rules (`_Steps.overlap`): each time a step's
+# thread gets the server's answer it waits for the GIL, which the rules' thread gives up only
+# after Python's switch interval (5 ms by default), several times a step. 20,000 patients, loaded
+# machine: 137 of 571 steps written during the rules with 5 ms, 425 with 0.5 ms.
+OVERLAP_SWITCH_INTERVAL_S = 0.0005
 # PostgreSQL: a pass of updates that keep a row's indexed columns (a rescore, an admission) takes
 # each page's rows in this many visits (`_Steps.spread`): on a packed page the first visit's rows
 # move to other pages, the other seven's stay (100k patients, a new day: 71,795 of 85,581 task
@@ -94,15 +104,23 @@ _log = logging.getLogger(__name__)
 
 
 class _Collector:
-    """Stands in for the build's writer thread: keeps the new rows for the write steps."""
+    """Stands in for the build's writer thread: hands each part's new rows to the write steps at
+    once while they overlap the rules (PostgreSQL: `_Steps.overlapping`), else keeps them for
+    the write steps after the rules. A part holds whole patients and its tasks come before its
+    queue entries, so a claim never finds a new entry before its patient's new tasks."""
 
-    def __init__(self) -> None:
+    def __init__(self, steps: _Steps) -> None:
+        self.steps = steps
         self.rows: dict[str, list[tuple[Any, ...]]] = {"tasks": [], "queue_entries": []}
 
     def submit(
         self, _fn: Callable[..., object], _conn: Connection, name: str, rows: list[Any]
     ) -> None:
-        self.rows[name].extend(rows)
+        if not self.steps.overlapping:
+            self.rows[name].extend(rows)
+            return
+        for chunk in self.steps.chunks(rows):
+            self.steps.run(_insert_new, name, chunk)
 
 
 def build_queues_in_steps(
@@ -125,6 +143,9 @@ def build_queues_in_steps(
     writes: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
 
     def on_callers_thread(write: Callable[[], None]) -> None:
+        queued_on_callers_thread(write).result()
+
+    def queued_on_callers_thread(write: Callable[[], None]) -> Future[None]:
         finished: Future[None] = Future()
 
         def job() -> None:
@@ -136,12 +157,22 @@ def build_queues_in_steps(
                 finished.set_result(None)
 
         writes.put(job)
-        finished.result()
+        return finished
 
     def build_on_its_thread() -> None:
         _yield_cpu()
         try:
-            done.append(_build_in_steps(sessions, now, settings, rules, on_callers_thread, build))
+            done.append(
+                _build_in_steps(
+                    sessions,
+                    now,
+                    settings,
+                    rules,
+                    on_callers_thread,
+                    build,
+                    queued_on_callers_thread,
+                )
+            )
         except BaseException as error:  # raised again on the caller's thread
             failed.append(error)
         finally:
@@ -180,6 +211,7 @@ def _build_in_steps(
     rules: Iterable[Rule] | None,
     writer: Callable[[Callable[[], None]], None],
     build: BuildSettings | None = None,
+    queued: Callable[[Callable[[], None]], Future[None]] | None = None,
 ) -> BuildResult:
     settings = settings or QueueSettings()
     rules = tuple(default_rules() if rules is None else rules)
@@ -187,68 +219,87 @@ def _build_in_steps(
     started = clock()
     _log.info("full build: started")
     with collector_paused(), _builds_wait(sessions):
-        steps = _Steps(sessions, writer, build)
-        _log.info("full build: admission first")
-        # The calling rules' verdicts for the queue as it stands, stored first, the head of the
-        # queue first: a build at a new day finds yesterday's admissions run out, and until a
-        # patient's is stored again each claim of them is the full one (claim_next: ~5x the one
-        # statement's p99), for as long as the read and the rules take (most of the build).
-        admitted_first = _admit_queue_first(sessions, steps, now, settings)
-        phases = {"admission first": clock() - started}
-        _log.info("full build: read and rules (%d admitted first)", admitted_first)
+        steps = _Steps(sessions, writer, build, queued)
+        try:
+            return _build_with(steps, sessions, now, settings, rules, started)
+        finally:
+            steps.stop()
+
+
+def _build_with(
+    steps: _Steps,
+    sessions: sessionmaker[Session],
+    now: datetime,
+    settings: QueueSettings,
+    rules: tuple[Rule, ...],
+    started: float,
+) -> BuildResult:
+    clock = time.perf_counter
+    _log.info("full build: admission first")
+    # The calling rules' verdicts for the queue as it stands, stored first, the head of the
+    # queue first: a build at a new day finds yesterday's admissions run out, and until a
+    # patient's is stored again each claim of them is the full one (claim_next: ~5x the one
+    # statement's p99), for as long as the read and the rules take (most of the build).
+    admitted_first = _admit_queue_first(sessions, steps, now, settings)
+    phases = {"admission first": clock() - started}
+    _log.info("full build: read and rules (%d admitted first)", admitted_first)
+    with reading(sessions) as session:
+        conn = session.connection()
+        snapshot = load_snapshot(session, now)
+        existing = _existing_tasks(conn, False)
+        entries = _existing_entries(conn, False)
+        undialed = read_undialed(
+            conn, [pid for pid in snapshot.patients if pid not in entries], now
+        )
+        work = _Work(conn, existing, entries, undialed, now, settings)
+        collector = _Collector(steps)
+        # PostgreSQL: each part's new rows are written while the rules work out the next part's
+        # (the server's work on them runs on the other core), as build_queues's writer does.
+        steps.overlap()
+        for zone, part in snapshot.parts(PART_PATIENTS):
+            work.take(_due_in(part, zone, now, settings, rules), snapshot, collector)  # type: ignore[arg-type]
+        stale_ids = [v[0] for key, v in existing.open_by_key.items() if key not in work.due]
+        closes = list(_closings(session, snapshot, _stale_rows(session, stale_ids), now))
+    phases["read and rules"] = clock() - started - sum(phases.values())
+    steps.finish_queued()
+    _log.info("full build: writes")
+    for name in ("tasks", "queue_entries"):
+        for chunk in steps.chunks(collector.rows[name]):
+            steps.run(_insert_new, name, chunk)
+    stored_at = _bind_utc(now)
+    # The updates in the order of the rows' keys, so a step's rows sit on neighbouring pages of
+    # the table. (100k, SQLite, quiet: 837-921 steps against 879-972 before; no clear gain.)
+    for chunk in steps.chunks(sorted(closes, key=_by_id)):
+        steps.run(_execute, _CLOSE, [_close_params(x, stored_at) for x in chunk])
+    for chunk in steps.chunks(sorted(work.reopen, key=_by_param_id)):
+        steps.run(_execute, _REOPEN_GUARDED, chunk)
+    # Each step's rows in id order again: a step where one pass of the spread ends and the
+    # next begins would otherwise update high ids before low ones, against the ascending
+    # order every other writer (a scoped build, a save) takes them in — a deadlock's recipe.
+    for chunk in steps.chunks(steps.spread(sorted(work.changed, key=_by_param_id))):
+        steps.run(_execute, _RESCORE_GUARDED, sorted(chunk, key=_by_param_id))
+    reopens, rekeys, finished = work.entry_changes()
+    for chunk in steps.chunks(sorted(reopens, key=_by_param_pid)):
+        steps.run(_execute, _ENTRY_REOPEN, [{**x, "at": stored_at} for x in chunk])
+    for chunk in steps.chunks(sorted(rekeys, key=_by_param_pid)):
+        steps.run(_execute, _ENTRY_REKEY, chunk)
+    finished.sort()
+    for i in range(0, len(finished), 500):
+        ids = ", ".join(str(int(p)) for p in finished[i : i + 500])
+        steps.run(_finish_entries, ids)
+    phases["writes"] = clock() - started - sum(phases.values())
+    _log.info("full build: admission (%d steps so far)", steps.steps)
+    admitted = work.admitted + admitted_first
+    if entries:
+        # Judged in a read (on SQLite no lock: 1.2 s at 20,000 patients held it before), then
+        # stored in steps; the store's guards keep a patient claimed or dialed since as is.
         with reading(sessions) as session:
-            conn = session.connection()
-            snapshot = load_snapshot(session, now)
-            existing = _existing_tasks(conn, False)
-            entries = _existing_entries(conn, False)
-            undialed = read_undialed(
-                conn, [pid for pid in snapshot.patients if pid not in entries], now
-            )
-            work = _Work(conn, existing, entries, undialed, now, settings)
-            collector = _Collector()
-            for zone, part in snapshot.parts(PART_PATIENTS):
-                work.take(_due_in(part, zone, now, settings, rules), snapshot, collector)  # type: ignore[arg-type]
-            stale_ids = [v[0] for key, v in existing.open_by_key.items() if key not in work.due]
-            closes = list(_closings(session, snapshot, _stale_rows(session, stale_ids), now))
-        phases["read and rules"] = clock() - started - sum(phases.values())
-        _log.info("full build: writes")
-        for name in ("tasks", "queue_entries"):
-            for chunk in steps.chunks(collector.rows[name]):
-                steps.run(_insert_new, name, chunk)
-        stored_at = _bind_utc(now)
-        # The updates in the order of the rows' keys, so a step's rows sit on neighbouring pages of
-        # the table. (100k, SQLite, quiet: 837-921 steps against 879-972 before; no clear gain.)
-        for chunk in steps.chunks(sorted(closes, key=_by_id)):
-            steps.run(_execute, _CLOSE, [_close_params(x, stored_at) for x in chunk])
-        for chunk in steps.chunks(sorted(work.reopen, key=_by_param_id)):
-            steps.run(_execute, _REOPEN_GUARDED, chunk)
-        # Each step's rows in id order again: a step where one pass of the spread ends and the
-        # next begins would otherwise update high ids before low ones, against the ascending
-        # order every other writer (a scoped build, a save) takes them in — a deadlock's recipe.
-        for chunk in steps.chunks(steps.spread(sorted(work.changed, key=_by_param_id))):
-            steps.run(_execute, _RESCORE_GUARDED, sorted(chunk, key=_by_param_id))
-        reopens, rekeys, finished = work.entry_changes()
-        for chunk in steps.chunks(sorted(reopens, key=_by_param_pid)):
-            steps.run(_execute, _ENTRY_REOPEN, [{**x, "at": stored_at} for x in chunk])
-        for chunk in steps.chunks(sorted(rekeys, key=_by_param_pid)):
-            steps.run(_execute, _ENTRY_REKEY, chunk)
-        finished.sort()
-        for i in range(0, len(finished), 500):
-            ids = ", ".join(str(int(p)) for p in finished[i : i + 500])
-            steps.run(_finish_entries, ids)
-        phases["writes"] = clock() - started - sum(phases.values())
-        _log.info("full build: admission (%d steps so far)", steps.steps)
-        admitted = work.admitted + admitted_first
-        if entries:
-            # Judged in a read (on SQLite no lock: 1.2 s at 20,000 patients held it before), then
-            # stored in steps; the store's guards keep a patient claimed or dialed since as is.
-            with reading(sessions) as session:
-                verdicts = judge_waiting(session, now, settings)
-            for until, callable_ids in verdicts.items():
-                for chunk in steps.chunks(steps.spread(callable_ids)):
-                    steps.run_in_session(store_admissions, {until: sorted(chunk)}, now, settings)
-                admitted += len(callable_ids)
-        phases["admission"] = clock() - started - sum(phases.values())
+            verdicts = judge_waiting(session, now, settings)
+        for until, callable_ids in verdicts.items():
+            for chunk in steps.chunks(steps.spread(callable_ids)):
+                steps.run_in_session(store_admissions, {until: sorted(chunk)}, now, settings)
+            admitted += len(callable_ids)
+    phases["admission"] = clock() - started - sum(phases.values())
     _log.info(
         "full build: done (%d steps; %.1f s writing, %.1f s paused after the writes; "
         "steps over 3 ms: %d, over 8 ms: %d; %.1f s checkpointing the WAL)",
@@ -309,9 +360,16 @@ class _Steps:
         sessions: sessionmaker[Session],
         writer: Callable[[Callable[[], None]], None] | None = None,
         build: BuildSettings | None = None,
+        queued: Callable[[Callable[[], None]], Future[None]] | None = None,
     ) -> None:
         self.sessions = sessions
         self.writer = writer or (lambda write: write())
+        # `queued` puts a step on the writer's thread and returns at once (build_queues_in_steps:
+        # the caller's thread runs the steps in the order they were put there).
+        self.queued = queued
+        self._pending: list[Future[None]] = []
+        self._failed: BaseException | None = None
+        self._stopped = False
         self.build = build or BuildSettings()
         self.writing = self.paused = 0.0  # seconds, for the build's log
         # Steps longer than a claim behind them waits 3 ms and 8 ms for (SQLite's busy handler
@@ -325,6 +383,11 @@ class _Steps:
         self.size = self.largest
         self.steps = 0
         self._working: tuple[float, bool] | None = None  # (when asked, the answer)
+        # PostgreSQL: steps may be queued while the build works on (`run`); SQLite's step size
+        # follows each step's time, so there the build waits for each.
+        self.can_overlap = queued is not None and not self.sqlite
+        self.overlapping = False
+        self._switch_interval: float | None = None  # Python's, to restore after overlapping
 
     def spread(self, rows: list[_R]) -> list[_R]:
         """PostgreSQL: `rows` (in the table's order) reordered so that each step takes every
@@ -348,26 +411,84 @@ class _Steps:
             start = end
 
     def run(self, write: Callable[..., object], *args: Any) -> None:
-        """`write(connection, *args)` in a transaction of its own."""
-        self.run_in_session(lambda session, *a: write(session.connection(), *a), *args)
+        """`write(connection, *args)` in a transaction of its own; while `overlapping`, queued
+        on the writer's thread behind the steps before it, and the build goes on meanwhile (a
+        queued step's failure is raised by the next `run` or by `finish_queued`)."""
+        if not self.overlapping:
+            self.run_in_session(_OnConnection(write), *args)
+            return
+        assert self.queued is not None
+        self._raise_failed()
+        step = partial(self._step, _OnConnection(write), args)
+        self._pending.append(self.queued(partial(self._queued_step, step)))
+
+    def overlap(self) -> None:
+        """PostgreSQL: from now on `run` queues its steps and returns (until `finish_queued`),
+        and Python's switch interval is OVERLAP_SWITCH_INTERVAL_S meanwhile."""
+        if not self.can_overlap or self.overlapping:
+            return
+        self.overlapping = True
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_interval, OVERLAP_SWITCH_INTERVAL_S))
+
+    def finish_queued(self) -> None:
+        """Wait for the queued steps, raise the first one's failure; no more overlapping."""
+        self.overlapping = False
+        for pending in self._pending:
+            with suppress(BaseException):  # the failure is kept by _queued_step
+                pending.result()
+        self._pending.clear()
+        self._restore_switch_interval()
+        self._raise_failed()
+
+    def stop(self) -> None:
+        """The build is over (or failed): steps still queued are not written."""
+        self._stopped = True
+        self.overlapping = False
+        self._restore_switch_interval()
+
+    def _restore_switch_interval(self) -> None:
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
+
+    def _queued_step(self, step: Callable[[], None]) -> None:
+        if self._stopped or self._failed is not None:
+            return
+        try:
+            step()
+        except BaseException as error:  # raised on the build's thread
+            self._failed = error
+            raise
+
+    def _raise_failed(self) -> None:
+        if self._failed is not None:
+            raise self._failed
 
     def run_in_session(self, write: Callable[..., object], *args: Any) -> None:
         """`write(session, *args)` in a transaction of its own."""
+        self.finish_queued()
+        self.writer(partial(self._step, write, args))
+
+    def _step(self, write: Callable[..., object], args: tuple[Any, ...]) -> None:
+        """`write(session, *args)` in a transaction of its own, then the pause after it; on the
+        writer's thread. A write that is one statement (`_ONE_STATEMENT`) is sent on PostgreSQL
+        with no BEGIN and COMMIT around it (autocommit: the statement is its own transaction),
+        two of the step's round trips fewer."""
+        one = not self.sqlite and isinstance(write, _OnConnection) and write.write in _ONE_STATEMENT
         held: list[float] = []
-
-        def step() -> None:
-            began = _clock()
-            with transaction(self.sessions) as session:
-                write(session, *args)
-            held.append(_clock() - began)
-            if self.sqlite and self.engine is not None:
-                try:
-                    _checkpoint(self.engine)
-                except sqlite3.Error as error:  # the step is committed; a commit copies later
-                    _log.warning("the build's WAL checkpoint failed: %s", type(error).__name__)
-                held.append(_clock() - began - held[0])
-
-        self.writer(step)
+        began = _clock()
+        with transaction(self.sessions) as session:
+            if one:
+                session.connection(execution_options=_AUTOCOMMIT)
+            write(session, *args)
+        held.append(_clock() - began)
+        if self.sqlite and self.engine is not None:
+            try:
+                _checkpoint(self.engine)
+            except sqlite3.Error as error:  # the step is committed; a commit copies later
+                _log.warning("the build's WAL checkpoint failed: %s", type(error).__name__)
+            held.append(_clock() - began - held[0])
         self.steps += 1
         self.writing += held[0]
         self.over_3ms += held[0] > 0.003
@@ -452,6 +573,19 @@ def _insert_new(conn: Connection, name: str, rows: list[tuple[Any, ...]]) -> Non
     insert_rows(conn, name, _COLUMN_TYPES[name], rows, or_ignore=sqlite)
 
 
+@dataclass(frozen=True)
+class _OnConnection:
+    """`write(connection, *args)` as a write in a session: on the session's connection."""
+
+    write: Callable[..., object]
+
+    def __call__(self, session: Session, *args: Any) -> object:
+        return self.write(session.connection(), *args)
+
+
+_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+
+
 def _execute(conn: Connection, statement: Any, params: list[dict[str, Any]]) -> None:
     conn.execute(statement, params)
 
@@ -461,6 +595,10 @@ def _finish_entries(conn: Connection, ids: str) -> None:
         f"UPDATE queue_entries SET status = 'done' WHERE patient_id IN ({ids}) "
         "AND status = 'open' AND holder_id IS NULL"
     )
+
+
+# The steps that are one statement each (PostgreSQL: sent without BEGIN and COMMIT, `_Steps._step`).
+_ONE_STATEMENT: frozenset[Callable[..., object]] = frozenset({_insert_new, _finish_entries})
 
 
 def _close_params(close: dict[str, Any], at: datetime) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from demo.world import seed_demo
@@ -188,3 +188,42 @@ def admitted_at(sessions: sessionmaker[Session], at: datetime) -> set[int]:
                 )
             )
         )
+
+
+def test_a_new_rows_step_that_fails_while_the_rules_still_work_fails_the_build_and_ends_it(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL writes a first build's new rows while its rules work on (the steps queued on
+    the caller's thread): a step's failure still fails the build on the caller's thread, no
+    step queued after it is written, and Python's switch interval is as it was."""
+    seed_demo(sessions, patients=200, seed=5, now=T0)
+    with transaction(sessions) as s:  # a first build of everything, as after a big import
+        s.execute(text("DELETE FROM queue_entries"))
+        s.execute(text("UPDATE attempts SET task_ids = '{}'"))
+        s.execute(text("DELETE FROM tasks"))
+    monkeypatch.setattr(stepwise, "PART_PATIENTS", 20)  # many parts, each its own steps
+    monkeypatch.setattr(stepwise, "STEP_ROWS", 10)
+    monkeypatch.setattr(stepwise, "SQLITE_STEP_SECONDS", 60.0)
+
+    class StepFailed(Exception):
+        pass
+
+    written: list[int] = []
+    real_insert = stepwise.insert_rows
+
+    def third_fails(conn: Any, name: str, *args: Any, **kwargs: Any) -> None:
+        if name == "tasks" and len(written) == 2:
+            raise StepFailed("the third step")
+        real_insert(conn, name, *args, **kwargs)
+        if name == "tasks":
+            written.append(len(args[1]))
+
+    monkeypatch.setattr(stepwise, "insert_rows", third_fails)
+    interval = sys.getswitchinterval()
+    with pytest.raises(StepFailed):
+        stepwise.build_queues_in_steps(sessions, T0)
+    assert sys.getswitchinterval() == interval
+    with sessions() as s:
+        assert len(written) == 2  # the steps before the failing one, and none after it
+        assert s.scalar(select(func.count()).select_from(Task)) == sum(written)
+        assert s.scalar(select(func.count()).select_from(QueueEntry)) == 0
