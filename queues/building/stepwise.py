@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Integer, String, bindparam, column, table, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.types import DateTime, NullType
 
 from queues.building.build import (
@@ -475,7 +476,7 @@ class _Steps:
         writer's thread. A write that is one statement (`_ONE_STATEMENT`) is sent on PostgreSQL
         with no BEGIN and COMMIT around it (autocommit: the statement is its own transaction),
         two of the step's round trips fewer."""
-        one = not self.sqlite and isinstance(write, _OnConnection) and write.write in _ONE_STATEMENT
+        one = not self.sqlite and _one_statement(write, args)
         held: list[float] = []
         began = _clock()
         with transaction(self.sessions) as session:
@@ -587,7 +588,13 @@ _AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 
 
 def _execute(conn: Connection, statement: Any, params: list[dict[str, Any]]) -> None:
-    conn.execute(statement, params)
+    """`statement` for each of `params` (SQLite: an executemany); on PostgreSQL its set-based
+    twin (`_SET_BASED`), one statement for them all."""
+    twin = _SET_BASED.get(statement) if conn.dialect.name == "postgresql" else None
+    if twin is None:
+        conn.execute(statement, params)
+        return
+    conn.execute(twin.sql, twin.values(params))
 
 
 def _finish_entries(conn: Connection, ids: str) -> None:
@@ -599,6 +606,15 @@ def _finish_entries(conn: Connection, ids: str) -> None:
 
 # The steps that are one statement each (PostgreSQL: sent without BEGIN and COMMIT, `_Steps._step`).
 _ONE_STATEMENT: frozenset[Callable[..., object]] = frozenset({_insert_new, _finish_entries})
+
+
+def _one_statement(write: Callable[..., object], args: tuple[Any, ...]) -> bool:
+    """Whether a step is one statement on PostgreSQL."""
+    if not isinstance(write, _OnConnection):
+        return False
+    if write.write is _execute:
+        return args[0] in _SET_BASED
+    return write.write in _ONE_STATEMENT
 
 
 def _close_params(close: dict[str, Any], at: datetime) -> dict[str, Any]:
@@ -659,3 +675,74 @@ _ENTRY_REKEY = (
     .where(_QE.c.patient_id == bindparam("_pid"), _QE.c.status == "open")
     .values(sort_key=bindparam("sk"))
 )
+
+
+@dataclass(frozen=True)
+class _SetBased:
+    """PostgreSQL: an update of many rows as one statement over arrays of their values, in place
+    of one statement a row: `arrays` are (array parameter, each row's parameter), `same` the
+    parameters every row has alike. Its rows are joined to their table's key by a nested loop
+    over the arrays (a step's 200 rows against a table of thousands: an index lookup each), so
+    they are updated, and locked, in the order the step gives them: id order, as every other
+    writer takes them. 20,000 patients, 200-row rescore steps: 5.4-6.0 ms against 8.6-8.7 ms."""
+
+    sql: TextClause
+    arrays: tuple[tuple[str, str], ...]
+    same: tuple[str, ...] = ()
+
+    def values(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        found: dict[str, Any] = {name: [row[key] for row in rows] for name, key in self.arrays}
+        for name in self.same:
+            found[name] = rows[0][name]
+        return found
+
+
+_TASK_VALUES = (
+    "FROM unnest(CAST(:ids AS INTEGER[]), CAST(:pps AS TEXT[]), CAST(:scs AS FLOAT8[]), "
+    "CAST(:res AS TEXT[])) AS v(id, pp, sc, re) WHERE t.id = v.id"
+)
+_TASK_ARRAYS = (("ids", "_id"), ("pps", "pp"), ("scs", "sc"), ("res", "re"))
+_RESCORED_SET = "priority_parts = CAST(v.pp AS JSON), score = v.sc, reason = v.re"
+_ENTRY_VALUES = (
+    "FROM unnest(CAST(:pids AS INTEGER[]), CAST(:sks AS FLOAT8[])) AS v(pid, sk) "
+    "WHERE q.patient_id = v.pid"
+)
+_SET_BASED: dict[Any, _SetBased] = {
+    _CLOSE: _SetBased(
+        text(
+            "UPDATE tasks AS t SET status = 'closed', closed_at = :at, closed_reason = v.why, "
+            "success_attempt_id = v.credit FROM unnest(CAST(:ids AS INTEGER[]), "
+            "CAST(:whys AS TEXT[]), CAST(:credits AS INTEGER[])) AS v(id, why, credit) "
+            "WHERE t.id = v.id AND t.status = 'open'"
+        ),
+        (("ids", "_id"), ("whys", "why"), ("credits", "credit")),
+        ("at",),
+    ),
+    _REOPEN_GUARDED: _SetBased(
+        text(
+            "UPDATE tasks AS t SET status = 'open', closed_at = NULL, closed_reason = NULL, "
+            f"{_RESCORED_SET} {_TASK_VALUES} AND t.status = 'closed' AND t.closed_reason IN ("
+            + ", ".join(f"'{r}'" for r in REOPENABLE)
+            + ")"
+        ),
+        _TASK_ARRAYS,
+    ),
+    _RESCORE_GUARDED: _SetBased(
+        text(f"UPDATE tasks AS t SET {_RESCORED_SET} {_TASK_VALUES} AND t.status = 'open'"),
+        _TASK_ARRAYS,
+    ),
+    _ENTRY_REOPEN: _SetBased(
+        text(
+            "UPDATE queue_entries AS q SET sort_key = v.sk, status = 'open', available_at = :at "
+            f"{_ENTRY_VALUES} AND q.status <> 'open'"
+        ),
+        (("pids", "_pid"), ("sks", "sk")),
+        ("at",),
+    ),
+    _ENTRY_REKEY: _SetBased(
+        text(
+            f"UPDATE queue_entries AS q SET sort_key = v.sk {_ENTRY_VALUES} AND q.status = 'open'"
+        ),
+        (("pids", "_pid"), ("sks", "sk")),
+    ),
+}
