@@ -1,7 +1,7 @@
 """`outreach queue stats` at 100,000 patients / 1,000,000 fills: its counts of queue entries, and plans.
 
     python bench/queue_stats.py --backend sqlite|postgres [--patients N] [--fills N]
-        [--repeat N] [--plans] [--json]
+        [--passed-over PERCENT] [--repeat N] [--plans] [--json]
 
 The world is bench/queue_build.py's (synthetic patients, prescriptions and fills), built once with
 `build_queues`; then some patients are held as consoles hold them (a lease: `holder_id`,
@@ -104,6 +104,23 @@ def hold(engine: Engine, agents: int, expired: int, seed: int) -> dict[str, int]
     return {"held": agents, "held_lapsed": expired}
 
 
+def pass_over(engine: Engine, percent: int) -> int:
+    """`percent` of the entries nobody holds passed over as a claim passes them (evening: their
+    calling window shut until morning, or a daily cap): the worst case of the breakdown, whose
+    other entries are read one by one."""
+    with engine.begin() as conn:
+        done = conn.execute(
+            text(
+                "UPDATE queue_entries SET available_at = :until, claimed_at = NULL,"
+                " blocked_reason = CASE WHEN patient_id % 7 = 0 THEN 'daily_cap'"
+                " ELSE 'federal_window' END"
+                " WHERE holder_id IS NULL AND status = 'open' AND patient_id % 100 < :percent"
+            ),
+            {"until": (NOW + timedelta(hours=14)).replace(tzinfo=None), "percent": percent},
+        )
+    return int(done.rowcount or 0)
+
+
 def old_statement(now: datetime | None) -> Any:
     """A count as `queue_stats` ran it before: one `count(*)` on `status = 'open'` (and
     `available_at <= now` for "claimable now")."""
@@ -188,6 +205,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--plans", action="store_true")
+    parser.add_argument(
+        "--passed-over",
+        type=int,
+        default=0,
+        metavar="PERCENT",
+        help="pass over this share of the entries nobody holds (default 0)",
+    )
     args = parser.parse_args(argv)
     server = server_url(args) if args.backend == "postgres" else None
     with scratch_database(args.backend, server) as url:
@@ -200,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         with transaction(sessions) as s:
             build_queues(s, NOW)
         sizes.update(hold(engine, args.agents, args.agents // 10, args.seed))
+        if args.passed_over:
+            sizes["passed_over"] = pass_over(engine, args.passed_over)
         analyze(engine)
         results: dict[str, Any] = {"backend": args.backend, "patients": args.patients, **sizes}
         with session_factory(engine)() as s:
