@@ -5,16 +5,19 @@
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from demo.world import seed_demo
 from queues.building import stepwise
-from queues.store.db import session_factory
+from queues.store.db import make_engine, session_factory, upgrade
 
 T0 = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)
 
@@ -78,3 +81,78 @@ def test_postgres_write_steps_are_smaller_than_sqlites_largest(engine: Engine) -
         assert steps.largest == stepwise.POSTGRES_STEP_ROWS == 200
     else:
         assert steps.largest == stepwise.SQLITE_STEP_ROWS == 500
+
+
+def test_a_set_based_step_locks_its_rows_in_the_ascending_order_it_is_given(
+    pg_url: str,
+) -> None:
+    """PostgreSQL: a build's update step is one set-based statement (stepwise._SET_BASED) over
+    ids the step gives in ascending order; it must take their locks in that order, as every other
+    writer does, or a save holding two of them the other way deadlocks with it. That holds while
+    PostgreSQL drives the update from the arrays (a nested loop, its plan once a pharmacy has a
+    few hundred patients; a table of a dozen is hash-joined in its own order, not this order).
+    With the lowest row's version moved last in the table and the middle row held elsewhere, the
+    step waits there holding the lowest id, not the highest."""
+    engine = make_engine(pg_url, pool_size=5)
+    upgrade(engine)
+    try:
+        sessions: sessionmaker[Session] = session_factory(engine)
+        seed_demo(sessions, patients=300, seed=5, now=T0)
+        with engine.connect() as conn:
+            low, mid, high = conn.execute(
+                text("SELECT id FROM tasks WHERE status = 'open' ORDER BY id LIMIT 3")
+            ).scalars()
+            # The lowest row's new version goes last on its page: a scan of the table now meets
+            # it after the others, so neither the given order nor the table's is id order.
+            conn.execute(text("UPDATE tasks SET reason = reason WHERE id = :i"), {"i": low})
+            conn.commit()
+        rows = [{"_id": i, "pp": "{}", "sc": 1.0, "re": "test"} for i in (low, mid, high)]
+        holder = engine.connect()
+        holder.execute(text("SELECT id FROM tasks WHERE id = :i FOR UPDATE"), {"i": mid})
+        step_pid: list[int] = []
+
+        def step() -> None:
+            with engine.connect() as conn:
+                step_pid.append(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+                stepwise._execute(conn, stepwise._RESCORE_GUARDED, rows)
+                conn.commit()
+
+        worker = threading.Thread(target=step)
+        worker.start()
+        with engine.connect() as probe:
+            waiting = False
+            for _ in range(2_000):  # until the step waits on the held row (no fixed sleep)
+                if step_pid:
+                    waiting = bool(
+                        probe.execute(
+                            text(
+                                "SELECT 1 FROM pg_stat_activity WHERE pid = :p "
+                                "AND wait_event_type = 'Lock'"
+                            ),
+                            {"p": step_pid[0]},
+                        ).first()
+                    )
+                    probe.rollback()
+                if waiting:
+                    break
+                time.sleep(0.005)
+            assert waiting, "the step never waited on the row another transaction holds"
+
+            def locked(task_id: int) -> bool:
+                try:
+                    probe.execute(
+                        text("SELECT id FROM tasks WHERE id = :i FOR UPDATE NOWAIT"), {"i": task_id}
+                    )
+                    return False
+                except OperationalError:
+                    return True
+                finally:
+                    probe.rollback()
+
+            assert locked(low) and not locked(high)
+        holder.rollback()
+        holder.close()
+        worker.join(timeout=30)
+        assert not worker.is_alive()
+    finally:
+        engine.dispose()
