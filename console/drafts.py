@@ -53,6 +53,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import threading
 import time
 import uuid
@@ -61,7 +62,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from queues.views.outcome import ActionRequest, Outcome
 from queues.views.user import SignedInUser
@@ -255,21 +256,39 @@ def legacy_drafts(root: Path, username: str) -> list[LegacyDraft]:
 ADDRESSES_NOTE = "database-addresses.json"
 
 
+# A server URL's host, port and database as SQLAlchemy reads them (sqlalchemy.engine.url's
+# pattern): the password runs to its '@' and may hold an unquoted '/', '?', '#' or '[', which
+# urlsplit takes for the path, the query, a fragment or an IPv6 host (then failing, or keeping the
+# user name and the password's first characters as the host and port).
+_SERVER_URL = re.compile(
+    r"[\w+]+://(?:[^:/]*(?::[^@]*)?@)?"
+    r"(?:(?:\[(?P<ipv6host>[^/?]+)\]|(?P<ipv4host>[^/:?]+))?(?::(?P<port>[^/?]*))?)?"
+    r"(?:/(?P<database>[^?]*))?"
+)
+
+
 def database_address(url: str) -> str:
     """Where a database URL reaches, as this computer names it: the backend, host, port and
     database name, or for SQLite the file's absolute path (as the console opens it); no driver,
-    user name, password or options. "" for a database in memory (it has no address)."""
-    parts = urlsplit(url)
-    backend = parts.scheme.split("+", 1)[0]
+    user name, password or options. "" for a database in memory (it has no address) or a URL
+    SQLAlchemy would not open."""
+    backend = url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
     if backend == "sqlite":
-        path = unquote(url.split("://", 1)[1].split("?", 1)[0])[1:] if "://" in url else ""
+        path = unquote(url.split("://", 1)[1].split("?", 1)[0])[1:]
         if not path or path == ":memory:" or "mode=memory" in url:
             return ""
         if not path.startswith("file:"):
             path = str(Path(path).absolute())
         return f"sqlite:///{path}"
-    port = parts.port or (5432 if backend == "postgresql" else "")
-    return f"{backend}://{parts.hostname or ''}:{port}/{unquote(parts.path.lstrip('/'))}"
+    found = _SERVER_URL.match(url)
+    if not backend or found is None:
+        return ""
+    host = (found["ipv4host"] or found["ipv6host"] or "").lower()
+    try:
+        port = int(found["port"]) if found["port"] else (5432 if backend == "postgresql" else "")
+    except ValueError:  # SQLAlchemy refuses it too: no database is reached there
+        return ""
+    return f"{backend}://{host}:{port}/{unquote(found['database'] or '')}"
 
 
 def _addresses(note: Path) -> set[str]:

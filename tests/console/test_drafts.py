@@ -130,3 +130,34 @@ def test_drafts_under_a_former_id_are_found_only_at_the_address_it_was_reached_a
     assert former_id_drafts(root, new, here, "ben") == []
     assert former_id_drafts(root, old, here, "ana") == []  # its own drafts are not former
     assert (root / old / "ana" / "u-1.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "address"),
+    [
+        # SQLAlchemy reads a password up to its '@', an unquoted '/', '?' or '#' in it too
+        (
+            "postgresql+psycopg://app:12/34@db.local:5433/outreach",
+            "postgresql://db.local:5433/outreach",
+        ),
+        ("postgresql+psycopg://app:pa/ss@DB.local/outreach", "postgresql://db.local:5432/outreach"),
+        (
+            "postgresql+psycopg://app:s3c?ret@db.local/outreach",
+            "postgresql://db.local:5432/outreach",
+        ),
+        ("postgresql+psycopg://app:9#x@db.local/outreach", "postgresql://db.local:5432/outreach"),
+        ("postgresql+psycopg://app:[x@[::1]:5433/outreach", "postgresql://::1:5433/outreach"),
+    ],
+)
+def test_a_database_address_never_keeps_a_password_sqlalchemy_accepts(
+    url: str, address: str
+) -> None:
+    """The address noted at sign-in is where the engine connects (host, port, database as
+    SQLAlchemy reads the URL): a password with an unquoted '/', '?' or '#' neither stops the
+    sign-in's drafts worker (before it reopens the agent's wrap-ups) nor lands in the note."""
+    from sqlalchemy import make_url
+
+    parsed = make_url(url)
+    assert database_address(url) == address
+    assert address == f"postgresql://{parsed.host.lower()}:{parsed.port or 5432}/{parsed.database}"
+    assert "app" not in address and parsed.password not in address
