@@ -262,11 +262,11 @@ class WorkspaceScreen(CallingScreen):
         address had before (console/drafts.py). They are never opened here (a copy given its own
         id is another database): they stay where they are."""
         root = self._drafts_root()
-        address = database_address(self.outreach.services.settings.database.url)
         try:
+            address = database_address(self.outreach.services.settings.database.url)
             note_address(root, self.user.database_id, address)
             found = former_id_drafts(root, self.user.database_id, address, self.user.username)
-        except OSError as exc:
+        except Exception as exc:  # a notice only: it must never keep the agent's drafts shut
             _log.warning("drafts under a former database id not looked for: %s", type(exc).__name__)
             return
         if found:

@@ -443,9 +443,15 @@ class _Steps:
         self._raise_failed()
 
     def stop(self) -> None:
-        """The build is over (or failed): steps still queued are not written."""
+        """The build is over (or failed): steps still queued are not written, and the one being
+        written, if any, is waited for, so that the builds' lock (held by the caller around this)
+        is not given to the next build while a step of this one still writes."""
         self._stopped = True
         self.overlapping = False
+        for pending in self._pending:  # queued ones return at once once stopped
+            with suppress(BaseException):  # a failure is kept by _queued_step
+                pending.result()
+        self._pending.clear()
         self._restore_switch_interval()
 
     def _restore_switch_interval(self) -> None:

@@ -280,7 +280,8 @@ class AdmitAhead:
             self.wake_runs += 1
             self.woken += woken
             with self._cond:
-                self._woken_since[key] = self._woken_since.get(key, 0) + woken
+                if self._stopping != key:  # its Claimer closed meanwhile: nothing to admit for
+                    self._woken_since[key] = self._woken_since.get(key, 0) + woken
         except Exception as error:
             _failed("waking the rows due", error)
 

@@ -3,6 +3,7 @@ through at once, on SQLite (no write lock held across steps) and on PostgreSQL."
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import threading
@@ -227,3 +228,53 @@ def test_a_new_rows_step_that_fails_while_the_rules_still_work_fails_the_build_a
         assert len(written) == 2  # the steps before the failing one, and none after it
         assert s.scalar(select(func.count()).select_from(Task)) == sum(written)
         assert s.scalar(select(func.count()).select_from(QueueEntry)) == 0
+
+
+def test_a_build_that_fails_keeps_the_builds_lock_until_its_step_in_flight_is_written(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: when the rules fail while a queued step of new rows is being written, the
+    build ends only once that step is done, so the builds' lock does not pass to the next build
+    while this one still writes (that build would miss the rows and fail on their keys)."""
+    if sessions.kw["bind"].dialect.name != "postgresql":
+        pytest.skip("SQLite writes each step before the rules go on")
+    seed_demo(sessions, patients=200, seed=5, now=T0)
+    with transaction(sessions) as s:
+        s.execute(text("DELETE FROM queue_entries"))
+        s.execute(text("UPDATE attempts SET task_ids = '{}'"))
+        s.execute(text("DELETE FROM tasks"))
+    monkeypatch.setattr(stepwise, "PART_PATIENTS", 20)
+    monkeypatch.setattr(stepwise, "STEP_ROWS", 10)
+
+    class RulesFailed(Exception):
+        pass
+
+    writing, stopped = threading.Event(), threading.Event()
+    ended_while_writing: list[bool] = []
+    real_due, real_insert, real_stop = stepwise._due_in, stepwise.insert_rows, stepwise._Steps.stop
+    parts = itertools.count()
+
+    def due_then_fail(*args: Any, **kwargs: Any) -> Any:
+        if next(parts) == 2:  # a later part, while a step of the first is being written
+            assert writing.wait(30)
+            raise RulesFailed("the third part")
+        return real_due(*args, **kwargs)
+
+    def slow_first_insert(conn: Any, name: str, *args: Any, **kwargs: Any) -> None:
+        if name == "tasks" and not writing.is_set():
+            writing.set()
+            # The build must not end while this step writes: its stop waits for it.
+            ended_while_writing.append(stopped.wait(1.0))
+        real_insert(conn, name, *args, **kwargs)
+
+    def stop_and_note(self: stepwise._Steps) -> None:
+        real_stop(self)
+        stopped.set()
+
+    monkeypatch.setattr(stepwise, "_due_in", due_then_fail)
+    monkeypatch.setattr(stepwise, "insert_rows", slow_first_insert)
+    monkeypatch.setattr(stepwise._Steps, "stop", stop_and_note)
+    with pytest.raises(RulesFailed):
+        stepwise.build_queues_in_steps(sessions, T0)
+    assert ended_while_writing == [False]
+    assert stopped.is_set()
