@@ -46,6 +46,8 @@ def test_agents_claim_between_the_steps_of_a_full_build(
 
     def run_then_claim(self: stepwise._Steps, write: Any, *args: Any) -> None:
         real_run(self, write, *args)
+        if self._pending:  # PostgreSQL, new rows while the rules work: queued, not yet written
+            self._pending[-1].result()
         # The step has committed: the claim must not wait on the build (no busy error).
         with transaction(sessions) as s:
             claim = claim_next(
