@@ -248,7 +248,18 @@ def _due_pass(
     groups: dict[str, list[tuple[datetime | None, str]]] = {}
     for _key, _pid, kind, until, tz in passed_over:
         groups.setdefault(kind, []).append((until, tz))
-    due = int(total)
+    return summarize_groups(groups, int(total), callable_now, now), int(claimable)
+
+
+def summarize_groups(
+    groups: dict[str, list[tuple[datetime | None, str]]],
+    due: int,
+    callable_now: int,
+    now: datetime,
+) -> DueBreakdown:
+    """The breakdown of the due entries not callable now, grouped by why (`groups`: kind ->
+    (when they open, their zone) in queue order): each group's size and earliest opening, and
+    the next opening of any that will open by itself."""
     waits: list[WaitGroup] = []
     for kind in KINDS:
         members = groups.get(kind)
@@ -265,7 +276,7 @@ def _due_pass(
         if t is not None
     ]
     nxt = min(opening, key=lambda m: m[0]) if opening else (None, "UTC")
-    return DueBreakdown(due, callable_now, tuple(waits), nxt[0], nxt[1], now), int(claimable)
+    return DueBreakdown(due, callable_now, tuple(waits), nxt[0], nxt[1], now)
 
 
 def queue_stats(

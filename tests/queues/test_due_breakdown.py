@@ -10,7 +10,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.compliance.patient import patient_verdict
-from queues.floor.stats import KINDS, DueBreakdown, WaitGroup, due_breakdown, kind_of, queue_stats
+from queues.floor.stats import DueBreakdown, due_breakdown, kind_of, queue_stats, summarize_groups
 from queues.settings import QueueSettings
 from queues.store.db import transaction
 from queues.store.models import Pharmacy, QueueEntry
@@ -70,21 +70,8 @@ def one_pass(
             callable_now += 1
         else:
             groups.setdefault(kind_of(verdict.codes[0]), []).append((verdict.next_open_at, tz))
-    waits = []
-    for kind in KINDS:
-        if members := groups.get(kind):
-            timed = [(t, tz) for t, tz in members if t is not None]
-            first = min(timed, key=lambda m: m[0]) if timed else (None, "UTC")
-            waits.append(WaitGroup(kind, len(members), first[0], first[1]))
-    opening = [
-        (t, tz)
-        for kind, members in groups.items()
-        if kind not in ("record_blocked", "with_agent")
-        for t, tz in members
-        if t is not None
-    ]
-    nxt = min(opening, key=lambda m: m[0]) if opening else (None, "UTC")
-    return DueBreakdown(due, callable_now, tuple(waits), nxt[0], nxt[1], now), claimable
+    # The grouping is the point of the comparison; their summary is the product's, shared.
+    return summarize_groups(groups, due, callable_now, now), claimable
 
 
 def test_the_breakdown_says_what_one_pass_over_every_entry_said(
