@@ -147,11 +147,7 @@ class DraftStore:
     def __init__(
         self, root: Path, database_id: str, username: str, *, scripts: bool = False
     ) -> None:
-        folder = database_folder(root, database_id)
-        if not root.is_dir():
-            root.mkdir(parents=True, exist_ok=True)  # (`root` itself: the default mode)
-            _sync_folder(root.parent)
-        _make_folder(folder)
+        folder = _made_database_folder(root, database_id)
         if scripts:
             folder = folder / "scripts"
             _make_folder(folder)
@@ -170,14 +166,7 @@ class DraftStore:
         if form is not None:
             data["form"] = {"version": FORM_VERSION, **asdict(form)}
         target = self.dir / f"{outcome.uid}.json"
-        tmp = target.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-        self._sync_dir()
+        _write_json(target, target.with_suffix(".tmp"), data)
 
     def _sync_dir(self) -> None:
         """The rename (or unlink) itself survives a power cut only once the folder is synced."""
@@ -218,6 +207,28 @@ def _sync_folder(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _write_json(target: Path, tmp: Path, data: Any) -> None:
+    """`data` as `target`, whole or not at all: written to `tmp` (0600), fsynced, renamed over
+    `target`, and the folder synced (the rename survives a power cut only then)."""
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, target)
+    _sync_folder(target.parent)
+
+
+def _made_database_folder(root: Path, database_id: str) -> Path:
+    """`<root>/<database_id>`, made (and `root` too, with the default mode) unless it is there."""
+    if not root.is_dir():
+        root.mkdir(parents=True, exist_ok=True)
+        _sync_folder(root.parent)
+    folder = database_folder(root, database_id)
+    _make_folder(folder)
+    return folder
 
 
 def _make_folder(folder: Path) -> None:
@@ -302,23 +313,13 @@ def _addresses(note: Path) -> set[str]:
 def note_address(root: Path, database_id: str, address: str) -> None:
     """Note (in `<root>/<database_id>/`) that this computer reached that database at `address`;
     nothing is written when it is noted already."""
-    folder = database_folder(root, database_id)
-    note = folder / ADDRESSES_NOTE
+    note = database_folder(root, database_id) / ADDRESSES_NOTE
     known = _addresses(note)
     if not address or address in known:
         return
-    if not root.is_dir():
-        root.mkdir(parents=True, exist_ok=True)
-        _sync_folder(root.parent)
-    _make_folder(folder)
+    folder = _made_database_folder(root, database_id)
     tmp = folder / f"{ADDRESSES_NOTE}.{uuid.uuid4().hex}.tmp"  # two consoles at once: each its own
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(sorted(known | {address}), fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, note)
-    _sync_folder(folder)
+    _write_json(note, tmp, sorted(known | {address}))
 
 
 @dataclass(frozen=True)
