@@ -165,7 +165,6 @@ def console_process(out: Connection, tmp: str, url: str, start: str, finish: boo
 
 
 async def child(tmp: Path, url: str, start: datetime, finish: bool) -> None:
-    from textual.keys import _character_to_key
     from textual.pilot import Pilot
     from textual.widgets import Checkbox, Input, TextArea
 
@@ -175,7 +174,7 @@ async def child(tmp: Path, url: str, start: datetime, finish: bool) -> None:
     from console.screens.wrap_up import WrapUpScreen
     from console.services.container import Services
     from queues.identity import database_id
-    from tests.e2e.helpers import choose_disposition, login, press, settle, until
+    from tests.e2e.helpers import choose_disposition, login, press, settle, type_keys, until
 
     # The parent built the schema: no migration check at each start (alembic reads every file).
     store = open_store(settings(tmp, url), migrate=False, clock=PracticeClock(start))
@@ -210,7 +209,7 @@ async def child(tmp: Path, url: str, start: datetime, finish: bool) -> None:
             await choose_disposition(pilot, value)
         else:
             wrap.query_one("#callback-at" if name == "callback_text" else "#notes").focus()
-            await pilot.press(*(_character_to_key(c) for c in value))
+            await type_keys(pilot, value)
         emit("TYPED", uid, name)
         # Only the journal's own writes (debounced on its thread): no flush, no Save.
         while not journaled(uid, name, value):

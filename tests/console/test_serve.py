@@ -29,7 +29,7 @@ import pytest
 from sqlalchemy import select
 
 from queues.auth import hash_password
-from queues.store.db import make_engine, session_factory, transaction, upgrade
+from queues.store.db import make_engine, session_factory, transaction
 from queues.store.models import AuditEvent, User
 from tests.conftest import add_pharmacy, require_service
 
@@ -70,11 +70,10 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[str]:
+def served(tmp_path: Path, sqlite_url: str) -> Iterator[str]:
     """A database with supervisor sue, served on a free loopback port; stopped on teardown."""
-    url = f"sqlite:///{tmp_path / 'outreach.db'}"
+    url = sqlite_url
     engine = make_engine(url)
-    upgrade(engine)
     with transaction(session_factory(engine)) as session:
         add_pharmacy(session, "TX1")
         from queues.store.models import Pharmacy

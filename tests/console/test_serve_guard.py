@@ -28,7 +28,7 @@ from console.config import load_settings
 from queues.auth import hash_password
 from queues.console_tickets import TicketRefused, issue_console_ticket, redeem_console_ticket
 from queues.errors import ConfigError
-from queues.store.db import make_engine, session_factory, transaction, upgrade
+from queues.store.db import make_engine, session_factory, transaction
 from queues.store.models import AuditEvent, ConsoleTicket, Pharmacy, User
 from queues.timeutil import utcnow
 from tests.conftest import add_pharmacy
@@ -78,10 +78,8 @@ def _descendants(pid: int) -> list[str]:
     return found
 
 
-def make_world(tmp_path: Path, url: str | None = None) -> str:
-    url = url or f"sqlite:///{tmp_path / 'outreach.db'}"
+def make_world(url: str) -> str:
     engine = make_engine(url)
-    upgrade(engine)
     with transaction(session_factory(engine)) as session:
         add_pharmacy(session, "TX1")
         tx1 = session.scalars(select(Pharmacy)).one()
@@ -118,8 +116,8 @@ def start_server(
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> str:
-    return make_world(tmp_path)
+def world(sqlite_url: str) -> str:
+    return make_world(sqlite_url)
 
 
 @pytest.fixture
@@ -358,7 +356,7 @@ async def test_five_failed_sign_ins_lock_the_account_here_too(
 
 
 def test_a_ticket_works_once_and_a_forged_or_expired_one_never(db_url: str, tmp_path: Path) -> None:
-    world = make_world(tmp_path, db_url)
+    world = make_world(db_url)
     engine = make_engine(world)
     sessions = session_factory(engine)
     try:

@@ -13,10 +13,7 @@ import asyncio
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from textual.keys import _character_to_key
-from textual.pilot import Pilot
 from textual.widgets import Checkbox, Input, TextArea
 
 from console.app import OutreachApp
@@ -27,7 +24,7 @@ from console.services.container import Services
 from console.services.store import open_store
 from queues.clock import PracticeClock
 from queues.identity import database_id
-from tests.e2e.helpers import choose_disposition, login, press, settle
+from tests.e2e.helpers import choose_disposition, login, press, settle, type_keys
 
 NOW = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)  # Wednesday 10:00 in Dallas
 NOTES = "Call back after 2 pm; her daughter answers"
@@ -56,10 +53,6 @@ def typed_in_full(draft: Draft) -> bool:
     )
 
 
-async def type_text(pilot: Pilot[Any], text: str) -> None:
-    await pilot.press(*(_character_to_key(c) for c in text))
-
-
 async def main(tmp: Path, url: str) -> None:
     store = open_store(settings(tmp, url), clock=PracticeClock(NOW))
     app = OutreachApp(Services(store))
@@ -76,11 +69,11 @@ async def main(tmp: Path, url: str) -> None:
         await choose_disposition(pilot, DISPOSITION)
         await settle(pilot)
         wrap.query_one("#callback-at", Input).focus()
-        await type_text(pilot, CALLBACK)
+        await type_keys(pilot, CALLBACK)
         wrap.query_one("#callback-mine", Checkbox).focus()
         await pilot.press("space")
         wrap.query_one("#notes", TextArea).focus()
-        await type_text(pilot, NOTES)
+        await type_keys(pilot, NOTES)
         # Only the journal's own writes, debounced on its thread: no flush, no Save.
         while not any(typed_in_full(d) for d in drafts.drafts()):
             await pilot.pause(0.05)

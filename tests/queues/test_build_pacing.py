@@ -19,7 +19,8 @@ from demo.world import seed_demo
 from queues.building import stepwise
 from queues.building.settings import BuildSettings
 from queues.errors import ConfigError
-from queues.store.db import make_engine, session_factory, upgrade
+from queues.store.db import make_engine, session_factory
+from tests.conftest import copy_migrated
 
 T0 = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)
 DAY_AFTER = T0 + timedelta(days=1)
@@ -155,12 +156,11 @@ def rows(sessions: sessionmaker[Session]) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def test_a_paced_build_stores_what_a_build_without_pauses_stores(
-    tmp_path: Path, clock: SteppingClock
+    tmp_path: Path, clock: SteppingClock, migrated_sqlite: Path
 ) -> None:
     built: dict[float, Any] = {}
     for ratio in (0.0, 5.0):
-        engine = make_engine(f"sqlite:///{tmp_path / f'ratio-{ratio}.db'}")
-        upgrade(engine)
+        engine = make_engine(copy_migrated(migrated_sqlite, tmp_path / f"ratio-{ratio}.db"))
         sessions = session_factory(engine)
         seed_demo(sessions, patients=120, seed=7, now=T0)
         an_agent_signs_in(sessions)
@@ -204,12 +204,11 @@ def test_the_shipped_config_paces_builds_by_default() -> None:
 
 
 def test_on_sqlite_the_build_copies_its_wal_pages_itself(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """After each step the build checkpoints the WAL on its own connection, so no claim's commit
     is the one that takes it past wal_autocheckpoint and copies the build's pages."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'wal.db'}")
-    upgrade(engine)
+    engine = make_engine(sqlite_url)
     sessions = session_factory(engine)
     seed_demo(sessions, patients=120, seed=7, now=T0)
     answers: list[tuple[int, int, int]] = []

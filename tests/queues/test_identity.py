@@ -30,6 +30,7 @@ def _id_of(url: str) -> str:
         engine.dispose()
 
 
+@pytest.mark.empty_database  # its id made by the migration, not by the tests' copy
 def test_each_new_database_has_its_own_id_and_a_backup_keeps_it(
     engine: Engine, sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -14,7 +13,7 @@ from queues.building.build import build_queues, due_tasks
 from queues.building.rules import DEFAULT_RULES, clinical, medication
 from queues.building.rules.snapshot import load_snapshot
 from queues.settings import QueueSettings
-from queues.store.db import make_engine, session_factory, upgrade
+from queues.store.db import make_engine, session_factory
 from queues.store.models import (
     Attempt,
     Campaign,
@@ -44,9 +43,8 @@ KINDS = (
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'rules.db'}")
-    upgrade(engine)
+def db(sqlite_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(sqlite_url)
     factory = session_factory(engine)
     with factory.begin() as s:
         ph = Pharmacy(

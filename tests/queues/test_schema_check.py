@@ -3,6 +3,7 @@ empty one is still migrated to the newest, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
@@ -13,6 +14,8 @@ from queues.store.db import (
     newest_revision,
     upgrade,
 )
+
+pytestmark = pytest.mark.empty_database
 
 
 def _alembic_head() -> tuple[str, str]:
