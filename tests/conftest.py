@@ -5,9 +5,11 @@ Under CI=true a test that needs PostgreSQL fails instead of skipping.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import sqlite3
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
@@ -74,16 +76,32 @@ def _fresh_identity() -> dict[str, str]:
     return {"id": str(uuid.uuid4())}
 
 
-@pytest.fixture(scope="session")
-def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An SQLite file at the newest migration, to be copied (never opened) by tests."""
-    path = tmp_path_factory.mktemp("migrated") / "outreach.db"
-    eng = make_engine(f"sqlite:///{path}")
-    upgrade(eng)
-    eng.dispose()
-    with closing(sqlite3.connect(path)) as conn:  # everything in the file the tests copy
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return path
+_migrated_sqlite: Path | None = None
+
+
+def migrated_sqlite() -> Path:
+    """This process's SQLite file at the newest migration (made on first use), to be copied."""
+    global _migrated_sqlite
+    if _migrated_sqlite is None:
+        folder = Path(tempfile.mkdtemp(prefix="outreach-migrated-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        path = folder / "outreach.db"
+        eng = make_engine(f"sqlite:///{path}")
+        upgrade(eng)
+        eng.dispose()
+        with closing(sqlite3.connect(path)) as conn:  # everything in the file the tests copy
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        _migrated_sqlite = path
+    return _migrated_sqlite
+
+
+def copy_migrated(path: Path) -> str:
+    """A new SQLite database at `path`, at the newest migration (a copy of this process's
+    migrated file) with an identity of its own; its URL."""
+    shutil.copyfile(migrated_sqlite(), path)
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("UPDATE database_identity SET database_id = :id", _fresh_identity())
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture(scope="session")
@@ -109,16 +127,7 @@ def _pg_template() -> Iterator[str]:
 def sqlite_url(tmp_path: Path, request: pytest.FixtureRequest) -> str:
     path = tmp_path / "outreach.db"
     if _wants_migrated(request):
-        return copy_migrated(request.getfixturevalue("migrated_sqlite"), path)
-    return f"sqlite:///{path}"
-
-
-def copy_migrated(migrated: Path, path: Path) -> str:
-    """A new SQLite database at `path` at the newest migration (a copy of the `migrated_sqlite`
-    file) with an identity of its own; its URL."""
-    shutil.copyfile(migrated, path)
-    with closing(sqlite3.connect(path)) as conn, conn:
-        conn.execute("UPDATE database_identity SET database_id = :id", _fresh_identity())
+        return copy_migrated(path)
     return f"sqlite:///{path}"
 
 

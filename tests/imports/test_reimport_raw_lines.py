@@ -6,7 +6,6 @@ before (LINE_RULES 1, a digest of the values)."""
 from __future__ import annotations
 
 import codecs
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -175,12 +174,10 @@ CHANGES = [
 
 
 @pytest.fixture(scope="module")
-def plain_import(
-    tmp_path_factory: pytest.TempPathFactory, migrated_sqlite: Path
-) -> dict[str, list[tuple[Any, ...]]]:
+def plain_import(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[Any, ...]]]:
     """What a first import of the unchanged export stores: the same for every change below, so
     made once for the module (the tests only read it)."""
-    return _first_import(tmp_path_factory.mktemp("plain"), migrated_sqlite, EXPORT)
+    return _first_import(tmp_path_factory.mktemp("plain"), EXPORT)
 
 
 @pytest.mark.parametrize(
@@ -191,7 +188,6 @@ def test_a_changed_value_in_any_column_of_any_file_is_stored(
     sessions: sessionmaker[Session],
     tmp_path: Path,
     plain_import: dict[str, list[tuple[Any, ...]]],
-    migrated_sqlite: Path,
     kind: str,
     line: int,
     column: str,
@@ -212,7 +208,7 @@ def test_a_changed_value_in_any_column_of_any_file_is_stored(
         assert any(value in row for row in set(got) - set(plain))
     else:
         assert got != plain
-        assert got == _first_import(tmp_path / "fresh", migrated_sqlite, changed)[TABLES[kind]]
+        assert got == _first_import(tmp_path / "fresh", changed)[TABLES[kind]]
 
 
 def _with(text: str, line: int, column: str, value: str) -> str:
@@ -221,18 +217,14 @@ def _with(text: str, line: int, column: str, value: str) -> str:
     return "".join(",".join(r) + "\n" for r in rows)
 
 
-def _first_import(
-    folder: Path, migrated: Path, export: dict[str, str]
-) -> dict[str, list[tuple[Any, ...]]]:
-    """What a first import of `export` stores, on a database of its own (SQLite, a copy of the
-    `migrated` file), with the patient and prescription ids as the test's database numbers them
-    (both in file order)."""
+def _first_import(folder: Path, export: dict[str, str]) -> dict[str, list[tuple[Any, ...]]]:
+    """What a first import of `export` stores, on a database of its own (SQLite), with the
+    patient and prescription ids as the test's database numbers them (both in file order)."""
     from queues.store.db import make_engine, session_factory
-    from tests.conftest import add_pharmacy
+    from tests.conftest import add_pharmacy, copy_migrated
 
     folder.mkdir(exist_ok=True)
-    shutil.copyfile(migrated, folder / "fresh.db")
-    engine = make_engine(f"sqlite:///{folder / 'fresh.db'}")
+    engine = make_engine(copy_migrated(folder / "fresh.db"))
     try:
         sessions = session_factory(engine)
         with sessions.begin() as s:

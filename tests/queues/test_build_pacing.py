@@ -156,11 +156,11 @@ def rows(sessions: sessionmaker[Session]) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def test_a_paced_build_stores_what_a_build_without_pauses_stores(
-    tmp_path: Path, clock: SteppingClock, migrated_sqlite: Path
+    tmp_path: Path, clock: SteppingClock
 ) -> None:
     built: dict[float, Any] = {}
     for ratio in (0.0, 5.0):
-        engine = make_engine(copy_migrated(migrated_sqlite, tmp_path / f"ratio-{ratio}.db"))
+        engine = make_engine(copy_migrated(tmp_path / f"ratio-{ratio}.db"))
         sessions = session_factory(engine)
         seed_demo(sessions, patients=120, seed=7, now=T0)
         an_agent_signs_in(sessions)
