@@ -20,14 +20,14 @@ from queues.store.models import AuditEvent, FollowUpAction
 from tests.outbox_receiver import KEY, running_receiver, seed_actions
 
 ROOT = Path(__file__).parents[2]
-# The claim of a killed deliverer runs out after 2 × (connect + 2 × timeout) = 14 s here; the
+# The claim of a killed deliverer runs out after 2 × (connect + 2 × timeout) = 9 s here; the
 # read timeout must outlast the moment between the receiver taking the request and the kill.
 CONFIG = """
 [log]
 path = "{log}"
 [outbox]
-connect_timeout_seconds = 1.0
-timeout_seconds = 3.0
+connect_timeout_seconds = 0.5
+timeout_seconds = 2.0
 first_retry_seconds = 0.05
 backoff_cap_seconds = 0.2
 poll_seconds = 0.2
