@@ -104,6 +104,15 @@ def copy_migrated(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+def migrated_if_new(url: str) -> str:
+    """`url`, whose SQLite file, if it is not there yet, is made a copy of the migrated one
+    (`copy_migrated`); any other database as it is."""
+    file = make_url(url).database if url.startswith("sqlite:///") else None
+    if file and not Path(file).exists():
+        copy_migrated(Path(file))
+    return url
+
+
 @pytest.fixture(scope="session")
 def _pg_template() -> Iterator[str]:
     base = os.environ.get("OUTREACH_TEST_DATABASE_URL", "")

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
-from sqlalchemy import make_url
 from sqlalchemy.orm import Session
 
 from console.config import DatabaseSettings, LogSettings, Settings, UiSettings
@@ -20,7 +19,7 @@ from queues.clock import PracticeClock
 from queues.identity import database_id
 from queues.store.db import transaction
 from queues.store.models import Campaign, Fill, Patient, Pharmacy, Phone, Prescription, User
-from tests.conftest import copy_migrated
+from tests.conftest import migrated_if_new
 
 PASSWORD = "correct-horse-1"
 
@@ -42,9 +41,7 @@ class World:
 def make_world(tmp_path: Path, url: str, now: datetime, runouts: dict[str, int]) -> World:
     """Patients named by the keys of `runouts`, each with one chronic drug running out in N days.
     A new SQLite file starts as a copy of one already migrated (tests/conftest.copy_migrated)."""
-    sqlite_file = make_url(url).database if url.startswith("sqlite:///") else None
-    if sqlite_file and not Path(sqlite_file).exists():
-        copy_migrated(Path(sqlite_file))
+    migrated_if_new(url)
     settings = Settings(
         database=DatabaseSettings(url=url),
         ui=UiSettings(drafts_path=str(tmp_path / "drafts"), idle_lock_minutes=15),

@@ -18,15 +18,13 @@ from queues.clock import PracticeClock, clock_for
 from queues.errors import OutreachError
 from queues.store.db import make_engine, session_factory, upgrade
 from queues.store.models import Campaign, Fill, Patient, Pharmacy, Phone, Prescription, Task
-from tests.conftest import copy_migrated
+from tests.conftest import migrated_if_new
 
 START = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)  # Wednesday 10:00 in Miami
 
 
 def _sessions(url: str) -> sessionmaker[Session]:
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        copy_migrated(Path(url.removeprefix("sqlite:///")))
-    engine = make_engine(url)
+    engine = make_engine(migrated_if_new(url))
     upgrade(engine)  # the PostgreSQL database is a copy at the newest already: a read
     return session_factory(engine)
 
