@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
 from pathlib import Path
+from typing import NamedTuple
 
 from queues.adherence.supply import MAX_DAYS_SUPPLY as MAX_DAYS_SUPPLY
 from queues.errors import OutreachError
@@ -63,9 +64,9 @@ class SupplyTooLong(OutreachError):
         )
 
 
-@dataclass(frozen=True)
-class FillRecord:
-    """One dispense of a drug of the measure class: `drug` is the ingredient name."""
+class FillRecord(NamedTuple):
+    """One dispense of a drug of the measure class: `drug` is the ingredient name. A tuple: a
+    build makes one per fill of every patient it measures."""
 
     drug: str
     fill_date: date
@@ -93,9 +94,7 @@ class PdcResult:
     @property
     def adherent(self) -> bool:
         # Exact: 292 of 365 days is 0.80, adherent, whatever a float would say.
-        return bool(self.denominator_days) and (
-            Fraction(self.covered_days, self.denominator_days) >= THRESHOLD
-        )
+        return is_adherent(self.covered_days, self.denominator_days)
 
 
 @dataclass(frozen=True)

@@ -238,18 +238,22 @@ class _Work:
         self.changed: list[dict[str, Any]] = []
         self.queued: dict[int, float] = {}  # patient -> sort key of their entry
         self.created = self.admitted = 0
+        self._day_text: dict[date, Any] = {}
+        self._admissions: dict[datetime | None, tuple[Any, ...]] = {}
 
     def take(
         self, found: dict[tuple[int, int, str], DueTask], snapshot: Snapshot, writer: _Writer
     ) -> None:
         """Sort one part's due tasks into new, reopened and rescored, and hand the new tasks and
         queue entries to the writer."""
-        existing, sqlite, stored_at, new = self.existing, self.sqlite, self.stored_at, []
+        existing, stored_at, new = self.existing, self.stored_at, []
+        open_by_key, known, reopenable = existing.open_by_key, existing.known, existing.reopenable
+        due, day_text = self.due, self._day_text
         scores: dict[int, list[float]] = defaultdict(list)
         for key, t in found.items():
-            self.due[key] = t
-            current = existing.open_by_key.get(key)
-            if current is None and key in existing.known and key not in existing.reopenable:
+            due[key] = t
+            current = open_by_key.get(key)
+            if current is None and key in known and key not in reopenable:
                 # Done (or closed for good) already, as a call today left it: no work, so no
                 # place in the queue. Counting it reopened the entry of a patient with nothing
                 # open, and the floor's count moved at the next build with no call in between.
@@ -263,16 +267,22 @@ class _Work:
                 ):
                     continue
                 self.changed.append({"_id": current[0], "pp": text, "sc": t.score, "re": t.reason})
-            elif key in existing.reopenable:
+            elif key in reopenable:
                 self.reopen.append(
                     {
-                        "_id": existing.reopenable[key],
+                        "_id": reopenable[key],
                         "pp": _json_text(t.priority_parts),
                         "sc": t.score,
                         "re": t.reason,
                     }
                 )
-            elif key not in existing.known:
+            elif key not in known:
+                due_on = t.due_on
+                if due_on is not None:  # a build's due dates are a few hundred days
+                    try:
+                        due_on = day_text[due_on]
+                    except KeyError:
+                        due_on = day_text[due_on] = _driver_value(due_on, self.sqlite)
                 new.append(
                     (
                         t.patient_id,
@@ -281,7 +291,7 @@ class _Work:
                         t.subject,
                         t.reason,
                         "open",
-                        _driver_value(t.due_on, sqlite) if t.due_on else None,
+                        due_on,
                         _json_text(t.priority_parts),
                         t.score,
                         stored_at,
@@ -292,15 +302,21 @@ class _Work:
         # A new entry is written with its admission (queues.claims.admission), not written and then
         # rewritten by admit_entries: on PostgreSQL that is a second version of every new row.
         rows: list[tuple[Any, ...]] = []
+        entries, undialed, judge, queued = self.entries, self.undialed, self.judge, self.queued
         for patient_id, patient_scores in scores.items():
-            sort_key = self.queued[patient_id] = -patient_score(patient_scores)  # lower first
-            if patient_id in self.entries:
+            sort_key = queued[patient_id] = -patient_score(patient_scores)  # lower first
+            if patient_id in entries:
                 continue
-            read = self.undialed.get(patient_id)
-            until = self.judge.until(*read) if read is not None else None
-            admission: tuple[Any, ...] = (None, None, None)
+            read = undialed.get(patient_id)
+            until = judge.until(*read) if read is not None else None
+            admission = self._admissions.get(until)
+            if admission is None:  # the verdicts of a build are a few dozen
+                admission = self._admissions[until] = (
+                    (None, None, None)
+                    if until is None
+                    else (stored_at, _driver_value(_bind_utc(until), self.sqlite), self.rules_key)
+                )
             if until is not None:
-                admission = (stored_at, _driver_value(_bind_utc(until), sqlite), self.rules_key)
                 self.admitted += 1
             pharmacy_id = snapshot.patients[patient_id].pharmacy_id
             rows.append((patient_id, pharmacy_id, "open", sort_key, stored_at, *admission))

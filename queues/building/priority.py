@@ -35,10 +35,23 @@ def urgency(parts: Mapping[str, Any]) -> float:
 
 
 def score_of(parts: Mapping[str, Any]) -> float:
-    score = urgency(parts) * float(parts.get("program_weight", 1.0))
-    score += PHARMACY_STEP * float(parts.get("pharmacy_priority", 0))
-    score -= ATTEMPT_PENALTY * float(parts.get("attempts", 0))
-    if parts.get("callback_due"):
+    return score_from(
+        urgency(parts),
+        parts.get("program_weight", 1.0),
+        parts.get("pharmacy_priority", 0),
+        parts.get("attempts", 0),
+        parts.get("callback_due"),
+    )
+
+
+def score_from(
+    urgency: float, program_weight: float, pharmacy_priority: int, attempts: int, callback_due: Any
+) -> float:
+    """`score_of` from its parts, for a build that has them at hand (it scores every due task)."""
+    score = urgency * float(program_weight)
+    score += PHARMACY_STEP * float(pharmacy_priority)
+    score -= ATTEMPT_PENALTY * float(attempts)
+    if callback_due:
         score += CALLBACK_BONUS
     return score
 

@@ -156,7 +156,7 @@ def _state_of(parsed: phonenumbers.PhoneNumber) -> str | None:
 # data (tests/queues/test_zones.py checks it), so one lookup serves all 10,000 lines of an
 # exchange: a queue of a million patients parses a few thousand numbers, not a million.
 _NANP = re.compile(r"\+1[2-9]\d{2}[2-9]\d{6}")
-_by_exchange: dict[str, Place] = {}
+_by_exchange: dict[str, tuple[tuple[str, ...], str | None]] = {}
 
 
 def place_of_number(number: str) -> Place:
@@ -164,13 +164,21 @@ def place_of_number(number: str) -> Place:
 
     Toll-free and other non-geographic numbers say nothing about where the patient is.
     """
+    return Place(number, *where_of_number(number))
+
+
+def where_of_number(number: str) -> tuple[tuple[str, ...], str | None]:
+    """`place_of_number`'s zones and state, without making a Place: a build's calling-rule
+    verdicts ask it for every phone of a hundred thousand patients."""
     if _NANP.fullmatch(number):
         exchange = number[:8]
         found = _by_exchange.get(exchange)
         if found is None:
-            found = _by_exchange[exchange] = _place_of_number(number)
-        return Place(number, found.zones, found.state)
-    return _place_of_number(number)
+            place = _place_of_number(number)
+            found = _by_exchange[exchange] = (place.zones, place.state)
+        return found
+    place = _place_of_number(number)
+    return place.zones, place.state
 
 
 @lru_cache(maxsize=65536)

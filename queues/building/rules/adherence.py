@@ -15,7 +15,6 @@ date, so the next lapse is a new task even after a call closed this one.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date, timedelta
 from functools import cache
@@ -31,20 +30,21 @@ EXCLUDING_INGREDIENTS = {"DIABETES": ("insulin",), "RASA": ("sacubitril",)}
 
 
 def adherence(ctx: RuleContext) -> Iterator[DueTask | None]:
-    year_start = date(ctx.today.year, 1, 1)
-    year_end = date(ctx.today.year, 12, 31)
-    horizon = ctx.today + timedelta(days=ctx.settings.refill_window_days)
+    today = ctx.today
+    year_start = date(today.year, 1, 1)
+    year_end = date(today.year, 12, 31)
+    horizon = today + timedelta(days=ctx.settings.refill_window_days)
+    patients = ctx.snapshot.patients
     for patient_id, rxs in ctx.rx_by_patient.items():
-        patient = ctx.snapshot.patients[patient_id]
+        if not any(rx.pqa_class in MEASURE_CLASSES for rx in rxs):
+            continue  # the cheapest test first: most patients of a build stop at one of these
+        patient = patients[patient_id]
         if not patient.reachable or patient.hospice or patient.esrd:
             continue
         if patient.age(year_end) < MIN_AGE:
             continue
         for pqa_class, fills in _fills_by_class(ctx, rxs, year_start, horizon).items():
-            in_year = {f.fill_date for f in fills if year_start <= f.fill_date <= ctx.today}
-            if len(in_year) < 2:
-                continue
-            reach = reachable_by(fills, year_start, ctx.today, year_end)
+            reach = reachable_by(fills, year_start, today, year_end)
             to_date = reach.to_date
             if to_date.adherent or to_date.pdc is None or reach.run_out is None:
                 continue
@@ -76,26 +76,31 @@ def adherence(ctx: RuleContext) -> Iterator[DueTask | None]:
 def _fills_by_class(
     ctx: RuleContext, rxs: list[RxRow], year_start: date, horizon: date
 ) -> dict[str, list[FillRecord]]:
-    """The patient's fills per measure class, leaving out the classes an exclusion removes and
-    those with supply on hand past the horizon (no call is due for them today)."""
-    fills = ctx.snapshot.fills
-    by_class: dict[str, list[RxRow]] = defaultdict(list)
+    """The patient's fills per measure class, leaving out the classes an exclusion removes,
+    those with supply on hand past the horizon (no call is due for them today) and those with
+    fewer than two fill dates this year (not in the measure)."""
+    fills, today = ctx.snapshot.fills, ctx.today
+    by_class: dict[str, list[RxRow]] = {}
     excluded: set[str] = set()
     for rx in rxs:
         for pqa_class in _excludes(rx.ingredient):
-            if any(year_start <= d <= ctx.today for d, _ in fills.get(rx.id, ())):
+            if any(year_start <= d <= today for d, _ in fills.get(rx.id, ())):
                 excluded.add(pqa_class)
         if rx.pqa_class in MEASURE_CLASSES:
-            by_class[rx.pqa_class].append(rx)
-    return {
-        c: [
+            by_class.setdefault(rx.pqa_class, []).append(rx)
+    out: dict[str, list[FillRecord]] = {}
+    for c, class_rxs in sorted(by_class.items()):
+        if c in excluded or any(_lasts_past(ctx, rx, horizon) for rx in class_rxs):
+            continue
+        records = [
             FillRecord(rx.ingredient, d, days)
             for rx in class_rxs
             for d, days in fills.get(rx.id, ())
         ]
-        for c, class_rxs in sorted(by_class.items())
-        if c not in excluded and not any(_lasts_past(ctx, rx, horizon) for rx in class_rxs)
-    }
+        in_year = {r.fill_date for r in records if year_start <= r.fill_date <= today}
+        if len(in_year) >= 2:
+            out[c] = records
+    return out
 
 
 @cache

@@ -20,32 +20,45 @@ ACTIVE_FILL_DAYS = 120  # a chronic drug counts for med sync if filled in the la
 
 def refill_reminder(ctx: RuleContext) -> Iterator[DueTask | None]:
     """A chronic prescription whose supply runs out within N days (refills left or renewal needed)."""
-    horizon = ctx.today + timedelta(days=ctx.settings.refill_window_days)
-    oldest = ctx.today - timedelta(days=OVERDUE_LIMIT_DAYS)
+    today = ctx.today
+    horizon = today + timedelta(days=ctx.settings.refill_window_days)
+    oldest = today - timedelta(days=OVERDUE_LIMIT_DAYS)
+    patients, run_out_of = ctx.snapshot.patients, ctx.run_out
+    # A run-out date's words, worked out once per date: a build's hundred thousand reminders
+    # share a few dozen dates.
+    said: dict[tuple[date, bool], tuple[str, str, int]] = {}
     for rx in ctx.snapshot.prescriptions:
-        patient = ctx.snapshot.patients[rx.patient_id]
-        if not rx.chronic or not patient.reachable:
+        if not rx.chronic:
             continue
-        run_out = ctx.run_out(rx.id)
+        patient = patients[rx.patient_id]
+        if not patient.reachable:
+            continue
+        run_out = run_out_of(rx.id)
         if run_out is None or not (oldest <= run_out <= horizon):
             continue
-        days = (run_out - ctx.today).days
-        when = f"ran out {-days} day(s) ago" if days < 0 else f"runs out in {days} day(s)"
-        # No refills left is a renewal from the prescriber, never worded as a refill.
-        renewal = (
-            " — no refills left: a renewal (new prescription) from the prescriber"
-            if rx.refills_left <= 0
-            else ""
-        )
+        renewal = rx.refills_left <= 0
+        words = said.get((run_out, renewal))
+        if words is None:
+            words = said[run_out, renewal] = _run_out_words(run_out, today, renewal)
+        iso, reason, days = words
         yield ctx.task(
             patient,
             "refill_reminder",
-            f"rx:{rx.id}:{run_out.isoformat()}",
-            f"a chronic medication {when} ({run_out:%b %d}){renewal}",
+            f"rx:{rx.id}:{iso}",
+            reason,
             due_on=run_out,
             prescription_id=rx.id,
             days_to_run_out=days,
         )
+
+
+def _run_out_words(run_out: date, today: date, renewal: bool) -> tuple[str, str, int]:
+    """The date as a subject holds it, the reminder's reason, and the days to the run-out."""
+    days = (run_out - today).days
+    when = f"ran out {-days} day(s) ago" if days < 0 else f"runs out in {days} day(s)"
+    # No refills left is a renewal from the prescriber, never worded as a refill.
+    more = " — no refills left: a renewal (new prescription) from the prescriber" if renewal else ""
+    return run_out.isoformat(), f"a chronic medication {when} ({run_out:%b %d}){more}", days
 
 
 def _chronic_run_outs(ctx: RuleContext, patient_id: int) -> list[date]:

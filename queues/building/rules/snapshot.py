@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
@@ -26,8 +26,10 @@ from queues.store.models import (
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class PatientRow:
+class PatientRow(NamedTuple):
+    """Tuples, not frozen dataclasses: a build makes one per patient and prescription, and a
+    frozen dataclass's __init__ costs a microsecond more each (a third of a second a build)."""
+
     id: int
     pharmacy_id: int
     birth_date: date
@@ -48,8 +50,7 @@ class PatientRow:
         return not (self.do_not_call or self.deceased)
 
 
-@dataclass(frozen=True)
-class RxRow:
+class RxRow(NamedTuple):
     id: int
     patient_id: int
     ingredient: str
@@ -167,28 +168,47 @@ def load_snapshot(
         )
     ]
     fills: dict[int, list[tuple[date, int]]] = defaultdict(list)
-    too_long: list[str] = []
-    for fill_id, rx_id, fill_date, days in driver_rows(
+    # In the table's order, each prescription's fills sorted here: ordered by prescription and
+    # date, the read walks an index and the table at random (1.06 s against 0.66 s on SQLite, a
+    # million fills; 0.74 s against 0.59 s on PostgreSQL), where sorting a few fills is cheap.
+    too_long = 0
+    for rx_id, fill_date, days in driver_rows(
         conn,
-        "SELECT id, prescription_id, fill_date, days_supply FROM fills "
+        "SELECT prescription_id, fill_date, days_supply FROM fills"
         + (
-            f"WHERE prescription_id IN (SELECT id FROM prescriptions WHERE patient_id {IN_SCOPE}) "
+            f" WHERE prescription_id IN (SELECT id FROM prescriptions WHERE patient_id {IN_SCOPE})"
             if scoped
             else ""
-        )
-        + "ORDER BY prescription_id, fill_date",
+        ),
     ):
         if days > MAX_DAYS_SUPPLY:
-            too_long.append(f"fill {fill_id} (prescription {rx_id}): {days} days")
+            too_long += 1
             continue
         fills[rx_id].append((day(fill_date), days))
+    for of_one in fills.values():
+        of_one.sort()
     if too_long:
         # Skipped, not fatal: one bad row must not stop every agent's queue. Identifiers only.
+        named = [
+            f"fill {fill_id} (prescription {rx_id}): {days} days"
+            for fill_id, rx_id, days in driver_rows(
+                conn,
+                "SELECT id, prescription_id, days_supply FROM fills "
+                f"WHERE days_supply > {int(MAX_DAYS_SUPPLY)}"
+                + (
+                    " AND prescription_id IN "
+                    f"(SELECT id FROM prescriptions WHERE patient_id {IN_SCOPE})"
+                    if scoped
+                    else ""
+                )
+                + " ORDER BY id LIMIT 20",
+            )
+        ]
         log.warning(
             "queue build: %d fill(s) left out, days supply over %d per fill: %s",
-            len(too_long),
+            too_long,
             MAX_DAYS_SUPPLY,
-            "; ".join(too_long[:20]) + (" ..." if len(too_long) > 20 else ""),
+            "; ".join(named) + (" ..." if too_long > 20 else ""),
         )
     conditions: dict[int, set[str]] = defaultdict(set)
     for patient_id, code in session.execute(
