@@ -80,6 +80,12 @@ from queues.store.db import reading, transaction
 STEP_ROWS = 500
 SQLITE_STEP_ROWS = 500
 POSTGRES_STEP_ROWS = 200
+# While nobody works (no claim to make room for: `_Steps._agents_working`), steps this large:
+# each step costs a build some milliseconds besides its rows (its session and round trips, on
+# PostgreSQL the GIL the rules hold, on SQLite the commit and its checkpoint): at 100,000
+# patients 2,853 steps of 200 rows on PostgreSQL, 3,873 on SQLite (bench/README.md, "Build
+# queues"). An agent signing in meets one such step at most before the steps are small again.
+IDLE_STEP_ROWS = 5_000
 # SQLite: how long a step should hold the lock. A claim that finds it taken waits in SQLite's busy
 # handler, which sleeps 1, 2, 5, 10 ms… between tries: behind a 2 ms step a claim waits ~3 ms,
 # behind a 10 ms one ~18 ms (1+2+5+10), which was most of the claims' tail during the writes
@@ -404,10 +410,14 @@ class _Steps:
         return [row for start in range(SPREAD_WAYS) for row in rows[start::SPREAD_WAYS]]
 
     def chunks(self, rows: list[Any]) -> Iterator[list[Any]]:
-        """`rows` a step at a time, each as many as the step size is when it is taken."""
+        """`rows` a step at a time, each as many as the step size is when it is taken, and
+        IDLE_STEP_ROWS while nobody works."""
         start = 0
         while start < len(rows):
-            end = start + self.size
+            size = self.size
+            if size < IDLE_STEP_ROWS and not self._agents_working():
+                size = IDLE_STEP_ROWS
+            end = start + size
             yield rows[start:end]
             start = end
 

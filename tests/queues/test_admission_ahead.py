@@ -151,6 +151,7 @@ def test_claims_while_a_full_build_runs_get_patients_the_rules_allow(
     # Steps of 10 rows whatever they take (SQLite's are sized by time): many claims in between.
     monkeypatch.setattr(stepwise, "STEP_ROWS", 10)
     monkeypatch.setattr(stepwise, "SQLITE_STEP_ROWS", 10)
+    monkeypatch.setattr(stepwise, "IDLE_STEP_ROWS", 10)
     monkeypatch.setattr(stepwise, "SQLITE_STEP_SECONDS", 60.0)
     with closing(claimer):
         # The first claim, before the build's first step: the full check, and the heads after it.

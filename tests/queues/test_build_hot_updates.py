@@ -33,6 +33,7 @@ def test_a_new_days_rescores_take_each_stretch_of_the_table_a_few_rows_a_step(
     sessions: sessionmaker[Session] = session_factory(engine)
     seed_demo(sessions, patients=120, seed=5, now=T0)
     monkeypatch.setattr(stepwise, "STEP_ROWS", 16)
+    monkeypatch.setattr(stepwise, "IDLE_STEP_ROWS", 16)  # nobody works here
     monkeypatch.setattr(stepwise, "SQLITE_STEP_SECONDS", 60.0)  # SQLite: 16 rows whatever they take
     steps: list[list[int]] = []
     real_execute = stepwise._execute

@@ -39,6 +39,7 @@ def test_agents_claim_between_the_steps_of_a_full_build(
         agent_id = agent.id
         pharmacies = list(s.scalars(select(Pharmacy.id)))
     monkeypatch.setattr(stepwise, "STEP_ROWS", 200)
+    monkeypatch.setattr(stepwise, "IDLE_STEP_ROWS", 200)  # the claims' holds aside
     # Steps of 200 rows whatever they take (SQLite's are sized by time): a claim after each.
     monkeypatch.setattr(stepwise, "SQLITE_STEP_SECONDS", 60.0)
     claims: list[Any] = []
@@ -206,6 +207,7 @@ def test_a_new_rows_step_that_fails_while_the_rules_still_work_fails_the_build_a
         s.execute(text("DELETE FROM tasks"))
     monkeypatch.setattr(stepwise, "PART_PATIENTS", 20)  # many parts, each its own steps
     monkeypatch.setattr(stepwise, "STEP_ROWS", 10)
+    monkeypatch.setattr(stepwise, "IDLE_STEP_ROWS", 10)  # nobody works here
     monkeypatch.setattr(stepwise, "SQLITE_STEP_SECONDS", 60.0)
 
     class StepFailed(Exception):
@@ -247,6 +249,7 @@ def test_a_build_that_fails_keeps_the_builds_lock_until_its_step_in_flight_is_wr
         s.execute(text("DELETE FROM tasks"))
     monkeypatch.setattr(stepwise, "PART_PATIENTS", 20)
     monkeypatch.setattr(stepwise, "STEP_ROWS", 10)
+    monkeypatch.setattr(stepwise, "IDLE_STEP_ROWS", 10)  # nobody works here
 
     class RulesFailed(Exception):
         pass

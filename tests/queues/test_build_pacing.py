@@ -131,6 +131,42 @@ def test_with_nobody_working_the_build_does_not_pause_and_a_held_patient_paces_i
     assert len(clock.pauses) == steps_logged(caplog) > 1
 
 
+def test_with_nobody_working_the_build_writes_in_larger_steps(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While nobody works, a step is IDLE_STEP_ROWS rows (each step costs the build milliseconds
+    besides its rows, and no claim waits on it); with an agent signed in, the steps are small
+    again (SQLite's sized by the time they hold the write lock)."""
+    seed_demo(sessions, patients=120, seed=5, now=T0)
+    with sessions.begin() as s:  # a first build of everything, as after a big import
+        s.execute(text("DELETE FROM queue_entries"))
+        s.execute(text("UPDATE attempts SET task_ids = '{}'"))
+        s.execute(text("DELETE FROM tasks"))
+    monkeypatch.setattr(stepwise, "STEP_ROWS", 10)
+    monkeypatch.setattr(stepwise, "IDLE_STEP_ROWS", 40)
+    monkeypatch.setattr(stepwise, "SQLITE_MIN_STEP_ROWS", 10)
+    monkeypatch.setattr(stepwise, "SQLITE_STEP_SECONDS", 60.0)  # SQLite: 10 rows whatever they take
+    sizes: list[int] = []
+    real_insert = stepwise.insert_rows
+
+    def note(conn: Any, name: str, columns: Any, new: Any, **kwargs: Any) -> None:
+        if name == "tasks":
+            sizes.append(len(new))
+        real_insert(conn, name, columns, new, **kwargs)
+
+    monkeypatch.setattr(stepwise, "insert_rows", note)
+    stepwise.build_queues_in_steps(sessions, T0)
+    alone = list(sizes)
+    with sessions.begin() as s:
+        s.execute(text("DELETE FROM queue_entries"))
+        s.execute(text("DELETE FROM tasks"))
+    an_agent_signs_in(sessions)
+    sizes.clear()
+    stepwise.build_queues_in_steps(sessions, T0)
+    assert sum(alone) == sum(sizes) > 100
+    assert max(alone) == 40 and max(sizes) == 10
+
+
 def rows(sessions: sessionmaker[Session]) -> dict[str, list[tuple[Any, ...]]]:
     with sessions() as s:
         return {

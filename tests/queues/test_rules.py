@@ -311,3 +311,32 @@ def test_sooner_run_out_sorts_first(db: sessionmaker[Session]) -> None:
     with db() as s:
         order = s.scalars(select(QueueEntry.patient_id).order_by(QueueEntry.sort_key)).all()
     assert order == [sooner.id, later.id]
+
+
+def test_a_fill_over_a_years_supply_is_left_out_of_the_build_and_named_by_id(
+    db: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A supply no fill may carry (the imports refuse it; a row written by hand can hold it) is
+    left out, not fatal, and the warning names the fill and prescription by id, nothing else.
+    The fills the build keeps are in date order whatever order the table holds them in."""
+    with db.begin() as s:
+        p = patient(s)
+        r = rx(s, p, "lisinopril", [(10, 30), (70, 30), (40, 30)], pqa="RASA")
+        bad = Fill(
+            prescription_id=r.id, fill_date=TODAY - timedelta(days=5), days_supply=400, quantity=1
+        )
+        s.add(bad)
+        s.flush()
+        bad_id = bad.id
+    with caplog.at_level("WARNING"), db() as s:
+        snapshot = load_snapshot(s, NOW)
+    assert snapshot.fills[r.id] == [
+        (TODAY - timedelta(days=70), 30),
+        (TODAY - timedelta(days=40), 30),
+        (TODAY - timedelta(days=10), 30),
+    ]
+    warned = [m.getMessage() for m in caplog.records if "left out" in m.getMessage()]
+    assert warned == [
+        f"queue build: 1 fill(s) left out, days supply over 365 per fill: "
+        f"fill {bad_id} (prescription {r.id}): 400 days"
+    ]
