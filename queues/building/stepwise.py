@@ -585,9 +585,10 @@ def _builds_wait(sessions: sessionmaker[Session]) -> Iterator[None]:
 
 def _insert_new(conn: Connection, name: str, rows: list[tuple[Any, ...]]) -> None:
     """New rows; on SQLite, a row a scoped build wrote since the read is kept as it wrote it (on
-    PostgreSQL the builds' lock is held: nobody else adds these rows)."""
+    PostgreSQL the builds' lock is held: nobody else adds these rows). SQLite's steps come after
+    the rules, on a thread with the GIL to itself (`alone`)."""
     sqlite = conn.dialect.name == "sqlite"
-    insert_rows(conn, name, _COLUMN_TYPES[name], rows, or_ignore=sqlite)
+    insert_rows(conn, name, _COLUMN_TYPES[name], rows, or_ignore=sqlite, alone=sqlite)
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,13 @@ def insert_rows(
     rows: Sequence[tuple[Any, ...]],
     *,
     or_ignore: bool = False,
+    alone: bool = False,
 ) -> None:
     """`rows` into table `name`, values already in the form each column stores (dates as ISO text
     and booleans as 0/1 on SQLite, JSON as text, naive UTC times); `columns` are (name, the
     PostgreSQL type a binary COPY sends it as). `or_ignore`: on SQLite a row whose key is taken
-    is left out (INSERT OR IGNORE); on PostgreSQL it must not be asked for."""
+    is left out (INSERT OR IGNORE); on PostgreSQL it must not be asked for. `alone`: SQLite, no
+    other thread of the process works meanwhile, so an executemany is the faster way (below)."""
     if not rows:
         return
     names = ", ".join(n for n, _ in columns)
@@ -47,11 +49,15 @@ def insert_rows(
         finally:
             cursor.close()
         return
+    verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
+    if alone:  # 468,383 tasks in steps of 5,000: 3.5-3.8 s, against 5.6-5.9 s through JSON
+        marks = ", ".join("?" for _ in columns)
+        conn.exec_driver_sql(f"{verb} INTO {name} ({names}) VALUES ({marks})", list(rows))
+        return
     # SQLite unpacks and inserts a statement's rows in one step, without the GIL (an executemany
     # takes it back for every row, so on the build's writer thread it would wait on the rules'
     # thread for each). The values come back out of JSON as they went in.
     values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
-    verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
     for i in range(0, len(rows), SQLITE_ROWS):
         conn.exec_driver_sql(
             f"{verb} INTO {name} ({names}) SELECT {values} FROM json_each(?)",
