@@ -40,7 +40,7 @@ from sqlalchemy.types import NullType
 
 from queues.building.priority import patient_score
 from queues.building.rules import default_rules
-from queues.building.rules.base import DueTask, Rule, RuleContext, run_rule
+from queues.building.rules.base import DueTask, Rule, RuleContext
 from queues.building.rules.snapshot import Snapshot, driver_rows, load_snapshot
 from queues.building.scope import IN_SCOPE, drop_scope, set_scope
 from queues.claims.admission import Judge, Undialed, admission_key, admit_entries, read_undialed
@@ -210,8 +210,11 @@ def _due_in(
     ctx = RuleContext(part, now, now.astimezone(ZoneInfo(zone)).date(), settings)
     due: dict[tuple[int, int, str], DueTask] = {}
     for rule in rules:
-        for task in run_rule(rule, ctx):
-            due.setdefault(task.key, task)
+        for task in rule(ctx):  # run_rule's, inline: a build's half a million tasks pass here
+            if task is not None:
+                key = (task.campaign_id, task.patient_id, task.subject)
+                if key not in due:
+                    due[key] = task
     return due
 
 
