@@ -210,7 +210,7 @@ def _due_in(
     ctx = RuleContext(part, now, now.astimezone(ZoneInfo(zone)).date(), settings)
     due: dict[tuple[int, int, str], DueTask] = {}
     for rule in rules:
-        for task in rule(ctx):  # run_rule's, inline: a build's half a million tasks pass here
+        for task in rule(ctx):  # a build's half a million tasks pass here: kept lean
             if task is not None:
                 key = (task.campaign_id, task.patient_id, task.subject)
                 if key not in due:

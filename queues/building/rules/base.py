@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
@@ -139,7 +139,3 @@ class RuleContext:
 
 
 Rule = Callable[[RuleContext], Iterable[DueTask | None]]
-
-
-def run_rule(rule: Rule, ctx: RuleContext) -> Iterator[DueTask]:
-    return (task for task in rule(ctx) if task is not None)
