@@ -186,7 +186,7 @@ class PhoneRow(NamedTuple):
 if Head._fields[1:] != tuple(c.name for c in PATIENT_COLUMNS) or PhoneRow._fields != tuple(
     c.name for c in _PHONES.selected_columns
 ):  # pragma: no cover
-    raise ImportError("queues.claims.admission: Head or PhoneRow out of step with its query")
+    raise RuntimeError("queues.claims.admission: Head or PhoneRow out of step with its query")
 
 
 def _heads(rows: Sequence[Any]) -> list[Head]:
