@@ -126,8 +126,7 @@ class _Collector:
         if not self.steps.overlapping:
             self.rows[name].extend(rows)
             return
-        for chunk in self.steps.chunks(rows):
-            self.steps.run(_insert_new, name, chunk)
+        self.steps.queue_new_rows(name, rows)
 
 
 def build_queues_in_steps(
@@ -432,6 +431,21 @@ class _Steps:
         self._raise_failed()
         step = partial(self._step, _OnConnection(write), args)
         self._pending.append(self.queued(partial(self._queued_step, step)))
+
+    def queue_new_rows(self, name: str, rows: list[tuple[Any, ...]]) -> None:
+        """While `overlapping`: new rows of `name`, queued on the writer's thread as one job
+        that cuts them into steps as it comes to them, so the steps' size follows whether anyone
+        works then (`chunks`), not when the rules found the rows: an agent who signs in while
+        parts are still queued meets one large step at most."""
+        assert self.queued is not None
+        self._raise_failed()
+        self._pending.append(self.queued(partial(self._queued_rows, name, rows)))
+
+    def _queued_rows(self, name: str, rows: list[tuple[Any, ...]]) -> None:
+        for chunk in self.chunks(rows):
+            if self._stopped or self._failed is not None:
+                return
+            self._queued_step(partial(self._step, _OnConnection(_insert_new), (name, chunk)))
 
     def overlap(self) -> None:
         """PostgreSQL: from now on `run` queues its steps and returns (until `finish_queued`),

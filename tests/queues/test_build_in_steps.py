@@ -43,12 +43,10 @@ def test_agents_claim_between_the_steps_of_a_full_build(
     # Steps of 200 rows whatever they take (SQLite's are sized by time): a claim after each.
     monkeypatch.setattr(stepwise, "SQLITE_STEP_SECONDS", 60.0)
     claims: list[Any] = []
-    real_run = stepwise._Steps.run
+    real_step = stepwise._Steps._step
 
-    def run_then_claim(self: stepwise._Steps, write: Any, *args: Any) -> None:
-        real_run(self, write, *args)
-        if self._pending:  # PostgreSQL, new rows while the rules work: queued, not yet written
-            self._pending[-1].result()
+    def step_then_claim(self: stepwise._Steps, write: Any, args: tuple[Any, ...]) -> None:
+        real_step(self, write, args)
         # The step has committed: the claim must not wait on the build (no busy error).
         with transaction(sessions) as s:
             claim = claim_next(
@@ -61,7 +59,7 @@ def test_agents_claim_between_the_steps_of_a_full_build(
             )
         claims.append(claim)
 
-    monkeypatch.setattr(stepwise._Steps, "run", run_then_claim)
+    monkeypatch.setattr(stepwise._Steps, "_step", step_then_claim)
     result = stepwise.build_queues_in_steps(sessions, T0)
     assert result.created > 200 and len(claims) > 5
     assert any(c is not None for c in claims)

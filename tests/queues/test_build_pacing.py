@@ -167,6 +167,44 @@ def test_with_nobody_working_the_build_writes_in_larger_steps(
     assert max(alone) == 40 and max(sizes) == 10
 
 
+def test_an_agent_who_signs_in_mid_build_meets_small_steps_from_the_next_one(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The steps' size is decided as each step is cut, on PostgreSQL even for new rows queued
+    while the rules worked: once someone works, the next step is small again."""
+    seed_demo(sessions, patients=120, seed=5, now=T0)
+    with sessions.begin() as s:
+        s.execute(text("DELETE FROM queue_entries"))
+        s.execute(text("UPDATE attempts SET task_ids = '{}'"))
+        s.execute(text("DELETE FROM tasks"))
+    monkeypatch.setattr(stepwise, "STEP_ROWS", 10)
+    monkeypatch.setattr(stepwise, "IDLE_STEP_ROWS", 40)
+    monkeypatch.setattr(stepwise, "SQLITE_MIN_STEP_ROWS", 10)
+    monkeypatch.setattr(stepwise, "SQLITE_STEP_SECONDS", 60.0)
+    monkeypatch.setattr(stepwise, "AGENTS_RECHECK_S", 0.0)  # asked again at every step
+    sizes: list[int] = []
+    real_insert, real_step = stepwise.insert_rows, stepwise._Steps._step
+
+    def note(conn: Any, name: str, columns: Any, new: Any, **kwargs: Any) -> None:
+        if name == "tasks":
+            sizes.append(len(new))
+        real_insert(conn, name, columns, new, **kwargs)
+
+    signed_in: list[bool] = []
+
+    def step_then_sign_in(self: stepwise._Steps, write: Any, args: tuple[Any, ...]) -> None:
+        real_step(self, write, args)
+        if len(sizes) == 1 and not signed_in:  # after the first step of new tasks
+            signed_in.append(True)
+            an_agent_signs_in(sessions)
+
+    monkeypatch.setattr(stepwise, "insert_rows", note)
+    monkeypatch.setattr(stepwise._Steps, "_step", step_then_sign_in)
+    stepwise.build_queues_in_steps(sessions, T0, build=BuildSettings(write_pause_ratio=0))
+    assert sizes[0] == 40 and len(sizes) > 5
+    assert max(sizes[1:]) == 10
+
+
 def rows(sessions: sessionmaker[Session]) -> dict[str, list[tuple[Any, ...]]]:
     with sessions() as s:
         return {
