@@ -84,7 +84,7 @@ POSTGRES_STEP_ROWS = 200
 # each step costs a build some milliseconds besides its rows (its session and round trips, on
 # PostgreSQL the GIL the rules hold, on SQLite the commit and its checkpoint): at 100,000
 # patients 2,853 steps of 200 rows on PostgreSQL, 3,873 on SQLite (bench/README.md, "Build
-# queues"). An agent signing in meets one such step at most before the steps are small again.
+# queues"). An agent who signs in meets such steps for a second at most (AGENTS_RECHECK_S).
 IDLE_STEP_ROWS = 5_000
 # SQLite: how long a step should hold the lock. A claim that finds it taken waits in SQLite's busy
 # handler, which sleeps 1, 2, 5, 10 ms… between tries: behind a 2 ms step a claim waits ~3 ms,
@@ -436,7 +436,7 @@ class _Steps:
         """While `overlapping`: new rows of `name`, queued on the writer's thread as one job
         that cuts them into steps as it comes to them, so the steps' size follows whether anyone
         works then (`chunks`), not when the rules found the rows: an agent who signs in while
-        parts are still queued meets one large step at most."""
+        parts are still queued meets large steps only until the build asks again who works."""
         assert self.queued is not None
         self._raise_failed()
         self._pending.append(self.queued(partial(self._queued_rows, name, rows)))
