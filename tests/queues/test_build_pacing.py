@@ -131,21 +131,21 @@ def test_with_nobody_working_the_build_does_not_pause_and_a_held_patient_paces_i
     assert len(clock.pauses) == steps_logged(caplog) > 1
 
 
-def test_with_nobody_working_the_build_writes_in_larger_steps(
+def first_build_in_small_or_idle_steps(
     sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """While nobody works, a step is IDLE_STEP_ROWS rows (each step costs the build milliseconds
-    besides its rows, and no claim waits on it); with an agent signed in, the steps are small
-    again (SQLite's sized by the time they hold the write lock)."""
+) -> list[int]:
+    """A world with no tasks yet (a first build, as after a big import), steps of 10 rows while
+    someone works and 40 while nobody does (SQLite: 10 rows whatever they take); returns the
+    list each build's task steps' sizes are noted in."""
     seed_demo(sessions, patients=120, seed=5, now=T0)
-    with sessions.begin() as s:  # a first build of everything, as after a big import
+    with sessions.begin() as s:
         s.execute(text("DELETE FROM queue_entries"))
         s.execute(text("UPDATE attempts SET task_ids = '{}'"))
         s.execute(text("DELETE FROM tasks"))
     monkeypatch.setattr(stepwise, "STEP_ROWS", 10)
     monkeypatch.setattr(stepwise, "IDLE_STEP_ROWS", 40)
     monkeypatch.setattr(stepwise, "SQLITE_MIN_STEP_ROWS", 10)
-    monkeypatch.setattr(stepwise, "SQLITE_STEP_SECONDS", 60.0)  # SQLite: 10 rows whatever they take
+    monkeypatch.setattr(stepwise, "SQLITE_STEP_SECONDS", 60.0)
     sizes: list[int] = []
     real_insert = stepwise.insert_rows
 
@@ -155,6 +155,16 @@ def test_with_nobody_working_the_build_writes_in_larger_steps(
         real_insert(conn, name, columns, new, **kwargs)
 
     monkeypatch.setattr(stepwise, "insert_rows", note)
+    return sizes
+
+
+def test_with_nobody_working_the_build_writes_in_larger_steps(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While nobody works, a step is IDLE_STEP_ROWS rows (each step costs the build milliseconds
+    besides its rows, and no claim waits on it); with an agent signed in, the steps are small
+    again (SQLite's sized by the time they hold the write lock)."""
+    sizes = first_build_in_small_or_idle_steps(sessions, monkeypatch)
     stepwise.build_queues_in_steps(sessions, T0)
     alone = list(sizes)
     with sessions.begin() as s:
@@ -172,24 +182,9 @@ def test_an_agent_who_signs_in_mid_build_meets_small_steps_from_the_next_one(
 ) -> None:
     """The steps' size is decided as each step is cut, on PostgreSQL even for new rows queued
     while the rules worked: once someone works, the next step is small again."""
-    seed_demo(sessions, patients=120, seed=5, now=T0)
-    with sessions.begin() as s:
-        s.execute(text("DELETE FROM queue_entries"))
-        s.execute(text("UPDATE attempts SET task_ids = '{}'"))
-        s.execute(text("DELETE FROM tasks"))
-    monkeypatch.setattr(stepwise, "STEP_ROWS", 10)
-    monkeypatch.setattr(stepwise, "IDLE_STEP_ROWS", 40)
-    monkeypatch.setattr(stepwise, "SQLITE_MIN_STEP_ROWS", 10)
-    monkeypatch.setattr(stepwise, "SQLITE_STEP_SECONDS", 60.0)
+    sizes = first_build_in_small_or_idle_steps(sessions, monkeypatch)
     monkeypatch.setattr(stepwise, "AGENTS_RECHECK_S", 0.0)  # asked again at every step
-    sizes: list[int] = []
-    real_insert, real_step = stepwise.insert_rows, stepwise._Steps._step
-
-    def note(conn: Any, name: str, columns: Any, new: Any, **kwargs: Any) -> None:
-        if name == "tasks":
-            sizes.append(len(new))
-        real_insert(conn, name, columns, new, **kwargs)
-
+    real_step = stepwise._Steps._step
     signed_in: list[bool] = []
 
     def step_then_sign_in(self: stepwise._Steps, write: Any, args: tuple[Any, ...]) -> None:
@@ -198,7 +193,6 @@ def test_an_agent_who_signs_in_mid_build_meets_small_steps_from_the_next_one(
             signed_in.append(True)
             an_agent_signs_in(sessions)
 
-    monkeypatch.setattr(stepwise, "insert_rows", note)
     monkeypatch.setattr(stepwise._Steps, "_step", step_then_sign_in)
     stepwise.build_queues_in_steps(sessions, T0, build=BuildSettings(write_pause_ratio=0))
     assert sizes[0] == 40 and len(sizes) > 5
