@@ -106,19 +106,11 @@ class RuleContext:
     ) -> DueTask | None:
         """A due task for the patient's campaign of `kind`, scored; None when the pharmacy runs no
         active campaign of that kind (a paused campaign makes no new work)."""
-        try:
-            found = self._campaigns[patient.pharmacy_id, kind]
-        except KeyError:
-            found = self._campaigns[patient.pharmacy_id, kind] = self.snapshot.campaign(
-                patient.pharmacy_id, kind
-            )
+        found = self._campaign(patient.pharmacy_id, kind)
         if found is None:
             return None
         campaign_id, weight = found
-        try:
-            attempts, callback_due, pharmacy_priority = self._per_patient[patient.id]
-        except KeyError:
-            attempts, callback_due, pharmacy_priority = self._patient_parts(patient)
+        attempts, callback_due, pharmacy_priority = self._patient_parts(patient)
         parts: dict[str, Any] = {
             **urgency,
             "program": kind,
